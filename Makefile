@@ -1,0 +1,156 @@
+# chatmail-operator: one non-recursive build.
+#
+# Every program directory has a module.mk that appends its name to PROGRAMS
+# and sets <prog>_DIR, <prog>_SRCS (all its .c files, main.c included),
+# <prog>_LDLIBS and <prog>_TESTDIR.  Everything except main.o goes into
+# lib<prog>.a, which the program's unit tests (tests/unit/..., one cmocka
+# binary per test_*.c) and fuzz targets link against.  services/lib is the
+# shared library libcm.a linked by every program.
+#
+#   make                      build everything into build/ (binaries in build/bin)
+#   make SAN=address,undefined  the same with sanitizers, into build/san
+#   make FUZZ=1               clang + libFuzzer instrumentation, into build/fuzz
+#   make CI=true              warnings are errors
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+TOP := $(CURDIR)
+
+ifdef FUZZ
+BUILD ?= build/fuzz
+CC := clang
+else ifdef SAN
+BUILD ?= build/san
+else
+BUILD ?= build
+endif
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PKGS := libcurl libcjson openssl cmocka
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wvla -Wcast-qual -Wwrite-strings \
+	-Wimplicit-fallthrough
+HARDEN := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
+CFLAGS ?= -O2 -g
+CPPFLAGS += -std=c11 -D_DEFAULT_SOURCE -Iservices/lib -Ioperator
+ALL_CFLAGS = $(CPPFLAGS) $(CFLAGS) $(WARN) $(HARDEN) $(PKG_CFLAGS) $(XCFLAGS)
+LDFLAGS += -pie -Wl,-z,relro,-z,now
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+ifdef SAN
+# fortify and the sanitizers disagree on some intercepted calls
+HARDEN := -fstack-protector-strong -fPIE
+XCFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SAN)
+endif
+ifdef FUZZ
+HARDEN := -fPIE
+CFLAGS := -O1 -g
+XCFLAGS += -fsanitize=fuzzer-no-link,address,undefined -DFUZZING
+LDFLAGS += -fsanitize=fuzzer,address,undefined
+endif
+ifdef COVERAGE
+XCFLAGS += --coverage
+LDFLAGS += --coverage
+endif
+
+LIBCM := $(BUILD)/lib/libcm.a
+LIBCM_LDLIBS = $(shell $(PKG_CONFIG) --libs libcjson openssl) -lcrypt -lm
+CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka)
+
+PROGRAMS :=
+UNIT_TESTS :=
+FUZZ_TARGETS :=
+MODULES := $(sort $(wildcard services/*/module.mk operator/module.mk))
+include $(MODULES)
+
+# program(name): objects, lib<name>.a, the binary, unit tests, fuzz targets
+define program
+$(1)_OBJS := $$(patsubst %.c,$$(BUILD)/obj/%.o,$$($(1)_SRCS))
+$(1)_MAIN := $$(BUILD)/obj/$$($(1)_DIR)/main.o
+$(1)_LIBA := $$(BUILD)/lib/lib$(1).a
+$$($(1)_LIBA): $$(filter-out $$($(1)_MAIN),$$($(1)_OBJS))
+	@mkdir -p $$(@D)
+	@rm -f $$@
+	ar rcs $$@ $$^
+$$(BUILD)/bin/$(1): $$($(1)_MAIN) $$($(1)_LIBA) $$(LIBCM)
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) -o $$@ $$^ $$($(1)_LDLIBS) $$(LIBCM_LDLIBS)
+$(1)_TESTS := $$(patsubst %.c,$$(BUILD)/%,$$(shell find $$($(1)_TESTDIR) -name 'test_*.c' 2>/dev/null | sort))
+$$($(1)_TESTS): $$(BUILD)/%: %.c $$($(1)_LIBA) $$(LIBCM)
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_CFLAGS) -Itests/unit $$(LDFLAGS) -o $$@ $$< $$($(1)_LIBA) $$(LIBCM) $$($(1)_LDLIBS) $$(LIBCM_LDLIBS) $$(CMOCKA_LIBS)
+UNIT_TESTS += $$($(1)_TESTS)
+$(1)_FUZZ := $$(patsubst %.c,$$(BUILD)/%,$$(wildcard tests/fuzz/$(1)/fuzz_*.c))
+$$($(1)_FUZZ): $$(BUILD)/%: %.c $$($(1)_LIBA) $$(LIBCM)
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) -o $$@ $$< $$($(1)_LIBA) $$(LIBCM) $$($(1)_LDLIBS) $$(LIBCM_LDLIBS)
+FUZZ_TARGETS += $$($(1)_FUZZ)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call program,$(p))))
+
+# services/lib: libcm.a, its unit tests and fuzz targets
+LIBCM_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIBCM_SRCS))
+$(LIBCM): $(LIBCM_OBJS)
+	@mkdir -p $(@D)
+	@rm -f $@
+	ar rcs $@ $^
+LIBCM_TESTS := $(patsubst %.c,$(BUILD)/%,$(sort $(wildcard tests/unit/services/lib/test_*.c)))
+$(LIBCM_TESTS): $(BUILD)/%: %.c $(LIBCM) tests/unit/testutil.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIBCM) $(LIBCM_LDLIBS) $(CMOCKA_LIBS)
+UNIT_TESTS += $(LIBCM_TESTS)
+LIBCM_FUZZ := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/fuzz/lib/fuzz_*.c))
+$(LIBCM_FUZZ): $(BUILD)/%: %.c $(LIBCM)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBCM) $(LIBCM_LDLIBS)
+FUZZ_TARGETS += $(LIBCM_FUZZ)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+BINS := $(addprefix $(BUILD)/bin/,$(PROGRAMS))
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+.PHONY: all bins unit-bins unit fuzz-bins fuzz lint test deps clean bench \
+	integration e2e images chart demo demo-down
+
+all: bins unit-bins
+bins: $(BINS)
+unit-bins: $(UNIT_TESTS)
+
+# unit: every cmocka binary, counted by tests/run.sh
+UNIT_TIER := $(if $(SAN),unit-san,unit)
+unit: unit-bins
+	tests/run.sh --tier $(UNIT_TIER) $(UNIT_TESTS)
+
+fuzz-bins:
+	$(MAKE) FUZZ=1 _fuzz-bins
+_fuzz-bins: $(FUZZ_TARGETS)
+FUZZ_SECONDS ?= 60
+fuzz: fuzz-bins
+	hack/fuzz.sh $(FUZZ_SECONDS)
+
+lint:
+	hack/lint.sh
+
+deps:
+	hack/deps.sh
+
+# test: every tier, one summary line at the end (hack/test-all.sh)
+test:
+	hack/test-all.sh
+
+bench: all
+	tests/bench/run.sh
+
+clean:
+	rm -rf build
+
+-include hack/*.mk

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# deps.sh: install every Debian package the build and all test tiers need.
+# Idempotent and non-interactive; run as root on a fresh Debian 12 machine
+# (make deps). Packages already installed are skipped without touching apt.
+set -euo pipefail
+
+pkgs=(
+	# build
+	build-essential pkg-config make gcc clang clang-tidy clang-format
+	libclang-rt-14-dev libfuzzer-14-dev llvm bear
+	libcurl4-openssl-dev libcjson-dev libwebsockets-dev libssl-dev
+	libcmocka-dev libyaml-dev libqrencode-dev libcrypt-dev
+	# lint
+	shellcheck
+	# integration tier: the real peers and real clients
+	postfix dovecot-core dovecot-imapd dovecot-lmtpd dovecot-auth-lua
+	nginx libnginx-mod-stream
+	gnupg curl openssl ca-certificates python3 python3-dkim python3-dnspython
+	dnsmasq iproute2 procps psmisc jq netcat-openbsd libxml2-utils
+	# benchmarks and debugging
+	valgrind hyperfine time
+	# images and e2e tiers
+	podman buildah mmdebstrap runc uidmap slirp4netns fuse-overlayfs
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$s" = "install ok installed" ] || missing+=("$p")
+done
+
+# ensure_vmail: the mail store owner every tier uses (fixed UID/GID 2000,
+# the same in every image)
+ensure_vmail() {
+	getent group vmail >/dev/null || groupadd --gid 2000 vmail
+	getent passwd vmail >/dev/null ||
+		useradd --uid 2000 --gid vmail --no-create-home \
+			--home-dir /nonexistent --shell /usr/sbin/nologin vmail
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "deps: all ${#pkgs[@]} packages present"
+	[ "$(id -u)" -ne 0 ] || ensure_vmail
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: need root to install: ${missing[*]}" >&2
+	exit 1
+fi
+
+echo "deps: installing ${#missing[@]} packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# postfix asks a debconf question; we configure every instance ourselves
+echo "postfix postfix/main_mailer_type select No configuration" |
+	debconf-set-selections
+# never let package scripts start daemons on this machine
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+fi
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+ensure_vmail
+echo "deps: done"

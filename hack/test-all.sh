@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# test-all.sh: what `make test` runs. Builds everything, then runs every
+# tier that exists: unit (plain, then ASan+UBSan), lint, and the
+# integration / envtest / e2e tiers once their entry points exist. Every
+# tier runs even if an earlier one failed; the last line is the total
+# "N passed, N failed" from tests/run.sh --summary.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+
+RESULTS=build/results
+export RESULTS
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+MAKE=${MAKE:-make}
+JOBS=${JOBS:-$(nproc)}
+
+# tier NAME CMD...: run CMD; if it failed without recording any result,
+# record one failure so a broken build or a crashed runner is counted
+tier() {
+	local name=$1 rc start
+	shift
+	start=$(date +%s)
+	echo "== $name: $*"
+	"$@"
+	rc=$?
+	if [ $rc -ne 0 ] && ! grep -q '^not ok' "$RESULTS/$name.tap" 2>/dev/null; then
+		echo "not ok 0 - tier $name: '$*' exited $rc" >>"$RESULTS/$name.tap"
+	fi
+	echo "== $name: done in $(($(date +%s) - start)) s (exit $rc)"
+}
+
+build() {
+	if "$MAKE" -j"$JOBS" all; then
+		echo "ok 0 - build: make all" >"$RESULTS/build.tap"
+	else
+		echo "not ok 0 - build: make all" >"$RESULTS/build.tap"
+		return 1
+	fi
+}
+
+tier build build
+tier unit "$MAKE" -j"$JOBS" unit
+tier unit-san "$MAKE" -j"$JOBS" SAN=address,undefined unit
+tier lint "$MAKE" lint
+[ -x tests/integration/run.sh ] && tier integration "$MAKE" integration
+[ -x hack/envtest.sh ] && tier envtest "$MAKE" envtest
+[ -x tests/e2e/run.sh ] && tier e2e "$MAKE" e2e
+
+echo
+for f in "$RESULTS"/*.tap; do
+	grep -h '^not ok' "$f" | sed 's/^/FAILED: /'
+done
+tests/run.sh --summary

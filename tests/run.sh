@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# run.sh: run test programs and count results.
+#
+#   tests/run.sh --tier NAME PROG...   run each PROG, write build/results/NAME.tap,
+#                                      print "NAME: N passed, N failed"
+#   tests/run.sh --summary             print the total over every tier:
+#                                      "N passed, N failed[, N skipped]"
+#
+# Test programs speak TAP: "ok N - name", "not ok N - name", and
+# "ok N - name # SKIP reason". cmocka binaries are run with
+# CMOCKA_MESSAGE_OUTPUT=TAP. A program that prints no TAP line counts as
+# one test by its exit status; one that exits non-zero without a failing
+# line (a crash) adds one failure. Each program gets TEST_TIMEOUT seconds.
+set -uo pipefail
+
+RESULTS=${RESULTS:-build/results}
+TEST_TIMEOUT=${TEST_TIMEOUT:-900}
+
+count() { # count FILE -> "pass fail skip"
+	awk '
+	/^ok [0-9]+/ { if ($0 ~ /# [Ss][Kk][Ii][Pp]/) s++; else p++; next }
+	/^not ok [0-9]+/ { if ($0 ~ /# TODO/) p++; else f++; next }
+	END { printf "%d %d %d\n", p, f, s }' "$1"
+}
+
+summary() {
+	local p=0 f=0 s=0 a b c file
+	for file in "$RESULTS"/*.tap; do
+		[ -e "$file" ] || continue
+		read -r a b c < <(count "$file")
+		p=$((p + a)) f=$((f + b)) s=$((s + c))
+	done
+	if [ "$s" -gt 0 ]; then
+		echo "$p passed, $f failed, $s skipped"
+	else
+		echo "$p passed, $f failed"
+	fi
+	[ "$f" -eq 0 ]
+}
+
+run_tier() {
+	local tier=$1 out prog name log rc p f s n=0
+	shift
+	mkdir -p "$RESULTS"
+	out="$RESULTS/$tier.tap"
+	: >"$out"
+	for prog in "$@"; do
+		name=${prog#build/}
+		log=$(mktemp)
+		CMOCKA_MESSAGE_OUTPUT=TAP timeout --kill-after=10 "$TEST_TIMEOUT" \
+			"$prog" >"$log" 2>&1
+		rc=$?
+		read -r p f s < <(count "$log")
+		# prefix every TAP line with the program, keep diagnostics
+		awk -v name="$name" '
+		/^(not )?ok [0-9]+/ {
+			sub(/^ok [0-9]+( -)?/, "ok 0 - " name ":")
+			sub(/^not ok [0-9]+( -)?/, "not ok 0 - " name ":")
+		}
+		{ print }' "$log" >>"$out"
+		if [ $((p + f + s)) -eq 0 ]; then
+			if [ $rc -eq 0 ]; then
+				echo "ok 0 - $name" >>"$out"
+			else
+				echo "not ok 0 - $name (exit $rc)" >>"$out"
+			fi
+		elif [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
+			echo "not ok 0 - $name exited $rc after its tests" >>"$out"
+		fi
+		if [ $rc -ne 0 ]; then
+			echo "FAIL $name (exit $rc):"
+			grep -v '^ok ' "$log" | tail -n 40 | sed 's/^/    /'
+		else
+			echo "ok   $name ($((p + s)) tests)"
+		fi
+		rm -f "$log"
+		n=$((n + 1))
+	done
+	read -r p f s < <(count "$out")
+	grep -h '# [Ss][Kk][Ii][Pp]' "$out" | sed 's/^/  skipped: /' | head -n 20
+	if [ "$s" -gt 0 ]; then
+		echo "$tier: $p passed, $f failed, $s skipped"
+	else
+		echo "$tier: $p passed, $f failed"
+	fi
+	[ "$f" -eq 0 ]
+}
+
+case "${1:-}" in
+--tier)
+	[ $# -ge 2 ] || { echo "usage: $0 --tier NAME PROG..." >&2; exit 64; }
+	tier=$2
+	shift 2
+	run_tier "$tier" "$@"
+	;;
+--summary)
+	summary
+	;;
+*)
+	echo "usage: $0 --tier NAME PROG... | --summary" >&2
+	exit 64
+	;;
+esac
