@@ -150,6 +150,10 @@ test:
 bench: all
 	tests/bench/run.sh
 
+# integration: real postfix, dovecot, nginx and our services on loopback
+integration: all
+	tests/integration/run.sh
+
 clean:
 	rm -rf build
 
