@@ -114,7 +114,8 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-BINS := $(addprefix $(BUILD)/bin/,$(PROGRAMS))
+# a program whose main.c does not exist yet builds its library and tests only
+BINS := $(foreach p,$(PROGRAMS),$(if $(wildcard $($(p)_DIR)/main.c),$(BUILD)/bin/$(p)))
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
