@@ -1,0 +1,170 @@
+/*
+ * render: every configuration file a chatmail relay needs, rendered
+ * from a ChatmailRelay spec (operator/spec.h) for a target (a Pod, or a
+ * local test relay under one directory). Pure functions: spec and
+ * target in, text out; nothing here touches the file system or the
+ * network, so the operator, `relay-render` and the golden-file tests
+ * all get byte-identical output.
+ *
+ * Files (paths relative to the target's root, see struct render_file):
+ *   chatmail.ini
+ *   postfix/main.cf, master.cf, login_map, submission_header_cleanup,
+ *           lmtp_header_cleanup, smtp_tls_policy_map
+ *   dovecot/dovecot.conf, auth.conf, push_notification.lua
+ *   nginx/nginx.conf
+ *   www/... (the web content of operator/web/, when it is built in)
+ *
+ * What follows upstream (chatmail/relay cmdeploy templates, reference
+ * §1.1-1.5) and what deliberately differs (DESIGN.md):
+ *  - remote delivery uses Postfix's own smtp client with verified TLS
+ *    and the smtp_tls_policy_map (upstream before filtermail-transport),
+ *    so there is no lmtp-filtermail transport;
+ *  - DKIM signing happens in our filtermail outgoing, so there is no
+ *    OpenDKIM milter on the reinject service and no non_smtpd_milters;
+ *  - all paths and ports are the target's (struct render_target), and
+ *    Postfix services are not chrooted (absolute socket paths, and a
+ *    container's file system is its own jail);
+ *  - logs go to files under log_dir (local) or to stdout/stderr (Pod)
+ *    instead of syslog.
+ *
+ * Untrusted input: none beyond the spec, which spec.c has validated;
+ * every value inserted into a config file is checked here again for
+ * characters that would break the file's syntax (newlines, quotes,
+ * braces), so a bad value can never inject configuration.
+ */
+#ifndef CM_OPERATOR_RENDER_H
+#define CM_OPERATOR_RENDER_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "config.h"
+
+struct relay_spec;
+
+enum render_kind {
+	RENDER_POD,   /* the relay's Pod (containers share /run/chatmail) */
+	RENDER_LOCAL, /* hack/local-relay.sh: everything under one root */
+};
+
+/*
+ * Where a relay's files, sockets and listeners are. Every string is
+ * owned by the target (render_target_free frees them); change one with
+ * render_target_set(). Ports of 0 mean "not served".
+ */
+struct render_target {
+	enum render_kind kind;
+	char *instance; /* short name: Dovecot instance_name, log prefix */
+
+	/* listeners */
+	char *public_addr;  /* public listeners bind here; "" = all addrs */
+	char *local_addr;   /* internal listeners: "127.0.0.1" */
+	unsigned port_smtp; /* 25 */
+	unsigned port_submission;     /* 587 */
+	unsigned port_smtps;	      /* 465 */
+	unsigned port_imap;	      /* 143 */
+	unsigned port_imaps;	      /* 993 */
+	unsigned port_http;	      /* 80 */
+	unsigned port_https;	      /* 443: the ALPN multiplexer */
+	unsigned port_https_internal; /* 8443 on local_addr */
+	unsigned port_iroh;	      /* 3340 on local_addr */
+	unsigned port_acme;	      /* 402 on local_addr (ACME mode) */
+	unsigned port_newemail; /* 0 = newemail on run_dir/newemail.socket */
+
+	/* files and directories */
+	char *root;		  /* local: the relay's directory; Pod: "" */
+	char *ini_path;		  /* chatmail.ini as the services see it */
+	char *postfix_config_dir; /* main.cf, master.cf and the maps */
+	char *postfix_queue_dir;
+	char *postfix_data_dir;
+	char *dovecot_config_dir; /* dovecot.conf, auth.conf, the lua */
+	char *dovecot_base_dir;
+	char *dovecot_state_dir;
+	char *nginx_config_dir;
+	char *nginx_run_dir; /* pid file and temp dirs */
+	char *www_dir;	     /* the website root */
+	char *run_dir;	     /* sockets of doveauth, metadata, lastlogin,
+			      * newemail, turn; LMTP and auth of Dovecot */
+	char *log_dir;	     /* "" = stdout/stderr */
+	char *tls_cert, *tls_key;
+	char *dkim_key;
+	char *nocreate_file;
+	char *quota_expire_bin; /* chatmail-quota-expire */
+	char *metrics_file;	/* chatmail-metrics textfile, at /metrics */
+	char *vmail_dir;	/* parent of mailboxes_dir: /home/vmail/mail */
+	char *dns_server;	/* "" = system resolver */
+	char *dh_file;		/* /usr/share/dovecot/dh.pem */
+	char *nginx_stream_module; /* path of ngx_stream_module.so */
+	char *nginx_mime_types;	   /* /etc/nginx/mime.types */
+
+	/* users: "" = leave the daemon's default (non-root containers) */
+	char *vmail_user;	  /* vmail */
+	char *postfix_user;	  /* postfix */
+	char *nginx_user;	  /* www-data */
+	char *dovecot_login_user; /* "" = dovenull */
+};
+
+/* render_target_new_pod: the Pod layout (DESIGN.md): standard ports,
+ * sockets in /run/chatmail (a shared emptyDir), /home/vmail, config
+ * from ConfigMaps under /etc/chatmail, logs to stdout/stderr */
+struct render_target *render_target_new_pod(void);
+/* render_target_new_local: a local relay under root (an absolute path)
+ * whose public listeners bind to addr; standard ports, internal
+ * services on 127.0.0.1 inside the relay's network namespace */
+struct render_target *render_target_new_local(const char *root,
+					      const char *addr);
+/* render_target_free: free t and its strings; NULLs *tp */
+void render_target_free(struct render_target **tp);
+/* render_target_set: replace one string field (value copied) */
+void render_target_set(char **field, const char *value);
+
+/* one rendered file */
+struct render_file {
+	char *path; /* relative: "postfix/main.cf" */
+	char *data; /* contents (NUL-terminated for text) */
+	size_t len;
+	unsigned mode; /* permission bits to create it with */
+};
+
+struct render_set {
+	struct render_file *files;
+	size_t n;
+};
+
+/* the inputs every renderer reads; cfg is spec_to_config's result */
+struct render_ctx {
+	const struct relay_spec *spec;
+	const struct render_target *t;
+	struct chatmail_config cfg;
+};
+
+/* render_ctx_init: convert the spec for target t (spec_to_config) and
+ * check the target's values; 0 or -EINVAL with err */
+int render_ctx_init(struct render_ctx *c, const struct relay_spec *s,
+		    const struct render_target *t, struct buf *err);
+void render_ctx_deinit(struct render_ctx *c);
+
+/* render_all: every file for spec s on target t. 0 with *set filled
+ * (caller frees with render_set_free), or -EINVAL with err. */
+int render_all(const struct relay_spec *s, const struct render_target *t,
+	       struct render_set *set, struct buf *err);
+void render_set_free(struct render_set *set);
+/* render_set_find: the file with this relative path, or NULL */
+const struct render_file *render_set_find(const struct render_set *set,
+					  const char *path);
+
+/* single files; each appends to out and returns 0 or -E2BIG/-EINVAL */
+int render_postfix_main_cf(const struct render_ctx *c, struct buf *out);
+int render_postfix_master_cf(const struct render_ctx *c, struct buf *out);
+int render_postfix_maps(const struct render_ctx *c, const char *name,
+			struct buf *out);
+int render_dovecot_conf(const struct render_ctx *c, struct buf *out);
+int render_dovecot_auth_conf(const struct render_ctx *c, struct buf *out);
+int render_dovecot_push_lua(const struct render_ctx *c, struct buf *out);
+int render_nginx_conf(const struct render_ctx *c, struct buf *out);
+
+/* render_safe_value: 1 if v can be inserted into a config line (no
+ * control characters, no quotes, braces, semicolons or backslashes) */
+int render_safe_value(const char *v);
+
+#endif
