@@ -38,9 +38,28 @@ ensure_vmail() {
 			--home-dir /nonexistent --shell /usr/sbin/nologin vmail
 }
 
+# ensure_podman_conf: podman on these machines needs runc and ulimits
+# within what the VM allows (no CAP_SYS_RESOURCE, cgroup v1)
+ensure_podman_conf() {
+	local f=/etc/containers/containers.conf
+	[ -f "$f" ] && grep -q '^runtime = "runc"' "$f" && return 0
+	mkdir -p /etc/containers
+	cat >"$f" <<'CONF'
+# written by chatmail-operator hack/deps.sh
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+runtime = "runc"
+CONF
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "deps: all ${#pkgs[@]} packages present"
-	[ "$(id -u)" -ne 0 ] || ensure_vmail
+	if [ "$(id -u)" -eq 0 ]; then
+		ensure_vmail
+		ensure_podman_conf
+	fi
 	exit 0
 fi
 
@@ -63,4 +82,5 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
 
 ensure_vmail
+ensure_podman_conf
 echo "deps: done"
