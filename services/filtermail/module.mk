@@ -1,0 +1,8 @@
+# filtermail: the before-queue SMTP filter (outgoing 10080, incoming
+# 10081), the incoming HTTP /mxdeliv endpoint (10082), reinjection into
+# Postfix, DKIM signing and verification.
+PROGRAMS += filtermail
+filtermail_DIR := services/filtermail
+filtermail_SRCS := $(sort $(wildcard services/filtermail/*.c))
+filtermail_LDLIBS = -lresolv
+filtermail_TESTDIR := tests/unit/services/filtermail
