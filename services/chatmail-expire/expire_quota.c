@@ -207,7 +207,7 @@ expire_quota_trim(int mbfd, const char *path, double target_bytes,
 		}
 	}
 	total = l.total;
-	if ((double)total <= target_bytes)
+	if (l.n == 0 || (double)total <= target_bytes)
 		goto out;
 	qsort(l.v, l.n, sizeof(*l.v), qentry_cmp);
 	for (i = 0; i < l.n; i++) {
