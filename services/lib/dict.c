@@ -1,0 +1,831 @@
+/*
+ * dict: Dovecot dict protocol server core (see dict.h for the protocol).
+ *
+ * Role: the listener, the connections, the line parser and the command
+ * dispatch table shared by doveauth, chatmail-metadata and lastlogin;
+ * the programs only see their ops table. Untrusted input: every byte a
+ * connected peer sends (bounded lines, bounded pipelining, bounded
+ * replies, bounded transactions).
+ */
+#include "dict.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lineio.h"
+#include "log.h"
+#include "net.h"
+#include "num.h"
+#include "xmalloc.h"
+
+#define OUT_HIGH (1024 * 1024) /* stop reading while more is queued */
+#define ACCEPT_BURST 64
+#define ACCEPT_PAUSE_MS 100
+
+struct dict_txn {
+	unsigned id;
+	char *user;
+	char *error; /* first failure, NULL while all went well */
+};
+
+struct dict_conn {
+	struct dict_server *srv;
+	struct dict_conn *prev, *next;
+	int fd;
+	unsigned long num; /* for logs */
+	struct lineio io;
+	struct dict_req *head, *tail; /* requests awaiting their reply */
+	size_t npending;
+	struct dict_txn *txns;
+	size_t ntxns;
+	int hello;
+	int eof;	 /* peer sent EOF: close once all is answered */
+	int in_dispatch; /* inside our own read callback */
+	int dead;	 /* close at the end of the current dispatch */
+	int stalled;	 /* reading stopped by conn_paused() */
+	unsigned watched;
+	struct evloop_timer resume; /* re-read buffered input later */
+};
+
+struct dict_req {
+	struct dict_conn *conn; /* NULL: orphaned */
+	struct dict_req *next;
+	struct buf reply;
+	char cmd;
+	int done;
+	unsigned iter_flags;
+	uint64_t max_rows, rows;
+	unsigned txn_id;
+};
+
+struct dict_server {
+	struct evloop *loop;
+	char *name;
+	const struct dict_ops *ops;
+	void *ctx;
+	int lfd;
+	struct evloop_timer accept_pause;
+	struct dict_conn *conns;
+	size_t nconns, max_conns;
+	unsigned long next_num;
+	struct dict_stats stats;
+};
+
+static void conn_free(struct dict_conn *c);
+static void conn_update(struct dict_conn *c);
+static void conn_io(struct evloop *loop, int fd, unsigned events, void *arg);
+
+/* --- requests ------------------------------------------------------- */
+
+/* req_new: a reply slot at the tail of c's queue */
+static struct dict_req *
+req_new(struct dict_conn *c, char cmd)
+{
+	struct dict_req *req = xcalloc(1, sizeof(*req));
+
+	req->conn = c;
+	req->cmd = cmd;
+	buf_init(&req->reply, DICT_REPLY_MAX);
+	if (c->tail != NULL)
+		c->tail->next = req;
+	else
+		c->head = req;
+	c->tail = req;
+	c->npending++;
+	return req;
+}
+
+/* req_free: release a request no longer queued */
+static void
+req_free(struct dict_req *req)
+{
+	buf_deinit(&req->reply);
+	free(req);
+}
+
+/* conn_move_replies: queue the answered requests at the head, in
+ * order, for output */
+static void
+conn_move_replies(struct dict_conn *c)
+{
+	struct dict_req *req;
+
+	/* past the high-water mark the rest waits for the peer to read */
+	while ((req = c->head) != NULL && req->done &&
+	       lineio_pending(&c->io) <= OUT_HIGH) {
+		if (lineio_write(&c->io, req->reply.data, req->reply.len) < 0) {
+			log_warn("dict %s#%lu: output queue full, closing",
+				 c->srv->name, c->num);
+			c->dead = 1;
+			return;
+		}
+		c->head = req->next;
+		if (c->head == NULL)
+			c->tail = NULL;
+		c->npending--;
+		req_free(req);
+	}
+}
+
+/* req_done: the reply in req->reply is complete */
+static void
+req_done(struct dict_req *req)
+{
+	struct dict_conn *c = req->conn;
+
+	if (c == NULL) {
+		req_free(req);
+		return;
+	}
+	req->done = 1;
+	if (c->head != req)
+		return; /* an earlier request still owes its answer */
+	conn_move_replies(c);
+	if (!c->in_dispatch)
+		conn_update(c); /* answered from another event */
+}
+
+/* req_line: append "<status><escaped value>\n"; a reply that does not
+ * fit becomes a failure instead */
+static void
+req_line(struct dict_req *req, char status, const char *value)
+{
+	if (buf_putc(&req->reply, status) < 0 ||
+	    (value != NULL && dict_tabescape(&req->reply, value) < 0) ||
+	    buf_putc(&req->reply, '\n') < 0) {
+		buf_reset(&req->reply);
+		(void)buf_puts(&req->reply, "Freply too long\n");
+	}
+}
+
+void
+dict_reply_value(struct dict_req *req, const char *value)
+{
+	req_line(req, 'O', value);
+	req_done(req);
+}
+
+void
+dict_reply_notfound(struct dict_req *req)
+{
+	req_line(req, 'N', NULL);
+	req_done(req);
+}
+
+void
+dict_reply_fail(struct dict_req *req, const char *error)
+{
+	if (req->cmd == DICT_CMD_COMMIT || req->cmd == DICT_CMD_COMMIT_ASYNC) {
+		if (req->cmd == DICT_CMD_COMMIT_ASYNC)
+			(void)buf_putc(&req->reply, 'A');
+		(void)buf_printf(&req->reply, "F%u\t", req->txn_id);
+		(void)dict_tabescape(&req->reply, error);
+		(void)buf_putc(&req->reply, '\n');
+	} else {
+		req_line(req, 'F', error);
+	}
+	req_done(req);
+}
+
+int
+dict_iter_row(struct dict_req *req, const char *key, const char *value)
+{
+	size_t mark = req->reply.len;
+
+	if (req->max_rows > 0 && req->rows >= req->max_rows)
+		return 0;
+	if (req->iter_flags & DICT_ITER_NO_VALUE || value == NULL)
+		value = "";
+	if (buf_putc(&req->reply, 'O') < 0 ||
+	    dict_tabescape(&req->reply, key) < 0 ||
+	    buf_putc(&req->reply, '\t') < 0 ||
+	    dict_tabescape(&req->reply, value) < 0 ||
+	    buf_putc(&req->reply, '\n') < 0 || buf_room(&req->reply) < 1) {
+		/* keep room for the empty line that ends the iteration */
+		buf_truncate(&req->reply, mark);
+		return -E2BIG;
+	}
+	req->rows++;
+	return 0;
+}
+
+void
+dict_iter_end(struct dict_req *req)
+{
+	(void)buf_putc(&req->reply, '\n'); /* dict_iter_row kept room */
+	req_done(req);
+}
+
+int
+dict_req_orphaned(const struct dict_req *req)
+{
+	return req->conn == NULL;
+}
+
+/* --- transactions --------------------------------------------------- */
+
+/* txn_find: the open transaction with id on c, or NULL */
+static struct dict_txn *
+txn_find(struct dict_conn *c, unsigned id)
+{
+	for (size_t i = 0; i < c->ntxns; i++) {
+		if (c->txns[i].id == id)
+			return &c->txns[i];
+	}
+	return NULL;
+}
+
+/* txn_remove: forget t (an element of c->txns) */
+static void
+txn_remove(struct dict_conn *c, struct dict_txn *t)
+{
+	free(t->user);
+	free(t->error);
+	*t = c->txns[--c->ntxns];
+}
+
+/* txn_fail: remember the first failure of t */
+static void
+txn_fail(struct dict_txn *t, const char *error)
+{
+	if (t->error == NULL)
+		t->error = xstrdup(error);
+}
+
+/* txn_arg: the transaction named by args[0], logging when there is none */
+static struct dict_txn *
+txn_arg(struct dict_conn *c, const struct dict_line *l)
+{
+	unsigned id;
+	struct dict_txn *t = NULL;
+
+	if (num_parse_uint(l->args[0], 0, UINT32_MAX, &id) == 0)
+		t = txn_find(c, id);
+	if (t == NULL) {
+		log_warn("dict %s#%lu: %c for unknown transaction",
+			 c->srv->name, c->num, l->cmd);
+		c->srv->stats.bad_input++;
+	}
+	return t;
+}
+
+/* --- commands ------------------------------------------------------- */
+
+/* cmd_hello: check the protocol major; 3 is Dovecot 2.3, 4 is 2.4 */
+static void
+cmd_hello(struct dict_conn *c, struct dict_line *l)
+{
+	unsigned major, minor;
+
+	if (c->hello)
+		return; /* a repeated hello changes nothing */
+	if (l->nargs < 2 || num_parse_uint(l->args[0], 0, 1000, &major) < 0 ||
+	    num_parse_uint(l->args[1], 0, 1000, &minor) < 0 ||
+	    (major != 3 && major != 4)) {
+		log_warn("dict %s#%lu: unsupported handshake, closing",
+			 c->srv->name, c->num);
+		c->srv->stats.bad_input++;
+		c->dead = 1;
+		return;
+	}
+	if (l->nargs >= 5 && strcmp(l->args[4], c->srv->name) != 0)
+		log_debug("dict %s#%lu: client asks for dict '%s'",
+			  c->srv->name, c->num, l->args[4]);
+	c->hello = 1;
+}
+
+/* cmd_lookup: L<key>[\t<user>] */
+static void
+cmd_lookup(struct dict_conn *c, struct dict_line *l)
+{
+	struct dict_server *srv = c->srv;
+	struct dict_req *req = req_new(c, l->cmd);
+
+	srv->stats.lookups++;
+	if (srv->ops->lookup == NULL) {
+		log_warn("lookup ignored: %s", l->args[0]);
+		dict_reply_notfound(req);
+		return;
+	}
+	srv->ops->lookup(srv->ctx, req, l->args[0],
+			 l->nargs > 1 ? l->args[1] : "");
+}
+
+/* cmd_iterate: I<flags>\t<max rows>\t<path>[\t<user>] */
+static void
+cmd_iterate(struct dict_conn *c, struct dict_line *l)
+{
+	struct dict_server *srv = c->srv;
+	struct dict_req *req = req_new(c, l->cmd);
+
+	srv->stats.iterates++;
+	if (num_parse_uint(l->args[0], 0, UINT32_MAX, &req->iter_flags) < 0 ||
+	    num_parse_u64(l->args[1], 0, UINT64_MAX, &req->max_rows) < 0) {
+		log_warn("dict %s#%lu: ITERATE: broken input", srv->name,
+			 c->num);
+		srv->stats.bad_input++;
+		dict_reply_fail(req, "broken input");
+		return;
+	}
+	if (srv->ops->iterate == NULL) {
+		dict_iter_end(req);
+		return;
+	}
+	srv->ops->iterate(srv->ctx, req, req->iter_flags, l->args[2],
+			  l->nargs > 3 ? l->args[3] : "");
+}
+
+/* cmd_begin: B<id>[\t<user>[\t<expire secs>]] */
+static void
+cmd_begin(struct dict_conn *c, struct dict_line *l)
+{
+	unsigned id;
+	struct dict_txn *t;
+
+	if (num_parse_uint(l->args[0], 0, UINT32_MAX, &id) < 0 ||
+	    txn_find(c, id) != NULL || c->ntxns == DICT_TXNS_MAX) {
+		log_warn("dict %s#%lu: bad or duplicate transaction id, "
+			 "closing",
+			 c->srv->name, c->num);
+		c->srv->stats.bad_input++;
+		c->dead = 1;
+		return;
+	}
+	c->txns = xreallocarray(c->txns, c->ntxns + 1, sizeof(*c->txns));
+	t = &c->txns[c->ntxns++];
+	t->id = id;
+	t->user = xstrdup(l->nargs > 1 ? l->args[1] : "");
+	t->error = NULL;
+}
+
+/* cmd_set: S<id>\t<key>\t<value>, applied at once */
+static void
+cmd_set(struct dict_conn *c, struct dict_line *l)
+{
+	struct dict_server *srv = c->srv;
+	struct dict_txn *t = txn_arg(c, l);
+
+	if (t == NULL)
+		return;
+	if (srv->ops->set == NULL ||
+	    srv->ops->set(srv->ctx, t->user, l->args[1], l->args[2]) < 0) {
+		log_error("dictproxy-set failed for %s: %s", t->user,
+			  l->args[1]);
+		txn_fail(t, "set failed");
+	}
+}
+
+/* cmd_unset: U<id>\t<key> */
+static void
+cmd_unset(struct dict_conn *c, struct dict_line *l)
+{
+	struct dict_server *srv = c->srv;
+	struct dict_txn *t = txn_arg(c, l);
+
+	if (t == NULL)
+		return;
+	if (srv->ops->unset == NULL) {
+		log_warn("unset ignored: %s", l->args[1]);
+		return;
+	}
+	if (srv->ops->unset(srv->ctx, t->user, l->args[1]) < 0)
+		txn_fail(t, "unset failed");
+}
+
+/* cmd_commit: C<id> (D<id>): O<id> or F<id>\t<error>, in order */
+static void
+cmd_commit(struct dict_conn *c, struct dict_line *l)
+{
+	struct dict_req *req = req_new(c, l->cmd);
+	struct dict_txn *t;
+
+	c->srv->stats.commits++;
+	(void)num_parse_uint(l->args[0], 0, UINT32_MAX, &req->txn_id);
+	t = txn_arg(c, l);
+	if (t == NULL) {
+		dict_reply_fail(req, "transaction doesn't exist");
+		return;
+	}
+	if (t->error != NULL) {
+		dict_reply_fail(req, t->error);
+	} else {
+		if (l->cmd == DICT_CMD_COMMIT_ASYNC)
+			(void)buf_putc(&req->reply, 'A');
+		(void)buf_printf(&req->reply, "O%u\n", req->txn_id);
+		req_done(req);
+	}
+	txn_remove(c, t);
+}
+
+/* cmd_rollback: R<id> */
+static void
+cmd_rollback(struct dict_conn *c, struct dict_line *l)
+{
+	struct dict_txn *t = txn_arg(c, l);
+
+	if (t != NULL)
+		txn_remove(c, t);
+}
+
+/* cmd_other: A (atomic increment) is not something our dicts hold;
+ * T and V only carry hints. Upstream ignores all three. */
+static void
+cmd_other(struct dict_conn *c, struct dict_line *l)
+{
+	if (l->cmd == DICT_CMD_ATOMIC_INC)
+		log_warn("dict %s#%lu: atomic increment ignored: %s",
+			 c->srv->name, c->num, l->args[1]);
+}
+
+/* the dispatch table, as in Dovecot's dict-commands.c */
+static const struct dict_cmd_entry {
+	char cmd;
+	unsigned char min_args;
+	unsigned char replies; /* the client waits for a reply */
+	void (*fn)(struct dict_conn *c, struct dict_line *l);
+} dict_cmds[] = {
+	{ DICT_CMD_HELLO, 0, 0, cmd_hello },
+	{ DICT_CMD_LOOKUP, 1, 1, cmd_lookup },
+	{ DICT_CMD_ITERATE, 3, 1, cmd_iterate },
+	{ DICT_CMD_BEGIN, 1, 0, cmd_begin },
+	{ DICT_CMD_COMMIT, 1, 1, cmd_commit },
+	{ DICT_CMD_COMMIT_ASYNC, 1, 1, cmd_commit },
+	{ DICT_CMD_ROLLBACK, 1, 0, cmd_rollback },
+	{ DICT_CMD_SET, 3, 0, cmd_set },
+	{ DICT_CMD_UNSET, 2, 0, cmd_unset },
+	{ DICT_CMD_ATOMIC_INC, 3, 0, cmd_other },
+	{ DICT_CMD_TIMESTAMP, 1, 0, cmd_other },
+	{ DICT_CMD_HIDE_LOG_VALUES, 1, 0, cmd_other },
+};
+
+/* cmd_find: the table entry of command character cmd, or NULL */
+static const struct dict_cmd_entry *
+cmd_find(char cmd)
+{
+	for (size_t i = 0; i < sizeof(dict_cmds) / sizeof(dict_cmds[0]); i++) {
+		if (dict_cmds[i].cmd == cmd)
+			return &dict_cmds[i];
+	}
+	return NULL;
+}
+
+/* dispatch_line: parse one line and run its command */
+static void
+dispatch_line(struct dict_conn *c, char *line, size_t len)
+{
+	const struct dict_cmd_entry *e = len > 0 ? cmd_find(line[0]) : NULL;
+	struct dict_line l;
+	int r = dict_parse_line(line, len, &l);
+
+	if (e == NULL || (!c->hello && e->cmd != DICT_CMD_HELLO)) {
+		log_warn("dict %s#%lu: %s, closing", c->srv->name, c->num,
+			 e == NULL ? "unknown command" : "no handshake");
+		c->srv->stats.bad_input++;
+		c->dead = 1;
+		return;
+	}
+	if (r == 0 && l.nargs >= e->min_args) {
+		e->fn(c, &l);
+		return;
+	}
+	log_warn("dict %s#%lu: %c: broken input", c->srv->name, c->num, e->cmd);
+	c->srv->stats.bad_input++;
+	if (e->replies)
+		dict_reply_fail(req_new(c, e->cmd), "broken input");
+}
+
+/* --- connections ---------------------------------------------------- */
+
+/* conn_paused: too much unanswered or unsent to take more requests */
+static int
+conn_paused(const struct dict_conn *c)
+{
+	return c->npending >= DICT_PENDING_MAX ||
+	       lineio_pending(&c->io) > OUT_HIGH;
+}
+
+/* conn_last_line: upstream serves a final line that lacks its LF at
+ * EOF; so do we */
+static void
+conn_last_line(struct dict_conn *c)
+{
+	char *p;
+	size_t n = lineio_peek(&c->io, &p);
+
+	if (n == 0 || n > DICT_LINE_MAX || c->dead)
+		return;
+	lineio_skip(&c->io, n);
+	if (p[n - 1] == '\r')
+		n--;
+	p[n] = '\0';
+	dispatch_line(c, p, n);
+}
+
+/* conn_read: run the buffered lines, then read more, until the socket
+ * is drained, the peer is done, or we pause */
+static void
+conn_read(struct dict_conn *c)
+{
+	char *line;
+	size_t len;
+	ssize_t n;
+	int crlf, r, rounds = 0;
+
+	while (!c->dead && !c->eof && !conn_paused(c)) {
+		r = lineio_getline(&c->io, &line, &len, &crlf);
+		if (r == -E2BIG) {
+			log_warn("dict %s#%lu: line too long, closing",
+				 c->srv->name, c->num);
+			c->srv->stats.bad_input++;
+			c->dead = 1;
+		} else if (r == 1) {
+			dispatch_line(c, line, len);
+		} else if (++rounds > 64) {
+			break; /* let other connections run too */
+		} else if ((n = lineio_fill(&c->io)) == 0) {
+			c->eof = 1;
+			conn_last_line(c);
+		} else if (n == -EAGAIN) {
+			break;
+		} else if (n < 0) {
+			c->dead = 1;
+		}
+	}
+	if (conn_paused(c))
+		c->stalled = 1;
+}
+
+/* conn_watch: register the events we want (none: not registered) */
+static void
+conn_watch(struct dict_conn *c, unsigned want)
+{
+	struct evloop *loop = c->srv->loop;
+	int r = 0;
+
+	if (want == c->watched)
+		return;
+	if (want == 0)
+		evloop_io_del(loop, c->fd);
+	else if (c->watched == 0)
+		r = evloop_io_add(loop, c->fd, want, conn_io, c);
+	else
+		r = evloop_io_mod(loop, c->fd, want);
+	if (r < 0) {
+		log_error("dict %s#%lu: epoll: %s", c->srv->name, c->num,
+			  strerror(-r));
+		c->dead = 1;
+	}
+	c->watched = want;
+}
+
+/* conn_update: send what is answered, close when finished or broken,
+ * and watch for what comes next */
+static void
+conn_update(struct dict_conn *c)
+{
+	unsigned want = 0;
+	int r;
+
+	for (;;) {
+		conn_move_replies(c);
+		r = lineio_flush(&c->io);
+		if (r < 0)
+			c->dead = 1;
+		if (r <= 0 || c->head == NULL || !c->head->done)
+			break;
+	}
+	if (c->eof && c->npending == 0 && lineio_pending(&c->io) == 0)
+		c->dead = 1;
+	if (c->dead) {
+		conn_free(c);
+		return;
+	}
+	if (!c->eof && !conn_paused(c)) {
+		want |= EV_READ;
+		/* lines buffered while we paused raise no event: run them */
+		if (c->stalled) {
+			c->stalled = 0;
+			evloop_timer_start(c->srv->loop, &c->resume, 0);
+		}
+	}
+	if (lineio_pending(&c->io) > 0)
+		want |= EV_WRITE;
+	conn_watch(c, want);
+	if (c->dead)
+		conn_free(c);
+}
+
+/* conn_io: the connection's fd is readable or writable */
+static void
+conn_io(struct evloop *loop, int fd, unsigned events, void *arg)
+{
+	struct dict_conn *c = arg;
+
+	(void)loop;
+	(void)fd;
+	if (events & EV_READ) {
+		c->in_dispatch = 1;
+		conn_read(c);
+		c->in_dispatch = 0;
+	}
+	conn_update(c);
+}
+
+/* conn_resume: run input buffered while the connection was paused */
+static void
+conn_resume(struct evloop *loop, void *arg)
+{
+	conn_io(loop, -1, EV_READ, arg);
+}
+
+/* conn_new: serve fd; NULL (fd closed) if the loop refuses it */
+static struct dict_conn *
+conn_new(struct dict_server *srv, int fd)
+{
+	struct dict_conn *c = xcalloc(1, sizeof(*c));
+
+	c->srv = srv;
+	c->fd = fd;
+	c->num = ++srv->next_num;
+	lineio_init(&c->io, fd, DICT_LINE_MAX, OUT_HIGH + DICT_REPLY_MAX);
+	evloop_timer_init(&c->resume, conn_resume, c);
+	c->next = srv->conns;
+	if (srv->conns != NULL)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	srv->stats.conns++;
+	conn_watch(c, EV_READ);
+	if (c->dead) {
+		conn_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* conn_free: close c; its unanswered requests become orphans */
+static void
+conn_free(struct dict_conn *c)
+{
+	struct dict_server *srv = c->srv;
+	struct dict_req *req, *next;
+
+	evloop_timer_stop(srv->loop, &c->resume);
+	if (c->watched != 0)
+		evloop_io_del(srv->loop, c->fd);
+	(void)close(c->fd);
+	for (req = c->head; req != NULL; req = next) {
+		next = req->next;
+		if (req->done) {
+			req_free(req);
+		} else {
+			req->conn = NULL;
+			req->next = NULL;
+		}
+	}
+	for (size_t i = 0; i < c->ntxns; i++) {
+		free(c->txns[i].user);
+		free(c->txns[i].error);
+	}
+	free(c->txns);
+	lineio_deinit(&c->io);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	srv->nconns--;
+	free(c);
+}
+
+/* --- the server ----------------------------------------------------- */
+
+/* srv_accept: take the waiting connections */
+static void
+srv_accept(struct evloop *loop, int fd, unsigned events, void *arg)
+{
+	struct dict_server *srv = arg;
+	int cfd, e;
+
+	(void)events;
+	for (int i = 0; i < ACCEPT_BURST; i++) {
+		cfd = net_accept(fd);
+		e = errno;
+		if (cfd < 0 && (e == ECONNABORTED || e == EINTR))
+			continue;
+		if (cfd < 0 && (e == EMFILE || e == ENFILE || e == ENOBUFS ||
+				e == ENOMEM)) {
+			log_warn("dict %s: accept: %s; pausing", srv->name,
+				 strerror(e));
+			evloop_io_del(loop, fd);
+			evloop_timer_start(loop, &srv->accept_pause,
+					   ACCEPT_PAUSE_MS);
+		}
+		if (cfd < 0)
+			return;
+		if (srv->nconns >= srv->max_conns) {
+			log_warn("dict %s: %zu connections, refusing more",
+				 srv->name, srv->nconns);
+			(void)close(cfd);
+			continue;
+		}
+		(void)conn_new(srv, cfd);
+	}
+}
+
+/* srv_accept_resume: accept again after running out of fds */
+static void
+srv_accept_resume(struct evloop *loop, void *arg)
+{
+	struct dict_server *srv = arg;
+
+	if (evloop_io_add(loop, srv->lfd, EV_READ, srv_accept, srv) < 0)
+		evloop_timer_start(loop, &srv->accept_pause, ACCEPT_PAUSE_MS);
+}
+
+struct dict_server *
+dict_server_new(struct evloop *loop, const char *name,
+		const struct dict_ops *ops, void *ctx)
+{
+	struct dict_server *srv = xcalloc(1, sizeof(*srv));
+
+	srv->loop = loop;
+	srv->name = xstrdup(name);
+	srv->ops = ops;
+	srv->ctx = ctx;
+	srv->lfd = -1;
+	srv->max_conns = DICT_CONNS_MAX;
+	evloop_timer_init(&srv->accept_pause, srv_accept_resume, srv);
+	return srv;
+}
+
+void
+dict_server_free(struct dict_server **srvp)
+{
+	struct dict_server *srv = *srvp;
+
+	if (srv == NULL)
+		return;
+	while (srv->conns != NULL)
+		conn_free(srv->conns);
+	evloop_timer_stop(srv->loop, &srv->accept_pause);
+	if (srv->lfd >= 0) {
+		evloop_io_del(srv->loop, srv->lfd);
+		(void)close(srv->lfd);
+	}
+	free(srv->name);
+	free(srv);
+	*srvp = NULL;
+}
+
+int
+dict_server_listen(struct dict_server *srv, const char *path, mode_t mode,
+		   struct buf *err)
+{
+	int fd, r;
+
+	fd = net_listen_unix(path, mode, (uid_t)-1, (gid_t)-1, 1024, err);
+	if (fd < 0)
+		return -1;
+	r = evloop_io_add(srv->loop, fd, EV_READ, srv_accept, srv);
+	if (r < 0) {
+		(void)buf_printf(err, "epoll: %s", strerror(-r));
+		(void)close(fd);
+		return -1;
+	}
+	srv->lfd = fd;
+	return 0;
+}
+
+int
+dict_server_adopt(struct dict_server *srv, int fd)
+{
+	int r = net_set_nonblock(fd);
+
+	if (r < 0) {
+		(void)close(fd);
+		return r;
+	}
+	return conn_new(srv, fd) != NULL ? 0 : -EIO;
+}
+
+void
+dict_server_set_max_conns(struct dict_server *srv, size_t max)
+{
+	srv->max_conns = max;
+}
+
+size_t
+dict_server_conns(const struct dict_server *srv)
+{
+	return srv->nconns;
+}
+
+void
+dict_server_stats(const struct dict_server *srv, struct dict_stats *st)
+{
+	*st = srv->stats;
+}
