@@ -57,6 +57,24 @@ num_parse_i64(const char *s, int64_t min, int64_t max, int64_t *r)
 }
 
 int
+num_parse_octal(const char *s, unsigned max, unsigned *r)
+{
+	unsigned v = 0;
+
+	if (*s == '\0')
+		return -EINVAL;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '7')
+			return -EINVAL;
+		v = v * 8 + (unsigned)(*s - '0');
+		if (v > max)
+			return -ERANGE;
+	}
+	*r = v;
+	return 0;
+}
+
+int
 num_parse_uint(const char *s, unsigned min, unsigned max, unsigned *r)
 {
 	uint64_t v;

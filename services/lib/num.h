@@ -13,6 +13,8 @@ int num_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *r);
 int num_parse_i64(const char *s, int64_t min, int64_t max, int64_t *r);
 int num_parse_uint(const char *s, unsigned min, unsigned max, unsigned *r);
 int num_parse_int(const char *s, int min, int max, int *r);
+/* num_parse_octal: octal digits only (a file mode such as "0660") */
+int num_parse_octal(const char *s, unsigned max, unsigned *r);
 /* num_parse_double: a finite decimal number (e.g. "5", "1.5") */
 int num_parse_double(const char *s, double min, double max, double *r);
 /* num_parse_bool: true/false, yes/no, on/off, 1/0, case-insensitive */

@@ -101,6 +101,23 @@ test_double_and_bool(void **state)
 }
 
 static void
+test_octal(void **state)
+{
+	unsigned v = 1;
+
+	(void)state;
+	assert_int(num_parse_octal("0660", 0777, &v), 0);
+	assert_int(v, 0660);
+	assert_int(num_parse_octal("7", 0777, &v), 0);
+	assert_int(v, 7);
+	assert_int(num_parse_octal("1000", 0777, &v), -ERANGE);
+	assert_int(num_parse_octal("0668", 0777, &v), -EINVAL);
+	assert_int(num_parse_octal("", 0777, &v), -EINVAL);
+	assert_int(num_parse_octal("-1", 0777, &v), -EINVAL);
+	assert_int(num_parse_octal("77777777777777777777", 0777, &v), -ERANGE);
+}
+
+static void
 test_cursor(void **state)
 {
 	const char *s = "MAIL FROM:<a@b> SIZE=123 rest";
@@ -141,6 +158,7 @@ main(void)
 		cmocka_unit_test(test_u64_table),
 		cmocka_unit_test(test_i64_and_int),
 		cmocka_unit_test(test_double_and_bool),
+		cmocka_unit_test(test_octal),
 		cmocka_unit_test(test_cursor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
