@@ -1,0 +1,82 @@
+/*
+ * fm_dns: asynchronous DNS TXT lookups on filtermail's event loop, for
+ * DKIM key records, with a bounded LRU cache.
+ *
+ * Queries go over a non-blocking UDP socket (EDNS0, 4096-byte payload)
+ * to one nameserver (chatmail.ini dns_server "IP[:port]" / "[IPv6]:port",
+ * else the first nameserver of /etc/resolv.conf), are retransmitted with
+ * backoff, retried over TCP when the answer is truncated, and given up
+ * after 60 s (upstream's lookup timeout). Answers are cached by name, at
+ * most FM_DNS_CACHE_MAX entries, least recently used evicted, each kept
+ * for its TTL (at most a day); negative answers are not cached (like
+ * upstream since filtermail 0.7.1). No libresolv or c-ares: the message
+ * codec is ~200 lines here, fuzzed, and the loop stays ours.
+ *
+ * Untrusted input: every byte of every DNS answer (matched by query ID,
+ * question and source; names and lengths bounds-checked).
+ */
+#ifndef FM_DNS_H
+#define FM_DNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "evloop.h"
+
+#define FM_DNS_CACHE_MAX 1000
+#define FM_DNS_TIMEOUT_MS 60000
+#define FM_DNS_TXT_MAX 4096 /* one TXT record's strings joined */
+#define FM_DNS_MAX_TXT 8    /* TXT records kept per answer */
+
+/* the TXT records of one name */
+struct fm_dns_txt {
+	size_t n;
+	char txt[FM_DNS_MAX_TXT][FM_DNS_TXT_MAX]; /* NUL-terminated */
+	size_t len[FM_DNS_MAX_TXT];
+	uint32_t ttl; /* smallest TTL of the records */
+};
+
+/* status: 1 records found; 0 no such name or no TXT; -ETIMEDOUT, -EIO
+ * (server failure, bad answers): temporary. txt is valid only during
+ * the call. */
+typedef void fm_dns_txt_fn(void *arg, int status, const struct fm_dns_txt *txt);
+
+struct fm_dns;
+struct fm_dns_query;
+
+/* fm_dns_new: a resolver; server "" reads /etc/resolv.conf (resolv_conf
+ * names another file, for tests; NULL = the default). NULL + err. */
+struct fm_dns *fm_dns_new(struct evloop *loop, const char *server,
+			  const char *resolv_conf, struct buf *err);
+/* fm_dns_free: cancels every pending query (no callbacks) and frees */
+void fm_dns_free(struct fm_dns **dp);
+
+/* fm_dns_lookup_txt: look up name's TXT records. A cache hit calls fn
+ * before returning and returns NULL; otherwise a handle is returned and
+ * fn runs later from the loop, exactly once unless cancelled. */
+struct fm_dns_query *fm_dns_lookup_txt(struct fm_dns *dns, const char *name,
+				       fm_dns_txt_fn *fn, void *arg);
+/* fm_dns_cancel: drop a pending query; fn will not run; *qp = NULL */
+void fm_dns_cancel(struct fm_dns_query **qp);
+/* fm_dns_invalidate: forget name's cached answer */
+void fm_dns_invalidate(struct fm_dns *dns, const char *name);
+/* fm_dns_cache_count: names cached (tests) */
+size_t fm_dns_cache_count(const struct fm_dns *dns);
+/* fm_dns_set_clock: seconds clock for cache expiry (tests) */
+void fm_dns_set_clock(struct fm_dns *dns, uint64_t (*now_s)(void));
+
+/* the wire format, exposed for tests and the fuzzer */
+
+/* fm_dns_build_query: a recursive query for name (type qtype, class IN,
+ * EDNS0) into out; length or -EINVAL (bad name) / -E2BIG */
+int fm_dns_build_query(uint16_t id, const char *name, uint16_t qtype,
+		       unsigned char *out, size_t outsize);
+/* fm_dns_parse_txt: check an answer to our query (id, name) and collect
+ * its TXT records. Returns the RCODE (0 NOERROR, 3 NXDOMAIN, ...) or
+ * -EINVAL for a malformed or unrelated packet; *tc_r is set when the
+ * answer was truncated. */
+int fm_dns_parse_txt(const unsigned char *pkt, size_t len, uint16_t id,
+		     const char *name, struct fm_dns_txt *txt, int *tc_r);
+
+#endif

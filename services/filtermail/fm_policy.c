@@ -1,0 +1,280 @@
+/*
+ * fm_policy: filtermail's decision on one message, outgoing or incoming
+ * (rules, reply texts and log phrases of upstream filtermail, reference
+ * §2.8; see fm_policy.h). The classifier is fm_pgp_classify(), signing
+ * fm_dkim_sign(); the incoming origin check lives in fm_policy_dkim.c.
+ *
+ * Role: called by the SMTP and HTTP side after DATA. Untrusted input:
+ * the envelope and the message. Reply texts quoting the message (the
+ * From header) are capped and have control characters replaced, so a
+ * sender cannot inject lines into the SMTP answer.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "fm_policy_int.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define REPLY_523 "523 Encryption Needed: Invalid Unencrypted Mail"
+
+/* real_now: the default wall clock */
+static time_t
+real_now(void)
+{
+	return time(NULL);
+}
+
+/* env_true: FILTERMAIL_SKIP_DKIM style switches */
+static int
+env_true(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0);
+}
+
+struct fm_policy *
+fm_policy_new(struct evloop *loop, const struct chatmail_config *cfg,
+	      int outgoing, struct buf *err)
+{
+	struct fm_policy *pol = xcalloc(1, sizeof(*pol));
+	const char *rej = getenv("FILTERMAIL_REJECTED_DIR");
+
+	pol->loop = loop;
+	pol->cfg = cfg;
+	pol->outgoing = outgoing;
+	pol->now = real_now;
+	buf_init(&pol->scratch, cfg->max_message_size + 1024);
+	buf_init(&pol->prepend, 1 << 16);
+	pol->rejected_dir =
+		xstrdup(rej != NULL ? rej : "/tmp/filtermail-rejected");
+	if (outgoing && !cfg->ipv4_relay && cfg->dkim_key_file != NULL &&
+	    cfg->dkim_key_file[0] != '\0') {
+		pol->signer = fm_dkim_signer_new(
+			cfg->dkim_key_file, cfg->mail_domain_bare,
+			cfg->dkim_selector ? cfg->dkim_selector : "opendkim",
+			err);
+		if (pol->signer == NULL)
+			goto fail;
+	}
+	if (!outgoing) {
+		pol->skip_dkim = env_true("FILTERMAIL_SKIP_DKIM");
+		if (pol->skip_dkim)
+			log_warn("DKIM verification DISABLED!");
+		pol->dns = fm_dns_new(loop, cfg->dns_server, NULL, err);
+		if (pol->dns == NULL)
+			goto fail;
+	}
+	return pol;
+fail:
+	fm_policy_free(&pol);
+	return NULL;
+}
+
+void
+fm_policy_free(struct fm_policy **pp)
+{
+	struct fm_policy *pol = *pp;
+
+	if (pol == NULL)
+		return;
+	while (pol->checks != NULL) {
+		struct fm_check *c = pol->checks;
+
+		fm_check_cancel(&c);
+	}
+	fm_dkim_signer_free(&pol->signer);
+	fm_dns_free(&pol->dns);
+	buf_deinit(&pol->scratch);
+	buf_deinit(&pol->prepend);
+	free(pol->rejected_dir);
+	free(pol);
+	*pp = NULL;
+}
+
+void
+fm_policy_set_clock(struct fm_policy *pol, time_t (*now)(void))
+{
+	pol->now = now;
+}
+
+struct fm_dns *
+fm_policy_dns(struct fm_policy *pol)
+{
+	return pol->dns;
+}
+
+size_t
+fm_policy_pending(const struct fm_policy *pol)
+{
+	return pol->npending;
+}
+
+void
+fm_verdict_set(struct fm_verdict *v, int code, const char *fmt, ...)
+{
+	va_list ap;
+	size_t i;
+
+	v->code = code;
+	va_start(ap, fmt);
+	(void)vsnprintf(v->text, sizeof(v->text), fmt, ap);
+	va_end(ap);
+	for (i = 0; v->text[i] != '\0'; i++)
+		if ((unsigned char)v->text[i] < 0x20 || v->text[i] == 0x7f)
+			v->text[i] = '?'; /* never a second reply line */
+}
+
+/* cleartext_ok: upstream's is_cleartext_ok(): an unsafe address, or one
+ * whose user has enforceE2EEincoming, may not receive cleartext */
+static int
+cleartext_ok(const struct chatmail_config *cfg, const char *rcpt)
+{
+	char path[4096];
+	struct stat st;
+	int n;
+
+	if (rcpt[0] == '\0' || rcpt[0] == '.' || strchr(rcpt, '@') == NULL ||
+	    strchr(rcpt, '/') != NULL || strstr(rcpt, "..") != NULL)
+		return 0;
+	for (n = 0; rcpt[n] != '\0'; n++)
+		if ((unsigned char)rcpt[n] < 0x20)
+			return 0;
+	n = snprintf(path, sizeof(path), "%s/%s/enforceE2EEincoming",
+		     cfg->mailboxes_dir, rcpt);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return 0;
+	return stat(path, &st) < 0;
+}
+
+/* sign: the outgoing pass; DKIM-sign when From is in our domain, like
+ * OpenDKIM's SigningTable "*@<domain>" */
+static void
+sign(struct fm_policy *pol, const char *from, const char *msg, size_t len,
+     struct fm_verdict *v)
+{
+	const char *at = strrchr(from, '@');
+	struct buf err = BUF_INIT(256);
+
+	fm_verdict_set(v, 250, "250 OK");
+	buf_reset(&pol->prepend);
+	if (pol->signer == NULL || at == NULL ||
+	    strcasecmp(at + 1, pol->cfg->mail_domain_bare) != 0)
+		goto out;
+	if (fm_dkim_sign(pol->signer, msg, len, pol->now(), &pol->prepend,
+			 &err) < 0) {
+		log_error("Can't sign message: %s", buf_cstr(&err));
+		fm_verdict_set(v, 451,
+			       "451 4.3.0 Local error: DKIM signing failed");
+		goto out;
+	}
+	v->prepend = pol->prepend.data;
+	v->prepend_len = pol->prepend.len;
+	log_info("DKIM-Signature field added (s=%s, d=%s)",
+		 pol->cfg->dkim_selector ? pol->cfg->dkim_selector : "opendkim",
+		 pol->cfg->mail_domain_bare);
+out:
+	buf_deinit(&err);
+}
+
+/* outgoing: upstream's OutgoingBeforeQueueHandler::check_data after the
+ * From checks */
+static void
+outgoing(struct fm_policy *pol, const struct fm_envelope *env, const char *from,
+	 const struct fm_entity *top, const char *msg, size_t len,
+	 struct fm_verdict *v)
+{
+	struct fm_class c;
+	char subject[64];
+
+	fm_pgp_classify(msg, len, 1, &pol->scratch, &c);
+	if (c.encrypted || c.securejoin) {
+		log_info("Outgoing: Filtering encrypted mail.");
+		sign(pol, from, msg, len, v);
+		return;
+	}
+	log_info("Outgoing: Filtering unencrypted mail.");
+	if (env->nrcpts == 1 && strcmp(env->rcpts[0], from) == 0 &&
+	    fm_mime_header_get(top, "Subject", subject, sizeof(subject)) &&
+	    strcmp(subject, "Autocrypt Setup Message") == 0 &&
+	    c.multipart_mixed) {
+		sign(pol, from, msg, len, v);
+		return;
+	}
+	log_warn("Rejected unencrypted mail from: %s", from);
+	fm_verdict_set(v, 523, REPLY_523);
+}
+
+/* incoming: upstream's IncomingBeforeQueueHandler::check_data after the
+ * From checks; 1 when v is decided, 0 to continue with the origin check */
+static int
+incoming(struct fm_policy *pol, const struct fm_envelope *env, const char *from,
+	 const char *msg, size_t len, struct fm_verdict *v)
+{
+	struct fm_class c;
+	size_t i;
+
+	fm_pgp_classify(msg, len, 0, &pol->scratch, &c);
+	if (c.encrypted || c.securejoin) {
+		log_info("Incoming: Filtering encrypted mail.");
+		return 0;
+	}
+	log_info("Incoming: Filtering unencrypted mail.");
+	if (c.mailer_daemon_report &&
+	    strncmp(from, "mailer-daemon@", 14) == 0) {
+		log_info("Incoming: Filtering mailer-daemon message from %s",
+			 from);
+		return 0;
+	}
+	for (i = 0; i < env->nrcpts; i++) {
+		if (!cleartext_ok(pol->cfg, env->rcpts[i])) {
+			log_warn("Rejected unencrypted mail from: %s", from);
+			fm_verdict_set(v, 523, REPLY_523);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+struct fm_check *
+fm_policy_check(struct fm_policy *pol, const struct fm_envelope *env,
+		const char *msg, size_t len, fm_policy_done_fn *done, void *arg)
+{
+	struct fm_verdict v;
+	struct fm_entity top;
+	char fromhdr[1024], from[512];
+
+	memset(&v, 0, sizeof(v));
+	fm_mime_split(msg, len, &top);
+	if (!fm_mime_header_get(&top, "From", fromhdr, sizeof(fromhdr)))
+		fromhdr[0] = '\0';
+	if (!fm_mime_first_address(fromhdr, from, sizeof(from))) {
+		fm_verdict_set(&v, 500, "500 Invalid FROM header: %.200s",
+			       fromhdr);
+		goto decided;
+	}
+	if (pol->outgoing) {
+		if (strcasecmp(env->mail_from, from) != 0) {
+			fm_verdict_set(&v, 500,
+				       "500 Invalid FROM <%.200s> for <%.200s>",
+				       from, env->mail_from);
+			goto decided;
+		}
+		outgoing(pol, env, from, &top, msg, len, &v);
+		goto decided;
+	}
+	/* a forwarded or forged return path: keep the mail, never bounce */
+	v.empty_return_path = strcasecmp(env->mail_from, from) != 0;
+	if (incoming(pol, env, from, msg, len, &v))
+		goto decided;
+	return fm_policy_origin(pol, env, from, &top, msg, len, &v, done, arg);
+decided:
+	done(arg, &v);
+	return NULL;
+}
