@@ -13,16 +13,14 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "config_int.h"
 #include "cursor.h"
+#include "fs.h"
 #include "ini.h"
 #include "log.h"
 #include "num.h"
@@ -635,45 +633,6 @@ config_load_string(struct chatmail_config *cfg, const char *text, int use_env,
 	return load_text(cfg, text, strlen(text), use_env, err);
 }
 
-/* read_file: the whole file (at most CONFIG_FILE_MAX bytes) into b */
-static int
-read_file(const char *path, struct buf *b, const char **why_r)
-{
-	char chunk[16384];
-	struct stat st;
-	ssize_t r;
-	int fd, e = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		e = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		*why_r = "not a regular file";
-		e = -EINVAL;
-		goto out;
-	}
-	while ((r = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			e = -errno;
-			goto out;
-		}
-		if (buf_append(b, chunk, (size_t)r) < 0) {
-			*why_r = "file too large";
-			e = -EFBIG;
-			goto out;
-		}
-	}
-out:
-	(void)close(fd);
-	return e;
-}
-
 /* config_load: read the file, then load its text with the environment */
 int
 config_load(struct chatmail_config *cfg, const char *path, struct buf *err)
@@ -682,7 +641,11 @@ config_load(struct chatmail_config *cfg, const char *path, struct buf *err)
 	const char *why = NULL;
 	int e;
 
-	e = read_file(path, &text, &why);
+	e = fs_read_file(path, &text);
+	if (e == -EINVAL)
+		why = "not a regular file";
+	else if (e == -EFBIG)
+		why = "file too large";
 	if (e == 0 && memchr(buf_cstr(&text), '\0', text.len) != NULL) {
 		why = "NUL byte in file";
 		e = -EINVAL;
