@@ -49,6 +49,7 @@ struct render_target;
 
 #define SPEC_API_VERSION "chatmail.at/v1alpha1"
 #define SPEC_KIND "ChatmailRelay"
+#define SPEC_FILE_MAX (1024 * 1024)
 
 enum spec_registration {
 	SPEC_REG_OPEN,	 /* "Open": accounts are created on first login */
@@ -229,8 +230,9 @@ int spec_from_json(const struct cJSON *spec, unsigned flags,
  * apiVersion and kind, reads metadata.name/namespace/generation) */
 int spec_from_cr(const struct cJSON *cr, unsigned flags,
 		 struct relay_spec **spec_r, struct buf *err, struct buf *warn);
-/* spec_load_file: read a YAML or JSON file holding one ChatmailRelay
- * and parse it with spec_from_cr */
+/* spec_load_file: read a YAML or JSON file (at most SPEC_FILE_MAX
+ * bytes) holding one ChatmailRelay and parse it with spec_from_cr;
+ * YAML is read by yamljson.h as kubectl reads it */
 int spec_load_file(const char *path, unsigned flags, struct relay_spec **spec_r,
 		   struct buf *err, struct buf *warn);
 

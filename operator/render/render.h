@@ -115,6 +115,9 @@ struct render_target *render_target_new_local(const char *root,
 					      const char *addr);
 /* render_target_free: free t and its strings; NULLs *tp */
 void render_target_free(struct render_target **tp);
+/* render_target_check: every string field set and safe for a config
+ * file, every needed port non-zero; 0 or -EINVAL with err */
+int render_target_check(const struct render_target *t, struct buf *err);
 /* render_target_set: replace one string field (value copied) */
 void render_target_set(char **field, const char *value);
 
