@@ -1,0 +1,419 @@
+/* test_policy: filtermail's decisions end to end through fm_policy_check,
+ * outgoing (From rules, 523, ASM, SecureJoin, DKIM-Signature prepend) and
+ * incoming (enforceE2EEincoming, empty return path, domain literals, DKIM
+ * with strict alignment), with key records served over real UDP by a
+ * small DNS responder on the same event loop (so the resolver, its
+ * cache and its invalidation run for real). Also DNS codec cases. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#define TESTUTIL_IMPL
+#include "testutil.h"
+
+#include "../../../../services/filtermail/fm_dkim.h"
+#include "../../../../services/filtermail/fm_dns.h"
+#include "../../../../services/filtermail/fm_policy.h"
+#include "config.h"
+#include "log.h"
+
+/* the fake DNS server: one TXT name */
+static int dns_fd = -1, dns_queries;
+static char dns_name[128], dns_txt[1024];
+
+/* on_dns: answer a query for dns_name with dns_txt, else NXDOMAIN */
+static void
+on_dns(struct evloop *loop, int fd, unsigned ev, void *arg)
+{
+	unsigned char q[512], r[2048];
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	ssize_t n = recvfrom(fd, q, sizeof(q), 0, (struct sockaddr *)&ss, &sl);
+	size_t qend = 12, o, tl = strlen(dns_txt), i;
+	char name[256] = "";
+
+	(void)loop, (void)ev, (void)arg;
+	if (n < 12)
+		return;
+	dns_queries++;
+	while (qend < (size_t)n && q[qend] != 0) {
+		if (name[0])
+			strncat(name, ".", sizeof(name) - strlen(name) - 1);
+		strncat(name, (char *)q + qend + 1,
+			q[qend] < sizeof(name) - strlen(name) - 1 ? q[qend]
+								  : 0);
+		qend += 1 + q[qend];
+	}
+	qend += 5;
+	memcpy(r, q, qend);
+	r[2] = 0x81;
+	r[3] = 0x80;
+	memset(r + 6, 0, 6);
+	o = qend;
+	if (strcasecmp(name, dns_name) != 0) {
+		r[3] |= 3;
+	} else {
+		r[7] = 1;
+		memcpy(r + o, "\xc0\x0c\x00\x10\x00\x01\x00\x00\x01\x2c", 10);
+		o += 10;
+		r[o] = (unsigned char)((tl + tl / 255 + 1) >> 8);
+		r[o + 1] = (unsigned char)(tl + tl / 255 + 1);
+		o += 2;
+		for (i = 0; i < tl; i += 255) {
+			size_t c = tl - i < 255 ? tl - i : 255;
+
+			r[o++] = (unsigned char)c;
+			memcpy(r + o, dns_txt + i, c);
+			o += c;
+		}
+	}
+	(void)sendto(fd, r, o, 0, (struct sockaddr *)&ss, sl);
+}
+
+struct fixture {
+	struct evloop *loop;
+	struct chatmail_config cfg;
+	char *dir;
+	EVP_PKEY *pk;
+	struct fm_policy *out, *in;
+};
+
+static struct fixture fx;
+
+static int
+setup(void **state)
+{
+	char keypath[512], ini[2048], path[600];
+	struct buf err = BUF_INIT(1024);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	unsigned char der[4096], *p = der;
+	int len;
+	BIO *bio;
+
+	(void)state;
+	log_init("test", -1);
+	fx.loop = evloop_new();
+	fx.dir = test_tmpdir();
+	fx.pk = EVP_RSA_gen(2048);
+	snprintf(keypath, sizeof(keypath), "%s/k.pem", fx.dir);
+	bio = BIO_new_file(keypath, "w");
+	PEM_write_bio_PrivateKey_traditional(bio, fx.pk, NULL, NULL, 0, NULL,
+					     NULL);
+	BIO_free(bio);
+	dns_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bind(dns_fd, (struct sockaddr *)&sa, sizeof(sa));
+	getsockname(dns_fd, (struct sockaddr *)&sa, &sl);
+	evloop_io_add(fx.loop, dns_fd, EV_READ, on_dns, NULL);
+	snprintf(dns_name, sizeof(dns_name), "opendkim._domainkey.example.org");
+	len = i2d_PUBKEY(fx.pk, &p);
+	snprintf(dns_txt, sizeof(dns_txt), "v=DKIM1; k=rsa; p=");
+	EVP_EncodeBlock((unsigned char *)dns_txt + strlen(dns_txt), der, len);
+	snprintf(path, sizeof(path), "%s/mail/enforced@example.org", fx.dir);
+	snprintf(
+		ini, sizeof(ini),
+		"[params]\nmail_domain = example.org\nmailboxes_dir = %s/mail\n"
+		"dkim_key_file = %s\ndns_server = 127.0.0.1:%u\n",
+		fx.dir, keypath, ntohs(sa.sin_port));
+	config_init(&fx.cfg);
+	if (config_load_string(&fx.cfg, ini, 0, &err) < 0) {
+		fprintf(stderr, "config: %s\n", buf_cstr(&err));
+		return -1;
+	}
+	snprintf(keypath, sizeof(keypath), "%s/mail", fx.dir);
+	mkdir(keypath, 0700);
+	mkdir(path, 0700);
+	strncat(path, "/enforceE2EEincoming", sizeof(path) - strlen(path) - 1);
+	fclose(fopen(path, "w"));
+	setenv("FILTERMAIL_REJECTED_DIR", "", 1);
+	fx.out = fm_policy_new(fx.loop, &fx.cfg, 1, &err);
+	fx.in = fm_policy_new(fx.loop, &fx.cfg, 0, &err);
+	buf_deinit(&err);
+	return fx.out && fx.in ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	fm_policy_free(&fx.out);
+	fm_policy_free(&fx.in);
+	evloop_io_del(fx.loop, dns_fd);
+	close(dns_fd);
+	config_deinit(&fx.cfg);
+	evloop_free(&fx.loop);
+	EVP_PKEY_free(fx.pk);
+	test_rmtree(fx.dir);
+	free(fx.dir);
+	return 0;
+}
+
+static struct fm_verdict got;
+static int got_calls;
+static char got_prepend[4096];
+
+static void
+on_done(void *arg, const struct fm_verdict *v)
+{
+	(void)arg;
+	got = *v;
+	got_calls++;
+	snprintf(got_prepend, sizeof(got_prepend), "%.*s", (int)v->prepend_len,
+		 v->prepend ? v->prepend : "");
+	got.prepend = NULL;
+}
+
+/* run: one check to its verdict (running the loop for DNS) */
+static const struct fm_verdict *
+run(struct fm_policy *pol, const char *from, const char *rcpt,
+    const char *origin, const char *msg)
+{
+	const char *rcpts[1] = { rcpt };
+	struct fm_envelope env = { from, rcpts, 1, origin };
+	struct fm_check *c;
+	int i;
+
+	got_calls = 0;
+	c = fm_policy_check(pol, &env, msg, strlen(msg), on_done, NULL);
+	for (i = 0; c != NULL && got_calls == 0 && i < 100; i++)
+		evloop_run_once(fx.loop, 100);
+	assert_int(got_calls, 1);
+	return &got;
+}
+
+#define ENC_BODY                                                               \
+	"Content-Type: multipart/encrypted; boundary=B\r\n\r\n--B\r\n"         \
+	"Content-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n--B\r\n" \
+	"Content-Type: application/octet-stream\r\n\r\n"                       \
+	"-----BEGIN PGP MESSAGE-----\r\n\r\nwQOqu8zSBVpaWlpa\r\n=abcd\r\n"     \
+	"-----END PGP MESSAGE-----\r\n--B--\r\n"
+
+static const char enc[] = "From: <A@example.org>\r\nTo: b@example.net\r\n"
+			  "Subject: ...\r\n" ENC_BODY;
+static const char plain[] = "From: a@example.org\r\nTo: b@example.net\r\n"
+			    "Subject: hi\r\n\r\nhello\r\n";
+static const char asm_msg[] = "From: a@example.org\r\nTo: a@example.org\r\n"
+			      "Subject: Autocrypt Setup Message\r\n"
+			      "Content-Type: multipart/mixed; boundary=x\r\n"
+			      "\r\n--x\r\n\r\nsetup\r\n--x--\r\n";
+
+static void
+test_outgoing(void **state)
+{
+	const struct fm_verdict *v;
+
+	(void)state;
+	v = run(fx.out, "a@example.org", "b@example.net", NULL,
+		"To: b@example.net\r\n\r\nx\r\n");
+	assert_str(v->text, "500 Invalid FROM header: ");
+	v = run(fx.out, "b@example.org", "b@example.net", NULL, enc);
+	assert_str(v->text,
+		   "500 Invalid FROM <a@example.org> for <b@example.org>");
+	v = run(fx.out, "a@example.org", "b@example.net", NULL, plain);
+	assert_int(v->code, 523);
+	assert_str(v->text, "523 Encryption Needed: Invalid Unencrypted Mail");
+	v = run(fx.out, "A@Example.org", "b@example.net", NULL, enc);
+	assert_int(v->code, 250);
+	assert_non_null(strstr(got_prepend,
+			       "DKIM-Signature: v=1; a=rsa-sha256;"
+			       " c=relaxed/simple; d=example.org;"));
+	assert_non_null(strstr(got_prepend, "s=opendkim;"));
+	v = run(fx.out, "a@example.org", "a@example.org", NULL, asm_msg);
+	assert_int(v->code, 250);
+	v = run(fx.out, "a@example.org", "b@example.org", NULL, asm_msg);
+	assert_int(v->code, 523);
+	/* a From header with a line break cannot inject a reply line */
+	v = run(fx.out, "a@example.org", "b@example.net", NULL,
+		"From: \"x\r\n 250 OK\r\n\r\n");
+	assert_null(strchr(v->text, '\n'));
+}
+
+/* signed: the message signed by our outgoing policy */
+static char *
+signed_msg(const char *msg)
+{
+	const struct fm_verdict *v =
+		run(fx.out, "a@example.org", "b@example.net", NULL, msg);
+	char *m = malloc(strlen(got_prepend) + strlen(msg) + 1);
+
+	assert_int(v->code, 250);
+	memcpy(m, got_prepend, strlen(got_prepend));
+	memcpy(m + strlen(got_prepend), msg, strlen(msg) + 1);
+	return m;
+}
+
+static void
+test_incoming_dkim(void **state)
+{
+	const struct fm_verdict *v;
+	char *m = signed_msg(enc), *t;
+	int q;
+
+	(void)state;
+	dns_queries = 0;
+	v = run(fx.in, "a@example.org", "b@example.net", NULL, m);
+	assert_int(v->code, 250);
+	assert_int(v->empty_return_path, 0);
+	assert_int(dns_queries, 1);
+	/* cached now: no second query */
+	v = run(fx.in, "bounce@other.org", "b@example.net", NULL, m);
+	assert_int(v->code, 250);
+	assert_int(v->empty_return_path, 1);
+	assert_int(dns_queries, 1);
+	/* tampered: fails and drops the cached key */
+	t = strdup(m);
+	*(strstr(t, "To: b@") + 4) = 'c';
+	v = run(fx.in, "a@example.org", "b@example.net", NULL, t);
+	assert_str(v->text, "554 5.7.1 No valid DKIM signature found");
+	q = dns_queries;
+	v = run(fx.in, "a@example.org", "b@example.net", NULL, m);
+	assert_int(v->code, 250);
+	assert_int(dns_queries, q + 1);
+	/* unsigned */
+	v = run(fx.in, "a@example.org", "b@example.net", NULL, enc);
+	assert_str(v->text, "554 5.7.1 No DKIM signature found");
+	/* signed, but From is another domain: not aligned */
+	free(t);
+	t = strdup(m);
+	memcpy(strstr(t, "From: <A@example.org>"), "From: <A@examplX.org>", 21);
+	v = run(fx.in, "a@examplx.org", "b@example.net", NULL, t);
+	assert_str(v->text, "554 5.7.1 No valid DKIM signature found");
+	free(t);
+	free(m);
+}
+
+static void
+test_incoming_cleartext(void **state)
+{
+	const struct fm_verdict *v;
+	char *m, path[600];
+	struct buf out = BUF_INIT(1 << 16), err = BUF_INIT(256);
+	struct fm_dkim_signer *sg;
+	static const char report[] =
+		"From: MAILER-DAEMON@example.org\r\nAuto-Submitted: "
+		"auto-replied\r\n"
+		"Content-Type: multipart/report; boundary=r\r\n\r\n--r\r\n\r\n"
+		"x\r\n--r--\r\n";
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/k.pem", fx.dir);
+	sg = fm_dkim_signer_new(path, "example.org", "opendkim", &err);
+	assert_int(
+		fm_dkim_sign(sg, plain, strlen(plain), time(NULL), &out, &err),
+		0);
+	buf_puts(&out, plain);
+	m = buf_steal(&out, NULL);
+	fm_dkim_signer_free(&sg);
+	buf_deinit(&err);
+	v = run(fx.in, "a@example.org", "enforced@example.org", NULL, m);
+	assert_int(v->code, 523);
+	v = run(fx.in, "a@example.org", "../etc@example.org", NULL, m);
+	assert_int(v->code, 523);
+	v = run(fx.in, "a@example.org", "legacy@example.org", NULL, m);
+	assert_int(v->code, 250);
+	/* a mailer-daemon report goes to the origin check, even to an
+	 * enforcing recipient: unsigned, so 554 */
+	v = run(fx.in, "", "enforced@example.org", NULL, report);
+	assert_str(v->text, "554 5.7.1 No DKIM signature found");
+	assert_int(v->empty_return_path, 1);
+	free(m);
+}
+
+static void
+test_domain_literal(void **state)
+{
+	static const char lit[] = "From: u@[192.0.2.1]\r\n" ENC_BODY;
+	const struct fm_verdict *v;
+
+	(void)state;
+	v = run(fx.in, "u@[192.0.2.1]", "b@example.org", "192.0.2.1", lit);
+	assert_int(v->code, 250);
+	v = run(fx.in, "u@[192.0.2.1]", "b@example.org", "192.0.2.9", lit);
+	assert_str(v->text, "500 Invalid FROM domain literal: 192.0.2.1 does "
+			    "not match origin IP 192.0.2.9");
+}
+
+static void
+test_dns_codec(void **state)
+{
+	unsigned char q[512], a[600];
+	struct fm_dns_txt txt;
+	int n, tc;
+
+	(void)state;
+	n = fm_dns_build_query(0x1234, "s._domainkey.example.org.", 16, q,
+			       sizeof(q));
+	assert_true(n > 0);
+	assert_int(fm_dns_build_query(1, "a..b", 16, a, sizeof(a)), -EINVAL);
+	assert_int(fm_dns_build_query(1, "", 16, a, sizeof(a)), -EINVAL);
+	/* an answer: the query, QR set, two TXT records (one split in two
+	 * strings), a CNAME first */
+	memcpy(a, q, (size_t)n - 11);
+	n -= 11;
+	a[2] = 0x81;
+	a[3] = 0x80;
+	a[7] = 3;
+	a[11] = 0;
+	memcpy(a + n,
+	       "\xc0\x0c\x00\x05\x00\x01\x00\x00\x00\x10\x00\x02\xc0\x0c", 14);
+	n += 14;
+	memcpy(a + n,
+	       "\xc0\x0c\x00\x10\x00\x01\x00\x00\x00\x20\x00\x06\x02p=\x02"
+	       "AB",
+	       18);
+	n += 18;
+	memcpy(a + n, "\xc0\x0c\x00\x10\x00\x01\x00\x00\x00\x10\x00\x02\x01x",
+	       14);
+	n += 14;
+	assert_int(fm_dns_parse_txt(a, (size_t)n, 0x1234,
+				    "S._domainkey.example.org", &txt, &tc),
+		   0);
+	assert_int(txt.n, 2);
+	assert_str(txt.txt[0], "p=AB");
+	assert_int(txt.ttl, 16);
+	/* wrong id, wrong name, truncated, pointer loop */
+	assert_int(fm_dns_parse_txt(a, (size_t)n, 0x1235,
+				    "s._domainkey.example.org", &txt, &tc),
+		   -EINVAL);
+	assert_int(
+		fm_dns_parse_txt(a, (size_t)n, 0x1234, "other.org", &txt, &tc),
+		-EINVAL);
+	assert_int(fm_dns_parse_txt(a, (size_t)n - 3, 0x1234,
+				    "s._domainkey.example.org", &txt, &tc),
+		   -EINVAL);
+	a[12] = 0xc0;
+	a[13] = 12;
+	assert_int(fm_dns_parse_txt(a, (size_t)n, 0x1234,
+				    "s._domainkey.example.org", &txt, &tc),
+		   -EINVAL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dns_codec),
+		cmocka_unit_test(test_outgoing),
+		cmocka_unit_test(test_incoming_dkim),
+		cmocka_unit_test(test_incoming_cleartext),
+		cmocka_unit_test(test_domain_literal),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
