@@ -177,4 +177,40 @@ void dict_iter_end(struct dict_req *req);
  * dropped; a handler may skip expensive work) */
 int dict_req_orphaned(const struct dict_req *req);
 
+/* --- dict_service.c: the main() of a dict server program ------------ */
+
+struct chatmail_config;
+
+/* what the command line gave (see dict_service.c) */
+struct dict_service_args {
+	const char *socket; /* NULL with -n */
+	const char *ini;
+	unsigned mode;
+	int verbose;
+	int dump;
+};
+
+/* a dict server program */
+struct dict_service {
+	const char *prog;	 /* for usage and logs: "doveauth" */
+	const char *dict_name;	 /* the dict name Dovecot sends: "auth" */
+	const char *extra_opts;	 /* getopt letters of its own flags */
+	const char *extra_usage; /* " [-c cafile]" */
+	/* opt: one of its own flags; 0, or -1 for a usage error */
+	int (*opt)(void *state, int opt, const char *arg);
+	/* start: set up on loop with cfg (both outlive the program's
+	 * state); the ops table and its ctx through the _r parameters;
+	 * 0, or -1 after logging why (exit 75) */
+	int (*start)(void *state, const struct chatmail_config *cfg,
+		     struct evloop *loop, const struct dict_service_args *a,
+		     const struct dict_ops **ops_r, void **ctx_r);
+	/* stop: free what start made (the server is already gone) */
+	void (*stop)(void *state);
+	void *state;
+};
+
+/* dict_service_main: parse the command line, load chatmail.ini, serve
+ * until TERM/INT; returns the exit code (sysexits) for main() */
+int dict_service_main(const struct dict_service *svc, int argc, char **argv);
+
 #endif

@@ -1,0 +1,99 @@
+/*
+ * doveauth: private interface of the doveauth program (reference §2.2).
+ *
+ * doveauth answers Dovecot's passdb and userdb dict lookups for the
+ * relay's own domain and creates an account on its first login:
+ *
+ *   doveauth.c         the dict handlers: key parsing, lookups, iterate
+ *   doveauth_create.c  creation rules, system limits, SHA512-CRYPT,
+ *                      the locked first write of the password file
+ *
+ * Untrusted input: the dict keys (they carry the cleartext password of
+ * a login attempt, which is wiped after use and never logged).
+ */
+#ifndef DOVEAUTH_H
+#define DOVEAUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+#include "dict.h"
+
+#define AUTH_PASSWORD_MAX 1024 /* longest cleartext password handled */
+#define AUTH_HASH_MAX 256      /* "{SHA512-CRYPT}$6$<salt>$<86>" fits */
+
+enum auth_key_type {
+	AUTH_KEY_PASSDB,
+	AUTH_KEY_USERDB,
+};
+
+/* a parsed lookup key; user and password point into the parsed copy */
+struct auth_key {
+	enum auth_key_type type;
+	const char *user;
+	const char *password; /* passdb only */
+};
+
+/* auth_parse_key: parse (in place) "shared/passdb/<pw>\"<user>" or
+ * "shared/userdb/<user>" the way upstream does: split on the first two
+ * '/', then split the rest on unescaped '"' and drop backslash escapes.
+ * 0, -ENOENT for another namespace or type (upstream answers F), or
+ * -EINVAL for a broken key (a dangling backslash, a passdb key without
+ * a user). */
+int auth_parse_key(char *key, struct auth_key *out);
+
+/* what the system has left, for the creation limits; each reader
+ * returns 0 or -errno (then that limit is not checked, as upstream) */
+struct auth_probe {
+	int (*load1)(double *load_r);
+	int (*mem_avail_mb)(uint64_t *mb_r);
+	int (*disk_free_mb)(const char *dir, uint64_t *mb_r);
+};
+
+struct doveauth {
+	const struct chatmail_config *cfg;
+	char *mailboxes_dir; /* cfg's, without trailing '/' */
+	const char *nocreate_file;
+	struct auth_probe probe;
+	uint64_t created; /* accounts created since start */
+};
+
+/* doveauth_new: state for cfg (which must outlive it) */
+struct doveauth *doveauth_new(const struct chatmail_config *cfg);
+void doveauth_free(struct doveauth **authp);
+/* doveauth_ops: the dict ops table; ctx is the struct doveauth */
+extern const struct dict_ops doveauth_ops;
+
+/* doveauth_lookup_userdb: the userdb JSON of addr into json.
+ * 1 found, 0 not (no or empty password file), -1 error */
+int doveauth_lookup_userdb(struct doveauth *auth, const char *addr,
+			   struct buf *json);
+/* doveauth_lookup_passdb: like userdb, but creates the account first
+ * when it does not exist and may be created */
+int doveauth_lookup_passdb(struct doveauth *auth, const char *addr,
+			   const char *password, struct buf *json);
+
+/* auth_may_create: upstream's is_allowed_to_create(): nocreate file,
+ * password length, one '@', localpart length and charset; each refusal
+ * logged as upstream does. 1 allowed, 0 not. */
+int auth_may_create(const struct doveauth *auth, const char *addr,
+		    const char *password);
+/* auth_has_resources: upstream's has_sufficient_resources(): 1 when
+ * load, memory and disk are within limits, else 0 and the log line
+ * "registration rejected: <reason>" */
+int auth_has_resources(const struct doveauth *auth);
+/* auth_hash_password: "{SHA512-CRYPT}$6$<16 random salt chars>$..."
+ * via crypt_r(3) with a salt from getrandom(2); 0 or -errno */
+int auth_hash_password(const char *password, char *out, size_t outsize);
+/* auth_create: under <userdir>/password.lock, write the password file
+ * unless another login created it first; 1 created, 0 it existed,
+ * -errno */
+int auth_create(struct doveauth *auth, const char *addr, const char *userdir,
+		const char *password);
+/* auth_probe_system: the real readers (getloadavg, /proc/meminfo,
+ * statvfs) */
+void auth_probe_system(struct auth_probe *probe);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * doveauth: Dovecot passdb/userdb dict server, create-on-first-login
+ * (upstream's command line: doveauth <socket> <chatmail.ini>; flags in
+ * services/lib/dict_service.c).
+ */
+#include <stddef.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dict.h"
+#include "doveauth.h"
+#include "log.h"
+
+static struct doveauth *auth;
+
+/* start: the lookup state; a legacy sqlite passdb is only reported */
+static int
+start(void *state, const struct chatmail_config *cfg, struct evloop *loop,
+      const struct dict_service_args *a, const struct dict_ops **ops_r,
+      void **ctx_r)
+{
+	(void)state;
+	(void)loop;
+	(void)a;
+	if (access(cfg->passdb_path, F_OK) == 0)
+		log_warn("legacy %s exists: this doveauth does not migrate "
+			 "it; run upstream's doveauth once to convert it",
+			 cfg->passdb_path);
+	auth = doveauth_new(cfg);
+	*ops_r = &doveauth_ops;
+	*ctx_r = auth;
+	return 0;
+}
+
+static void
+stop(void *state)
+{
+	(void)state;
+	doveauth_free(&auth);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct dict_service svc = {
+		.prog = "doveauth",
+		.dict_name = "auth",
+		.start = start,
+		.stop = stop,
+	};
+
+	return dict_service_main(&svc, argc, argv);
+}
