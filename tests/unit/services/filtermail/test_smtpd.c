@@ -1,0 +1,405 @@
+/* test_smtpd: filtermail's SMTP server driven by golden transcripts
+ * (the .txt files in tests/data/smtp), each played twice: all at once and one byte
+ * at a time. A transcript says what the client sends, what filtermail
+ * must answer, what the fake Postfix behind it must receive (commands
+ * and the message), and whether the connection ends closed.
+ *
+ * Transcript lines:
+ *   # comment
+ *   @mode outgoing|incoming   @max_size N   @ratelimit PER_MINUTE BURST
+ *   @sink nopipelining|down|silent   @sink rcpt=REPLY   @sink dot=REPLY
+ *   @messages N               messages the fake Postfix must accept
+ *   @closed                   filtermail closes the connection
+ *   C: text                   client line (CRLF added)
+ *   C| text                   client bytes, no CRLF added
+ *   C* N c                    client line of N times the character c
+ *   S: text                   filtermail's reply line (CRLF added)
+ *   P: text                   a command line the fake Postfix received
+ *   M: text                   a line of the message it received
+ * Escapes in text: \r \n \t \\ .
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define TESTUTIL_IMPL
+#include "testutil.h"
+
+#include "../../../../services/filtermail/filtermail.h"
+#include "log.h"
+#include "test_smtpd_sink.h"
+
+/* ---- a test-only policy: the message says what to decide ---- */
+
+struct tcheck {
+	struct evloop_timer timer;
+	struct fm_verdict v;
+	fm_policy_done_fn *done;
+	void *arg;
+};
+
+static struct evloop *test_loop;
+
+/* find: memmem(3) without _GNU_SOURCE */
+static const char *
+find(const char *p, size_t n, const char *s)
+{
+	size_t sn = strlen(s), i;
+
+	for (i = 0; i + sn <= n; i++)
+		if (memcmp(p + i, s, sn) == 0)
+			return p + i;
+	return NULL;
+}
+
+static void
+tcheck_fire(struct evloop *loop, void *arg)
+{
+	struct tcheck *c = arg;
+
+	(void)loop;
+	c->done(c->arg, &c->v);
+	free(c);
+}
+
+/* verdict from "X-Verdict: CODE text", else pass with a prepend */
+static struct fm_check *
+test_check(void *policy, const struct fm_envelope *env, const char *msg,
+	   size_t len, fm_policy_done_fn *done, void *arg)
+{
+	struct tcheck *c = calloc(1, sizeof(*c));
+	const char *v = find(msg, len, "X-Verdict: ");
+	size_t n;
+
+	(void)policy;
+	(void)env;
+	assert_non_null(c);
+	if (v != NULL) {
+		v += 11;
+		n = strcspn(v, "\r\n");
+		(void)snprintf(c->v.text, sizeof(c->v.text), "%.*s", (int)n, v);
+		c->v.code =
+			(v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
+	} else {
+		c->v.code = 250;
+		(void)snprintf(c->v.text, sizeof(c->v.text), "250 OK");
+		c->v.prepend = "X-Test-Prepend: 1\r\n";
+		c->v.prepend_len = strlen(c->v.prepend);
+		c->v.empty_return_path =
+			find(msg, len, "X-Empty-Return-Path") != NULL;
+	}
+	if (find(msg, len, "X-Async") == NULL) {
+		done(arg, &c->v);
+		free(c);
+		return NULL;
+	}
+	c->done = done;
+	c->arg = arg;
+	evloop_timer_init(&c->timer, tcheck_fire, c);
+	evloop_timer_start(test_loop, &c->timer, 1);
+	return (struct fm_check *)c;
+}
+
+static void
+test_cancel(struct fm_check **cp)
+{
+	struct tcheck *c = (struct tcheck *)*cp;
+
+	if (c == NULL)
+		return;
+	evloop_timer_stop(test_loop, &c->timer);
+	free(c);
+	*cp = NULL;
+}
+
+/* ---- transcripts ---- */
+
+struct script {
+	int outgoing;
+	uint64_t max_size;
+	unsigned rl_rate, rl_burst;
+	int sink_nopipe, sink_down, sink_silent;
+	char rcpt_reply[128], dot_reply[128];
+	int messages; /* -1: not checked */
+	int closed;
+	struct buf client, server, cmds, msg;
+};
+
+/* unescape: \r \n \t \\ into out */
+static void
+unescape(const char *s, struct buf *out)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' && s[1] != '\0') {
+			s++;
+			(void)buf_putc(out, *s == 'r'	? '\r'
+					    : *s == 'n' ? '\n'
+					    : *s == 't' ? '\t'
+							: *s);
+		} else {
+			(void)buf_putc(out, *s);
+		}
+	}
+}
+
+/* ratelimit: "PER_MINUTE BURST" */
+static void
+ratelimit(struct script *sc, const char *s)
+{
+	char *end;
+
+	sc->rl_rate = (unsigned)strtoul(s, &end, 10);
+	sc->rl_burst = (unsigned)strtoul(end, NULL, 10);
+}
+
+/* directive: one "@..." line */
+static void
+directive(struct script *sc, const char *l)
+{
+	if (strcmp(l, "@mode outgoing") == 0)
+		sc->outgoing = 1;
+	else if (strcmp(l, "@mode incoming") == 0)
+		sc->outgoing = 0;
+	else if (strncmp(l, "@max_size ", 10) == 0)
+		sc->max_size = strtoull(l + 10, NULL, 10);
+	else if (strncmp(l, "@ratelimit ", 11) == 0)
+		ratelimit(sc, l + 11);
+	else if (strcmp(l, "@sink nopipelining") == 0)
+		sc->sink_nopipe = 1;
+	else if (strcmp(l, "@sink down") == 0)
+		sc->sink_down = 1;
+	else if (strcmp(l, "@sink silent") == 0)
+		sc->sink_silent = 1;
+	else if (strncmp(l, "@sink rcpt=", 11) == 0)
+		(void)snprintf(sc->rcpt_reply, sizeof(sc->rcpt_reply), "%.127s",
+			       l + 11);
+	else if (strncmp(l, "@sink dot=", 10) == 0)
+		(void)snprintf(sc->dot_reply, sizeof(sc->dot_reply), "%.127s",
+			       l + 10);
+	else if (strncmp(l, "@messages ", 10) == 0)
+		sc->messages = (int)strtol(l + 10, NULL, 10);
+	else if (strcmp(l, "@closed") == 0)
+		sc->closed = 1;
+	else
+		fail_msg("unknown directive %s", l);
+}
+
+/* script_line: one transcript line */
+static void
+script_line(struct script *sc, char *l)
+{
+	size_t n;
+	char *end;
+
+	if (l[0] == '#' || l[0] == '\0')
+		return;
+	if (l[0] == '@') {
+		directive(sc, l);
+		return;
+	}
+	if (strlen(l) < 2 || (l[2] != ' ' && l[2] != '\0'))
+		fail_msg("bad transcript line %s", l);
+	l[2] = '\0';
+	if (strcmp(l, "C:") == 0) {
+		unescape(l + 3, &sc->client);
+		(void)buf_puts(&sc->client, "\r\n");
+	} else if (strcmp(l, "C|") == 0) {
+		unescape(l + 3, &sc->client);
+	} else if (strcmp(l, "C*") == 0) {
+		n = strtoul(l + 3, &end, 10);
+		while (n-- > 0)
+			(void)buf_putc(&sc->client, end[1]);
+		(void)buf_puts(&sc->client, "\r\n");
+	} else if (strcmp(l, "S:") == 0) {
+		unescape(l + 3, &sc->server);
+		(void)buf_puts(&sc->server, "\r\n");
+	} else if (strcmp(l, "P:") == 0) {
+		unescape(l + 3, &sc->cmds);
+		(void)buf_puts(&sc->cmds, "\n");
+	} else if (strcmp(l, "M:") == 0) {
+		unescape(l + 3, &sc->msg);
+		(void)buf_puts(&sc->msg, "\r\n");
+	} else {
+		fail_msg("bad transcript line %s", l);
+	}
+}
+
+static void
+script_load(struct script *sc, const char *path)
+{
+	char line[8192];
+	FILE *f = fopen(path, "r");
+
+	assert_non_null(f);
+	memset(sc, 0, sizeof(*sc));
+	sc->outgoing = 1;
+	sc->max_size = 1 << 20;
+	sc->messages = -1;
+	buf_init(&sc->client, 1 << 20);
+	buf_init(&sc->server, 1 << 20);
+	buf_init(&sc->cmds, 1 << 20);
+	buf_init(&sc->msg, 1 << 20);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		script_line(sc, line);
+	}
+	fclose(f);
+}
+
+static void
+script_free(struct script *sc)
+{
+	buf_deinit(&sc->client);
+	buf_deinit(&sc->server);
+	buf_deinit(&sc->cmds);
+	buf_deinit(&sc->msg);
+}
+
+/* drain: read what filtermail sent; 1 if it closed */
+static int
+drain(int fd, struct buf *got)
+{
+	char b[4096];
+	ssize_t n;
+
+	for (;;) {
+		n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+		if (n > 0) {
+			(void)buf_append(got, b, (size_t)n);
+			continue;
+		}
+		return n == 0 || (n < 0 && errno == ECONNRESET);
+	}
+}
+
+/* play: run one transcript, bytewise or all at once */
+static void
+play(const struct script *sc, int bytewise)
+{
+	struct evloop *loop = evloop_new();
+	struct buf got = BUF_INIT(1 << 20), err = BUF_INIT(256);
+	struct fm_ctx ctx;
+	struct fm_smtpd *srv;
+	struct sink k;
+	struct net_addr a;
+	int lfd, fd, closed = 0, i, r;
+	size_t off;
+
+	test_loop = loop;
+	fm_ctx_init(&ctx, loop);
+	ctx.outgoing = sc->outgoing;
+	ctx.max_size = sc->max_size;
+	ctx.check = test_check;
+	ctx.cancel = test_cancel;
+	ctx.t.reply_ms = 2000;
+	if (sc->rl_rate > 0)
+		ctx.rl = fm_ratelimit_new(sc->rl_rate, sc->rl_burst, 100);
+	sink_start(&k, loop);
+	k.pipelining = !sc->sink_nopipe;
+	k.silent = sc->sink_silent;
+	(void)snprintf(k.rcpt_reply, sizeof(k.rcpt_reply), "%s",
+		       sc->rcpt_reply);
+	(void)snprintf(k.dot_reply, sizeof(k.dot_reply), "%s", sc->dot_reply);
+	assert_int(
+		net_resolve("127.0.0.1", (unsigned)k.port, &ctx.reinject, &err),
+		0);
+	if (sc->sink_down) {
+		evloop_io_del(loop, k.lfd);
+		close(k.lfd);
+		k.lfd = -1;
+	}
+	lfd = net_listen_tcp("127.0.0.1", 0, 16, &err);
+	assert_true(lfd >= 0);
+	assert_int(net_resolve("127.0.0.1", (unsigned)net_local_port(lfd), &a,
+			       &err),
+		   0);
+	srv = fm_smtpd_new(&ctx, lfd);
+	assert_non_null(srv);
+	r = net_connect(&a, &fd);
+	assert_true(r == 0 || r == 1);
+	for (off = 0; off < sc->client.len;) {
+		size_t n = bytewise ? 1 : sc->client.len - off;
+		ssize_t w = send(fd, sc->client.data + off, n, MSG_NOSIGNAL);
+
+		if (w > 0)
+			off += (size_t)w;
+		else if (w < 0 && errno != EAGAIN)
+			break; /* filtermail closed on us */
+		(void)evloop_run_once(loop, bytewise ? 0 : 1);
+		closed |= drain(fd, &got);
+	}
+	for (i = 0; i < 3000 && !closed; i++) {
+		(void)evloop_run_once(loop, 1);
+		closed |= drain(fd, &got);
+		if (got.len >= sc->server.len && !sc->closed && i > 50)
+			break;
+	}
+	for (i = 0; i < 20; i++) /* let the sink read the rest */
+		(void)evloop_run_once(loop, 1);
+	if (strcmp(buf_cstr(&got), buf_cstr(&sc->server)) != 0)
+		print_error("(%s)\n", bytewise ? "bytewise" : "at once");
+	assert_str(buf_cstr(&got), buf_cstr(&sc->server));
+	assert_int(closed, sc->closed);
+	assert_str(buf_cstr(&k.cmds), buf_cstr(&sc->cmds));
+	if (sc->messages >= 0) {
+		assert_int(k.messages, sc->messages);
+		assert_str(buf_cstr(&k.msg), buf_cstr(&sc->msg));
+	}
+	close(fd);
+	fm_smtpd_free(&srv);
+	sink_stop(&k);
+	fm_ratelimit_free(&ctx.rl);
+	evloop_free(&loop);
+	buf_deinit(&got);
+	buf_deinit(&err);
+}
+
+static void
+test_transcripts(void **state)
+{
+	const char *dir = "tests/data/smtp";
+	struct dirent *de;
+	struct script sc;
+	char path[1024];
+	int n = 0;
+	DIR *d;
+
+	(void)state;
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (len < 5 || strcmp(de->d_name + len - 4, ".txt") != 0)
+			continue;
+		(void)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		printf("# transcript %s\n", de->d_name);
+		script_load(&sc, path);
+		play(&sc, 0);
+		play(&sc, 1);
+		script_free(&sc);
+		n++;
+	}
+	closedir(d);
+	assert_true(n >= 10);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_transcripts),
+	};
+
+	log_init("filtermail", -1);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
