@@ -471,7 +471,8 @@ cmd_find(char cmd)
 	return NULL;
 }
 
-/* dispatch_line: parse one line and run its command */
+/* dispatch_line: parse one line and run its command; the line is
+ * wiped afterwards (auth lookups carry cleartext passwords) */
 static void
 dispatch_line(struct dict_conn *c, char *line, size_t len)
 {
@@ -484,16 +485,16 @@ dispatch_line(struct dict_conn *c, char *line, size_t len)
 			 e == NULL ? "unknown command" : "no handshake");
 		c->srv->stats.bad_input++;
 		c->dead = 1;
-		return;
-	}
-	if (r == 0 && l.nargs >= e->min_args) {
+	} else if (r == 0 && l.nargs >= e->min_args) {
 		e->fn(c, &l);
-		return;
+	} else {
+		log_warn("dict %s#%lu: %c: broken input", c->srv->name, c->num,
+			 e->cmd);
+		c->srv->stats.bad_input++;
+		if (e->replies)
+			dict_reply_fail(req_new(c, e->cmd), "broken input");
 	}
-	log_warn("dict %s#%lu: %c: broken input", c->srv->name, c->num, e->cmd);
-	c->srv->stats.bad_input++;
-	if (e->replies)
-		dict_reply_fail(req_new(c, e->cmd), "broken input");
+	explicit_bzero(line, len);
 }
 
 /* --- connections ---------------------------------------------------- */
