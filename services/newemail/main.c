@@ -1,0 +1,150 @@
+/*
+ * newemail: upstream's /new endpoint (chatmaild newemail.py, reference
+ * §2.7) as a tiny HTTP service behind nginx:
+ *
+ *   newemail <chatmail.ini> [--listen unix:/path | HOST:PORT] [-n]
+ *
+ * (default --listen unix:/run/newemail/newemail.socket; nginx proxies
+ * /new and /cgi-bin/newemail.py to it; -n prints the effective config).
+ *
+ * Why a service and not a CGI as upstream: a CGI needs fcgiwrap, one
+ * more daemon in the pod, and a fork and exec of an interpreter or
+ * binary plus a config parse per request; a resident process with the
+ * config loaded once answers from the shared evloop + http.h code in
+ * microseconds, runs as an unprivileged user with nothing but a socket,
+ * and its Unix socket sits in the emptyDir that nginx shares anyway.
+ * The answers (status, JSON, 301 for GET) are upstream's, so clients
+ * cannot tell the difference.
+ *
+ * Exit: 0 on SIGTERM/SIGINT, 64 usage, 75 the socket cannot be opened,
+ * 78 bad config. Untrusted input: HTTP requests (newemail_http.c).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "config.h"
+#include "evloop.h"
+#include "log.h"
+#include "net.h"
+#include "newemail.h"
+#include "num.h"
+
+#define DEFAULT_LISTEN "unix:/run/newemail/newemail.socket"
+
+/* on_signal: stop the loop */
+static void
+on_signal(struct evloop *loop, int signo, void *arg)
+{
+	(void)arg;
+	log_info("signal %d, stopping", signo);
+	evloop_stop(loop);
+}
+
+/* open_listener: "unix:/path" or "host:port" ("[v6]:port"); fd or -1 */
+static int
+open_listener(const char *spec, struct buf *err)
+{
+	const char *colon = strrchr(spec, ':');
+	char host[256];
+	unsigned port;
+	size_t hl;
+
+	if (strncmp(spec, "unix:", 5) == 0)
+		return net_listen_unix(spec + 5, 0666, (uid_t)-1, (gid_t)-1,
+				       128, err);
+	if (colon == NULL || num_parse_uint(colon + 1, 1, 65535, &port) < 0) {
+		(void)buf_printf(err, "bad --listen %s", spec);
+		return -1;
+	}
+	hl = (size_t)(colon - spec);
+	if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
+		spec++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host)) {
+		(void)buf_printf(err, "bad --listen host");
+		return -1;
+	}
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	return net_listen_tcp(host, port, 128, err);
+}
+
+/* serve: listen and run until a signal; an exit code */
+static int
+serve(const struct chatmail_config *cfg, const char *listen)
+{
+	struct buf err = BUF_INIT(1024);
+	struct evloop *loop = evloop_new();
+	struct newemail *ne = NULL;
+	int fd, rc = 0;
+
+	fd = open_listener(listen, &err);
+	if (fd < 0) {
+		log_error("cannot listen on %s: %s", listen, buf_cstr(&err));
+		rc = EX_TEMPFAIL;
+		goto out;
+	}
+	ne = newemail_new(loop, cfg, fd);
+	if (ne == NULL ||
+	    evloop_signal_add(loop, SIGTERM, on_signal, NULL) < 0 ||
+	    evloop_signal_add(loop, SIGINT, on_signal, NULL) < 0) {
+		log_error("cannot start serving %s", listen);
+		rc = EX_TEMPFAIL;
+		goto out;
+	}
+	log_info("listening on %s for %s", listen, cfg->mail_domain);
+	if (evloop_run(loop) < 0)
+		rc = EX_TEMPFAIL;
+out:
+	newemail_free(&ne);
+	evloop_free(&loop);
+	buf_deinit(&err);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct chatmail_config cfg;
+	struct buf err = BUF_INIT(64 * 1024);
+	const char *ini = NULL, *listen = DEFAULT_LISTEN;
+	int i, dump = 0, bad = 0, rc = 0;
+
+	log_init("newemail", 0);
+	for (i = 1; i < argc && argv[i] != NULL; i++) {
+		const char *s = argv[i];
+
+		if (strcmp(s, "-n") == 0)
+			dump = 1;
+		else if (strcmp(s, "--listen") == 0 && i + 1 < argc)
+			listen = argv[++i];
+		else if (strncmp(s, "--listen=", 9) == 0)
+			listen = s + 9;
+		else if (s[0] != '-' && ini == NULL)
+			ini = s;
+		else
+			bad = 1;
+	}
+	if (ini == NULL || bad) {
+		(void)fprintf(stderr,
+			      "usage: newemail <chatmail.ini> [--listen "
+			      "unix:/path|HOST:PORT] [-n]\n");
+		return EX_USAGE;
+	}
+	(void)signal(SIGPIPE, SIG_IGN);
+	config_init(&cfg);
+	if (config_load(&cfg, ini, &err) < 0) {
+		log_error("bad config %s: %s", ini, buf_cstr(&err));
+		rc = EX_CONFIG;
+	} else if (dump) {
+		config_dump(&cfg, stdout);
+	} else {
+		rc = serve(&cfg, listen);
+	}
+	buf_deinit(&err);
+	config_deinit(&cfg);
+	return rc;
+}
