@@ -169,7 +169,7 @@ newemail_json(const struct chatmail_config *cfg, const char *email,
 int
 newemail_answer(const struct chatmail_config *cfg, struct buf *out)
 {
-	char user[NEWEMAIL_MAX_LEN + 1], pass[NEWEMAIL_MAX_LEN + 1];
+	char user[NEWEMAIL_MAX_LEN + 1] = "", pass[NEWEMAIL_MAX_LEN + 1] = "";
 	char email[NEWEMAIL_MAX_LEN + 300];
 	int rc;
 
