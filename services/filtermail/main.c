@@ -1,0 +1,230 @@
+/*
+ * filtermail: the relay's mail filter, a drop-in for upstream's Rust
+ * filtermail (outgoing and incoming modes).
+ *
+ *   filtermail [-n] [-v] <chatmail.ini> outgoing|incoming
+ *
+ * outgoing: SMTP on filtermail_smtp_host:filtermail_smtp_port (10080),
+ *   reinjects to postfix_reinject_host:postfix_reinject_port (10025).
+ * incoming: SMTP on filtermail_smtp_port_incoming (10081) and HTTP
+ *   /mxdeliv on filtermail_http_port_incoming (10082), reinjects to
+ *   postfix_reinject_port_incoming (10026).
+ * -n prints the effective configuration and exits; -v logs debug lines.
+ *
+ * Role: flags, config, the policy, listeners, then the event loop until
+ * SIGTERM/SIGINT. Untrusted input: none here (the config is trusted but
+ * validated by config_load).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "filtermail.h"
+#include "fm_policy.h"
+#include "log.h"
+
+struct opts {
+	int dump, verbose, outgoing;
+	const char *ini;
+};
+
+/* usage: the command line, as upstream prints it */
+static void
+usage(void)
+{
+	(void)fprintf(stderr,
+		      "Usage: filtermail [-n] [-v] <config_file> <mode>\n"
+		      "  mode: incoming or outgoing\n");
+}
+
+/* parse_args: 0, or the exit code for a bad command line */
+static int
+parse_args(int argc, char **argv, struct opts *o)
+{
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	while ((c = getopt(argc, argv, "nvh")) != -1) {
+		switch (c) {
+		case 'n':
+			o->dump = 1;
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		default:
+			usage();
+			return c == 'h' ? EX_OK + 1 : EX_USAGE;
+		}
+	}
+	if (argc - optind != 2) {
+		usage();
+		return EX_USAGE;
+	}
+	o->ini = argv[optind];
+	if (strcmp(argv[optind + 1], "outgoing") == 0) {
+		o->outgoing = 1;
+	} else if (strcmp(argv[optind + 1], "incoming") != 0) {
+		(void)fprintf(stderr,
+			      "Error: mode must be 'incoming' or 'outgoing'\n");
+		return EX_USAGE;
+	}
+	return 0;
+}
+
+/* policy_check: fm_check_fn over the real policy */
+static struct fm_check *
+policy_check(void *policy, const struct fm_envelope *env, const char *msg,
+	     size_t len, fm_policy_done_fn *done, void *arg)
+{
+	return fm_policy_check(policy, env, msg, len, done, arg);
+}
+
+/* on_signal: stop the loop (SIGTERM, SIGINT) */
+static void
+on_signal(struct evloop *loop, int signo, void *arg)
+{
+	(void)arg;
+	log_info("signal %d, shutting down", signo);
+	evloop_stop(loop);
+}
+
+/* listen_on: a listening socket or -1 (logged) */
+static int
+listen_on(const char *host, unsigned port)
+{
+	struct buf err = BUF_INIT(512);
+	int fd = net_listen_tcp(host, port, 1024, &err);
+
+	if (fd < 0)
+		log_error("cannot listen on %s:%u: %s", host, port,
+			  buf_cstr(&err));
+	buf_deinit(&err);
+	return fd;
+}
+
+/* setup_ctx: the shared context from the config; 0 or an exit code */
+static int
+setup_ctx(struct fm_ctx *ctx, const struct chatmail_config *cfg, int outgoing)
+{
+	struct buf err = BUF_INIT(512);
+	unsigned port = outgoing ? cfg->postfix_reinject_port
+				 : cfg->postfix_reinject_port_incoming;
+	int r = 0;
+
+	ctx->outgoing = outgoing;
+	ctx->max_size = cfg->max_message_size;
+	(void)snprintf(ctx->helo, sizeof(ctx->helo), "%s",
+		       cfg->postfix_myhostname != NULL &&
+				       cfg->postfix_myhostname[0] != '\0'
+			       ? cfg->postfix_myhostname
+			       : "filtermail");
+	if (net_resolve(cfg->postfix_reinject_host, port, &ctx->reinject,
+			&err) < 0) {
+		log_error("Cannot resolve postfix host: %s", buf_cstr(&err));
+		r = EX_CONFIG;
+	}
+	ctx->check = policy_check;
+	ctx->cancel = fm_check_cancel;
+	if (outgoing)
+		ctx->rl =
+			fm_ratelimit_new(cfg->max_user_send_per_minute,
+					 cfg->max_user_send_burst_size, 100000);
+	buf_deinit(&err);
+	return r;
+}
+
+/* serve: listeners, then the loop; returns the exit code */
+static int
+serve(struct fm_ctx *ctx, const struct chatmail_config *cfg)
+{
+	struct fm_smtpd *smtpd = NULL;
+	struct fm_httpd *httpd = NULL;
+	const char *host = cfg->filtermail_smtp_host;
+	unsigned port = ctx->outgoing ? cfg->filtermail_smtp_port
+				      : cfg->filtermail_smtp_port_incoming;
+	int fd, r = EX_OK;
+
+	if ((fd = listen_on(host, port)) < 0 ||
+	    (smtpd = fm_smtpd_new(ctx, fd)) == NULL) {
+		r = EX_TEMPFAIL;
+		goto out;
+	}
+	log_debug("%s SMTP server listening on %s:%u",
+		  ctx->outgoing ? "Outgoing" : "Incoming", host, port);
+	if (!ctx->outgoing) {
+		port = cfg->filtermail_http_port_incoming;
+		if ((fd = listen_on(host, port)) < 0 ||
+		    (httpd = fm_httpd_new(ctx, fd)) == NULL) {
+			r = EX_TEMPFAIL;
+			goto out;
+		}
+		log_debug("Incoming HTTP server listening on %s:%u", host,
+			  port);
+	}
+	/* upstream's line, which chatmaild's tests wait for */
+	log_info("entering serving loop");
+	if (evloop_run(ctx->loop) < 0)
+		r = EX_SOFTWARE;
+out:
+	fm_httpd_free(&httpd);
+	fm_smtpd_free(&smtpd);
+	return r;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct chatmail_config cfg;
+	struct buf err = BUF_INIT(8192);
+	struct fm_policy *policy = NULL;
+	struct evloop *loop = NULL;
+	struct fm_ctx ctx;
+	struct opts o;
+	int r;
+
+	if ((r = parse_args(argc, argv, &o)) != 0)
+		return r == EX_OK + 1 ? EX_OK : r;
+	log_init("filtermail", o.verbose);
+	config_init(&cfg);
+	memset(&ctx, 0, sizeof(ctx));
+	if (config_load(&cfg, o.ini, &err) < 0) {
+		(void)fprintf(stderr, "Failed to read config: %s\n",
+			      buf_cstr(&err));
+		r = EX_CONFIG;
+		goto out;
+	}
+	if (cfg.unknown != NULL && cfg.unknown[0] != '\0')
+		log_warn("unknown config keys: %s", cfg.unknown);
+	if (o.dump) {
+		config_dump(&cfg, stdout);
+		r = EX_OK;
+		goto out;
+	}
+	(void)signal(SIGPIPE, SIG_IGN);
+	loop = evloop_new();
+	(void)evloop_signal_add(loop, SIGTERM, on_signal, NULL);
+	(void)evloop_signal_add(loop, SIGINT, on_signal, NULL);
+	fm_ctx_init(&ctx, loop);
+	policy = fm_policy_new(loop, &cfg, o.outgoing, &err);
+	if (policy == NULL) {
+		log_error("cannot set up the policy: %s", buf_cstr(&err));
+		r = EX_CONFIG;
+		goto out;
+	}
+	ctx.policy = policy;
+	if ((r = setup_ctx(&ctx, &cfg, o.outgoing)) != 0)
+		goto out;
+	r = serve(&ctx, &cfg);
+out:
+	fm_ratelimit_free(&ctx.rl);
+	fm_policy_free(&policy);
+	evloop_free(&loop);
+	config_deinit(&cfg);
+	buf_deinit(&err);
+	return r;
+}
