@@ -174,7 +174,6 @@ append_folded(struct buf *out, const char *text, char brk, size_t *col)
 	size_t i, n = strlen(text), run;
 
 	for (i = 0; i < n; i += run) {
-		run = 1;
 		if (brk != '\0') {
 			const char *c = memchr(text + i, brk, n - i);
 

@@ -308,9 +308,10 @@ query_done(struct fm_dns_query *q, int status)
 	fn(arg, status, &dns->scratch);
 }
 
-static void tcp_start(struct fm_dns_query *q);
+static int tcp_start(struct fm_dns_query *q);
 
-/* query_answer: handle one answer; 1 if the query is finished */
+/* query_answer: handle one answer; 0 keep waiting, 1 finished (q is
+ * freed), 2 switched to TCP */
 static int
 query_answer(struct fm_dns_query *q, const unsigned char *pkt, size_t len)
 {
@@ -320,10 +321,8 @@ query_answer(struct fm_dns_query *q, const unsigned char *pkt, size_t len)
 				 &tc);
 	if (rcode < 0)
 		return 0; /* not ours or garbage: keep waiting */
-	if (tc && !q->tcp) {
-		tcp_start(q);
-		return 0;
-	}
+	if (tc && !q->tcp)
+		return tcp_start(q) ? 1 : 2;
 	if (rcode == 0)
 		query_done(q, q->dns->scratch.n > 0 ? 1 : 0);
 	else if (rcode == 3)
@@ -348,7 +347,7 @@ on_udp(struct evloop *loop, int fd, unsigned events, void *arg)
 		n = recv(fd, pkt, sizeof(pkt), 0);
 		if (n < 0)
 			return; /* EAGAIN, or ICMP refused: retry timer */
-		if (query_answer(q, pkt, (size_t)n) || q->tcp)
+		if (query_answer(q, pkt, (size_t)n) != 0)
 			return;
 	}
 }
@@ -395,12 +394,13 @@ on_tcp(struct evloop *loop, int fd, unsigned events, void *arg)
 	q->tlen += (size_t)n;
 	if (q->tlen >= 2 &&
 	    q->tlen == 2 + ((size_t)q->tbuf[0] << 8 | q->tbuf[1]) &&
-	    !query_answer(q, q->tbuf + 2, q->tlen - 2))
+	    query_answer(q, q->tbuf + 2, q->tlen - 2) == 0)
 		query_done(q, -EIO); /* a bad TCP answer is final */
 }
 
-/* tcp_start: retry the query over TCP (the UDP answer was truncated) */
-static void
+/* tcp_start: retry the query over TCP (the UDP answer was truncated);
+ * 1 if that failed at once and the query is finished (freed) */
+static int
 tcp_start(struct fm_dns_query *q)
 {
 	int fd, rc;
@@ -416,12 +416,15 @@ tcp_start(struct fm_dns_query *q)
 	rc = net_connect(&q->dns->server, &fd);
 	if (rc < 0) {
 		query_done(q, -EIO);
-		return;
+		return 1;
 	}
 	q->fd = fd;
 	q->connected = rc == 0;
-	if (evloop_io_add(q->dns->loop, fd, EV_WRITE, on_tcp, q) < 0)
+	if (evloop_io_add(q->dns->loop, fd, EV_WRITE, on_tcp, q) < 0) {
 		query_done(q, -EIO);
+		return 1;
+	}
+	return 0;
 }
 
 /* udp_send: (re)send the query; arm the next retransmission */
@@ -525,11 +528,14 @@ void
 fm_dns_free(struct fm_dns **dp)
 {
 	struct fm_dns *dns = *dp;
+	struct fm_dns_query *q, *next;
 
 	if (dns == NULL)
 		return;
-	while (dns->queries != NULL)
-		query_free(dns->queries);
+	for (q = dns->queries; q != NULL; q = next) {
+		next = q->next;
+		query_free(q);
+	}
 	while (dns->ncache > 0)
 		cache_drop(dns, 0);
 	free(dns);
