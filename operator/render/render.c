@@ -17,6 +17,7 @@
 
 #include "render.h"
 #include "spec.h"
+#include "web/web.h"
 #include "xmalloc.h"
 
 #define RENDER_FILE_MAX (1024 * 1024)
@@ -99,6 +100,7 @@ set_add(struct render_set *set, const char *path, struct buf *b, unsigned mode)
 	f->path = xstrdup(path);
 	f->data = buf_steal(b, &f->len);
 	f->mode = mode;
+	f->binary = 0;
 }
 
 /* rel_dir: dir relative to the target's root ("postfix"); -EINVAL if
@@ -186,6 +188,46 @@ render_empty(const struct render_ctx *c, struct buf *out)
 	return 0;
 }
 
+/* add_web: the website files below the target's www_dir; only the
+ * .well-known files unless the built-in site is wanted */
+static int
+add_web(struct render_set *set, const struct render_ctx *c, struct buf *err)
+{
+	const struct relay_spec *s = c->spec;
+	int all = s->website.enabled && *s->website.config_map_name == '\0';
+	struct web_site *site = NULL;
+	struct buf b = BUF_INIT(RENDER_FILE_MAX);
+	const char *rel;
+	char *path;
+	size_t i;
+	int r;
+
+	if (rel_dir(c->t, c->t->www_dir, &rel) < 0) {
+		(void)buf_printf(err, "target: www_dir is not below root\n");
+		return -EINVAL;
+	}
+	r = web_render(&c->cfg, &site, err);
+	for (i = 0; r == 0 && i < site->n; i++) {
+		const struct web_file *f = &site->files[i];
+
+		if (!all && strncmp(f->path, ".well-known/", 12) != 0)
+			continue;
+		buf_reset(&b);
+		r = buf_append(&b, f->data, f->len);
+		if (r < 0) {
+			(void)buf_printf(err, "www/%s: too large\n", f->path);
+			break;
+		}
+		path = xasprintf("%s/%s", rel, f->path);
+		set_add(set, path, &b, 0644);
+		set->files[set->n - 1].binary = f->binary;
+		free(path);
+	}
+	web_site_free(&site);
+	buf_deinit(&b);
+	return r < 0 ? -EINVAL : 0;
+}
+
 /* render_all: every file for spec s on target t */
 int
 render_all(const struct relay_spec *s, const struct render_target *t,
@@ -223,6 +265,8 @@ render_all(const struct relay_spec *s, const struct render_target *t,
 		r = add_rendered(set, &c, dir, files[i].name, files[i].fn, 0644,
 				 err);
 	}
+	if (r == 0)
+		r = add_web(set, &c, err);
 	/* upstream's kill switch for new accounts is the file's presence */
 	if (r == 0 && s->registration == SPEC_REG_CLOSED) {
 		if (rel_dir(t, t->nocreate_file, &dir) < 0) {

@@ -12,7 +12,11 @@
  *           lmtp_header_cleanup, smtp_tls_policy_map
  *   dovecot/dovecot.conf, auth.conf, push_notification.lua
  *   nginx/nginx.conf
- *   www/... (the web content of operator/web/, when it is built in)
+ *   www/...  the web content of operator/web/ (web_render): every page
+ *            with the built-in website; only .well-known/ (autoconfig,
+ *            MTA-STS) when the website is off or comes from a custom
+ *            ConfigMap, which the operator projects into the same dir
+ *   chatmail-nocreate  (empty) when registration is Closed
  *
  * What follows upstream (chatmail/relay cmdeploy templates, reference
  * §1.1-1.5) and what deliberately differs (DESIGN.md):
@@ -127,6 +131,7 @@ struct render_file {
 	char *data; /* contents (NUL-terminated for text) */
 	size_t len;
 	unsigned mode; /* permission bits to create it with */
+	int binary;    /* not text (a ConfigMap's binaryData) */
 };
 
 struct render_set {
