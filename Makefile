@@ -110,6 +110,9 @@ $(LIBCM_FUZZ): $(BUILD)/%: %.c $(LIBCM)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBCM) $(LIBCM_LDLIBS)
 FUZZ_TARGETS += $(LIBCM_FUZZ)
 
+# operator/images.c embeds images/images.env with .incbin
+$(BUILD)/obj/operator/images.o: images/images.env
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<

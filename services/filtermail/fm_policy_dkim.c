@@ -71,7 +71,9 @@ save_rejected(const struct fm_policy *pol, const char *msg, size_t len)
 	(void)mkdir(dir, 0700);
 	(void)snprintf(dir, sizeof(dir), "%s/dkim-verify", pol->rejected_dir);
 	(void)mkdir(dir, 0700);
-	(void)getrandom(&rnd, sizeof(rnd), 0);
+	/* a name clash only makes O_EXCL fail: no need to retry */
+	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		rnd = (unsigned)getpid();
 	(void)snprintf(path, sizeof(path), "%s/%lld-%08x.eml", dir,
 		       (long long)pol->now(), rnd);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
