@@ -232,7 +232,10 @@ set_str(struct load *ld, size_t i, const char *v)
 	}
 	copy = xstrdup(v);
 	n = strlen(copy);
-	while ((o->flags & OF_PATH) && n > 1 && copy[n - 1] == '/')
+	/* pathlib drops trailing '/'; blanks freed by that go too, so the
+	 * value survives a dump and reload (found by fuzz_ini) */
+	while ((o->flags & OF_PATH) && n > 1 &&
+	       (copy[n - 1] == '/' || config_check_blank(copy[n - 1])))
 		copy[--n] = '\0';
 	if (o->type == OPT_STR && (n < o->min || n > o->max)) {
 		oops(ld, i, v, n < o->min ? "must not be empty" : "too long");

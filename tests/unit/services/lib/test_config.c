@@ -847,6 +847,16 @@ test_ini_semantics(void **state)
 	assert_str(c.privacy_mail, "x#y@a.org");
 	assert_str(c.mailboxes_dir, "/m");
 	config_deinit(&c);
+	/* fuzz_ini found: "/x \t/" lost its '/' and kept a trailing blank
+	 * that a reload of the dump would strip */
+	assert_int(load(&c,
+			"[params]\nmail_domain = a.org\n"
+			"mailboxes_dir = /m/x \t/\npassdb_path = /p\t//\n",
+			&err),
+		   0);
+	assert_str(c.mailboxes_dir, "/m/x");
+	assert_str(c.passdb_path, "/p");
+	config_deinit(&c);
 	/* a newline is only allowed where an address needs several lines */
 	assert_int(load(&c,
 			"[params]\nmail_domain = a.org\nwww_folder = a\n b\n",
