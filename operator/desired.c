@@ -1,0 +1,493 @@
+/*
+ * desired: a relay's children as cJSON objects (everything but the Pod
+ * template, which is in desired_pod.c): ConfigMaps holding the rendered
+ * files, the public and headless Services, the NetworkPolicy, the
+ * cert-manager Certificate, PVC patches, the created-once Secrets, and
+ * the hash that rolls the Pod when configuration changes.
+ *
+ * Objects are written in the exact form the API server stores (explicit
+ * protocol: TCP, no empty maps), so projecting the live object onto our
+ * managed fields gives back the same JSON and unchanged children cost
+ * no write.
+ *
+ * Untrusted input: the spec (validated by spec.c; names checked again
+ * here for length) and rendered file contents (opaque data).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "desired.h"
+#include "xmalloc.h"
+
+/* public ports of a relay: name, port */
+static const struct {
+	const char *name;
+	int port;
+} public_ports[] = {
+	{ "smtp", 25 },	  { "http", 80 },   { "imap", 143 },
+	{ "https", 443 }, { "smtps", 465 }, { "submission", 587 },
+	{ "imaps", 993 },
+};
+#define NPUBLIC (sizeof(public_ports) / sizeof(public_ports[0]))
+
+cJSON *
+desired_labels(cJSON *parent, const char *relay, const char *component)
+{
+	cJSON *l = cJSON_AddObjectToObject(parent, "labels");
+
+	cJSON_AddStringToObject(l, DESIRED_LABEL_NAME, "chatmail-relay");
+	cJSON_AddStringToObject(l, DESIRED_LABEL_COMPONENT, component);
+	cJSON_AddStringToObject(l, DESIRED_LABEL_MANAGED, "chatmail-operator");
+	cJSON_AddStringToObject(l, "app.kubernetes.io/part-of", "chatmail");
+	cJSON_AddStringToObject(l, DESIRED_LABEL_RELAY, relay);
+	return l;
+}
+
+cJSON *
+desired_selector(const char *relay)
+{
+	cJSON *s = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(s, DESIRED_LABEL_NAME, "chatmail-relay");
+	cJSON_AddStringToObject(s, DESIRED_LABEL_RELAY, relay);
+	return s;
+}
+
+/* owner_ref: the relay as controlling owner */
+static cJSON *
+owner_ref(const struct desired_in *in)
+{
+	cJSON *r = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(r, "apiVersion", SPEC_API_VERSION);
+	cJSON_AddStringToObject(r, "kind", SPEC_KIND);
+	cJSON_AddStringToObject(r, "name", in->name);
+	cJSON_AddStringToObject(r, "uid", in->uid);
+	cJSON_AddTrueToObject(r, "controller");
+	cJSON_AddTrueToObject(r, "blockOwnerDeletion");
+	return r;
+}
+
+cJSON *
+desired_meta(cJSON *obj, const struct desired_in *in, const char *name,
+	     const char *component)
+{
+	cJSON *md = cJSON_AddObjectToObject(obj, "metadata");
+
+	cJSON_AddStringToObject(md, "name", name);
+	cJSON_AddStringToObject(md, "namespace", in->ns);
+	desired_labels(md, in->name, component);
+	if (in->uid != NULL)
+		cJSON_AddItemToArray(
+			cJSON_AddArrayToObject(md, "ownerReferences"),
+			owner_ref(in));
+	return md;
+}
+
+/* new_obj: {apiVersion, kind} */
+static cJSON *
+new_obj(const char *api_version, const char *kind)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "apiVersion", api_version);
+	cJSON_AddStringToObject(o, "kind", kind);
+	return o;
+}
+
+/* utf8_text: the bytes are valid UTF-8 without NUL (ConfigMap data) */
+static int
+utf8_text(const unsigned char *p, size_t n)
+{
+	size_t i = 0, k;
+	unsigned c;
+
+	while (i < n) {
+		c = p[i++];
+		if (c == 0)
+			return 0;
+		if (c < 0x80)
+			continue;
+		if ((c & 0xe0) == 0xc0)
+			k = 1;
+		else if ((c & 0xf0) == 0xe0)
+			k = 2;
+		else if ((c & 0xf8) == 0xf0)
+			k = 3;
+		else
+			return 0;
+		if (k > n - i)
+			return 0;
+		while (k-- > 0)
+			if ((p[i++] & 0xc0) != 0x80)
+				return 0;
+	}
+	return 1;
+}
+
+/* cm_add_file: one rendered file as a key of its ConfigMap */
+static int
+cm_add_file(cJSON *cm, const char *key, const struct render_file *f)
+{
+	struct buf b64 = BUF_INIT(4u << 20);
+	cJSON *data;
+	int r = 0;
+
+	if (utf8_text((const unsigned char *)f->data, f->len)) {
+		data = util_obj(cm, "data");
+		cJSON_AddItemToObject(
+			data, key, cJSON_CreateString(f->data ? f->data : ""));
+	} else {
+		r = util_b64_encode(f->data, f->len, &b64);
+		data = util_obj(cm, "binaryData");
+		cJSON_AddStringToObject(data, key, buf_cstr(&b64));
+	}
+	buf_deinit(&b64);
+	return r;
+}
+
+/* group_of: the ConfigMap suffix of a rendered path ("config" for
+ * top-level files) and the key within it (nested '/' become '_') */
+static void
+group_of(const char *path, char *group, size_t gsize, char *key, size_t ksize)
+{
+	const char *slash = strchr(path, '/');
+	size_t i;
+
+	if (slash == NULL) {
+		(void)snprintf(group, gsize, "config");
+		(void)snprintf(key, ksize, "%s", path);
+	} else {
+		(void)snprintf(group, gsize, "%.*s", (int)(slash - path), path);
+		(void)snprintf(key, ksize, "%s", slash + 1);
+	}
+	for (i = 0; key[i] != '\0'; i++)
+		if (key[i] == '/')
+			key[i] = '_';
+}
+
+/* build_configmaps: every rendered file into <r>-<group> ConfigMaps */
+static int
+build_configmaps(const struct desired_in *in, cJSON *list, struct buf *err)
+{
+	char group[64], key[256], name[128];
+	cJSON *cm;
+	size_t i;
+	int r;
+
+	for (i = 0; i < in->files->n; i++) {
+		const struct render_file *f = &in->files->files[i];
+
+		group_of(f->path, group, sizeof(group), key, sizeof(key));
+		(void)snprintf(name, sizeof(name), "%s-%s", in->name, group);
+		cm = NULL;
+		cJSON_ArrayForEach(cm, list)
+		{
+			if (strcmp(util_get_str(cm, "metadata.name"), name) ==
+			    0)
+				break;
+		}
+		if (cm == NULL) {
+			cm = new_obj("v1", "ConfigMap");
+			desired_meta(cm, in, name, "config");
+			cJSON_AddItemToArray(list, cm);
+		}
+		if (util_get(cm, "data") &&
+		    cJSON_GetObjectItemCaseSensitive(util_obj(cm, "data"),
+						     key)) {
+			(void)buf_printf(err,
+					 "two rendered files map to key "
+					 "%s of ConfigMap %s",
+					 key, name);
+			return -EINVAL;
+		}
+		if ((r = cm_add_file(cm, key, f)) < 0) {
+			(void)buf_printf(err, "file %s too large", f->path);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* add_ports: the public ports of a Service */
+static void
+add_ports(cJSON *spec)
+{
+	cJSON *ports = cJSON_AddArrayToObject(spec, "ports"), *p;
+	size_t i;
+
+	for (i = 0; i < NPUBLIC; i++) {
+		p = cJSON_CreateObject();
+		cJSON_AddStringToObject(p, "name", public_ports[i].name);
+		cJSON_AddNumberToObject(p, "port", public_ports[i].port);
+		cJSON_AddStringToObject(p, "protocol", "TCP");
+		cJSON_AddNumberToObject(p, "targetPort", public_ports[i].port);
+		cJSON_AddItemToArray(ports, p);
+	}
+}
+
+/* build_services: the public Service and the headless one */
+static void
+build_services(const struct desired_in *in, cJSON *list)
+{
+	const struct relay_spec *s = in->spec;
+	cJSON *svc = new_obj("v1", "Service"), *md, *spec, *ann;
+	char name[128];
+	size_t i;
+
+	md = desired_meta(svc, in, in->name, "relay");
+	if (s->service.n_annotations > 0) {
+		ann = cJSON_AddObjectToObject(md, "annotations");
+		for (i = 0; i < s->service.n_annotations; i++)
+			cJSON_AddStringToObject(
+				ann, s->service.annotations[i].key,
+				s->service.annotations[i].value);
+	}
+	spec = cJSON_AddObjectToObject(svc, "spec");
+	cJSON_AddStringToObject(spec, "type",
+				spec_service_type_name(s->service.type));
+	add_ports(spec);
+	cJSON_AddItemToObject(spec, "selector", desired_selector(in->name));
+	if (s->service.type != SPEC_SVC_CLUSTER_IP)
+		cJSON_AddStringToObject(
+			spec, "externalTrafficPolicy",
+			spec_traffic_policy_name(
+				s->service.external_traffic_policy));
+	if (s->service.type == SPEC_SVC_LOAD_BALANCER &&
+	    s->service.load_balancer_ip[0] != '\0')
+		cJSON_AddStringToObject(spec, "loadBalancerIP",
+					s->service.load_balancer_ip);
+	cJSON_AddItemToArray(list, svc);
+
+	svc = new_obj("v1", "Service");
+	(void)snprintf(name, sizeof(name), "%s-headless", in->name);
+	desired_meta(svc, in, name, "relay");
+	spec = cJSON_AddObjectToObject(svc, "spec");
+	cJSON_AddStringToObject(spec, "clusterIP", "None");
+	add_ports(spec);
+	cJSON_AddItemToObject(spec, "selector", desired_selector(in->name));
+	cJSON_AddTrueToObject(spec, "publishNotReadyAddresses");
+	cJSON_AddItemToArray(list, svc);
+}
+
+/* build_netpol: only the public ports reach the Pod */
+static void
+build_netpol(const struct desired_in *in, cJSON *list)
+{
+	cJSON *np = new_obj("networking.k8s.io/v1", "NetworkPolicy");
+	cJSON *spec, *sel, *rule, *ports, *p;
+	size_t i;
+
+	desired_meta(np, in, in->name, "relay");
+	spec = cJSON_AddObjectToObject(np, "spec");
+	sel = cJSON_AddObjectToObject(spec, "podSelector");
+	cJSON_AddItemToObject(sel, "matchLabels", desired_selector(in->name));
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(spec, "policyTypes"),
+			     cJSON_CreateString("Ingress"));
+	rule = cJSON_CreateObject();
+	ports = cJSON_AddArrayToObject(rule, "ports");
+	for (i = 0; i < NPUBLIC; i++) {
+		p = cJSON_CreateObject();
+		cJSON_AddNumberToObject(p, "port", public_ports[i].port);
+		cJSON_AddStringToObject(p, "protocol", "TCP");
+		cJSON_AddItemToArray(ports, p);
+	}
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(spec, "ingress"), rule);
+	cJSON_AddItemToArray(list, np);
+}
+
+/* build_certificate: cert-manager issues <r>-tls for the relay's names */
+static void
+build_certificate(const struct desired_in *in, cJSON *list)
+{
+	const struct relay_spec *s = in->spec;
+	cJSON *c = new_obj("cert-manager.io/v1", "Certificate"), *spec, *dns,
+	      *iss;
+	char buf[320];
+
+	desired_meta(c, in, in->name, "tls");
+	spec = cJSON_AddObjectToObject(c, "spec");
+	cJSON_AddStringToObject(spec, "secretName", in->tls_secret);
+	dns = cJSON_AddArrayToObject(spec, "dnsNames");
+	cJSON_AddItemToArray(dns, cJSON_CreateString(s->domain));
+	(void)snprintf(buf, sizeof(buf), "www.%s", s->domain);
+	cJSON_AddItemToArray(dns, cJSON_CreateString(buf));
+	(void)snprintf(buf, sizeof(buf), "mta-sts.%s", s->domain);
+	cJSON_AddItemToArray(dns, cJSON_CreateString(buf));
+	/* upstream's acmetool key: ECDSA P-256 */
+	iss = cJSON_AddObjectToObject(spec, "privateKey");
+	cJSON_AddStringToObject(iss, "algorithm", "ECDSA");
+	cJSON_AddNumberToObject(iss, "size", 256);
+	iss = cJSON_AddObjectToObject(spec, "issuerRef");
+	cJSON_AddStringToObject(iss, "name", s->tls.issuer_name);
+	cJSON_AddStringToObject(iss, "kind", s->tls.issuer_kind);
+	cJSON_AddStringToObject(iss, "group", s->tls.issuer_group);
+	cJSON_AddItemToArray(list, c);
+}
+
+int
+desired_build(const struct desired_in *in, cJSON **list_r, struct buf *err)
+{
+	cJSON *list = cJSON_CreateArray();
+	char hash[UTIL_SHA256_HEX];
+	int r;
+
+	*list_r = NULL;
+	if (strlen(in->name) > DESIRED_MAX_NAME) {
+		(void)buf_printf(err, "relay name longer than %d characters",
+				 DESIRED_MAX_NAME);
+		cJSON_Delete(list);
+		return -EINVAL;
+	}
+	if ((r = build_configmaps(in, list, err)) < 0) {
+		cJSON_Delete(list);
+		return r;
+	}
+	build_services(in, list);
+	build_netpol(in, list);
+	if (in->spec->tls.mode == SPEC_TLS_CERT_MANAGER)
+		build_certificate(in, list);
+	desired_config_hash(in, hash);
+	cJSON_AddItemToArray(list, desired_statefulset(in, hash));
+	cJSON_AddItemToArray(
+		list, desired_cronjob(in, "expire", in->spec->expire.schedule));
+	if (in->spec->metrics.schedule[0] != '\0')
+		cJSON_AddItemToArray(
+			list, desired_cronjob(in, "metrics",
+					      in->spec->metrics.schedule));
+	*list_r = list;
+	return 0;
+}
+
+void
+desired_pvc_name(const char *relay, const char *which, char *out,
+		 size_t outsize)
+{
+	(void)snprintf(out, outsize, "%s-%s-0", which, relay);
+}
+
+cJSON *
+desired_pvc(const struct desired_in *in, const char *which)
+{
+	const struct spec_volume *v = strcmp(which, "mail") == 0
+					      ? &in->spec->storage.mail
+					      : &in->spec->storage.queue;
+	cJSON *pvc = new_obj("v1", "PersistentVolumeClaim"), *md, *req;
+	char name[128];
+	struct desired_in copy = *in;
+
+	desired_pvc_name(in->name, which, name, sizeof(name));
+	if (v->keep_on_delete)
+		copy.uid = NULL; /* no owner: it outlives the relay */
+	md = desired_meta(pvc, &copy, name, which);
+	(void)md;
+	req = cJSON_AddObjectToObject(
+		cJSON_AddObjectToObject(cJSON_AddObjectToObject(pvc, "spec"),
+					"resources"),
+		"requests");
+	cJSON_AddStringToObject(req, "storage", v->size);
+	return pvc;
+}
+
+void
+desired_tls_secret_name(const struct relay_spec *s, const char *relay,
+			char *out, size_t outsize)
+{
+	switch (s->tls.mode) {
+	case SPEC_TLS_SECRET:
+		(void)snprintf(out, outsize, "%s", s->tls.secret_name);
+		break;
+	case SPEC_TLS_SELF_SIGNED:
+		(void)snprintf(out, outsize, "%s-tls-selfsigned", relay);
+		break;
+	default:
+		(void)snprintf(out, outsize, "%s-tls", relay);
+		break;
+	}
+}
+
+void
+desired_dkim_secret_name(const struct relay_spec *s, const char *relay,
+			 char *out, size_t outsize)
+{
+	if (s->dkim.secret_name[0] != '\0')
+		(void)snprintf(out, outsize, "%s", s->dkim.secret_name);
+	else
+		(void)snprintf(out, outsize, "%s-dkim", relay);
+}
+
+cJSON *
+desired_secret(const struct desired_in *in, const char *name, const char *type,
+	       const char *component, const char *key1, const char *val1,
+	       size_t len1, const char *key2, const char *val2, size_t len2)
+{
+	cJSON *sec = new_obj("v1", "Secret"), *data;
+	struct buf b64 = BUF_INIT(1u << 20);
+
+	desired_meta(sec, in, name, component);
+	cJSON_AddStringToObject(sec, "type", type);
+	data = cJSON_AddObjectToObject(sec, "data");
+	(void)util_b64_encode(val1, len1, &b64);
+	cJSON_AddStringToObject(data, key1, buf_cstr(&b64));
+	if (key2 != NULL) {
+		buf_reset(&b64);
+		(void)util_b64_encode(val2, len2, &b64);
+		cJSON_AddStringToObject(data, key2, buf_cstr(&b64));
+	}
+	buf_wipe_deinit(&b64); /* it held key material */
+	return sec;
+}
+
+void
+desired_config_hash(const struct desired_in *in, char hex[UTIL_SHA256_HEX])
+{
+	struct buf b = BUF_INIT(64u << 20);
+	size_t i;
+
+	for (i = 0; i < in->files->n; i++) {
+		(void)buf_printf(&b, "%s\n%zu\n", in->files->files[i].path,
+				 in->files->files[i].len);
+		(void)buf_append(&b, in->files->files[i].data,
+				 in->files->files[i].len);
+	}
+	(void)buf_printf(&b, "\ntls=%s\ndkim=%s\n", in->tls_secret,
+			 in->dkim_secret);
+	util_sha256_hex(b.data ? b.data : "", b.len, hex);
+	buf_deinit(&b);
+}
+
+/* iroh-relay's configuration as upstream writes it, but bound to the
+ * Pod's loopback (nginx proxies /relay, /ping and /generate_204) */
+static const char iroh_toml[] = "enable_relay = true\n"
+				"http_bind_addr = \"127.0.0.1:3340\"\n"
+				"enable_stun = false\n"
+				"enable_metrics = false\n"
+				"metrics_bind_addr = \"127.0.0.1:9092\"\n";
+
+int
+desired_render(const struct relay_spec *s, struct render_set *set,
+	       struct buf *err)
+{
+	struct render_target *t = render_target_new_pod();
+	struct render_file *f;
+	int r;
+
+	memset(set, 0, sizeof(*set));
+	r = render_all(s, t, set, err);
+	render_target_free(&t);
+	if (r < 0)
+		return r;
+	if (s->iroh.enabled &&
+	    render_set_find(set, "iroh-relay.toml") == NULL) {
+		set->files = xreallocarray(set->files, set->n + 1,
+					   sizeof(*set->files));
+		f = &set->files[set->n++];
+		f->path = xstrdup("iroh-relay.toml");
+		f->data = xstrdup(iroh_toml);
+		f->len = strlen(iroh_toml);
+		f->mode = 0644;
+	}
+	return 0;
+}

@@ -1,0 +1,103 @@
+/*
+ * desired: the Kubernetes objects a ChatmailRelay should have, built as
+ * cJSON from its spec and the rendered configuration. Pure: the same
+ * inputs give byte-identical objects, which both the controller (server-
+ * side apply) and `chatmail-operator render` (printing) use.
+ *
+ * Children of relay <r> in its namespace (DESIGN.md):
+ *   ConfigMap   <r>-config (chatmail.ini ...), <r>-postfix, <r>-dovecot,
+ *               <r>-nginx, <r>-www: every file render_all produced
+ *   Service     <r> (public ports, type/policy from the spec), <r>-headless
+ *   NetworkPolicy <r>: ingress to the public ports only
+ *   Certificate <r> (CertManager mode)
+ *   StatefulSet <r>: one Pod with every daemon, PVCs mail and queue
+ *   CronJob     <r>-expire, <r>-metrics (same node as the Pod)
+ * and, created once outside server-side apply: the DKIM Secret
+ * <r>-dkim and the SelfSigned TLS Secret <r>-tls-selfsigned.
+ *
+ * Every child carries the labels below and (unless uid is NULL) an
+ * owner reference to the relay; the relay's own labels are never copied
+ * (Argo CD tracks apps by app.kubernetes.io/instance).
+ */
+#ifndef OP_DESIRED_H
+#define OP_DESIRED_H
+
+#include <cjson/cJSON.h>
+
+#include "buf.h"
+#include "images.h"
+#include "render/render.h"
+#include "spec.h"
+#include "util.h"
+
+#define DESIRED_LABEL_NAME "app.kubernetes.io/name"
+#define DESIRED_LABEL_MANAGED "app.kubernetes.io/managed-by"
+#define DESIRED_LABEL_COMPONENT "app.kubernetes.io/component"
+#define DESIRED_LABEL_RELAY "chatmail.at/relay"
+#define DESIRED_SELECTOR "app.kubernetes.io/managed-by=chatmail-operator"
+#define DESIRED_CONFIG_HASH "chatmail.at/config-hash"
+#define DESIRED_VCT_MAIL "chatmail.at/volume-mail"
+#define DESIRED_VCT_QUEUE "chatmail.at/volume-queue"
+#define DESIRED_MAX_NAME 52 /* the CRD's limit on relay names */
+
+struct desired_in {
+	const struct relay_spec *spec;
+	const char *name, *ns; /* the relay */
+	const char *uid;       /* NULL: no owner references (render) */
+	const struct images *images;
+	const struct render_set *files;
+	const char *tls_secret;	 /* mounted at /etc/chatmail/tls */
+	const char *dkim_secret; /* mounted at /etc/dkimkeys */
+	/* volumeClaimTemplates are immutable: an existing StatefulSet's
+	 * "size;storageClassName" (from its annotations), else NULL */
+	const char *vct_mail, *vct_queue;
+};
+
+/* desired_render: render_all for the Pod target, plus the files the
+ * renderer does not make that the Pod needs (iroh-relay.toml when the
+ * iroh relay is enabled); 0 or -EINVAL with err */
+int desired_render(const struct relay_spec *s, struct render_set *set,
+		   struct buf *err);
+
+/* desired_build: every child applied with server-side apply, in apply
+ * order, as a new array (caller frees) through list_r; 0 or -EINVAL */
+int desired_build(const struct desired_in *in, cJSON **list_r, struct buf *err);
+
+/* desired_pvc: the patch applied to an existing PVC of the relay's
+ * StatefulSet (which = "mail" or "queue"): labels, the owner reference
+ * unless keepOnDelete, the requested size (expansion) */
+cJSON *desired_pvc(const struct desired_in *in, const char *which);
+/* desired_pvc_name: "<which>-<relay>-0" into out */
+void desired_pvc_name(const char *relay, const char *which, char *out,
+		      size_t outsize);
+
+/* desired_tls_secret_name: the Secret the Pod mounts for TLS */
+void desired_tls_secret_name(const struct relay_spec *s, const char *relay,
+			     char *out, size_t outsize);
+/* desired_dkim_secret_name: spec.dkim.secretName or "<relay>-dkim" */
+void desired_dkim_secret_name(const struct relay_spec *s, const char *relay,
+			      char *out, size_t outsize);
+
+/* desired_secret: a Secret object (type, name, data pairs given as
+ * key, value, length triples ending with NULL) for the created-once
+ * Secrets; the values are base64-encoded into the object */
+cJSON *desired_secret(const struct desired_in *in, const char *name,
+		      const char *type, const char *component, const char *key1,
+		      const char *val1, size_t len1, const char *key2,
+		      const char *val2, size_t len2);
+
+/* desired_config_hash: hash of everything the Pod reads at start that
+ * is not in its template (the rendered files and the Secret names) */
+void desired_config_hash(const struct desired_in *in,
+			 char hex[UTIL_SHA256_HEX]);
+
+/* helpers shared with desired_pod.c */
+cJSON *desired_meta(cJSON *obj, const struct desired_in *in, const char *name,
+		    const char *component);
+cJSON *desired_labels(cJSON *parent, const char *relay, const char *component);
+cJSON *desired_selector(const char *relay);
+cJSON *desired_statefulset(const struct desired_in *in, const char *hash);
+cJSON *desired_cronjob(const struct desired_in *in, const char *which,
+		       const char *schedule);
+
+#endif

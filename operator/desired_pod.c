@@ -1,0 +1,607 @@
+/*
+ * desired_pod: the relay's StatefulSet (its one Pod with every daemon,
+ * DESIGN.md) and the expire and metrics CronJobs.
+ *
+ * Containers are a table: name, image key, command, ports, which
+ * volumes they mount, whether they run as vmail. Daemons that can run
+ * without root do (uid 2000, read-only root file system, no
+ * capabilities); Postfix, Dovecot and nginx start as root and drop
+ * privileges themselves, keeping only the capabilities that needs. The
+ * Pod shares its process namespace so the cert helper can signal the
+ * three to reload a renewed certificate. Unix sockets live in the
+ * shared emptyDir /run/chatmail.
+ *
+ * Untrusted input: the spec (validated by spec.c); resource objects
+ * are copied as the user wrote them (the API server validates them).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "desired.h"
+
+#define INI "/etc/chatmail/chatmail.ini"
+#define VMAIL 2000
+
+enum {
+	M_RUN = 1 << 0,
+	M_MAIL = 1 << 1,
+	M_QUEUE = 1 << 2,
+	M_CONFIG = 1 << 3, /* top-level files: chatmail.ini ... */
+	M_TLS = 1 << 4,
+	M_DKIM = 1 << 5,
+	M_DOVECOT_RUN = 1 << 6,
+	M_POSTFIX_DATA = 1 << 7,
+	M_NGINX_RUN = 1 << 8,
+	M_TMP = 1 << 9,
+};
+
+struct ctr_def {
+	const char *name;
+	enum spec_container img;
+	const char *const *cmd;
+	const char *group1, *group2; /* ConfigMap groups mounted */
+	unsigned mounts;
+	int vmail; /* run as uid 2000, read-only root fs */
+	int ports[4];
+	int ready_port;
+};
+
+static const char *const cmd_postfix[] = { "postfix", "-c",
+					   "/etc/chatmail/postfix", "start-fg",
+					   NULL };
+static const char *const cmd_dovecot[] = { "dovecot", "-F", "-c",
+					   "/etc/chatmail/dovecot/dovecot.conf",
+					   NULL };
+static const char *const cmd_nginx[] = {
+	"nginx", "-c",		"/etc/chatmail/nginx/nginx.conf",
+	"-g",	 "daemon off;", NULL
+};
+static const char *const cmd_fm_out[] = { "filtermail", INI, "outgoing", NULL };
+static const char *const cmd_fm_in[] = { "filtermail", INI, "incoming", NULL };
+static const char *const cmd_doveauth[] = { "doveauth",
+					    "/run/chatmail/doveauth.socket",
+					    INI, NULL };
+static const char *const cmd_metadata[] = { "chatmail-metadata",
+					    "/run/chatmail/metadata.socket",
+					    INI, NULL };
+static const char *const cmd_lastlogin[] = { "lastlogin",
+					     "/run/chatmail/lastlogin.socket",
+					     INI, NULL };
+static const char *const cmd_newemail[] = {
+	"newemail", INI, "--listen", "unix:/run/chatmail/newemail.socket", NULL
+};
+static const char *const cmd_iroh[] = { "iroh-relay", "--config-path",
+					"/etc/chatmail/iroh-relay.toml", NULL };
+static const char *const cmd_cert[] = { "cert-reloader", "--dir",
+					"/etc/chatmail/tls", NULL };
+
+static const struct ctr_def ctrs[] = {
+	{ "postfix",
+	  SPEC_C_POSTFIX,
+	  cmd_postfix,
+	  "postfix",
+	  NULL,
+	  M_RUN | M_QUEUE | M_CONFIG | M_TLS | M_POSTFIX_DATA,
+	  0,
+	  { 25, 465, 587 },
+	  25 },
+	{ "dovecot",
+	  SPEC_C_DOVECOT,
+	  cmd_dovecot,
+	  "dovecot",
+	  NULL,
+	  M_RUN | M_MAIL | M_CONFIG | M_TLS | M_DOVECOT_RUN,
+	  0,
+	  { 143, 993 },
+	  143 },
+	{ "nginx",
+	  SPEC_C_NGINX,
+	  cmd_nginx,
+	  "nginx",
+	  "www",
+	  M_RUN | M_CONFIG | M_TLS | M_NGINX_RUN,
+	  0,
+	  { 80, 443 },
+	  443 },
+	{ "filtermail-outgoing",
+	  SPEC_C_FILTERMAIL,
+	  cmd_fm_out,
+	  NULL,
+	  NULL,
+	  M_RUN | M_CONFIG | M_DKIM | M_TMP,
+	  1,
+	  { 0 },
+	  0 },
+	{ "filtermail-incoming",
+	  SPEC_C_FILTERMAIL,
+	  cmd_fm_in,
+	  NULL,
+	  NULL,
+	  M_RUN | M_MAIL | M_CONFIG | M_TMP,
+	  1,
+	  { 0 },
+	  0 },
+	{ "doveauth",
+	  SPEC_C_DOVEAUTH,
+	  cmd_doveauth,
+	  NULL,
+	  NULL,
+	  M_RUN | M_MAIL | M_CONFIG,
+	  1,
+	  { 0 },
+	  0 },
+	{ "metadata",
+	  SPEC_C_METADATA,
+	  cmd_metadata,
+	  NULL,
+	  NULL,
+	  M_RUN | M_MAIL | M_CONFIG,
+	  1,
+	  { 0 },
+	  0 },
+	{ "lastlogin",
+	  SPEC_C_LASTLOGIN,
+	  cmd_lastlogin,
+	  NULL,
+	  NULL,
+	  M_RUN | M_MAIL | M_CONFIG,
+	  1,
+	  { 0 },
+	  0 },
+	{ "newemail",
+	  SPEC_C_NEWEMAIL,
+	  cmd_newemail,
+	  NULL,
+	  NULL,
+	  M_RUN | M_MAIL | M_CONFIG,
+	  1,
+	  { 0 },
+	  0 },
+	{ "iroh-relay",
+	  SPEC_C_IROH,
+	  cmd_iroh,
+	  NULL,
+	  NULL,
+	  M_CONFIG,
+	  1,
+	  { 0 },
+	  0 },
+	{ "cert", SPEC_C_CERT, cmd_cert, NULL, NULL, M_TLS, 0, { 0 }, 0 },
+};
+
+/* str_array: a JSON array of the NULL-terminated strings */
+static cJSON *
+str_array(const char *const *v)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (; *v != NULL; v++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(*v));
+	return a;
+}
+
+/* mount: one volumeMount */
+static void
+mount(cJSON *mounts, const char *vol, const char *path, const char *sub, int ro)
+{
+	cJSON *m = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(m, "name", vol);
+	cJSON_AddStringToObject(m, "mountPath", path);
+	if (ro)
+		cJSON_AddTrueToObject(m, "readOnly");
+	if (sub != NULL)
+		cJSON_AddStringToObject(m, "subPath", sub);
+	cJSON_AddItemToArray(mounts, m);
+}
+
+/* has_group: a rendered file lives under group/ */
+static int
+has_group(const struct render_set *files, const char *group)
+{
+	size_t i, n = strlen(group);
+
+	for (i = 0; i < files->n; i++)
+		if (strncmp(files->files[i].path, group, n) == 0 &&
+		    files->files[i].path[n] == '/')
+			return 1;
+	return 0;
+}
+
+/* add_mounts: the volumeMounts of container d */
+static void
+add_mounts(cJSON *c, const struct ctr_def *d, const struct render_set *files)
+{
+	cJSON *m = cJSON_AddArrayToObject(c, "volumeMounts");
+	char vol[80], path[160];
+	size_t i;
+
+	if (d->mounts & M_RUN)
+		mount(m, "run", "/run/chatmail", NULL, 0);
+	if (d->mounts & M_MAIL)
+		mount(m, "mail", "/home/vmail", NULL, 0);
+	if (d->mounts & M_QUEUE)
+		mount(m, "queue", "/var/spool/postfix", NULL, 0);
+	for (i = 0; (d->mounts & M_CONFIG) && i < files->n; i++) {
+		if (strchr(files->files[i].path, '/') != NULL)
+			continue;
+		(void)snprintf(path, sizeof(path), "/etc/chatmail/%s",
+			       files->files[i].path);
+		mount(m, "config", path, files->files[i].path, 1);
+	}
+	if (d->group1 != NULL && has_group(files, d->group1)) {
+		(void)snprintf(vol, sizeof(vol), "config-%s", d->group1);
+		(void)snprintf(path, sizeof(path), "/etc/chatmail/%s",
+			       d->group1);
+		mount(m, vol, path, NULL, 1);
+	}
+	if (d->group2 != NULL && has_group(files, d->group2)) {
+		(void)snprintf(vol, sizeof(vol), "config-%s", d->group2);
+		(void)snprintf(path, sizeof(path), "/etc/chatmail/%s",
+			       d->group2);
+		mount(m, vol, path, NULL, 1);
+	}
+	if (d->mounts & M_TLS)
+		mount(m, "tls", "/etc/chatmail/tls", NULL, 1);
+	if (d->mounts & M_DKIM)
+		mount(m, "dkim", "/etc/dkimkeys", NULL, 1);
+	if (d->mounts & M_DOVECOT_RUN) {
+		mount(m, "dovecot-run", "/run/dovecot", NULL, 0);
+		mount(m, "dovecot-state", "/var/lib/dovecot", NULL, 0);
+	}
+	if (d->mounts & M_POSTFIX_DATA)
+		mount(m, "postfix-data", "/var/lib/postfix", NULL, 0);
+	if (d->mounts & M_NGINX_RUN)
+		mount(m, "nginx-run", "/run/nginx", NULL, 0);
+	if (d->mounts & M_TMP)
+		mount(m, "tmp", "/tmp", NULL, 0);
+}
+
+/* security: the container's securityContext */
+static void
+security(cJSON *c, const struct ctr_def *d)
+{
+	static const char *const daemon_caps[] = {
+		"CHOWN",  "DAC_OVERRIDE",     "FOWNER",
+		"KILL",	  "NET_BIND_SERVICE", "SETGID",
+		"SETUID", "SYS_CHROOT",	      NULL
+	};
+	static const char *const kill_cap[] = { "KILL", NULL };
+	cJSON *sc = cJSON_AddObjectToObject(c, "securityContext"), *caps;
+
+	cJSON_AddFalseToObject(sc, "allowPrivilegeEscalation");
+	caps = cJSON_AddObjectToObject(sc, "capabilities");
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(caps, "drop"),
+			     cJSON_CreateString("ALL"));
+	if (d->vmail) {
+		cJSON_AddTrueToObject(sc, "readOnlyRootFilesystem");
+		cJSON_AddNumberToObject(sc, "runAsGroup", VMAIL);
+		cJSON_AddTrueToObject(sc, "runAsNonRoot");
+		cJSON_AddNumberToObject(sc, "runAsUser", VMAIL);
+	} else {
+		cJSON_AddItemToObject(caps, "add",
+				      str_array(d->img == SPEC_C_CERT
+							? kill_cap
+							: daemon_caps));
+	}
+}
+
+/* container: one container of the Pod */
+static cJSON *
+container(const struct desired_in *in, const struct ctr_def *d)
+{
+	const struct relay_spec *s = in->spec;
+	cJSON *c = cJSON_CreateObject(), *ports, *p, *probe;
+	size_t i;
+
+	cJSON_AddStringToObject(c, "name", d->name);
+	cJSON_AddStringToObject(c, "image", images_for(in->images, s, d->img));
+	if (s->image_pull_policy[0] != '\0')
+		cJSON_AddStringToObject(c, "imagePullPolicy",
+					s->image_pull_policy);
+	cJSON_AddItemToObject(c, "command", str_array(d->cmd));
+	if (d->ports[0] != 0) {
+		ports = cJSON_AddArrayToObject(c, "ports");
+		for (i = 0; i < 4 && d->ports[i] != 0; i++) {
+			p = cJSON_CreateObject();
+			cJSON_AddNumberToObject(p, "containerPort",
+						d->ports[i]);
+			cJSON_AddStringToObject(p, "protocol", "TCP");
+			cJSON_AddItemToArray(ports, p);
+		}
+	}
+	if (s->resources[d->img] != NULL)
+		cJSON_AddItemToObject(c, "resources",
+				      cJSON_Duplicate(s->resources[d->img], 1));
+	add_mounts(c, d, in->files);
+	if (d->ready_port != 0) {
+		probe = cJSON_AddObjectToObject(c, "readinessProbe");
+		cJSON_AddNumberToObject(
+			cJSON_AddObjectToObject(probe, "tcpSocket"), "port",
+			d->ready_port);
+		cJSON_AddNumberToObject(probe, "periodSeconds", 10);
+	}
+	security(c, d);
+	return c;
+}
+
+/* vol_cm: a ConfigMap volume; nested files get explicit items */
+static void
+vol_cm(cJSON *vols, const struct desired_in *in, const char *vol,
+       const char *group)
+{
+	cJSON *v = cJSON_CreateObject(), *cm, *items = NULL, *it;
+	char name[128], key[256];
+	size_t i, n = strlen(group);
+	const char *rel;
+
+	(void)snprintf(name, sizeof(name), "%s-%s", in->name, group);
+	cJSON_AddStringToObject(v, "name", vol);
+	cm = cJSON_AddObjectToObject(v, "configMap");
+	cJSON_AddStringToObject(cm, "name", name);
+	for (i = 0; i < in->files->n; i++) {
+		rel = in->files->files[i].path;
+		if (strncmp(rel, group, n) != 0 || rel[n] != '/' ||
+		    strchr(rel + n + 1, '/') == NULL)
+			continue;
+		if (items == NULL)
+			items = cJSON_CreateArray();
+		(void)snprintf(key, sizeof(key), "%s", rel + n + 1);
+		for (char *q = key; *q != '\0'; q++)
+			if (*q == '/')
+				*q = '_';
+		it = cJSON_CreateObject();
+		cJSON_AddStringToObject(it, "key", key);
+		cJSON_AddStringToObject(it, "path", rel + n + 1);
+		cJSON_AddItemToArray(items, it);
+	}
+	if (items != NULL) {
+		/* every key must be listed once items are */
+		for (i = 0; i < in->files->n; i++) {
+			rel = in->files->files[i].path;
+			if (strncmp(rel, group, n) != 0 || rel[n] != '/' ||
+			    strchr(rel + n + 1, '/') != NULL)
+				continue;
+			it = cJSON_CreateObject();
+			cJSON_AddStringToObject(it, "key", rel + n + 1);
+			cJSON_AddStringToObject(it, "path", rel + n + 1);
+			cJSON_AddItemToArray(items, it);
+		}
+		cJSON_AddItemToObject(cm, "items", items);
+	}
+	cJSON_AddItemToArray(vols, v);
+}
+
+/* vol_simple: an emptyDir, Secret or PVC volume */
+static void
+vol_simple(cJSON *vols, const char *vol, const char *kind, const char *ref,
+	   int mode)
+{
+	cJSON *v = cJSON_CreateObject(), *src;
+
+	cJSON_AddStringToObject(v, "name", vol);
+	if (strcmp(kind, "emptyDir") == 0) {
+		cJSON_AddObjectToObject(v, "emptyDir");
+	} else if (strcmp(kind, "secret") == 0) {
+		src = cJSON_AddObjectToObject(v, "secret");
+		cJSON_AddNumberToObject(src, "defaultMode", mode);
+		cJSON_AddStringToObject(src, "secretName", ref);
+	} else {
+		src = cJSON_AddObjectToObject(v, "persistentVolumeClaim");
+		cJSON_AddStringToObject(src, "claimName", ref);
+	}
+	cJSON_AddItemToArray(vols, v);
+}
+
+/* volumes: every volume of the Pod */
+static void
+pod_volumes(cJSON *pod, const struct desired_in *in)
+{
+	static const char *const groups[] = { "postfix", "dovecot", "nginx",
+					      "www", NULL };
+	cJSON *vols = cJSON_AddArrayToObject(pod, "volumes");
+	char vol[80];
+	size_t i;
+
+	vol_simple(vols, "run", "emptyDir", NULL, 0);
+	vol_cm(vols, in, "config", "config");
+	for (i = 0; groups[i] != NULL; i++) {
+		if (!has_group(in->files, groups[i]))
+			continue;
+		(void)snprintf(vol, sizeof(vol), "config-%s", groups[i]);
+		vol_cm(vols, in, vol, groups[i]);
+	}
+	/* 0440 with fsGroup: root and vmail can read the keys */
+	vol_simple(vols, "tls", "secret", in->tls_secret, 0440);
+	vol_simple(vols, "dkim", "secret", in->dkim_secret, 0440);
+	vol_simple(vols, "dovecot-run", "emptyDir", NULL, 0);
+	vol_simple(vols, "dovecot-state", "emptyDir", NULL, 0);
+	vol_simple(vols, "postfix-data", "emptyDir", NULL, 0);
+	vol_simple(vols, "nginx-run", "emptyDir", NULL, 0);
+	vol_simple(vols, "tmp", "emptyDir", NULL, 0);
+}
+
+/* pod_spec: the Pod template's spec */
+static cJSON *
+pod_spec(const struct desired_in *in)
+{
+	cJSON *pod = cJSON_CreateObject(), *cs, *sc;
+	size_t i;
+
+	cJSON_AddFalseToObject(pod, "automountServiceAccountToken");
+	cs = cJSON_AddArrayToObject(pod, "containers");
+	for (i = 0; i < sizeof(ctrs) / sizeof(ctrs[0]); i++) {
+		if (ctrs[i].img == SPEC_C_IROH && !in->spec->iroh.enabled)
+			continue;
+		cJSON_AddItemToArray(cs, container(in, &ctrs[i]));
+	}
+	cJSON_AddFalseToObject(pod, "enableServiceLinks");
+	sc = cJSON_AddObjectToObject(pod, "securityContext");
+	cJSON_AddNumberToObject(sc, "fsGroup", VMAIL);
+	cJSON_AddStringToObject(sc, "fsGroupChangePolicy", "OnRootMismatch");
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(sc, "seccompProfile"),
+				"type", "RuntimeDefault");
+	cJSON_AddTrueToObject(pod, "shareProcessNamespace");
+	cJSON_AddNumberToObject(pod, "terminationGracePeriodSeconds", 60);
+	pod_volumes(pod, in);
+	return pod;
+}
+
+/* vct: one volumeClaimTemplate in the form the server stores */
+static cJSON *
+vct(const struct desired_in *in, const char *which, const char *size,
+    const char *cls)
+{
+	cJSON *t = cJSON_CreateObject(), *md, *spec;
+
+	cJSON_AddStringToObject(t, "apiVersion", "v1");
+	cJSON_AddStringToObject(t, "kind", "PersistentVolumeClaim");
+	md = cJSON_AddObjectToObject(t, "metadata");
+	desired_labels(md, in->name, which);
+	cJSON_AddStringToObject(md, "name", which);
+	spec = cJSON_AddObjectToObject(t, "spec");
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(spec, "accessModes"),
+			     cJSON_CreateString("ReadWriteOnce"));
+	cJSON_AddStringToObject(
+		cJSON_AddObjectToObject(
+			cJSON_AddObjectToObject(spec, "resources"), "requests"),
+		"storage", size);
+	if (cls[0] != '\0')
+		cJSON_AddStringToObject(spec, "storageClassName", cls);
+	cJSON_AddStringToObject(spec, "volumeMode", "Filesystem");
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(t, "status"), "phase",
+				"Pending");
+	return t;
+}
+
+/* split_vct: "size;class" recorded on an existing StatefulSet */
+static void
+split_vct(const char *rec, const struct spec_volume *v, char *size,
+	  size_t ssize, char *cls, size_t csize)
+{
+	const char *semi = rec ? strchr(rec, ';') : NULL;
+
+	if (semi == NULL) {
+		(void)snprintf(size, ssize, "%s", v->size);
+		(void)snprintf(cls, csize, "%s", v->storage_class_name);
+		return;
+	}
+	(void)snprintf(size, ssize, "%.*s", (int)(semi - rec), rec);
+	(void)snprintf(cls, csize, "%s", semi + 1);
+}
+
+cJSON *
+desired_statefulset(const struct desired_in *in, const char *hash)
+{
+	const struct relay_spec *s = in->spec;
+	cJSON *sts = cJSON_CreateObject(), *md, *spec, *tmpl, *tmd, *vcts, *r;
+	char msize[64], mcls[256], qsize[64], qcls[256], rec[330];
+
+	cJSON_AddStringToObject(sts, "apiVersion", "apps/v1");
+	cJSON_AddStringToObject(sts, "kind", "StatefulSet");
+	md = desired_meta(sts, in, in->name, "relay");
+	split_vct(in->vct_mail, &s->storage.mail, msize, sizeof(msize), mcls,
+		  sizeof(mcls));
+	split_vct(in->vct_queue, &s->storage.queue, qsize, sizeof(qsize), qcls,
+		  sizeof(qcls));
+	r = cJSON_AddObjectToObject(md, "annotations");
+	(void)snprintf(rec, sizeof(rec), "%s;%s", msize, mcls);
+	cJSON_AddStringToObject(r, DESIRED_VCT_MAIL, rec);
+	(void)snprintf(rec, sizeof(rec), "%s;%s", qsize, qcls);
+	cJSON_AddStringToObject(r, DESIRED_VCT_QUEUE, rec);
+	spec = cJSON_AddObjectToObject(sts, "spec");
+	r = cJSON_AddObjectToObject(spec,
+				    "persistentVolumeClaimRetentionPolicy");
+	/* PVCs are kept by the StatefulSet; the operator owner-references
+	 * those the spec does not keep (desired_pvc) */
+	cJSON_AddStringToObject(r, "whenDeleted", "Retain");
+	cJSON_AddStringToObject(r, "whenScaled", "Retain");
+	cJSON_AddNumberToObject(spec, "replicas", 1);
+	cJSON_AddItemToObject(cJSON_AddObjectToObject(spec, "selector"),
+			      "matchLabels", desired_selector(in->name));
+	(void)snprintf(rec, sizeof(rec), "%s-headless", in->name);
+	cJSON_AddStringToObject(spec, "serviceName", rec);
+	tmpl = cJSON_AddObjectToObject(spec, "template");
+	tmd = cJSON_AddObjectToObject(tmpl, "metadata");
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(tmd, "annotations"),
+				DESIRED_CONFIG_HASH, hash);
+	desired_labels(tmd, in->name, "relay");
+	cJSON_AddItemToObject(tmpl, "spec", pod_spec(in));
+	vcts = cJSON_AddArrayToObject(spec, "volumeClaimTemplates");
+	cJSON_AddItemToArray(vcts, vct(in, "mail", msize, mcls));
+	cJSON_AddItemToArray(vcts, vct(in, "queue", qsize, qcls));
+	return sts;
+}
+
+/* job_pod: the Pod of a CronJob's Job, on the relay Pod's node */
+static cJSON *
+job_pod(const struct desired_in *in, const char *which)
+{
+	static const char *const expire[] = { "chatmail-expire", INI, "-v",
+					      "--remove", NULL };
+	static const char *const metrics[] = {
+		"chatmail-metrics", INI, "--textfile",
+		"/home/vmail/metrics/fsreport.prom", NULL
+	};
+	static const struct ctr_def d = { "job", SPEC_C_JOBS, NULL,
+					  NULL,	 NULL,	      M_MAIL | M_CONFIG,
+					  1,	 { 0 },	      0 };
+	cJSON *pod = cJSON_CreateObject(), *term, *c, *vols, *sel;
+	char pvc[128];
+	struct ctr_def def = d;
+
+	def.name = which;
+	def.cmd = strcmp(which, "expire") == 0 ? expire : metrics;
+	/* the mail volume is ReadWriteOnce: run where the relay runs */
+	term = cJSON_CreateObject();
+	sel = cJSON_AddObjectToObject(term, "labelSelector");
+	cJSON_AddItemToObject(sel, "matchLabels", desired_selector(in->name));
+	cJSON_AddStringToObject(term, "topologyKey", "kubernetes.io/hostname");
+	cJSON_AddItemToArray(
+		cJSON_AddArrayToObject(
+			cJSON_AddObjectToObject(
+				cJSON_AddObjectToObject(pod, "affinity"),
+				"podAffinity"),
+			"requiredDuringSchedulingIgnoredDuringExecution"),
+		term);
+	c = container(in, &def);
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(pod, "containers"), c);
+	cJSON_AddStringToObject(pod, "restartPolicy", "OnFailure");
+	cJSON_AddNumberToObject(cJSON_AddObjectToObject(pod, "securityContext"),
+				"fsGroup", VMAIL);
+	vols = cJSON_AddArrayToObject(pod, "volumes");
+	desired_pvc_name(in->name, "mail", pvc, sizeof(pvc));
+	vol_simple(vols, "mail", "pvc", pvc, 0);
+	vol_cm(vols, in, "config", "config");
+	return pod;
+}
+
+cJSON *
+desired_cronjob(const struct desired_in *in, const char *which,
+		const char *schedule)
+{
+	cJSON *cj = cJSON_CreateObject(), *spec, *jt, *tmpl, *tmd, *l;
+	char name[128];
+
+	cJSON_AddStringToObject(cj, "apiVersion", "batch/v1");
+	cJSON_AddStringToObject(cj, "kind", "CronJob");
+	(void)snprintf(name, sizeof(name), "%s-%s", in->name, which);
+	desired_meta(cj, in, name, which);
+	spec = cJSON_AddObjectToObject(cj, "spec");
+	cJSON_AddStringToObject(spec, "concurrencyPolicy", "Forbid");
+	cJSON_AddNumberToObject(spec, "failedJobsHistoryLimit", 3);
+	jt = cJSON_AddObjectToObject(
+		cJSON_AddObjectToObject(spec, "jobTemplate"), "spec");
+	cJSON_AddNumberToObject(jt, "backoffLimit", 2);
+	tmpl = cJSON_AddObjectToObject(jt, "template");
+	tmd = cJSON_AddObjectToObject(tmpl, "metadata");
+	l = desired_labels(tmd, in->name, which);
+	/* not the relay's selector: the Services must not pick jobs up */
+	cJSON_ReplaceItemInObjectCaseSensitive(
+		l, DESIRED_LABEL_NAME, cJSON_CreateString("chatmail-job"));
+	cJSON_AddItemToObject(tmpl, "spec", job_pod(in, which));
+	cJSON_AddStringToObject(spec, "schedule", schedule);
+	cJSON_AddNumberToObject(spec, "startingDeadlineSeconds", 3600);
+	cJSON_AddNumberToObject(spec, "successfulJobsHistoryLimit", 1);
+	return cj;
+}

@@ -1,0 +1,236 @@
+/*
+ * status: conditions and DNS records of a ChatmailRelay.
+ *
+ * Condition logic (kstatus-compatible: an object is current when Ready
+ * is True and observedGeneration matches):
+ *   Degraded     True when the last reconcile failed (reason, message)
+ *   Progressing  True while the StatefulSet is being created or rolled
+ *                out, or a certificate is being issued; False with
+ *                ReconciliationPaused while spec.paused is set
+ *   Ready        True when nothing failed, the rollout is complete, the
+ *                Pod is ready and (CertManager) the certificate issued
+ * lastTransitionTime is carried over from the previous status while a
+ * condition's status stays the same, so an unchanged relay gets a
+ * byte-identical status and the operator writes nothing.
+ *
+ * Untrusted input: the previous status (from the API server; only the
+ * timestamps of matching conditions are reused).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "status.h"
+#include "util.h"
+
+const cJSON *
+status_condition(const cJSON *status, const char *type)
+{
+	const cJSON *c;
+	const char *t;
+
+	cJSON_ArrayForEach(
+		c, cJSON_GetObjectItemCaseSensitive(status, "conditions"))
+	{
+		t = util_get_str(c, "type");
+		if (t != NULL && strcmp(t, type) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* add_cond: one condition, keeping the old transition time unless the
+ * status flipped */
+static void
+add_cond(cJSON *conds, const struct status_in *in, const char *type, int val,
+	 const char *reason, const char *message)
+{
+	const cJSON *old = status_condition(in->old_status, type);
+	const char *st = val ? "True" : "False";
+	const char *old_st = util_get_str(old, "status");
+	const char *old_t = util_get_str(old, "lastTransitionTime");
+	cJSON *c = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(c, "type", type);
+	cJSON_AddStringToObject(c, "status", st);
+	cJSON_AddNumberToObject(c, "observedGeneration",
+				(double)in->generation);
+	cJSON_AddStringToObject(
+		c, "lastTransitionTime",
+		old_st && old_t && strcmp(old_st, st) == 0 ? old_t : in->now);
+	cJSON_AddStringToObject(c, "reason", reason);
+	cJSON_AddStringToObject(c, "message", message ? message : "");
+	cJSON_AddItemToArray(conds, c);
+}
+
+/* rollout: 1 when the StatefulSet is rolled out; else reason/message */
+static int
+rollout(const struct status_in *in, const char **reason, char *msg,
+	size_t msize)
+{
+	if (!in->sts_found) {
+		*reason = "Creating";
+		(void)snprintf(msg, msize, "StatefulSet not created yet");
+		return 0;
+	}
+	if (in->sts_observed_generation < in->sts_generation ||
+	    in->updated_replicas < in->replicas ||
+	    (in->current_revision && in->update_revision &&
+	     *in->current_revision &&
+	     strcmp(in->current_revision, in->update_revision) != 0)) {
+		*reason = "RollingOut";
+		(void)snprintf(msg, msize,
+			       "StatefulSet rolling out: %d of %d Pods updated",
+			       in->updated_replicas, in->replicas);
+		return 0;
+	}
+	if (in->ready_replicas < in->replicas || in->replicas == 0) {
+		*reason = "PodNotReady";
+		(void)snprintf(msg, msize, "%d of %d Pods ready",
+			       in->ready_replicas, in->replicas);
+		return 0;
+	}
+	if (in->cert_ready == 0) {
+		*reason = "CertificateNotReady";
+		(void)snprintf(msg, msize,
+			       "waiting for cert-manager to issue the "
+			       "certificate");
+		return 0;
+	}
+	return 1;
+}
+
+cJSON *
+status_build(const struct status_in *in)
+{
+	cJSON *st = cJSON_CreateObject(), *conds;
+	const char *why = "";
+	char msg[256];
+	int done = rollout(in, &why, msg, sizeof(msg));
+	int failed = in->err_reason != NULL;
+
+	cJSON_AddNumberToObject(st, "observedGeneration",
+				(double)in->generation);
+	conds = cJSON_AddArrayToObject(st, "conditions");
+	if (failed)
+		add_cond(conds, in, "Ready", 0, "ReconcileFailed",
+			 in->err_message);
+	else
+		add_cond(conds, in, "Ready", done, done ? "Ready" : why,
+			 done ? "the relay is running" : msg);
+	if (in->paused)
+		add_cond(conds, in, "Progressing", 0, "ReconciliationPaused",
+			 "spec.paused is set: the operator changes nothing");
+	else
+		add_cond(conds, in, "Progressing", !done && !failed,
+			 done || failed ? "Stable" : why, done ? "" : msg);
+	add_cond(conds, in, "Degraded", failed,
+		 failed ? in->err_reason : "AsExpected",
+		 failed ? in->err_message : "");
+	if (in->address && *in->address)
+		cJSON_AddStringToObject(st, "address", in->address);
+	if (in->tls_secret && *in->tls_secret)
+		cJSON_AddStringToObject(st, "tlsSecretName", in->tls_secret);
+	if (in->dkim_secret && *in->dkim_secret)
+		cJSON_AddStringToObject(st, "dkimSecretName", in->dkim_secret);
+	cJSON_AddItemToObject(st, "dnsRecords", status_dns_records(in));
+	return st;
+}
+
+/* rec: one DNS record */
+static void
+rec(cJSON *arr, int required, const char *type, const char *value,
+    const char *prefix, const char *domain)
+{
+	cJSON *r = cJSON_CreateObject();
+	char name[600];
+
+	(void)snprintf(name, sizeof(name), "%s%s.", prefix, domain);
+	cJSON_AddStringToObject(r, "name", name);
+	cJSON_AddStringToObject(r, "type", type);
+	cJSON_AddStringToObject(r, "value", value);
+	cJSON_AddBoolToObject(r, "required", required);
+	cJSON_AddItemToArray(arr, r);
+}
+
+/* txt_chunks: a TXT value as quoted strings of at most 255 bytes */
+static void
+txt_chunks(const char *v, struct buf *out)
+{
+	size_t n = strlen(v), k;
+
+	while (n > 0) {
+		k = n > 255 ? 255 : n;
+		(void)buf_printf(out, "%s\"%.*s\"", out->len ? " " : "", (int)k,
+				 v);
+		v += k;
+		n -= k;
+	}
+}
+
+/* is_ip_domain: an IP-only relay publishes no DNS records */
+static int
+is_ip_domain(const char *d)
+{
+	return strspn(d, "0123456789.") == strlen(d) ||
+	       (d[0] == '[' && strchr(d, ']'));
+}
+
+cJSON *
+status_dns_records(const struct status_in *in)
+{
+	cJSON *arr = cJSON_CreateArray();
+	const char *d = in->domain;
+	struct buf v = BUF_INIT(8192);
+	char val[600];
+
+	if (d == NULL || *d == '\0' || is_ip_domain(d))
+		return arr;
+	if (in->address && *in->address &&
+	    strspn(in->address, "0123456789.") == strlen(in->address))
+		rec(arr, 1, "A", in->address, "", d);
+	else if (in->address && strchr(in->address, ':') != NULL)
+		rec(arr, 1, "AAAA", in->address, "", d);
+	(void)snprintf(val, sizeof(val), "10 %s.", d);
+	rec(arr, 1, "MX", val, "", d);
+	if (in->strict_tls) {
+		(void)snprintf(val, sizeof(val), "\"v=STSv1; id=%s\"",
+			       in->sts_id);
+		rec(arr, 1, "TXT", val, "_mta-sts.", d);
+		(void)snprintf(val, sizeof(val), "%s.", d);
+		rec(arr, 1, "CNAME", val, "mta-sts.", d);
+	}
+	(void)snprintf(val, sizeof(val), "%s.", d);
+	rec(arr, 1, "CNAME", val, "www.", d);
+	if (in->dkim_txt && *in->dkim_txt) {
+		txt_chunks(in->dkim_txt, &v);
+		(void)snprintf(val, sizeof(val), "%s._domainkey.",
+			       in->dkim_selector);
+		rec(arr, 1, "TXT", buf_cstr(&v), val, d);
+	}
+	rec(arr, 0, "TXT", "\"v=spf1 a ~all\"", "", d);
+	rec(arr, 0, "TXT", "\"v=DMARC1;p=reject;adkim=s;aspf=s\"", "_dmarc.",
+	    d);
+	rec(arr, 0, "TXT", "\"dkim=discardable\"", "_adsp._domainkey.", d);
+	(void)snprintf(val, sizeof(val), "0 1 587 %s.", d);
+	rec(arr, 0, "SRV", val, "_submission._tcp.", d);
+	(void)snprintf(val, sizeof(val), "0 1 465 %s.", d);
+	rec(arr, 0, "SRV", val, "_submissions._tcp.", d);
+	(void)snprintf(val, sizeof(val), "0 1 143 %s.", d);
+	rec(arr, 0, "SRV", val, "_imap._tcp.", d);
+	(void)snprintf(val, sizeof(val), "0 1 993 %s.", d);
+	rec(arr, 0, "SRV", val, "_imaps._tcp.", d);
+	buf_deinit(&v);
+	return arr;
+}
+
+int
+status_equal(const cJSON *a, const cJSON *b)
+{
+	char ha[UTIL_SHA256_HEX], hb[UTIL_SHA256_HEX];
+
+	if (a == NULL || b == NULL)
+		return a == b;
+	util_hash_json(a, ha);
+	util_hash_json(b, hb);
+	return strcmp(ha, hb) == 0;
+}

@@ -1,0 +1,61 @@
+/*
+ * status: a ChatmailRelay's .status, rebuilt from observed state on
+ * every reconcile (never read back as input, except the previous
+ * conditions' lastTransitionTime, which only changes when a condition's
+ * status flips, as meta.SetStatusCondition does).
+ *
+ *   observedGeneration  the generation this status describes
+ *   conditions          Ready, Progressing, Degraded (kstatus-style)
+ *   address             the Service's load balancer address
+ *   tlsSecretName, dkimSecretName
+ *   dnsRecords          what upstream's `cmdeploy dns` lists: A/AAAA,
+ *                       MX, _mta-sts TXT + mta-sts CNAME (real
+ *                       certificates only), www CNAME, DKIM TXT (all
+ *                       required), SPF, DMARC, ADSP, SRV (recommended)
+ */
+#ifndef OP_STATUS_H
+#define OP_STATUS_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "buf.h"
+
+struct status_in {
+	int64_t generation;
+	const cJSON *old_status; /* the relay's current .status, or NULL */
+	const char *now;	 /* RFC 3339, for flipped conditions */
+
+	/* reconcile outcome: err_reason NULL when it went through */
+	const char *err_reason, *err_message;
+	int paused;
+
+	/* the StatefulSet as observed; sts_found 0 before it exists */
+	int sts_found;
+	int64_t sts_generation, sts_observed_generation;
+	int replicas, ready_replicas, updated_replicas;
+	const char *current_revision, *update_revision;
+	/* CertManager mode: 1 ready, 0 not yet; -1 other modes */
+	int cert_ready;
+
+	/* for the DNS records */
+	const char *domain;
+	const char *address; /* "" unknown */
+	const char *dkim_selector;
+	const char *dkim_txt; /* "" unknown */
+	int strict_tls;	      /* not SelfSigned: publish MTA-STS */
+	const char *sts_id;   /* _mta-sts id: YYYYmmddHHMM */
+	const char *tls_secret, *dkim_secret;
+};
+
+/* status_build: the new .status object (caller frees) */
+cJSON *status_build(const struct status_in *in);
+/* status_dns_records: the records as an array (caller frees) */
+cJSON *status_dns_records(const struct status_in *in);
+/* status_condition: the condition of type in a status, or NULL */
+const cJSON *status_condition(const cJSON *status, const char *type);
+/* status_equal: a and b say the same (key order ignored) */
+int status_equal(const cJSON *a, const cJSON *b);
+
+#endif

@@ -1,0 +1,243 @@
+/*
+ * test_status: the conditions logic (table of observed states), the
+ * lastTransitionTime kept unless a status flips, and the DNS records
+ * in upstream's `cmdeploy dns` order and syntax.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define TESTUTIL_IMPL
+#include "testutil.h"
+
+#include "status.h"
+#include "util.h"
+
+/* base: a relay whose StatefulSet is rolled out and ready */
+static struct status_in
+base(void)
+{
+	struct status_in in;
+
+	memset(&in, 0, sizeof(in));
+	in.generation = 3;
+	in.now = "2026-01-02T03:04:05Z";
+	in.sts_found = 1;
+	in.sts_generation = in.sts_observed_generation = 2;
+	in.replicas = in.ready_replicas = in.updated_replicas = 1;
+	in.current_revision = in.update_revision = "chat-abc";
+	in.cert_ready = -1;
+	in.domain = "chat.example.org";
+	in.address = "203.0.113.7";
+	in.dkim_selector = "opendkim";
+	in.dkim_txt = "v=DKIM1;k=rsa;p=AAAA;s=email;t=s";
+	in.strict_tls = 1;
+	in.sts_id = "202601020304";
+	return in;
+}
+
+/* conds: "Ready=True/Reason Progressing=... Degraded=..." */
+static void
+conds(const cJSON *st, char *out, size_t outsize)
+{
+	const char *types[] = { "Ready", "Progressing", "Degraded" };
+	size_t i, l = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < 3; i++) {
+		const cJSON *c = status_condition(st, types[i]);
+
+		l += (size_t)snprintf(out + l, outsize - l, "%s%s=%s/%s",
+				      i ? " " : "", types[i],
+				      util_get_str(c, "status"),
+				      util_get_str(c, "reason"));
+	}
+}
+
+static void
+test_conditions_table(void **state)
+{
+	static const struct {
+		const char *what;
+		int field, value;
+		const char *want;
+	} cases[] = {
+		{ "ready", 0, 0,
+		  "Ready=True/Ready Progressing=False/Stable "
+		  "Degraded=False/AsExpected" },
+		{ "no sts", 1, 0,
+		  "Ready=False/Creating Progressing=True/Creating "
+		  "Degraded=False/AsExpected" },
+		{ "old generation observed", 2, 1,
+		  "Ready=False/RollingOut Progressing=True/RollingOut "
+		  "Degraded=False/AsExpected" },
+		{ "pod not ready", 3, 0,
+		  "Ready=False/PodNotReady Progressing=True/PodNotReady "
+		  "Degraded=False/AsExpected" },
+		{ "cert pending", 4, 0,
+		  "Ready=False/CertificateNotReady "
+		  "Progressing=True/CertificateNotReady "
+		  "Degraded=False/AsExpected" },
+		{ "failed", 5, 0,
+		  "Ready=False/ReconcileFailed Progressing=False/Stable "
+		  "Degraded=True/ApplyFailed" },
+		{ "paused", 6, 0,
+		  "Ready=True/Ready Progressing=False/ReconciliationPaused "
+		  "Degraded=False/AsExpected" },
+	};
+	char got[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct status_in in = base();
+		cJSON *st;
+
+		switch (cases[i].field) {
+		case 1:
+			in.sts_found = 0;
+			break;
+		case 2:
+			in.sts_observed_generation = 1;
+			break;
+		case 3:
+			in.ready_replicas = 0;
+			break;
+		case 4:
+			in.cert_ready = 0;
+			break;
+		case 5:
+			in.err_reason = "ApplyFailed";
+			in.err_message = "StatefulSet: forbidden";
+			break;
+		case 6:
+			in.paused = 1;
+			break;
+		}
+		st = status_build(&in);
+		conds(st, got, sizeof(got));
+		if (strcmp(got, cases[i].want) != 0)
+			fail_msg("%s: got %s\nwant %s", cases[i].what, got,
+				 cases[i].want);
+		assert_int(util_get_num(st, "observedGeneration", 0), 3);
+		cJSON_Delete(st);
+	}
+}
+
+static void
+test_transition_time(void **state)
+{
+	struct status_in in = base();
+	cJSON *first, *second, *third;
+
+	(void)state;
+	first = status_build(&in);
+	/* same observations later: identical status, old times kept */
+	in.old_status = first;
+	in.now = "2026-01-02T09:00:00Z";
+	second = status_build(&in);
+	assert_true(status_equal(first, second));
+	/* the Pod stops being ready: Ready and Progressing flip, Degraded
+	 * keeps its time */
+	in.ready_replicas = 0;
+	in.old_status = second;
+	in.now = "2026-01-03T00:00:00Z";
+	third = status_build(&in);
+	assert_false(status_equal(second, third));
+	assert_str(util_get_str(status_condition(third, "Ready"),
+				"lastTransitionTime"),
+		   "2026-01-03T00:00:00Z");
+	assert_str(util_get_str(status_condition(third, "Degraded"),
+				"lastTransitionTime"),
+		   "2026-01-02T03:04:05Z");
+	cJSON_Delete(first);
+	cJSON_Delete(second);
+	cJSON_Delete(third);
+}
+
+/* zone: the records as "name type value" lines */
+static void
+zone(const cJSON *recs, struct buf *out)
+{
+	const cJSON *r;
+
+	cJSON_ArrayForEach(r, recs)
+	{
+		(void)buf_printf(out, "%s %s %s%s\n", util_get_str(r, "name"),
+				 util_get_str(r, "type"),
+				 util_get_str(r, "value"),
+				 cJSON_IsTrue(util_get(r, "required"))
+					 ? ""
+					 : " ;recommended");
+	}
+}
+
+static void
+test_dns_records(void **state)
+{
+	struct status_in in = base();
+	struct buf z = BUF_INIT(16384);
+	char longkey[600];
+	cJSON *recs;
+
+	(void)state;
+	recs = status_dns_records(&in);
+	zone(recs, &z);
+	assert_str(buf_cstr(&z),
+		   "chat.example.org. A 203.0.113.7\n"
+		   "chat.example.org. MX 10 chat.example.org.\n"
+		   "_mta-sts.chat.example.org. TXT \"v=STSv1; "
+		   "id=202601020304\"\n"
+		   "mta-sts.chat.example.org. CNAME chat.example.org.\n"
+		   "www.chat.example.org. CNAME chat.example.org.\n"
+		   "opendkim._domainkey.chat.example.org. TXT "
+		   "\"v=DKIM1;k=rsa;p=AAAA;s=email;t=s\"\n"
+		   "chat.example.org. TXT \"v=spf1 a ~all\" ;recommended\n"
+		   "_dmarc.chat.example.org. TXT "
+		   "\"v=DMARC1;p=reject;adkim=s;aspf=s\" ;recommended\n"
+		   "_adsp._domainkey.chat.example.org. TXT "
+		   "\"dkim=discardable\" ;recommended\n"
+		   "_submission._tcp.chat.example.org. SRV 0 1 587 "
+		   "chat.example.org. ;recommended\n"
+		   "_submissions._tcp.chat.example.org. SRV 0 1 465 "
+		   "chat.example.org. ;recommended\n"
+		   "_imap._tcp.chat.example.org. SRV 0 1 143 "
+		   "chat.example.org. ;recommended\n"
+		   "_imaps._tcp.chat.example.org. SRV 0 1 993 "
+		   "chat.example.org. ;recommended\n");
+	cJSON_Delete(recs);
+	/* self-signed: no MTA-STS; IPv6 address; a long key is split */
+	in.strict_tls = 0;
+	in.address = "2001:db8::7";
+	memset(longkey, 'k', 300);
+	longkey[300] = '\0';
+	in.dkim_txt = longkey;
+	recs = status_dns_records(&in);
+	assert_int(cJSON_GetArraySize(recs), 11);
+	assert_str(util_get_str(cJSON_GetArrayItem(recs, 0), "type"), "AAAA");
+	assert_int(strlen(util_get_str(cJSON_GetArrayItem(recs, 3), "value")),
+		   300 + 5);
+	cJSON_Delete(recs);
+	/* an IP relay publishes nothing */
+	in.domain = "203.0.113.7";
+	recs = status_dns_records(&in);
+	assert_int(cJSON_GetArraySize(recs), 0);
+	cJSON_Delete(recs);
+	buf_deinit(&z);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_conditions_table),
+		cmocka_unit_test(test_transition_time),
+		cmocka_unit_test(test_dns_records),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
