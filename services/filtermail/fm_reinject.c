@@ -134,7 +134,9 @@ update_events(struct fm_reinject *rj)
 {
 	unsigned ev = EV_READ;
 
-	if (rj->out.len > 0 || rj->state == RJ_CONNECT)
+	/* in RJ_BODY there is always more to send: refill when writable */
+	if (rj->out.len > 0 || rj->state == RJ_CONNECT ||
+	    rj->state == RJ_BODY)
 		ev |= EV_WRITE;
 	(void)evloop_io_mod(rj->ctx->loop, rj->fd, ev);
 }
