@@ -112,8 +112,8 @@ fail_local(struct fm_reinject *rj, const char *why)
 {
 	char text[256];
 
-	(void)snprintf(text, sizeof(text), "451 4.3.0 Reinjection failed: %.200s",
-		       why);
+	(void)snprintf(text, sizeof(text),
+		       "451 4.3.0 Reinjection failed: %.200s", why);
 	finish(rj, 451, text);
 }
 
@@ -135,8 +135,7 @@ update_events(struct fm_reinject *rj)
 	unsigned ev = EV_READ;
 
 	/* in RJ_BODY there is always more to send: refill when writable */
-	if (rj->out.len > 0 || rj->state == RJ_CONNECT ||
-	    rj->state == RJ_BODY)
+	if (rj->out.len > 0 || rj->state == RJ_CONNECT || rj->state == RJ_BODY)
 		ev |= EV_WRITE;
 	(void)evloop_io_mod(rj->ctx->loop, rj->fd, ev);
 }
