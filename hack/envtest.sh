@@ -7,6 +7,7 @@
 set -Eeuo pipefail
 
 PROG="envtest"
+TESTS_PID=""
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # say prints one progress line on stderr.
@@ -24,18 +25,43 @@ cleanup() {
 	exit "$rc"
 }
 
+# on_signal stops the running tests (the session run_tests created) and
+# exits, which runs cleanup.
+on_signal() { # exit-code
+	if [ -n "$TESTS_PID" ]; then
+		say "interrupted: stopping the tests (session $TESTS_PID)"
+		# every process of the session run_tests created, by pid: tests/run.sh
+		# runs each test under timeout(1), which moves to a process group of
+		# its own but stays in the session, and forwards TERM to its test
+		local pids
+		pids=$(ps -o pid= -s "$TESTS_PID" 2>/dev/null || true)
+		# shellcheck disable=SC2086
+		[ -z "$pids" ] || kill -TERM $pids 2>/dev/null || true
+	fi
+	exit "$1"
+}
+
+# run_tests runs tests/envtest/run.sh in a session of its own, so an
+# interrupt can find all of it; bash only runs traps between commands, and
+# wait is one it can interrupt.
+run_tests() {
+	setsid tests/envtest/run.sh &
+	TESTS_PID=$!
+	wait "$TESTS_PID"
+}
+
 main() {
 	local t0=$SECONDS t1
 	cd "$ROOT"
 	say "building or reusing the Kubernetes binaries"
 	hack/k8s-bin.sh >/dev/null
 	trap cleanup EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
+	trap 'on_signal 130' INT
+	trap 'on_signal 143' TERM
 	hack/control-plane.sh up
 	t1=$SECONDS
 	say "control plane ready after $((t1 - t0))s; running tests/envtest/run.sh"
-	tests/envtest/run.sh
+	run_tests
 	say "tests done in $((SECONDS - t1))s (total $((SECONDS - t0))s)"
 }
 

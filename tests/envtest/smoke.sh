@@ -549,6 +549,8 @@ cleanup() {
 main() {
 	local kwok_skip=""
 	trap cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 	for t in curl jq; do
 		command -v "$t" >/dev/null || { echo "Bail out! $t missing (make deps)"; exit 1; }
 	done
