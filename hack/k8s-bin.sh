@@ -34,6 +34,7 @@ BIN=$CACHE/bin
 SRC=$CACHE/src
 LOG=$CACHE/build.log
 STEP=start
+GOMOD=""
 T0=$SECONDS
 
 # say prints one progress line on stderr.
@@ -42,6 +43,8 @@ say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 # on_error names the step that broke and shows the end of the build log.
 on_error() {
 	local rc=$?
+	# a failing command substitution reports through its parent, once
+	[ "$BASHPID" = "$$" ] || exit "$rc"
 	say "FAILED (exit $rc) at step: $STEP"
 	if [ -s "$LOG" ]; then
 		say "last lines of $LOG:"
@@ -132,34 +135,45 @@ build_etcd() {
 	install_bin etcd "$SRC/etcd/etcd"
 }
 
-# staging_modules prints the k8s.io staging modules the published
-# k8s.io/kubernetes go.mod requires at the placeholder version v0.0.0.
-staging_modules() {
-	local gomod
-	gomod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | jq -r .GoMod)
-	[ -f "$gomod" ] || return 1
-	awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" { print $1 }' "$gomod" | sort -u
+# fetch_gomod downloads the go.mod of module@version and sets GOMOD to its
+# path; a version the proxy does not serve is reported with the proxy's error.
+fetch_gomod() { # module@version
+	local json
+	printf '+ go mod download -json %s\n' "$1" >>"$LOG"
+	if ! json=$(go mod download -json "$1" 2>>"$LOG"); then
+		say "the Go module proxy does not serve $1:"
+		say "  $(jq -r '.Error // "unknown error"' <<<"$json" 2>/dev/null | head -n 3)"
+		return 1
+	fi
+	GOMOD=$(jq -r .GoMod <<<"$json")
+	[ -f "$GOMOD" ] || { say "no go.mod for $1"; return 1; }
 }
 
-# k8s_godebug prints the godebug lines of the published k8s.io/kubernetes
-# go.mod: they only apply in the main module, so the wrapper repeats them.
-k8s_godebug() {
-	local gomod
-	gomod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | jq -r .GoMod)
-	awk '$1 == "godebug" && $2 != "(" { print $2 }' "$gomod"
+# staging_modules prints the k8s.io staging modules a k8s.io/kubernetes
+# go.mod requires at the placeholder version v0.0.0.
+staging_modules() { # go.mod
+	awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" { print $1 }' "$1" | sort -u
+}
+
+# godebug_lines prints the godebug settings of a go.mod: they only apply in
+# the main module, so the wrapper repeats k8s.io/kubernetes's.
+godebug_lines() { # go.mod
+	awk '$1 == "godebug" && $2 != "(" { print $2 }' "$1"
 }
 
 # build_k8s builds the missing Kubernetes commands in one go build, sharing
 # the compiled packages, with the version variables hack/lib/version.sh sets.
 build_k8s() { # command...
 	local m mods minor v pkgs=() c
+	step "kubernetes v$K8S_VERSION: fetch the published k8s.io/kubernetes go.mod"
+	fetch_gomod "k8s.io/kubernetes@v$K8S_VERSION"
 	step "kubernetes v$K8S_VERSION: wrapper module"
 	new_wrapper kubernetes
 	run go mod edit -go=1.26.0
-	for v in $(k8s_godebug); do run go mod edit -godebug="$v"; done
+	for v in $(godebug_lines "$GOMOD"); do run go mod edit -godebug="$v"; done
 	step "kubernetes v$K8S_VERSION: staging replace list from k8s.io/kubernetes go.mod"
-	mods=$(staging_modules)
-	[ -n "$mods" ] || { say "no staging modules found in the k8s.io/kubernetes go.mod"; return 1; }
+	mods=$(staging_modules "$GOMOD")
+	[ -n "$mods" ] || { say "no staging modules found in $GOMOD"; return 1; }
 	minor=${K8S_VERSION#1.}
 	for m in $mods; do run go mod edit -replace="$m=$m@v0.$minor"; done
 	say "  $(wc -w <<<"$mods") staging modules => v0.$minor"
@@ -193,13 +207,13 @@ build_kwok() {
 # build_helm installs helm 3 with the ldflags its Makefile sets: without the
 # k8sVersion ones helm assumes Kubernetes v1.20 for kubeVersion checks.
 build_helm() {
-	local gomod cg major minor p X=""
+	local cg major minor p X=""
 	mkdir -p "$SRC/helm"
 	cd "$SRC/helm"
 	step "helm v$HELM_VERSION: read the client-go version helm is built with"
-	gomod=$(go mod download -json "helm.sh/helm/v3@v$HELM_VERSION" | jq -r .GoMod)
-	cg=$(awk '$1 == "k8s.io/client-go" { print $2; exit }' "$gomod")
-	[ -n "$cg" ] || { say "no k8s.io/client-go in $gomod"; return 1; }
+	fetch_gomod "helm.sh/helm/v3@v$HELM_VERSION"
+	cg=$(awk '$1 == "k8s.io/client-go" { print $2; exit }' "$GOMOD")
+	[ -n "$cg" ] || { say "no k8s.io/client-go in $GOMOD"; return 1; }
 	cg=${cg#v0.}
 	major=1 minor=${cg%%.*}
 	X="-X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION"
