@@ -1,0 +1,76 @@
+/*
+ * chatmail-metadata: IMAP METADATA dict server and push notifier
+ * (upstream's command line: chatmail-metadata <socket> <chatmail.ini>;
+ * common flags in dict_service.c). Own flag: -c CAFILE, the CA bundle
+ * that verifies the notification server (default: the system's), for
+ * notification_url servers with a private CA such as test servers.
+ */
+#include <stddef.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "dict.h"
+#include "log.h"
+#include "metadata.h"
+
+static struct metadata *md;
+static const char *cafile;
+
+static int
+opt(void *state, int c, const char *arg)
+{
+	(void)state;
+	if (c != 'c')
+		return -1;
+	cafile = arg;
+	return 0;
+}
+
+/* start: like upstream, refuse to run without the mail store; then
+ * pick up the notifications a previous run left queued */
+static int
+start(void *state, const struct chatmail_config *cfg, struct evloop *loop,
+      const struct dict_service_args *a, const struct dict_ops **ops_r,
+      void **ctx_r)
+{
+	struct stat st;
+	int n;
+
+	(void)state;
+	(void)a;
+	if (stat(cfg->mailboxes_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_error("vmail dir does not exist: '%s'", cfg->mailboxes_dir);
+		return -1;
+	}
+	md = metadata_new(cfg, loop, cafile);
+	n = notifier_requeue(md->notifier);
+	if (n > 0)
+		log_info("requeued %d pending notifications", n);
+	*ops_r = &metadata_ops;
+	*ctx_r = md;
+	return 0;
+}
+
+static void
+stop(void *state)
+{
+	(void)state;
+	metadata_free(&md);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct dict_service svc = {
+		.prog = "chatmail-metadata",
+		.dict_name = "metadata",
+		.extra_opts = "c:",
+		.extra_usage = " [-c cafile]",
+		.opt = opt,
+		.start = start,
+		.stop = stop,
+	};
+
+	return dict_service_main(&svc, argc, argv);
+}

@@ -1,0 +1,606 @@
+/*
+ * metadata_notify: the push notifier (upstream's notifier.py), on the
+ * process's one event loop.
+ *
+ * A new message for a user with device tokens becomes one queue item
+ * per token, a file in <mailboxes_dir>/pending_notifications/ named by a
+ * uuid4 hex and holding "<addr>\n<start ts>\n<token>" (written as
+ * "<name>.tmp", then renamed: upstream's exact format, so a queue left by
+ * either implementation is picked up by the other at start). Each item
+ * is POSTed (body: the raw token) to the notification URL; 200 removes
+ * the item, 410 removes it and the token, anything else retries after
+ * 8^n seconds (0, 8, 64, 512, 4096) unless that would be past 5 hours
+ * after the message arrived: then it is dropped and logged.
+ *
+ * Upstream runs 12 threads (4 first tries, 2 per retry level); we run at
+ * most NOTIFY_INFLIGHT_MAX requests at once in a curl multi handle whose
+ * sockets and timer live on our evloop, and queue the rest in due order.
+ *
+ * Untrusted input: queue files (size-capped, strictly parsed; spurious
+ * ones removed as upstream does) and the server's answers (only the
+ * status is used). Tokens are never logged.
+ */
+#include "metadata.h"
+
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "log.h"
+#include "num.h"
+#include "xmalloc.h"
+
+#define ITEM_FILE_MAX 65536
+
+struct notify_item {
+	struct evloop_timer timer;
+	struct notifier *n;
+	struct notify_item *prev, *next; /* every item */
+	struct notify_item *wait_next;	 /* due, waiting for a slot */
+	char *name;			 /* queue file */
+	char *addr, *token;
+	int64_t start_ts;
+	unsigned retry;
+	CURL *easy;
+	struct curl_slist *headers;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct notifier {
+	struct evloop *loop;
+	char *dir, *url, *cafile;
+	notify_gone_fn *gone;
+	void *ctx;
+	notify_post_fn *post;
+	time_t (*now)(void);
+	CURLM *multi;
+	struct evloop_timer curl_timer;
+	struct notify_item *items;
+	struct notify_item *wait_head, *wait_tail;
+	size_t inflight;
+	struct notify_stats st;
+};
+
+static void item_start(struct notify_item *it);
+
+unsigned
+notifier_delay(unsigned retry)
+{
+	unsigned d = 1;
+
+	if (retry == 0)
+		return 0;
+	for (unsigned i = 0; i < retry; i++)
+		d *= NOTIFY_BASE_DELAY;
+	return d;
+}
+
+int64_t
+notifier_plan(int64_t start_ts, int64_t now, unsigned retry)
+{
+	int64_t when;
+
+	if (retry >= NOTIFY_MAX_TRIES)
+		return -1;
+	when = now + notifier_delay(retry);
+	return when > start_ts + NOTIFY_DEADLINE ? -1 : when;
+}
+
+int
+notify_item_format(const char *addr, int64_t start_ts, const char *token,
+		   struct buf *out)
+{
+	return buf_printf(out, "%s\n%lld\n%s", addr, (long long)start_ts,
+			  token);
+}
+
+int
+notify_item_parse(char *text, const char **addr_r, int64_t *start_ts_r,
+		  const char **token_r)
+{
+	char *ts, *token;
+
+	ts = strchr(text, '\n');
+	if (ts == NULL || (token = strchr(ts + 1, '\n')) == NULL)
+		return -EINVAL;
+	*ts++ = '\0';
+	*token++ = '\0';
+	if (num_parse_i64(ts, INT64_MIN / 2, INT64_MAX / 2, start_ts_r) < 0)
+		return -EINVAL;
+	*addr_r = text;
+	*token_r = token;
+	return 0;
+}
+
+/* item_path: <dir>/<name><suffix> */
+static int
+item_path(const struct notifier *n, const char *name, const char *suffix,
+	  char *out, size_t size)
+{
+	if ((size_t)snprintf(out, size, "%s/%s%s", n->dir, name, suffix) >=
+	    size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* item_free: forget it (its file stays unless removed before) */
+static void
+item_free(struct notify_item *it)
+{
+	struct notifier *n = it->n;
+
+	evloop_timer_stop(n->loop, &it->timer);
+	if (it->easy != NULL) {
+		(void)curl_multi_remove_handle(n->multi, it->easy);
+		curl_easy_cleanup(it->easy);
+	}
+	curl_slist_free_all(it->headers);
+	if (it->prev != NULL)
+		it->prev->next = it->next;
+	else
+		n->items = it->next;
+	if (it->next != NULL)
+		it->next->prev = it->prev;
+	free(it->name);
+	free(it->addr);
+	if (it->token != NULL)
+		xfree_secret(it->token, 0);
+	free(it);
+}
+
+/* item_remove: delete its queue file and forget it */
+static void
+item_remove(struct notify_item *it)
+{
+	char path[4096];
+
+	if (item_path(it->n, it->name, "", path, sizeof(path)) == 0 &&
+	    unlink(path) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s: %s", path, strerror(errno));
+	item_free(it);
+}
+
+/* pump: start waiting items while there are free slots */
+static void
+pump(struct notifier *n)
+{
+	struct notify_item *it;
+
+	while (n->inflight < NOTIFY_INFLIGHT_MAX && n->wait_head != NULL) {
+		it = n->wait_head;
+		n->wait_head = it->wait_next;
+		if (n->wait_head == NULL)
+			n->wait_tail = NULL;
+		it->wait_next = NULL;
+		n->st.waiting--;
+		item_start(it);
+	}
+}
+
+/* item_due: its timer fired: send now, or wait for a slot */
+static void
+item_due(struct evloop *loop, void *arg)
+{
+	struct notify_item *it = arg;
+	struct notifier *n = it->n;
+
+	(void)loop;
+	if (n->wait_tail != NULL)
+		n->wait_tail->wait_next = it;
+	else
+		n->wait_head = it;
+	n->wait_tail = it;
+	n->st.waiting++;
+	pump(n);
+}
+
+/* item_schedule: attempt retry at its time, or drop it past the
+ * deadline */
+static void
+item_schedule(struct notify_item *it, unsigned retry)
+{
+	struct notifier *n = it->n;
+	int64_t now = (int64_t)n->now(), when;
+
+	when = notifier_plan(it->start_ts, now, retry);
+	if (when < 0) {
+		log_error("notification exceeded deadline: dropped after %u "
+			  "tries",
+			  retry);
+		n->st.dropped++;
+		item_remove(it);
+		return;
+	}
+	it->retry = retry;
+	evloop_timer_start(n->loop, &it->timer, (uint64_t)(when - now) * 1000);
+}
+
+/* item_new: a queued item (strings copied) */
+static struct notify_item *
+item_new(struct notifier *n, const char *name, const char *addr,
+	 int64_t start_ts, const char *token)
+{
+	struct notify_item *it = xcalloc(1, sizeof(*it));
+
+	it->n = n;
+	it->name = xstrdup(name);
+	it->addr = xstrdup(addr);
+	it->token = xstrdup(token);
+	it->start_ts = start_ts;
+	evloop_timer_init(&it->timer, item_due, it);
+	it->next = n->items;
+	if (n->items != NULL)
+		n->items->prev = it;
+	n->items = it;
+	n->st.queued++;
+	return it;
+}
+
+/* item_start: send it (the post hook ends with notifier_done) */
+static void
+item_start(struct notify_item *it)
+{
+	struct notifier *n = it->n;
+
+	n->inflight++;
+	n->st.inflight = n->inflight;
+	n->post(n, it, it->token);
+}
+
+void
+notifier_done(struct notifier *n, struct notify_item *it, long status,
+	      const char *error)
+{
+	n->inflight--;
+	n->st.inflight = n->inflight;
+	if (status == 200 || status == 410) {
+		if (status == 410) {
+			n->st.gone++;
+			if (n->gone != NULL)
+				n->gone(n->ctx, it->addr, it->token);
+		} else {
+			n->st.sent++;
+		}
+		item_remove(it);
+	} else {
+		n->st.failed++;
+		if (status != 0)
+			log_warn("Notification request failed: HTTP %ld",
+				 status);
+		else
+			log_warn("Notification request failed: %s",
+				 error != NULL ? error : "unknown error");
+		item_schedule(it, it->retry + 1);
+	}
+	pump(n);
+}
+
+/* --- curl on our loop ------------------------------------------------ */
+
+/* curl_check_done: finish every transfer curl reports done */
+static void
+curl_check_done(struct notifier *n)
+{
+	struct notify_item *it;
+	CURLMsg *msg;
+	CURLcode res;
+	long status = 0;
+	int left;
+
+	while ((msg = curl_multi_info_read(n->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		res = msg->data.result;
+		(void)curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+					(char **)&it);
+		(void)curl_easy_getinfo(msg->easy_handle,
+					CURLINFO_RESPONSE_CODE, &status);
+		(void)curl_multi_remove_handle(n->multi, it->easy);
+		curl_easy_cleanup(it->easy);
+		it->easy = NULL;
+		curl_slist_free_all(it->headers);
+		it->headers = NULL;
+		if (res != CURLE_OK)
+			notifier_done(n, it, 0,
+				      it->errbuf[0] ? it->errbuf
+						    : curl_easy_strerror(res));
+		else
+			notifier_done(n, it, status, NULL);
+	}
+}
+
+/* on_curl_io: a socket curl watches is ready */
+static void
+on_curl_io(struct evloop *loop, int fd, unsigned events, void *arg)
+{
+	struct notifier *n = arg;
+	int running, flags = 0;
+
+	(void)loop;
+	if (events & EV_READ)
+		flags |= CURL_CSELECT_IN;
+	if (events & EV_WRITE)
+		flags |= CURL_CSELECT_OUT;
+	(void)curl_multi_socket_action(n->multi, fd, flags, &running);
+	curl_check_done(n);
+}
+
+/* on_curl_timeout: curl's timer fired */
+static void
+on_curl_timeout(struct evloop *loop, void *arg)
+{
+	struct notifier *n = arg;
+	int running;
+
+	(void)loop;
+	(void)curl_multi_socket_action(n->multi, CURL_SOCKET_TIMEOUT, 0,
+				       &running);
+	curl_check_done(n);
+}
+
+/* curl_socket_cb: curl tells which events it wants on a socket */
+static int
+curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
+	       void *socketp)
+{
+	struct notifier *n = userp;
+	unsigned ev = EV_READ;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (socketp != NULL) {
+			evloop_io_del(n->loop, s);
+			(void)curl_multi_assign(n->multi, s, NULL);
+		}
+		return 0;
+	}
+	if (what & CURL_POLL_OUT)
+		ev |= EV_WRITE;
+	if (socketp == NULL) {
+		if (evloop_io_add(n->loop, s, ev, on_curl_io, n) == 0)
+			(void)curl_multi_assign(n->multi, s, n);
+	} else {
+		(void)evloop_io_mod(n->loop, s, ev);
+	}
+	return 0;
+}
+
+/* curl_timer_cb: curl wants to be called back in timeout_ms */
+static int
+curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct notifier *n = userp;
+
+	(void)multi;
+	if (timeout_ms < 0)
+		evloop_timer_stop(n->loop, &n->curl_timer);
+	else
+		evloop_timer_start(n->loop, &n->curl_timer,
+				   (uint64_t)timeout_ms);
+	return 0;
+}
+
+/* curl_post: the real request: POST the raw token, no content type
+ * (as Python's requests does with a str body) */
+static void
+curl_post(struct notifier *n, struct notify_item *it, const char *token)
+{
+	CURL *e = curl_easy_init();
+
+	if (e == NULL) {
+		notifier_done(n, it, 0, "cannot make a curl handle");
+		return;
+	}
+	it->errbuf[0] = '\0';
+	it->headers = curl_slist_append(NULL, "Content-Type:");
+	(void)curl_easy_setopt(e, CURLOPT_URL, n->url);
+	(void)curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, token);
+	(void)curl_easy_setopt(e, CURLOPT_HTTPHEADER, it->headers);
+	(void)curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)NOTIFY_TIMEOUT_S);
+	(void)curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	(void)curl_easy_setopt(e, CURLOPT_PRIVATE, it);
+	(void)curl_easy_setopt(e, CURLOPT_ERRORBUFFER, it->errbuf);
+	(void)curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
+	if (n->cafile != NULL)
+		(void)curl_easy_setopt(e, CURLOPT_CAINFO, n->cafile);
+	it->easy = e;
+	if (curl_multi_add_handle(n->multi, e) != CURLM_OK) {
+		curl_easy_cleanup(e);
+		it->easy = NULL;
+		notifier_done(n, it, 0, "cannot start a request");
+	}
+}
+
+/* --- queue files ----------------------------------------------------- */
+
+/* uuid4_hex: 32 hex digits of a random (version 4) UUID */
+static int
+uuid4_hex(char out[33])
+{
+	unsigned char u[16];
+
+	if (getrandom(u, sizeof(u), 0) != (ssize_t)sizeof(u))
+		return -EIO;
+	u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
+	u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+	for (int i = 0; i < 16; i++)
+		(void)snprintf(out + 2 * i, 3, "%02x", u[i]);
+	return 0;
+}
+
+/* write_item: "<dir>/<name>.tmp", then renamed to "<dir>/<name>" */
+static int
+write_item(struct notifier *n, const char *name, const struct buf *data)
+{
+	char tmp[4096], path[4096];
+	int fd, r = 0;
+
+	if ((r = item_path(n, name, ".tmp", tmp, sizeof(tmp))) < 0 ||
+	    (r = item_path(n, name, "", path, sizeof(path))) < 0)
+		return r;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, data->data, data->len) != (ssize_t)data->len)
+		r = -EIO;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlink(tmp);
+	return r;
+}
+
+int
+notifier_push(struct notifier *n, const char *addr, char **tokens, int ntokens)
+{
+	struct buf data = BUF_INIT(ITEM_FILE_MAX);
+	int64_t start = (int64_t)n->now();
+	char name[33];
+	int r = 0, done = 0;
+
+	for (int i = 0; i < ntokens; i++) {
+		buf_reset(&data);
+		if ((r = uuid4_hex(name)) < 0 ||
+		    (r = notify_item_format(addr, start, tokens[i], &data)) <
+			    0 ||
+		    (r = write_item(n, name, &data)) < 0) {
+			log_error("cannot queue a notification for %s: %s",
+				  addr, strerror(-r));
+			continue;
+		}
+		item_schedule(item_new(n, name, addr, start, tokens[i]), 0);
+		done++;
+	}
+	buf_wipe_deinit(&data);
+	return done > 0 || ntokens == 0 ? done : r;
+}
+
+/* requeue_one: queue the item in file name, or remove it as spurious */
+static int
+requeue_one(struct notifier *n, const char *name)
+{
+	struct buf data = BUF_INIT(ITEM_FILE_MAX);
+	const char *addr, *token;
+	char path[4096];
+	int64_t start;
+	size_t len = strlen(name);
+	int ok = 0;
+
+	if (item_path(n, name, "", path, sizeof(path)) < 0)
+		return 0;
+	if (!(len > 4 && strcmp(name + len - 4, ".tmp") == 0) &&
+	    fs_read_file(path, &data) == 0 && data.len == strlen(data.data) &&
+	    notify_item_parse(data.data, &addr, &start, &token) == 0) {
+		item_schedule(item_new(n, name, addr, start, token), 0);
+		ok = 1;
+	} else {
+		log_warn("removing spurious queue item: '%s'", path);
+		(void)unlink(path);
+	}
+	buf_wipe_deinit(&data);
+	return ok;
+}
+
+int
+notifier_requeue(struct notifier *n)
+{
+	struct dirent *de;
+	DIR *d = opendir(n->dir);
+	int count = 0;
+
+	if (d == NULL)
+		return -errno;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		count += requeue_one(n, de->d_name);
+	}
+	(void)closedir(d);
+	return count;
+}
+
+/* --- the notifier ---------------------------------------------------- */
+
+/* wall_clock: the default clock */
+static time_t
+wall_clock(void)
+{
+	return time(NULL);
+}
+
+struct notifier *
+notifier_new(struct evloop *loop, const char *queue_dir, const char *url,
+	     const char *cafile, notify_gone_fn *gone, void *ctx)
+{
+	struct notifier *n = xcalloc(1, sizeof(*n));
+
+	(void)curl_global_init(CURL_GLOBAL_DEFAULT);
+	n->loop = loop;
+	n->dir = xstrdup(queue_dir);
+	n->url = xstrdup(url);
+	n->cafile = cafile != NULL && *cafile != '\0' ? xstrdup(cafile) : NULL;
+	n->gone = gone;
+	n->ctx = ctx;
+	n->post = curl_post;
+	n->now = wall_clock;
+	n->multi = curl_multi_init();
+	evloop_timer_init(&n->curl_timer, on_curl_timeout, n);
+	(void)curl_multi_setopt(n->multi, CURLMOPT_SOCKETFUNCTION,
+				curl_socket_cb);
+	(void)curl_multi_setopt(n->multi, CURLMOPT_SOCKETDATA, n);
+	(void)curl_multi_setopt(n->multi, CURLMOPT_TIMERFUNCTION,
+				curl_timer_cb);
+	(void)curl_multi_setopt(n->multi, CURLMOPT_TIMERDATA, n);
+	return n;
+}
+
+void
+notifier_free(struct notifier **np)
+{
+	struct notifier *n = *np;
+	struct notify_item *it, *next;
+
+	if (n == NULL)
+		return;
+	for (it = n->items; it != NULL; it = next) {
+		next = it->next;
+		item_free(it);
+	}
+	(void)curl_multi_cleanup(n->multi);
+	evloop_timer_stop(n->loop, &n->curl_timer);
+	curl_global_cleanup();
+	free(n->dir);
+	free(n->url);
+	free(n->cafile);
+	free(n);
+	*np = NULL;
+}
+
+void
+notifier_set_post(struct notifier *n, notify_post_fn *post)
+{
+	n->post = post;
+}
+
+void
+notifier_set_clock(struct notifier *n, time_t (*now)(void))
+{
+	n->now = now;
+}
+
+void
+notifier_stats(const struct notifier *n, struct notify_stats *st)
+{
+	*st = n->st;
+}
