@@ -65,6 +65,12 @@ size_t fm_mime_parts(const char *body, size_t blen, const char *boundary,
 int fm_mime_decoded_body(const struct fm_entity *e, struct buf *scratch,
 			 const char **body_r, size_t *blen_r);
 
+/* fm_mime_decode_words: an unstructured header value (unfolded) with
+ * its RFC 2047 encoded words (B and Q, any charset, as bytes) decoded,
+ * appended to out; 0, or -E2BIG when out is full. Malformed words stay
+ * as they are, as mail readers show them. */
+int fm_mime_decode_words(const char *val, struct buf *out);
+
 /* fm_mime_first_address: the first address of an address-list header
  * value ("Name <a@b>", "a@b", "group: a@b;", comments), lowercased
  * as upstream does; 1 found, 0 none */

@@ -3,6 +3,10 @@
  * quoted-printable, both lenient like mail readers) and the first
  * address of an address-list header.
  *
+ * Also RFC 2047 encoded words in unstructured header values (the
+ * Subject the Autocrypt Setup Message rule compares), decoded to bytes
+ * whatever the charset: the rule compares with ASCII text.
+ *
  * Role: bodies the classifier must compare (the "Version: 1" part, the
  * SecureJoin text, an armored payload sent with a transfer encoding) and
  * the From address that every rule keys on. Untrusted input: header
@@ -129,6 +133,91 @@ fm_mime_decoded_body(const struct fm_entity *e, struct buf *scratch,
 		return rc;
 	*body_r = buf_cstr(scratch);
 	*blen_r = scratch->len;
+	return 0;
+}
+
+/* decode_q: the "Q" encoding of RFC 2047 ('_' is a space) into out */
+static int
+decode_q(const char *p, size_t n, struct buf *out)
+{
+	size_t i;
+	int hi, lo;
+
+	for (i = 0; i < n; i++) {
+		char c = p[i] == '_' ? ' ' : p[i];
+
+		if (p[i] == '=' && i + 2 < n &&
+		    (hi = hexval((unsigned char)p[i + 1])) >= 0 &&
+		    (lo = hexval((unsigned char)p[i + 2])) >= 0) {
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (buf_putc(out, c) < 0)
+			return -E2BIG;
+	}
+	return 0;
+}
+
+/* encoded_word: the length of the RFC 2047 encoded word "=?charset?B?
+ * text?=" (or ?Q?) starting at v, or 0 if none starts there; its
+ * encoding and text through enc_r, txt_r and tlen_r */
+static size_t
+encoded_word(const char *v, char *enc_r, const char **txt_r, size_t *tlen_r)
+{
+	const char *cs, *end;
+	size_t i;
+
+	if (v[0] != '=' || v[1] != '?')
+		return 0;
+	cs = strchr(v + 2, '?');
+	if (cs == NULL || cs == v + 2 || cs[1] == '\0' || cs[2] != '?' ||
+	    strchr("BbQq", cs[1]) == NULL)
+		return 0;
+	end = strstr(cs + 3, "?=");
+	if (end == NULL)
+		return 0;
+	for (i = 0; v + i < end; i++)
+		if (v[i] == ' ' || v[i] == '\t')
+			return 0; /* an encoded word holds no whitespace */
+	*enc_r = (char)(cs[1] | 0x20);
+	*txt_r = cs + 3;
+	*tlen_r = (size_t)(end - cs - 3);
+	return (size_t)(end + 2 - v);
+}
+
+int
+fm_mime_decode_words(const char *v, struct buf *out)
+{
+	const char *txt;
+	size_t i = 0, n, tlen, ws;
+	int after_word = 0, rc;
+	char enc;
+
+	while (v[i] != '\0') {
+		n = encoded_word(v + i, &enc, &txt, &tlen);
+		if (n > 0) {
+			rc = enc == 'b' ? decode_b64(txt, tlen, out)
+					: decode_q(txt, tlen, out);
+			if (rc < 0)
+				return rc;
+			i += n;
+			after_word = 1;
+			continue;
+		}
+		ws = strspn(v + i, " \t");
+		/* whitespace between two encoded words is dropped */
+		if (ws > 0 && after_word &&
+		    encoded_word(v + i + ws, &enc, &txt, &tlen) > 0) {
+			i += ws;
+			continue;
+		}
+		if (ws == 0)
+			ws = 1;
+		if (buf_append(out, v + i, ws) < 0)
+			return -E2BIG;
+		i += ws;
+		after_word = 0;
+	}
 	return 0;
 }
 

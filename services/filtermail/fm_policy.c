@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "fm_policy_int.h"
 #include "log.h"
+#include "user.h"
 #include "xmalloc.h"
 
 #define REPLY_523 "523 Encryption Needed: Invalid Unencrypted Mail"
@@ -131,26 +131,17 @@ fm_verdict_set(struct fm_verdict *v, int code, const char *fmt, ...)
 			v->text[i] = '?'; /* never a second reply line */
 }
 
-/* cleartext_ok: upstream's is_cleartext_ok(): an unsafe address, or one
- * whose user has enforceE2EEincoming, may not receive cleartext */
+/* cleartext_ok: upstream's is_cleartext_ok(): an address user.h refuses
+ * as a directory name, or one whose user has enforceE2EEincoming, may
+ * not receive cleartext (an unreadable marker counts as present) */
 static int
 cleartext_ok(const struct chatmail_config *cfg, const char *rcpt)
 {
-	char path[4096];
-	struct stat st;
-	int n;
+	char dir[USER_PATH_MAX];
 
-	if (rcpt[0] == '\0' || rcpt[0] == '.' || strchr(rcpt, '@') == NULL ||
-	    strchr(rcpt, '/') != NULL || strstr(rcpt, "..") != NULL)
+	if (user_dir(cfg->mailboxes_dir, rcpt, dir, sizeof(dir)) < 0)
 		return 0;
-	for (n = 0; rcpt[n] != '\0'; n++)
-		if ((unsigned char)rcpt[n] < 0x20)
-			return 0;
-	n = snprintf(path, sizeof(path), "%s/%s/enforceE2EEincoming",
-		     cfg->mailboxes_dir, rcpt);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return 0;
-	return stat(path, &st) < 0;
+	return user_enforces_e2ee(dir) == 0;
 }
 
 /* sign: the outgoing pass; DKIM-sign when From is in our domain, like
@@ -183,6 +174,28 @@ out:
 	buf_deinit(&err);
 }
 
+/* is_asm: upstream's self-sent Autocrypt Setup Message: one recipient,
+ * the envelope sender itself (compared exactly, as upstream), Subject
+ * (RFC 2047 words decoded) "Autocrypt Setup Message", multipart/mixed */
+static int
+is_asm(const struct fm_envelope *env, const struct fm_entity *top,
+       const struct fm_class *c)
+{
+	struct buf subject = BUF_INIT(256);
+	char raw[256];
+	int yes = 0;
+
+	if (env->nrcpts != 1 || strcmp(env->rcpts[0], env->mail_from) != 0 ||
+	    !c->multipart_mixed ||
+	    !fm_mime_header_get(top, "Subject", raw, sizeof(raw)))
+		goto out;
+	yes = fm_mime_decode_words(raw, &subject) == 0 &&
+	      strcmp(buf_cstr(&subject), "Autocrypt Setup Message") == 0;
+out:
+	buf_deinit(&subject);
+	return yes;
+}
+
 /* outgoing: upstream's OutgoingBeforeQueueHandler::check_data after the
  * From checks */
 static void
@@ -191,7 +204,6 @@ outgoing(struct fm_policy *pol, const struct fm_envelope *env, const char *from,
 	 struct fm_verdict *v)
 {
 	struct fm_class c;
-	char subject[64];
 
 	fm_pgp_classify(msg, len, 1, &pol->scratch, &c);
 	if (c.encrypted || c.securejoin) {
@@ -200,14 +212,11 @@ outgoing(struct fm_policy *pol, const struct fm_envelope *env, const char *from,
 		return;
 	}
 	log_info("Outgoing: Filtering unencrypted mail.");
-	if (env->nrcpts == 1 && strcmp(env->rcpts[0], from) == 0 &&
-	    fm_mime_header_get(top, "Subject", subject, sizeof(subject)) &&
-	    strcmp(subject, "Autocrypt Setup Message") == 0 &&
-	    c.multipart_mixed) {
+	if (is_asm(env, top, &c)) {
 		sign(pol, from, msg, len, v);
 		return;
 	}
-	log_warn("Rejected unencrypted mail from: %s", from);
+	log_warn("Rejected unencrypted mail from: %s", env->mail_from);
 	fm_verdict_set(v, 523, REPLY_523);
 }
 
@@ -234,7 +243,8 @@ incoming(struct fm_policy *pol, const struct fm_envelope *env, const char *from,
 	}
 	for (i = 0; i < env->nrcpts; i++) {
 		if (!cleartext_ok(pol->cfg, env->rcpts[i])) {
-			log_warn("Rejected unencrypted mail from: %s", from);
+			log_warn("Rejected unencrypted mail from: %s",
+				 env->mail_from);
 			fm_verdict_set(v, 523, REPLY_523);
 			return 1;
 		}

@@ -4,7 +4,7 @@
 # and two recipients and symmetric pass, a literal-data packet,
 # truncated and corrupted payloads and armor in text/plain fail.
 set -uo pipefail
-# shellcheck source=../lib/common.sh
+# shellcheck source=tests/integration/lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
 tap_init
 dir=$(workdir filtermail-corpus)

@@ -5,6 +5,7 @@
  * Also a test-only classifier CLI for the corpus tests (and anyone's
  * integration test): test_mime FILE [outgoing|incoming] prints
  * "encrypted=N securejoin=N mixed=N report=N mimetype=T". */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -181,6 +182,40 @@ test_addresses(void **state)
 	assert_int(fm_mime_first_address("Name <broken", out, sizeof(out)), 0);
 }
 
+/* RFC 2047 encoded words in unstructured values */
+static void
+test_encoded_words(void **state)
+{
+	static const char *const t[][2] = {
+		{ "plain text", "plain text" },
+		{ "=?utf-8?B?QXV0b2NyeXB0?=", "Autocrypt" },
+		{ "=?UTF-8?Q?a_b=3Dc?=", "a b=c" },
+		/* whitespace between two encoded words goes */
+		{ "=?x?q?a?=  \t =?x?b?Yg==?= c", "ab c" },
+		/* but not between a word and text */
+		{ "x =?x?q?a?= y", "x a y" },
+		/* malformed words stay as they are */
+		{ "=?utf-8?X?abc?=", "=?utf-8?X?abc?=" },
+		{ "=?utf-8?Q?a b?=", "=?utf-8?Q?a b?=" },
+		{ "=?utf-8?Q?open", "=?utf-8?Q?open" },
+		{ "=??Q?a?=", "=??Q?a?=" },
+		{ "=?", "=?" },
+		{ "", "" },
+	};
+	struct buf out = BUF_INIT(64), tiny = BUF_INIT(3);
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		buf_reset(&out);
+		assert_int(fm_mime_decode_words(t[i][0], &out), 0);
+		assert_str(buf_cstr(&out), t[i][1]);
+	}
+	assert_int(fm_mime_decode_words("=?a?q?abcd?=", &tiny), -E2BIG);
+	buf_deinit(&out);
+	buf_deinit(&tiny);
+}
+
 static void
 test_parts_and_decoding(void **state)
 {
@@ -241,6 +276,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_classify_table),
 		cmocka_unit_test(test_headers),
 		cmocka_unit_test(test_addresses),
+		cmocka_unit_test(test_encoded_words),
 		cmocka_unit_test(test_parts_and_decoding),
 	};
 
