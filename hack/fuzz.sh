@@ -15,6 +15,8 @@
 # and a wall-clock kill after SECONDS + 60. Prints one TAP line per
 # target (also into $RESULTS/fuzz.tap) and exits 1 if any target
 # crashed, leaked, timed out or could not run. Builds nothing itself.
+# Knobs (environment): FUZZ_BUILD (build/fuzz), FUZZ_RSS_MB (1024),
+# FUZZ_INPUT_TIMEOUT (10 s per input), FUZZ_MAX_LEN (65536), RESULTS.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -61,6 +63,8 @@ for bin in "${targets[@]}"; do
 	mkdir -p "$corpus" "$crashes"
 	dirs=("$corpus")
 	[ -d "tests/fuzz/corpus/$name" ] && dirs+=("tests/fuzz/corpus/$name")
+	stamp="$FUZZ_BUILD/logs/$name.start"
+	: >"$stamp"
 	# the first corpus dir receives new inputs: ours, not the seeds
 	timeout --kill-after=10 $((secs + 60)) "$bin" \
 		-max_total_time="$secs" -timeout="$INPUT_TIMEOUT" \
@@ -78,8 +82,8 @@ for bin in "${targets[@]}"; do
 	tap "not ok $n - fuzz: $name exited $rc (log $log)"
 	grep -E '^(==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)' "$log" |
 		head -n 10 | sed 's/^/    /'
-	for f in "$crashes"/*; do
-		[ -e "$f" ] && echo "    kept: $f (reproduce: $bin $f)"
+	find "$crashes" -type f -newer "$stamp" | while read -r f; do
+		echo "    kept: $f (reproduce: $bin $f)"
 	done
 done
 exit $failed
