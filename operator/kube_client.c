@@ -66,6 +66,7 @@ struct kube_call {
 	void *arg;
 	unsigned retry_after;
 	int cancelled, aborted_by_stream, too_big;
+	char resource[64]; /* the plural the path names, for metrics */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -434,7 +435,8 @@ finish(struct kube_client *c, struct kube_call *call, CURLcode cc)
 	}
 	if (res.code == 401)
 		(void)kube_config_token(c->kc, evloop_now(c->loop), 1);
-	metrics_api_request(c->metrics, kube_verb_name(call->verb), res.code);
+	metrics_api_request(c->metrics, kube_verb_name(call->verb),
+			    call->resource, res.code);
 	call_free(c, call);
 	if (done != NULL)
 		done(arg, &res);
@@ -547,6 +549,32 @@ set_headers(struct kube_client *c, struct kube_call *call, const char *ctype)
 	(void)curl_easy_setopt(call->easy, CURLOPT_HTTPHEADER, call->headers);
 }
 
+/* path_resource: the resource (plural) a path names:
+ * /api/v1/namespaces/ns/pods/x -> pods, /apis/g/v/leases -> leases */
+static void
+path_resource(const char *path, char *out, size_t outsize)
+{
+	const char *p = path, *seg[8];
+	size_t len[8], n = 0, i = 0;
+
+	while (*p == '/' && n < 8) {
+		seg[n] = ++p;
+		p += strcspn(p, "/?");
+		len[n] = (size_t)(p - seg[n]);
+		n++;
+	}
+	if (n > 0 && len[0] == 3 && strncmp(seg[0], "api", 3) == 0)
+		i = 2;
+	else
+		i = 3;
+	if (i + 1 < n && len[i] == 10 && strncmp(seg[i], "namespaces", 10) == 0)
+		i += 2;
+	if (i < n)
+		(void)snprintf(out, outsize, "%.*s", (int)len[i], seg[i]);
+	else
+		(void)snprintf(out, outsize, "namespaces");
+}
+
 /* call_new: an easy handle for verb on path, added to the multi */
 static struct kube_call *
 call_new(struct kube_client *c, enum kube_verb v, const char *path,
@@ -562,6 +590,7 @@ call_new(struct kube_client *c, enum kube_verb v, const char *path,
 	call->c = c;
 	call->easy = e;
 	call->verb = v;
+	path_resource(path, call->resource, sizeof(call->resource));
 	buf_init(&call->resp, KUBE_RESP_MAX);
 	if (body != NULL) {
 		call->body = cJSON_PrintUnformatted(body);

@@ -89,23 +89,26 @@ family_add(struct family *f, const char *labels, double v)
 }
 
 void
-metrics_api_request(struct metrics *m, const char *verb, long code)
+metrics_api_request(struct metrics *m, const char *verb,
+		    const char *resource, long code)
 {
-	char labels[96];
+	char labels[192], c[24];
 
 	if (m == NULL)
 		return;
 	if (code > 0)
-		(void)snprintf(labels, sizeof(labels),
-			       "verb=\"%s\",code=\"%ld\"", verb, code);
+		(void)snprintf(c, sizeof(c), "%ld", code);
 	else
-		(void)snprintf(labels, sizeof(labels),
-			       "verb=\"%s\",code=\"error\"", verb);
+		(void)snprintf(c, sizeof(c), "error");
+	(void)snprintf(labels, sizeof(labels),
+		       "verb=\"%s\",resource=\"%s\",code=\"%s\"", verb,
+		       resource, c);
 	family_add(&m->api, labels, 1);
 	m->api_total++;
-	if (strcmp(verb, "create") == 0 || strcmp(verb, "update") == 0 ||
-	    strcmp(verb, "patch") == 0 || strcmp(verb, "apply") == 0 ||
-	    strcmp(verb, "delete") == 0)
+	if (strcmp(resource, "leases") != 0 &&
+	    (strcmp(verb, "create") == 0 || strcmp(verb, "update") == 0 ||
+	     strcmp(verb, "patch") == 0 || strcmp(verb, "apply") == 0 ||
+	     strcmp(verb, "delete") == 0))
 		m->api_writes++;
 }
 

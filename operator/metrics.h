@@ -2,9 +2,12 @@
  * metrics: the operator's Prometheus metrics, rendered in the text
  * exposition format for GET /metrics:
  *
- *   chatmail_operator_api_requests_total{verb,code}   API calls
+ *   chatmail_operator_api_requests_total{verb,resource,code}  API calls
  *   chatmail_operator_api_write_requests_total         create/update/
  *                                                      patch/apply/delete
+ *                                                      (Lease renewals of
+ *                                                      leader election not
+ *                                                      counted)
  *   chatmail_operator_reconcile_total{result}          success|error|requeue
  *   chatmail_operator_reconcile_duration_seconds       histogram
  *   chatmail_operator_workqueue_depth                  keys ready
@@ -37,8 +40,10 @@ enum metrics_gauge {
 struct metrics *metrics_new(void);
 void metrics_free(struct metrics **mp);
 
-/* metrics_api_request: one finished API call (code 0: no response) */
-void metrics_api_request(struct metrics *m, const char *verb, long code);
+/* metrics_api_request: one finished API call on a resource (the
+ * plural, "leases"); code 0: no response */
+void metrics_api_request(struct metrics *m, const char *verb,
+			 const char *resource, long code);
 /* metrics_reconcile: one reconcile with its result and duration */
 void metrics_reconcile(struct metrics *m, const char *result, double seconds);
 /* metrics_watch: a watch event (restart = 0) or a re-list (restart = 1)

@@ -1,0 +1,207 @@
+/*
+ * child: the compact cache form of the objects the operator owns.
+ *
+ * Caching whole children (ConfigMaps carry every rendered file) would
+ * cost megabytes per hundred relays; the controller needs only the
+ * owning relay, identity, a few status fields per kind and the hash of
+ * the fields our field manager applied (managedFields projection, see
+ * util.c), which is what decides whether a child must be written.
+ *
+ * Untrusted input: objects from the API server. Strings kept are
+ * length-capped; a DKIM key that does not parse yields no record.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "desired.h"
+#include "keys.h"
+#include "kube_client.h"
+#include "operator.h"
+#include "xmalloc.h"
+
+static const struct kube_kind *const kinds[OK_COUNT] = {
+	[OK_STATEFULSET] = &KUBE_STATEFULSET,
+	[OK_SERVICE] = &KUBE_SERVICE,
+	[OK_CONFIGMAP] = &KUBE_CONFIGMAP,
+	[OK_SECRET] = &KUBE_SECRET,
+	[OK_CRONJOB] = &KUBE_CRONJOB,
+	[OK_NETPOL] = &KUBE_NETPOL,
+	[OK_PVC] = &KUBE_PVC,
+	[OK_CERTIFICATE] = &KUBE_CERTIFICATE,
+};
+
+const struct kube_kind *
+child_kind(enum op_kind k)
+{
+	return (unsigned)k < OK_COUNT ? kinds[k] : NULL;
+}
+
+/* dup_capped: a copy of s (at most 512 bytes), or NULL */
+static char *
+dup_capped(const char *s)
+{
+	return s ? xstrndup(s, 512) : NULL;
+}
+
+void
+child_projection_hash(const cJSON *live, char hex[UTIL_SHA256_HEX])
+{
+	cJSON *p = util_project_managed(live, KUBE_FIELD_MANAGER);
+
+	if (p == NULL) {
+		hex[0] = '\0'; /* we never applied it */
+		return;
+	}
+	util_hash_json(p, hex);
+	cJSON_Delete(p);
+}
+
+void
+child_desired_hash(const cJSON *desired, char hex[UTIL_SHA256_HEX])
+{
+	cJSON *d = cJSON_Duplicate(desired, 1), *md;
+
+	cJSON_DeleteItemFromObjectCaseSensitive(d, "apiVersion");
+	cJSON_DeleteItemFromObjectCaseSensitive(d, "kind");
+	md = cJSON_GetObjectItemCaseSensitive(d, "metadata");
+	cJSON_DeleteItemFromObjectCaseSensitive(md, "name");
+	cJSON_DeleteItemFromObjectCaseSensitive(md, "namespace");
+	if (md != NULL && md->child == NULL)
+		cJSON_DeleteItemFromObjectCaseSensitive(d, "metadata");
+	util_hash_json(d, hex);
+	cJSON_Delete(d);
+}
+
+/* owner_is_relay: an ownerReference names a ChatmailRelay */
+static int
+owner_is_relay(const cJSON *obj)
+{
+	const cJSON *r;
+	const char *k;
+
+	cJSON_ArrayForEach(r, util_get(obj, "metadata.ownerReferences"))
+	{
+		k = util_get_str(r, "kind");
+		if (k != NULL && strcmp(k, SPEC_KIND) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* fill_sts: the StatefulSet fields status and reconcile need */
+static void
+fill_sts(struct child *c, const cJSON *o)
+{
+	c->generation = (int64_t)util_get_num(o, "metadata.generation", 0);
+	c->observed_generation =
+		(int64_t)util_get_num(o, "status.observedGeneration", 0);
+	c->replicas = (int)util_get_num(o, "spec.replicas", 1);
+	c->ready_replicas = (int)util_get_num(o, "status.readyReplicas", 0);
+	c->updated_replicas = (int)util_get_num(o, "status.updatedReplicas", 0);
+	c->current_revision =
+		dup_capped(util_get_str(o, "status.currentRevision"));
+	c->update_revision =
+		dup_capped(util_get_str(o, "status.updateRevision"));
+	c->vct_mail =
+		dup_capped(util_meta_str(o, "annotations", DESIRED_VCT_MAIL));
+	c->vct_queue =
+		dup_capped(util_meta_str(o, "annotations", DESIRED_VCT_QUEUE));
+}
+
+/* fill_svc: the first load balancer ingress address */
+static void
+fill_svc(struct child *c, const cJSON *o)
+{
+	const cJSON *ing = cJSON_GetArrayItem(
+		util_get(o, "status.loadBalancer.ingress"), 0);
+	const char *a = util_get_str(ing, "ip");
+
+	if (a == NULL)
+		a = util_get_str(ing, "hostname");
+	c->address = dup_capped(a);
+}
+
+/* fill_secret: the DKIM record of an opendkim.private key */
+static void
+fill_secret(struct child *c, const cJSON *o)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(util_get(o, "data"),
+							  "opendkim.private");
+	const char *b64 = cJSON_IsString(v) ? v->valuestring : NULL;
+	struct buf pem = BUF_INIT(65536), txt = BUF_INIT(8192);
+
+	if (b64 != NULL && util_b64_decode(b64, strlen(b64), &pem) == 0 &&
+	    keys_dkim_txt(pem.data, pem.len, &txt) == 0)
+		c->dkim_txt = xstrdup(buf_cstr(&txt));
+	buf_wipe_deinit(&pem);
+	buf_deinit(&txt);
+}
+
+/* fill_cert: the Certificate's Ready condition */
+static void
+fill_cert(struct child *c, const cJSON *o)
+{
+	const cJSON *cond;
+	const char *t, *s;
+
+	cJSON_ArrayForEach(cond, util_get(o, "status.conditions"))
+	{
+		t = util_get_str(cond, "type");
+		s = util_get_str(cond, "status");
+		if (t && s && strcmp(t, "Ready") == 0)
+			c->cert_ready = strcmp(s, "True") == 0;
+	}
+}
+
+void *
+child_transform(void *arg, cJSON **obj_r)
+{
+	const struct kid_arg *ka = arg;
+	const cJSON *o = *obj_r;
+	const char *s;
+	struct child *c = xcalloc(1, sizeof(*c));
+
+	c->relay = dup_capped(util_meta_str(o, "labels", DESIRED_LABEL_RELAY));
+	s = util_get_str(o, "metadata.uid");
+	(void)snprintf(c->uid, sizeof(c->uid), "%s", s ? s : "");
+	s = util_get_str(o, "metadata.resourceVersion");
+	(void)snprintf(c->rv, sizeof(c->rv), "%s", s ? s : "");
+	c->deleting = util_get(o, "metadata.deletionTimestamp") != NULL;
+	c->owner_is_relay = owner_is_relay(o);
+	child_projection_hash(o, c->hash);
+	switch (ka->kind) {
+	case OK_STATEFULSET:
+		fill_sts(c, o);
+		break;
+	case OK_SERVICE:
+		fill_svc(c, o);
+		break;
+	case OK_SECRET:
+		fill_secret(c, o);
+		break;
+	case OK_CERTIFICATE:
+		fill_cert(c, o);
+		break;
+	default:
+		break;
+	}
+	return c;
+}
+
+void
+child_free(void *v)
+{
+	struct child *c = v;
+
+	if (c == NULL)
+		return;
+	free(c->relay);
+	free(c->current_revision);
+	free(c->update_revision);
+	free(c->vct_mail);
+	free(c->vct_queue);
+	free(c->address);
+	free(c->dkim_txt);
+	free(c);
+}

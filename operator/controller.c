@@ -1,0 +1,467 @@
+/*
+ * controller: wires the operator together and runs its one event loop.
+ *
+ *   informers   ChatmailRelays (every object, whole) and each owned kind
+ *               (label app.kubernetes.io/managed-by=chatmail-operator,
+ *               compact child entries); handlers only enqueue the
+ *               owning relay's key
+ *   work queue  processed one key at a time by the main loop, only
+ *               while this replica leads (or leader election is off)
+ *               and the caches are synced; failures are retried with
+ *               backoff; every relay is re-queued each resync period
+ *   HTTP        /healthz, /readyz (caches synced), /metrics
+ *   signals     SIGTERM/SIGINT: stop taking keys, let the running
+ *               reconcile finish, release the Lease, return 0
+ *
+ * Reconciles run outside every loop callback (the main loop calls
+ * them between dispatch rounds); their API calls run the loop nested,
+ * so watches, Lease renewals and probes keep being served meanwhile.
+ *
+ * Untrusted input: HTTP requests to the probe/metrics ports (handled by
+ * services/lib/http with its limits; only the path is looked at).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "events.h"
+#include "http.h"
+#include "leader.h"
+#include "log.h"
+#include "metrics.h"
+#include "net.h"
+#include "num.h"
+#include "operator.h"
+#include "desired.h"
+#include "xmalloc.h"
+
+/* mono_ms: a monotonic clock for the work queue */
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* synced: every cache the reconcile needs has listed once */
+static int
+synced(const struct controller *ctl)
+{
+	int k;
+
+	if (!informer_synced(ctl->relays))
+		return 0;
+	for (k = 0; k < OK_COUNT; k++)
+		if (k != OK_CERTIFICATE && !informer_synced(ctl->kids[k]))
+			return 0;
+	return 1;
+}
+
+/* can_work: keys may be processed now */
+static int
+can_work(const struct controller *ctl)
+{
+	return !ctl->draining && !ctl->lost && synced(ctl) &&
+	       (!ctl->opts->leader_elect || ctl->leading);
+}
+
+/* meta_changed: a relay update that needs a reconcile (not our own
+ * status write) */
+static int
+meta_changed(const cJSON *a, const cJSON *b)
+{
+	static const char *const paths[] = {
+		"metadata.generation", "metadata.labels",
+		"metadata.annotations", "metadata.deletionTimestamp", NULL
+	};
+	size_t i;
+
+	if (a == NULL || b == NULL)
+		return 1;
+	if (cJSON_Compare(util_get(a, "metadata.resourceVersion"),
+			  util_get(b, "metadata.resourceVersion"), 1))
+		return 1; /* a re-list: treat as a resync */
+	for (i = 0; paths[i] != NULL; i++) {
+		const cJSON *x = util_get(a, paths[i]),
+			    *y = util_get(b, paths[i]);
+
+		if ((x == NULL) != (y == NULL) ||
+		    (x != NULL && !cJSON_Compare(x, y, 1)))
+			return 1;
+	}
+	return 0;
+}
+
+/* relay_event: a ChatmailRelay changed */
+static void
+relay_event(void *arg, enum informer_event ev, const char *key,
+	    const void *old_v, const void *new_v)
+{
+	struct controller *ctl = arg;
+
+	if (ev == INF_DELETED)
+		cJSON_Delete(
+			hmap_put(&ctl->gone, key, cJSON_Duplicate(old_v, 1)));
+	else if (ev == INF_UPDATED && !meta_changed(old_v, new_v))
+		return;
+	workqueue_add(&ctl->queue, key);
+}
+
+/* kid_event: an owned object changed: queue its relay */
+static void
+kid_event(void *arg, enum informer_event ev, const char *key, const void *old_v,
+	  const void *new_v)
+{
+	struct kid_arg *ka = arg;
+	const struct child *c = new_v ? new_v : old_v;
+	const char *slash = strchr(key, '/');
+	char rk[512];
+
+	if (ev == INF_DELETED && slash != NULL) {
+		(void)snprintf(rk, sizeof(rk), "%s/%s",
+			       child_kind(ka->kind)->kind, key);
+		free(hmap_del(&ka->ctl->memo, rk));
+	}
+	if (c == NULL || c->relay == NULL || slash == NULL)
+		return;
+	(void)snprintf(rk, sizeof(rk), "%.*s/%s", (int)(slash - key), key,
+		       c->relay);
+	workqueue_add(&ka->ctl->queue, rk);
+}
+
+/* enqueue_one: resync helper */
+static void
+enqueue_one(void *arg, const char *key, const void *value)
+{
+	struct controller *ctl = arg;
+
+	(void)value;
+	workqueue_add(&ctl->queue, key);
+}
+
+/* resync_fire: re-queue every relay (drift the watches did not show) */
+static void
+resync_fire(struct evloop *loop, void *arg)
+{
+	struct controller *ctl = arg;
+
+	informer_each(ctl->relays, enqueue_one, ctl);
+	evloop_timer_start(loop, &ctl->resync, ctl->opts->resync_ms);
+}
+
+/* http_handler: /healthz, /readyz, /metrics */
+static void
+http_handler(void *arg, struct http_request *req)
+{
+	struct controller *ctl = arg;
+	const char *path = http_request_path(req);
+	struct buf out = BUF_INIT(4u << 20);
+
+	if (strcmp(path, "/healthz") == 0 || strcmp(path, "/livez") == 0) {
+		(void)http_respond_text(req, ctl->lost ? 500 : 200,
+					ctl->lost ? "leader lost\n" : "ok\n");
+	} else if (strcmp(path, "/readyz") == 0) {
+		(void)http_respond_text(req, synced(ctl) ? 200 : 503,
+					synced(ctl) ? "ok\n"
+						    : "caches not synced\n");
+	} else if (strcmp(path, "/metrics") == 0) {
+		metrics_set(ctl->metrics, MG_QUEUE_DEPTH,
+			    (double)workqueue_len(&ctl->queue));
+		metrics_set(ctl->metrics, MG_RELAYS,
+			    (double)informer_count(ctl->relays));
+		(void)metrics_render(ctl->metrics, &out);
+		(void)http_respond(req, 200, "text/plain; version=0.0.4", NULL,
+				   out.data ? out.data : "", out.len);
+	} else {
+		(void)http_respond_text(req, 404, "not found\n");
+	}
+	buf_deinit(&out);
+}
+
+/* listen_on: serve HTTP on "host:port" ("" or "0" = off) */
+static int
+listen_on(struct controller *ctl, const char *addr)
+{
+	struct buf err = BUF_INIT(512);
+	const char *colon;
+	char host[256];
+	unsigned port;
+	int fd, r = -EINVAL;
+
+	if (addr == NULL || *addr == '\0' || strcmp(addr, "0") == 0)
+		return 0;
+	colon = strrchr(addr, ':');
+	if (colon == NULL || num_parse_uint(colon + 1, 1, 65535, &port) < 0) {
+		log_error("bad listen address %s (want host:port)", addr);
+		goto out;
+	}
+	(void)snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	fd = net_listen_tcp(host, port, 64, &err);
+	if (fd < 0) {
+		log_error("cannot listen on %s: %s", addr, buf_cstr(&err));
+		goto out;
+	}
+	r = http_server_listen(ctl->http, fd);
+	if (r == 0)
+		log_info("serving /healthz /readyz /metrics on %s", addr);
+out:
+	buf_deinit(&err);
+	return r;
+}
+
+/* on_signal: SIGTERM/SIGINT: drain */
+static void
+on_signal(struct evloop *loop, int signo, void *arg)
+{
+	struct controller *ctl = arg;
+
+	(void)loop;
+	log_info("received signal %d: draining", signo);
+	ctl->draining = 1;
+	workqueue_shutdown(&ctl->queue);
+}
+
+/* leader callbacks */
+static void
+on_started(void *arg)
+{
+	struct controller *ctl = arg;
+
+	ctl->leading = 1;
+	metrics_set(ctl->metrics, MG_LEADER, 1);
+	informer_each(ctl->relays, enqueue_one, ctl);
+}
+
+static void
+on_lost(void *arg)
+{
+	struct controller *ctl = arg;
+
+	ctl->leading = 0;
+	ctl->lost = 1;
+	metrics_set(ctl->metrics, MG_LEADER, 0);
+}
+
+/* start_informers: the relay informer and one per owned kind */
+static void
+start_informers(struct controller *ctl)
+{
+	struct informer_opts o;
+	int k;
+
+	memset(&o, 0, sizeof(o));
+	o.kind = &KUBE_RELAY;
+	o.namespace = ctl->opts->namespace;
+	o.on_event = relay_event;
+	o.arg = ctl;
+	ctl->relays = informer_new(ctl->loop, ctl->client, &o, ctl->metrics);
+	informer_start(ctl->relays);
+	for (k = 0; k < OK_COUNT; k++) {
+		memset(&o, 0, sizeof(o));
+		ctl->kid_args[k].ctl = ctl;
+		ctl->kid_args[k].kind = (enum op_kind)k;
+		o.kind = child_kind((enum op_kind)k);
+		o.namespace = ctl->opts->namespace;
+		o.label_selector = DESIRED_SELECTOR;
+		o.transform = child_transform;
+		o.free_value = child_free;
+		o.on_event = kid_event;
+		o.arg = &ctl->kid_args[k];
+		/* cert-manager may not be installed: look rarely */
+		if (k == OK_CERTIFICATE)
+			o.backoff_max = 300000;
+		ctl->kids[k] =
+			informer_new(ctl->loop, ctl->client, &o, ctl->metrics);
+		informer_start(ctl->kids[k]);
+	}
+}
+
+/* process: reconcile one key and record the outcome */
+static void
+process(struct controller *ctl, const char *key)
+{
+	uint64_t t0 = mono_ms(), d;
+	int rc = reconcile_relay(ctl, key);
+	double secs = (double)(mono_ms() - t0) / 1000.0;
+
+	ctl->reconciles++;
+	if (rc == 0) {
+		workqueue_forget(&ctl->queue, key);
+		metrics_reconcile(ctl->metrics, "success", secs);
+	} else {
+		d = workqueue_add_rate_limited(&ctl->queue, key, mono_ms());
+		metrics_reconcile(ctl->metrics, "error", secs);
+		log_info("reconcile of %s failed; retry in %llu ms", key,
+			 (unsigned long long)d);
+	}
+	workqueue_done(&ctl->queue, key);
+}
+
+/* main_loop: dispatch I/O, process keys, until drained or lost */
+static void
+main_loop(struct controller *ctl)
+{
+	const char *key;
+	int64_t wait;
+	char *k;
+
+	while (!ctl->draining && !ctl->lost) {
+		if (can_work(ctl)) {
+			workqueue_tick(&ctl->queue, mono_ms());
+			key = workqueue_get(&ctl->queue);
+			if (key != NULL) {
+				k = xstrdup(key);
+				process(ctl, k);
+				free(k);
+				(void)evloop_run_once(ctl->loop, 0);
+				continue;
+			}
+		}
+		wait = can_work(ctl)
+			       ? workqueue_next_delay(&ctl->queue, mono_ms())
+			       : -1;
+		/* wake up now and then to re-check leadership and syncs */
+		if (wait < 0 || wait > 500)
+			wait = 500;
+		metrics_set(ctl->metrics, MG_QUEUE_DEPTH,
+			    (double)workqueue_len(&ctl->queue));
+		metrics_set(ctl->metrics, MG_QUEUE_ADDS,
+			    (double)ctl->queue.adds);
+		metrics_set(ctl->metrics, MG_QUEUE_RETRIES,
+			    (double)ctl->queue.retries);
+		if (evloop_run_once(ctl->loop, (int)wait) < 0)
+			break;
+	}
+}
+
+/* setup: config, client, events, HTTP, leader election */
+static int
+setup(struct controller *ctl)
+{
+	struct http_server_opts ho;
+	struct leader_opts lo;
+	struct buf err = BUF_INIT(1024);
+	char host[64] = "chatmail-operator", rnd[8];
+	unsigned char rb[3];
+	int r;
+
+	if (kube_config_load(&ctl->kc, ctl->opts->kubeconfig,
+			     ctl->opts->context, &err) < 0) {
+		log_error("%s", buf_cstr(&err));
+		buf_deinit(&err);
+		return EX_CONFIG;
+	}
+	buf_deinit(&err);
+	log_info("API server %s (from %s)", ctl->kc.server, ctl->kc.source);
+	(void)gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	if (getrandom(rb, sizeof(rb), 0) != (ssize_t)sizeof(rb))
+		memset(rb, 0, sizeof(rb));
+	(void)snprintf(rnd, sizeof(rnd), "%02x%02x%02x", rb[0], rb[1], rb[2]);
+	(void)snprintf(ctl->identity, sizeof(ctl->identity), "%s_%s", host,
+		       rnd);
+	ctl->metrics = metrics_new();
+	ctl->client = kube_client_new(ctl->loop, &ctl->kc, ctl->metrics);
+	ctl->events = events_new(ctl->loop, ctl->client, ctl->identity);
+	http_server_opts_default(&ho);
+	ctl->http = http_server_new(ctl->loop, &ho, NULL, http_handler, ctl);
+	if ((r = listen_on(ctl, ctl->opts->metrics_addr)) < 0 ||
+	    (r = listen_on(ctl, ctl->opts->probe_addr)) < 0)
+		return EX_CONFIG;
+	if (ctl->opts->leader_elect) {
+		memset(&lo, 0, sizeof(lo));
+		lo.namespace = *ctl->opts->leader_ns ? ctl->opts->leader_ns
+			       : *ctl->kc.namespace  ? ctl->kc.namespace
+						     : "default";
+		lo.name = ctl->opts->lease_name;
+		lo.identity = ctl->identity;
+		lo.on_started = on_started;
+		lo.on_lost = on_lost;
+		lo.arg = ctl;
+		ctl->leader = leader_new(ctl->loop, ctl->client, &lo);
+		leader_start(ctl->leader);
+	}
+	return 0;
+}
+
+/* teardown: stop watches, give the Lease back, free everything */
+static void
+teardown(struct controller *ctl)
+{
+	struct hmap_entry *e;
+	size_t i;
+	int k;
+
+	leader_release(ctl->leader);
+	leader_free(&ctl->leader);
+	informer_free(&ctl->relays);
+	for (k = 0; k < OK_COUNT; k++)
+		informer_free(&ctl->kids[k]);
+	http_server_free(&ctl->http);
+	events_free(&ctl->events);
+	kube_client_free(&ctl->client);
+	metrics_free(&ctl->metrics);
+	for (e = hmap_first(&ctl->memo, &i); e;
+	     e = hmap_next(&ctl->memo, &i, e))
+		free(e->value);
+	hmap_deinit(&ctl->memo);
+	for (e = hmap_first(&ctl->gone, &i); e;
+	     e = hmap_next(&ctl->gone, &i, e))
+		cJSON_Delete(e->value);
+	hmap_deinit(&ctl->gone);
+	workqueue_deinit(&ctl->queue);
+	kube_config_deinit(&ctl->kc);
+}
+
+int
+controller_run(struct op_opts *o)
+{
+	struct controller ctl;
+	int rc;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.opts = o;
+	ctl.loop = evloop_new();
+	kube_config_init(&ctl.kc);
+	workqueue_init(&ctl.queue);
+	hmap_init(&ctl.memo);
+	hmap_init(&ctl.gone);
+	(void)signal(SIGPIPE, SIG_IGN);
+	if (evloop_signal_add(ctl.loop, SIGTERM, on_signal, &ctl) < 0 ||
+	    evloop_signal_add(ctl.loop, SIGINT, on_signal, &ctl) < 0) {
+		rc = EX_OSERR;
+		goto out;
+	}
+	if ((rc = setup(&ctl)) != 0)
+		goto out;
+	start_informers(&ctl);
+	evloop_timer_init(&ctl.resync, resync_fire, &ctl);
+	if (o->resync_ms > 0)
+		evloop_timer_start(ctl.loop, &ctl.resync, o->resync_ms);
+	log_info("chatmail-operator started as %s, watching %s%s", ctl.identity,
+		 *o->namespace ? "namespace " : "all namespaces", o->namespace);
+	main_loop(&ctl);
+	evloop_timer_stop(ctl.loop, &ctl.resync);
+	rc = ctl.lost ? EX_TEMPFAIL : 0;
+	log_info("stopped after %llu reconciles%s",
+		 (unsigned long long)ctl.reconciles,
+		 ctl.lost ? " (leader election lost)" : "");
+out:
+	teardown(&ctl);
+	evloop_free(&ctl.loop);
+	return rc;
+}

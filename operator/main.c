@@ -1,0 +1,215 @@
+/*
+ * chatmail-operator: runs ChatmailRelays (chatmail.at/v1alpha1) on
+ * Kubernetes. main() reads the flags, sets up logging and hands over
+ * to controller_run(), or to render_cmd_main() for
+ * `chatmail-operator render -f relay.yaml`.
+ *
+ * Flags (controller-runtime's names where they exist):
+ *   --kubeconfig PATH --context NAME
+ *   --namespace NS                  watch one namespace ("" = all)
+ *   --leader-elect[=true|false]     Lease-based leader election
+ *   --leader-election-namespace NS  --leader-election-id NAME
+ *   --metrics-bind-address ADDR     (":8080"; "0" = off)
+ *   --health-probe-bind-address ADDR (":8081"; "0" = off)
+ *   --resync-period SECONDS         re-queue every relay (600)
+ *   --images-<postfix|dovecot|nginx|services|iroh-relay> IMAGE
+ *   -v (more: debug), -n (print the effective settings and exit)
+ * Exit: 0 after SIGTERM, 64 usage, 75 leader election lost, 78 config.
+ *
+ * Untrusted input: none here (flags are the administrator's).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include <curl/curl.h>
+
+#include "images.h"
+#include "log.h"
+#include "num.h"
+#include "operator.h"
+#include "render_cmd.h"
+#include "xmalloc.h"
+
+enum {
+	F_KUBECONFIG = 256,
+	F_CONTEXT,
+	F_NAMESPACE,
+	F_LEADER,
+	F_LEADER_NS,
+	F_LEADER_ID,
+	F_METRICS,
+	F_PROBES,
+	F_RESYNC,
+	F_IMAGES, /* F_IMAGES + image_key */
+};
+
+static const struct option longopts[] = {
+	{ "kubeconfig", required_argument, NULL, F_KUBECONFIG },
+	{ "context", required_argument, NULL, F_CONTEXT },
+	{ "namespace", required_argument, NULL, F_NAMESPACE },
+	{ "leader-elect", optional_argument, NULL, F_LEADER },
+	{ "leader-election-namespace", required_argument, NULL, F_LEADER_NS },
+	{ "leader-election-id", required_argument, NULL, F_LEADER_ID },
+	{ "metrics-bind-address", required_argument, NULL, F_METRICS },
+	{ "health-probe-bind-address", required_argument, NULL, F_PROBES },
+	{ "resync-period", required_argument, NULL, F_RESYNC },
+	{ "images-operator", required_argument, NULL, F_IMAGES + IMG_OPERATOR },
+	{ "images-postfix", required_argument, NULL, F_IMAGES + IMG_POSTFIX },
+	{ "images-dovecot", required_argument, NULL, F_IMAGES + IMG_DOVECOT },
+	{ "images-nginx", required_argument, NULL, F_IMAGES + IMG_NGINX },
+	{ "images-services", required_argument, NULL, F_IMAGES + IMG_SERVICES },
+	{ "images-iroh-relay", required_argument, NULL,
+	  F_IMAGES + IMG_IROH_RELAY },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* usage: the synopsis on stderr */
+static int
+usage(void)
+{
+	(void)fprintf(
+		stderr,
+		"usage: chatmail-operator [--kubeconfig PATH] [--context "
+		"NAME]\n"
+		"         [--namespace NS] [--leader-elect[=BOOL]]\n"
+		"         [--leader-election-namespace NS] "
+		"[--leader-election-id NAME]\n"
+		"         [--metrics-bind-address HOST:PORT] "
+		"[--health-probe-bind-address HOST:PORT]\n"
+		"         [--resync-period SECONDS] [--images-NAME IMAGE] "
+		"[-v] [-n]\n"
+		"       chatmail-operator render -f FILE [-o yaml|json] "
+		"[--with-secrets]\n");
+	return EX_USAGE;
+}
+
+/* print_settings: -n */
+static void
+print_settings(const struct op_opts *o)
+{
+	int i;
+
+	(void)printf("kubeconfig = %s\ncontext = %s\nnamespace = %s\n"
+		     "leader-elect = %s\nleader-election-namespace = %s\n"
+		     "leader-election-id = %s\nmetrics-bind-address = %s\n"
+		     "health-probe-bind-address = %s\nresync-period = %llu\n",
+		     o->kubeconfig ? o->kubeconfig : "",
+		     o->context ? o->context : "", o->namespace,
+		     o->leader_elect ? "true" : "false", o->leader_ns,
+		     o->lease_name, o->metrics_addr, o->probe_addr,
+		     (unsigned long long)(o->resync_ms / 1000));
+	for (i = 0; i < IMG_COUNT; i++)
+		(void)printf("images-%s = %s\n",
+			     images_flag_name((enum image_key)i),
+			     o->images.v[i]);
+}
+
+/* parse: the controller's flags into o; 0, or a sysexits code */
+static int
+parse(int argc, char **argv, struct op_opts *o, int *verbose, int *dump)
+{
+	unsigned secs;
+	int c, b;
+
+	while ((c = getopt_long(argc, argv, "vnh", longopts, NULL)) != -1) {
+		if (c >= F_IMAGES && c < F_IMAGES + IMG_COUNT) {
+			(void)images_set(&o->images,
+					 images_flag_name((enum image_key)(
+						 c - F_IMAGES)),
+					 optarg);
+			continue;
+		}
+		switch (c) {
+		case F_KUBECONFIG:
+			o->kubeconfig = optarg;
+			break;
+		case F_CONTEXT:
+			o->context = optarg;
+			break;
+		case F_NAMESPACE:
+			o->namespace = optarg;
+			break;
+		case F_LEADER:
+			b = 1;
+			if (optarg != NULL && num_parse_bool(optarg, &b) < 0)
+				return usage();
+			o->leader_elect = b;
+			break;
+		case F_LEADER_NS:
+			o->leader_ns = optarg;
+			break;
+		case F_LEADER_ID:
+			o->lease_name = optarg;
+			break;
+		case F_METRICS:
+			o->metrics_addr = optarg;
+			break;
+		case F_PROBES:
+			o->probe_addr = optarg;
+			break;
+		case F_RESYNC:
+			if (num_parse_uint(optarg, 0, 86400, &secs) < 0)
+				return usage();
+			o->resync_ms = (uint64_t)secs * 1000;
+			break;
+		case 'v':
+			(*verbose)++;
+			break;
+		case 'n':
+			*dump = 1;
+			break;
+		default:
+			return usage();
+		}
+	}
+	return optind == argc ? 0 : usage();
+}
+
+int
+main(int argc, char **argv)
+{
+	struct op_opts o;
+	int verbose = 0, dump = 0, rc;
+
+	memset(&o, 0, sizeof(o));
+	log_init("chatmail-operator", 0);
+	if (images_init(&o.images) < 0) {
+		log_error("images/images.env lacks an image (build problem)");
+		images_deinit(&o.images);
+		return EX_SOFTWARE;
+	}
+	cJSON_InitHooks(
+		&(cJSON_Hooks){ .malloc_fn = xmalloc, .free_fn = free });
+	if (argc > 1 && strcmp(argv[1], "render") == 0) {
+		rc = render_cmd_main(argc - 1, argv + 1, &o.images, stdout);
+		images_deinit(&o.images);
+		return rc;
+	}
+	o.namespace = "";
+	o.leader_ns = "";
+	o.lease_name = "chatmail-operator-leader";
+	o.metrics_addr = ":8080";
+	o.probe_addr = ":8081";
+	o.resync_ms = 600000;
+	rc = parse(argc, argv, &o, &verbose, &dump);
+	if (rc == 0 && dump)
+		print_settings(&o);
+	if (rc != 0 || dump) {
+		images_deinit(&o.images);
+		return rc;
+	}
+	log_init("chatmail-operator", verbose);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("libcurl initialisation failed");
+		images_deinit(&o.images);
+		return EX_SOFTWARE;
+	}
+	rc = controller_run(&o);
+	curl_global_cleanup();
+	images_deinit(&o.images);
+	return rc;
+}

@@ -1,0 +1,141 @@
+/*
+ * operator: the controller's private header. The controller
+ * (controller.c) owns the event loop, the API client, one informer per
+ * kind, the work queue, leader election, events, metrics and the probe
+ * and metrics HTTP servers; reconcile.c turns one queued relay key into
+ * writes; child.c is the compact cache form of the objects the operator
+ * owns.
+ *
+ * Flow: informers (LIST+WATCH) -> handlers enqueue "namespace/name" of
+ * the owning relay -> the main loop takes one key at a time (only
+ * while leading, once the caches are synced) -> reconcile_relay() ->
+ * done / forget / rate-limited retry. SIGTERM stops taking keys,
+ * lets the running reconcile finish, releases the Lease and returns.
+ */
+#ifndef OP_OPERATOR_H
+#define OP_OPERATOR_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "evloop.h"
+#include "hmap.h"
+#include "images.h"
+#include "informer.h"
+#include "kube_client.h"
+#include "kube_config.h"
+#include "util.h"
+#include "workqueue.h"
+
+struct metrics;
+struct events;
+struct leader;
+struct http_server;
+
+/* command-line options of the controller (main.c fills them) */
+struct op_opts {
+	const char *kubeconfig; /* NULL: KUBECONFIG, in-cluster, ~/.kube */
+	const char *context;
+	const char *namespace; /* "" = every namespace */
+	int leader_elect;
+	const char *leader_ns; /* "" = the operator's own namespace */
+	const char *lease_name;
+	const char *metrics_addr; /* "host:port", "0" = off */
+	const char *probe_addr;
+	uint64_t resync_ms;
+	struct images images;
+};
+
+/* the kinds the operator owns and caches (label-selected) */
+enum op_kind {
+	OK_STATEFULSET,
+	OK_SERVICE,
+	OK_CONFIGMAP,
+	OK_SECRET,
+	OK_CRONJOB,
+	OK_NETPOL,
+	OK_PVC,
+	OK_CERTIFICATE,
+	OK_COUNT
+};
+
+/* child: the cached form of an owned object (child.c) */
+struct child {
+	char *relay; /* the chatmail.at/relay label */
+	char uid[48];
+	char rv[32];
+	char hash[UTIL_SHA256_HEX]; /* our applied fields, projected */
+	int deleting;		    /* deletionTimestamp set */
+	int owner_is_relay;	    /* an ownerReference to a relay */
+	/* StatefulSet */
+	int64_t generation, observed_generation;
+	int replicas, ready_replicas, updated_replicas;
+	char *current_revision, *update_revision;
+	char *vct_mail, *vct_queue;
+	/* Service: the load balancer's address */
+	char *address;
+	/* Secret: the DKIM record of an opendkim.private key */
+	char *dkim_txt;
+	/* Certificate: 1 Ready, 0 not (yet) */
+	int cert_ready;
+};
+
+/* the informer argument of an owned kind */
+struct kid_arg {
+	struct controller *ctl;
+	enum op_kind kind;
+};
+
+struct controller {
+	struct op_opts *opts;
+	struct evloop *loop;
+	struct kube_config kc;
+	struct kube_client *client;
+	struct metrics *metrics;
+	struct events *events;
+	struct leader *leader;
+	struct http_server *http;
+	struct informer *relays;
+	struct informer *kids[OK_COUNT];
+	struct kid_arg kid_args[OK_COUNT];
+	struct workqueue queue;
+	struct hmap memo; /* "kind/ns/name" -> struct memo */
+	struct hmap gone; /* deleted relays -> their last object */
+	struct evloop_timer resync;
+	char identity[128];
+	int leading, draining, lost;
+	uint64_t reconciles;
+};
+
+/* one entry of the apply memo: after we applied content with hash
+ * desired, the object's projection hashed to live */
+struct memo {
+	char desired[UTIL_SHA256_HEX];
+	char live[UTIL_SHA256_HEX];
+};
+
+/* op_kind_info: the API kind of an owned kind */
+const struct kube_kind *child_kind(enum op_kind k);
+/* child_transform / child_free: informer hooks of the owned kinds
+ * (arg: the kind's struct kid_arg) */
+void *child_transform(void *arg, cJSON **obj_r);
+void child_free(void *v);
+/* child_projection_hash: hash of what our field manager applied */
+void child_projection_hash(const cJSON *live, char hex[UTIL_SHA256_HEX]);
+/* child_desired_hash: hash of a desired object as the projection of
+ * the live object would show it (no apiVersion, kind, name,
+ * namespace) */
+void child_desired_hash(const cJSON *desired, char hex[UTIL_SHA256_HEX]);
+
+/* controller_run: run the controller until SIGTERM/SIGINT; returns a
+ * sysexits code */
+int controller_run(struct op_opts *o);
+
+/* reconcile_relay: bring the relay "namespace/name" to its desired
+ * state; 0 done, -EAGAIN (or another -errno) to retry with backoff */
+int reconcile_relay(struct controller *ctl, const char *key);
+/* reconcile_gone: a relay was deleted (tell what was kept) */
+void reconcile_gone(struct controller *ctl, const char *key, const cJSON *last);
+
+#endif

@@ -1,0 +1,280 @@
+/*
+ * reconcile: one level-triggered, idempotent pass over one relay.
+ *
+ *   1. the relay from the cache (gone: report what was kept; being
+ *      deleted: nothing, the garbage collector removes the children)
+ *   2. its spec, parsed and validated like the CRD (invalid: Degraded,
+ *      no retry until the spec changes)
+ *   3. spec.paused: only the status is kept current
+ *   4. Secrets created once (DKIM key, self-signed certificate)
+ *   5. the rendered configuration and the desired children, applied
+ *      where they differ from what the server holds
+ *   6. children the spec no longer wants, deleted
+ *   7. the status, rebuilt from observed state and written through
+ *      /status only when it changed
+ *
+ * A reconcile of a relay whose children all match writes nothing.
+ *
+ * Untrusted input: the ChatmailRelay (any user allowed to create one);
+ * spec.c validates it before anything is derived from it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+#include "log.h"
+#include "reconcile.h"
+#include "status.h"
+#include "xmalloc.h"
+
+/* sts_id: the _mta-sts id, stable per relay: its creation minute */
+static void
+sts_id(const cJSON *relay, char *out, size_t outsize)
+{
+	const char *ts = util_get_str(relay, "metadata.creationTimestamp");
+	size_t n = 0;
+
+	for (; ts != NULL && *ts != '\0' && n + 1 < outsize && n < 12; ts++)
+		if (*ts >= '0' && *ts <= '9')
+			out[n++] = *ts;
+	out[n] = '\0';
+}
+
+/* status_inputs: observed state of the children into in */
+static void
+status_inputs(struct rec *r, struct status_in *in, struct child *sts,
+	      struct child *svc, struct child *dkim, struct child *cert,
+	      char *id, size_t idsize, char *now, size_t nowsize)
+{
+	memset(in, 0, sizeof(*in));
+	in->generation =
+		(int64_t)util_get_num(r->relay, "metadata.generation", 0);
+	in->old_status = util_get(r->relay, "status");
+	util_now_rfc3339(now, nowsize, 0);
+	in->now = now;
+	if (r->err_reason[0] != '\0') {
+		in->err_reason = r->err_reason;
+		in->err_message = r->err_msg;
+	}
+	in->paused = r->spec && r->spec->paused;
+	in->sts_found = rec_child(r, OK_STATEFULSET, r->name, sts);
+	in->sts_generation = sts->generation;
+	in->sts_observed_generation = sts->observed_generation;
+	in->replicas = sts->replicas;
+	in->ready_replicas = sts->ready_replicas;
+	in->updated_replicas = sts->updated_replicas;
+	in->current_revision = sts->current_revision;
+	in->update_revision = sts->update_revision;
+	in->cert_ready = -1;
+	if (r->spec && r->spec->tls.mode == SPEC_TLS_CERT_MANAGER)
+		in->cert_ready = rec_child(r, OK_CERTIFICATE, r->name, cert) &&
+				 cert->cert_ready;
+	(void)rec_child(r, OK_SERVICE, r->name, svc);
+	in->address = svc->address ? svc->address : "";
+	in->domain = r->spec ? r->spec->domain : NULL;
+	in->dkim_selector = r->spec ? r->spec->dkim.selector : "";
+	if (r->dkim_txt[0] != '\0')
+		in->dkim_txt = r->dkim_txt;
+	else if (rec_child(r, OK_SECRET, r->dkim_secret, dkim))
+		in->dkim_txt = dkim->dkim_txt;
+	in->strict_tls = r->spec && r->spec->tls.mode != SPEC_TLS_SELF_SIGNED;
+	sts_id(r->relay, id, idsize);
+	in->sts_id = id;
+	if (r->spec) {
+		in->tls_secret = r->tls_secret;
+		in->dkim_secret = r->dkim_secret;
+	}
+}
+
+/* write_status: apply the rebuilt status when it differs */
+static int
+write_status(struct rec *r)
+{
+	struct status_in in;
+	struct child sts, svc, dkim, cert;
+	struct kube_result res;
+	struct buf p = BUF_INIT(1024);
+	char id[16], now[40];
+	cJSON *st, *body, *md;
+	int rc = 0;
+
+	memset(&cert, 0, sizeof(cert));
+	memset(&dkim, 0, sizeof(dkim));
+	status_inputs(r, &in, &sts, &svc, &dkim, &cert, id, sizeof(id), now,
+		      sizeof(now));
+	st = status_build(&in);
+	if (status_equal(st, in.old_status))
+		goto out;
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "apiVersion", SPEC_API_VERSION);
+	cJSON_AddStringToObject(body, "kind", SPEC_KIND);
+	md = cJSON_AddObjectToObject(body, "metadata");
+	cJSON_AddStringToObject(md, "name", r->name);
+	cJSON_AddStringToObject(md, "namespace", r->ns);
+	cJSON_AddItemToObject(body, "status", st);
+	st = NULL; /* transferred */
+	if (kube_path(&p, &KUBE_RELAY, r->ns, r->name, "status") < 0 ||
+	    kube_query(&p, "fieldManager", KUBE_FIELD_MANAGER) < 0 ||
+	    kube_query(&p, "force", "true") < 0)
+		abort();
+	r->writes++;
+	rc = kube_call_sync(r->ctl->client, KV_APPLY, buf_cstr(&p), body, &res);
+	if (rc < 0 && rc != -ENOENT)
+		log_warn("status of %s/%s not written: %s", r->ns, r->name,
+			 res.message);
+	if (rc == -ENOENT)
+		rc = 0; /* deleted meanwhile */
+	kube_result_deinit(&res);
+	cJSON_Delete(body);
+out:
+	cJSON_Delete(st);
+	rec_child_clear(&sts);
+	rec_child_clear(&svc);
+	rec_child_clear(&dkim);
+	rec_child_clear(&cert);
+	buf_deinit(&p);
+	return rc;
+}
+
+/* parse_spec: the relay's spec; an invalid one is reported once */
+static int
+parse_spec(struct rec *r)
+{
+	struct buf err = BUF_INIT(4096), warn = BUF_INIT(4096);
+	int rc = spec_from_cr(r->relay, 0, &r->spec, &err, &warn);
+
+	if (warn.len > 0)
+		log_warn("relay %s/%s: %s", r->ns, r->name, buf_cstr(&warn));
+	if (rc < 0) {
+		rec_fail(r, "InvalidSpec", "%s", buf_cstr(&err));
+		events_emit(r->ctl->events, r->relay, "Warning", "InvalidSpec",
+			    "Validate", "%s", buf_cstr(&err));
+	}
+	buf_deinit(&err);
+	buf_deinit(&warn);
+	return rc;
+}
+
+/* converge: steps 4 to 6 */
+static void
+converge(struct rec *r)
+{
+	struct desired_in in;
+	struct buf err = BUF_INIT(4096);
+	struct child sts;
+	cJSON *list = NULL;
+
+	memset(&in, 0, sizeof(in));
+	in.spec = r->spec;
+	in.name = r->name;
+	in.ns = r->ns;
+	in.uid = r->uid;
+	in.images = &r->ctl->opts->images;
+	in.files = &r->files;
+	in.tls_secret = r->tls_secret;
+	in.dkim_secret = r->dkim_secret;
+	rec_secrets(r, &in);
+	if (desired_render(r->spec, &r->files, &err) < 0) {
+		rec_fail(r, "RenderFailed", "%s", buf_cstr(&err));
+		goto out;
+	}
+	if (rec_child(r, OK_STATEFULSET, r->name, &sts)) {
+		/* volumeClaimTemplates cannot change: keep the original */
+		in.vct_mail = sts.vct_mail;
+		in.vct_queue = sts.vct_queue;
+	}
+	if (desired_build(&in, &list, &err) < 0) {
+		rec_fail(r, "InvalidSpec", "%s", buf_cstr(&err));
+	} else {
+		rec_apply_all(r, list, &in);
+		rec_prune(r, list);
+	}
+	rec_child_clear(&sts);
+out:
+	cJSON_Delete(list);
+	buf_deinit(&err);
+}
+
+int
+reconcile_relay(struct controller *ctl, const char *key)
+{
+	const cJSON *cached = informer_get(ctl->relays, key);
+	struct rec r;
+	int rc = 0;
+
+	if (cached == NULL) {
+		cJSON *last = hmap_del(&ctl->gone, key);
+
+		if (last != NULL)
+			reconcile_gone(ctl, key, last);
+		cJSON_Delete(last);
+		return 0; /* not found is done */
+	}
+	memset(&r, 0, sizeof(r));
+	r.ctl = ctl;
+	r.relay = cJSON_Duplicate(cached, 1);
+	r.ns = util_get_str(r.relay, "metadata.namespace");
+	r.name = util_get_str(r.relay, "metadata.name");
+	r.uid = util_get_str(r.relay, "metadata.uid");
+	if (r.ns == NULL || r.name == NULL || r.uid == NULL ||
+	    util_get(r.relay, "metadata.deletionTimestamp") != NULL)
+		goto out;
+	if (parse_spec(&r) == 0) {
+		desired_tls_secret_name(r.spec, r.name, r.tls_secret,
+					sizeof(r.tls_secret));
+		desired_dkim_secret_name(r.spec, r.name, r.dkim_secret,
+					 sizeof(r.dkim_secret));
+		if (!r.spec->paused)
+			converge(&r);
+	}
+	rc = write_status(&r);
+	if (r.err_reason[0] != '\0' && strcmp(r.err_reason, "InvalidSpec")) {
+		events_emit(ctl->events, r.relay, "Warning", r.err_reason,
+			    "Reconcile", "%s", r.err_msg);
+		rc = -EAGAIN;
+	}
+	log_debug("reconciled %s: %u writes%s%s", key, r.writes,
+		  r.err_reason[0] ? ", failed: " : "", r.err_msg);
+out:
+	render_set_free(&r.files);
+	spec_free(&r.spec);
+	cJSON_Delete(r.relay);
+	return rc;
+}
+
+void
+reconcile_gone(struct controller *ctl, const char *key, const cJSON *last)
+{
+	static const char *const which[] = { "mail", "queue" };
+	struct relay_spec *spec = NULL;
+	struct buf err = BUF_INIT(1024);
+	char pvc[128];
+	const char *name = util_get_str(last, "metadata.name");
+	size_t i;
+
+	if (name == NULL || spec_from_cr(last, 0, &spec, &err, NULL) < 0) {
+		buf_deinit(&err);
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		const struct spec_volume *v =
+			i == 0 ? &spec->storage.mail : &spec->storage.queue;
+
+		desired_pvc_name(name, which[i], pvc, sizeof(pvc));
+		if (v->keep_on_delete)
+			events_emit(ctl->events, last, "Normal", "VolumeKept",
+				    "Delete",
+				    "kept PersistentVolumeClaim %s "
+				    "(storage.%s.keepOnDelete)",
+				    pvc, which[i]);
+	}
+	if (spec->dkim.secret_name[0] == '\0' &&
+	    spec->storage.mail.keep_on_delete)
+		events_emit(ctl->events, last, "Normal", "SecretKept", "Delete",
+			    "kept the DKIM key Secret %s-dkim", name);
+	log_info("relay %s deleted; its children are garbage-collected", key);
+	spec_free(&spec);
+	buf_deinit(&err);
+}
