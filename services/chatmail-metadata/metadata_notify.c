@@ -499,7 +499,8 @@ requeue_one(struct notifier *n, const char *name)
 	if (item_path(n, name, "", path, sizeof(path)) < 0)
 		return 0;
 	if (!(len > 4 && strcmp(name + len - 4, ".tmp") == 0) &&
-	    fs_read_file(path, &data) == 0 && data.len == strlen(data.data) &&
+	    fs_read_file(path, &data) == 0 && data.len > 0 &&
+	    data.len == strlen(data.data) &&
 	    notify_item_parse(data.data, &addr, &start, &token) == 0) {
 		item_schedule(item_new(n, name, addr, start, token), 0);
 		ok = 1;
