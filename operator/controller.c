@@ -282,8 +282,10 @@ start_informers(struct controller *ctl)
 		o.on_event = kid_event;
 		o.arg = &ctl->kid_args[k];
 		/* cert-manager may not be installed: look rarely */
-		if (k == OK_CERTIFICATE)
+		if (k == OK_CERTIFICATE) {
+			o.optional = 1;
 			o.backoff_max = 300000;
+		}
 		ctl->kids[k] =
 			informer_new(ctl->loop, ctl->client, &o, ctl->metrics);
 		informer_start(ctl->kids[k]);

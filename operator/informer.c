@@ -68,11 +68,13 @@ value_of(struct informer *inf, cJSON *obj)
 {
 	void *v;
 
-	cJSON_DeleteItemFromObjectCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
-		"managedFields");
-	if (inf->o.transform == NULL)
+	if (inf->o.transform == NULL) {
+		/* the default cache keeps objects, not their field owners */
+		cJSON_DeleteItemFromObjectCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
+			"managedFields");
 		return obj;
+	}
 	v = inf->o.transform(inf->o.arg, &obj);
 	cJSON_Delete(obj);
 	return v;
@@ -177,13 +179,18 @@ informer_free(struct informer **infp)
 
 /* retry_later: back off, then watch again (or re-list) */
 static void
-retry_later(struct informer *inf, int relist, const char *why)
+retry_later(struct informer *inf, int relist, const struct kube_result *res)
 {
 	uint64_t d = kube_backoff_next(&inf->backoff, evloop_now(inf->loop));
+	const char *why = res->message[0] ? res->message : "no response";
 
-	log_warn("%s watch/list failed: %s; retry in %llu ms (%s)",
-		 inf->o.kind->plural, why, (unsigned long long)d,
-		 relist ? "re-list" : "re-watch");
+	if (inf->o.optional && res->err == -ENOENT)
+		log_debug("%s not served (%s); retry in %llu ms",
+			  inf->o.kind->plural, why, (unsigned long long)d);
+	else
+		log_warn("%s %s failed (HTTP %ld): %s; retry in %llu ms",
+			 inf->o.kind->plural, relist ? "list" : "watch",
+			 res->code, why, (unsigned long long)d);
 	inf->relist_next = relist || inf->relist_next;
 	inf->state = INF_WAITING;
 	evloop_timer_start(inf->loop, &inf->timer, d);
@@ -291,7 +298,7 @@ list_done(void *arg, struct kube_result *res)
 		clear_map(inf, &inf->fresh);
 		free(inf->cont);
 		inf->cont = NULL;
-		retry_later(inf, 1, res->message[0] ? res->message : "LIST");
+		retry_later(inf, 1, res);
 		return;
 	}
 	take_page(inf, res->body);
@@ -433,8 +440,7 @@ watch_done(void *arg, struct kube_result *res)
 	}
 	if (res->err == 0)
 		res->err = -EAGAIN; /* ended at once, nothing delivered */
-	retry_later(inf, res->err == -EACCES || res->err == -ENOENT,
-		    res->message[0] ? res->message : "watch");
+	retry_later(inf, res->err == -EACCES || res->err == -ENOENT, res);
 }
 
 static void
