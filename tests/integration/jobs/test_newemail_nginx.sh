@@ -123,4 +123,89 @@ for p in index.html info.html privacy.html; do
 done
 ok $bad "index, info, privacy served and parse as HTML"
 
+# a login with fresh credentials creates the account (doveauth)
+MB=$W/mail/$D
+IMAP=$(free_port)
+mkdir -p "$MB" "$W/dovecot/run" "$W/dovecot/state"
+chown -R vmail:vmail "$W/mail"
+cat >"$W/auth.ini" <<EOF
+[params]
+mail_domain = $D
+mailboxes_dir = $MB
+nocreate_file = $W/nocreate
+max_load_1m = 99999
+min_available_memory = 0
+min_free_disk_space = 0
+EOF
+cat >"$W/auth.conf" <<EOF
+uri = proxy:$W/run/doveauth.socket:auth
+iterate_disable = no
+iterate_prefix = userdb/
+default_pass_scheme = plain
+password_key = passdb/%Ew"%Eu
+user_key = userdb/%Eu
+EOF
+cat >"$W/dovecot.conf" <<EOF
+base_dir = $W/dovecot/run
+state_dir = $W/dovecot/state
+instance_name = dovecot-newemail-$$
+log_path = $W/log/dovecot.log
+listen = 127.0.0.1
+protocols = imap
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+auth_username_chars = abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567890.-_@[]
+first_valid_uid = 100
+mail_uid = vmail
+mail_gid = vmail
+mail_location = maildir:$MB/%u
+passdb {
+  driver = dict
+  args = $W/auth.conf
+}
+userdb {
+  driver = dict
+  args = $W/auth.conf
+}
+service auth-worker {
+  user = vmail
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $IMAP
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+EOF
+if [ -x "$BIN/doveauth" ]; then
+	setpriv --reuid=2000 --regid=2000 --clear-groups -- "$BIN/doveauth" \
+		-m 0600 "$W/run/doveauth.socket" "$W/auth.ini" </dev/null \
+		>"$W/log/doveauth.log" 2>&1 &
+	on_exit "stop_pid $!"
+	wait_file "$W/run/doveauth.socket" 10 &&
+		dovecot -c "$W/dovecot.conf" </dev/null >"$W/log/dovecot.out" 2>&1
+	ok $? "dovecot with doveauth (dict passdb) starts"
+	on_exit "stop_pid \$(cat '$W/dovecot/run/master.pid' 2>/dev/null) 10"
+	wait_port 127.0.0.1 "$IMAP" 10
+	"${C[@]}" -X POST "$U/new" -o "$W/login.json"
+	$PY - "$IMAP" "$W/login.json" <<'PYEOF' >"$W/log/imap.log" 2>&1
+import imaplib, json, sys
+c = json.load(open(sys.argv[2]))
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+m.login(c["email"], c["password"])
+m.select("INBOX")
+m.logout()
+PYEOF
+	ok $? "IMAP login with the credentials from /new"
+	email=$(jq -r .email "$W/login.json")
+	[ -s "$MB/$email/password" ]
+	ok $? "the login created the account ($email has a password file)"
+else
+	skip "login with /new credentials creates the account" "no doveauth built"
+fi
+
 tap_done
