@@ -10,9 +10,21 @@
 #                            CONF INI MBOX RUN IMAP_PORT IMAPS_PORT
 #                            LMTP_SOCK SVCLOG (the services' log)
 #   METADATA_FLAGS           extra flags for chatmail-metadata (array)
+#   metadata_start           (re)start chatmail-metadata (METADATA_PID)
+#   FIXTURE                  a mailboxes tree copied in before the start
 #
 # The services run as vmail with their sockets at mode 0600, Dovecot's
 # auth-worker, imap and lmtp processes as vmail: upstream's arrangement.
+
+# metadata_start: (re)start chatmail-metadata; sets METADATA_PID
+metadata_start() {
+	rm -f "$RUN/metadata.socket"
+	service_start metadata "$SVCLOG" "$BIN/chatmail-metadata" \
+		-m 0600 "${METADATA_FLAGS[@]}" "$RUN/metadata.socket" \
+		"$INI" || return 1
+	METADATA_PID=$SERVICE_PID
+	wait_socket "$RUN/metadata.socket"
+}
 
 stack_up() {
 	local w=$1 extra=${2:-}
@@ -25,7 +37,11 @@ stack_up() {
 	IMAP_PORT=$(free_port)
 	IMAPS_PORT=$(free_port)
 	mkdir -p "$RUN" "$MBOX" "$w/log" "$w/dovecot"
-	chown vmail:vmail "$RUN" "$w/vmail" "$w/vmail/mail" "$MBOX"
+	if [ -n "${FIXTURE:-}" ]; then
+		cp -a "$FIXTURE/." "$MBOX/"
+	fi
+	chown vmail:vmail "$RUN" "$w/vmail" "$w/vmail/mail"
+	chown -R vmail:vmail "$MBOX"
 	cat >"$INI" <<INI
 [params]
 mail_domain = example.test
@@ -44,10 +60,7 @@ INI
 	service_start lastlogin "$SVCLOG" "$BIN/lastlogin" -m 0600 \
 		"$RUN/lastlogin.socket" "$INI" || return 1
 	if [ -x "$BIN/chatmail-metadata" ]; then
-		service_start metadata "$SVCLOG" "$BIN/chatmail-metadata" \
-			-m 0600 "${METADATA_FLAGS[@]}" "$RUN/metadata.socket" \
-			"$INI" || return 1
-		wait_socket "$RUN/metadata.socket" || return 1
+		metadata_start || return 1
 	fi
 	wait_socket "$RUN/doveauth.socket" || return 1
 	wait_socket "$RUN/lastlogin.socket" || return 1
