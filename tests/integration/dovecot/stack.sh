@@ -22,7 +22,7 @@ metadata_start() {
 	service_start metadata "$SVCLOG" "$BIN/chatmail-metadata" \
 		-m 0600 "${METADATA_FLAGS[@]}" "$RUN/metadata.socket" \
 		"$INI" || return 1
-	METADATA_PID=$SERVICE_PID
+	export METADATA_PID=$SERVICE_PID
 	wait_socket "$RUN/metadata.socket"
 }
 

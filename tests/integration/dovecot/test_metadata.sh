@@ -138,8 +138,7 @@ check "fixture: the queued item found at start was POSTed" \
 	grep -q 'queued-tok-1$' "$PUSHLOG"
 meta fixture01@example.test fixturepw1 caps >/dev/null
 ok $? "fixture: login with the stored SHA512-CRYPT hash"
-meta fixture01@example.test wrongpass1 caps >/dev/null 2>&1
-[ $? -ne 0 ]
+! meta fixture01@example.test wrongpass1 caps >/dev/null 2>&1
 ok $? "fixture: a wrong password is refused"
 check "fixture: password file unchanged" \
 	cmp "$W/fixture.orig/fixture01@example.test/password" \
