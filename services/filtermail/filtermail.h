@@ -49,7 +49,8 @@ struct fm_ctx {
 	fm_check_fn *check;	  /* the content policy */
 	fm_cancel_fn *cancel;
 	void *policy;
-	struct fm_ratelimit *rl; /* outgoing only, else NULL */
+	struct fm_ratelimit *rl;       /* outgoing only, else NULL */
+	struct fm_reinject_pool *pool; /* idle reinject connections */
 	struct fm_timeouts t;
 	size_t max_sessions; /* concurrent SMTP sessions */
 };
@@ -107,6 +108,27 @@ void fm_reinject_cancel(struct fm_reinject **rp);
  * dst is full; returns bytes of src used, *out_r bytes written. */
 size_t fm_dot_stuff(const char *src, size_t n, int *bol, char *dst,
 		    size_t dstsize, size_t *out_r);
+
+/* ---- fm_reinject_pool.c: idle connections to Postfix, reused ---- */
+
+#define FM_CAP_PIPELINING 1u
+#define FM_CAP_XFORWARD 2u
+#define FM_CAP_8BITMIME 4u
+
+struct fm_reinject_pool;
+/* fm_reinject_pool_new: keep at most max_idle connections, idle_ms each */
+struct fm_reinject_pool *
+fm_reinject_pool_new(struct evloop *loop, size_t max_idle, uint64_t idle_ms);
+/* fm_reinject_pool_free: QUIT and close every idle connection */
+void fm_reinject_pool_free(struct fm_reinject_pool **pp);
+/* fm_reinject_pool_get: 1 and an idle connection (no longer watched by
+ * the pool) with its EHLO capabilities (FM_CAP_*), or 0 */
+int fm_reinject_pool_get(struct fm_reinject_pool *p, int *fd_r,
+			 unsigned *caps_r);
+/* fm_reinject_pool_put: keep fd, which ended a transaction and which
+ * the caller no longer watches; closed at once when the pool is full */
+void fm_reinject_pool_put(struct fm_reinject_pool *p, int fd, unsigned caps);
+size_t fm_reinject_pool_idle(const struct fm_reinject_pool *p);
 
 /* ---- fm_reinject_job.c: policy check, then reinjection ---- */
 

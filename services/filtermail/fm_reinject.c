@@ -61,7 +61,10 @@ struct fm_reinject {
 	size_t off;    /* position in the current part */
 	int bol;       /* next body byte starts a line */
 	int start_err; /* connect failed at once: report from a timer */
+	int reused;    /* the connection came from the pool */
 };
+
+static void rj_open(struct fm_reinject *rj, int pooled);
 
 /* fm_dot_stuff: see filtermail.h */
 size_t
@@ -115,6 +118,28 @@ fail_local(struct fm_reinject *rj, const char *why)
 	(void)snprintf(text, sizeof(text),
 		       "451 4.3.0 Reinjection failed: %.200s", why);
 	finish(rj, 451, text);
+}
+
+/* lost: the connection broke; a pooled one that broke before its
+ * first reply was stale: start again on a fresh connection */
+static void
+lost(struct fm_reinject *rj, const char *why)
+{
+	if (!rj->reused || rj->answered > 0 || rj->state != RJ_PIPE) {
+		fail_local(rj, why);
+		return;
+	}
+	evloop_timer_stop(rj->ctx->loop, &rj->timer);
+	evloop_io_del(rj->ctx->loop, rj->fd);
+	close(rj->fd);
+	rj->fd = -1;
+	buf_reset(&rj->in);
+	buf_reset(&rj->out);
+	rj->sent = rj->answered = 0;
+	rj->fail_code = 0;
+	rj->reused = 0;
+	rj->pipelining = rj->xforward = rj->eightbit = 0;
+	rj_open(rj, 0);
 }
 
 /* fail_reply: Postfix refused: hand its reply on, 4xx or 5xx as sent */
@@ -314,6 +339,23 @@ read_reply(struct fm_reinject *rj, int *code_r, char *text, size_t textsize)
 	return rj->in.len >= REPLY_MAX ? -1 : 0;
 }
 
+/* keep_or_quit: after a transaction, pool the connection or QUIT */
+static void
+keep_or_quit(struct fm_reinject *rj)
+{
+	unsigned caps = (rj->pipelining ? FM_CAP_PIPELINING : 0) |
+			(rj->xforward ? FM_CAP_XFORWARD : 0) |
+			(rj->eightbit ? FM_CAP_8BITMIME : 0);
+
+	if (rj->ctx->pool == NULL || rj->in.len > 0) {
+		(void)send(rj->fd, "QUIT\r\n", 6, MSG_NOSIGNAL | MSG_DONTWAIT);
+		return;
+	}
+	evloop_io_del(rj->ctx->loop, rj->fd);
+	fm_reinject_pool_put(rj->ctx->pool, rj->fd, caps);
+	rj->fd = -1; /* transferred */
+}
+
 /* on_reply: act on one complete reply; 1 when rj is finished */
 static int
 on_reply(struct fm_reinject *rj, int code, const char *text)
@@ -331,6 +373,10 @@ on_reply(struct fm_reinject *rj, int code, const char *text)
 		start_transaction(rj);
 		return 0;
 	case RJ_PIPE:
+		if (code == 421 && rj->reused && rj->answered == 0) {
+			lost(rj, text); /* it timed out while pooled */
+			return 1;
+		}
 		return on_pipe_reply(rj, code, text);
 	case RJ_BODY:
 		/* a reply before our final dot: Postfix gave up */
@@ -341,7 +387,7 @@ on_reply(struct fm_reinject *rj, int code, const char *text)
 			fail_reply(rj, code, text);
 			return 1;
 		}
-		(void)send(rj->fd, "QUIT\r\n", 6, MSG_NOSIGNAL | MSG_DONTWAIT);
+		keep_or_quit(rj);
 		finish(rj, 250, "250 OK");
 		return 1;
 	case RJ_CONNECT:
@@ -371,7 +417,7 @@ read_replies(struct fm_reinject *rj)
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return 0;
 	if (n <= 0) {
-		fail_local(rj, n == 0 ? "connection closed" : strerror(errno));
+		lost(rj, n == 0 ? "connection closed" : strerror(errno));
 		return 1;
 	}
 	buf_commit(&rj->in, (size_t)n);
@@ -410,13 +456,13 @@ on_io(struct evloop *loop, int fd, unsigned events, void *arg)
 	if (rj->state == RJ_BODY)
 		fill_body(rj);
 	if (flush(rj) < 0) {
-		fail_local(rj, "connection lost while sending");
+		lost(rj, "connection lost while sending");
 		return;
 	}
 	if (rj->state == RJ_BODY && rj->out.len < OUT_FILL) {
 		fill_body(rj);
 		if (flush(rj) < 0) {
-			fail_local(rj, "connection lost while sending");
+			lost(rj, "connection lost while sending");
 			return;
 		}
 	}
@@ -438,13 +484,53 @@ on_timer(struct evloop *loop, void *arg)
 		   rj->state == RJ_CONNECT ? "connect timed out" : "timed out");
 }
 
+/* rj_open: take a pooled connection (if pooled and one is idle) or
+ * start connecting; errors are reported from a timer */
+static void
+rj_open(struct fm_reinject *rj, int pooled)
+{
+	const struct fm_ctx *ctx = rj->ctx;
+	unsigned caps;
+	int r;
+
+	if (pooled && ctx->pool != NULL &&
+	    fm_reinject_pool_get(ctx->pool, &rj->fd, &caps)) {
+		rj->reused = 1;
+		rj->pipelining = (caps & FM_CAP_PIPELINING) != 0;
+		rj->xforward = (caps & FM_CAP_XFORWARD) != 0;
+		rj->eightbit = (caps & FM_CAP_8BITMIME) != 0;
+		start_transaction(rj);
+		r = evloop_io_add(ctx->loop, rj->fd, EV_READ | EV_WRITE, on_io,
+				  rj);
+		if (r < 0)
+			goto fail;
+		evloop_timer_start(ctx->loop, &rj->timer, ctx->t.reply_ms);
+		return;
+	}
+	r = net_connect(&ctx->reinject, &rj->fd);
+	if (r < 0)
+		goto fail;
+	(void)net_set_nodelay(rj->fd);
+	rj->state = r == 0 ? RJ_GREET : RJ_CONNECT;
+	r = evloop_io_add(ctx->loop, rj->fd, r == 0 ? EV_READ : EV_WRITE, on_io,
+			  rj);
+	if (r < 0)
+		goto fail;
+	evloop_timer_start(ctx->loop, &rj->timer,
+			   rj->state == RJ_CONNECT ? ctx->t.connect_ms
+						   : ctx->t.reply_ms);
+	return;
+fail:
+	rj->start_err = -r;
+	evloop_timer_start(ctx->loop, &rj->timer, 0);
+}
+
 /* fm_reinject_start: see filtermail.h */
 struct fm_reinject *
 fm_reinject_start(const struct fm_ctx *ctx, const struct fm_reinject_msg *m,
 		  fm_reinject_done_fn *done, void *arg)
 {
 	struct fm_reinject *rj = xcalloc(1, sizeof(*rj));
-	int r;
 
 	rj->ctx = ctx;
 	rj->m = *m;
@@ -454,24 +540,7 @@ fm_reinject_start(const struct fm_ctx *ctx, const struct fm_reinject_msg *m,
 	buf_init(&rj->in, REPLY_MAX);
 	buf_init(&rj->out, OUT_MAX);
 	evloop_timer_init(&rj->timer, on_timer, rj);
-	r = net_connect(&ctx->reinject, &rj->fd);
-	if (r < 0) {
-		rj->start_err = -r;
-		evloop_timer_start(ctx->loop, &rj->timer, 0);
-		return rj;
-	}
-	(void)net_set_nodelay(rj->fd);
-	rj->state = r == 0 ? RJ_GREET : RJ_CONNECT;
-	r = evloop_io_add(ctx->loop, rj->fd, r == 0 ? EV_READ : EV_WRITE, on_io,
-			  rj);
-	if (r < 0) {
-		rj->start_err = -r;
-		evloop_timer_start(ctx->loop, &rj->timer, 0);
-		return rj;
-	}
-	evloop_timer_start(ctx->loop, &rj->timer,
-			   rj->state == RJ_CONNECT ? ctx->t.connect_ms
-						   : ctx->t.reply_ms);
+	rj_open(rj, 1);
 	return rj;
 }
 

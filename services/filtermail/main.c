@@ -128,6 +128,8 @@ setup_ctx(struct fm_ctx *ctx, const struct chatmail_config *cfg, int outgoing)
 		log_error("Cannot resolve postfix host: %s", buf_cstr(&err));
 		r = EX_CONFIG;
 	}
+	/* reuse connections to Postfix: up to 32 idle ones for 30 s */
+	ctx->pool = fm_reinject_pool_new(ctx->loop, 32, 30000);
 	ctx->check = policy_check;
 	ctx->cancel = fm_check_cancel;
 	if (outgoing)
@@ -221,6 +223,7 @@ main(int argc, char **argv)
 		goto out;
 	r = serve(&ctx, &cfg);
 out:
+	fm_reinject_pool_free(&ctx.pool);
 	fm_ratelimit_free(&ctx.rl);
 	fm_policy_free(&policy);
 	evloop_free(&loop);

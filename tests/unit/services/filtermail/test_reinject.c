@@ -308,6 +308,59 @@ test_silent_server_times_out(void **state)
 	fx_teardown(&f);
 }
 
+/* send_one: reinject a small message, wait for the answer */
+static void
+send_one(struct fx *f, struct result *r)
+{
+	static const char *const rcpts[] = { "b@example.test" };
+	struct fm_reinject_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.mail_from = "a@example.test";
+	m.rcpts = rcpts;
+	m.nrcpts = 1;
+	m.msg = "x\r\n";
+	m.len = 3;
+	r->done = 0;
+	assert_non_null(fm_reinject_start(&f->ctx, &m, on_done, r));
+	run_until(f, &r->done, 400);
+	assert_int(r->done, 1);
+	assert_int(r->code, 250);
+}
+
+static void
+test_pool_reuse_and_stale(void **state)
+{
+	struct result r = { 0 };
+	struct fx f;
+
+	(void)state;
+	fx_setup(&f);
+	f.ctx.pool = fm_reinject_pool_new(f.loop, 4, 10000);
+	send_one(&f, &r);
+	assert_int(fm_reinject_pool_idle(f.ctx.pool), 1);
+	send_one(&f, &r);
+	assert_int(f.k.messages, 2);
+	/* one connection, one EHLO, two transactions, no QUIT */
+	assert_str(buf_cstr(&f.k.cmds),
+		   "EHLO filtermail\nMAIL FROM:<a@example.test> "
+		   "BODY=8BITMIME\nRCPT TO:<b@example.test>\nDATA\n"
+		   "MAIL FROM:<a@example.test> BODY=8BITMIME\n"
+		   "RCPT TO:<b@example.test>\nDATA\n");
+	/* the server drops the idle connection behind the pool's back:
+	 * the next message notices and retries on a fresh one */
+	evloop_io_del(f.loop, f.k.fd);
+	close(f.k.fd);
+	f.k.fd = -1;
+	send_one(&f, &r);
+	assert_int(f.k.messages, 3);
+	/* idle too long: QUIT and closed */
+	assert_int(fm_reinject_pool_idle(f.ctx.pool), 1);
+	fm_reinject_pool_free(&f.ctx.pool);
+	assert_null(f.ctx.pool);
+	fx_teardown(&f);
+}
+
 int
 main(void)
 {
@@ -317,6 +370,7 @@ main(void)
 		cmocka_unit_test(test_large_message),
 		cmocka_unit_test(test_cancel_delivers_nothing),
 		cmocka_unit_test(test_silent_server_times_out),
+		cmocka_unit_test(test_pool_reuse_and_stale),
 	};
 
 	log_init("filtermail", -1);

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# bench_filtermail.sh: filtermail outgoing as a before-queue proxy.
+#
+# A 10 KB PGP/MIME message (encrypted by a real gpg) is sent by 20
+# parallel sessions of smtpbench (our load generator, one connection per
+# message like Postfix's smtpd_proxy_filter) through
+#   client -> filtermail outgoing (PGP/MIME check, DKIM signing with a
+#             local 2048-bit RSA key) -> smtp-sink
+# and, as the baseline measured in the same run, straight to
+#   client -> smtp-sink
+# (the limit for a transparent proxy). Prints messages/s and p50/p99
+# latency of both, their ratio, and filtermail's RSS idle, with 500 open
+# sessions (each taken to just before DATA) and its peak.
+#
+#   BENCH_MESSAGES (default 3000) messages per measured run
+#   BENCH_PARALLEL (default 20) concurrent sessions
+#   BENCH_OPEN (default 500) sessions held open for the RSS figure
+# Never fails on speed; exits non-zero only when it cannot run.
+# shellcheck source=tests/integration/lib/common.sh
+. "$(dirname "$0")/../integration/lib/common.sh"
+# shellcheck source=tests/integration/lib/postfix.sh
+. "$(dirname "$0")/../integration/lib/postfix.sh"
+
+N=${BENCH_MESSAGES:-3000}
+C=${BENCH_PARALLEL:-20}
+OPEN=${BENCH_OPEN:-500}
+W=$(workdir bench-filtermail)
+SINKP=$(free_port)
+FMP=$(free_port)
+ulimit -n 4096 2>/dev/null || true
+
+for b in filtermail smtpbench; do
+	[ -x "$BIN/$b" ] || { echo "no $BIN/$b: run make first"; exit 1; }
+done
+
+# smtp-sink without dumps: as cheap a final hop as there is
+smtp-sink -u postfix -c 127.0.0.1:"$SINKP" 1000 </dev/null >/dev/null 2>&1 &
+SINK_PID=$!
+on_exit "stop_pid $SINK_PID"
+wait_port 127.0.0.1 "$SINKP" 10 || exit 1
+
+# the message: PGP/MIME around ~7.5 KB of encrypted text, about 10 KB
+export GNUPGHOME=$W/gnupg
+mkdir -p "$GNUPGHOME" && chmod 700 "$GNUPGHOME"
+gpg --batch --passphrase '' --quick-gen-key 'rcpt <rcpt@example.test>' \
+	future-default default never >/dev/null 2>&1
+head -c 5600 /dev/urandom | base64 | gpg --batch --trust-model always \
+	--armor --encrypt -r rcpt@example.test >"$W/payload.asc" 2>/dev/null
+{
+	printf 'From: bench@example.test\r\nTo: rcpt@example.test\r\n'
+	printf 'Subject: [...]\r\nDate: Sat, 28 Nov 2026 12:00:00 +0000\r\n'
+	printf 'Message-ID: <bench@example.test>\r\nMIME-Version: 1.0\r\n'
+	printf 'Autocrypt: addr=bench@example.test; keydata=AAAA\r\n'
+	printf 'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="b1"\r\n\r\n'
+	printf 'This is an OpenPGP/MIME encrypted message\r\n--b1\r\n'
+	printf 'Content-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n--b1\r\n'
+	printf 'Content-Type: application/octet-stream; name="encrypted.asc"\r\n\r\n'
+	sed 's/$/\r/' "$W/payload.asc"
+	printf '\r\n--b1--\r\n'
+} >"$W/msg.eml"
+
+openssl genrsa -traditional -out "$W/dkim.private" 2048 2>/dev/null
+cat >"$W/chatmail.ini" <<EOF
+[params]
+mail_domain = example.test
+max_user_send_per_minute = 1000000
+max_user_send_burst_size = 1000000
+filtermail_smtp_port = $FMP
+postfix_reinject_port = $SINKP
+dkim_key_file = ${BENCH_DKIM_KEY-$W/dkim.private}
+EOF
+"$BIN/filtermail" "$W/chatmail.ini" outgoing </dev/null >"$W/fm.log" 2>&1 &
+FM_PID=$!
+on_exit "stop_pid $FM_PID"
+wait_port 127.0.0.1 "$FMP" 10 || { cat "$W/fm.log"; exit 1; }
+
+rss() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+run() { # run PORT MESSAGES
+	"$BIN/smtpbench" -p "$1" -c "$C" -n "$2" -f "$W/msg.eml" \
+		-F bench@example.test -T rcpt@example.test
+}
+
+# the message must really pass filtermail (encrypted, signed)
+out=$(run "$FMP" 1)
+case $out in
+*"messages=1 errors=0"*) ;;
+*) echo "a test message did not pass filtermail: $out"; tail -5 "$W/fm.log"; exit 1 ;;
+esac
+grep -q 'DKIM-Signature field added' "$W/fm.log" ||
+	echo "note: filtermail did not log a DKIM signature"
+
+echo "message: $(wc -c <"$W/msg.eml") bytes PGP/MIME; $C parallel sessions; $N messages per run"
+echo "filtermail: outgoing, DKIM signing with a local 2048-bit RSA key"
+run "$SINKP" 300 >/dev/null # warm-up
+run "$FMP" 300 >/dev/null
+direct=$(run "$SINKP" "$N")
+through=$(run "$FMP" "$N")
+direct2=$(run "$SINKP" "$N")
+through2=$(run "$FMP" "$N")
+printf '%-34s %s\n' "client -> smtp-sink (baseline):" "$direct" \
+	"" "$direct2" \
+	"client -> filtermail -> smtp-sink:" "$through" "" "$through2"
+rate() { sed -n 's/.*rate=\([0-9]*\).*/\1/p' <<<"$1"; }
+best() { if [ "$1" -gt "$2" ]; then echo "$1"; else echo "$2"; fi; }
+rd=$(best "$(rate "$direct")" "$(rate "$direct2")")
+rt=$(best "$(rate "$through")" "$(rate "$through2")")
+[ "$rd" -gt 0 ] && awk -v a="$rt" -v b="$rd" \
+	'BEGIN { printf "ratio filtermail/direct (best runs): %.2f (goal >= 0.8)\n", a / b }'
+
+idle=$(rss "$FM_PID" VmRSS)
+"$BIN/smtpbench" -p "$FMP" -i "$OPEN" -w 30 -F bench@example.test \
+	-T rcpt@example.test >"$W/hold.out" 2>&1 &
+HOLD_PID=$!
+on_exit "stop_pid $HOLD_PID"
+for ((i = 0; i < 300; i++)); do
+	grep -q '^held=' "$W/hold.out" && break
+	sleep 0.05
+done
+held=$(sed -n 's/^held=//p' "$W/hold.out")
+open_rss=$(rss "$FM_PID" VmRSS)
+stop_pid "$HOLD_PID"
+echo "filtermail RSS: idle ${idle} kB; with ${held:-0} open sessions ${open_rss} kB (goal <= 8192 kB); peak $(rss "$FM_PID" VmHWM) kB"
+exit 0
