@@ -155,8 +155,8 @@ next(struct conn *c, int code)
 			if (code != 250)
 				return -1;
 			if (++b->open == b->total) {
-				printf("held=%lu\n", b->open);
-				fflush(stdout);
+				(void)printf("held=%lu\n", b->open);
+				(void)fflush(stdout);
 			}
 			return 0;
 		}
@@ -273,7 +273,7 @@ load_message(struct bench *b, const char *path)
 		bol = ch == '\n';
 		prev = ch;
 	}
-	fclose(f);
+	(void)fclose(f);
 	(void)buf_puts(&m, bol ? ".\r\n" : "\r\n.\r\n");
 	b->msg = buf_steal(&m, &b->msglen);
 	return 0;
@@ -301,10 +301,10 @@ report(struct bench *b, double secs)
 					? (b->done * 99) / 100
 					: b->done - 1];
 	}
-	printf("messages=%lu errors=%lu seconds=%.2f rate=%.0f/s "
-	       "p50=%.2fms p99=%.2fms\n",
-	       b->done, b->errors, secs, secs > 0 ? b->done / secs : 0.0, p50,
-	       p99);
+	(void)printf("messages=%lu errors=%lu seconds=%.2f rate=%.0f/s "
+		     "p50=%.2fms p99=%.2fms\n",
+		     b->done, b->errors, secs, secs > 0 ? b->done / secs : 0.0,
+		     p50, p99);
 }
 
 /* on_hold_end: the hold time is over */
@@ -336,7 +336,7 @@ main(int argc, char **argv)
 
 		if (strchr("pcniw", c) != NULL &&
 		    num_parse_uint(optarg, 1, 10000000, &v) < 0) {
-			fprintf(stderr, "bad number: %s\n", optarg);
+			(void)fprintf(stderr, "bad number: %s\n", optarg);
 			return EX_USAGE;
 		}
 		switch (c) {
@@ -370,19 +370,19 @@ main(int argc, char **argv)
 			wait_s = v;
 			break;
 		default:
-			fprintf(stderr,
-				"usage: see services/smtpbench/main.c\n");
+			(void)fprintf(stderr,
+				      "usage: see services/smtpbench/main.c\n");
 			return EX_USAGE;
 		}
 	}
 	if (port == 0 || (!b.hold && file == NULL) ||
 	    net_resolve(host, port, &b.addr, &err) < 0) {
-		fprintf(stderr, "need -p PORT and -f FILE (or -i): %s\n",
-			buf_cstr(&err));
+		(void)fprintf(stderr, "need -p PORT and -f FILE (or -i): %s\n",
+			      buf_cstr(&err));
 		return EX_USAGE;
 	}
 	if (file != NULL && load_message(&b, file) < 0) {
-		fprintf(stderr, "cannot read %s\n", file);
+		(void)fprintf(stderr, "cannot read %s\n", file);
 		return EX_NOINPUT;
 	}
 	b.loop = evloop_new();
@@ -394,12 +394,12 @@ main(int argc, char **argv)
 		evloop_timer_init(&t, on_hold_end, NULL);
 		evloop_timer_start(b.loop, &t, (uint64_t)wait_s * 1000);
 		(void)evloop_run(b.loop);
-		printf("open=%lu errors=%lu\n", b.open, b.errors);
+		(void)printf("open=%lu errors=%lu\n", b.open, b.errors);
 	} else {
 		(void)evloop_run(b.loop);
 		report(&b, (double)(now_ns() - start) / 1e9);
 	}
-	fflush(stdout);
+	(void)fflush(stdout);
 	free(b.lat_ms);
 	free(b.msg);
 	buf_deinit(&err);
