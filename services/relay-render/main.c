@@ -6,7 +6,8 @@
  *
  *   relay-render -f relay.yaml [--target local|pod] [--root DIR]
  *                [--addr ADDR] [--local-addr ADDR] [--bin DIR]
- *                [--dns IP] [--newemail-port N] [--out DIR]
+ *                [--dns IP] [--newemail-port N] [--port-offset N]
+ *                [--out DIR]
  *                [--list | --print PATH | --spec]
  *
  * Writes the files under --out (default: the target's root) unless one
@@ -38,6 +39,7 @@ usage(void)
 		      "[--root DIR] [--addr ADDR]\n"
 		      "       [--local-addr ADDR] [--bin DIR] [--dns IP] "
 		      "[--newemail-port N]\n"
+		      "       [--port-offset N]\n"
 		      "       [--out DIR] [--list | --print PATH | --spec]\n");
 }
 
@@ -54,6 +56,7 @@ parse_args(int argc, char **argv, struct relay_render_opts *o)
 		{ "bin", required_argument, NULL, 'b' },
 		{ "dns", required_argument, NULL, 'd' },
 		{ "newemail-port", required_argument, NULL, 'n' },
+		{ "port-offset", required_argument, NULL, 'P' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "list", no_argument, NULL, 'L' },
 		{ "print", required_argument, NULL, 'p' },
@@ -88,6 +91,11 @@ parse_args(int argc, char **argv, struct relay_render_opts *o)
 		case 'n':
 			if (num_parse_uint(optarg, 1, 65535,
 					   &o->newemail_port) < 0)
+				return EX_USAGE;
+			break;
+		case 'P':
+			if (num_parse_uint(optarg, 0, 50000, &o->port_offset) <
+			    0)
 				return EX_USAGE;
 			break;
 		case 'o':

@@ -43,6 +43,18 @@ make_target(const struct relay_render_opts *o)
 	if (o->dns != NULL)
 		render_target_set(&t->dns_server, o->dns);
 	t->port_newemail = o->newemail_port;
+	/* the loopback fallback of hack/local-relay.sh: no namespace, so
+	 * the standard ports may be taken by the host's own daemons */
+	t->port_smtp += o->port_offset;
+	t->port_submission += o->port_offset;
+	t->port_smtps += o->port_offset;
+	t->port_imap += o->port_offset;
+	t->port_imaps += o->port_offset;
+	t->port_http += o->port_offset;
+	t->port_https += o->port_offset;
+	t->port_https_internal += o->port_offset;
+	t->port_iroh += o->port_offset;
+	t->port_acme += o->port_offset;
 	return t;
 }
 

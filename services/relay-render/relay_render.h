@@ -18,6 +18,7 @@ struct relay_render_opts {
 	const char *bin;	/* directory of our binaries */
 	const char *dns;	/* dns_server for the services */
 	unsigned newemail_port; /* 0: newemail on a unix socket */
+	unsigned port_offset;	/* added to every public and nginx port */
 	const char *out;	/* where to write (default: root) */
 	int list;		/* print the relative paths */
 	const char *print;	/* print this one file */

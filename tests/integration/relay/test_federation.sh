@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# test_federation: two local relays deliver to each other over port 25
+# with STARTTLS and DKIM, found through the test DNS server (MX, A, DKIM
+# TXT). Messages another MTA hands to port 25 are checked as upstream's
+# filtermail incoming does: a forged sender without a signature, with a
+# signature from a key not in DNS, or signed for another domain, is
+# refused with 554; a correctly signed one (python3-dkim with e2e1's key)
+# is delivered; cleartext to an account that enforces encryption gets
+# 523. HTTPS delivery to /mxdeliv goes through nginx to filtermail too.
+# shellcheck source=tests/integration/lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=tests/integration/relay/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+relay_prereqs
+tap_init
+relay_workdir relay-federation
+t0=$(date +%s.%N)
+relays_up "$W" 2 || { ok 1 "relays e2e1 e2e2 up"; tap_done; }
+ok 0 "relays e2e1 e2e2 up ($(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $t0}") s)"
+
+D1=$(renv "$ENV1" DOMAIN)
+D2=$(renv "$ENV2" DOMAIN)
+read -r A PA < <(new_account "$ENV1")
+read -r B PB < <(new_account "$ENV2")
+K=$W/gnupg
+rc genkey "$K" "$B" >/dev/null 2>&1
+ok $? "accounts A@e2e1, B@e2e2 and B's key"
+
+# DNS as the relays see it (from inside e2e1's namespace)
+NS1=$(renv "$ENV1" NETNS)
+if [ -n "$NS1" ]; then
+	mx=$(ip netns exec "$NS1" "$PY" -c "
+import dns.resolver
+print(dns.resolver.resolve('$D2', 'MX')[0].exchange)" 2>&1)
+	[ "$mx" = "$D2." ]
+	ok $? "e2e1 resolves e2e2's MX through the test DNS ($mx)"
+	txt=$(ip netns exec "$NS1" "$PY" -c "
+import dns.resolver
+print(b''.join(dns.resolver.resolve('opendkim._domainkey.$D2', 'TXT')[0].strings).decode())" 2>&1)
+	[ "$txt" = "$(renv "$ENV2" DKIM_TXT)" ]
+	ok $? "e2e1 resolves e2e2's DKIM key TXT (split into 255-byte strings)"
+else
+	skip "MX lookup between relays" "loopback fallback: no federation"
+	skip "DKIM TXT lookup between relays" "loopback fallback: no federation"
+	tap_done
+fi
+
+# relay to relay: submission on e2e1, Postfix delivers to e2e2:25
+id="fed-$RANDOM@e2e.test"
+rc send "$ENV1" "$A" "$PA" "$B" --keydir "$K" --msgid "$id" >/dev/null
+rc fetch "$ENV2" "$B" "$PB" "$id" >"$W/fed.eml" 2>/dev/null
+ok $? "A@e2e1 -> B@e2e2 delivered"
+L1=$(renv "$ENV1" LOG)/postfix.log
+grep -qE "TLS connection established to $D2\[[0-9.]+\]:25: TLSv1\.3" "$L1"
+ok $? "e2e1's smtp client used STARTTLS (TLS 1.3) to e2e2:25"
+grep -q "to=<$B>, relay=$D2\[$(renv "$ENV2" ADDR)\]:25,.*status=sent" "$L1"
+ok $? "e2e1 logged the delivery to e2e2's MX"
+
+# as another MTA on e2e2's port 25
+KEY1=$(renv "$ENV1" ROOT)/dkim/opendkim.private
+openssl genrsa -out "$W/other.key" 2048 >/dev/null 2>&1
+check "forged sender without a DKIM signature is refused with 554" \
+	rc send25 "$ENV2" "$A" "$B" --keydir "$K" --expect "554 5.7.1 No DKIM signature found"
+check "a signature from a key not in DNS is refused with 554" \
+	rc send25 "$ENV2" "$A" "$B" --keydir "$K" --sign-key "$W/other.key" \
+	--expect "554 5.7.1 No valid DKIM signature found"
+check "a valid signature by another domain than From's is refused (strict alignment)" \
+	rc send25 "$ENV2" "someone@$D2" "$B" --keydir "$K" --sign-key "$KEY1" \
+	--sign-domain "$D1" --expect "554 5.7.1 No valid DKIM signature found"
+id="signed-$RANDOM@e2e.test"
+check "a message signed with e2e1's key is accepted on e2e2:25" \
+	rc send25 "$ENV2" "$A" "$B" --keydir "$K" --sign-key "$KEY1" --msgid "$id"
+rc fetch "$ENV2" "$B" "$PB" "$id" >/dev/null 2>&1
+ok $? "and delivered to B"
+check "signed cleartext to an account enforcing encryption gets 523" \
+	rc send25 "$ENV2" "$A" "$B" --plain --sign-key "$KEY1" --expect 523
+
+# HTTPS delivery: POST /mxdeliv through nginx to filtermail incoming HTTP
+id="mxdeliv-$RANDOM@e2e.test"
+$PY - "$RC_PY" "$ENV2" "$A" "$B" "$K" "$KEY1" "$id" >"$W/mxdeliv.out" 2>&1 <<'PYEOF'
+import importlib.util, socket, sys, http.client
+spec = importlib.util.spec_from_file_location("rc", sys.argv[1])
+rc = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rc)
+env = rc.load_env(sys.argv[2])
+frm, to, keydir, key, msgid = sys.argv[3:8]
+data = rc.dkim_sign(rc.message(frm, to, msgid, keydir), frm.split("@")[1], key)
+port = int(env["HTTPS_PORT"])
+conn = http.client.HTTPSConnection(env["DOMAIN"], port, timeout=30)
+conn.sock = rc.tls_context(env).wrap_socket(
+    socket.create_connection((env["ADDR"], port), 30),
+    server_hostname=env["DOMAIN"])
+conn.request("POST", "/mxdeliv", body=data,
+             headers={"X-MAIL-FROM": frm, "X-MAIL-TO": to})
+r = conn.getresponse()
+print(r.status, r.read().decode(errors="replace"))
+sys.exit(0 if r.status == 200 else 1)
+PYEOF
+ok $? "POST https://e2e2/mxdeliv with a signed message: 200 ($(head -c 80 "$W/mxdeliv.out"))"
+rc fetch "$ENV2" "$B" "$PB" "$id" >/dev/null 2>&1
+ok $? "the /mxdeliv message is delivered"
+
+tap_done
