@@ -144,6 +144,20 @@ fill(struct buf *out, const char *tpl, const struct vars *vs, struct buf *err)
 	return buf_puts(out, p) < 0 ? -E2BIG : 0;
 }
 
+/* key_of: path as a ConfigMap key (see web.h) */
+static char *
+key_of(const char *path)
+{
+	char *k = xstrdup(path), *p;
+
+	for (p = k; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
+		      *p == '_'))
+			*p = '_';
+	return k;
+}
+
 /* site_add: append a file; takes data */
 static void
 site_add(struct web_site *s, const char *path, unsigned char *data, size_t len,
@@ -151,6 +165,7 @@ site_add(struct web_site *s, const char *path, unsigned char *data, size_t len,
 {
 	s->files = xreallocarray(s->files, s->n + 1, sizeof(*s->files));
 	s->files[s->n].path = xstrdup(path);
+	s->files[s->n].key = key_of(path);
 	s->files[s->n].data = data;
 	s->files[s->n].len = len;
 	s->files[s->n].binary = binary;
@@ -373,6 +388,7 @@ web_site_free(struct web_site **sp)
 		return;
 	for (i = 0; i < s->n; i++) {
 		free(s->files[i].path);
+		free(s->files[i].key);
 		free(s->files[i].data);
 	}
 	free(s->files);

@@ -8,6 +8,10 @@
  * of files out. The operator puts the list into a ConfigMap (binaryData
  * for the PNG); the local relay writes it into nginx's root.
  *
+ * ConfigMap keys cannot hold '/' (nor the brackets of an IPv4 relay's
+ * "[1.2.3.4]"), so each file also carries a key; mount the ConfigMap
+ * with items {key, path} to recreate the tree.
+ *
  * Files (paths relative to the web root, no leading '/'):
  *   index.html, info.html, privacy.html   our prose, upstream's facts
  *   main.css, robots.txt
@@ -30,6 +34,8 @@
 
 struct web_file {
 	char *path;	     /* relative, e.g. "index.html" */
+	char *key;	     /* path as a ConfigMap key: every character
+				outside [-._a-zA-Z0-9] becomes '_' */
 	unsigned char *data; /* the content (NUL-terminated for text) */
 	size_t len;	     /* bytes, without that NUL */
 	int binary;	     /* not UTF-8 text (ConfigMap binaryData) */

@@ -28,7 +28,8 @@
 static char v_size[] = "500M", v_mail[] = "privacy@example.org",
 	    v_postal[] = "Example & Sons <Ltd>\nMain \"St\" 1",
 	    v_pdo[] = "Jane 'DPO' Doe", d_acme[] = "chat.example.org",
-	    d_self[] = "_chat.example.org", d_bad[] = "a/../b";
+	    d_self[] = "_chat.example.org", d_bad[] = "a/../b",
+	    d_ip[] = "[1.2.3.4]";
 
 /* cfg_of: a configuration as config_load would leave it */
 static void
@@ -145,6 +146,7 @@ acme(void **state)
 		strstr((const char *)f->data,
 		       "href=\"DCACCOUNT:https://chat.example.org/new\""));
 	f = web_site_find(s, ".well-known/mta-sts.txt");
+	assert_str(f->key, ".well-known_mta-sts.txt");
 	assert_str((const char *)f->data, "version: STSv1\nmode: enforce\n"
 					  "mx: chat.example.org\n"
 					  "max_age: 2419200\n");
@@ -164,6 +166,31 @@ self(void **state)
 	assert_non_null(strstr((const char *)f->data, "id=\"dclogin-link\""));
 	assert_non_null(web_site_find(s, "dclogin.js"));
 	web_site_free(&s);
+}
+
+/* ipv4_keys: an IPv4 relay's QR file name becomes a valid key */
+static void
+ipv4_keys(void **state)
+{
+	struct chatmail_config c;
+	struct web_site *s = NULL;
+	struct buf err = BUF_INIT(1024);
+	const struct web_file *f;
+	size_t i;
+
+	(void)state;
+	cfg_of(&c, d_ip, 1);
+	assert_int(web_render(&c, &s, &err), 0);
+	f = web_site_find(s, "qr-chatmail-invite-[1.2.3.4].png");
+	assert_non_null(f);
+	assert_str(f->key, "qr-chatmail-invite-_1.2.3.4_.png");
+	for (i = 0; i < s->n; i++)
+		assert_int(strspn(s->files[i].key, "abcdefghijklmnopqrstuvwxyz"
+						   "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+						   "0123456789-._"),
+			   strlen(s->files[i].key));
+	web_site_free(&s);
+	buf_deinit(&err);
 }
 
 /* bad_domain: a domain that cannot be a file name is refused */
@@ -308,6 +335,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(acme),
+		cmocka_unit_test(ipv4_keys),
 		cmocka_unit_test(self),
 		cmocka_unit_test(bad_domain),
 		cmocka_unit_test(escape_and_words),
