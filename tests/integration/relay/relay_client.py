@@ -19,6 +19,9 @@ TLS server name, verified against its self-signed certificate.
        [--plain] [--no-tls]                 as another MTA on port 25
   fetch ENV USER PW MSGID [--via 993|443] [--timeout S]
                                             wait for the message, print it
+  msgids ENV USER PW                        Message-IDs in the INBOX
+  stream ENV USER PW TO [--count N] [--pause S] [--prefix P] [--keydir D]
+                                            submit N messages, one line each
   vrfy ENV USER                             VRFY on 25 after STARTTLS
   relay-test ENV FROM TO                    port 25 must not relay
   noauth ENV FROM TO                        587 without AUTH is refused
@@ -42,6 +45,9 @@ import time
 import uuid
 
 TIMEOUT = 30
+# RFC 5464 commands imaplib does not know
+imaplib.Commands.setdefault("SETMETADATA", ("AUTH", "SELECTED"))
+imaplib.Commands.setdefault("GETMETADATA", ("AUTH", "SELECTED"))
 
 
 def load_env(path):
@@ -343,6 +349,44 @@ def cmd_fetch(env, a):
     return 1
 
 
+def cmd_msgids(env, a):
+    """every Message-ID in the user's INBOX, one per line"""
+    m = imap(env, "993")
+    m.login(a.user, a.pw)
+    m.select("INBOX")
+    typ, dat = m.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+    m.logout()
+    for item in dat:
+        if isinstance(item, tuple):
+            for line in item[1].decode(errors="replace").splitlines():
+                if line.lower().startswith("message-id:"):
+                    print(line.split(":", 1)[1].strip().strip("<>"))
+    return 0
+
+
+def cmd_stream(env, a):
+    """submit COUNT messages one after another (a new session each, a
+    pause between), printing "accepted ID" or "refused ID CODE" per
+    message; never retries: only what got 250 counts as accepted"""
+    for i in range(a.count):
+        msgid = f"{a.prefix}-{i}@e2e.test"
+        data = message(a.user, a.to, msgid, a.keydir)
+        try:
+            s = smtp(env, a.via)
+            s.login(a.user, a.pw)
+            s.sendmail(a.user, [a.to], data)
+            try:
+                s.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            print("accepted", msgid, flush=True)
+        except (smtplib.SMTPException, OSError, ssl.SSLError) as e:
+            print("refused", msgid, type(e).__name__, str(e)[:80],
+                  flush=True)
+        time.sleep(a.pause)
+    return 0
+
+
 def cmd_vrfy(env, a):
     """as upstream's test_no_vrfy: port 25 after STARTTLS, 252 2.0.0 for
     any address (no user enumeration)"""
@@ -440,6 +484,16 @@ def main():
     s.add_argument("msgid")
     s.add_argument("--via", default="993")
     s.add_argument("--timeout", type=float, default=30)
+    s = sub.add_parser("msgids")
+    s.add_argument("env"), s.add_argument("user"), s.add_argument("pw")
+    s = sub.add_parser("stream")
+    s.add_argument("env"), s.add_argument("user"), s.add_argument("pw")
+    s.add_argument("to")
+    s.add_argument("--keydir")
+    s.add_argument("--via", default="465")
+    s.add_argument("--count", type=int, default=50)
+    s.add_argument("--pause", type=float, default=0.1)
+    s.add_argument("--prefix", default="stream")
     s = sub.add_parser("vrfy")
     s.add_argument("env"), s.add_argument("user")
     s = sub.add_parser("relay-test")
