@@ -10,7 +10,8 @@
  *                [--out DIR]
  *                [--list | --print PATH | --spec]
  *
- * Writes the files under --out (default: the target's root) unless one
+ * Writes the files under --out (default for --target local: its --root;
+ * --target pod needs --out, its root being /etc/chatmail) unless one
  * of --list (paths), --print PATH (one file to stdout) or --spec (the
  * defaulted spec as JSON) is given. Exit codes: 0, 64 usage, 78 invalid
  * spec, 73 a file could not be written.
@@ -118,6 +119,10 @@ parse_args(int argc, char **argv, struct relay_render_opts *o)
 	    (strcmp(o->target, "local") != 0 &&
 	     strcmp(o->target, "pod") != 0) ||
 	    (strcmp(o->target, "local") == 0 && o->root == NULL))
+		return EX_USAGE;
+	/* a Pod's root is /etc/chatmail: never write there by default */
+	if (strcmp(o->target, "pod") == 0 && o->out == NULL && !o->list &&
+	    o->print == NULL && !o->spec)
 		return EX_USAGE;
 	return 0;
 }
