@@ -85,33 +85,23 @@ dict_parse_line(char *line, size_t len, struct dict_line *out)
 int
 dict_tabescape(struct buf *b, const char *s)
 {
-	const char *run = s;
 	char esc[2] = { '\001', 0 };
+	size_t n;
 	int r;
 
-	for (; *s != '\0'; s++) {
-		switch (*s) {
-		case '\001':
-			esc[1] = '1';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		default:
-			continue;
-		}
-		if ((r = buf_append(b, run, (size_t)(s - run))) < 0 ||
-		    (r = buf_append(b, esc, 2)) < 0)
+	for (;;) {
+		n = strcspn(s, "\001\t\r\n");
+		if ((r = buf_append(b, s, n)) < 0 || s[n] == '\0')
 			return r;
-		run = s + 1;
+		s += n;
+		esc[1] = *s == '\001' ? '1'
+			 : *s == '\t' ? 't'
+			 : *s == '\r' ? 'r'
+				      : 'n';
+		if ((r = buf_append(b, esc, 2)) < 0)
+			return r;
+		s++;
 	}
-	return buf_append(b, run, (size_t)(s - run));
 }
 
 /* utf8_next: decode one UTF-8 sequence at *p (advanced); -1 if bad */
@@ -146,51 +136,65 @@ utf8_next(const unsigned char **p)
 	return cp;
 }
 
+/* json_plain: bytes that go into a JSON string as they are */
+static size_t
+json_plain(const unsigned char *p)
+{
+	const unsigned char *s = p;
+
+	while (*s >= 0x20 && *s < 0x7f && *s != '"' && *s != '\\')
+		s++;
+	return (size_t)(s - p);
+}
+
+/* json_escape: append the escape of code point cp */
+static int
+json_escape(struct buf *b, long cp)
+{
+	switch (cp) {
+	case '"':
+		return buf_puts(b, "\\\"");
+	case '\\':
+		return buf_puts(b, "\\\\");
+	case '\n':
+		return buf_puts(b, "\\n");
+	case '\r':
+		return buf_puts(b, "\\r");
+	case '\t':
+		return buf_puts(b, "\\t");
+	case '\b':
+		return buf_puts(b, "\\b");
+	case '\f':
+		return buf_puts(b, "\\f");
+	default:
+		break;
+	}
+	if (cp < 0x10000)
+		return buf_printf(b, "\\u%04lx", cp);
+	return buf_printf(b, "\\u%04lx\\u%04lx",
+			  0xd800 + ((cp - 0x10000) >> 10),
+			  0xdc00 + ((cp - 0x10000) & 0x3ff));
+}
+
 int
 dict_json_string(struct buf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
 	long cp;
 	int r = buf_putc(b, '"');
 
 	while (r == 0 && *p != '\0') {
+		n = json_plain(p);
+		if (n > 0) {
+			r = buf_append(b, p, n);
+			p += n;
+			continue;
+		}
 		cp = utf8_next(&p);
 		if (cp < 0)
 			return -EINVAL;
-		switch (cp) {
-		case '"':
-			r = buf_puts(b, "\\\"");
-			break;
-		case '\\':
-			r = buf_puts(b, "\\\\");
-			break;
-		case '\n':
-			r = buf_puts(b, "\\n");
-			break;
-		case '\r':
-			r = buf_puts(b, "\\r");
-			break;
-		case '\t':
-			r = buf_puts(b, "\\t");
-			break;
-		case '\b':
-			r = buf_puts(b, "\\b");
-			break;
-		case '\f':
-			r = buf_puts(b, "\\f");
-			break;
-		default:
-			if (cp >= 0x20 && cp < 0x7f)
-				r = buf_putc(b, (char)cp);
-			else if (cp < 0x10000)
-				r = buf_printf(b, "\\u%04lx", cp);
-			else
-				r = buf_printf(
-					b, "\\u%04lx\\u%04lx",
-					0xd800 + ((cp - 0x10000) >> 10),
-					0xdc00 + ((cp - 0x10000) & 0x3ff));
-			break;
-		}
+		r = json_escape(b, cp);
 	}
 	return r < 0 ? r : buf_putc(b, '"');
 }
