@@ -4,8 +4,9 @@
  * Role: DKIM key lookups for incoming filtermail without blocking the
  * event loop. Each query owns one connected UDP socket (the kernel drops
  * datagrams from anyone but the server; the 16-bit ID and the question
- * are checked too), retransmits after 1, 2, 4, 8 ... s, switches to TCP
- * on truncation, and ends after FM_DNS_TIMEOUT_MS. Untrusted input: the
+ * are checked too), retransmits after 1, 2, 4, 8 ... s, fails at once
+ * (temporarily) when the kernel reports the server's port unreachable,
+ * switches to TCP on truncation, and ends after FM_DNS_TIMEOUT_MS. Untrusted input: the
  * answers (parsed by fm_dns_msg.c into a fixed scratch structure).
  */
 #include <arpa/inet.h>
@@ -345,8 +346,15 @@ on_udp(struct evloop *loop, int fd, unsigned events, void *arg)
 	(void)events;
 	for (i = 0; i < 16; i++) { /* bounded: garbage cannot spin us */
 		n = recv(fd, pkt, sizeof(pkt), 0);
+		if (n < 0 && errno == ECONNREFUSED) {
+			/* nothing listens there (ICMP port unreachable on
+			 * our connected socket): a temporary failure now,
+			 * not 60 s of retransmissions to a dead port */
+			query_done(q, -EIO);
+			return;
+		}
 		if (n < 0)
-			return; /* EAGAIN, or ICMP refused: retry timer */
+			return; /* EAGAIN: wait, the retry timer runs */
 		if (query_answer(q, pkt, (size_t)n) != 0)
 			return;
 	}

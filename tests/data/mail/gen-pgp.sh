@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # gen-pgp.sh OUTDIR: build PGP/MIME test messages with a real gpg in a
 # throwaway GNUPGHOME (generated keys): encrypted to one and to two
-# recipients, symmetric (SKESK), truncated and corrupted payloads, and
-# armored text in text/plain. Our own corpus; nothing upstream's.
+# recipients, symmetric (SKESK), with a "Version:" armor header (refused
+# outgoing, skipped incoming), truncated and corrupted payloads, a
+# literal-data packet, and armored text in text/plain. Our own corpus;
+# nothing upstream's.
 set -euo pipefail
 out=$1
 mkdir -p "$out"
@@ -35,10 +37,13 @@ gpg --batch --trust-model always -a -r bob@example.org -r alice@example.org \
 gpg --batch --pinentry-mode loopback --passphrase pw -a -c \
 	-o "$GNUPGHOME/sym.asc" "$GNUPGHOME/p.txt"
 gpg --batch -a --store -o "$GNUPGHOME/literal.asc" "$GNUPGHOME/p.txt"
+gpg --batch --trust-model always --emit-version -a -r bob@example.org \
+	-o "$GNUPGHOME/version.asc" -e "$GNUPGHOME/p.txt"
 mail "$out/enc-one.eml" "$GNUPGHOME/one.asc"
 mail "$out/enc-two.eml" "$GNUPGHOME/two.asc"
 mail "$out/enc-sym.eml" "$GNUPGHOME/sym.asc"
 mail "$out/bad-literal.eml" "$GNUPGHOME/literal.asc"
+mail "$out/enc-version.eml" "$GNUPGHOME/version.asc"
 # truncated: drop the last base64 line before the CRC
 awk 'BEGIN{n=0} {l[n++]=$0} END{for(i=0;i<n;i++) if (i!=n-3) print l[i]}' \
 	"$GNUPGHOME/two.asc" >"$GNUPGHOME/trunc.asc"

@@ -1,10 +1,8 @@
 /* test_mime: header lookup and unfolding, Content-Type, multipart
  * splitting, transfer decoding, From addresses, and the classification
- * table (PGP/MIME, SecureJoin, ASM and mailer-daemon facts).
- *
- * Also a test-only classifier CLI for the corpus tests (and anyone's
- * integration test): test_mime FILE [outgoing|incoming] prints
- * "encrypted=N securejoin=N mixed=N report=N mimetype=T". */
+ * table (PGP/MIME, SecureJoin, ASM and mailer-daemon facts), RFC 2047
+ * encoded words. The classifier as a command line for files is
+ * test_policy_cli classify. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -241,36 +239,8 @@ test_parts_and_decoding(void **state)
 	buf_deinit(&scratch);
 }
 
-/* classify_file: the CLI mode */
-static int
-classify_file(const char *path, int outgoing)
-{
-	struct buf scratch = BUF_INIT(64 << 20);
-	struct fm_class c;
-	char *m = NULL;
-	size_t n = 0, cap = 0, r;
-	FILE *f = fopen(path, "rb");
-
-	if (f == NULL)
-		return 66;
-	do {
-		if (n == cap)
-			m = realloc(m, cap = cap ? cap * 2 : 65536);
-		r = fread(m + n, 1, cap - n, f);
-		n += r;
-	} while (r > 0);
-	fclose(f);
-	fm_pgp_classify(m, n, outgoing, &scratch, &c);
-	printf("encrypted=%d securejoin=%d mixed=%d report=%d mimetype=%s\n",
-	       c.encrypted, c.securejoin, c.multipart_mixed,
-	       c.mailer_daemon_report, c.mimetype);
-	free(m);
-	buf_deinit(&scratch);
-	return 0;
-}
-
 int
-main(int argc, char **argv)
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classify_table),
@@ -280,8 +250,5 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_parts_and_decoding),
 	};
 
-	if (argc >= 2)
-		return classify_file(
-			argv[1], argc < 3 || strcmp(argv[2], "incoming") != 0);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -427,11 +427,59 @@ test_dns_codec(void **state)
 		   -EINVAL);
 }
 
+static int refused_status = 1, refused_calls;
+
+/* on_refused_txt: the lookup's result */
+static void
+on_refused_txt(void *arg, int status, const struct fm_dns_txt *txt)
+{
+	(void)arg, (void)txt;
+	refused_status = status;
+	refused_calls++;
+}
+
+/* a nameserver port where nothing listens fails at once, temporarily */
+static void
+test_dns_refused(void **state)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	struct buf err = BUF_INIT(256);
+	struct fm_dns *dns;
+	struct fm_dns_query *q;
+	char server[64];
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), i;
+	uint64_t t0;
+
+	(void)state;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	close(fd); /* the port is free now: nothing answers there */
+	snprintf(server, sizeof(server), "127.0.0.1:%u", ntohs(sa.sin_port));
+	dns = fm_dns_new(fx.loop, server, NULL, &err);
+	assert_non_null(dns);
+	(void)evloop_run_once(fx.loop, 0);
+	t0 = evloop_now(fx.loop);
+	q = fm_dns_lookup_txt(dns, "s._domainkey.example.org", on_refused_txt,
+			      NULL);
+	assert_non_null(q);
+	for (i = 0; refused_calls == 0 && i < 50; i++)
+		(void)evloop_run_once(fx.loop, 100);
+	assert_int(refused_calls, 1);
+	assert_int(refused_status, -EIO);
+	/* well before the first retransmission (1 s) */
+	assert_true(evloop_now(fx.loop) - t0 < 900);
+	fm_dns_free(&dns);
+	buf_deinit(&err);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dns_codec),
+		cmocka_unit_test(test_dns_refused),
 		cmocka_unit_test(test_outgoing),
 		cmocka_unit_test(test_incoming_dkim),
 		cmocka_unit_test(test_incoming_cleartext),
