@@ -359,7 +359,6 @@ setup(struct controller *ctl)
 	struct buf err = BUF_INIT(1024);
 	char host[64] = "chatmail-operator", rnd[8];
 	unsigned char rb[3];
-	int r;
 
 	if (kube_config_load(&ctl->kc, ctl->opts->kubeconfig,
 			     ctl->opts->context, &err) < 0) {
@@ -381,8 +380,8 @@ setup(struct controller *ctl)
 	ctl->events = events_new(ctl->loop, ctl->client, ctl->identity);
 	http_server_opts_default(&ho);
 	ctl->http = http_server_new(ctl->loop, &ho, NULL, http_handler, ctl);
-	if ((r = listen_on(ctl, ctl->opts->metrics_addr)) < 0 ||
-	    (r = listen_on(ctl, ctl->opts->probe_addr)) < 0)
+	if (listen_on(ctl, ctl->opts->metrics_addr) < 0 ||
+	    listen_on(ctl, ctl->opts->probe_addr) < 0)
 		return EX_CONFIG;
 	if (ctl->opts->leader_elect) {
 		memset(&lo, 0, sizeof(lo));

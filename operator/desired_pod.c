@@ -37,9 +37,9 @@ enum {
 
 struct ctr_def {
 	const char *name;
-	enum spec_container img;
 	const char *const *cmd;
 	const char *group1, *group2; /* ConfigMap groups mounted */
+	enum spec_container img;
 	unsigned mounts;
 	int vmail; /* run as uid 2000, read-only root fs */
 	int ports[4];
@@ -75,98 +75,38 @@ static const char *const cmd_iroh[] = { "iroh-relay", "--config-path",
 static const char *const cmd_cert[] = { "cert-reloader", "--dir",
 					"/etc/chatmail/tls", NULL };
 
+#define CTR(n, i, c, g1, g2, m, v, rp, ...)                          \
+	{                                                            \
+		.name = (n), .img = (i), .cmd = (c), .group1 = (g1), \
+		.group2 = (g2), .mounts = (m), .vmail = (v),         \
+		.ready_port = (rp), .ports = {                       \
+			__VA_ARGS__                                  \
+		}                                                    \
+	}
+
 static const struct ctr_def ctrs[] = {
-	{ "postfix",
-	  SPEC_C_POSTFIX,
-	  cmd_postfix,
-	  "postfix",
-	  NULL,
-	  M_RUN | M_QUEUE | M_CONFIG | M_TLS | M_POSTFIX_DATA,
-	  0,
-	  { 25, 465, 587 },
-	  25 },
-	{ "dovecot",
-	  SPEC_C_DOVECOT,
-	  cmd_dovecot,
-	  "dovecot",
-	  NULL,
-	  M_RUN | M_MAIL | M_CONFIG | M_TLS | M_DOVECOT_RUN,
-	  0,
-	  { 143, 993 },
-	  143 },
-	{ "nginx",
-	  SPEC_C_NGINX,
-	  cmd_nginx,
-	  "nginx",
-	  "www",
-	  M_RUN | M_CONFIG | M_TLS | M_NGINX_RUN,
-	  0,
-	  { 80, 443 },
-	  443 },
-	{ "filtermail-outgoing",
-	  SPEC_C_FILTERMAIL,
-	  cmd_fm_out,
-	  NULL,
-	  NULL,
-	  M_RUN | M_CONFIG | M_DKIM | M_TMP,
-	  1,
-	  { 0 },
-	  0 },
-	{ "filtermail-incoming",
-	  SPEC_C_FILTERMAIL,
-	  cmd_fm_in,
-	  NULL,
-	  NULL,
-	  M_RUN | M_MAIL | M_CONFIG | M_TMP,
-	  1,
-	  { 0 },
-	  0 },
-	{ "doveauth",
-	  SPEC_C_DOVEAUTH,
-	  cmd_doveauth,
-	  NULL,
-	  NULL,
-	  M_RUN | M_MAIL | M_CONFIG,
-	  1,
-	  { 0 },
-	  0 },
-	{ "metadata",
-	  SPEC_C_METADATA,
-	  cmd_metadata,
-	  NULL,
-	  NULL,
-	  M_RUN | M_MAIL | M_CONFIG,
-	  1,
-	  { 0 },
-	  0 },
-	{ "lastlogin",
-	  SPEC_C_LASTLOGIN,
-	  cmd_lastlogin,
-	  NULL,
-	  NULL,
-	  M_RUN | M_MAIL | M_CONFIG,
-	  1,
-	  { 0 },
-	  0 },
-	{ "newemail",
-	  SPEC_C_NEWEMAIL,
-	  cmd_newemail,
-	  NULL,
-	  NULL,
-	  M_RUN | M_MAIL | M_CONFIG,
-	  1,
-	  { 0 },
-	  0 },
-	{ "iroh-relay",
-	  SPEC_C_IROH,
-	  cmd_iroh,
-	  NULL,
-	  NULL,
-	  M_CONFIG,
-	  1,
-	  { 0 },
-	  0 },
-	{ "cert", SPEC_C_CERT, cmd_cert, NULL, NULL, M_TLS, 0, { 0 }, 0 },
+	CTR("postfix", SPEC_C_POSTFIX, cmd_postfix, "postfix", NULL,
+	    M_RUN | M_QUEUE | M_CONFIG | M_TLS | M_POSTFIX_DATA, 0, 25, 25, 465,
+	    587),
+	CTR("dovecot", SPEC_C_DOVECOT, cmd_dovecot, "dovecot", NULL,
+	    M_RUN | M_MAIL | M_CONFIG | M_TLS | M_DOVECOT_RUN, 0, 143, 143,
+	    993),
+	CTR("nginx", SPEC_C_NGINX, cmd_nginx, "nginx", "www",
+	    M_RUN | M_CONFIG | M_TLS | M_NGINX_RUN, 0, 443, 80, 443),
+	CTR("filtermail-outgoing", SPEC_C_FILTERMAIL, cmd_fm_out, NULL, NULL,
+	    M_RUN | M_CONFIG | M_DKIM | M_TMP, 1, 0, 0),
+	CTR("filtermail-incoming", SPEC_C_FILTERMAIL, cmd_fm_in, NULL, NULL,
+	    M_RUN | M_MAIL | M_CONFIG | M_TMP, 1, 0, 0),
+	CTR("doveauth", SPEC_C_DOVEAUTH, cmd_doveauth, NULL, NULL,
+	    M_RUN | M_MAIL | M_CONFIG, 1, 0, 0),
+	CTR("metadata", SPEC_C_METADATA, cmd_metadata, NULL, NULL,
+	    M_RUN | M_MAIL | M_CONFIG, 1, 0, 0),
+	CTR("lastlogin", SPEC_C_LASTLOGIN, cmd_lastlogin, NULL, NULL,
+	    M_RUN | M_MAIL | M_CONFIG, 1, 0, 0),
+	CTR("newemail", SPEC_C_NEWEMAIL, cmd_newemail, NULL, NULL,
+	    M_RUN | M_MAIL | M_CONFIG, 1, 0, 0),
+	CTR("iroh-relay", SPEC_C_IROH, cmd_iroh, NULL, NULL, M_CONFIG, 1, 0, 0),
+	CTR("cert", SPEC_C_CERT, cmd_cert, NULL, NULL, M_TLS, 0, 0, 0),
 };
 
 /* str_array: a JSON array of the NULL-terminated strings */
@@ -543,8 +483,8 @@ job_pod(const struct desired_in *in, const char *which)
 		"chatmail-metrics", INI, "--textfile",
 		"/home/vmail/metrics/fsreport.prom", NULL
 	};
-	static const struct ctr_def d = { "job", SPEC_C_JOBS, NULL,
-					  NULL,	 NULL,	      M_MAIL | M_CONFIG,
+	static const struct ctr_def d = { "job", NULL,	      NULL,
+					  NULL,	 SPEC_C_JOBS, M_MAIL | M_CONFIG,
 					  1,	 { 0 },	      0 };
 	cJSON *pod = cJSON_CreateObject(), *term, *c, *vols, *sel;
 	char pvc[128];

@@ -82,7 +82,8 @@ static void
 grow(struct hmap *m)
 {
 	size_t n = m->nbuckets ? m->nbuckets * 2 : 16, i;
-	struct hmap_entry **nb = xcalloc(n, sizeof(*nb)), *e, *next;
+	struct hmap_entry **nb = xcalloc(n, sizeof(struct hmap_entry *)), *e,
+			  *next;
 
 	for (i = 0; i < m->nbuckets; i++) {
 		for (e = m->b[i]; e != NULL; e = next) {

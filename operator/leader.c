@@ -109,7 +109,7 @@ record(struct leader *l, const cJSON *old, const char *holder)
 	spec = cJSON_AddObjectToObject(lease, "spec");
 	cJSON_AddStringToObject(spec, "holderIdentity", holder);
 	cJSON_AddNumberToObject(spec, "leaseDurationSeconds",
-				(double)(l->o.lease_ms / 1000));
+				(double)l->o.lease_ms / 1000.0);
 	cJSON_AddStringToObject(spec, "acquireTime", same && acq ? acq : now);
 	cJSON_AddStringToObject(spec, "renewTime", now);
 	cJSON_AddNumberToObject(

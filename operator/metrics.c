@@ -89,8 +89,8 @@ family_add(struct family *f, const char *labels, double v)
 }
 
 void
-metrics_api_request(struct metrics *m, const char *verb,
-		    const char *resource, long code)
+metrics_api_request(struct metrics *m, const char *verb, const char *resource,
+		    long code)
 {
 	char labels[192], c[24];
 

@@ -230,7 +230,8 @@ reconcile_relay(struct controller *ctl, const char *key)
 			converge(&r);
 	}
 	rc = write_status(&r);
-	if (r.err_reason[0] != '\0' && strcmp(r.err_reason, "InvalidSpec")) {
+	if (r.err_reason[0] != '\0' &&
+	    strcmp(r.err_reason, "InvalidSpec") != 0) {
 		events_emit(ctl->events, r.relay, "Warning", r.err_reason,
 			    "Reconcile", "%s", r.err_msg);
 		rc = -EAGAIN;

@@ -184,10 +184,10 @@ canon_object(const cJSON *v, struct buf *out)
 	int r;
 
 	cJSON_ArrayForEach(ch, v) n++;
-	kids = xcalloc(n ? n : 1, sizeof(*kids));
+	kids = xcalloc(n ? n : 1, sizeof(const cJSON *));
 	n = 0;
 	cJSON_ArrayForEach(ch, v) kids[n++] = ch;
-	qsort(kids, n, sizeof(*kids), cmp_keys);
+	qsort(kids, n, sizeof(const cJSON *), cmp_keys);
 	r = buf_putc(out, '{');
 	for (i = 0; i < n && r == 0; i++) {
 		if (i > 0)

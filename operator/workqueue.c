@@ -201,7 +201,8 @@ workqueue_add_after(struct workqueue *q, const char *key, uint64_t delay_ms,
 	it->due_ms = now_ms + delay_ms;
 	if (q->nheap == q->heap_cap) {
 		q->heap_cap = q->heap_cap ? q->heap_cap * 2 : 16;
-		q->heap = xreallocarray(q->heap, q->heap_cap, sizeof(*q->heap));
+		q->heap = xreallocarray(q->heap, q->heap_cap,
+					sizeof(struct wq_item *));
 	}
 	heap_set(q, q->nheap++, it);
 	heap_up(q, it->heap_idx);
