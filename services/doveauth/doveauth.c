@@ -105,6 +105,7 @@ userdb_json(const char *addr, const char *home, const char *hash,
 {
 	int r = 0;
 
+	(void)buf_reserve(json, 2 * strlen(home) + strlen(hash) + 128);
 	r |= buf_puts(json, "{\"addr\": ");
 	r |= dict_json_string(json, addr);
 	r |= buf_puts(json, ", \"home\": ");

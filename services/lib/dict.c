@@ -105,6 +105,8 @@ dict_req_done(struct dict_req *req)
 static void
 req_line(struct dict_req *req, char status, const char *value)
 {
+	/* one allocation of the right size instead of doubling from 64 */
+	(void)buf_reserve(&req->reply, (value ? strlen(value) : 0) + 8);
 	if (buf_putc(&req->reply, status) < 0 ||
 	    (value != NULL && dict_tabescape(&req->reply, value) < 0) ||
 	    buf_putc(&req->reply, '\n') < 0) {
