@@ -54,6 +54,13 @@ mx_free(struct mx_req *mx)
 	free(mx);
 }
 
+/* header_addr: a header value that is one address, bare or in <> */
+static int
+header_addr(const char *v, char *out, size_t outsize)
+{
+	return strpbrk(v, " \t") == NULL && fm_smtp_parse_path(v, out, outsize);
+}
+
 /* envelope: read and check X-MAIL-FROM / X-MAIL-TO; NULL if fine, else
  * the SMTP error text. With mx, the addresses are stored there. */
 static const char *
@@ -66,15 +73,14 @@ envelope(struct http_request *req, struct mx_req *mx)
 	if (http_request_header_next(req, "X-MAIL-FROM", &idx, &v)) {
 		if (http_request_header_next(req, "X-MAIL-FROM", &idx, &v))
 			return "500 Only one X-MAIL-FROM header allowed";
-		if (!fm_smtp_parse_path(v, addr, sizeof(addr)))
+		if (!header_addr(v, addr, sizeof(addr)))
 			return "500 Invalid address in MAIL FROM";
 		if (mx != NULL)
 			(void)snprintf(mx->from, sizeof(mx->from), "%s", addr);
 	}
 	idx = 0;
 	while (http_request_header_next(req, "X-MAIL-TO", &idx, &v)) {
-		if (!fm_smtp_parse_path(v, addr, sizeof(addr)) ||
-		    addr[0] == '\0')
+		if (!header_addr(v, addr, sizeof(addr)) || addr[0] == '\0')
 			return "500 Invalid address in RCPT TO";
 		if (++n > FM_MAX_RCPTS)
 			return "452 4.5.3 Too many recipients";
