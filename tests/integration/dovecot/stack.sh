@@ -6,6 +6,7 @@
 # the push_notification lua hook). Sourced by the tests in this
 # directory (after common.sh and dovecot.sh):
 #
+#   stack_workdir NAME       a work directory the vmail user can reach
 #   stack_up W [INI_LINES]   build and start everything under W; sets
 #                            CONF INI MBOX RUN IMAP_PORT IMAPS_PORT
 #                            LMTP_SOCK SVCLOG (the services' log)
@@ -16,10 +17,26 @@
 # The services run as vmail with their sockets at mode 0600, Dovecot's
 # auth-worker, imap and lmtp processes as vmail: upstream's arrangement.
 
+# stack_workdir NAME: workdir NAME when the vmail user can reach it and
+# its Unix socket paths stay short (sun_path holds 108 bytes); else a
+# fresh /tmp/cm-NAME.XXXXXX (a CI clone may sit under a 0700 directory
+# or a long path; stack_up removes that one at exit unless KEEP=1).
+stack_workdir() {
+	local name=$1 w
+	w=$(workdir "$name")
+	if [ ${#w} -le 48 ] && as_vmail test -x "$w" 2>/dev/null; then
+		echo "$w"
+		return
+	fi
+	w=$(mktemp -d "/tmp/cm-$name.XXXXXX")
+	chmod 755 "$w"
+	echo "$w"
+}
+
 # metadata_start: (re)start chatmail-metadata; sets METADATA_PID
 metadata_start() {
 	rm -f "$RUN/metadata.socket"
-	service_start metadata "$SVCLOG" "$BIN/chatmail-metadata" \
+	service_start metadata "$SVCLOG" "$RUNBIN/chatmail-metadata" \
 		-m 0600 "${METADATA_FLAGS[@]}" "$RUN/metadata.socket" \
 		"$INI" || return 1
 	export METADATA_PID=$SERVICE_PID
@@ -28,6 +45,9 @@ metadata_start() {
 
 stack_up() {
 	local w=$1 extra=${2:-}
+	case $w in
+	/tmp/cm-*) [ "${KEEP:-0}" = 1 ] || on_exit "rm -rf '$w'" ;;
+	esac
 	RUN=$w/run
 	MBOX=$w/vmail/mail/example.test
 	INI=$w/chatmail.ini
@@ -55,11 +75,16 @@ $extra
 INI
 	: >"$SVCLOG"
 	chmod 666 "$SVCLOG"
-	service_start doveauth "$SVCLOG" "$BIN/doveauth" -m 0600 \
+	# copies the vmail user can run wherever the tree was checked out
+	RUNBIN=$w/bin
+	mkdir -p "$RUNBIN"
+	cp "$BIN/doveauth" "$BIN/lastlogin" "$RUNBIN/" || return 1
+	[ ! -x "$BIN/chatmail-metadata" ] || cp "$BIN/chatmail-metadata" "$RUNBIN/"
+	service_start doveauth "$SVCLOG" "$RUNBIN/doveauth" -m 0600 \
 		"$RUN/doveauth.socket" "$INI" || return 1
-	service_start lastlogin "$SVCLOG" "$BIN/lastlogin" -m 0600 \
+	service_start lastlogin "$SVCLOG" "$RUNBIN/lastlogin" -m 0600 \
 		"$RUN/lastlogin.socket" "$INI" || return 1
-	if [ -x "$BIN/chatmail-metadata" ]; then
+	if [ -x "$RUNBIN/chatmail-metadata" ]; then
 		metadata_start || return 1
 	fi
 	wait_socket "$RUN/doveauth.socket" || return 1

@@ -17,7 +17,7 @@ command -v dovecot >/dev/null || {
 	skip "dovecot auth" "dovecot not installed (make deps)"
 	tap_done
 }
-W=$(workdir dovecot-auth)
+W=$(stack_workdir dovecot-auth)
 if ! stack_up "$W"; then
 	ok 1 "stack starts"
 	tap_done

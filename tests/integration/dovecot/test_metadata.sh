@@ -19,7 +19,7 @@ command -v dovecot >/dev/null || {
 	tap_done
 }
 HERE=$(cd "$(dirname "$0")" && pwd)
-W=$(workdir dovecot-metadata)
+W=$(stack_workdir dovecot-metadata)
 tls_cert "$W/certs"
 CA=$W/certs/cert.pem
 
