@@ -20,7 +20,7 @@ pkgs=(
 	# benchmarks and debugging
 	valgrind hyperfine time
 	# images and e2e tiers
-	podman buildah mmdebstrap runc uidmap slirp4netns fuse-overlayfs
+	podman buildah mmdebstrap runc uidmap slirp4netns fuse-overlayfs catatonit
 )
 
 missing=()
