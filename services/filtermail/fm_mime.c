@@ -259,22 +259,31 @@ delimiter_at(const char *p, size_t len, size_t i, const char *b, size_t blen,
 }
 
 /* next_delimiter: the start of the next delimiter line at or after i,
- * or len; linear: memmem over "--boundary" and a line-start check */
+ * or len; linear: one memmem over "\n--boundary" (a needle that long
+ * skips through base64 fast) and a check of the line at i itself */
 static size_t
 next_delimiter(const char *p, size_t len, size_t i, const char *b, size_t blen,
 	       int *close_r)
 {
+	char needle[3 + FM_BOUNDARY_MAX];
 	const char *hit;
+	size_t j;
 
+	if (blen + 3 > sizeof(needle))
+		return len;
+	if (i < len && (i == 0 || p[i - 1] == '\n') &&
+	    delimiter_at(p, len, i, b, blen, close_r))
+		return i;
+	memcpy(needle, "\n--", 3);
+	memcpy(needle + 3, b, blen);
 	while (i < len) {
-		hit = memmem(p + i, len - i, "--", 2);
+		hit = memmem(p + i, len - i, needle, 3 + blen);
 		if (hit == NULL)
 			return len;
-		i = (size_t)(hit - p);
-		if ((i == 0 || p[i - 1] == '\n') &&
-		    delimiter_at(p, len, i, b, blen, close_r))
-			return i;
-		i += 2;
+		j = (size_t)(hit - p) + 1;
+		if (delimiter_at(p, len, j, b, blen, close_r))
+			return j;
+		i = j;
 	}
 	return len;
 }

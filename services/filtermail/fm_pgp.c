@@ -146,23 +146,31 @@ fm_pgp_packets_ok(const unsigned char *p, size_t n)
 	return fm_pgp_walk_finish(&w);
 }
 
-/* b64v: value of a base64 alphabet character, 64 for '=', -1 else */
-static int
-b64v(unsigned c)
+#define B64_PAD 64    /* '=' */
+#define B64_SKIP 0x80 /* CR, LF */
+#define B64_BAD 0xff
+
+/* b64_table: the base64 alphabet's values, B64_PAD, B64_SKIP, else
+ * B64_BAD; filled on first use */
+static const unsigned char *
+b64_table(void)
 {
-	if (c >= 'A' && c <= 'Z')
-		return (int)(c - 'A');
-	if (c >= 'a' && c <= 'z')
-		return (int)(c - 'a' + 26);
-	if (c >= '0' && c <= '9')
-		return (int)(c - '0' + 52);
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	if (c == '=')
-		return 64;
-	return -1;
+	static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	static unsigned char t[256];
+	static int ready;
+	unsigned i;
+
+	if (ready)
+		return t;
+	memset(t, B64_BAD, sizeof(t));
+	for (i = 0; i < 64; i++)
+		t[(unsigned char)alpha[i]] = (unsigned char)i;
+	t['='] = B64_PAD;
+	t['\r'] = B64_SKIP;
+	t['\n'] = B64_SKIP;
+	ready = 1;
+	return t;
 }
 
 /* quad_decode: one group of four (pads as 64) into out; bytes written,
@@ -196,36 +204,62 @@ quad_decode(const int q[4], unsigned char *out)
 	return 3;
 }
 
+/* quad_fast: four plain alphabet characters at p (no padding, no line
+ * end) decoded into out; 1, or 0 if the slow path must look */
+static int
+quad_fast(const unsigned char *t, const char *p, unsigned char *out)
+{
+	unsigned a = t[(unsigned char)p[0]], b = t[(unsigned char)p[1]],
+		 c = t[(unsigned char)p[2]], d = t[(unsigned char)p[3]];
+	unsigned v = a << 18 | b << 12 | c << 6 | d;
+
+	if ((a | b | c | d) >= 64)
+		return 0;
+	out[0] = (unsigned char)(v >> 16);
+	out[1] = (unsigned char)(v >> 8);
+	out[2] = (unsigned char)v;
+	return 1;
+}
+
 /* b64_walk: strict base64 of p (CR and LF ignored) streamed into the
- * packet walker; 1 if it decodes and the packets are right */
+ * packet walker; 1 if it decodes and the packets are right. Whole
+ * groups of four inside a line take a table-driven fast path; group
+ * boundaries across line ends and the padding take the careful one. */
 static int
 b64_walk(const char *p, size_t n, struct fm_pgp_walk *w)
 {
+	const unsigned char *t = b64_table();
 	unsigned char out[4096];
-	size_t i, o = 0;
+	size_t i = 0, o = 0;
 	int q[4], nq = 0, v, done = 0;
 
-	for (i = 0; i < n; i++) {
-		if (p[i] == '\r' || p[i] == '\n')
-			continue;
-		v = b64v((unsigned char)p[i]);
-		if (v < 0 || done)
-			return 0; /* not base64, or data after the padding */
-		q[nq++] = v;
-		if (nq < 4)
-			continue;
-		nq = 0;
-		if (q[3] == 64)
-			done = 1;
-		v = quad_decode(q, out + o);
-		if (v < 0)
-			return 0;
-		o += (size_t)v;
+	while (i < n) {
 		if (o + 3 > sizeof(out)) {
 			if (fm_pgp_walk_feed(w, out, o) < 0)
 				return 0;
 			o = 0;
 		}
+		if (nq == 0 && !done && n - i >= 4 &&
+		    quad_fast(t, p + i, out + o)) {
+			o += 3;
+			i += 4;
+			continue;
+		}
+		v = t[(unsigned char)p[i++]];
+		if (v == B64_SKIP)
+			continue;
+		if (v == B64_BAD || done)
+			return 0; /* not base64, or data after the padding */
+		q[nq++] = v;
+		if (nq < 4)
+			continue;
+		nq = 0;
+		if (q[3] == B64_PAD)
+			done = 1;
+		v = quad_decode(q, out + o);
+		if (v < 0)
+			return 0;
+		o += (size_t)v;
 	}
 	if (nq != 0)
 		return 0;

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -193,6 +194,45 @@ test_armor_broken(void **state)
 	assert_int(fm_pgp_armor_ok(good, strlen(good) - 10, 1), 0);
 }
 
+/* the base64 decoder: groups split across lines (the slow path), whole
+ * groups (the fast path), padding, and what must fail */
+static void
+test_armor_base64(void **state)
+{
+	static const struct {
+		const char *b64; /* d2 00 = a SEIPD of length 0 */
+		int want;
+	} t[] = {
+		{ "0gA=", 1 },
+		{ "0g\r\nA=", 1 },
+		{ "0gA\r\n=", 1 },
+		{ "wwEA0gEA", 1 },	   /* c3 01 00 d2 01 00 */
+		{ "ww\r\nEA0g\r\nEA", 1 }, /* groups across line ends */
+		{ "wwE\nA0gEA", 1 },
+		{ "wwEA\r\n\r\n0gEA", 1 },
+		{ "0gA=wwEA", 0 },  /* data after the padding */
+		{ "0gB=", 0 },	    /* non-zero trailing bits */
+		{ "0g==", 0 },	    /* one byte: a truncated header */
+		{ "0gA", 0 },	    /* an incomplete group */
+		{ "0g*A", 0 },	    /* not the alphabet */
+		{ "ww EA0gEA", 0 }, /* not even a blank */
+		{ "wwEA0gE\x80", 0 },
+	};
+	char a[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		(void)snprintf(a, sizeof(a),
+			       "-----BEGIN PGP MESSAGE-----\r\n\r\n%s\r\n"
+			       "=abcd\r\n-----END PGP MESSAGE-----\r\n",
+			       t[i].b64);
+		if (fm_pgp_armor_ok(a, strlen(a), 1) != t[i].want)
+			fail_msg("%s: got %d, want %d", t[i].b64, !t[i].want,
+				 t[i].want);
+	}
+}
+
 int
 main(void)
 {
@@ -201,6 +241,7 @@ main(void)
 		cmocka_unit_test(test_walk_huge_lengths),
 		cmocka_unit_test(test_armor_rules),
 		cmocka_unit_test(test_armor_broken),
+		cmocka_unit_test(test_armor_base64),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
