@@ -8,6 +8,7 @@
  *   # comment
  *   @mode outgoing|incoming   @max_size N   @ratelimit PER_MINUTE BURST
  *   @sink nopipelining|down|silent   @sink rcpt=REPLY   @sink dot=REPLY
+ *   @cmd_timeout MS           filtermail's idle timeout (default 300 s)
  *   @messages N               messages the fake Postfix must accept
  *   @closed                   filtermail closes the connection
  *   C: text                   client line (CRLF added)
@@ -129,7 +130,8 @@ struct script {
 	unsigned rl_rate, rl_burst;
 	int sink_nopipe, sink_down, sink_silent;
 	char rcpt_reply[128], dot_reply[128];
-	int messages; /* -1: not checked */
+	uint64_t cmd_ms; /* 0: the default */
+	int messages;	 /* -1: not checked */
 	int closed;
 	struct buf client, server, cmds, msg;
 };
@@ -187,6 +189,8 @@ directive(struct script *sc, const char *l)
 			       l + 10);
 	else if (strncmp(l, "@messages ", 10) == 0)
 		sc->messages = (int)strtol(l + 10, NULL, 10);
+	else if (strncmp(l, "@cmd_timeout ", 13) == 0)
+		sc->cmd_ms = strtoull(l + 13, NULL, 10);
 	else if (strcmp(l, "@closed") == 0)
 		sc->closed = 1;
 	else
@@ -301,6 +305,8 @@ play(const struct script *sc, int bytewise)
 	ctx.check = test_check;
 	ctx.cancel = test_cancel;
 	ctx.t.reply_ms = 2000;
+	if (sc->cmd_ms > 0)
+		ctx.t.cmd_ms = sc->cmd_ms;
 	if (sc->rl_rate > 0)
 		ctx.rl = fm_ratelimit_new(sc->rl_rate, sc->rl_burst, 100);
 	sink_start(&k, loop);
@@ -393,11 +399,57 @@ test_transcripts(void **state)
 	assert_true(n >= 10);
 }
 
+/* test_max_sessions: past max_sessions a connection gets 421 */
+static void
+test_max_sessions(void **state)
+{
+	struct evloop *loop = evloop_new();
+	struct buf got = BUF_INIT(4096), err = BUF_INIT(256);
+	struct fm_ctx ctx;
+	struct fm_smtpd *srv;
+	struct net_addr a;
+	int lfd, fd1, fd2, i, closed = 0;
+
+	(void)state;
+	fm_ctx_init(&ctx, loop);
+	ctx.max_sessions = 1;
+	ctx.check = test_check;
+	ctx.cancel = test_cancel;
+	lfd = net_listen_tcp("127.0.0.1", 0, 16, &err);
+	assert_true(lfd >= 0);
+	assert_int(net_resolve("127.0.0.1", (unsigned)net_local_port(lfd), &a,
+			       &err),
+		   0);
+	srv = fm_smtpd_new(&ctx, lfd);
+	assert_true(net_connect(&a, &fd1) >= 0);
+	for (i = 0; i < 20; i++)
+		(void)evloop_run_once(loop, 1);
+	assert_int(fm_smtpd_sessions(srv), 1);
+	assert_true(net_connect(&a, &fd2) >= 0);
+	for (i = 0; i < 200 && !closed; i++) {
+		(void)evloop_run_once(loop, 1);
+		closed = drain(fd2, &got);
+	}
+	assert_str(buf_cstr(&got), "421 4.3.2 Too many connections\r\n");
+	assert_int(closed, 1);
+	assert_int(fm_smtpd_sessions(srv), 1);
+	close(fd1);
+	close(fd2);
+	for (i = 0; i < 20 && fm_smtpd_sessions(srv) > 0; i++)
+		(void)evloop_run_once(loop, 1);
+	assert_int(fm_smtpd_sessions(srv), 0);
+	fm_smtpd_free(&srv);
+	evloop_free(&loop);
+	buf_deinit(&got);
+	buf_deinit(&err);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transcripts),
+		cmocka_unit_test(test_max_sessions),
 	};
 
 	log_init("filtermail", -1);
