@@ -52,7 +52,7 @@ export GNUPGHOME=$W/gnupg
 mkdir -p "$GNUPGHOME" && chmod 700 "$GNUPGHOME"
 gpg --batch --passphrase '' --quick-gen-key 'rcpt <rcpt@example.test>' \
 	future-default default never >/dev/null 2>&1
-head -c 5600 /dev/urandom | base64 | gpg --batch --trust-model always \
+head -c 7000 /dev/urandom | base64 | gpg --batch --trust-model always \
 	--armor --encrypt -r rcpt@example.test >"$W/payload.asc" 2>/dev/null
 {
 	printf 'From: %s\r\nTo: rcpt@example.test\r\n' "$FROM"
