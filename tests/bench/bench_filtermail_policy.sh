@@ -23,6 +23,8 @@
 CLI=$TOP/build/tests/unit/services/filtermail/test_policy_cli
 [ -x "$CLI" ] || { echo "no $CLI: run make first"; exit 1; }
 W=$(workdir bench-filtermail-policy)
+# workdir's own cleanup is registered in its $(...) subshell and lost
+[ "${KEEP:-0}" = 1 ] || on_exit "rm -rf '$W'"
 export GNUPGHOME=$W/gnupg
 mkdir -m 700 "$GNUPGHOME"
 on_exit "gpgconf --kill all >/dev/null 2>&1"

@@ -14,6 +14,8 @@ set -uo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 tap_init
 W=$(workdir filtermail-corpus)
+# workdir's own cleanup is registered in its $(...) subshell and lost
+[ "${KEEP:-0}" = 1 ] || on_exit "rm -rf '$W'"
 CLI=$TOP/build/tests/unit/services/filtermail/test_policy_cli
 if [ ! -x "$CLI" ]; then
 	ok 1 "test_policy_cli is built (make)"

@@ -22,6 +22,8 @@ set -uo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 tap_init
 W=$(workdir filtermail-dkim)
+# workdir's own cleanup is registered in its $(...) subshell and lost
+[ "${KEEP:-0}" = 1 ] || on_exit "rm -rf '$W'"
 HERE=$(cd "$(dirname "$0")" && pwd)
 CLI=$TOP/build/tests/unit/services/filtermail/test_policy_cli
 DKIMPY="$PY $HERE/dkimpy_tool.py"
