@@ -315,25 +315,20 @@ on_hold_end(struct evloop *loop, void *arg)
 	evloop_stop(loop);
 }
 
-int
-main(int argc, char **argv)
+struct opts {
+	const char *host, *file;
+	unsigned port, wait_s;
+};
+
+/* parse_opts: the command line into b and o; 0 or EX_USAGE */
+static int
+parse_opts(int argc, char **argv, struct bench *b, struct opts *o)
 {
-	struct bench b;
-	struct buf err = BUF_INIT(256);
-	struct evloop_timer t;
-	const char *host = "127.0.0.1", *file = NULL;
-	unsigned port = 0, wait_s = 10, i;
-	uint64_t start;
+	unsigned v;
 	int c;
 
-	memset(&b, 0, sizeof(b));
-	b.parallel = 20;
-	b.total = 1000;
-	b.from = "bench@example.test";
-	b.to = "rcpt@example.test";
 	while ((c = getopt(argc, argv, "H:p:c:n:f:F:T:i:w:")) != -1) {
-		unsigned v = 0;
-
+		v = 0;
 		if (strchr("pcniw", c) != NULL &&
 		    num_parse_uint(optarg, 1, 10000000, &v) < 0) {
 			(void)fprintf(stderr, "bad number: %s\n", optarg);
@@ -341,33 +336,32 @@ main(int argc, char **argv)
 		}
 		switch (c) {
 		case 'H':
-			host = optarg;
+			o->host = optarg;
 			break;
 		case 'p':
-			port = v;
+			o->port = v;
 			break;
 		case 'c':
-			b.parallel = v;
+			b->parallel = v;
 			break;
 		case 'n':
-			b.total = v;
+			b->total = v;
 			break;
 		case 'f':
-			file = optarg;
+			o->file = optarg;
 			break;
 		case 'F':
-			b.from = optarg;
+			b->from = optarg;
 			break;
 		case 'T':
-			b.to = optarg;
+			b->to = optarg;
 			break;
 		case 'i':
-			b.hold = 1;
-			b.total = v;
-			b.parallel = v;
+			b->hold = 1;
+			b->total = b->parallel = v;
 			break;
 		case 'w':
-			wait_s = v;
+			o->wait_s = v;
 			break;
 		default:
 			(void)fprintf(stderr,
@@ -375,14 +369,34 @@ main(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
-	if (port == 0 || (!b.hold && file == NULL) ||
-	    net_resolve(host, port, &b.addr, &err) < 0) {
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct bench b;
+	struct buf err = BUF_INIT(256);
+	struct evloop_timer t;
+	struct opts o = { "127.0.0.1", NULL, 0, 10 };
+	uint64_t start;
+	unsigned i;
+
+	memset(&b, 0, sizeof(b));
+	b.parallel = 20;
+	b.total = 1000;
+	b.from = "bench@example.test";
+	b.to = "rcpt@example.test";
+	if (parse_opts(argc, argv, &b, &o) != 0)
+		return EX_USAGE;
+	if (o.port == 0 || (!b.hold && o.file == NULL) ||
+	    net_resolve(o.host, o.port, &b.addr, &err) < 0) {
 		(void)fprintf(stderr, "need -p PORT and -f FILE (or -i): %s\n",
 			      buf_cstr(&err));
 		return EX_USAGE;
 	}
-	if (file != NULL && load_message(&b, file) < 0) {
-		(void)fprintf(stderr, "cannot read %s\n", file);
+	if (o.file != NULL && load_message(&b, o.file) < 0) {
+		(void)fprintf(stderr, "cannot read %s\n", o.file);
 		return EX_NOINPUT;
 	}
 	b.loop = evloop_new();
@@ -392,7 +406,7 @@ main(int argc, char **argv)
 		conn_start(&b);
 	if (b.hold) {
 		evloop_timer_init(&t, on_hold_end, NULL);
-		evloop_timer_start(b.loop, &t, (uint64_t)wait_s * 1000);
+		evloop_timer_start(b.loop, &t, (uint64_t)o.wait_s * 1000);
 		(void)evloop_run(b.loop);
 		(void)printf("open=%lu errors=%lu\n", b.open, b.errors);
 	} else {
