@@ -105,9 +105,11 @@ op_start() { # name args...
 		>"$WORK/op-$name.log" 2>&1 &
 	OP_PID[$name]=$!
 	OP_METRICS[$name]=$mp
-	poll 20 curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$pp/healthz" ||
+	poll 20 healthz "$pp" ||
 		fail "operator $name did not start: $(tail -n 5 "$WORK/op-$name.log")"
 }
+
+healthz() { curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$1/healthz" 2>/dev/null; }
 
 op_stop() { # name [signal]
 	local name=$1 sig=${2:-TERM} pid i
@@ -119,7 +121,7 @@ op_stop() { # name [signal]
 		sleep 0.1
 	done
 	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
+	{ wait "$pid"; } 2>/dev/null || true
 	OP_PID[$name]=""
 }
 
@@ -221,7 +223,7 @@ lib_cleanup() {
 			k delete pv -l chatmail-envtest=true --wait=false >/dev/null 2>&1 || true
 		done
 	fi
-	rm -rf "$WORK"
+	[ -n "${KEEPWORK:-}" ] || rm -rf "$WORK"
 }
 
 # lib_init loads the control plane's env and checks the tools.
