@@ -82,6 +82,7 @@ FM_PID=$!
 on_exit "stop_pid $FM_PID"
 wait_port 127.0.0.1 "$FMP" 10 || { cat "$W/fm.log"; exit 1; }
 
+cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # utime+stime, ticks
 rss() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 run() { # run PORT MESSAGES
 	"$BIN/smtpbench" -p "$1" -c "$C" -n "$2" -f "$W/msg.eml" \
@@ -120,10 +121,17 @@ else
 fi
 run "$SINKP" 300 >/dev/null # warm-up
 run "$FMP" 300 >/dev/null
+c0=$(cpu "$FM_PID")
+s0=$(cpu "$SINK_PID")
 direct=$(run "$SINKP" "$N")
+s1=$(cpu "$SINK_PID")
 through=$(run "$FMP" "$N")
+c1=$(cpu "$FM_PID")
 direct2=$(run "$SINKP" "$N")
+s2=$(cpu "$SINK_PID")
+c2=$(cpu "$FM_PID")
 through2=$(run "$FMP" "$N")
+c3=$(cpu "$FM_PID")
 printf '%-34s %s\n' "client -> smtp-sink (baseline):" "$direct" \
 	"" "$direct2" \
 	"client -> filtermail -> smtp-sink:" "$through" "" "$through2"
@@ -134,6 +142,10 @@ rt=$(best "$(rate "$through")" "$(rate "$through2")")
 [ "$rd" -gt 0 ] && awk -v a="$rt" -v b="$rd" \
 	'BEGIN { printf "ratio filtermail/direct (best runs): %.2f (goal >= 0.8)\n", a / b }'
 
+# CPU per message does not depend on what else the machine runs
+hz=$(getconf CLK_TCK)
+awk -v f=$((c1 - c0 + c3 - c2)) -v k=$((s1 - s0 + s2 - s1)) -v n=$((2 * N)) -v hz="$hz" \
+	'BEGIN { printf "CPU per message: filtermail %.0f us (with DKIM signing if on); smtp-sink %.0f us (direct runs)\n", f / hz / n * 1e6, k / hz / n * 1e6 }'
 echo "$rss_line"
 echo "filtermail RSS after the runs: $(rss "$FM_PID" VmRSS) kB, peak $(rss "$FM_PID" VmHWM) kB"
 exit 0
