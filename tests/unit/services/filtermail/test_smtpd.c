@@ -369,34 +369,16 @@ play(const struct script *sc, int bytewise)
 	buf_deinit(&err);
 }
 
+/* test_transcript: one transcript (its path is the test's state) */
 static void
-test_transcripts(void **state)
+test_transcript(void **state)
 {
-	const char *dir = "tests/data/smtp";
-	struct dirent *de;
 	struct script sc;
-	char path[1024];
-	int n = 0;
-	DIR *d;
 
-	(void)state;
-	d = opendir(dir);
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name);
-
-		if (len < 5 || strcmp(de->d_name + len - 4, ".txt") != 0)
-			continue;
-		(void)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		printf("# transcript %s\n", de->d_name);
-		script_load(&sc, path);
-		play(&sc, 0);
-		play(&sc, 1);
-		script_free(&sc);
-		n++;
-	}
-	closedir(d);
-	assert_true(n >= 10);
+	script_load(&sc, *state);
+	play(&sc, 0);
+	play(&sc, 1);
+	script_free(&sc);
 }
 
 /* test_max_sessions: past max_sessions a connection gets 421 */
@@ -444,14 +426,46 @@ test_max_sessions(void **state)
 	buf_deinit(&err);
 }
 
+#define MAX_TRANSCRIPTS 64
+
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_transcripts),
-		cmocka_unit_test(test_max_sessions),
-	};
+	static char names[MAX_TRANSCRIPTS][256], paths[MAX_TRANSCRIPTS][512];
+	struct CMUnitTest tests[MAX_TRANSCRIPTS + 1];
+	const char *dir = "tests/data/smtp";
+	struct dirent *de;
+	size_t n = 0, len;
+	DIR *d;
 
 	log_init("filtermail", -1);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	d = opendir(dir);
+	if (d == NULL) {
+		perror(dir);
+		return 1;
+	}
+	/* one test per transcript file, each played twice */
+	while ((de = readdir(d)) != NULL && n < MAX_TRANSCRIPTS) {
+		len = strlen(de->d_name);
+		if (len < 5 || strcmp(de->d_name + len - 4, ".txt") != 0)
+			continue;
+		(void)snprintf(names[n], sizeof(names[n]), "transcript %s",
+			       de->d_name);
+		(void)snprintf(paths[n], sizeof(paths[n]), "%s/%s", dir,
+			       de->d_name);
+		memset(&tests[n], 0, sizeof(tests[n]));
+		tests[n].name = names[n];
+		tests[n].test_func = test_transcript;
+		tests[n].initial_state = paths[n];
+		n++;
+	}
+	closedir(d);
+	if (n < 10) {
+		(void)fprintf(stderr, "only %zu transcripts in %s\n", n, dir);
+		return 1;
+	}
+	memset(&tests[n], 0, sizeof(tests[n]));
+	tests[n].name = "max_sessions";
+	tests[n].test_func = test_max_sessions;
+	return _cmocka_run_group_tests("test_smtpd", tests, n + 1, NULL, NULL);
 }
