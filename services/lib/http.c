@@ -32,6 +32,7 @@
 #define MAX_RESPONSE (16u << 20)
 #define MAX_LISTENERS 8
 #define LINGER_MAX (1u << 20) /* bytes drained before giving up */
+#define LINGER_MS 5000	      /* and how long, as nginx's lingering_timeout */
 
 enum conn_state {
 	ST_HEAD,    /* reading the request head */
@@ -183,6 +184,11 @@ conn_events(struct http_conn *c)
 	(void)evloop_io_mod(c->srv->loop, c->fd, ev);
 	if (c->state == ST_PENDING)
 		evloop_timer_stop(c->srv->loop, &c->timer);
+	else if (c->state == ST_LINGER)
+		evloop_timer_start(c->srv->loop, &c->timer,
+				   c->srv->opts.idle_ms < LINGER_MS
+					   ? c->srv->opts.idle_ms
+					   : LINGER_MS);
 	else
 		evloop_timer_start(c->srv->loop, &c->timer,
 				   c->srv->opts.idle_ms);

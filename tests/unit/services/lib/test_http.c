@@ -551,6 +551,12 @@ test_timeouts(void **state)
 	read_responses(&f, fd, out, sizeof(out), 1, &closed);
 	assert_non_null(strstr(out, "HTTP/1.1 408 "));
 	assert_true(peer_closed(&f, fd));
+	/* our side is shut; a peer that never closes its side is
+	 * dropped after the linger time */
+	assert_int(http_server_conns(f.srv), 1);
+	fake_now += 5001;
+	pump(&f, 3);
+	assert_int(http_server_conns(f.srv), 0);
 	close(fd);
 	/* an idle connection is closed quietly */
 	fd = client(&f);
