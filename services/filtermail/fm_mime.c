@@ -274,7 +274,9 @@ next_delimiter(const char *p, size_t len, size_t i, const char *b, size_t blen,
 	if (i < len && (i == 0 || p[i - 1] == '\n') &&
 	    delimiter_at(p, len, i, b, blen, close_r))
 		return i;
-	memcpy(needle, "\n--", 3);
+	needle[0] = '\n';
+	needle[1] = '-';
+	needle[2] = '-';
 	memcpy(needle + 3, b, blen);
 	while (i < len) {
 		hit = memmem(p + i, len - i, needle, 3 + blen);
