@@ -197,6 +197,22 @@ out:
 	buf_deinit(&err);
 }
 
+/* report: one event per kind of change this reconcile made */
+static void
+report(struct rec *r)
+{
+	if (r->created.len > 0)
+		events_emit(r->ctl->events, r->relay, "Normal", "Created",
+			    "Apply", "created %s", buf_cstr(&r->created));
+	if (r->updated.len > 0)
+		events_emit(r->ctl->events, r->relay, "Normal", "Updated",
+			    "Apply", "updated %s", buf_cstr(&r->updated));
+	if (r->deleted.len > 0)
+		events_emit(r->ctl->events, r->relay, "Normal", "Deleted",
+			    "Delete", "deleted %s (no longer wanted)",
+			    buf_cstr(&r->deleted));
+}
+
 int
 reconcile_relay(struct controller *ctl, const char *key)
 {
@@ -214,6 +230,9 @@ reconcile_relay(struct controller *ctl, const char *key)
 	}
 	memset(&r, 0, sizeof(r));
 	r.ctl = ctl;
+	buf_init(&r.created, 4096);
+	buf_init(&r.updated, 4096);
+	buf_init(&r.deleted, 4096);
 	r.relay = cJSON_Duplicate(cached, 1);
 	r.ns = util_get_str(r.relay, "metadata.namespace");
 	r.name = util_get_str(r.relay, "metadata.name");
@@ -229,6 +248,7 @@ reconcile_relay(struct controller *ctl, const char *key)
 		if (!r.spec->paused)
 			converge(&r);
 	}
+	report(&r);
 	rc = write_status(&r);
 	if (r.err_reason[0] != '\0' &&
 	    strcmp(r.err_reason, "InvalidSpec") != 0) {
@@ -239,6 +259,9 @@ reconcile_relay(struct controller *ctl, const char *key)
 	log_debug("reconciled %s: %u writes%s%s", key, r.writes,
 		  r.err_reason[0] ? ", failed: " : "", r.err_msg);
 out:
+	buf_deinit(&r.created);
+	buf_deinit(&r.updated);
+	buf_deinit(&r.deleted);
 	render_set_free(&r.files);
 	spec_free(&r.spec);
 	cJSON_Delete(r.relay);

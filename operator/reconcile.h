@@ -27,17 +27,17 @@ struct rec {
 	char dkim_txt[2048];		   /* of a Secret the user brought */
 	char err_reason[64], err_msg[512]; /* the first failure */
 	unsigned writes;
+	/* "Kind name, ..." of this reconcile, for one event each */
+	struct buf created, updated, deleted;
 };
 
 /* rec_fail: remember the first failure of this reconcile */
 void rec_fail(struct rec *r, const char *reason, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* rec_apply: server-side apply obj (one of op_kind) unless the live
- * object already holds exactly this content */
-void rec_apply(struct rec *r, enum op_kind k, const cJSON *obj);
-/* rec_apply_all: every object of the desired list, then the PVC
- * patches of existing PVCs */
+/* rec_apply_all: server-side apply every object of the desired list
+ * (then the PVC patches of existing PVCs) whose live object does not
+ * already hold exactly this content, all concurrently */
 void rec_apply_all(struct rec *r, const cJSON *list,
 		   const struct desired_in *in);
 /* rec_secrets: create the DKIM and SelfSigned TLS Secrets once; check

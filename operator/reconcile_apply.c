@@ -131,13 +131,13 @@ unchanged(struct rec *r, enum op_kind k, const char *name, const char *want,
 /* remember: the projection right after our apply of want */
 static void
 remember(struct rec *r, enum op_kind k, const char *name, const char *want,
-	 const cJSON *live)
+	 const char *live)
 {
 	struct memo *m = xcalloc(1, sizeof(*m));
 	char mk[600];
 
 	(void)snprintf(m->desired, sizeof(m->desired), "%s", want);
-	child_projection_hash(live, m->live);
+	(void)snprintf(m->live, sizeof(m->live), "%s", live);
 	memo_key(r, k, name, mk, sizeof(mk));
 	free(hmap_put(&r->ctl->memo, mk, m));
 }
@@ -153,45 +153,108 @@ apply_path(const struct kube_kind *kind, const char *ns, const char *name,
 		abort(); /* names are bounded by the API */
 }
 
-void
-rec_apply(struct rec *r, enum op_kind k, const cJSON *obj)
-{
-	const char *name = util_get_str(obj, "metadata.name");
+/* one apply of a reconcile, in flight with the others */
+struct pending {
+	struct rec *r;
+	enum op_kind k;
+	const cJSON *obj;
 	char want[UTIL_SHA256_HEX];
-	struct kube_result res;
-	struct buf p = BUF_INIT(1024);
-	struct child c;
-	int found = rec_child(r, k, name, &c);
+	char live[UTIL_SHA256_HEX]; /* projection of the response */
+	int found, done, err;
+	char message[512];
+};
 
-	child_desired_hash(obj, want);
-	if (found && (c.deleting || unchanged(r, k, name, want, &c)))
-		goto out; /* a deleting child is re-created once gone */
-	apply_path(child_kind(k), r->ns, name, NULL, &p);
-	r->writes++;
-	if (kube_call_sync(r->ctl->client, KV_APPLY, buf_cstr(&p), obj, &res) <
-	    0) {
-		if (k == OK_CERTIFICATE && res.err == -ENOENT)
+/* apply_done: one apply finished */
+static void
+apply_done(void *arg, struct kube_result *res)
+{
+	struct pending *p = arg;
+
+	p->done = 1;
+	p->err = res->err;
+	(void)snprintf(p->message, sizeof(p->message), "%s", res->message);
+	if (res->err == 0)
+		child_projection_hash(res->body, p->live);
+}
+
+/* note: add "Kind name" to a comma-separated list for one event */
+static void
+note(struct buf *list, enum op_kind k, const char *name)
+{
+	(void)buf_printf(list, "%s%s %s", list->len ? ", " : "",
+			 child_kind(k)->kind, name);
+}
+
+/* finish_apply: record one apply's outcome */
+static void
+finish_apply(struct rec *r, struct pending *p)
+{
+	const char *name = util_get_str(p->obj, "metadata.name");
+
+	if (p->err < 0) {
+		if (p->k == OK_CERTIFICATE && p->err == -ENOENT)
 			rec_fail(r, "CertManagerMissing",
 				 "Certificate %s: cert-manager's CRDs are not "
 				 "installed (%s)",
-				 name, res.message);
+				 name, p->message);
 		else
 			rec_fail(r, "ApplyFailed", "%s %s: %s",
-				 child_kind(k)->kind, name, res.message);
-		log_warn("apply %s %s/%s failed: %s", child_kind(k)->kind,
-			 r->ns, name, res.message);
-	} else {
-		remember(r, k, name, want, res.body);
-		log_info("applied %s %s/%s", child_kind(k)->kind, r->ns, name);
-		events_emit(r->ctl->events, r->relay, "Normal",
-			    found ? "Updated" : "Created", "Apply", "%s %s %s",
-			    found ? "updated" : "created", child_kind(k)->kind,
-			    name);
+				 child_kind(p->k)->kind, name, p->message);
+		log_warn("apply %s %s/%s failed: %s", child_kind(p->k)->kind,
+			 r->ns, name, p->message);
+		return;
 	}
-	kube_result_deinit(&res);
-out:
+	remember(r, p->k, name, p->want, p->live);
+	log_info("applied %s %s/%s", child_kind(p->k)->kind, r->ns, name);
+	note(p->found ? &r->updated : &r->created, p->k, name);
+}
+
+/* needs_apply: decide from the cache; fills p when a write is needed */
+static int
+needs_apply(struct rec *r, enum op_kind k, const cJSON *obj, struct pending *p)
+{
+	const char *name = util_get_str(obj, "metadata.name");
+	struct child c;
+	int need;
+
+	memset(p, 0, sizeof(*p));
+	p->r = r;
+	p->k = k;
+	p->obj = obj;
+	child_desired_hash(obj, p->want);
+	p->found = rec_child(r, k, name, &c);
+	/* a deleting child is re-created once it is gone */
+	need = !p->found ||
+	       (!c.deleting && !unchanged(r, k, name, p->want, &c));
 	rec_child_clear(&c);
-	buf_deinit(&p);
+	return need;
+}
+
+/* run_applies: start every needed apply at once (HTTP/2 streams on one
+ * connection), wait for all, then record them in order */
+static void
+run_applies(struct rec *r, struct pending *p, size_t n)
+{
+	struct buf path = BUF_INIT(1024);
+	size_t i, left = n;
+
+	for (i = 0; i < n; i++) {
+		apply_path(child_kind(p[i].k), r->ns,
+			   util_get_str(p[i].obj, "metadata.name"), NULL,
+			   &path);
+		r->writes++;
+		(void)kube_call_start(r->ctl->client, KV_APPLY, buf_cstr(&path),
+				      p[i].obj, apply_done, &p[i]);
+	}
+	while (left > 0) {
+		if (evloop_run_once(r->ctl->loop, -1) < 0)
+			abort(); /* epoll failing is a broken invariant */
+		for (left = 0, i = 0; i < n; i++)
+			left += !p[i].done;
+	}
+	for (i = 0; i < n; i++)
+		finish_apply(r, &p[i]);
+	buf_deinit(&path);
 }
 
 void
@@ -199,17 +262,19 @@ rec_apply_all(struct rec *r, const cJSON *list, const struct desired_in *in)
 {
 	static const char *const which[] = { "mail", "queue" };
 	const cJSON *obj;
+	struct pending *p;
+	cJSON *pvcs[2] = { NULL, NULL };
 	enum op_kind k;
 	struct child c;
 	char name[128];
-	cJSON *pvc;
-	size_t i;
+	size_t i, n = 0, max = (size_t)cJSON_GetArraySize(list) + 2;
 
+	p = xcalloc(max, sizeof(*p));
 	cJSON_ArrayForEach(obj, list)
 	{
 		k = rec_kind_of(obj);
-		if (k != OK_COUNT)
-			rec_apply(r, k, obj);
+		if (k != OK_COUNT && needs_apply(r, k, obj, &p[n]))
+			n++;
 	}
 	/* PVCs come from the StatefulSet's templates; once they exist,
 	 * the operator adds its labels, the owner reference (unless
@@ -219,10 +284,15 @@ rec_apply_all(struct rec *r, const cJSON *list, const struct desired_in *in)
 		if (!rec_child(r, OK_PVC, name, &c))
 			continue;
 		rec_child_clear(&c);
-		pvc = desired_pvc(in, which[i]);
-		rec_apply(r, OK_PVC, pvc);
-		cJSON_Delete(pvc);
+		pvcs[i] = desired_pvc(in, which[i]);
+		if (needs_apply(r, OK_PVC, pvcs[i], &p[n]))
+			n++;
 	}
+	if (n > 0)
+		run_applies(r, p, n);
+	free(p);
+	cJSON_Delete(pvcs[0]);
+	cJSON_Delete(pvcs[1]);
 }
 
 /* create_secret: POST a Secret; an existing one is left alone */
@@ -432,9 +502,7 @@ delete_child(struct rec *r, enum op_kind k, const char *name)
 	    res.err == -ENOENT) {
 		log_info("deleted %s %s/%s (no longer wanted)",
 			 child_kind(k)->kind, r->ns, name);
-		events_emit(r->ctl->events, r->relay, "Normal", "Deleted",
-			    "Delete", "deleted %s %s (no longer wanted)",
-			    child_kind(k)->kind, name);
+		note(&r->deleted, k, name);
 	} else {
 		rec_fail(r, "DeleteFailed", "%s %s: %s", child_kind(k)->kind,
 			 name, res.message);
