@@ -163,13 +163,13 @@ fuzz_session(const char *p, size_t n)
 		(void)evloop_run_once(loop, 0);
 	(void)send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	for (i = 0; i < 16; i++) {
-		(void)evloop_run_once(loop, i < 8 ? 0 : 1);
+		(void)evloop_run_once(loop, 0);
 		while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
 			;
 	}
 	close(fd);
-	for (i = 0; i < 50 && fm_smtpd_sessions(srv) > 0; i++)
-		(void)evloop_run_once(loop, 1);
+	for (i = 0; i < 70 && fm_smtpd_sessions(srv) > 0; i++)
+		(void)evloop_run_once(loop, i < 20 ? 0 : 1);
 	if (fm_smtpd_sessions(srv) != 0)
 		abort();
 }
