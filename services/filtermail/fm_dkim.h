@@ -103,6 +103,15 @@ enum fm_dkim_result fm_dkim_verify_sig(const struct fm_dkim_sig *sig,
 				       const char *txt, size_t txtlen,
 				       time_t now, struct buf *err);
 
+#define FM_DKIM_KEY_CACHE 16 /* parsed public keys kept */
+
+/* fm_dkim_key_cache_clear: forget the parsed public keys that
+ * fm_dkim_verify_sig() keeps between calls (shutdown, tests) */
+void fm_dkim_key_cache_clear(void);
+/* fm_dkim_key_cache_hits: verifications that found their key parsed
+ * (tests) */
+size_t fm_dkim_key_cache_hits(void);
+
 /* a loaded signing key */
 struct fm_dkim_signer;
 

@@ -91,6 +91,7 @@ fm_policy_free(struct fm_policy **pp)
 	}
 	fm_dkim_signer_free(&pol->signer);
 	fm_dns_free(&pol->dns);
+	fm_dkim_key_cache_clear();
 	buf_deinit(&pol->scratch);
 	buf_deinit(&pol->prepend);
 	free(pol->rejected_dir);

@@ -350,6 +350,62 @@ test_ed25519_verify(void **state)
 	EVP_PKEY_free(pk);
 }
 
+/* parsed public keys are reused, only for identical bytes, least
+ * recently used out */
+static void
+test_key_cache(void **state)
+{
+	char *dir = test_tmpdir(), path[512], *txt, *other;
+	struct buf out = BUF_INIT(1 << 20), err = BUF_INIT(256);
+	struct fm_dkim_signer *s;
+	EVP_PKEY *pk = EVP_RSA_gen(1024), *k;
+	BIO *bio;
+	int i;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/k.pem", dir);
+	bio = BIO_new_file(path, "w");
+	PEM_write_bio_PrivateKey_traditional(bio, pk, NULL, NULL, 0, NULL,
+					     NULL);
+	BIO_free(bio);
+	s = fm_dkim_signer_new(path, "example.org", "opendkim", &err);
+	assert_non_null(s);
+	assert_int(
+		fm_dkim_sign(s, msg, sizeof(msg) - 1, 1700000000, &out, &err),
+		0);
+	assert_int(buf_puts(&out, msg), 0);
+	txt = pub_txt(pk, 0);
+	fm_dkim_key_cache_clear();
+	assert_int(verify_msg(out.data, txt, 1700000000), FM_DKIM_PASS);
+	assert_int(fm_dkim_key_cache_hits(), 0);
+	assert_int(verify_msg(out.data, txt, 1700000000), FM_DKIM_PASS);
+	assert_int(fm_dkim_key_cache_hits(), 1);
+	/* as many other keys as the cache holds push ours out; none of
+	 * them verifies our signature */
+	for (i = 0; i < FM_DKIM_KEY_CACHE; i++) {
+		k = EVP_RSA_gen(1024);
+		other = pub_txt(k, 0);
+		assert_int(verify_msg(out.data, other, 1700000000),
+			   FM_DKIM_FAIL);
+		free(other);
+		EVP_PKEY_free(k);
+	}
+	assert_int(fm_dkim_key_cache_hits(), 1);
+	assert_int(verify_msg(out.data, txt, 1700000000), FM_DKIM_PASS);
+	assert_int(fm_dkim_key_cache_hits(), 1);
+	assert_int(verify_msg(out.data, txt, 1700000000), FM_DKIM_PASS);
+	assert_int(fm_dkim_key_cache_hits(), 2);
+	fm_dkim_key_cache_clear();
+	assert_int(fm_dkim_key_cache_hits(), 0);
+	free(txt);
+	fm_dkim_signer_free(&s);
+	EVP_PKEY_free(pk);
+	buf_deinit(&out);
+	buf_deinit(&err);
+	test_rmtree(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -360,6 +416,7 @@ main(void)
 		cmocka_unit_test(test_key_parser),
 		cmocka_unit_test(test_rsa_round_trip),
 		cmocka_unit_test(test_ed25519_verify),
+		cmocka_unit_test(test_key_cache),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
