@@ -20,7 +20,7 @@
 # stack_workdir NAME: workdir NAME when the vmail user can reach it and
 # its Unix socket paths stay short (sun_path holds 108 bytes); else a
 # fresh /tmp/cm-NAME.XXXXXX (a CI clone may sit under a 0700 directory
-# or a long path; stack_up removes that one at exit unless KEEP=1).
+# or a long path). stack_up removes it at exit unless KEEP=1.
 stack_workdir() {
 	local name=$1 w
 	w=$(workdir "$name")
@@ -45,9 +45,9 @@ metadata_start() {
 
 stack_up() {
 	local w=$1 extra=${2:-}
-	case $w in
-	/tmp/cm-*) [ "${KEEP:-0}" = 1 ] || on_exit "rm -rf '$w'" ;;
-	esac
+	# registered first, so it runs last (after the daemons are stopped);
+	# workdir's own cleanup is lost in the $(...) subshell
+	[ "${KEEP:-0}" = 1 ] || on_exit "rm -rf '$w'"
 	RUN=$w/run
 	MBOX=$w/vmail/mail/example.test
 	INI=$w/chatmail.ini
