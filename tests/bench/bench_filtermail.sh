@@ -33,6 +33,8 @@ if [ "${BENCH_NO_DKIM:-0}" = 1 ]; then
 	FROM='bench@[127.0.0.1]'
 fi
 W=$(workdir bench-filtermail)
+# workdir ran in a subshell, so its own cleanup did not register here
+[ "${KEEP:-0}" = 1 ] || on_exit "rm -rf '$W'"
 SINKP=$(free_port)
 FMP=$(free_port)
 ulimit -n 4096 2>/dev/null || true
@@ -49,6 +51,8 @@ wait_port 127.0.0.1 "$SINKP" 10 || exit 1
 
 # the message: PGP/MIME around ~7.5 KB of encrypted text, about 10 KB
 export GNUPGHOME=$W/gnupg
+# gpg starts an agent: stop it with the test
+on_exit "gpgconf --homedir '$GNUPGHOME' --kill gpg-agent >/dev/null 2>&1"
 mkdir -p "$GNUPGHOME" && chmod 700 "$GNUPGHOME"
 gpg --batch --passphrase '' --quick-gen-key 'rcpt <rcpt@example.test>' \
 	future-default default never >/dev/null 2>&1

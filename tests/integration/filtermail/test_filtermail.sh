@@ -21,6 +21,8 @@
 
 tap_init
 W=$(workdir filtermail)
+# workdir ran in a subshell, so its own cleanup did not register here
+[ "${KEEP:-0}" = 1 ] || on_exit "rm -rf '$W'"
 CLIENT="$PY $(dirname "$0")/smtpclient.py"
 PW=secretpassword1
 
@@ -181,6 +183,8 @@ wait_dump() {
 
 # --- outgoing: an encrypted message from a real gpg ------------------
 export GNUPGHOME=$W/gnupg
+# gpg starts an agent: stop it with the test
+on_exit "gpgconf --homedir '$GNUPGHOME' --kill gpg-agent >/dev/null 2>&1"
 mkdir -p "$GNUPGHOME"
 chmod 700 "$GNUPGHOME"
 gpg --batch --passphrase '' --quick-gen-key 'bob <bob@example.test>' \
