@@ -265,7 +265,7 @@ evloop_timer_start(struct evloop *loop, struct evloop_timer *t,
 	if (loop->heap_len == loop->heap_cap) {
 		loop->heap_cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
 		loop->heap = xreallocarray(loop->heap, loop->heap_cap,
-					   sizeof(*loop->heap));
+					   sizeof(struct evloop_timer *));
 	}
 	t->when = evloop_now(loop) + delay_ms;
 	t->heap_idx = loop->heap_len;

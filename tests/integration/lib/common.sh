@@ -7,8 +7,9 @@
 #   check "name" CMD...           run CMD, ok if it exits 0 (output kept in the log)
 #   skip "name" "reason"          a test whose prerequisite is genuinely absent
 #   tap_done                      print the plan; exit 1 if anything failed
-#   workdir NAME                  a fresh directory build/test/NAME (removed by tap_done
-#                                 unless KEEP=1); world-traversable for daemons
+#   workdir NAME                  a fresh directory build/test/NAME, removed at exit
+#                                 unless KEEP=1 (also when called as d=$(workdir x));
+#                                 world-traversable for daemons
 #   free_port                     an unused TCP port on 127.0.0.1
 #   wait_port HOST PORT [SECS]    until a TCP connect succeeds (bounded)
 #   wait_file PATH [SECS]         until PATH exists (bounded)
@@ -30,11 +31,22 @@ _tap_n=0
 _tap_failed=0
 _exit_cmds=()
 
+# workdir runs in $(...), a subshell whose on_exit would be lost: it
+# records its directory here instead ($$ is the main shell's pid even in
+# a subshell), and the main shell's EXIT trap removes what is listed
+_workdirs_file=${TMPDIR:-/tmp}/cm-workdirs.$$
+
 _run_exit_cmds() {
-	local i
+	local i d
 	for ((i = ${#_exit_cmds[@]} - 1; i >= 0; i--)); do
 		eval "${_exit_cmds[$i]}" || true
 	done
+	if [ -f "$_workdirs_file" ]; then
+		while IFS= read -r d; do
+			[ -n "$d" ] && rm -rf "$d"
+		done <"$_workdirs_file"
+		rm -f "$_workdirs_file"
+	fi
 }
 trap _run_exit_cmds EXIT
 
@@ -82,7 +94,7 @@ workdir() { # workdir NAME -> prints the path
 	rm -rf "$d"
 	mkdir -p "$d"
 	chmod 755 "$TOP/build" "$TOP/build/test" "$d"
-	[ "${KEEP:-0}" = 1 ] || on_exit "rm -rf '$d'"
+	[ "${KEEP:-0}" = 1 ] || echo "$d" >>"$_workdirs_file"
 	echo "$d"
 }
 
