@@ -37,6 +37,7 @@ struct fm_timeouts {
 	uint64_t cmd_ms;     /* client idle between commands / DATA bytes */
 	uint64_t connect_ms; /* reinject: TCP connect */
 	uint64_t reply_ms;   /* reinject: each reply, and write progress */
+	uint64_t total_ms;   /* reinject: all of it */
 };
 
 /* fm_ctx: what every session of the process shares (borrowed by all) */

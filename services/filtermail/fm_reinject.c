@@ -57,14 +57,28 @@ struct fm_reinject {
 	size_t answered; /* of those, replies read */
 	int fail_code;	 /* first refusal in the transaction, or 0 */
 	char fail_text[256];
-	int part;      /* body: 0 prepend, 1 message, 2 done */
-	size_t off;    /* position in the current part */
-	int bol;       /* next body byte starts a line */
-	int start_err; /* connect failed at once: report from a timer */
-	int reused;    /* the connection came from the pool */
+	int part;	   /* body: 0 prepend, 1 message, 2 done */
+	size_t off;	   /* position in the current part */
+	int bol;	   /* next body byte starts a line */
+	int start_err;	   /* connect failed at once: report from a timer */
+	int reused;	   /* the connection came from the pool */
+	uint64_t deadline; /* loop time by which it must be over */
 };
 
 static void rj_open(struct fm_reinject *rj, int pooled);
+
+/* arm: the timer for the next step (step_ms), but never past the
+ * overall deadline: Postfix waits only smtpd_proxy_timeout (100 s) for
+ * our answer, so we answer first */
+static void
+arm(struct fm_reinject *rj, uint64_t step_ms)
+{
+	uint64_t now = evloop_now(rj->ctx->loop);
+	uint64_t left = rj->deadline > now ? rj->deadline - now : 0;
+
+	evloop_timer_start(rj->ctx->loop, &rj->timer,
+			   step_ms < left ? step_ms : left);
+}
 
 /* fm_dot_stuff: see filtermail.h */
 size_t
@@ -180,8 +194,7 @@ flush(struct fm_reinject *rj)
 		if (n <= 0)
 			return -1;
 		buf_consume(&rj->out, (size_t)n);
-		evloop_timer_start(rj->ctx->loop, &rj->timer,
-				   rj->ctx->t.reply_ms);
+		arm(rj, rj->ctx->t.reply_ms);
 	}
 	return 0;
 }
@@ -421,7 +434,7 @@ read_replies(struct fm_reinject *rj)
 		return 1;
 	}
 	buf_commit(&rj->in, (size_t)n);
-	evloop_timer_start(rj->ctx->loop, &rj->timer, rj->ctx->t.reply_ms);
+	arm(rj, rj->ctx->t.reply_ms);
 	while ((r = read_reply(rj, &code, text, sizeof(text))) == 1) {
 		if (on_reply(rj, code, text))
 			return 1;
@@ -447,8 +460,7 @@ on_io(struct evloop *loop, int fd, unsigned events, void *arg)
 			return;
 		}
 		rj->state = RJ_GREET;
-		evloop_timer_start(rj->ctx->loop, &rj->timer,
-				   rj->ctx->t.reply_ms);
+		arm(rj, rj->ctx->t.reply_ms);
 	} else if (events & EV_READ) {
 		if (read_replies(rj))
 			return;
@@ -504,7 +516,7 @@ rj_open(struct fm_reinject *rj, int pooled)
 				  rj);
 		if (r < 0)
 			goto fail;
-		evloop_timer_start(ctx->loop, &rj->timer, ctx->t.reply_ms);
+		arm(rj, ctx->t.reply_ms);
 		return;
 	}
 	r = net_connect(&ctx->reinject, &rj->fd);
@@ -516,9 +528,7 @@ rj_open(struct fm_reinject *rj, int pooled)
 			  rj);
 	if (r < 0)
 		goto fail;
-	evloop_timer_start(ctx->loop, &rj->timer,
-			   rj->state == RJ_CONNECT ? ctx->t.connect_ms
-						   : ctx->t.reply_ms);
+	arm(rj, rj->state == RJ_CONNECT ? ctx->t.connect_ms : ctx->t.reply_ms);
 	return;
 fail:
 	rj->start_err = -r;
@@ -540,6 +550,7 @@ fm_reinject_start(const struct fm_ctx *ctx, const struct fm_reinject_msg *m,
 	buf_init(&rj->in, REPLY_MAX);
 	buf_init(&rj->out, OUT_MAX);
 	evloop_timer_init(&rj->timer, on_timer, rj);
+	rj->deadline = evloop_now(ctx->loop) + ctx->t.total_ms;
 	rj_open(rj, 1);
 	return rj;
 }

@@ -51,6 +51,7 @@ fm_ctx_init(struct fm_ctx *ctx, struct evloop *loop)
 	/* upstream's client uses 60 s; Postfix waits 100 s for our
 	 * answer (smtpd_proxy_timeout), so stay below that per step */
 	ctx->t.reply_ms = 60000;
+	ctx->t.total_ms = 90000;
 	ctx->max_sessions = 10000;
 }
 

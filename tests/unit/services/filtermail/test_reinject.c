@@ -305,6 +305,14 @@ test_silent_server_times_out(void **state)
 	assert_int(r.done, 1);
 	assert_int(r.code, 451);
 	assert_str(r.text, "451 4.3.0 Reinjection failed: timed out");
+	/* the overall deadline holds even when each step may take long */
+	f.ctx.t.reply_ms = 60000;
+	f.ctx.t.total_ms = 200;
+	r.done = 0;
+	assert_non_null(fm_reinject_start(&f.ctx, &m, on_done, &r));
+	run_until(&f, &r.done, 400);
+	assert_int(r.done, 1);
+	assert_int(r.code, 451);
 	fx_teardown(&f);
 }
 
