@@ -9,7 +9,10 @@
 #   relays_up DIR N [SPEC]    start relays e2e1..e2eN with hack/local-relay.sh
 #                             under DIR (their own net 10.78.0, never a
 #                             developer's 10.77.0); stopped at exit; sets
-#                             ENV1..ENVN (relay.env paths)
+#                             ENV1..ENVN (relay.env paths). RELAY_HARNESS
+#                             names another script with the same up/down
+#                             interface and relay.env (hack/relay-pod.sh:
+#                             the operator's Pod in podman, make e2e)
 #   renv ENV KEY              a value from a relay.env
 #   rc ARGS...                tests/integration/relay/relay_client.py
 #   new_account ENV           "email password" of a fresh, logged-in account
@@ -22,6 +25,7 @@
 RELAY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RC_PY=$RELAY_DIR/relay_client.py
 export LOCAL_RELAY_NET=${LOCAL_RELAY_NET:-10.78.0}
+RELAY_HARNESS=${RELAY_HARNESS:-$TOP/hack/local-relay.sh}
 
 relay_workdir() { # sets W for the caller
 	workdir "$1" >/dev/null
@@ -48,8 +52,8 @@ relays_up() {
 	local dir=$1 n=$2 spec=${3:-} i
 	export LOCAL_RELAY_BASE=$dir/relays
 	for ((i = 1; i <= n; i++)); do
-		on_exit "'$TOP/hack/local-relay.sh' down e2e$i >/dev/null 2>&1"
-		if ! LOCAL_RELAY_SPEC=$spec "$TOP/hack/local-relay.sh" up "e2e$i" >"$dir/up$i.log" 2>&1; then
+		on_exit "'$RELAY_HARNESS' down e2e$i >/dev/null 2>&1"
+		if ! LOCAL_RELAY_SPEC=$spec "$RELAY_HARNESS" up "e2e$i" >"$dir/up$i.log" 2>&1; then
 			echo "# local-relay up e2e$i failed:"
 			sed 's/^/# /' "$dir/up$i.log"
 			return 1
