@@ -63,7 +63,8 @@ main_tls(const struct render_ctx *c, struct buf *out)
 		"smtp_tls_policy_maps = regexp:%s/smtp_tls_policy_map\n"
 		"smtp_tls_protocols = >=TLSv1.2\n"
 		"smtp_tls_mandatory_protocols = >=TLSv1.2\n"
-		"# Log the TLS of each delivery (upstream's filtermail-transport\n"
+		"# Log the TLS of each delivery (upstream's "
+		"filtermail-transport\n"
 		"# logs its own; here Postfix delivers).\n"
 		"smtp_tls_loglevel = 1\n"
 		"\n"
@@ -167,7 +168,8 @@ main_restrictions(const struct render_ctx *c, struct buf *out)
 		"smtpd_peername_lookup = no\n"
 		"\n"
 		"# Do not try to deliver messages for more than 2 days (and\n"
-		"# bounces no longer, which Postfix would otherwise warn about).\n"
+		"# bounces no longer, which Postfix would otherwise warn "
+		"about).\n"
 		"maximal_queue_lifetime = 2d\n"
 		"bounce_queue_lifetime = 2d\n",
 		c->t->postfix_config_dir);
