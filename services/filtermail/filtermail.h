@@ -155,6 +155,10 @@ struct fm_smtpd *fm_smtpd_new(const struct fm_ctx *ctx, int lfd);
 void fm_smtpd_free(struct fm_smtpd **sp);
 /* fm_smtpd_sessions: open sessions */
 size_t fm_smtpd_sessions(const struct fm_smtpd *srv);
+/* fm_smtpd_busy: sessions whose message is being checked or reinjected */
+size_t fm_smtpd_busy(const struct fm_smtpd *srv);
+/* fm_smtpd_close_listener: accept no more connections (shutdown) */
+void fm_smtpd_close_listener(struct fm_smtpd *srv);
 
 /* fm_smtp_parse_path: the address of "<addr> params" or "addr params"
  * into out (outsize >= FM_ADDR_MAX + 1): 1 found, 0 malformed */
@@ -183,5 +187,9 @@ struct fm_httpd;
 /* fm_httpd_new: serve /mxdeliv on the listening fd lfd (owned) */
 struct fm_httpd *fm_httpd_new(const struct fm_ctx *ctx, int lfd);
 void fm_httpd_free(struct fm_httpd **hp);
+/* fm_httpd_close_listener: accept no more connections (shutdown) */
+void fm_httpd_close_listener(struct fm_httpd *h);
+/* fm_httpd_busy: requests being checked or reinjected */
+size_t fm_httpd_busy(const struct fm_httpd *h);
 
 #endif

@@ -28,16 +28,19 @@
 struct fm_httpd {
 	const struct fm_ctx *ctx;
 	struct http_server *srv;
+	size_t busy; /* requests being checked or reinjected */
 };
 
 /* one request being checked and reinjected */
 struct mx_req {
+	struct fm_httpd *h;
 	struct http_request *req;
 	char from[FM_ADDR_MAX + 1];
 	char **rcpts;
 	size_t nrcpts;
 	char *crlf; /* the body with bare LFs made CRLF, if it had any */
 	struct fm_job *job;
+	int started; /* counted in busy */
 };
 
 /* mx_free: free a request's state */
@@ -47,6 +50,8 @@ mx_free(struct mx_req *mx)
 	size_t i;
 
 	fm_job_cancel(&mx->job);
+	if (mx->started)
+		mx->h->busy--;
 	for (i = 0; i < mx->nrcpts; i++)
 		free(mx->rcpts[i]);
 	free(mx->rcpts);
@@ -164,6 +169,7 @@ on_request(void *arg, struct http_request *req)
 	const char *body, *err;
 	size_t len;
 
+	mx->h = h;
 	mx->req = req;
 	if ((err = envelope(req, mx)) != NULL) {
 		(void)http_respond_text(req, 400, err);
@@ -180,6 +186,8 @@ on_request(void *arg, struct http_request *req)
 	env.nrcpts = mx->nrcpts;
 	env.origin_ip = NULL;
 	http_request_set_abort(req, on_abort, mx);
+	mx->started = 1;
+	h->busy++;
 	mx->job = fm_job_start(h->ctx, &env, body, len, on_done, mx);
 }
 
@@ -206,6 +214,20 @@ fm_httpd_new(const struct fm_ctx *ctx, int lfd)
 		return NULL;
 	}
 	return h;
+}
+
+/* fm_httpd_close_listener: see filtermail.h */
+void
+fm_httpd_close_listener(struct fm_httpd *h)
+{
+	http_server_close_listeners(h->srv);
+}
+
+/* fm_httpd_busy: see filtermail.h */
+size_t
+fm_httpd_busy(const struct fm_httpd *h)
+{
+	return h->busy;
 }
 
 /* fm_httpd_free: see filtermail.h */

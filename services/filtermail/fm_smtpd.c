@@ -695,10 +695,32 @@ fm_smtpd_free(struct fm_smtpd **sp)
 		next = s->next;
 		session_free(s);
 	}
-	evloop_io_del(srv->ctx->loop, srv->lfd);
-	close(srv->lfd);
+	fm_smtpd_close_listener(srv);
 	free(srv);
 	*sp = NULL;
+}
+
+/* fm_smtpd_busy: see filtermail.h */
+size_t
+fm_smtpd_busy(const struct fm_smtpd *srv)
+{
+	const struct fm_session *s;
+	size_t n = 0;
+
+	for (s = srv->sessions; s != NULL; s = s->next)
+		n += s->state == S_JOB;
+	return n;
+}
+
+/* fm_smtpd_close_listener: see filtermail.h */
+void
+fm_smtpd_close_listener(struct fm_smtpd *srv)
+{
+	if (srv->lfd < 0)
+		return;
+	evloop_io_del(srv->ctx->loop, srv->lfd);
+	close(srv->lfd);
+	srv->lfd = -1;
 }
 
 /* fm_smtpd_sessions: see filtermail.h */

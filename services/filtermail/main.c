@@ -84,13 +84,51 @@ policy_check(void *policy, const struct fm_envelope *env, const char *msg,
 	return fm_policy_check(policy, env, msg, len, done, arg);
 }
 
-/* on_signal: stop the loop (SIGTERM, SIGINT) */
+/* a graceful stop: no new connections, messages in flight finish */
+struct drain {
+	struct fm_smtpd *smtpd;
+	struct fm_httpd *httpd;
+	struct evloop_timer timer;
+	uint64_t until;
+	int stopping;
+};
+
+#define DRAIN_MS 10000
+
+/* drain_check: stop the loop once nothing is in flight, or at the end
+ * of the grace time (then Postfix sees the connection go and answers
+ * its client with a 4xx: nothing is lost) */
+static void
+drain_check(struct evloop *loop, void *arg)
+{
+	struct drain *d = arg;
+	size_t busy = fm_smtpd_busy(d->smtpd) +
+		      (d->httpd != NULL ? fm_httpd_busy(d->httpd) : 0);
+
+	if (busy == 0 || evloop_now(loop) >= d->until) {
+		evloop_stop(loop);
+		return;
+	}
+	evloop_timer_start(loop, &d->timer, 50);
+}
+
+/* on_signal: SIGTERM/SIGINT: drain; a second one stops at once */
 static void
 on_signal(struct evloop *loop, int signo, void *arg)
 {
-	(void)arg;
-	log_info("signal %d, shutting down", signo);
-	evloop_stop(loop);
+	struct drain *d = arg;
+
+	if (d->stopping) {
+		evloop_stop(loop);
+		return;
+	}
+	log_info("signal %d, finishing the messages in flight", signo);
+	d->stopping = 1;
+	d->until = evloop_now(loop) + DRAIN_MS;
+	fm_smtpd_close_listener(d->smtpd);
+	if (d->httpd != NULL)
+		fm_httpd_close_listener(d->httpd);
+	drain_check(loop, d);
 }
 
 /* listen_on: a listening socket or -1 (logged) */
@@ -146,6 +184,7 @@ serve(struct fm_ctx *ctx, const struct chatmail_config *cfg)
 {
 	struct fm_smtpd *smtpd = NULL;
 	struct fm_httpd *httpd = NULL;
+	struct drain d;
 	const char *host = cfg->filtermail_smtp_host;
 	unsigned port = ctx->outgoing ? cfg->filtermail_smtp_port
 				      : cfg->filtermail_smtp_port_incoming;
@@ -168,10 +207,17 @@ serve(struct fm_ctx *ctx, const struct chatmail_config *cfg)
 		log_debug("Incoming HTTP server listening on %s:%u", host,
 			  port);
 	}
+	memset(&d, 0, sizeof(d));
+	d.smtpd = smtpd;
+	d.httpd = httpd;
+	evloop_timer_init(&d.timer, drain_check, &d);
+	(void)evloop_signal_add(ctx->loop, SIGTERM, on_signal, &d);
+	(void)evloop_signal_add(ctx->loop, SIGINT, on_signal, &d);
 	/* upstream's line, which chatmaild's tests wait for */
 	log_info("entering serving loop");
 	if (evloop_run(ctx->loop) < 0)
 		r = EX_SOFTWARE;
+	evloop_timer_stop(ctx->loop, &d.timer);
 out:
 	fm_httpd_free(&httpd);
 	fm_smtpd_free(&smtpd);
@@ -209,8 +255,6 @@ main(int argc, char **argv)
 	}
 	(void)signal(SIGPIPE, SIG_IGN);
 	loop = evloop_new();
-	(void)evloop_signal_add(loop, SIGTERM, on_signal, NULL);
-	(void)evloop_signal_add(loop, SIGINT, on_signal, NULL);
 	fm_ctx_init(&ctx, loop);
 	policy = fm_policy_new(loop, &cfg, o.outgoing, &err);
 	if (policy == NULL) {

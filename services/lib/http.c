@@ -675,6 +675,19 @@ http_server_listen(struct http_server *srv, int lfd)
 	return 0;
 }
 
+/* http_server_close_listeners: see http.h */
+void
+http_server_close_listeners(struct http_server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nlfds; i++) {
+		evloop_io_del(srv->loop, srv->lfds[i]);
+		close(srv->lfds[i]);
+	}
+	srv->nlfds = 0;
+}
+
 /* http_server_conns: see http.h */
 size_t
 http_server_conns(const struct http_server *srv)
@@ -688,7 +701,6 @@ http_server_free(struct http_server **srvp)
 {
 	struct http_server *srv = *srvp;
 	struct http_conn *c, *next;
-	size_t i;
 
 	if (srv == NULL)
 		return;
@@ -696,10 +708,7 @@ http_server_free(struct http_server **srvp)
 		next = c->next;
 		conn_free(c);
 	}
-	for (i = 0; i < srv->nlfds; i++) {
-		evloop_io_del(srv->loop, srv->lfds[i]);
-		close(srv->lfds[i]);
-	}
+	http_server_close_listeners(srv);
 	free(srv);
 	*srvp = NULL;
 }

@@ -69,6 +69,9 @@ void http_server_free(struct http_server **srvp);
 /* http_server_listen: serve the listening fd lfd (from net_listen_tcp or
  * net_listen_unix); the server owns it afterwards. 0 or -errno */
 int http_server_listen(struct http_server *srv, int lfd);
+/* http_server_close_listeners: stop accepting (graceful shutdown);
+ * open connections are served on */
+void http_server_close_listeners(struct http_server *srv);
 /* http_server_conns: open connections (tests, metrics) */
 size_t http_server_conns(const struct http_server *srv);
 
