@@ -71,9 +71,9 @@ fi
 net_bridge_up() {
 	[ "$MODE" = netns ] || return 0
 	ip link show "$BR" >/dev/null 2>&1 && return 0
-	ip link add "$BR" type bridge
-	ip addr add "$NET.1/24" dev "$BR"
-	ip link set "$BR" up
+	ip link add "$BR" type bridge &&
+		ip addr add "$NET.1/24" dev "$BR" &&
+		ip link set "$BR" up
 }
 
 net_bridge_down() {
@@ -83,23 +83,23 @@ net_bridge_down() {
 }
 
 # net_veth NS HOSTIF ADDR: a veth from the bridge into NS as eth0
+# (&& chains: callers use "||", under which set -e does not apply)
 net_veth() {
 	local ns=$1 hif=$2 addr=$3
-	ip link add "$hif" type veth peer name "${hif}r"
-	ip link set "${hif}r" netns "$ns"
-	ip link set "$hif" master "$BR" up
-	ip -n "$ns" link set lo up
-	ip -n "$ns" link set "${hif}r" name eth0
-	ip -n "$ns" addr add "$addr/24" dev eth0
-	ip -n "$ns" link set eth0 up
-	ip -n "$ns" route add default via "$NET.1"
+	ip link add "$hif" type veth peer name "${hif}r" &&
+		ip link set "${hif}r" netns "$ns" &&
+		ip link set "$hif" master "$BR" up &&
+		ip -n "$ns" link set lo up &&
+		ip -n "$ns" link set "${hif}r" name eth0 &&
+		ip -n "$ns" addr add "$addr/24" dev eth0 &&
+		ip -n "$ns" link set eth0 up &&
+		ip -n "$ns" route add default via "$NET.1"
 }
 
 net_dns_up() {
 	[ "$MODE" = netns ] || return 0
 	ip netns list | grep -qw "^$DNS_NS" && return 0
-	ip netns add "$DNS_NS"
-	net_veth "$DNS_NS" "cm${TAG}hd" "$DNS_ADDR"
+	ip netns add "$DNS_NS" && net_veth "$DNS_NS" "cm${TAG}hd" "$DNS_ADDR"
 }
 
 net_dns_down() {
@@ -124,11 +124,11 @@ net_relay_up() {
 	local ns
 	[ "$MODE" = netns ] || return 0
 	ns=$(net_relay_ns "$1")
-	net_bridge_up
-	ip netns add "$ns"
-	net_veth "$ns" "cm${TAG}h$2" "$(net_relay_addr "$2")"
-	mkdir -p "/etc/netns/$ns"
-	echo "nameserver $DNS_ADDR" >"/etc/netns/$ns/resolv.conf"
+	net_bridge_up &&
+		ip netns add "$ns" &&
+		net_veth "$ns" "cm${TAG}h$2" "$(net_relay_addr "$2")" &&
+		mkdir -p "/etc/netns/$ns" &&
+		echo "nameserver $DNS_ADDR" >"/etc/netns/$ns/resolv.conf"
 }
 
 net_relay_down() {

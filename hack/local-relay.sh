@@ -337,6 +337,12 @@ cmd_up() {
 		echo "local-relay: $NAME is up already (down first)" >&2
 		exit 64
 	fi
+	# the index picks the address and interface names: one relay each
+	if grep -lsx "ADDR=$ADDR" "$BASE"/*/relay.env >/dev/null ||
+		{ [ "$MODE" = netns ] && ip link show "cm${TAG}h$IDX" >/dev/null 2>&1; }; then
+		echo "local-relay: index $IDX ($ADDR) is taken by another relay" >&2
+		exit 64
+	fi
 	net_mode_save
 	layout
 	write_spec
@@ -348,9 +354,9 @@ cmd_up() {
 	chown vmail:vmail "$d"
 	make_tls "$domain"
 	dkim=$(make_dkim)
-	net_relay_up "$NAME" "$IDX"
+	net_relay_up "$NAME" "$IDX" || { cmd_down; exit 75; }
 	write_env "$domain" "$dkim"
-	"$TOP/hack/relay-dns.sh" reload
+	"$TOP/hack/relay-dns.sh" reload || { cmd_down; exit 75; }
 	for svc in $SERVICES; do
 		start_service "$svc" || { cmd_down; exit 75; }
 	done

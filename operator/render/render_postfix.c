@@ -133,7 +133,10 @@ main_delivery(const struct render_ctx *c, struct buf *out)
 		"mailbox_size_limit = 0\n"
 		"message_size_limit = %llu\n"
 		"recipient_delimiter = +\n"
-		"inet_interfaces = %s\n"
+		"# every listener names its address in master.cf; \"all\" "
+		"also\n"
+		"# lets the smtp client pick its source address\n"
+		"inet_interfaces = all\n"
 		"inet_protocols = %s\n"
 		"\n"
 		"lmtp_header_checks = regexp:%s/lmtp_header_cleanup\n"
@@ -144,7 +147,6 @@ main_delivery(const struct render_ctx *c, struct buf *out)
 		"\n",
 		cfg->postfix_myhostname, cfg->mail_domain, t->run_dir, nets,
 		(unsigned long long)cfg->max_message_size,
-		*t->public_addr != '\0' ? t->public_addr : "all",
 		cfg->disable_ipv6 ? "ipv4" : "all", t->postfix_config_dir);
 }
 
