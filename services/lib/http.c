@@ -310,6 +310,21 @@ start_body(struct http_conn *c)
 	c->state = ST_BODY;
 }
 
+/* expect_continue: "Expect: 100-continue" and the body still to come:
+ * tell the client to send it (curl waits a second otherwise) */
+static void
+expect_continue(struct http_conn *c)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	const char *v = http_request_header(&c->req, "Expect");
+
+	if (v == NULL || strcasecmp(v, "100-continue") != 0 ||
+	    c->req.head.minor == 0 || c->body.len >= c->req.head.content_length)
+		return;
+	/* nothing else is queued now: the socket takes these few bytes */
+	(void)send(c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 /* step_head: parse a buffered head; 1 progressed, 0 need more input */
 static int
 step_head(struct http_conn *c)
@@ -355,6 +370,7 @@ step_head(struct http_conn *c)
 		return 1;
 	}
 	start_body(c);
+	expect_continue(c);
 	return 1;
 }
 

@@ -381,6 +381,39 @@ test_bytewise_post(void **state)
 }
 
 static void
+test_expect_continue(void **state)
+{
+	struct fixture f;
+	char out[2048];
+	size_t n;
+	ssize_t r;
+	int fd, closed, i;
+
+	(void)state;
+	setup_fixture(&f, 16);
+	fd = client(&f);
+	send_all(fd,
+		 "POST /x HTTP/1.1\r\nExpect: 100-continue\r\n"
+		 "Content-Length: 2\r\n\r\n",
+		 61);
+	n = 0;
+	for (i = 0; i < 200 && n < 25; i++) {
+		pump(&f, 1);
+		r = recv(fd, out + n, sizeof(out) - 1 - n, MSG_DONTWAIT);
+		if (r > 0)
+			n += (size_t)r;
+	}
+	out[n] = '\0';
+	assert_str(out, "HTTP/1.1 100 Continue\r\n\r\n");
+	send_all(fd, "ok", 2);
+	read_responses(&f, fd, out, sizeof(out), 1, &closed);
+	assert_non_null(strstr(out, "200 OK"));
+	assert_non_null(strstr(out, "POST /x 2:ok"));
+	close(fd);
+	teardown_fixture(&f);
+}
+
+static void
 test_pipelined(void **state)
 {
 	struct fixture f;
@@ -596,6 +629,7 @@ main(void)
 		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_get_keepalive),
 		cmocka_unit_test(test_bytewise_post),
+		cmocka_unit_test(test_expect_continue),
 		cmocka_unit_test(test_pipelined),
 		cmocka_unit_test(test_async_and_abort),
 		cmocka_unit_test(test_limits),
