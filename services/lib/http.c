@@ -82,64 +82,6 @@ struct http_server {
 
 static void conn_process(struct http_conn *c);
 
-/* http_server_opts_default: see http.h */
-void
-http_server_opts_default(struct http_server_opts *opts)
-{
-	opts->max_header = 8192;
-	opts->max_headers = 64;
-	opts->max_body = 1u << 20;
-	opts->max_conns = 1024;
-	opts->idle_ms = 60000;
-	opts->too_large_body = "Payload Too Large";
-}
-
-/* http_reason: see http.h */
-const char *
-http_reason(int status)
-{
-	switch (status) {
-	case 200:
-		return "OK";
-	case 201:
-		return "Created";
-	case 202:
-		return "Accepted";
-	case 204:
-		return "No Content";
-	case 400:
-		return "Bad Request";
-	case 403:
-		return "Forbidden";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 408:
-		return "Request Timeout";
-	case 411:
-		return "Length Required";
-	case 413:
-		return "Content Too Large";
-	case 429:
-		return "Too Many Requests";
-	case 431:
-		return "Request Header Fields Too Large";
-	case 500:
-		return "Internal Server Error";
-	case 501:
-		return "Not Implemented";
-	case 502:
-		return "Bad Gateway";
-	case 503:
-		return "Service Unavailable";
-	case 505:
-		return "HTTP Version Not Supported";
-	default:
-		return "Unknown";
-	}
-}
-
 /* conn_free: close the connection; a pending request is aborted */
 static void
 conn_free(struct http_conn *c)
