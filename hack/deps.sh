@@ -21,6 +21,8 @@ pkgs=(
 	valgrind hyperfine time
 	# images and e2e tiers
 	podman buildah mmdebstrap runc uidmap slirp4netns fuse-overlayfs catatonit
+	# chart checks: the Argo CD health check (Lua) run on a real status
+	lua5.4
 )
 
 missing=()
