@@ -22,6 +22,9 @@ TLS server name, verified against its self-signed certificate.
   msgids ENV USER PW                        Message-IDs in the INBOX
   stream ENV USER PW TO [--count N] [--pause S] [--prefix P] [--keydir D]
                                             submit N messages, one line each
+  latency ENV USER PW RENV RUSER RPW [--count N] [--keydir D]
+                                            submit on 465 while RUSER IDLEs:
+                                            "submit_ms deliver_ms" per message
   vrfy ENV USER                             VRFY on 25 after STARTTLS
   relay-test ENV FROM TO                    port 25 must not relay
   noauth ENV FROM TO                        587 without AUTH is refused
@@ -387,6 +390,40 @@ def cmd_stream(env, a):
     return 0
 
 
+def cmd_latency(env, a):
+    """COUNT times: the recipient IDLEs on its INBOX, the sender submits
+    on 465; prints "submit_ms deliver_ms" per message (deliver = from the
+    start of the submission until the IDLE client saw EXISTS)"""
+    renv = load_env(a.renv)
+    r = imap(renv, "993")
+    r.login(a.ruser, a.rpw)
+    r.select("INBOX")
+    r.sock.settimeout(TIMEOUT)
+    for i in range(a.count):
+        msgid = f"lat-{uuid.uuid4().hex}@e2e.test"
+        data = message(a.user, a.ruser, msgid, a.keydir)
+        tag = r._new_tag()
+        r.send(tag + b" IDLE\r\n")
+        if not r.readline().startswith(b"+"):
+            raise SystemExit("IDLE refused")
+        t0 = time.monotonic()
+        s = smtp(env, "465")
+        s.login(a.user, a.pw)
+        s.sendmail(a.user, [a.ruser], data)
+        t1 = time.monotonic()
+        s.quit()
+        while b"EXISTS" not in r.readline():
+            pass
+        t2 = time.monotonic()
+        r.send(b"DONE\r\n")
+        while not r.readline().startswith(tag):
+            pass
+        print(f"{(t1 - t0) * 1000:.1f} {(t2 - t0) * 1000:.1f}", flush=True)
+        time.sleep(a.pause)
+    r.logout()
+    return 0
+
+
 def cmd_vrfy(env, a):
     """as upstream's test_no_vrfy: port 25 after STARTTLS, 252 2.0.0 for
     any address (no user enumeration)"""
@@ -494,6 +531,12 @@ def main():
     s.add_argument("--count", type=int, default=50)
     s.add_argument("--pause", type=float, default=0.1)
     s.add_argument("--prefix", default="stream")
+    s = sub.add_parser("latency")
+    s.add_argument("env"), s.add_argument("user"), s.add_argument("pw")
+    s.add_argument("renv"), s.add_argument("ruser"), s.add_argument("rpw")
+    s.add_argument("--keydir")
+    s.add_argument("--count", type=int, default=20)
+    s.add_argument("--pause", type=float, default=0.2)
     s = sub.add_parser("vrfy")
     s.add_argument("env"), s.add_argument("user")
     s = sub.add_parser("relay-test")
