@@ -61,6 +61,7 @@ struct fm_session {
 struct fm_smtpd {
 	const struct fm_ctx *ctx;
 	int lfd;
+	struct evloop_timer pause; /* accepting paused: out of fds */
 	struct fm_session *sessions;
 	size_t nsessions;
 	char rbuf[READ_SIZE];
@@ -649,10 +650,15 @@ on_accept(struct evloop *loop, int lfd, unsigned events, void *arg)
 	for (i = 0; i < 64; i++) {
 		fd = net_accept(lfd);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR && errno != ECONNABORTED)
-				log_error("Error accepting connection: %s",
-					  strerror(errno));
+			if (errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == EINTR || errno == ECONNABORTED)
+				return;
+			/* out of fds or memory: the listener would stay
+			 * readable and spin; pause it, as upstream sleeps */
+			log_error("Error accepting connection: %s",
+				  strerror(errno));
+			(void)evloop_io_mod(srv->ctx->loop, lfd, 0);
+			evloop_timer_start(srv->ctx->loop, &srv->pause, 1000);
 			return;
 		}
 		(void)net_set_nodelay(fd);
@@ -666,6 +672,16 @@ on_accept(struct evloop *loop, int lfd, unsigned events, void *arg)
 	}
 }
 
+/* on_pause_end: accept again after a pause */
+static void
+on_pause_end(struct evloop *loop, void *arg)
+{
+	struct fm_smtpd *srv = arg;
+
+	if (srv->lfd >= 0)
+		(void)evloop_io_mod(loop, srv->lfd, EV_READ);
+}
+
 /* fm_smtpd_new: see filtermail.h */
 struct fm_smtpd *
 fm_smtpd_new(const struct fm_ctx *ctx, int lfd)
@@ -674,6 +690,7 @@ fm_smtpd_new(const struct fm_ctx *ctx, int lfd)
 
 	srv->ctx = ctx;
 	srv->lfd = lfd;
+	evloop_timer_init(&srv->pause, on_pause_end, srv);
 	if (evloop_io_add(ctx->loop, lfd, EV_READ, on_accept, srv) < 0) {
 		close(lfd);
 		free(srv);
@@ -716,6 +733,7 @@ fm_smtpd_busy(const struct fm_smtpd *srv)
 void
 fm_smtpd_close_listener(struct fm_smtpd *srv)
 {
+	evloop_timer_stop(srv->ctx->loop, &srv->pause);
 	if (srv->lfd < 0)
 		return;
 	evloop_io_del(srv->ctx->loop, srv->lfd);

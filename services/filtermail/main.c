@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -129,6 +130,19 @@ on_signal(struct evloop *loop, int signo, void *arg)
 	if (d->httpd != NULL)
 		fm_httpd_close_listener(d->httpd);
 	drain_check(loop, d);
+}
+
+/* raise_fd_limit: every session takes one or two fds; allow as many
+ * as the hard limit lets us (best effort) */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 /* listen_on: a listening socket or -1 (logged) */
@@ -254,6 +268,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	(void)signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	loop = evloop_new();
 	fm_ctx_init(&ctx, loop);
 	policy = fm_policy_new(loop, &cfg, o.outgoing, &err);

@@ -76,6 +76,7 @@ struct http_server {
 	void *arg;
 	int lfds[MAX_LISTENERS];
 	size_t nlfds;
+	struct evloop_timer pause; /* accepting paused: out of fds */
 	struct http_conn *conns;
 	size_t nconns;
 };
@@ -584,9 +585,15 @@ on_accept(struct evloop *loop, int lfd, unsigned events, void *arg)
 	for (i = 0; i < 64; i++) {
 		fd = net_accept(lfd);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR && errno != ECONNABORTED)
-				log_warn("accept failed: %s", strerror(errno));
+			if (errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == EINTR || errno == ECONNABORTED)
+				return;
+			/* out of fds or memory: pause, or the readable
+			 * listener spins the loop */
+			log_warn("accept failed: %s", strerror(errno));
+			for (i = 0; i < (int)srv->nlfds; i++)
+				(void)evloop_io_mod(srv->loop, srv->lfds[i], 0);
+			evloop_timer_start(srv->loop, &srv->pause, 1000);
 			return;
 		}
 		(void)net_set_nodelay(fd);
@@ -596,6 +603,17 @@ on_accept(struct evloop *loop, int lfd, unsigned events, void *arg)
 		}
 		conn_new(srv, fd);
 	}
+}
+
+/* on_pause_end: accept again after a pause */
+static void
+on_pause_end(struct evloop *loop, void *arg)
+{
+	struct http_server *srv = arg;
+	size_t i;
+
+	for (i = 0; i < srv->nlfds; i++)
+		(void)evloop_io_mod(loop, srv->lfds[i], EV_READ);
 }
 
 /* http_server_new: see http.h */
@@ -615,6 +633,7 @@ http_server_new(struct evloop *loop, const struct http_server_opts *opts,
 	srv->head = head;
 	srv->handler = handler;
 	srv->arg = arg;
+	evloop_timer_init(&srv->pause, on_pause_end, srv);
 	return srv;
 }
 
@@ -639,6 +658,7 @@ http_server_close_listeners(struct http_server *srv)
 {
 	size_t i;
 
+	evloop_timer_stop(srv->loop, &srv->pause);
 	for (i = 0; i < srv->nlfds; i++) {
 		evloop_io_del(srv->loop, srv->lfds[i]);
 		close(srv->lfds[i]);
