@@ -10,8 +10,11 @@
  *       send MESSAGES copies of FILE over PARALLEL concurrent sessions;
  *       prints "messages=… errors=… seconds=… rate=…/s p50=…ms p99=…ms"
  *   smtpbench -p PORT [-H HOST] -i SESSIONS -w SECONDS [-F FROM] [-T TO]
+ *             [-f FILE]
  *       open SESSIONS sessions, take each to just before DATA (EHLO,
- *       MAIL, RCPT), hold them SECONDS, print "open=…", close
+ *       MAIL, RCPT) or, with -f, through all of FILE but the final dot,
+ *       hold them SECONDS (printing "held=N" once all are there),
+ *       print "open=…", close
  *
  * Untrusted input: the server's replies (bounded per reply). A test
  * tool: it only connects where it is told (loopback in the benchmark).
@@ -129,6 +132,22 @@ flush(struct conn *c)
 	return 0;
 }
 
+/* held: a session reached the point where -i holds it */
+static int
+held(struct conn *c, int ok)
+{
+	struct bench *b = c->b;
+
+	c->step = ST_HOLD;
+	if (!ok)
+		return -1;
+	if (++b->open == b->total) {
+		(void)printf("held=%lu\n", b->open);
+		(void)fflush(stdout);
+	}
+	return 0;
+}
+
 /* next: act on a complete reply with code; 0 go on, -1 failed, 1 done */
 static int
 next(struct conn *c, int code)
@@ -150,21 +169,18 @@ next(struct conn *c, int code)
 		n = snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>\r\n", b->to);
 		break;
 	case ST_RCPT:
-		if (b->hold) {
-			c->step = ST_HOLD;
-			if (code != 250)
-				return -1;
-			if (++b->open == b->total) {
-				(void)printf("held=%lu\n", b->open);
-				(void)fflush(stdout);
-			}
-			return 0;
-		}
+		if (b->hold && b->msg == NULL)
+			return held(c, code == 250);
 		n = snprintf(cmd, sizeof(cmd), "DATA\r\n");
 		break;
 	case ST_DATA:
 		if (code != 354)
 			return -1;
+		if (b->hold) {
+			/* all of the message but its final dot */
+			queue(c, b->msg, b->msglen - 3);
+			return held(c, 1);
+		}
 		c->step = ST_DOT;
 		queue(c, b->msg, b->msglen);
 		return 0;

@@ -107,6 +107,21 @@ held=$(sed -n 's/^held=//p' "$W/hold.out")
 open_rss=$(rss "$FM_PID" VmRSS)
 stop_pid "$HOLD_PID"
 rss_line="filtermail RSS (fresh process): idle ${idle} kB; with ${held:-0} open sessions ${open_rss} kB (goal <= 8192 kB)"
+# the same with each session in DATA, the whole message but its final dot
+# sent: the message buffer is the per-session cost that remains
+"$BIN/smtpbench" -p "$FMP" -i "$OPEN" -w 30 -F "$FROM" -T rcpt@example.test \
+	-f "$W/msg.eml" >"$W/hold2.out" 2>&1 &
+HOLD_PID=$!
+on_exit "stop_pid $HOLD_PID"
+for ((i = 0; i < 300; i++)); do
+	grep -q '^held=' "$W/hold2.out" && break
+	sleep 0.05
+done
+sleep 0.2 # the last bytes reach filtermail
+held2=$(sed -n 's/^held=//p' "$W/hold2.out")
+data_rss=$(rss "$FM_PID" VmRSS)
+stop_pid "$HOLD_PID"
+rss_line2="filtermail RSS with ${held2:-0} sessions each holding the message in DATA: ${data_rss} kB"
 
 # the message must really pass filtermail (encrypted, signed)
 out=$(run "$FMP" 1)
@@ -151,5 +166,6 @@ hz=$(getconf CLK_TCK)
 awk -v f=$((c1 - c0 + c3 - c2)) -v k=$((s1 - s0 + s2 - s1)) -v n=$((2 * N)) -v hz="$hz" \
 	'BEGIN { printf "CPU per message: filtermail %.0f us (with DKIM signing if on); smtp-sink %.0f us (direct runs)\n", f / hz / n * 1e6, k / hz / n * 1e6 }'
 echo "$rss_line"
+echo "$rss_line2"
 echo "filtermail RSS after the runs: $(rss "$FM_PID" VmRSS) kB, peak $(rss "$FM_PID" VmHWM) kB"
 exit 0
