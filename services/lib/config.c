@@ -111,7 +111,9 @@ const struct config_opt config_opts[] = {
 	  F(notification_url), 0, 0, config_check_url },
 	{ "dkim_selector", OPT_STR, "opendkim", 1, 63, F(dkim_selector), 0, 0,
 	  config_check_name },
-	PATHOPT(dkim_key_file, "/etc/dkimkeys/opendkim.private", 4095),
+	/* empty: filtermail signs nothing (relays whose DKIM is elsewhere) */
+	{ "dkim_key_file", OPT_STR, "/etc/dkimkeys/opendkim.private", 0, 4095,
+	  F(dkim_key_file), 0, OF_PATH, NULL },
 	{ "dns_server", OPT_STR, "", 0, 255, F(dns_server), 0, 0, NULL },
 	{ "appversions_file", OPT_STR, "", 0, 4095, F(appversions_file), 0, 0,
 	  NULL },

@@ -452,6 +452,12 @@ test_iroh_and_mtail(void **state)
 		   0);
 	assert_null(c.mtail_address);
 	config_deinit(&c);
+	/* an empty dkim_key_file turns filtermail's signing off */
+	assert_int(load(&c, "[params]\nmail_domain = a.org\ndkim_key_file =\n",
+			&err),
+		   0);
+	assert_str(c.dkim_key_file, "");
+	config_deinit(&c);
 	buf_deinit(&err);
 }
 
