@@ -1,0 +1,296 @@
+/*
+ * test_desired: the objects the operator applies (the server-side apply
+ * bodies): names, kinds and order; owner references only with a uid;
+ * labels, never app.kubernetes.io/instance; the Pod's containers and
+ * volumes; the config hash follows the rendered files; immutable claim
+ * templates kept; PVC owner references follow keepOnDelete; the
+ * desired hash equals the hash of the same content projected from a
+ * live object; default images come from images/images.env.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define TESTUTIL_IMPL
+#include "testutil.h"
+
+#include "desired.h"
+#include "operator.h"
+
+struct fixture {
+	struct relay_spec *spec;
+	struct render_set files;
+	struct images images;
+	struct desired_in in;
+	char tls[128], dkim[128];
+};
+
+/* setup: a relay "chat" in "mail" from a spec JSON */
+static void
+setup(struct fixture *f, const char *spec_json)
+{
+	cJSON *j = cJSON_Parse(spec_json);
+	struct buf err = BUF_INIT(4096);
+
+	memset(f, 0, sizeof(*f));
+	assert_non_null(j);
+	if (spec_from_json(j, 0, &f->spec, &err, NULL) < 0)
+		fail_msg("spec: %s", buf_cstr(&err));
+	cJSON_Delete(j);
+	assert_int(images_init(&f->images), 0);
+	if (desired_render(f->spec, &f->files, &err) < 0)
+		fail_msg("render: %s", buf_cstr(&err));
+	desired_tls_secret_name(f->spec, "chat", f->tls, sizeof(f->tls));
+	desired_dkim_secret_name(f->spec, "chat", f->dkim, sizeof(f->dkim));
+	f->in.spec = f->spec;
+	f->in.name = "chat";
+	f->in.ns = "mail";
+	f->in.uid = "0000-uid";
+	f->in.images = &f->images;
+	f->in.files = &f->files;
+	f->in.tls_secret = f->tls;
+	f->in.dkim_secret = f->dkim;
+	buf_deinit(&err);
+}
+
+static void
+teardown(struct fixture *f)
+{
+	render_set_free(&f->files);
+	spec_free(&f->spec);
+	images_deinit(&f->images);
+}
+
+/* find: the object of kind and name in the list */
+static const cJSON *
+find(const cJSON *list, const char *kind, const char *name)
+{
+	const cJSON *o;
+
+	cJSON_ArrayForEach(o, list)
+	{
+		if (strcmp(util_get_str(o, "kind"), kind) == 0 &&
+		    strcmp(util_get_str(o, "metadata.name"), name) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+static void
+test_objects(void **state)
+{
+	struct fixture f;
+	struct buf err = BUF_INIT(1024), names = BUF_INIT(4096);
+	cJSON *list;
+	const cJSON *o, *sts, *c;
+
+	(void)state;
+	setup(&f, "{\"domain\":\"chat.example.org\"}");
+	assert_int(desired_build(&f.in, &list, &err), 0);
+	cJSON_ArrayForEach(o, list)
+	{
+		(void)buf_printf(&names, "%s/%s ", util_get_str(o, "kind"),
+				 util_get_str(o, "metadata.name"));
+		assert_str(util_get_str(o, "metadata.namespace"), "mail");
+		assert_str(util_meta_str(o, "labels", DESIRED_LABEL_RELAY),
+			   "chat");
+		assert_str(util_meta_str(o, "labels", DESIRED_LABEL_MANAGED),
+			   "chatmail-operator");
+		assert_null(util_meta_str(o, "labels",
+					  "app.kubernetes.io/instance"));
+		c = cJSON_GetArrayItem(util_get(o, "metadata.ownerReferences"),
+				       0);
+		assert_str(util_get_str(c, "uid"), "0000-uid");
+		assert_true(cJSON_IsTrue(util_get(c, "controller")));
+	}
+	assert_str(buf_cstr(&names),
+		   "ConfigMap/chat-config ConfigMap/chat-postfix "
+		   "ConfigMap/chat-dovecot ConfigMap/chat-nginx "
+		   "ConfigMap/chat-www Service/chat Service/chat-headless "
+		   "NetworkPolicy/chat StatefulSet/chat CronJob/chat-expire "
+		   "CronJob/chat-metrics ");
+	sts = find(list, "StatefulSet", "chat");
+	assert_non_null(sts);
+	assert_int(cJSON_GetArraySize(
+			   util_get(sts, "spec.template.spec.containers")),
+		   11);
+	c = cJSON_GetArrayItem(util_get(sts, "spec.template.spec.containers"),
+			       0);
+	assert_str(util_get_str(c, "name"), "postfix");
+	assert_str(util_get_str(c, "image"), f.images.v[IMG_POSTFIX]);
+	assert_int(strncmp(f.images.v[IMG_POSTFIX],
+			   "localhost/chatmail-postfix:", 27),
+		   0);
+	assert_str(util_get_str(sts,
+				"spec.persistentVolumeClaimRetentionPolicy."
+				"whenDeleted"),
+		   "Retain");
+	assert_str(util_meta_str(sts, "annotations", DESIRED_VCT_MAIL),
+		   "10Gi;");
+	assert_str(util_get_str(find(list, "Service", "chat"), "spec.type"),
+		   "LoadBalancer");
+	assert_str(util_get_str(find(list, "Service", "chat-headless"),
+				"spec.clusterIP"),
+		   "None");
+	/* render: no owner references */
+	cJSON_Delete(list);
+	f.in.uid = NULL;
+	assert_int(desired_build(&f.in, &list, &err), 0);
+	assert_null(util_get(cJSON_GetArrayItem(list, 0),
+			     "metadata.ownerReferences"));
+	cJSON_Delete(list);
+	teardown(&f);
+	buf_deinit(&err);
+	buf_deinit(&names);
+}
+
+/* hash_of: the StatefulSet's config hash for a spec */
+static void
+hash_of(const char *spec, const char *vct, char *out, char *vct_out)
+{
+	struct fixture f;
+	struct buf err = BUF_INIT(1024);
+	cJSON *list;
+	const cJSON *sts, *h;
+
+	setup(&f, spec);
+	f.in.vct_mail = vct;
+	assert_int(desired_build(&f.in, &list, &err), 0);
+	sts = find(list, "StatefulSet", "chat");
+	h = cJSON_GetObjectItemCaseSensitive(
+		util_get(sts, "spec.template.metadata.annotations"),
+		DESIRED_CONFIG_HASH);
+	(void)snprintf(out, 65, "%s", h ? h->valuestring : "");
+	(void)snprintf(
+		vct_out, 64, "%s",
+		util_get_str(
+			cJSON_GetArrayItem(
+				util_get(sts, "spec.volumeClaimTemplates"), 0),
+			"spec.resources.requests.storage"));
+	cJSON_Delete(list);
+	teardown(&f);
+	buf_deinit(&err);
+}
+
+static void
+test_config_hash_and_vct(void **state)
+{
+	char a[65], b[65], c[65], v1[64], v2[64];
+
+	(void)state;
+	hash_of("{\"domain\":\"chat.example.org\"}", NULL, a, v1);
+	hash_of("{\"domain\":\"chat.example.org\"}", NULL, b, v1);
+	hash_of("{\"domain\":\"chat.example.org\",\"limits\":"
+		"{\"maxUserSendPerMinute\":30}}",
+		NULL, c, v1);
+	assert_int(strlen(a), 64);
+	assert_str(a, b);
+	assert_true(strcmp(a, c) != 0);
+	/* a new size does not change an existing StatefulSet's templates */
+	hash_of("{\"domain\":\"chat.example.org\",\"storage\":{\"mail\":"
+		"{\"size\":\"20Gi\"}}}",
+		NULL, a, v1);
+	hash_of("{\"domain\":\"chat.example.org\",\"storage\":{\"mail\":"
+		"{\"size\":\"20Gi\"}}}",
+		"10Gi;", a, v2);
+	assert_str(v1, "20Gi");
+	assert_str(v2, "10Gi");
+}
+
+static void
+test_pvc_and_secret(void **state)
+{
+	struct fixture f;
+	cJSON *pvc, *sec;
+	char name[64];
+
+	(void)state;
+	setup(&f, "{\"domain\":\"chat.example.org\",\"storage\":{\"queue\":"
+		  "{\"keepOnDelete\":false}}}");
+	desired_pvc_name("chat", "mail", name, sizeof(name));
+	assert_str(name, "mail-chat-0");
+	pvc = desired_pvc(&f.in, "mail");
+	assert_null(util_get(pvc, "metadata.ownerReferences"));
+	assert_str(util_get_str(pvc, "spec.resources.requests.storage"),
+		   "10Gi");
+	cJSON_Delete(pvc);
+	pvc = desired_pvc(&f.in, "queue");
+	assert_non_null(util_get(pvc, "metadata.ownerReferences"));
+	cJSON_Delete(pvc);
+	sec = desired_secret(&f.in, "chat-dkim", "Opaque", "dkim",
+			     "opendkim.private", "PEM", 3, NULL, NULL, 0);
+	assert_str(util_get_str(sec, "type"), "Opaque");
+	assert_str(
+		cJSON_GetObjectItem(util_get(sec, "data"), "opendkim.private")
+			->valuestring,
+		"UEVN");
+	cJSON_Delete(sec);
+	assert_str(f.tls, "chat-tls-selfsigned");
+	assert_str(f.dkim, "chat-dkim");
+	teardown(&f);
+}
+
+static void
+test_desired_hash_matches_projection(void **state)
+{
+	struct fixture f;
+	struct buf err = BUF_INIT(1024);
+	cJSON *list, *live, *mf, *entry;
+	const cJSON *svc;
+	char want[UTIL_SHA256_HEX], got[UTIL_SHA256_HEX];
+
+	(void)state;
+	setup(&f, "{\"domain\":\"chat.example.org\"}");
+	assert_int(desired_build(&f.in, &list, &err), 0);
+	svc = find(list, "Service", "chat-headless");
+	child_desired_hash(svc, want);
+	/* the server's copy: ours plus defaults, with our field set */
+	live = cJSON_Duplicate(svc, 1);
+	cJSON_AddStringToObject(util_obj(live, "spec"), "sessionAffinity",
+				"None");
+	cJSON_AddStringToObject(util_obj(live, "metadata"), "uid", "u");
+	mf = cJSON_AddArrayToObject(util_obj(live, "metadata"),
+				    "managedFields");
+	entry = cJSON_Parse(
+		"{\"manager\":\"chatmail-operator\",\"operation\":\"Apply\","
+		"\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{"
+		"\"f:app.kubernetes.io/component\":{},"
+		"\"f:app.kubernetes.io/managed-by\":{},"
+		"\"f:app.kubernetes.io/name\":{},\"f:app.kubernetes.io/"
+		"part-of\":{},"
+		"\"f:chatmail.at/relay\":{}},\"f:ownerReferences\":{"
+		"\"k:{\\\"uid\\\":\\\"0000-uid\\\"}\":{}}},\"f:spec\":{"
+		"\"f:clusterIP\":{},\"f:ports\":{}, \"f:selector\":{},"
+		"\"f:publishNotReadyAddresses\":{}}}}");
+	assert_non_null(entry);
+	cJSON_AddItemToArray(mf, entry);
+	child_projection_hash(live, got);
+	assert_str(got, want);
+	/* a hand edit of an owned field leaves our set: differs */
+	cJSON_ReplaceItemInObject(util_obj(live, "spec"), "clusterIP",
+				  cJSON_CreateString("10.0.0.9"));
+	child_projection_hash(live, got);
+	assert_true(strcmp(got, want) != 0);
+	cJSON_Delete(live);
+	cJSON_Delete(list);
+	teardown(&f);
+	buf_deinit(&err);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_objects),
+		cmocka_unit_test(test_config_hash_and_vct),
+		cmocka_unit_test(test_pvc_and_secret),
+		cmocka_unit_test(test_desired_hash_matches_projection),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
