@@ -6,7 +6,9 @@
 # signature from a key not in DNS, or signed for another domain, is
 # refused with 554; a correctly signed one (python3-dkim with e2e1's key)
 # is delivered; cleartext to an account that enforces encryption gets
-# 523. HTTPS delivery to /mxdeliv goes through nginx to filtermail too.
+# 523. A message held in e2e1's queue (e2e2 down) shows the
+# DKIM-Signature e2e1 added and is delivered once e2e2 is back. HTTPS
+# delivery to /mxdeliv goes through nginx to filtermail too.
 # shellcheck source=tests/integration/lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
 # shellcheck source=tests/integration/relay/lib.sh
@@ -56,6 +58,31 @@ grep -qE "TLS connection established to $D2\[[0-9.]+\]:25: TLSv1\.3" "$L1"
 ok $? "e2e1's smtp client used STARTTLS (TLS 1.3) to e2e2:25"
 grep -q "to=<$B>, relay=$D2\[$(renv "$ENV2" ADDR)\]:25,.*status=sent" "$L1"
 ok $? "e2e1 logged the delivery to e2e2's MX"
+
+# the DKIM-Signature is on the message before it leaves e2e1: hold it
+# in e2e1's queue (e2e2's Postfix stopped) and read the queue file
+LR=$TOP/hack/local-relay.sh
+R1=$(renv "$ENV1" ROOT)
+"$LR" stop e2e2 postfix >/dev/null 2>&1
+ok $? "e2e2's Postfix stopped"
+id="held-$RANDOM@e2e.test"
+rc send "$ENV1" "$A" "$PA" "$B" --keydir "$K" --msgid "$id" >/dev/null
+ok $? "A submits to B while e2e2 is down (accepted by e2e1)"
+for ((i = 0; i < 50; i++)); do
+	qid=$(postqueue -c "$R1/postfix" -j 2>/dev/null | jq -r 'select(.recipients[0].address == "'"$B"'") | .queue_id' | head -n 1)
+	[ -n "$qid" ] && break
+	sleep 0.2
+done
+postcat -c "$R1/postfix" -hq "$qid" >"$W/held.txt" 2>&1
+grep -qE "^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/simple; d=$D1;" "$W/held.txt" &&
+	grep -qE "^[[:space:]]+s=opendkim;" "$W/held.txt"
+ok $? "the queued message carries e2e1's DKIM-Signature (d=$D1, s=opendkim)"
+grep -qx 'Subject: \[\.\.\.\]' "$W/held.txt" && ! grep -qiE '^(X-Mailer|User-Agent|Received):' "$W/held.txt"
+ok $? "and is already cleaned (Subject [...], no Received/X-Mailer/User-Agent) before it leaves"
+"$LR" start e2e2 postfix >/dev/null 2>&1
+postqueue -c "$R1/postfix" -f
+rc fetch "$ENV2" "$B" "$PB" "$id" >/dev/null 2>&1
+ok $? "after e2e2's Postfix is back and e2e1's queue is flushed, B has it"
 
 # as another MTA on e2e2's port 25
 KEY1=$(renv "$ENV1" ROOT)/dkim/opendkim.private
