@@ -6,7 +6,8 @@
  * to one nameserver (chatmail.ini dns_server "IP[:port]" / "[IPv6]:port",
  * else the first nameserver of /etc/resolv.conf), are retransmitted with
  * backoff, retried over TCP when the answer is truncated, and given up
- * after 60 s (upstream's lookup timeout). Answers are cached by name, at
+ * after 60 s (upstream's lookup timeout), or at once (a temporary
+ * failure) when the kernel reports the nameserver's port unreachable. Answers are cached by name, at
  * most FM_DNS_CACHE_MAX entries, least recently used evicted, each kept
  * for its TTL (at most a day); negative answers are not cached (like
  * upstream since filtermail 0.7.1). No libresolv or c-ares: the message
