@@ -261,33 +261,74 @@ leader_start(struct leader *l)
 	evloop_timer_start(l->loop, &l->timer, 0);
 }
 
-void
-leader_release(struct leader *l)
+/* release_once: PUT the Lease back as released; 0 or -errno */
+static int
+release_once(struct leader *l, struct kube_result *res)
 {
-	struct kube_result res;
 	struct buf p = BUF_INIT(512);
-	cJSON *rec;
+	cJSON *rec = record(l, l->lease, "");
+	int r;
 
-	if (l == NULL)
-		return;
-	l->stopped = 1;
-	evloop_timer_stop(l->loop, &l->timer);
-	kube_call_cancel(l->c, &l->call);
-	if (!l->leading || l->lease == NULL)
-		return;
-	l->leading = 0;
-	rec = record(l, l->lease, "");
 	/* a released lease: expires at once for everyone */
 	cJSON_ReplaceItemInObjectCaseSensitive(
 		cJSON_GetObjectItemCaseSensitive(rec, "spec"),
 		"leaseDurationSeconds", cJSON_CreateNumber(1));
 	lease_path(l, &p, 1);
-	if (kube_call_sync(l->c, KV_UPDATE, buf_cstr(&p), rec, &res) == 0)
+	r = kube_call_sync(l->c, KV_UPDATE, buf_cstr(&p), rec, res);
+	cJSON_Delete(rec);
+	buf_deinit(&p);
+	return r;
+}
+
+/* reread: the current Lease into l->lease; 1 if we still hold it */
+static int
+reread(struct leader *l)
+{
+	struct kube_result res;
+	struct buf p = BUF_INIT(512);
+	const char *h;
+	int ours = 0;
+
+	lease_path(l, &p, 1);
+	if (kube_call_sync(l->c, KV_GET, buf_cstr(&p), NULL, &res) == 0 &&
+	    cJSON_IsObject(res.body)) {
+		cJSON_Delete(l->lease);
+		l->lease = res.body;
+		res.body = NULL; /* kept */
+		h = util_get_str(l->lease, "spec.holderIdentity");
+		ours = h != NULL && strcmp(h, l->identity) == 0;
+	}
+	kube_result_deinit(&res);
+	buf_deinit(&p);
+	return ours;
+}
+
+void
+leader_release(struct leader *l)
+{
+	struct kube_result res;
+	int r;
+
+	if (l == NULL)
+		return;
+	l->stopped = 1;
+	evloop_timer_stop(l->loop, &l->timer);
+	/* a renewal may have been in flight: our copy can be stale */
+	kube_call_cancel(l->c, &l->call);
+	if (!l->leading)
+		return;
+	l->leading = 0;
+	if (l->lease == NULL && !reread(l))
+		return;
+	r = release_once(l, &res);
+	if (r == -EBUSY && reread(l)) {
+		kube_result_deinit(&res);
+		r = release_once(l, &res);
+	}
+	if (r == 0)
 		log_info("released leader lease %s/%s", l->ns, l->name);
 	else
 		log_warn("could not release lease %s/%s: %s", l->ns, l->name,
 			 res.message);
 	kube_result_deinit(&res);
-	cJSON_Delete(rec);
-	buf_deinit(&p);
 }
