@@ -262,6 +262,9 @@ evloop_timer_start(struct evloop *loop, struct evloop_timer *t,
 		   uint64_t delay_ms)
 {
 	evloop_timer_stop(loop, t);
+	/* the cached time may be a whole slow start-up old: refresh it, or
+	 * a timer armed outside the loop would fire early */
+	loop->now = loop->clock();
 	if (loop->heap_len == loop->heap_cap) {
 		loop->heap_cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
 		loop->heap = xreallocarray(loop->heap, loop->heap_cap,
