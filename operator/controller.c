@@ -297,15 +297,21 @@ static void
 process(struct controller *ctl, const char *key)
 {
 	uint64_t t0 = mono_ms(), d;
-	int rc = reconcile_relay(ctl, key);
-	double secs = (double)(mono_ms() - t0) / 1000.0;
+	double secs;
+	int rc;
+
+	ctl->retry_after = 0;
+	rc = reconcile_relay(ctl, key);
+	secs = (double)(mono_ms() - t0) / 1000.0;
 
 	ctl->reconciles++;
 	if (rc == 0) {
 		workqueue_forget(&ctl->queue, key);
 		metrics_reconcile(ctl->metrics, "success", secs);
 	} else {
-		d = workqueue_add_rate_limited(&ctl->queue, key, mono_ms());
+		/* a 429/503 Retry-After is a floor for the backoff */
+		d = workqueue_add_rate_limited(&ctl->queue, key, mono_ms(),
+					       ctl->retry_after * 1000ull);
 		metrics_reconcile(ctl->metrics, "error", secs);
 		log_info("reconcile of %s failed; retry in %llu ms", key,
 			 (unsigned long long)d);

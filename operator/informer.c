@@ -184,6 +184,9 @@ retry_later(struct informer *inf, int relist, const struct kube_result *res)
 	uint64_t d = kube_backoff_next(&inf->backoff, evloop_now(inf->loop));
 	const char *why = res->message[0] ? res->message : "no response";
 
+	if ((uint64_t)res->retry_after * 1000 > d)
+		d = (uint64_t)res->retry_after * 1000; /* 429/503 */
+
 	if (inf->o.optional && res->err == -ENOENT)
 		log_debug("%s not served (%s); retry in %llu ms",
 			  inf->o.kind->plural, why, (unsigned long long)d);

@@ -105,6 +105,7 @@ struct controller {
 	struct evloop_timer resync;
 	char identity[128];
 	int leading, draining, lost;
+	unsigned retry_after; /* set by a reconcile: 429/503 Retry-After */
 	uint64_t reconciles;
 };
 

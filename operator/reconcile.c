@@ -255,6 +255,7 @@ reconcile_relay(struct controller *ctl, const char *key)
 		events_emit(ctl->events, r.relay, "Warning", r.err_reason,
 			    "Reconcile", "%s", r.err_msg);
 		rc = -EAGAIN;
+		ctl->retry_after = r.retry_after;
 	}
 	log_debug("reconciled %s: %u writes%s%s", key, r.writes,
 		  r.err_reason[0] ? ", failed: " : "", r.err_msg);

@@ -27,6 +27,7 @@ struct rec {
 	char dkim_txt[2048];		   /* of a Secret the user brought */
 	char err_reason[64], err_msg[512]; /* the first failure */
 	unsigned writes;
+	unsigned retry_after; /* seconds the API server asked us to wait */
 	/* "Kind name, ..." of this reconcile, for one event each */
 	struct buf created, updated, deleted;
 };

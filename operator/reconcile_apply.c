@@ -162,6 +162,7 @@ struct pending {
 	char live[UTIL_SHA256_HEX]; /* projection of the response */
 	int found, done, err;
 	char message[512];
+	unsigned retry_after;
 };
 
 /* apply_done: one apply finished */
@@ -172,6 +173,7 @@ apply_done(void *arg, struct kube_result *res)
 
 	p->done = 1;
 	p->err = res->err;
+	p->retry_after = res->retry_after;
 	(void)snprintf(p->message, sizeof(p->message), "%s", res->message);
 	if (res->err == 0)
 		child_projection_hash(res->body, p->live);
@@ -192,6 +194,8 @@ finish_apply(struct rec *r, struct pending *p)
 	const char *name = util_get_str(p->obj, "metadata.name");
 
 	if (p->err < 0) {
+		if (p->retry_after > r->retry_after)
+			r->retry_after = p->retry_after;
 		if (p->k == OK_CERTIFICATE && p->err == -ENOENT)
 			rec_fail(r, "CertManagerMissing",
 				 "Certificate %s: cert-manager's CRDs are not "

@@ -229,7 +229,7 @@ bucket_delay(struct workqueue *q, uint64_t now_ms)
 
 uint64_t
 workqueue_add_rate_limited(struct workqueue *q, const char *key,
-			   uint64_t now_ms)
+			   uint64_t now_ms, uint64_t min_ms)
 {
 	struct wq_item *it;
 	uint64_t per_key, global;
@@ -245,6 +245,7 @@ workqueue_add_rate_limited(struct workqueue *q, const char *key,
 	global = bucket_delay(q, now_ms);
 	q->retries++;
 	per_key = per_key > global ? per_key : global;
+	per_key = per_key > min_ms ? per_key : min_ms;
 	workqueue_add_after(q, key, per_key, now_ms);
 	return per_key;
 }

@@ -51,10 +51,10 @@ void workqueue_add(struct workqueue *q, const char *key);
 /* workqueue_add_after: queue key delay_ms from now_ms */
 void workqueue_add_after(struct workqueue *q, const char *key,
 			 uint64_t delay_ms, uint64_t now_ms);
-/* workqueue_add_rate_limited: re-queue after a failure; returns the
- * delay chosen */
+/* workqueue_add_rate_limited: re-queue after a failure, not before
+ * min_ms (a Retry-After; 0 = none); returns the delay chosen */
 uint64_t workqueue_add_rate_limited(struct workqueue *q, const char *key,
-				    uint64_t now_ms);
+				    uint64_t now_ms, uint64_t min_ms);
 /* workqueue_forget: the key succeeded, clear its failure count */
 void workqueue_forget(struct workqueue *q, const char *key);
 /* workqueue_failures: how many times key failed in a row */

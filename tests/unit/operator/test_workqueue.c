@@ -103,7 +103,7 @@ test_backoff(void **state)
 	workqueue_init(&q);
 	workqueue_set_limits(&q, 5, 1000000, 0, 0); /* no global bucket */
 	for (i = 0; i < 30; i++) {
-		d = workqueue_add_rate_limited(&q, "k", 0);
+		d = workqueue_add_rate_limited(&q, "k", 0, 0);
 		assert_int(d, want);
 		want = want * 2 > 1000000 ? 1000000 : want * 2;
 	}
@@ -111,7 +111,10 @@ test_backoff(void **state)
 	assert_int(d, 1000000);
 	workqueue_forget(&q, "k");
 	assert_int(workqueue_failures(&q, "k"), 0);
-	assert_int(workqueue_add_rate_limited(&q, "k", 0), 5);
+	assert_int(workqueue_add_rate_limited(&q, "k", 0, 0), 5);
+	/* a Retry-After from the server is a floor */
+	assert_int(workqueue_add_rate_limited(&q, "k2", 0, 7000), 7000);
+	assert_int(workqueue_next_delay(&q, 0), 5);
 	workqueue_deinit(&q);
 }
 
@@ -127,15 +130,15 @@ test_global_bucket(void **state)
 	workqueue_init(&q); /* 10 qps, burst 100 */
 	for (i = 0; i < 100; i++) {
 		(void)snprintf(key, sizeof(key), "k%d", i);
-		d = workqueue_add_rate_limited(&q, key, 0);
+		d = workqueue_add_rate_limited(&q, key, 0, 0);
 	}
 	assert_int(d, 5); /* the burst is free: per-key 5 ms */
-	d = workqueue_add_rate_limited(&q, "k-over", 0);
+	d = workqueue_add_rate_limited(&q, "k-over", 0, 0);
 	assert_int(d, 100); /* the 101st waits a tenth of a second */
-	d = workqueue_add_rate_limited(&q, "k-over2", 0);
+	d = workqueue_add_rate_limited(&q, "k-over2", 0, 0);
 	assert_int(d, 200);
 	/* tokens come back with time */
-	d = workqueue_add_rate_limited(&q, "k-later", 60000);
+	d = workqueue_add_rate_limited(&q, "k-later", 60000, 0);
 	assert_int(d, 5);
 	workqueue_deinit(&q);
 }
