@@ -295,10 +295,11 @@ cmd_container() { # stop|start|restart one container
 	local op=$1 c=$2
 	[ -e "$ROOT/relay.env" ] || die "$NAME is not up" 64
 	containers | grep -qx "$c" || die "no container $c in $POD" 64
+	# podman's cgroup clean-up warnings go to the log, errors count
 	case $op in
-	stop) pm stop -t 20 "$POD-$c" >/dev/null ;;
-	start) pm start "$POD-$c" >/dev/null ;;
-	restart) pm restart -t 20 "$POD-$c" >/dev/null ;;
+	stop) pm stop -t 20 "$POD-$c" >/dev/null 2>>"$ROOT/log/podman.log" ;;
+	start) pm start "$POD-$c" >/dev/null 2>>"$ROOT/log/podman.log" ;;
+	restart) pm restart -t 20 "$POD-$c" >/dev/null 2>>"$ROOT/log/podman.log" ;;
 	esac
 	say "$NAME $c: $op done"
 }

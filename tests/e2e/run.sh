@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# run.sh: the e2e tier (make e2e, after make all and make images).
+#
+# The relay as the operator renders it, run in podman by
+# hack/relay-pod.sh (RELAY_HARNESS): the relay end-to-end checks of
+# tests/integration/relay/ (onboarding, submission, federation between
+# two relay Pods, push) run unchanged against it, then this directory's
+# tests: Pod restart (accounts, mail, queue kept), certificate rotation
+# through the cert container, the CronJobs' containers, and the Helm
+# chart on the test control plane (test_chart.sh). Counted by
+# tests/run.sh into build/results/e2e.tap.
+#
+# The relays use their own bridge 10.79.0 (the integration tier uses
+# 10.78.0, developers 10.77.0), so the tiers never share a namespace.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+export RELAY_HARNESS=$ROOT/hack/relay-pod.sh
+export LOCAL_RELAY_NET=10.79.0
+
+progs=()
+for t in onboarding submission federation push; do
+	progs+=("tests/integration/relay/test_$t.sh")
+done
+for p in tests/e2e/test_*.sh; do
+	progs+=("$p")
+done
+t0=$SECONDS
+rc=0
+tests/run.sh --tier e2e "${progs[@]}" || rc=$?
+echo "e2e: done in $((SECONDS - t0)) s"
+exit $rc

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# test_chart: the Helm chart charts/chatmail-operator against the real test
+# control plane (hack/control-plane.sh: etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, kwok; started here unless one
+# already runs, and then left as found).
+#
+# No drift between the chart's copies and crds/, crds/rbac/role.yaml,
+# images/images.env; helm lint --strict; `helm template` with the default
+# values and every ci/*-values.yaml accepted by the apiserver
+# (kubectl apply --dry-run=server); values.schema.json rejects a bad
+# value; `helm install` creates the CRD (resource-policy keep), RBAC
+# (Roles only, for a watched namespace), ServiceAccount and the Deployment,
+# whose Pod kwok runs (a fake kubelet: no container starts, so the
+# operator itself runs here as a local process with a token of the
+# chart's ServiceAccount: only the chart's RBAC); it reconciles the
+# example relay crds/examples/test-relay.yaml to Ready with its children
+# and DNS records, without a denied request; the Argo CD health check
+# (argocd/health.lua, run by lua5.4) says Healthy for that relay's real
+# status and Progressing for one without status; `helm upgrade` works;
+# `helm uninstall` keeps the CRD and the relay.
+# shellcheck source=tests/integration/lib/common.sh
+. "$(dirname "$0")/../integration/lib/common.sh"
+
+CHART=$TOP/charts/chatmail-operator
+CP=$TOP/hack/control-plane.sh
+if [ "$(id -u)" -ne 0 ] || ! command -v lua5.4 >/dev/null; then
+	echo "1..0 # SKIP needs root and lua5.4 (make deps)"
+	exit 0
+fi
+tap_init
+workdir e2e-chart >/dev/null
+W=$TOP/build/test/e2e-chart
+
+check "no drift: the chart's copies equal crds/, crds/rbac/role.yaml, images/images.env" \
+	"$TOP/hack/chart.sh" check
+check "helm lint --strict (default values and ci/*-values.yaml)" "$TOP/hack/chart.sh" lint
+HELM=$("$TOP/hack/chart.sh" helm)
+
+if "$CP" status >/dev/null 2>&1; then
+	diag "using the running control plane (left running)"
+else
+	t0=$SECONDS
+	"$TOP/hack/k8s-bin.sh" >"$W/k8s-bin.log" 2>&1 && "$CP" up >"$W/cp.log" 2>&1
+	rc=$?
+	on_exit "'$CP' down >/dev/null 2>&1"
+	ok $rc "test control plane up ($((SECONDS - t0)) s)"
+	[ $rc -eq 0 ] || { tail -n 20 "$W/cp.log" | sed 's/^/# /'; tap_done; }
+fi
+# shellcheck disable=SC1091
+. "$TOP/build/control-plane/env"
+k() { "$CP_BIN_DIR/kubectl" --request-timeout=30s "$@"; }
+
+NS=chart-$RANDOM
+RNS=mail-$RANDOM
+k create namespace "$NS" >/dev/null && k create namespace "$RNS" >/dev/null
+on_exit "'$CP_BIN_DIR/kubectl' delete namespace $NS $RNS --wait=false >/dev/null 2>&1"
+crd_before=0
+k get crd chatmailrelays.chatmail.at >/dev/null 2>&1 && crd_before=1
+
+# helm template, validated by the apiserver
+n=0
+for v in "" "$CHART"/ci/*-values.yaml; do
+	args=(--namespace "$NS" --set "watchNamespace=$RNS")
+	[ -n "$v" ] && args+=(-f "$v" --set "watchNamespace=$RNS")
+	"$HELM" template t "$CHART" "${args[@]}" >"$W/t$n.yaml" 2>"$W/t$n.err" &&
+		k apply --dry-run=server --server-side -f "$W/t$n.yaml" >"$W/dry$n.log" 2>&1
+	ok $? "helm template ${v:+-f $(basename "$v") }passes kubectl apply --dry-run=server ($(grep -c '^kind:' "$W/t$n.yaml") objects)"
+	[ -s "$W/dry$n.log" ] && grep -v 'serverside-applied\|created\|configured' "$W/dry$n.log" | head -n 5 | sed 's/^/# /'
+	n=$((n + 1))
+done
+! "$HELM" template t "$CHART" --set replicaCount=2 --set leaderElection.enabled=false >/dev/null 2>&1
+ok $? "two replicas without leader election are refused"
+! "$HELM" template t "$CHART" --set watchNamespace=Not_A_Namespace >/dev/null 2>"$W/schema.err" &&
+	grep -q 'watchNamespace' "$W/schema.err"
+ok $? "values.schema.json refuses a bad watchNamespace"
+
+# an existing CRD (applied by hand before) is adopted by the release
+if [ $crd_before -eq 1 ]; then
+	k label crd chatmailrelays.chatmail.at app.kubernetes.io/managed-by=Helm --overwrite >/dev/null
+	k annotate crd chatmailrelays.chatmail.at meta.helm.sh/release-name=cm \
+		"meta.helm.sh/release-namespace=$NS" --overwrite >/dev/null
+fi
+t0=$SECONDS
+"$HELM" install cm "$CHART" --namespace "$NS" --set "watchNamespace=$RNS" \
+	--wait --timeout 120s >"$W/install.log" 2>&1
+ok $? "helm install --wait: the operator's Deployment becomes Available ($((SECONDS - t0)) s)"
+sed -n '/NOTES/,$p' "$W/install.log" | grep -q "kubectl -n $RNS get chatmailrelay"
+ok $? "NOTES tell how to create a relay and read its DNS records"
+k get crd chatmailrelays.chatmail.at -o json >"$W/crd.json"
+jq -e '.metadata.annotations["helm.sh/resource-policy"] == "keep"' "$W/crd.json" >/dev/null &&
+	k wait --for=condition=Established --timeout=30s crd/chatmailrelays.chatmail.at >/dev/null
+ok $? "the CRD is installed, Established, with helm.sh/resource-policy: keep"
+k -n "$RNS" get role cm-chatmail-operator >/dev/null 2>&1 &&
+	! k get clusterrole cm-chatmail-operator >/dev/null 2>&1 &&
+	k -n "$NS" get role cm-chatmail-operator-leader-election >/dev/null 2>&1
+ok $? "watchNamespace: a Role in $RNS (no ClusterRole), leader election Role in $NS"
+k -n "$NS" get deploy cm-chatmail-operator -o json >"$W/deploy.json"
+jq -e '.spec.template.spec.containers[0] | (.securityContext.readOnlyRootFilesystem == true)
+	and (.livenessProbe.httpGet.path == "/healthz") and (.readinessProbe.httpGet.path == "/readyz")
+	and (.args | index("--namespace='"$RNS"'") != null) and (.args | index("--leader-elect=true") != null)' \
+	"$W/deploy.json" >/dev/null
+ok $? "the Deployment has probes, a read-only root, --namespace and --leader-elect"
+
+# the operator, as the chart's ServiceAccount would run it
+TOKEN=$(k -n "$NS" create token cm-chatmail-operator --duration=1h)
+KC=$W/sa.kubeconfig
+k config view --raw --minify -o json >"$W/admin.json"
+cat >"$KC" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: cp
+  cluster:
+    server: $(jq -r '.clusters[0].cluster.server' "$W/admin.json")
+    certificate-authority-data: $(jq -r '.clusters[0].cluster["certificate-authority-data"] // empty' "$W/admin.json")
+users:
+- name: sa
+  user: {token: $TOKEN}
+contexts:
+- name: sa
+  context: {cluster: cp, user: sa, namespace: $NS}
+current-context: sa
+EOF
+if ! grep -q 'certificate-authority-data: .' "$KC"; then
+	sed -i "s|certificate-authority-data: |certificate-authority: $CP_CA|" "$KC"
+fi
+"$CP_BIN_DIR/kubectl" --kubeconfig "$KC" auth can-i create secrets -n "$RNS" | grep -qx yes &&
+	"$CP_BIN_DIR/kubectl" --kubeconfig "$KC" auth can-i get secrets -n default | grep -qx no
+ok $? "the ServiceAccount token can create Secrets in $RNS and nothing in default"
+HP=$(free_port)
+"$BIN/chatmail-operator" --kubeconfig "$KC" --namespace "$RNS" --leader-elect \
+	--leader-election-namespace "$NS" --metrics-bind-address "127.0.0.1:$(free_port)" \
+	--health-probe-bind-address "127.0.0.1:$HP" >"$W/operator.log" 2>&1 &
+OP=$!
+on_exit "stop_pid $OP 10"
+wait_port 127.0.0.1 "$HP" 20
+ok $? "the operator runs with the chart's ServiceAccount token"
+
+k -n "$RNS" apply -f "$TOP/crds/examples/test-relay.yaml" >/dev/null
+for w in mail queue; do
+	k apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: $RNS-$w, labels: {chatmail-e2e: "true"}}
+spec:
+  capacity: {storage: 10Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Delete
+  hostPath: {path: /nonexistent/$RNS/$w}
+  claimRef: {namespace: $RNS, name: $w-test-relay-0}
+EOF
+	on_exit "'$CP_BIN_DIR/kubectl' delete pv $RNS-$w --wait=false >/dev/null 2>&1"
+done
+t0=$SECONDS
+ready() {
+	[ "$(k -n "$RNS" get chatmailrelay test-relay -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = True ]
+}
+for ((i = 0; i < 120; i++)); do ready && break; sleep 1; done
+ready
+ok $? "the example relay becomes Ready ($((SECONDS - t0)) s)"
+k -n "$RNS" get statefulset,configmap,secret,service,cronjob -l chatmail.at/relay=test-relay \
+	-o name >"$W/children"
+for kind in statefulset.apps/test-relay service/test-relay cronjob.batch/test-relay-expire \
+	secret/test-relay-dkim configmap/test-relay-postfix; do
+	grep -qx "$kind" "$W/children" || { echo "# missing $kind"; false; }
+done
+ok $? "its children exist ($(wc -l <"$W/children") objects)"
+k -n "$RNS" get chatmailrelay test-relay -o json >"$W/relay.json"
+jq -e '[.status.dnsRecords[].type] | (index("MX") != null) and (index("TXT") != null)' "$W/relay.json" >/dev/null
+ok $? "its status lists DNS records ($(jq -r '[.status.dnsRecords[].type] | unique | join(" ")' "$W/relay.json"))"
+! grep -qiE 'forbidden|status=403| 403 ' "$W/operator.log"
+ok $? "no request of the operator was denied"
+
+# Argo CD's health check on the real status
+lua_health() { # lua_health JSON: the status the Lua returns
+	$PY - "$1" "$CHART/argocd/health.lua" <<'PYEOF'
+import json, subprocess, sys
+def lua(v):
+    if isinstance(v, dict):
+        return "{" + ",".join("[%s]=%s" % (json.dumps(k), lua(x)) for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "{" + ",".join(lua(x) for x in v) + "}"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "nil"
+    return json.dumps(v)
+obj = json.load(open(sys.argv[1]))
+src = "obj = " + lua(obj) + "\nlocal hs = (function()\n" + open(sys.argv[2]).read() + \
+    "\nend)()\nprint(hs.status .. ': ' .. (hs.message or ''))\n"
+print(subprocess.run(["lua5.4", "-"], input=src, capture_output=True, text=True,
+                     check=True).stdout.strip())
+PYEOF
+}
+h=$(lua_health "$W/relay.json")
+[ "${h%%:*}" = Healthy ]
+ok $? "Argo CD health check of the Ready relay: $h"
+jq 'del(.status)' "$W/relay.json" >"$W/nostatus.json"
+h=$(lua_health "$W/nostatus.json")
+[ "${h%%:*}" = Progressing ]
+ok $? "Argo CD health check of a relay without status: $h"
+grep -qF "$(sed -n 2p "$CHART/argocd/health.lua")" "$CHART/README.md"
+ok $? "the chart's README carries the health check"
+
+"$HELM" upgrade cm "$CHART" --namespace "$NS" --set "watchNamespace=$RNS" \
+	--set verbose=true --wait --timeout 120s >"$W/upgrade.log" 2>&1 &&
+	k -n "$NS" get deploy cm-chatmail-operator -o json | jq -e '.spec.template.spec.containers[0].args | index("-v") != null' >/dev/null
+ok $? "helm upgrade applies a changed value (-v)"
+"$HELM" uninstall cm --namespace "$NS" --wait --timeout 60s >"$W/uninstall.log" 2>&1
+ok $? "helm uninstall"
+k get crd chatmailrelays.chatmail.at >/dev/null 2>&1 &&
+	k -n "$RNS" get chatmailrelay test-relay >/dev/null 2>&1
+ok $? "the CRD and the relay are kept after uninstall (resource-policy keep)"
+
+stop_pid "$OP" 10
+k -n "$RNS" delete chatmailrelay test-relay --wait=false >/dev/null 2>&1
+if [ $crd_before -eq 0 ]; then
+	k delete crd chatmailrelays.chatmail.at --wait=false >/dev/null 2>&1
+else
+	k label crd chatmailrelays.chatmail.at app.kubernetes.io/managed-by- >/dev/null 2>&1
+	k annotate crd chatmailrelays.chatmail.at meta.helm.sh/release-name- \
+		meta.helm.sh/release-namespace- helm.sh/resource-policy- >/dev/null 2>&1
+fi
+tap_done
