@@ -20,11 +20,16 @@ NS=""
 t_crd() {
 	install_crd
 	local out
+	# kubectl explain reads the OpenAPI document, published a moment
+	# after the CRD is served
+	poll 30 explained || fail "kubectl explain chatmailrelay.spec.domain failed"
 	out=$(k explain chatmailrelay.spec.domain)
 	expect_match "explain documents spec.domain" "$out" "mail domain"
 	out=$(k get crd chatmailrelays.chatmail.at -o json)
 	expect_eq "status subresource" "$(jq -c '.spec.versions[0].subresources.status' <<<"$out")" '{}'
 }
+
+explained() { k explain chatmailrelay.spec.domain >/dev/null 2>&1; }
 
 # rejected succeeds when the apiserver refuses the relay with the pattern.
 rejected() { # pattern yaml
