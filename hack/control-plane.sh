@@ -69,8 +69,9 @@ alive() { # component
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
 	exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
 	exe=${exe% (deleted)}
-	# the pid may have been reused by an unrelated process
-	[ "${exe##*/}" = "$1" ]
+	# the pid may have been reused by an unrelated process: ours run our
+	# binary with arguments naming this state directory
+	[ "${exe##*/}" = "$1" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$STATE/"
 }
 
 # port_busy succeeds when something accepts connections on the port.
