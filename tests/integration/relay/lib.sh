@@ -7,8 +7,8 @@
 #   relay_prereqs             skip the whole file (TAP plan 0 + skip) when
 #                             not root, or daemons/binaries are missing
 #   relays_up DIR N [SPEC]    start relays e2e1..e2eN with hack/local-relay.sh
-#                             under DIR (their own net 10.78.0, never a
-#                             developer's 10.77.0); stopped at exit; sets
+#                             under DIR (their own net, see LOCAL_RELAY_NET
+#                             below); stopped at exit; sets
 #                             ENV1..ENVN (relay.env paths). RELAY_HARNESS
 #                             names another script with the same up/down
 #                             interface and relay.env (hack/relay-pod.sh:
@@ -24,7 +24,9 @@
 
 RELAY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RC_PY=$RELAY_DIR/relay_client.py
-export LOCAL_RELAY_NET=${LOCAL_RELAY_NET:-10.78.0}
+# a /24 per test process (10.150.0 - 10.249.0), so two runs at once (or a
+# developer's relays on 10.77.0) do not collide
+export LOCAL_RELAY_NET=${LOCAL_RELAY_NET:-10.$((150 + $$ % 100)).0}
 RELAY_HARNESS=${RELAY_HARNESS:-$TOP/hack/local-relay.sh}
 
 relay_workdir() { # sets W for the caller
