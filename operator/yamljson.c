@@ -125,7 +125,18 @@ parse_number(const char *v, double *d_r)
 	char mant[64];
 	const char *e = strpbrk(v, "eE");
 	size_t n = e ? (size_t)(e - v) : strlen(v);
+	cJSON *j = cJSON_Parse(v);
 	int exp = 0;
+
+	/* a JSON number: the C library's exact conversion (cJSON uses
+	 * strtod); only YAML-only forms ("+1", "1.", ".5") are built by
+	 * hand below */
+	if (cJSON_IsNumber(j)) {
+		*d_r = j->valuedouble;
+		cJSON_Delete(j);
+		return isfinite(*d_r) ? 0 : -ERANGE;
+	}
+	cJSON_Delete(j);
 
 	if (*v == '+') {
 		v++;
@@ -554,7 +565,8 @@ put_scalar(struct buf *out, const cJSON *v, int ind)
 		return buf_puts(out, cJSON_IsTrue(v) ? "true\n" : "false\n");
 	if (cJSON_IsNumber(v)) {
 		d = v->valuedouble;
-		if (d == (double)(int64_t)d && fabs(d) < 9007199254740992.0)
+		if (fabs(d) < 9007199254740992.0 && d == floor(d) &&
+		    !(d == 0 && signbit(d)))
 			return buf_printf(out, "%lld\n", (long long)d);
 		return buf_printf(out, "%.17g\n", d);
 	}
