@@ -220,7 +220,7 @@ layout() {
 }
 
 start_service() { # start_service NAME: one of ours, as vmail
-	local svc=$1 args bin pid pre
+	local svc=$1 args bin pid pre i
 	read -r -a args <<<"$(service_args "$svc")"
 	bin=$BIN/${args[0]}
 	if [ ! -x "$bin" ]; then
@@ -232,17 +232,25 @@ start_service() { # start_service NAME: one of ours, as vmail
 		"$bin" "${args[@]:1}" </dev/null >>"$ROOT/log/$svc.log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$PIDS/$svc.pid"
-	sleep 0.1
-	# the recorded PID must be the service itself, or down misses it
-	[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(readlink -f "$bin")" ] || {
-		echo "local-relay: $svc: PID $pid is not $bin" >&2
-		return 1
-	}
-	alive "$pid" || {
+	# the recorded PID must become the service itself (ip netns exec and
+	# setpriv exec it), or down would miss it; a loaded machine may take
+	# a moment to get there
+	for ((i = 0; i < WAIT * 20; i++)); do
+		alive "$pid" || break
+		if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(readlink -f "$bin")" ]; then
+			sleep 0.1 # a bad config makes it exit at once
+			alive "$pid" && return 0
+			break
+		fi
+		sleep 0.05
+	done
+	if alive "$pid"; then
+		echo "local-relay: $svc: PID $pid did not become $bin" >&2
+	else
 		echo "local-relay: $svc exited at once:" >&2
 		tail -n 5 "$ROOT/log/$svc.log" >&2
-		return 1
-	}
+	fi
+	return 1
 }
 
 start_daemon() { # start_daemon dovecot|postfix|nginx (they daemonize)
