@@ -102,14 +102,21 @@ wait_for() { # component what command...
 # start runs a component detached (own session, no terminal), logging to
 # build/control-plane/<name>.log, and records its pid.
 start() { # component args...
-	local c=$1 bin
+	local c=$1 bin pid i
 	shift
 	bin=$BIN/$c
 	[ -x "$bin" ] || die "$bin missing: run hack/k8s-bin.sh (make k8s-bin)"
 	# fd 8 is the state lock: a daemon must not inherit (and so hold) it
 	setsid "$bin" "$@" >"$STATE/$c.log" 2>&1 </dev/null 8>&- &
-	echo $! >"$STATE/$c.pid"
-	say "started $c (pid $!)"
+	pid=$!
+	echo "$pid" >"$STATE/$c.pid"
+	# until the forked shell has exec'd the binary, alive() cannot know it
+	for ((i = 0; i < 100; i++)); do
+		alive "$c" && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	say "started $c (pid $pid)"
 }
 
 # stop ends one component by its pid: TERM, then KILL after 10 s.
