@@ -20,6 +20,11 @@
 #   hack/relay-pod.sh sync [NAME]        re-read the objects and update
 #                                        configMap/secret volumes in place,
 #                                        as kubelet's sync does
+#   hack/relay-pod.sh apply [NAME]       up if down; else re-read the
+#                                        objects: a changed Pod template
+#                                        recreates the Pod (the
+#                                        StatefulSet's rolling update),
+#                                        otherwise sync
 #   hack/relay-pod.sh job NAME CRONJOB   run the CronJob's Pod once against
 #                                        the same volumes; its logs on
 #                                        stdout, its exit status returned
@@ -52,7 +57,7 @@ PY=/usr/bin/python3
 WAIT=${RELAY_POD_WAIT:-60}
 
 usage() {
-	sed -n '9,27p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '9,31p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 64
 }
 
@@ -186,6 +191,10 @@ not_running() {
 	done
 }
 
+template_sum() { # the StatefulSet's Pod template, hashed
+	jqo -S '[.items[] | select(.kind == "StatefulSet")][0].spec.template' | sha256sum | cut -d' ' -f1
+}
+
 play() { # create and start the Pod from fresh volumes
 	"$PY" "$TOP/hack/podlet.py" pod "$ROOT/objects.json" --out "$OUT" \
 		--pvc-dir "$PVC" --pod-name "$POD" --resolv "$ROOT/resolv.conf" \
@@ -194,6 +203,7 @@ play() { # create and start the Pod from fresh volumes
 	# show it crash-looping; the Pod runs without it
 	pm kube play "$OUT/pod.json" >"$ROOT/log/play.log" 2>&1 || true
 	podman pod exists "$POD" || { cat "$ROOT/log/play.log" >&2; die "kube play failed"; }
+	template_sum >"$OUT/template.sum"
 	link_logs
 	ready || die "$POD is not ready (see $ROOT/log/)"
 	local bad
@@ -319,6 +329,18 @@ cmd_sync() {
 		sed "s/^/relay-pod: $NAME: volume updated: /"
 }
 
+cmd_apply() {
+	[ -e "$ROOT/relay.env" ] || { cmd_up; return; }
+	objects
+	if [ "$(template_sum)" != "$(cat "$OUT/template.sum" 2>/dev/null)" ]; then
+		say "$NAME: the Pod template changed: recreating $POD"
+		cmd_restart_pod
+	else
+		cmd_sync
+		say "$NAME: Pod template unchanged; volumes synced"
+	fi
+}
+
 cmd_job() {
 	local cj=$1 out=$ROOT/job-$1 jpod rc
 	[ -e "$ROOT/relay.env" ] || die "$NAME is not up" 64
@@ -344,6 +366,7 @@ down) cmd_down ;;
 purge) cmd_purge ;;
 status) cmd_status ;;
 sync) cmd_sync ;;
+apply) cmd_apply ;;
 job) cmd_job "${3:-}" ;;
 restart)
 	if [ -n "${3:-}" ]; then cmd_container restart "$3"; else cmd_restart_pod; fi
