@@ -8,6 +8,9 @@
 #
 #   hack/base-image.sh          build if the image is missing (cached tarball reused)
 #   hack/base-image.sh --force  rebuild the tarball from the mirror
+#   BASE_IMAGE_PULL=1 hack/base-image.sh
+#                               pull it from Docker Hub instead, where a
+#                               registry is reachable (GitHub Actions)
 #
 # Reproducible for a given package set: SOURCE_DATE_EPOCH is fixed, so the
 # same mirror state gives the same tarball. MIRROR overrides the mirror.
@@ -27,6 +30,12 @@ force=0
 
 if [ $force -eq 0 ] && podman image exists "$TAG"; then
 	say "$TAG present"
+	exit 0
+fi
+
+if [ "${BASE_IMAGE_PULL:-0}" = 1 ]; then
+	say "podman pull $TAG"
+	podman pull -q "$TAG" >/dev/null
 	exit 0
 fi
 

@@ -59,4 +59,6 @@ else
 	echo "ok $n - lint: shellcheck # SKIP shellcheck not installed" | tee -a "$out"
 fi
 
+check actionlint hack/tools.sh run actionlint
+
 exit $failed

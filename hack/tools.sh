@@ -6,6 +6,11 @@
 #
 #   hack/tools.sh actionlint        build if missing, print the binary's path
 #   hack/tools.sh path actionlint   print the path, build nothing
+#   hack/tools.sh run actionlint [ARGS]
+#                                   build if missing, run it (without
+#                                   arguments actionlint checks every file
+#                                   in .github/workflows, shellcheck on
+#                                   their run: scripts)
 #
 # ACTIONLINT_VERSION overrides the version; GOPROXY the proxy.
 set -euo pipefail
@@ -56,8 +61,15 @@ actionlint)
 	[ -x "$p" ] || build "$1"
 	echo "$p"
 	;;
+run)
+	p=$(tool_path "${2:?tool name}")
+	[ -x "$p" ] || build "$2"
+	shift 2
+	cd "$(dirname "$0")/.."
+	exec "$p" "$@"
+	;;
 *)
-	echo "usage: $0 actionlint | path NAME" >&2
+	echo "usage: $0 actionlint | path NAME | run NAME [ARGS]" >&2
 	exit 64
 	;;
 esac
