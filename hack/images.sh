@@ -98,5 +98,8 @@ build builder "$builder"
 for n in "${names[@]}"; do
 	build "$n" "$(image_ref "$(key_of "$n")")"
 done
+# superseded images (untagged, no child): the layer cache of the current
+# tags stays (its images have children), disk use does not grow per build
+podman image prune -f >/dev/null 2>&1 || true
 say "built in $((SECONDS - t0)) s (revision $revision):"
 printf '  %s\n' "${report[@]}" >&2
