@@ -10,8 +10,12 @@
  *  - remote delivery: Postfix's own smtp client (default_transport is
  *    not overridden; verified TLS, SNI and smtp_tls_policy_map as
  *    upstream before filtermail-transport), no lmtp-filtermail service;
- *  - no OpenDKIM: filtermail outgoing signs before reinjecting, so no
- *    smtpd_milters on the reinject service and no non_smtpd_milters;
+ *  - no OpenDKIM: filtermail outgoing cleans the header as authclean
+ *    does and signs before reinjecting, so no smtpd_milters on the
+ *    reinject service, which also gets local_header_rewrite_clients
+ *    empty (cleanup then rewrites no header address and adds no
+ *    header after signing); disable_mime_output_conversion keeps
+ *    8-bit bodies as signed;
  *  - no chroot (sockets are absolute paths in the target's run_dir),
  *    no alias maps (local(8) is never used: local_transport is LMTP),
  *    logs through postlogd to a file or stdout instead of syslog;
@@ -144,6 +148,10 @@ main_delivery(const struct render_ctx *c, struct buf *out)
 		"# Header checks only on the top-level headers, not on MIME\n"
 		"# headers inside the body.\n"
 		"disable_mime_input_processing = yes\n"
+		"# Mail leaves DKIM-signed: never re-encode 8-bit content for\n"
+		"# a server without 8BITMIME (that would break the body "
+		"hash).\n"
+		"disable_mime_output_conversion = yes\n"
 		"\n",
 		cfg->postfix_myhostname, cfg->mail_domain, t->run_dir, nets,
 		(unsigned long long)cfg->max_message_size,
@@ -278,12 +286,19 @@ master_reinject(const struct render_ctx *c, struct buf *out)
 
 	return buf_printf(
 		out,
-		"# Local SMTP server for reinjecting outgoing filtered mail\n"
-		"# (filtermail outgoing has DKIM-signed it already).\n"
+		"# Local SMTP server for reinjecting outgoing filtered mail.\n"
+		"# filtermail outgoing has cleaned the header as authclean "
+		"does\n"
+		"# and DKIM-signed the result; no header address rewriting "
+		"and\n"
+		"# no added headers (it added Date and Message-ID if "
+		"missing),\n"
+		"# so nothing changes after signing.\n"
 		"%s:%u inet  n       -       n       -       100      smtpd\n"
 		"  -o syslog_name=postfix/reinject\n"
 		"  -o milter_macro_daemon_name=ORIGINATING\n"
 		"  -o cleanup_service_name=authclean\n"
+		"  -o local_header_rewrite_clients=\n"
 		"  -o smtpd_relay_restrictions=permit_mynetworks,reject\n"
 		"\n"
 		"# Local SMTP server for reinjecting incoming filtered mail\n"
@@ -293,7 +308,9 @@ master_reinject(const struct render_ctx *c, struct buf *out)
 		"\n"
 		"# Cleanup for authenticated mail: strip Received and other\n"
 		"# headers that leak the client, and replace the Subject with\n"
-		"# [...] so users cannot send an unprotected Subject.\n"
+		"# [...] so users cannot send an unprotected Subject "
+		"(filtermail\n"
+		"# did the same before signing: kept as defense in depth).\n"
 		"authclean unix  n       -       n       -       0       "
 		"cleanup\n"
 		"  -o header_checks=regexp:%s/submission_header_cleanup\n",

@@ -128,6 +128,12 @@ void fm_dkim_signer_free(struct fm_dkim_signer **sp);
  * appended to out; 0, or -errno with the reason in err */
 int fm_dkim_sign(struct fm_dkim_signer *signer, const char *msg, size_t len,
 		 time_t now, struct buf *out, struct buf *err);
+/* fm_dkim_sign_parts: the same for a message given as its header section
+ * (hdr, without the empty line) and its body, which need not be
+ * adjacent (filtermail signs a cleaned copy of the header section) */
+int fm_dkim_sign_parts(struct fm_dkim_signer *signer, const char *hdr,
+		       size_t hlen, const char *body, size_t blen, time_t now,
+		       struct buf *out, struct buf *err);
 
 /* canonicalization and hashing, exposed for tests and the bench */
 

@@ -211,21 +211,31 @@ int
 fm_dkim_sign(struct fm_dkim_signer *s, const char *msg, size_t len, time_t now,
 	     struct buf *out, struct buf *err)
 {
+	struct fm_entity e;
+
+	fm_mime_split(msg, len, &e);
+	return fm_dkim_sign_parts(s, e.hdr, e.hlen, e.body, e.blen, now, out,
+				  err);
+}
+
+int
+fm_dkim_sign_parts(struct fm_dkim_signer *s, const char *hdr, size_t hlen,
+		   const char *body, size_t blen, time_t now, struct buf *out,
+		   struct buf *err)
+{
 	unsigned char bh[32], hh[32], sig[1024];
 	char bh64[48], b64[1400];
 	struct buf names = BUF_INIT(1 << 20), field = BUF_INIT(1 << 21);
 	struct fm_slice *hn = NULL;
-	struct fm_entity e;
 	size_t col, siglen = sizeof(sig), nn;
 	uint64_t total;
 	int rc = -EIO;
 
-	fm_mime_split(msg, len, &e);
-	if (fm_dkim_body_hash(e.body, e.blen, FM_CANON_SIMPLE, UINT64_MAX, bh,
+	if (fm_dkim_body_hash(body, blen, FM_CANON_SIMPLE, UINT64_MAX, bh,
 			      &total) < 0)
 		goto out;
 	(void)EVP_EncodeBlock((unsigned char *)bh64, bh, 32);
-	signed_names(e.hdr, e.hlen, &names);
+	signed_names(hdr, hlen, &names);
 	(void)buf_printf(&field,
 			 "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/simple;"
 			 " d=%s;\r\n\ts=%s; t=%lld;\r\n\tbh=%s;\r\n\th=",
@@ -238,7 +248,7 @@ fm_dkim_sign(struct fm_dkim_signer *s, const char *msg, size_t len, time_t now,
 		nn += names.data[col] == ':';
 	hn = xreallocarray(NULL, nn, sizeof(*hn));
 	nn = split_names(buf_cstr(&names), hn, nn);
-	if (fm_dkim_header_hash(e.hdr, e.hlen, hn, nn, field.data, field.len,
+	if (fm_dkim_header_hash(hdr, hlen, hn, nn, field.data, field.len,
 				FM_CANON_RELAXED, hh) < 0 ||
 	    rsa_sign(s->key, hh, sig, &siglen) < 0) {
 		(void)buf_puts(err, "DKIM signing failed");

@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "fm_clean.h"
 #include "fm_policy_int.h"
 #include "log.h"
 #include "user.h"
@@ -51,7 +52,11 @@ fm_policy_new(struct evloop *loop, const struct chatmail_config *cfg,
 	pol->outgoing = outgoing;
 	pol->now = real_now;
 	buf_init(&pol->scratch, cfg->max_message_size + 1024);
-	buf_init(&pol->prepend, 1 << 16);
+	/* the cleaned header section can be as large as the message, and
+	 * "Subject: [...]" longer than a short Subject field (the buffers
+	 * grow only as far as a message needs) */
+	buf_init(&pol->cleaned, 2 * cfg->max_message_size + 4096);
+	buf_init(&pol->prepend, 2 * cfg->max_message_size + (1 << 16));
 	pol->rejected_dir =
 		xstrdup(rej != NULL ? rej : "/tmp/filtermail-rejected");
 	if (outgoing && !cfg->ipv4_relay && cfg->dkim_key_file != NULL &&
@@ -94,6 +99,7 @@ fm_policy_free(struct fm_policy **pp)
 	fm_dkim_key_cache_clear();
 	buf_deinit(&pol->scratch);
 	buf_deinit(&pol->prepend);
+	buf_deinit(&pol->cleaned);
 	free(pol->rejected_dir);
 	free(pol);
 	*pp = NULL;
@@ -145,32 +151,65 @@ cleartext_ok(const struct chatmail_config *cfg, const char *rcpt)
 	return user_enforces_e2ee(dir) == 0;
 }
 
-/* sign: the outgoing pass; DKIM-sign when From is in our domain, like
- * OpenDKIM's SigningTable "*@<domain>" */
+/* clean_into: pol->cleaned = the header section of top cleaned as
+ * Postfix's authclean would (fm_clean.h), then the empty line if top had
+ * one; the length without that line through hlen_r. 0 or -E2BIG. */
+static int
+clean_into(struct fm_policy *pol, const struct fm_entity *top, size_t *hlen_r)
+{
+	buf_reset(&pol->cleaned);
+	if (fm_clean_header(top->hdr, top->hlen, pol->now(),
+			    pol->cfg->mail_domain_bare, &pol->cleaned) < 0)
+		return -E2BIG;
+	*hlen_r = pol->cleaned.len;
+	if (top->body > top->hdr + top->hlen)
+		return buf_puts(&pol->cleaned, "\r\n");
+	return 0;
+}
+
+/* sign: the outgoing pass: the header section cleaned, then DKIM-signed
+ * over the cleaned message when From is in our domain, like OpenDKIM's
+ * SigningTable "*@<domain>"; prepend = signature + cleaned section */
 static void
-sign(struct fm_policy *pol, const char *from, const char *msg, size_t len,
-     struct fm_verdict *v)
+sign(struct fm_policy *pol, const char *from, const struct fm_entity *top,
+     const char *msg, struct fm_verdict *v)
 {
 	const char *at = strrchr(from, '@');
 	struct buf err = BUF_INIT(256);
+	size_t hlen = 0;
 
 	fm_verdict_set(v, 250, "250 OK");
 	buf_reset(&pol->prepend);
-	if (pol->signer == NULL || at == NULL ||
-	    strcasecmp(at + 1, pol->cfg->mail_domain_bare) != 0)
-		goto out;
-	if (fm_dkim_sign(pol->signer, msg, len, pol->now(), &pol->prepend,
-			 &err) < 0) {
-		log_error("Can't sign message: %s", buf_cstr(&err));
+	if (clean_into(pol, top, &hlen) < 0) {
+		log_error("Can't clean message header: too large");
 		fm_verdict_set(v, 451,
-			       "451 4.3.0 Local error: DKIM signing failed");
+			       "451 4.3.0 Local error: header too large");
 		goto out;
 	}
-	v->prepend = pol->prepend.data;
-	v->prepend_len = pol->prepend.len;
-	log_info("DKIM-Signature field added (s=%s, d=%s)",
-		 pol->cfg->dkim_selector ? pol->cfg->dkim_selector : "opendkim",
-		 pol->cfg->mail_domain_bare);
+	if (pol->signer != NULL && at != NULL &&
+	    strcasecmp(at + 1, pol->cfg->mail_domain_bare) == 0) {
+		if (fm_dkim_sign_parts(pol->signer, pol->cleaned.data, hlen,
+				       top->body, top->blen, pol->now(),
+				       &pol->prepend, &err) < 0 ||
+		    buf_append(&pol->prepend, pol->cleaned.data,
+			       pol->cleaned.len) < 0) {
+			log_error("Can't sign message: %s", buf_cstr(&err));
+			fm_verdict_set(v, 451,
+				       "451 4.3.0 Local error: DKIM signing "
+				       "failed");
+			goto out;
+		}
+		log_info("DKIM-Signature field added (s=%s, d=%s)",
+			 pol->cfg->dkim_selector ? pol->cfg->dkim_selector
+						 : "opendkim",
+			 pol->cfg->mail_domain_bare);
+		v->prepend = pol->prepend.data;
+		v->prepend_len = pol->prepend.len;
+	} else {
+		v->prepend = pol->cleaned.data;
+		v->prepend_len = pol->cleaned.len;
+	}
+	v->skip = (size_t)(top->body - msg);
 out:
 	buf_deinit(&err);
 }
@@ -209,12 +248,12 @@ outgoing(struct fm_policy *pol, const struct fm_envelope *env, const char *from,
 	fm_pgp_classify(msg, len, 1, &pol->scratch, &c);
 	if (c.encrypted || c.securejoin) {
 		log_info("Outgoing: Filtering encrypted mail.");
-		sign(pol, from, msg, len, v);
+		sign(pol, from, top, msg, v);
 		return;
 	}
 	log_info("Outgoing: Filtering unencrypted mail.");
 	if (is_asm(env, top, &c)) {
-		sign(pol, from, msg, len, v);
+		sign(pol, from, top, msg, v);
 		return;
 	}
 	log_warn("Rejected unencrypted mail from: %s", env->mail_from);

@@ -11,8 +11,12 @@
  *   encrypted mail."); otherwise ("Outgoing: Filtering unencrypted
  *   mail.") only a self-sent Autocrypt Setup Message passes; everything
  *   else gets "523 Encryption Needed: Invalid Unencrypted Mail" ("Rejected
- *   unencrypted mail from: ..."). A passing message is DKIM-signed: the
- *   DKIM-Signature header comes back as the verdict's prepend.
+ *   unencrypted mail from: ..."). A passing message gets the header
+ *   cleanup of Postfix's authclean service (fm_clean.h: Subject "[...]",
+ *   Received, X-Originating-IP, X-Mailer, User-Agent removed, missing
+ *   Date and Message-ID added) and is DKIM-signed over the result: the
+ *   DKIM-Signature and the cleaned header section come back as the
+ *   verdict's prepend, replacing the message's header section (skip).
  * Incoming: From required; MAIL FROM != From -> empty_return_path;
  *   encrypted, SecureJoin and mailer-daemon reports go to the origin
  *   check; other cleartext gets 523 if any recipient enforces E2EE,
@@ -52,11 +56,16 @@ struct fm_verdict {
 	char text[FM_VERDICT_TEXT_MAX];
 	int empty_return_path; /* incoming: reinject with MAIL FROM:<> */
 	/* header block (CRLF-terminated lines) to send before the message
-	 * when reinjecting, e.g. the DKIM-Signature (outgoing); NULL/0 when
-	 * none. Owned by the policy: valid only while done runs, so copy
-	 * it if needed later. */
+	 * when reinjecting; NULL/0 when none. Outgoing: the DKIM-Signature,
+	 * then the cleaned header section (fm_clean.h) that replaces the
+	 * message's own. Owned by the policy: valid only while done runs,
+	 * so copy it if needed later. */
 	const char *prepend;
 	size_t prepend_len;
+	/* bytes at the start of the message that prepend replaces (the
+	 * header section and its empty line, outgoing); reinjection sends
+	 * prepend, then the message from this offset on */
+	size_t skip;
 };
 
 /* fm_policy_new: the policy of one filtermail process; outgoing is 1 for

@@ -23,8 +23,9 @@ struct fm_policy {
 	struct fm_dkim_signer *signer; /* outgoing, NULL = do not sign */
 	struct fm_dns *dns;	       /* incoming */
 	struct buf scratch;	       /* transfer-decoded bodies */
-	struct buf prepend;	       /* the DKIM-Signature of a verdict */
-	struct fm_check *checks;       /* waiting for DNS */
+	struct buf prepend; /* a verdict's DKIM-Signature + cleaned section */
+	struct buf cleaned; /* the cleaned header section (outgoing) */
+	struct fm_check *checks; /* waiting for DNS */
 	size_t npending;
 	time_t (*now)(void);
 };

@@ -106,8 +106,10 @@ start_reinject(struct fm_job *job, const struct fm_verdict *v)
 	m.origin_ip = job->env.origin_ip;
 	m.prepend = job->prepend;
 	m.prepend_len = job->prepend_len;
-	m.msg = job->msg;
-	m.len = job->len;
+	/* the prepend replaces the first skip bytes (outgoing: the header
+	 * section, cleaned) */
+	m.msg = job->msg + (v->skip <= job->len ? v->skip : job->len);
+	m.len = job->len - (v->skip <= job->len ? v->skip : job->len);
 	job->rj = fm_reinject_start(job->ctx, &m, on_reinjected, job);
 }
 

@@ -65,6 +65,30 @@ expect=(
 	"8bit                     0 0 0 0 0  523 523"
 	"longline                 0 0 0 0 0  523 523"
 )
+# signed_clean ORIG OUT: OUT is ORIG as filtermail outgoing reinjects it:
+# its DKIM-Signature on top, the header as Postfix's authclean leaves it
+# (Subject "[...]", no Received/X-Mailer/User-Agent/X-Originating-IP,
+# Date and Message-ID present), the body byte for byte
+signed_clean() {
+	$PY - "$1" "$2" <<'PYEOF'
+import re, sys
+orig = open(sys.argv[1], "rb").read()
+out = open(sys.argv[2], "rb").read()
+oh, _, ob = orig.partition(b"\r\n\r\n")
+h, _, b = out.partition(b"\r\n\r\n")
+names = [l.split(b":")[0].strip().lower() for l in h.split(b"\r\n")
+         if l and l[:1] not in (b" ", b"\t")]
+subj = [l for l in h.split(b"\r\n") if l.lower().startswith(b"subject")]
+ok = (out.startswith(b"DKIM-Signature: ") and b == ob
+      and b"date" in names and b"message-id" in names
+      and not {b"received", b"x-mailer", b"user-agent",
+               b"x-originating-ip"} & set(names)
+      and (subj == [b"Subject: [...]"] if re.search(rb"(?im)^subject:", oh)
+           else subj == []))
+sys.exit(0 if ok else 1)
+PYEOF
+}
+
 export FILTERMAIL_SKIP_DKIM=1 FILTERMAIL_REJECTED_DIR=""
 declare -A seen=()
 for row in "${expect[@]}"; do
@@ -89,9 +113,8 @@ for row in "${expect[@]}"; do
 		>"$W/out-$name.res" 2>"$W/out-$name.log"
 	check "$name: outgoing $outc" grep -q "^code=$outc " "$W/out-$name.res"
 	if [ "$outc" = 250 ]; then
-		check "$name: outgoing signed (DKIM-Signature on top, message intact)" \
-			bash -c "head -c 15 '$W/out-$name.eml' | grep -q '^DKIM-Signature:' &&
-				tail -c \$(stat -c %s '$f') '$W/out-$name.eml' | cmp -s - '$f'"
+		check "$name: outgoing signed (DKIM-Signature on top, header cleaned, body intact)" \
+			signed_clean "$f" "$W/out-$name.eml"
 	fi
 	mf=$from
 	case $name in dsn*) mf="" ;; esac

@@ -175,6 +175,19 @@ check "outgoing policy: logs upstream's phrases" bash -c \
 	"grep -q 'Outgoing: Filtering encrypted mail.' '$W/out.log' && grep -q 'DKIM-Signature field added' '$W/out.log'"
 check "outgoing policy: dkimpy verifies what it would reinject" py_verify "$W/out-enc.eml"
 check "outgoing policy: incoming filtermail verifies it (250)" is "$W/out-enc.eml" 250
+# a Subject other than "[...]" (folded), the headers Postfix's authclean
+# strips, no Date: reinjected cleaned, and signed as cleaned
+awk 'NR == 1 { printf "Received: from client (client [192.0.2.9])\r\n\tby x; Sat, 28 Nov 2026 10:00:00 +0000\r\n" }
+	/^Subject:/ { printf "Subject: a secret\r\n  subject\r\nX-Mailer: leaky 1.0\r\nUser-Agent: leaky/2\r\nx-originating-ip: [192.0.2.9]\r\n"; next }
+	{ print }' "$W/pgp/enc-one.eml" >"$W/leaky.eml"
+if "$CLI" check "$W/out.ini" outgoing "$W/leaky.eml" "$W/out-leaky.eml" \
+	alice@example.org bob@example.org >"$W/out-leaky.res" 2>>"$W/out.log"; then :; fi
+check "outgoing policy: leaky headers and a real Subject pass (250)" grep -q '^code=250 ' "$W/out-leaky.res"
+check "outgoing policy: reinjected with Subject [...], without Received/X-Mailer/User-Agent/X-Originating-IP, with a Date" \
+	bash -c "grep -qx 'Subject: \[\.\.\.\]'\$'\r' '$W/out-leaky.eml' &&
+		! grep -qiE '^(Received|X-Mailer|User-Agent|X-Originating-IP):|secret' '$W/out-leaky.eml' &&
+		grep -qE '^Date: ' '$W/out-leaky.eml'"
+check "outgoing policy: dkimpy verifies the cleaned message" py_verify "$W/out-leaky.eml"
 
 # --- dkimpy's signatures in ours ---------------------------------------
 n=0

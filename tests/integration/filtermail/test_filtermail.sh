@@ -6,8 +6,15 @@
 # smtpd_proxy_filter to filtermail incoming, reinject smtpds for both,
 # and smtp-sink as the final destination (it dumps every message).
 #
+# The outgoing reinject smtpd uses an "authclean" cleanup service with
+# upstream's submission_header_cleanup, as the relay does.
+#
 # Checks: encrypted mail (gpg, PGP/MIME) passes outgoing and arrives
-# intact with a DKIM-Signature; cleartext gets 523; the burst+1st message
+# intact with a DKIM-Signature; one with a real (folded) Subject, headers
+# that leak the client and no Date arrives with "Subject: [...]", those
+# headers gone, a Date, and a signature python3-dkim verifies (filtermail
+# cleans before it signs, so Postfix's rewrite does not break it);
+# cleartext gets 523; the burst+1st message
 # of a sender gets 450; incoming cleartext with dot lines arrives
 # byte-exact; killing filtermail mid-DATA gives the client a 4xx and the
 # retried message arrives exactly once; a dead reinject port gives 4xx
@@ -91,7 +98,11 @@ smtpd_proxy_timeout = 30s
 smtp_line_length_limit = 0
 EOF
 } >"$W/main.cf"
-reinject() { # reinject PORT NAME RELAY_RESTRICTIONS
+# upstream's header cleanup (the relay's renderer writes the same map)
+printf '%s\n' '/^Received:/            IGNORE' '/^X-Originating-IP:/    IGNORE' \
+	'/^X-Mailer:/            IGNORE' '/^User-Agent:/          IGNORE' \
+	'/^Subject:/             REPLACE Subject: [...]' >"$W/submission_header_cleanup"
+reinject() { # reinject PORT NAME RELAY_RESTRICTIONS [OPTION=VALUE...]
 	cat <<EOF
 127.0.0.1:$1 inet n - n - 100 smtpd
   -o syslog_name=postfix/$2
@@ -105,6 +116,8 @@ reinject() { # reinject PORT NAME RELAY_RESTRICTIONS
   -o smtpd_authorized_xforward_hosts=127.0.0.0/8
   -o smtpd_tls_security_level=none
 EOF
+	shift 3
+	[ $# -eq 0 ] || printf '  -o %s\n' "$@"
 }
 {
 	cat <<EOF
@@ -127,8 +140,13 @@ EOF
   -o smtpd_relay_restrictions=reject_unauth_destination
   -o smtpd_proxy_filter=127.0.0.1:$FMBAD
 EOF
-	reinject "$ROUT" reinject permit_mynetworks,reject
+	reinject "$ROUT" reinject permit_mynetworks,reject \
+		cleanup_service_name=authclean local_header_rewrite_clients=
 	reinject "$RIN" reinject_incoming reject_unauth_destination
+	cat <<EOF
+authclean unix n - n - 0 cleanup
+  -o header_checks=regexp:$W/submission_header_cleanup
+EOF
 	postfix_master_base
 } >"$W/master.cf"
 postfix_write "$W" "$W/main.cf" "$W/master.cf"
@@ -214,6 +232,26 @@ ok "$([[ $out == *"d=example.test"*"s=opendkim"* ]] && echo 0 || echo 1)" \
 pub=$(openssl rsa -in "$W/dkim/opendkim.private" -pubout -outform DER 2>/dev/null | base64 -w0)
 out=$($CLIENT dkimverify "$W/sink" enc1@example.test "$pub")
 ok "$([ "$out" = VALID ] && echo 0 || echo 1)" "outgoing: python3-dkim verifies the signature ($out)"
+
+# a real Subject (folded), headers that leak the client, no Date
+enc_msg alice@example.test enc2@example.test |
+	sed -e '/^Date: /d' -e 's/^Subject: \[\.\.\.\]\r$/Subject: lunch at\r\n noon?\r\nX-Mailer: leaky 1.0\r\nUser-Agent: leaky\/2\r\nX-Originating-IP: [192.0.2.7]\r/' \
+		>"$W/enc2.eml"
+out=$($CLIENT send "$SUB" alice@example.test bob@example.test "$W/enc2.eml" --auth "alice@example.test:$PW")
+ok "$([ "$out" = OK ] && grep -q '^ noon' "$W/enc2.eml" && echo 0 || echo 1)" \
+	"outgoing: a message with Subject 'lunch at noon?' and X-Mailer accepted ($out)"
+wait_dump enc2@example.test
+out=$($CLIENT header "$W/sink" enc2@example.test Subject)
+ok "$([ "$out" = 'Subject: [...]' ] && echo 0 || echo 1)" "outgoing: delivered with Subject [...] ($out)"
+out=$($CLIENT header "$W/sink" enc2@example.test X-Mailer)$($CLIENT header "$W/sink" enc2@example.test User-Agent)$($CLIENT header "$W/sink" enc2@example.test X-Originating-IP)
+ok "$([ -z "$out" ] && echo 0 || echo 1)" "outgoing: X-Mailer, User-Agent, X-Originating-IP gone ($out)"
+out=$($CLIENT header "$W/sink" enc2@example.test Date)
+ok "$([[ $out == "Date: "*" +0000" ]] && echo 0 || echo 1)" "outgoing: a missing Date was added ($out)"
+out=$($CLIENT dkimverify "$W/sink" enc2@example.test "$pub")
+ok "$([ "$out" = VALID ] && echo 0 || echo 1)" \
+	"outgoing: python3-dkim verifies the signature over the rewritten Subject ($out)"
+out=$($CLIENT compare "$W/sink" enc2@example.test "$W/enc2.eml")
+ok "$([ "$out" = "SAME 1" ] && echo 0 || echo 1)" "outgoing: its body arrives intact ($out)"
 
 printf 'From: alice@example.test\r\nTo: bob@example.test\r\nSubject: hi\r\nMessage-ID: <clear1@example.test>\r\n\r\ncleartext\r\n' >"$W/clear1.eml"
 out=$($CLIENT send "$SUB" alice@example.test bob@example.test "$W/clear1.eml" --auth "alice@example.test:$PW")

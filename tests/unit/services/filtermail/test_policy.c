@@ -26,8 +26,10 @@
 #define TESTUTIL_IMPL
 #include "testutil.h"
 
+#include "../../../../services/filtermail/fm_clean.h"
 #include "../../../../services/filtermail/fm_dkim.h"
 #include "../../../../services/filtermail/fm_dns.h"
+#include "../../../../services/filtermail/fm_mime.h"
 #include "../../../../services/filtermail/fm_policy.h"
 #include "config.h"
 #include "log.h"
@@ -276,8 +278,10 @@ signed_msg(const char *msg)
 	char *m = malloc(strlen(got_prepend) + strlen(msg) + 1);
 
 	assert_int(v->code, 250);
+	assert_true(v->skip <= strlen(msg));
 	memcpy(m, got_prepend, strlen(got_prepend));
-	memcpy(m + strlen(got_prepend), msg, strlen(msg) + 1);
+	memcpy(m + strlen(got_prepend), msg + v->skip,
+	       strlen(msg) - v->skip + 1);
 	return m;
 }
 
@@ -318,6 +322,66 @@ test_incoming_dkim(void **state)
 	v = run(fx.in, "a@examplx.org", "b@example.net", NULL, t);
 	assert_str(v->text, "554 5.7.1 No valid DKIM signature found");
 	free(t);
+	free(m);
+}
+
+/* leaky: a client's message with a real Subject, folded, the headers
+ * authclean strips, and no Date */
+static const char leaky[] =
+	"Received: from client (client [192.0.2.9])\r\n\tby relay; x\r\n"
+	"From: <a@example.org>\r\nTo: b@example.net\r\n"
+	"Subject: meet me\r\n at noon\r\nX-Mailer: leaky 1.0\r\n"
+	"User-Agent: leaky/2\r\nX-Originating-IP: [192.0.2.9]\r\n"
+	"Message-ID: <m1@example.org>\r\n" ENC_BODY;
+
+/* test_outgoing_clean: what outgoing reinjects is the message as
+ * Postfix's authclean leaves it, signed as such: the incoming check
+ * verifies it, cleaning it again (authclean after us) changes nothing,
+ * and the original Subject put back breaks the signature */
+static void
+test_outgoing_clean(void **state)
+{
+	const struct fm_verdict *v;
+	struct fm_entity e;
+	struct buf again = BUF_INIT(1 << 20);
+	char *m = signed_msg(leaky), *t, *hdr;
+	const char *h;
+
+	(void)state;
+	fm_mime_split(m, strlen(m), &e);
+	hdr = strndup(e.hdr, e.hlen);
+	assert_non_null(strstr(hdr, "\r\nSubject: [...]\r\n"));
+	assert_null(strstr(hdr, "noon"));
+	assert_null(strstr(hdr, "Received"));
+	assert_null(strstr(hdr, "leaky"));
+	assert_null(strstr(hdr, "192.0.2.9"));
+	assert_non_null(strstr(hdr, "\r\nDate: "));
+	assert_non_null(strstr(hdr, "\r\nMessage-ID: <m1@example.org>\r\n"));
+	assert_null(strstr(strstr(hdr, "Message-ID") + 1, "Message-ID"));
+	/* the Subject is signed */
+	h = strstr(hdr, "h=");
+	assert_non_null(h);
+	assert_non_null(strstr(h, ":Subject:"));
+	/* the body is the client's, byte for byte */
+	assert_str(e.body, strstr(leaky, "\r\n\r\n") + 4);
+	v = run(fx.in, "a@example.org", "b@example.net", NULL, m);
+	assert_int(v->code, 250);
+	/* authclean after us (signature included): nothing to change */
+	assert_int(fm_clean_header(e.hdr, e.hlen, time(NULL), "example.org",
+				   &again),
+		   0);
+	assert_int(again.len, e.hlen);
+	assert_memory_equal(again.data, e.hdr, e.hlen);
+	/* the Subject the client wrote breaks the signature */
+	t = malloc(strlen(m) + 32);
+	(void)snprintf(t, strlen(m) + 32, "%.*sSubject: meet me at noon%s",
+		       (int)(strstr(m, "Subject: [...]") - m), m,
+		       strstr(m, "Subject: [...]") + 14);
+	v = run(fx.in, "a@example.org", "b@example.net", NULL, t);
+	assert_str(v->text, "554 5.7.1 No valid DKIM signature found");
+	buf_deinit(&again);
+	free(t);
+	free(hdr);
 	free(m);
 }
 
@@ -482,6 +546,7 @@ main(void)
 		cmocka_unit_test(test_dns_refused),
 		cmocka_unit_test(test_outgoing),
 		cmocka_unit_test(test_incoming_dkim),
+		cmocka_unit_test(test_outgoing_clean),
 		cmocka_unit_test(test_incoming_cleartext),
 		cmocka_unit_test(test_domain_literal),
 	};

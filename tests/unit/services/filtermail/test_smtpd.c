@@ -72,7 +72,8 @@ tcheck_fire(struct evloop *loop, void *arg)
 	free(c);
 }
 
-/* verdict from "X-Verdict: CODE text", else pass with a prepend */
+/* verdict from "X-Verdict: CODE text", else pass with a prepend (which
+ * replaces the header section when there is "X-Replace-Header") */
 static struct fm_check *
 test_check(void *policy, const struct fm_envelope *env, const char *msg,
 	   size_t len, fm_policy_done_fn *done, void *arg)
@@ -94,6 +95,13 @@ test_check(void *policy, const struct fm_envelope *env, const char *msg,
 		c->v.code = 250;
 		(void)snprintf(c->v.text, sizeof(c->v.text), "250 OK");
 		c->v.prepend = "X-Test-Prepend: 1\r\n";
+		if (find(msg, len, "X-Replace-Header") != NULL &&
+		    (v = find(msg, len, "\r\n\r\n")) != NULL) {
+			/* as outgoing does: a new header section */
+			c->v.prepend = "X-Test-Prepend: 1\r\nSubject: [...]"
+				       "\r\n\r\n";
+			c->v.skip = (size_t)(v + 4 - msg);
+		}
 		c->v.prepend_len = strlen(c->v.prepend);
 		c->v.empty_return_path =
 			find(msg, len, "X-Empty-Return-Path") != NULL;
