@@ -117,6 +117,7 @@ const struct config_opt config_opts[] = {
 	{ "dns_server", OPT_STR, "", 0, 255, F(dns_server), 0, 0, NULL },
 	{ "appversions_file", OPT_STR, "", 0, 4095, F(appversions_file), 0, 0,
 	  NULL },
+	PORT(filtermail_milter_port, "10084"),
 };
 
 #define NOPTS (sizeof(config_opts) / sizeof(config_opts[0]))

@@ -95,6 +95,9 @@ struct chatmail_config {
 	char *dkim_key_file;	/* /etc/dkimkeys/opendkim.private */
 	char *dns_server;	/* "" = system resolver; else IP[:port] */
 	char *appversions_file; /* "" = the built-in copy */
+	/* filtermail outgoing's milter, which DKIM-signs Postfix-generated
+	 * bounces (non_smtpd_milters), on filtermail_smtp_host */
+	unsigned filtermail_milter_port; /* 10084 */
 
 	/* derived at load time (upstream's derived properties) */
 	char *mail_domain_bare; /* mail_domain without [ ] */

@@ -126,6 +126,7 @@ test_defaults(void **state)
 	assert_str(c.dkim_key_file, "/etc/dkimkeys/opendkim.private");
 	assert_str(c.dns_server, "");
 	assert_str(c.appversions_file, "");
+	assert_int(c.filtermail_milter_port, 10084);
 	assert_int(c.tls_cert_mode, TLS_CERT_ACME);
 	assert_str(c.unknown, "");
 	assert_str(c.warnings, "");
@@ -196,7 +197,8 @@ test_every_option(void **state)
 		"dkim_selector = sel2024\n"
 		"dkim_key_file = /data/dkim.key\n"
 		"dns_server = 127.0.0.1:5353\n"
-		"appversions_file = /data/appversions.json\n";
+		"appversions_file = /data/appversions.json\n"
+		"filtermail_milter_port = 2005\n";
 	struct chatmail_config c = { 0 };
 	struct buf err = BUF_INIT(4096);
 
@@ -252,6 +254,7 @@ test_every_option(void **state)
 	assert_str(c.dkim_key_file, "/data/dkim.key");
 	assert_str(c.dns_server, "127.0.0.1:5353");
 	assert_str(c.appversions_file, "/data/appversions.json");
+	assert_int(c.filtermail_milter_port, 2005);
 	assert_str(c.unknown, "");
 	assert_str(c.warnings, "");
 	config_deinit(&c);
