@@ -148,6 +148,8 @@ MAILBOXES=$mb
 DKIM_SELECTOR=opendkim
 DKIM_TXT="v=DKIM1;k=rsa;p=$dkim;s=email;t=s"
 LOG=$ROOT/log
+POSTFIX_EXEC="kubectl -n $NS exec -i $NAME-0 -c postfix --"
+POSTFIX_CONF=/etc/chatmail/postfix
 EOF
 	say "$NAME up: $domain, Service ports forwarded to $ADDR"
 }

@@ -248,6 +248,8 @@ MAILBOXES=$(host_path "$(ini mailboxes_dir)")
 DKIM_SELECTOR=$(ini dkim_selector)
 DKIM_TXT="v=DKIM1;k=rsa;p=$dkim;s=email;t=s"
 LOG=$ROOT/log
+POSTFIX_EXEC="podman exec -i $POD-postfix"
+POSTFIX_CONF=/etc/chatmail/postfix
 EOF
 	mv "$ROOT/relay.env.tmp" "$ROOT/relay.env"
 }

@@ -9,8 +9,8 @@
 #                             podman or the relay images are missing
 #   pod_of ENV                the relay's podman Pod
 #   pexec ENV CONTAINER CMD   run CMD in one of its containers
-#   pf ENV ARGS...            a Postfix command in its postfix container
-#                             with the rendered config (postqueue -p ...)
+#   pf ENV CMD ARGS...        a Postfix command in its postfix container
+#                             with the rendered config (relay_postfix)
 #   queued ENV                messages in its Postfix queue
 #   tls_fp ENV PORT           SHA-256 fingerprint of the certificate the
 #                             relay presents on PORT (465, 993, 443:
@@ -46,11 +46,7 @@ pexec() { # pexec ENV CONTAINER CMD...
 	podman exec "$pod-$c" "$@"
 }
 
-pf() { # pf ENV postqueue|postsuper|... ARGS...
-	local env=$1 cmd=$2
-	shift 2
-	pexec "$env" postfix "$cmd" -c /etc/chatmail/postfix "$@"
-}
+pf() { relay_postfix "$@"; } # the relay tests' helper, by its short name
 
 queued() { # number of messages in the relay's Postfix queue
 	pf "$1" postqueue -j 2>/dev/null | grep -c '"queue_id"'

@@ -32,7 +32,7 @@ P1=$(pod_of "$ENV1")
 # the Pod as specified
 want=$(jq -r '.items[] | select(.kind == "StatefulSet") | .spec.template.spec.containers[].name' \
 	"$(renv "$ENV1" OBJECTS)" | sort | tr '\n' ' ')
-have=$(podman ps --filter "pod=$P1" --format '{{.Names}}' | sed "s/^$P1-//" | grep -v infra | sort | tr '\n' ' ')
+have=$(podman ps -a --filter "pod=$P1" --format '{{.Names}}' | sed "s/^$P1-//" | grep -v infra | sort | tr '\n' ' ')
 [ "$want" = "$have" ]
 ok $? "the Pod has the StatefulSet's containers ($want)"
 for c in doveauth filtermail-outgoing newemail; do
@@ -78,7 +78,10 @@ relay_pod stop e2e2 postfix >/dev/null
 id3="queued-$RANDOM@e2e.test"
 check "with e2e2's Postfix stopped, e2e1 still accepts A -> B" \
 	rc send "$ENV1" "$A" "$PA" "$B" --keydir "$K" --msgid "$id3"
-wait_until 30 bash -c "[ \"\$(podman exec $P1-postfix postqueue -c /etc/chatmail/postfix -j | grep -c '\"$B\"')\" -ge 1 ]"
+for_b() { pf "$ENV1" postqueue -j 2>/dev/null | grep -c "\"$B\""; }
+held() { [ "$(for_b)" -ge 1 ]; }
+gone() { [ "$(for_b)" -eq 0 ]; }
+wait_until 30 held
 ok $? "the message waits in e2e1's queue ($(queued "$ENV1") queued)"
 wait_until 30 grep -q "to=<$B>.*status=deferred" "$(renv "$ENV1" LOG)/postfix.log"
 ok $? "e2e1 deferred it (connection refused)"
@@ -102,7 +105,7 @@ wait_port "$(renv "$ENV2" ADDR)" 25 30
 pf "$ENV1" postqueue -f >/dev/null 2>&1
 rc fetch "$ENV2" "$B" "$PB" "$id3" --timeout 60 >/dev/null 2>&1
 ok $? "once e2e2 is back and the queue is flushed, the queued message reaches B"
-wait_until 20 bash -c "[ \"\$(podman exec $P1-postfix postqueue -c /etc/chatmail/postfix -j | grep -c '\"$B\"')\" -eq 0 ]"
+wait_until 20 gone
 ok $? "e2e1's queue is empty again"
 
 relay_pod restart e2e2 >"$W/restart2.log" 2>&1

@@ -18,6 +18,12 @@
 #   new_account ENV           "email password" of a fresh, logged-in account
 #   todo_ok STATUS NAME WHY   a known failure: "not ok ... # TODO WHY"
 #                             (counted as passing, shown in the log) or ok
+#   relay_postfix ENV CMD ARGS...
+#                             a Postfix command (postqueue, postcat, ...)
+#                             with the relay's configuration, run where
+#                             the relay runs it (POSTFIX_EXEC and
+#                             POSTFIX_CONF of relay.env; default: here,
+#                             with ROOT/postfix)
 #
 # The relays listen inside network namespaces; the host reaches them over
 # the bridge. Clients are real: Python's imaplib/smtplib/ssl, curl, gpg.
@@ -85,4 +91,13 @@ todo_ok() { # todo_ok STATUS NAME WHY
 	else
 		echo "not ok $_tap_n - $2 # TODO $3"
 	fi
+}
+
+relay_postfix() { # relay_postfix ENV CMD ARGS...
+	local env=$1 cmd=$2 conf pre
+	shift 2
+	conf=$(renv "$env" POSTFIX_CONF)
+	[ -n "$conf" ] || conf=$(renv "$env" ROOT)/postfix
+	read -r -a pre <<<"$(renv "$env" POSTFIX_EXEC)"
+	"${pre[@]}" "$cmd" -c "$conf" "$@"
 }
