@@ -13,7 +13,8 @@
 #   5 chart        helm upgrade --install charts/chatmail-operator
 #   6 operator     the chart's Deployment's container, run from the
 #                  operator image in podman with in-cluster config and a
-#                  token of the chart's ServiceAccount (only its RBAC)
+#                  token of the chart's ServiceAccount (only its RBAC):
+#                  hack/operator-pod.sh
 #   7 relay        kubectl apply crds/examples/test-relay.yaml; the
 #                  operator renders and applies its children
 #   8 pod          the relay's Pod, from the StatefulSet, ConfigMaps and
@@ -75,44 +76,6 @@ control_plane() { # control_plane up|down|status: the demo's instance
 	CP_BIN_DIR=$(hack/k8s-bin.sh path) "$CPS" "$1"
 }
 
-operator_args() { # the Deployment's container args, one per line
-	k -n "$NS_OP" get deploy chatmail-operator -o json |
-		jq -r '.spec.template.spec.containers[0].args[]'
-}
-
-run_operator() {
-	local sa=$STATE/serviceaccount img args
-	if [ "$(podman inspect --format '{{.State.Status}}' "$OP_CTR" 2>/dev/null)" = running ]; then
-		say "operator container $OP_CTR already runs"
-		return 0
-	fi
-	podman rm -f "$OP_CTR" >/dev/null 2>&1 || true
-	# what kubelet projects into the Pod: token, CA, namespace
-	mkdir -p "$sa"
-	k -n "$NS_OP" create token chatmail-operator --duration=24h >"$sa/token"
-	cp "$CP_CA" "$sa/ca.crt"
-	echo "$NS_OP" >"$sa/namespace"
-	chmod 644 "$sa"/*
-	img=$(k -n "$NS_OP" get deploy chatmail-operator -o jsonpath='{.spec.template.spec.containers[0].image}')
-	mapfile -t args < <(operator_args)
-	# the API server listens on the host's loopback: host network, and
-	# the Service address kubelet would inject is that listener
-	podman run -d --name "$OP_CTR" --network host --pull=never \
-		--read-only --cap-drop ALL --security-opt no-new-privileges \
-		--user 65532:65532 \
-		-e KUBERNETES_SERVICE_HOST=127.0.0.1 \
-		-e "KUBERNETES_SERVICE_PORT=${CP_APISERVER_URL##*:}" \
-		-v "$sa:/var/run/secrets/kubernetes.io/serviceaccount:ro" \
-		"$img" "${args[@]}" >/dev/null
-	for ((i = 0; i < 40; i++)); do
-		curl -fsS --max-time 2 -o /dev/null http://127.0.0.1:18081/healthz 2>/dev/null && break
-		sleep 0.5
-	done
-	curl -fsS --max-time 2 -o /dev/null http://127.0.0.1:18081/healthz ||
-		{ podman logs "$OP_CTR" | tail -n 20 >&2; die "the operator does not answer /healthz"; }
-	say "operator image $img runs as $OP_CTR (args: ${args[*]})"
-}
-
 bind_volumes() { # PersistentVolumes for the StatefulSet's claims
 	local w
 	for w in mail queue; do
@@ -170,14 +133,15 @@ cmd_up() {
 	tail -n 1 "$STATE/cp.log" | sed 's/^/demo:            /'
 	cluster_env
 	step "chart: helm upgrade --install chatmail-operator -n $NS_OP"
-	hack/chart.sh check >/dev/null || hack/chart.sh sync >/dev/null
+	hack/chart.sh check >/dev/null 2>&1 || hack/chart.sh sync >/dev/null 2>&1
 	"$KBIN/helm" upgrade --install chatmail-operator charts/chatmail-operator \
 		--namespace "$NS_OP" --create-namespace --wait --timeout 120s \
 		--set metrics.port=18080 --set healthPort=18081 >"$STATE/helm.log" 2>&1 ||
 		{ tail -n 20 "$STATE/helm.log"; die "helm install failed"; }
 	say "release chatmail-operator: $(k -n "$NS_OP" get deploy chatmail-operator -o jsonpath='{.status.availableReplicas}') available (kwok's fake Pod)"
 	step "operator: the chart's Deployment container, from its image, in podman"
-	run_operator
+	KUBECTL=$KBIN/kubectl hack/operator-pod.sh up "$NS_OP" chatmail-operator "$OP_CTR" |
+		sed 's/^/demo:            /'
 	step "relay: kubectl apply -n $NS -f crds/examples/$RELAY.yaml"
 	k get namespace "$NS" >/dev/null 2>&1 || k create namespace "$NS" >/dev/null
 	bind_volumes
@@ -218,7 +182,7 @@ cmd_up() {
 cmd_down() {
 	echo "demo: removing the relay Pod, the operator container, the control plane"
 	hack/relay-pod.sh purge "$LOCAL" 2>&1 | sed 's/^/demo:   /' || true
-	podman rm -f -t 10 "$OP_CTR" >/dev/null 2>&1 || true
+	hack/operator-pod.sh down "$OP_CTR" | sed 's/^/demo:   /'
 	if [ -x "$CPS" ]; then
 		control_plane down 2>&1 | tail -n 1 | sed 's/^/demo:   /' || true
 	fi

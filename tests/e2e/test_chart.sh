@@ -10,11 +10,13 @@
 # (kubectl apply --dry-run=server); values.schema.json rejects a bad
 # value; `helm install` creates the CRD (resource-policy keep), RBAC
 # (Roles only, for a watched namespace), ServiceAccount and the Deployment,
-# whose Pod kwok runs (a fake kubelet: no container starts, so the
-# operator itself runs here as a local process with a token of the
-# chart's ServiceAccount: only the chart's RBAC); it reconciles the
-# example relay crds/examples/test-relay.yaml to Ready with its children
-# and DNS records, without a denied request; the Argo CD health check
+# whose Pod kwok runs (a fake kubelet: no container starts, so that
+# Deployment's container is run here from the operator image in podman,
+# as kubelet would: in-cluster config, a token of the chart's
+# ServiceAccount, so only the chart's RBAC; hack/operator-pod.sh); it
+# reconciles the example relay crds/examples/test-relay.yaml to Ready
+# with its children and DNS records, without a denied request; the Argo
+# CD health check
 # (argocd/health.lua, run by lua5.4) says Healthy for that relay's real
 # status and Progressing for one without status; `helm upgrade` works;
 # `helm uninstall` keeps the CRD and the relay.
@@ -23,8 +25,9 @@
 
 CHART=$TOP/charts/chatmail-operator
 CP=$TOP/hack/control-plane.sh
-if [ "$(id -u)" -ne 0 ] || ! command -v lua5.4 >/dev/null; then
-	echo "1..0 # SKIP needs root and lua5.4 (make deps)"
+OPIMG=$(sed -n 's/^OPERATOR=//p' "$TOP/images/images.env")
+if [ "$(id -u)" -ne 0 ] || ! command -v lua5.4 >/dev/null || ! podman image exists "$OPIMG"; then
+	echo "1..0 # SKIP needs root, lua5.4 (make deps) and $OPIMG (make images)"
 	exit 0
 fi
 tap_init
@@ -77,7 +80,10 @@ ok $? "two replicas without leader election are refused"
 ok $? "values.schema.json refuses a bad watchNamespace"
 
 t0=$SECONDS
-"$HELM" install cm "$CHART" --namespace "$NS" --set "watchNamespace=$RNS" \
+# free ports for /metrics and the probes: the image runs on the host's
+# network below
+VALS=(--set "watchNamespace=$RNS" --set "metrics.port=$(free_port)" --set "healthPort=$(free_port)")
+"$HELM" install cm "$CHART" --namespace "$NS" "${VALS[@]}" \
 	--wait --timeout 120s >"$W/install.log" 2>&1
 ok $? "helm install --wait: the operator's Deployment becomes Available ($((SECONDS - t0)) s)"
 sed -n '/NOTES/,$p' "$W/install.log" | grep -q "kubectl -n $RNS get chatmailrelay"
@@ -129,14 +135,12 @@ for ((i = 0; i < 20; i++)); do
 done
 [ "$can_in" = yes ] && [ "$can_out" = no ]
 ok $? "the ServiceAccount token can create Secrets in $RNS ($can_in), not read them in default ($can_out)"
-HP=$(free_port)
-"$BIN/chatmail-operator" --kubeconfig "$KC" --namespace "$RNS" --leader-elect \
-	--leader-election-namespace "$NS" --metrics-bind-address "127.0.0.1:$(free_port)" \
-	--health-probe-bind-address "127.0.0.1:$HP" >"$W/operator.log" 2>&1 &
-OP=$!
-on_exit "stop_pid $OP 10"
-wait_port 127.0.0.1 "$HP" 20
-ok $? "the operator runs with the chart's ServiceAccount token"
+OPC=chatmail-e2e-chart-operator
+on_exit "'$TOP/hack/operator-pod.sh' down $OPC >/dev/null 2>&1"
+KUBECTL=$CP_BIN_DIR/kubectl OPERATOR_POD_STATE=$W/operator-pod \
+	"$TOP/hack/operator-pod.sh" up "$NS" cm-chatmail-operator "$OPC" >"$W/operator-pod.log" 2>&1
+ok $? "the Deployment's container runs from the operator image (in-cluster config, the chart's ServiceAccount token)"
+sed 's/^/# /' "$W/operator-pod.log"
 
 k -n "$RNS" apply -f "$TOP/crds/examples/test-relay.yaml" >/dev/null
 for w in mail queue; do
@@ -169,6 +173,7 @@ ok $? "its children exist ($(wc -l <"$W/children") objects)"
 k -n "$RNS" get chatmailrelay test-relay -o json >"$W/relay.json"
 jq -e '[.status.dnsRecords[].type] | (index("MX") != null) and (index("TXT") != null)' "$W/relay.json" >/dev/null
 ok $? "its status lists DNS records ($(jq -r '[.status.dnsRecords[].type] | unique | join(" ")' "$W/relay.json"))"
+podman logs "$OPC" >"$W/operator.log" 2>&1
 ! grep -qiE 'forbidden|status=403| 403 ' "$W/operator.log"
 ok $? "no request of the operator was denied"
 
@@ -203,7 +208,7 @@ ok $? "Argo CD health check of a relay without status: $h"
 grep -qF -- "$(sed -n 2p "$CHART/argocd/health.lua")" "$CHART/README.md"
 ok $? "the chart's README carries the health check"
 
-"$HELM" upgrade cm "$CHART" --namespace "$NS" --set "watchNamespace=$RNS" \
+"$HELM" upgrade cm "$CHART" --namespace "$NS" "${VALS[@]}" \
 	--set verbose=true --wait --timeout 120s >"$W/upgrade.log" 2>&1 &&
 	k -n "$NS" get deploy cm-chatmail-operator -o json | jq -e '.spec.template.spec.containers[0].args | index("-v") != null' >/dev/null
 ok $? "helm upgrade applies a changed value (-v)"
