@@ -2,8 +2,8 @@
 # lib.sh: helpers of the e2e tier (source after ../integration/lib/common.sh
 # and ../integration/relay/lib.sh). The relays of these tests are the
 # operator's rendered Pod run by hack/relay-pod.sh (RELAY_HARNESS), on
-# their own bridge (10.79.0, never the integration tier's or a
-# developer's), so relays_up/new_account/rc work as in the relay tests.
+# a bridge of their own (never the integration tier's or a developer's),
+# so relays_up/new_account/rc work as in the relay tests.
 #
 #   e2e_prereqs               skip the file (TAP plan 0) when not root or
 #                             podman or the relay images are missing
@@ -19,7 +19,9 @@
 #   wait_until SECS CMD...    retry CMD once a second (bounded)
 
 export RELAY_HARNESS=$TOP/hack/relay-pod.sh
-export LOCAL_RELAY_NET=10.79.0
+# a /24 per e2e run (10.100.0 - 10.149.0; integration runs use 150-249,
+# the demo 10.76.0, developers 10.77.0)
+export LOCAL_RELAY_NET=${LOCAL_RELAY_NET:-10.$((100 + $$ % 50)).0}
 
 e2e_prereqs() {
 	local why="" img

@@ -9,15 +9,15 @@
 # through the cert container, the CronJobs' containers, and the Helm
 # chart on the test control plane (test_chart.sh). Counted by
 # tests/run.sh into build/results/e2e.tap.
-#
-# The relays use their own bridge 10.79.0 (the integration tier uses
-# 10.78.0, developers 10.77.0), so the tiers never share a namespace.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 export RELAY_HARNESS=$ROOT/hack/relay-pod.sh
-export LOCAL_RELAY_NET=10.79.0
+# one /24 for the whole run (10.100.0 - 10.149.0): concurrent runs, the
+# integration tier (10.150+), the demo (10.76.0) and developers (10.77.0)
+# never share a bridge
+export LOCAL_RELAY_NET=${LOCAL_RELAY_NET:-10.$((100 + $$ % 50)).0}
 
 progs=()
 for t in onboarding submission federation push; do
