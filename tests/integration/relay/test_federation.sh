@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # test_federation: two local relays deliver to each other over port 25
 # with STARTTLS and DKIM, found through the test DNS server (MX, A, DKIM
-# TXT). Messages another MTA hands to port 25 are checked as upstream's
-# filtermail incoming does: a forged sender without a signature, with a
-# signature from a key not in DNS, or signed for another domain, is
-# refused with 554; a correctly signed one (python3-dkim with e2e1's key)
-# is delivered; cleartext to an account that enforces encryption gets
+# TXT). A message with a real Subject arrives rewritten to "[...]" under
+# a valid signature. Messages another MTA hands to port 25 are checked
+# as upstream's filtermail incoming does: a forged sender without a
+# signature, with a signature from a key not in DNS, or signed for
+# another domain, is refused with 554; a correctly signed one
+# (python3-dkim with e2e1's key) is delivered; cleartext to an account that enforces encryption gets
 # 523. A message held in e2e1's queue (e2e2 down) shows the
 # DKIM-Signature e2e1 added and is delivered once e2e2 is back. HTTPS
 # delivery to /mxdeliv goes through nginx to filtermail too.
@@ -58,6 +59,18 @@ grep -qE "TLS connection established to $D2\[[0-9.]+\]:25: TLSv1\.3" "$L1"
 ok $? "e2e1's smtp client used STARTTLS (TLS 1.3) to e2e2:25"
 grep -q "to=<$B>, relay=$D2\[$(renv "$ENV2" ADDR)\]:25,.*status=sent" "$L1"
 ok $? "e2e1 logged the delivery to e2e2's MX"
+
+# a real Subject: e2e1 rewrites it to "[...]" (as upstream's authclean)
+# and signs what it sends, so e2e2's filtermail incoming, which refuses
+# anything without a valid signature (554), lets it through
+id="subject-$RANDOM@e2e.test"
+rc send "$ENV1" "$A" "$PA" "$B" --keydir "$K" --msgid "$id" \
+	--subject "lunch at noon?" >/dev/null
+rc fetch "$ENV2" "$B" "$PB" "$id" >"$W/subject.eml" 2>/dev/null
+ok $? "A@e2e1 -> B@e2e2 with Subject 'lunch at noon?': DKIM valid at e2e2, delivered"
+grep -qx 'Subject: \[\.\.\.\]' "$W/subject.eml" && ! grep -q 'noon' "$W/subject.eml" &&
+	! grep -qiE '^(X-Mailer|User-Agent|X-Originating-IP):' "$W/subject.eml"
+ok $? "it arrives as Subject [...], without X-Mailer/User-Agent/X-Originating-IP"
 
 # the DKIM-Signature is on the message before it leaves e2e1: hold it
 # in e2e1's queue (e2e2's Postfix stopped) and read the queue file
