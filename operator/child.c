@@ -18,6 +18,7 @@
 #include "keys.h"
 #include "kube_client.h"
 #include "operator.h"
+#include "status.h"
 #include "xmalloc.h"
 
 static const struct kube_kind *const kinds[OK_COUNT] = {
@@ -187,6 +188,58 @@ child_transform(void *arg, cJSON **obj_r)
 		break;
 	}
 	return c;
+}
+
+void *
+relay_transform(void *arg, cJSON **obj_r)
+{
+	struct relay_entry *e = xcalloc(1, sizeof(*e));
+	cJSON *o = *obj_r,
+	      *md = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+	cJSON *meta = cJSON_CreateObject();
+	const char *rv = util_get_str(o, "metadata.resourceVersion");
+	static const char *const keys[] = { "generation", "labels",
+					    "annotations", "deletionTimestamp",
+					    NULL };
+	size_t i;
+
+	(void)arg;
+	cJSON_DeleteItemFromObjectCaseSensitive(md, "managedFields");
+	cJSON_DeleteItemFromObjectCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(md, "annotations"),
+		"kubectl.kubernetes.io/last-applied-configuration");
+	status_compact(cJSON_GetObjectItemCaseSensitive(o, "status"));
+	for (i = 0; keys[i] != NULL; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(md, keys[i]);
+
+		if (v != NULL)
+			cJSON_AddItemToObject(meta, keys[i],
+					      cJSON_Duplicate(v, 1));
+	}
+	util_hash_json(meta, e->meta);
+	cJSON_Delete(meta);
+	(void)snprintf(e->rv, sizeof(e->rv), "%s", rv ? rv : "");
+	e->json = cJSON_PrintUnformatted(o);
+	if (e->json == NULL)
+		abort(); /* only out of memory */
+	return e;
+}
+
+void
+relay_free(void *v)
+{
+	struct relay_entry *e = v;
+
+	if (e == NULL)
+		return;
+	cJSON_free(e->json);
+	free(e);
+}
+
+cJSON *
+relay_parse(const struct relay_entry *e)
+{
+	return cJSON_Parse(e->json);
 }
 
 void

@@ -78,28 +78,13 @@ can_work(const struct controller *ctl)
 /* meta_changed: a relay update that needs a reconcile (not our own
  * status write) */
 static int
-meta_changed(const cJSON *a, const cJSON *b)
+meta_changed(const struct relay_entry *a, const struct relay_entry *b)
 {
-	static const char *const paths[] = {
-		"metadata.generation", "metadata.labels",
-		"metadata.annotations", "metadata.deletionTimestamp", NULL
-	};
-	size_t i;
-
 	if (a == NULL || b == NULL)
 		return 1;
-	if (cJSON_Compare(util_get(a, "metadata.resourceVersion"),
-			  util_get(b, "metadata.resourceVersion"), 1))
+	if (strcmp(a->rv, b->rv) == 0)
 		return 1; /* a re-list: treat as a resync */
-	for (i = 0; paths[i] != NULL; i++) {
-		const cJSON *x = util_get(a, paths[i]),
-			    *y = util_get(b, paths[i]);
-
-		if ((x == NULL) != (y == NULL) ||
-		    (x != NULL && !cJSON_Compare(x, y, 1)))
-			return 1;
-	}
-	return 0;
+	return strcmp(a->meta, b->meta) != 0;
 }
 
 /* relay_event: a ChatmailRelay changed */
@@ -110,8 +95,9 @@ relay_event(void *arg, enum informer_event ev, const char *key,
 	struct controller *ctl = arg;
 
 	if (ev == INF_DELETED)
-		cJSON_Delete(
-			hmap_put(&ctl->gone, key, cJSON_Duplicate(old_v, 1)));
+		free(hmap_put(
+			&ctl->gone, key,
+			xstrdup(((const struct relay_entry *)old_v)->json)));
 	else if (ev == INF_UPDATED && !meta_changed(old_v, new_v))
 		return;
 	workqueue_add(&ctl->queue, key);
@@ -266,6 +252,8 @@ start_informers(struct controller *ctl)
 	memset(&o, 0, sizeof(o));
 	o.kind = &KUBE_RELAY;
 	o.namespace = ctl->opts->namespace;
+	o.transform = relay_transform;
+	o.free_value = relay_free;
 	o.on_event = relay_event;
 	o.arg = ctl;
 	ctl->relays = informer_new(ctl->loop, ctl->client, &o, ctl->metrics);
@@ -428,7 +416,7 @@ teardown(struct controller *ctl)
 	hmap_deinit(&ctl->memo);
 	for (e = hmap_first(&ctl->gone, &i); e;
 	     e = hmap_next(&ctl->gone, &i, e))
-		cJSON_Delete(e->value);
+		free(e->value);
 	hmap_deinit(&ctl->gone);
 	workqueue_deinit(&ctl->queue);
 	kube_config_deinit(&ctl->kc);

@@ -60,6 +60,23 @@ enum op_kind {
 	OK_COUNT
 };
 
+/* relay_entry: the cached form of a ChatmailRelay (child.c): the object
+ * as compact JSON text, without managedFields, the last-applied
+ * annotation and with status.dnsRecords reduced to a hash (parsed again
+ * for each reconcile: a few KiB instead of a cJSON tree of tens) */
+struct relay_entry {
+	char *json;
+	char rv[32];
+	char meta[UTIL_SHA256_HEX]; /* generation, labels, annotations,
+				     * deletionTimestamp */
+};
+
+/* relay_transform / relay_free: informer hooks of the relay cache */
+void *relay_transform(void *arg, cJSON **obj_r);
+void relay_free(void *v);
+/* relay_parse: the cached relay as a new cJSON object (caller frees) */
+cJSON *relay_parse(const struct relay_entry *e);
+
 /* child: the cached form of an owned object (child.c) */
 struct child {
 	char *relay; /* the chatmail.at/relay label */
@@ -101,7 +118,7 @@ struct controller {
 	struct kid_arg kid_args[OK_COUNT];
 	struct workqueue queue;
 	struct hmap memo; /* "kind/ns/name" -> struct memo */
-	struct hmap gone; /* deleted relays -> their last object */
+	struct hmap gone; /* deleted relays -> their last JSON text */
 	struct evloop_timer resync;
 	char identity[128];
 	int leading, draining, lost;

@@ -97,15 +97,19 @@ write_status(struct rec *r)
 	struct kube_result res;
 	struct buf p = BUF_INIT(1024);
 	char id[16], now[40];
-	cJSON *st, *body, *md;
-	int rc = 0;
+	cJSON *st, *body, *md, *cmp;
+	int rc = 0, same;
 
 	memset(&cert, 0, sizeof(cert));
 	memset(&dkim, 0, sizeof(dkim));
 	status_inputs(r, &in, &sts, &svc, &dkim, &cert, id, sizeof(id), now,
 		      sizeof(now));
 	st = status_build(&in);
-	if (status_equal(st, in.old_status))
+	cmp = cJSON_Duplicate(st, 1);
+	status_compact(cmp); /* the cache keeps dnsRecords as a hash */
+	same = status_equal(cmp, in.old_status);
+	cJSON_Delete(cmp);
+	if (same)
 		goto out;
 	body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "apiVersion", SPEC_API_VERSION);
@@ -216,16 +220,18 @@ report(struct rec *r)
 int
 reconcile_relay(struct controller *ctl, const char *key)
 {
-	const cJSON *cached = informer_get(ctl->relays, key);
+	const struct relay_entry *cached = informer_get(ctl->relays, key);
 	struct rec r;
 	int rc = 0;
 
 	if (cached == NULL) {
-		cJSON *last = hmap_del(&ctl->gone, key);
+		char *last = hmap_del(&ctl->gone, key);
+		cJSON *obj = last ? cJSON_Parse(last) : NULL;
 
-		if (last != NULL)
-			reconcile_gone(ctl, key, last);
-		cJSON_Delete(last);
+		if (obj != NULL)
+			reconcile_gone(ctl, key, obj);
+		cJSON_Delete(obj);
+		free(last);
 		return 0; /* not found is done */
 	}
 	memset(&r, 0, sizeof(r));
@@ -233,7 +239,7 @@ reconcile_relay(struct controller *ctl, const char *key)
 	buf_init(&r.created, 4096);
 	buf_init(&r.updated, 4096);
 	buf_init(&r.deleted, 4096);
-	r.relay = cJSON_Duplicate(cached, 1);
+	r.relay = relay_parse(cached);
 	r.ns = util_get_str(r.relay, "metadata.namespace");
 	r.name = util_get_str(r.relay, "metadata.name");
 	r.uid = util_get_str(r.relay, "metadata.uid");

@@ -133,12 +133,18 @@ static void
 remember(struct rec *r, enum op_kind k, const char *name, const char *want,
 	 const char *live)
 {
-	struct memo *m = xcalloc(1, sizeof(*m));
+	struct memo *m;
 	char mk[600];
 
+	memo_key(r, k, name, mk, sizeof(mk));
+	if (strcmp(live, want) == 0) {
+		/* the projection shows what we sent: no memo needed */
+		free(hmap_del(&r->ctl->memo, mk));
+		return;
+	}
+	m = xcalloc(1, sizeof(*m));
 	(void)snprintf(m->desired, sizeof(m->desired), "%s", want);
 	(void)snprintf(m->live, sizeof(m->live), "%s", live);
-	memo_key(r, k, name, mk, sizeof(mk));
 	free(hmap_put(&r->ctl->memo, mk, m));
 }
 

@@ -223,6 +223,20 @@ status_dns_records(const struct status_in *in)
 	return arr;
 }
 
+void
+status_compact(cJSON *status)
+{
+	cJSON *recs = cJSON_GetObjectItemCaseSensitive(status, "dnsRecords");
+	char hex[UTIL_SHA256_HEX], val[80];
+
+	if (!cJSON_IsArray(recs))
+		return;
+	util_hash_json(recs, hex);
+	(void)snprintf(val, sizeof(val), "sha256:%s", hex);
+	cJSON_ReplaceItemInObjectCaseSensitive(status, "dnsRecords",
+					       cJSON_CreateString(val));
+}
+
 int
 status_equal(const cJSON *a, const cJSON *b)
 {

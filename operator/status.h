@@ -55,6 +55,10 @@ cJSON *status_build(const struct status_in *in);
 cJSON *status_dns_records(const struct status_in *in);
 /* status_condition: the condition of type in a status, or NULL */
 const cJSON *status_condition(const cJSON *status, const char *type);
+/* status_compact: replace status.dnsRecords (the bulk of a status: the
+ * DKIM key) by the string "sha256:<hex>" of it, in place; what the
+ * relay cache keeps, and what a new status is compared with */
+void status_compact(cJSON *status);
 /* status_equal: a and b say the same (key order ignored) */
 int status_equal(const cJSON *a, const cJSON *b);
 

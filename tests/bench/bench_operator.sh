@@ -94,19 +94,33 @@ current() {
 		jq '[.items[] | select(.status.observedGeneration == .metadata.generation)] | length'
 }
 
+# converge: seconds until every relay has a current status and the
+# operator made no write for 10 s
 converge() {
-	local t0=$1 w prev=-1 c deadline=$((SECONDS + 1500))
+	local t0=$1 w prev=-1 quiet=0 c deadline=$((SECONDS + 1500))
 	while [ $SECONDS -lt $deadline ]; do
 		c=$(current)
 		w=$(metric '^chatmail_operator_api_write_requests_total')
 		if [ "$c" = "$N" ] && [ "$w" = "$prev" ]; then
-			echo $((SECONDS - t0 - 5))
-			return 0
+			quiet=$((quiet + 1))
+			if [ $quiet -ge 2 ]; then
+				echo $((SECONDS - t0 - 10))
+				return 0
+			fi
+		else
+			quiet=0
 		fi
 		prev=$w
 		sleep 5
 	done
 	return 1
+}
+
+# degraded prints "N reason" of relays whose Degraded condition is True.
+degraded() {
+	k -n "$NS" get chatmailrelays -o json | jq -r '[.items[].status.conditions[]? |
+		select(.type == "Degraded" and .status == "True") | .message] |
+		"\(length) \(.[0] // "" | .[0:120])"'
 }
 
 baseline() { # -> seconds for kubectl apply of the rendered manifests
@@ -120,12 +134,13 @@ baseline() { # -> seconds for kubectl apply of the rendered manifests
 		"$OP_BIN" render -f "$WORK/one.yaml" >>"$WORK/base.yaml" 2>/dev/null || return 1
 	done
 	t0=$(date +%s.%N)
-	k apply --server-side --field-manager=bench -f "$WORK/base.yaml" >/dev/null || return 1
+	k apply --server-side --field-manager=bench -f "$WORK/base.yaml" \
+		>/dev/null 2>"$WORK/base.err" || return 1
 	echo "$(date +%s.%N) - $t0" | bc
 }
 
 main() {
-	local t0 t_conv idle full req wr w0 w1 r0 r1 base
+	local t0 t_conv idle full req wr w0 w1 r0 r1 base deg
 	if ! command -v jq >/dev/null || ! command -v bc >/dev/null; then
 		cannot "jq or bc missing (make deps)"
 	fi
@@ -159,16 +174,19 @@ main() {
 	sleep $((RESYNC + 15))
 	w1=$(metric '^chatmail_operator_api_write_requests_total')
 	r1=$(metric '^chatmail_operator_reconcile_total')
+	deg=$(degraded)
 	say "baseline: kubectl apply --server-side of the rendered manifests"
 	base=$(baseline) || base="n/a"
 	printf '\n%-52s %14s %14s\n' "chatmail-operator, $N relays" operator "baseline"
-	printf '%-52s %14s %14s\n' "time to steady state from empty (s)" "$t_conv" \
-		"$(printf '%.1f' "$base" 2>/dev/null || echo n/a)"
+	[[ $base =~ ^[0-9.]+$ ]] && base=$(printf '%.1f' "$base")
+	printf '%-52s %14s %14s\n' "time to steady state from empty (s)" "$t_conv" "$base"
 	printf '%-52s %14s\n' "API requests per relay" "$(echo "scale=1; $req / $N" | bc)"
 	printf '%-52s %14s\n' "write requests per relay" "$(echo "scale=1; $wr / $N" | bc)"
 	printf '%-52s %14s\n' "write requests in one resync ($((r1 - r0)) reconciles)" "$((w1 - w0))"
 	printf '%-52s %14s\n' "RSS idle (kB)" "$idle"
 	printf '%-52s %14s\n' "RSS with $N relays cached (kB)" "$full"
+	printf '%-52s %14s\n' "relays Degraded at the end" "${deg%% *}"
+	[ "${deg%% *}" = 0 ] || echo "  (first: ${deg#* })"
 	echo "(baseline: kubectl apply --server-side of the same objects, no status, no Secrets)"
 }
 
