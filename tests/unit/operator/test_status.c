@@ -230,6 +230,30 @@ test_dns_records(void **state)
 	buf_deinit(&z);
 }
 
+static void
+test_compact(void **state)
+{
+	struct status_in in = base();
+	cJSON *a = status_build(&in), *b;
+	const char *h;
+
+	(void)state;
+	b = cJSON_Duplicate(a, 1);
+	status_compact(b);
+	h = util_get_str(b, "dnsRecords");
+	assert_non_null(h);
+	assert_int(strncmp(h, "sha256:", 7), 0);
+	assert_int(strlen(h), 7 + 64);
+	/* conditions stay; the same records give the same hash */
+	assert_non_null(status_condition(b, "Ready"));
+	status_compact(a);
+	assert_true(status_equal(a, b));
+	status_compact(b); /* idempotent */
+	assert_true(status_equal(a, b));
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+}
+
 int
 main(void)
 {
@@ -237,6 +261,7 @@ main(void)
 		cmocka_unit_test(test_conditions_table),
 		cmocka_unit_test(test_transition_time),
 		cmocka_unit_test(test_dns_records),
+		cmocka_unit_test(test_compact),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
