@@ -15,7 +15,9 @@
  *    reinject service, which also gets local_header_rewrite_clients
  *    empty (cleanup then rewrites no header address and adds no
  *    header after signing); disable_mime_output_conversion keeps
- *    8-bit bodies as signed;
+ *    8-bit bodies as signed; bounces are signed by filtermail
+ *    outgoing's milter (non_smtpd_milters on filtermail_milter_port,
+ *    as upstream's OpenDKIM; not for IPv4 relays, as upstream);
  *  - no chroot (sockets are absolute paths in the target's run_dir),
  *    no alias maps (local(8) is never used: local_transport is LMTP),
  *    logs through postlogd to a file or stdout instead of syslog;
@@ -158,6 +160,29 @@ main_delivery(const struct render_ctx *c, struct buf *out)
 		cfg->disable_ipv6 ? "ipv4" : "all", t->postfix_config_dir);
 }
 
+/* main_milter: the mail Postfix generates (bounces) DKIM-signed by
+ * filtermail's milter, as upstream does with OpenDKIM (1.11.0); IPv4
+ * relays sign nothing, so they get no milter (as upstream) */
+static int
+main_milter(const struct render_ctx *c, struct buf *out)
+{
+	if (c->cfg.ipv4_relay)
+		return 0;
+	return buf_printf(
+		out,
+		"# Bounces and other mail Postfix generates itself are "
+		"DKIM-signed\n"
+		"# by filtermail outgoing's milter; while it is down, bounces "
+		"wait\n"
+		"# (milter_default_action = tempfail) rather than leave "
+		"unsigned.\n"
+		"non_smtpd_milters = inet:%s:%u\n"
+		"internal_mail_filter_classes = bounce\n"
+		"milter_macro_daemon_name = ORIGINATING\n"
+		"\n",
+		c->t->local_addr, c->cfg.filtermail_milter_port);
+}
+
 /* main_restrictions: the MUA restriction classes and the rest */
 static int
 main_restrictions(const struct render_ctx *c, struct buf *out)
@@ -210,6 +235,8 @@ render_postfix_main_cf(const struct render_ctx *c, struct buf *out)
 		r = main_tls(c, out);
 	if (r == 0)
 		r = main_delivery(c, out);
+	if (r == 0)
+		r = main_milter(c, out);
 	if (r == 0)
 		r = main_restrictions(c, out);
 	return r < 0 ? -E2BIG : 0;

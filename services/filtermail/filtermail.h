@@ -3,7 +3,8 @@
  * SMTP server Postfix's smtpd_proxy_filter talks to (fm_smtpd*.c), the
  * HTTP /mxdeliv endpoint (fm_httpd.c), the per-sender rate limit
  * (fm_ratelimit.c), and the path every accepted message takes: policy
- * check, then reinjection into Postfix (fm_reinject*.c). The content
+ * check, then reinjection into Postfix (fm_reinject*.c); and the milter
+ * that DKIM-signs Postfix's own bounces (fm_milter.c). The content
  * decision itself is behind fm_policy.h.
  *
  * One process, one event loop, any number of sessions; a session holds
@@ -32,6 +33,10 @@ typedef struct fm_check *fm_check_fn(void *policy,
 				     const char *msg, size_t len,
 				     fm_policy_done_fn *done, void *arg);
 typedef void fm_cancel_fn(struct fm_check **cp);
+/* the milter's signing as a function: main() plugs in fm_policy_sign */
+typedef int fm_sign_fn(void *policy, const char *hdr, size_t hlen,
+		       const char *body, size_t blen, struct buf *out,
+		       struct buf *err);
 
 struct fm_timeouts {
 	uint64_t cmd_ms;     /* client idle between commands / DATA bytes */
@@ -49,6 +54,7 @@ struct fm_ctx {
 	char helo[256];		  /* the name we EHLO with */
 	fm_check_fn *check;	  /* the content policy */
 	fm_cancel_fn *cancel;
+	fm_sign_fn *sign; /* outgoing: the milter's signing, else NULL */
 	void *policy;
 	struct fm_ratelimit *rl;       /* outgoing only, else NULL */
 	struct fm_reinject_pool *pool; /* idle reinject connections */
@@ -191,5 +197,20 @@ void fm_httpd_free(struct fm_httpd **hp);
 void fm_httpd_close_listener(struct fm_httpd *h);
 /* fm_httpd_busy: requests being checked or reinjected */
 size_t fm_httpd_busy(const struct fm_httpd *h);
+
+/* ---- fm_milter.c: DKIM-signing milter for Postfix's own mail ---- */
+
+#define FM_MILTER_PKT_MAX (1u << 20) /* longest milter packet we take */
+
+struct fm_milter;
+/* fm_milter_new: serve the milter protocol on the listening fd lfd
+ * (owned); signs with ctx->sign */
+struct fm_milter *fm_milter_new(const struct fm_ctx *ctx, int lfd);
+/* fm_milter_free: close every session and the listener */
+void fm_milter_free(struct fm_milter **mp);
+/* fm_milter_close_listener: accept no more connections (shutdown) */
+void fm_milter_close_listener(struct fm_milter *srv);
+/* fm_milter_sessions: open sessions */
+size_t fm_milter_sessions(const struct fm_milter *srv);
 
 #endif

@@ -167,16 +167,39 @@ clean_into(struct fm_policy *pol, const struct fm_entity *top, size_t *hlen_r)
 	return 0;
 }
 
+/* sign_if_ours: the DKIM-Signature field for (hdr, body) appended to
+ * out when we have a key and from is in our domain, like OpenDKIM's
+ * SigningTable "*@<domain>"; 1 signed, 0 not ours to sign, -EIO */
+static int
+sign_if_ours(struct fm_policy *pol, const char *from, const char *hdr,
+	     size_t hlen, const char *body, size_t blen, struct buf *out,
+	     struct buf *err)
+{
+	const char *at = strrchr(from, '@');
+
+	if (pol->signer == NULL || at == NULL ||
+	    strcasecmp(at + 1, pol->cfg->mail_domain_bare) != 0)
+		return 0;
+	if (fm_dkim_sign_parts(pol->signer, hdr, hlen, body, blen, pol->now(),
+			       out, err) < 0)
+		return -EIO;
+	/* OpenDKIM's phrase: upstream's mtail counts dkim_signed by it */
+	log_info("DKIM-Signature field added (s=%s, d=%s)",
+		 pol->cfg->dkim_selector ? pol->cfg->dkim_selector : "opendkim",
+		 pol->cfg->mail_domain_bare);
+	return 1;
+}
+
 /* sign: the outgoing pass: the header section cleaned, then DKIM-signed
- * over the cleaned message when From is in our domain, like OpenDKIM's
- * SigningTable "*@<domain>"; prepend = signature + cleaned section */
+ * over the cleaned message when it is ours to sign; prepend = signature
+ * (if any) + cleaned section, replacing the message's own */
 static void
 sign(struct fm_policy *pol, const char *from, const struct fm_entity *top,
      const char *msg, struct fm_verdict *v)
 {
-	const char *at = strrchr(from, '@');
 	struct buf err = BUF_INIT(256);
 	size_t hlen = 0;
+	int r;
 
 	fm_verdict_set(v, 250, "250 OK");
 	buf_reset(&pol->prepend);
@@ -186,32 +209,34 @@ sign(struct fm_policy *pol, const char *from, const struct fm_entity *top,
 			       "451 4.3.0 Local error: header too large");
 		goto out;
 	}
-	if (pol->signer != NULL && at != NULL &&
-	    strcasecmp(at + 1, pol->cfg->mail_domain_bare) == 0) {
-		if (fm_dkim_sign_parts(pol->signer, pol->cleaned.data, hlen,
-				       top->body, top->blen, pol->now(),
-				       &pol->prepend, &err) < 0 ||
-		    buf_append(&pol->prepend, pol->cleaned.data,
-			       pol->cleaned.len) < 0) {
-			log_error("Can't sign message: %s", buf_cstr(&err));
-			fm_verdict_set(v, 451,
-				       "451 4.3.0 Local error: DKIM signing "
-				       "failed");
-			goto out;
-		}
-		log_info("DKIM-Signature field added (s=%s, d=%s)",
-			 pol->cfg->dkim_selector ? pol->cfg->dkim_selector
-						 : "opendkim",
-			 pol->cfg->mail_domain_bare);
-		v->prepend = pol->prepend.data;
-		v->prepend_len = pol->prepend.len;
-	} else {
-		v->prepend = pol->cleaned.data;
-		v->prepend_len = pol->cleaned.len;
+	r = sign_if_ours(pol, from, pol->cleaned.data, hlen, top->body,
+			 top->blen, &pol->prepend, &err);
+	if (r < 0 || buf_append(&pol->prepend, pol->cleaned.data,
+				pol->cleaned.len) < 0) {
+		log_error("Can't sign message: %s", buf_cstr(&err));
+		fm_verdict_set(v, 451,
+			       "451 4.3.0 Local error: DKIM signing failed");
+		goto out;
 	}
+	v->prepend = pol->prepend.data;
+	v->prepend_len = pol->prepend.len;
 	v->skip = (size_t)(top->body - msg);
 out:
 	buf_deinit(&err);
+}
+
+/* fm_policy_sign: see fm_policy.h */
+int
+fm_policy_sign(struct fm_policy *pol, const char *hdr, size_t hlen,
+	       const char *body, size_t blen, struct buf *out, struct buf *err)
+{
+	struct fm_entity e = { hdr, hlen, body, blen };
+	char fromhdr[1024], from[512];
+
+	if (!fm_mime_header_get(&e, "From", fromhdr, sizeof(fromhdr)) ||
+	    !fm_mime_first_address(fromhdr, from, sizeof(from)))
+		return 0;
+	return sign_if_ours(pol, from, hdr, hlen, body, blen, out, err);
 }
 
 /* is_asm: upstream's self-sent Autocrypt Setup Message: one recipient,

@@ -102,6 +102,17 @@ struct fm_check *fm_policy_check(struct fm_policy *pol,
  * not be called; *cp is set to NULL. Harmless on NULL. */
 void fm_check_cancel(struct fm_check **cp);
 
+/* fm_policy_sign: DKIM-sign a message given as its header section (hdr,
+ * CRLF lines, without the empty line) and body, as it is (no cleanup):
+ * the milter path for the mail Postfix generates itself (bounces). Signs
+ * when the policy has a key and the From address is in our domain (as
+ * OpenDKIM's SigningTable "*@<domain>"); the "DKIM-Signature: ...\r\n"
+ * field is appended to out. 1 signed, 0 not ours to sign (no key, no
+ * From, another domain), -EIO with the reason in err. */
+int fm_policy_sign(struct fm_policy *pol, const char *hdr, size_t hlen,
+		   const char *body, size_t blen, struct buf *out,
+		   struct buf *err);
+
 /* fm_policy_pending: checks waiting for DNS (tests, shutdown) */
 size_t fm_policy_pending(const struct fm_policy *pol);
 

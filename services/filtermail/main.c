@@ -5,7 +5,9 @@
  *   filtermail [-n] [-v] <chatmail.ini> outgoing|incoming
  *
  * outgoing: SMTP on filtermail_smtp_host:filtermail_smtp_port (10080),
- *   reinjects to postfix_reinject_host:postfix_reinject_port (10025).
+ *   reinjects to postfix_reinject_host:postfix_reinject_port (10025);
+ *   a milter on filtermail_milter_port (10084) DKIM-signs the bounces
+ *   Postfix generates (non_smtpd_milters).
  * incoming: SMTP on filtermail_smtp_port_incoming (10081) and HTTP
  *   /mxdeliv on filtermail_http_port_incoming (10082), reinjects to
  *   postfix_reinject_port_incoming (10026).
@@ -85,10 +87,19 @@ policy_check(void *policy, const struct fm_envelope *env, const char *msg,
 	return fm_policy_check(policy, env, msg, len, done, arg);
 }
 
+/* policy_sign: fm_sign_fn over the real policy */
+static int
+policy_sign(void *policy, const char *hdr, size_t hlen, const char *body,
+	    size_t blen, struct buf *out, struct buf *err)
+{
+	return fm_policy_sign(policy, hdr, hlen, body, blen, out, err);
+}
+
 /* a graceful stop: no new connections, messages in flight finish */
 struct drain {
 	struct fm_smtpd *smtpd;
 	struct fm_httpd *httpd;
+	struct fm_milter *milter;
 	struct evloop_timer timer;
 	uint64_t until;
 	int stopping;
@@ -129,6 +140,8 @@ on_signal(struct evloop *loop, int signo, void *arg)
 	fm_smtpd_close_listener(d->smtpd);
 	if (d->httpd != NULL)
 		fm_httpd_close_listener(d->httpd);
+	if (d->milter != NULL)
+		fm_milter_close_listener(d->milter);
 	drain_check(loop, d);
 }
 
@@ -185,6 +198,8 @@ setup_ctx(struct fm_ctx *ctx, const struct chatmail_config *cfg, int outgoing)
 	ctx->check = policy_check;
 	ctx->cancel = fm_check_cancel;
 	if (outgoing)
+		ctx->sign = policy_sign;
+	if (outgoing)
 		ctx->rl =
 			fm_ratelimit_new(cfg->max_user_send_per_minute,
 					 cfg->max_user_send_burst_size, 100000);
@@ -198,6 +213,7 @@ serve(struct fm_ctx *ctx, const struct chatmail_config *cfg)
 {
 	struct fm_smtpd *smtpd = NULL;
 	struct fm_httpd *httpd = NULL;
+	struct fm_milter *milter = NULL;
 	struct drain d;
 	const char *host = cfg->filtermail_smtp_host;
 	unsigned port = ctx->outgoing ? cfg->filtermail_smtp_port
@@ -211,7 +227,16 @@ serve(struct fm_ctx *ctx, const struct chatmail_config *cfg)
 	}
 	log_debug("%s SMTP server listening on %s:%u",
 		  ctx->outgoing ? "Outgoing" : "Incoming", host, port);
-	if (!ctx->outgoing) {
+	if (ctx->outgoing) {
+		port = cfg->filtermail_milter_port;
+		if ((fd = listen_on(host, port)) < 0 ||
+		    (milter = fm_milter_new(ctx, fd)) == NULL) {
+			r = EX_TEMPFAIL;
+			goto out;
+		}
+		log_debug("Milter (DKIM signing) listening on %s:%u", host,
+			  port);
+	} else {
 		port = cfg->filtermail_http_port_incoming;
 		if ((fd = listen_on(host, port)) < 0 ||
 		    (httpd = fm_httpd_new(ctx, fd)) == NULL) {
@@ -224,6 +249,7 @@ serve(struct fm_ctx *ctx, const struct chatmail_config *cfg)
 	memset(&d, 0, sizeof(d));
 	d.smtpd = smtpd;
 	d.httpd = httpd;
+	d.milter = milter;
 	evloop_timer_init(&d.timer, drain_check, &d);
 	(void)evloop_signal_add(ctx->loop, SIGTERM, on_signal, &d);
 	(void)evloop_signal_add(ctx->loop, SIGINT, on_signal, &d);
@@ -233,6 +259,7 @@ serve(struct fm_ctx *ctx, const struct chatmail_config *cfg)
 		r = EX_SOFTWARE;
 	evloop_timer_stop(ctx->loop, &d.timer);
 out:
+	fm_milter_free(&milter);
 	fm_httpd_free(&httpd);
 	fm_smtpd_free(&smtpd);
 	return r;

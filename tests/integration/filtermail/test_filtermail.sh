@@ -13,8 +13,9 @@
 # intact with a DKIM-Signature; one with a real (folded) Subject, headers
 # that leak the client and no Date arrives with "Subject: [...]", those
 # headers gone, a Date, and a signature python3-dkim verifies (filtermail
-# cleans before it signs, so Postfix's rewrite does not break it);
-# cleartext gets 523; the burst+1st message
+# cleans before it signs, so Postfix's rewrite does not break it); a
+# bounce Postfix generates (non_smtpd_milters to filtermail's milter)
+# comes back DKIM-signed, verified by python3-dkim; cleartext gets 523; the burst+1st message
 # of a sender gets 450; incoming cleartext with dot lines arrives
 # byte-exact; killing filtermail mid-DATA gives the client a 4xx and the
 # retried message arrives exactly once; a dead reinject port gives 4xx
@@ -33,14 +34,13 @@ W=$(workdir filtermail)
 CLIENT="$PY $(dirname "$0")/smtpclient.py"
 PW=secretpassword1
 
-for p in SUB MX MX2 ROUT RIN FMOUT FMIN FMHTTP FMBAD FMBADHTTP DEAD SINKP IMAPP; do
+for p in SUB MX MX2 ROUT RIN FMOUT FMIN FMHTTP FMBAD FMBADHTTP FMMILT REJ DEAD SINKP IMAPP; do
 	printf -v "$p" '%s' "$(free_port)"
 done
 
 # --- Dovecot: SASL for the submission service -----------------------
 tls_cert "$W/certs"
-printf 'alice@example.test:{PLAIN}%s\nrate@example.test:{PLAIN}%s\n' \
-	"$PW" "$PW" >"$W/users"
+printf '%s@example.test:{PLAIN}%s\n' alice "$PW" rate "$PW" carol "$PW" >"$W/users"
 chmod 644 "$W/users"
 {
 	dovecot_base_conf "$W"
@@ -96,7 +96,14 @@ message_size_limit = 100000
 smtpd_proxy_timeout = 30s
 # keep the long test lines whole on the way to smtp-sink
 smtp_line_length_limit = 0
+# bounces are DKIM-signed by filtermail's milter, as the relay does
+non_smtpd_milters = inet:127.0.0.1:$FMMILT
+internal_mail_filter_classes = bounce
+# mail for bounce.test goes to an smtpd that refuses every recipient,
+# so it bounces
+transport_maps = texthash:$W/transport
 EOF
+printf 'bounce.test smtp:[127.0.0.1]:%s\n' "$REJ" >"$W/transport"
 } >"$W/main.cf"
 # upstream's header cleanup (the relay's renderer writes the same map)
 printf '%s\n' '/^Received:/            IGNORE' '/^X-Originating-IP:/    IGNORE' \
@@ -135,6 +142,9 @@ EOF
   -o syslog_name=postfix/mx
   -o smtpd_relay_restrictions=reject_unauth_destination
   -o smtpd_proxy_filter=127.0.0.1:$FMIN
+127.0.0.1:$REJ inet n - n - - smtpd
+  -o syslog_name=postfix/refuser
+  -o smtpd_client_restrictions=reject
 127.0.0.1:$MX2 inet n - n - - smtpd
   -o syslog_name=postfix/mx2
   -o smtpd_relay_restrictions=reject_unauth_destination
@@ -170,6 +180,7 @@ postfix_reinject_port = $ROUT
 postfix_reinject_port_incoming = $3
 mailboxes_dir = $W/mail
 dkim_key_file = $W/dkim/opendkim.private
+filtermail_milter_port = $FMMILT
 EOF
 }
 ini "$FMIN" "$FMHTTP" "$RIN" >"$W/chatmail.ini"
@@ -252,6 +263,25 @@ ok "$([ "$out" = VALID ] && echo 0 || echo 1)" \
 	"outgoing: python3-dkim verifies the signature over the rewritten Subject ($out)"
 out=$($CLIENT compare "$W/sink" enc2@example.test "$W/enc2.eml")
 ok "$([ "$out" = "SAME 1" ] && echo 0 || echo 1)" "outgoing: its body arrives intact ($out)"
+
+# --- a bounce Postfix generates is signed by filtermail's milter ------
+nsig=$(grep -c 'DKIM-Signature field added' "$W/log/fm-out.log")
+enc_msg carol@example.test bounce1@example.test |
+	sed 's/^To: bob@example.test/To: nobody@bounce.test/' >"$W/bounce1.eml"
+out=$($CLIENT send "$SUB" carol@example.test nobody@bounce.test "$W/bounce1.eml" --auth "carol@example.test:$PW")
+ok "$([ "$out" = OK ] && echo 0 || echo 1)" "bounce: a message to an address that bounces is accepted ($out)"
+wait_dump bounce1@example.test
+out=$($CLIENT header "$W/sink" bounce1@example.test From)
+ok "$([ "$out" = "From: Mail Delivery System <MAILER-DAEMON@example.test>" ] && echo 0 || echo 1)" \
+	"bounce: Postfix's bounce comes back to carol ($out)"
+out=$($CLIENT header "$W/sink" bounce1@example.test DKIM-Signature)
+ok "$([[ $out == *"d=example.test"*"s=opendkim"* ]] && echo 0 || echo 1)" \
+	"bounce: it carries a DKIM-Signature d=example.test s=opendkim"
+out=$($CLIENT dkimverify "$W/sink" bounce1@example.test "$pub")
+ok "$([ "$out" = VALID ] && echo 0 || echo 1)" "bounce: python3-dkim verifies it ($out)"
+out=$(grep -c 'msg="DKIM-Signature field added (s=opendkim, d=example.test)"' "$W/log/fm-out.log")
+ok "$([ "$out" -eq $((nsig + 2)) ] && echo 0 || echo 1)" \
+	"bounce: filtermail logged two signatures, the message's and the bounce's ($nsig -> $out)"
 
 printf 'From: alice@example.test\r\nTo: bob@example.test\r\nSubject: hi\r\nMessage-ID: <clear1@example.test>\r\n\r\ncleartext\r\n' >"$W/clear1.eml"
 out=$($CLIENT send "$SUB" alice@example.test bob@example.test "$W/clear1.eml" --auth "alice@example.test:$PW")

@@ -2,7 +2,8 @@
 # test_federation: two local relays deliver to each other over port 25
 # with STARTTLS and DKIM, found through the test DNS server (MX, A, DKIM
 # TXT). A message with a real Subject arrives rewritten to "[...]" under
-# a valid signature. Messages another MTA hands to port 25 are checked
+# a valid signature; a message to a user the other relay lacks comes
+# back as a DKIM-signed bounce that the sending relay accepts. Messages another MTA hands to port 25 are checked
 # as upstream's filtermail incoming does: a forged sender without a
 # signature, with a signature from a key not in DNS, or signed for
 # another domain, is refused with 554; a correctly signed one
@@ -71,6 +72,48 @@ ok $? "A@e2e1 -> B@e2e2 with Subject 'lunch at noon?': DKIM valid at e2e2, deliv
 grep -qx 'Subject: \[\.\.\.\]' "$W/subject.eml" && ! grep -q 'noon' "$W/subject.eml" &&
 	! grep -qiE '^(X-Mailer|User-Agent|X-Originating-IP):' "$W/subject.eml"
 ok $? "it arrives as Subject [...], without X-Mailer/User-Agent/X-Originating-IP"
+
+# a bounce between relays: A@e2e1 writes to an address e2e2 does not
+# have; e2e2's Dovecot refuses it, e2e2's Postfix bounces it, e2e2's
+# filtermail milter DKIM-signs the bounce (non_smtpd_milters), and e2e1's
+# filtermail incoming, which refuses unsigned mail, lets it through to A
+NOBODY="nobody$RANDOM@$D2"
+rc genkey "$K" "$NOBODY" >/dev/null 2>&1
+id="bounce-$RANDOM@e2e.test"
+rc send "$ENV1" "$A" "$PA" "$NOBODY" --keydir "$K" --msgid "$id" >/dev/null
+ok $? "A@e2e1 -> $NOBODY (no such user) accepted by e2e1"
+$PY - "$RC_PY" "$ENV1" "$A" "$PA" "$id" >"$W/bounce.eml" 2>&1 <<'PYEOF'
+import importlib.util, sys, time
+spec = importlib.util.spec_from_file_location("rc", sys.argv[1])
+rc = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rc)
+env = rc.load_env(sys.argv[2])
+user, pw, msgid = sys.argv[3:6]
+deadline = time.time() + 60
+while time.time() < deadline:
+    m = rc.imap(env, "993")
+    m.login(user, pw)
+    m.select("INBOX")
+    typ, dat = m.search(None, "FROM", "MAILER-DAEMON", "TEXT", msgid)
+    ids = dat[0].split()
+    if ids:
+        typ, dat = m.fetch(ids[-1], "(RFC822)")
+        sys.stdout.write(dat[0][1].decode(errors="replace"))
+        sys.exit(0)
+    m.logout()
+    time.sleep(0.5)
+sys.exit(1)
+PYEOF
+ok $? "e2e2's bounce reached A's INBOX on e2e1"
+L2=$(renv "$ENV2" LOG)
+grep -q "to=<$NOBODY>.*status=bounced" "$L2/postfix.log" &&
+	grep -q 'DKIM-Signature field added (s=opendkim, d='"$D2"')' "$L2/filtermail-outgoing.log"
+ok $? "e2e2 bounced it and its filtermail milter signed the bounce (d=$D2)"
+grep -qi "Incoming: Filtering mailer-daemon message from mailer-daemon@$D2" \
+	"$(renv "$ENV1" LOG)/filtermail-incoming.log" &&
+	grep -qi "^From: .*MAILER-DAEMON@$D2" "$W/bounce.eml" &&
+	grep -q "^Content-Type: multipart/report" "$W/bounce.eml"
+ok $? "e2e1's filtermail incoming checked it as a mailer-daemon report (DKIM valid) and A has it"
 
 # the DKIM-Signature is on the message before it leaves e2e1: hold it
 # in e2e1's queue (e2e2's Postfix stopped) and read the queue file
