@@ -117,26 +117,24 @@ ok $? "e2e1's filtermail incoming checked it as a mailer-daemon report (DKIM val
 
 # the DKIM-Signature is on the message before it leaves e2e1: hold it
 # in e2e1's queue (e2e2's Postfix stopped) and read the queue file
-LR=$TOP/hack/local-relay.sh
-R1=$(renv "$ENV1" ROOT)
-"$LR" stop e2e2 postfix >/dev/null 2>&1
+"$RELAY_HARNESS" stop e2e2 postfix >/dev/null 2>&1
 ok $? "e2e2's Postfix stopped"
 id="held-$RANDOM@e2e.test"
 rc send "$ENV1" "$A" "$PA" "$B" --keydir "$K" --msgid "$id" >/dev/null
 ok $? "A submits to B while e2e2 is down (accepted by e2e1)"
 for ((i = 0; i < 50; i++)); do
-	qid=$(postqueue -c "$R1/postfix" -j 2>/dev/null | jq -r 'select(.recipients[0].address == "'"$B"'") | .queue_id' | head -n 1)
+	qid=$(relay_postfix "$ENV1" postqueue -j 2>/dev/null | jq -r 'select(.recipients[0].address == "'"$B"'") | .queue_id' | head -n 1)
 	[ -n "$qid" ] && break
 	sleep 0.2
 done
-postcat -c "$R1/postfix" -hq "$qid" >"$W/held.txt" 2>&1
+relay_postfix "$ENV1" postcat -hq "$qid" >"$W/held.txt" 2>&1
 grep -qE "^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/simple; d=$D1;" "$W/held.txt" &&
 	grep -qE "^[[:space:]]+s=opendkim;" "$W/held.txt"
 ok $? "the queued message carries e2e1's DKIM-Signature (d=$D1, s=opendkim)"
 grep -qx 'Subject: \[\.\.\.\]' "$W/held.txt" && ! grep -qiE '^(X-Mailer|User-Agent|Received):' "$W/held.txt"
 ok $? "and is already cleaned (Subject [...], no Received/X-Mailer/User-Agent) before it leaves"
-"$LR" start e2e2 postfix >/dev/null 2>&1
-postqueue -c "$R1/postfix" -f
+"$RELAY_HARNESS" start e2e2 postfix >/dev/null 2>&1
+relay_postfix "$ENV1" postqueue -f
 rc fetch "$ENV2" "$B" "$PB" "$id" >/dev/null 2>&1
 ok $? "after e2e2's Postfix is back and e2e1's queue is flushed, B has it"
 
