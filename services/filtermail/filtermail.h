@@ -210,6 +210,9 @@ struct fm_milter *fm_milter_new(const struct fm_ctx *ctx, int lfd);
 void fm_milter_free(struct fm_milter **mp);
 /* fm_milter_close_listener: accept no more connections (shutdown) */
 void fm_milter_close_listener(struct fm_milter *srv);
+/* fm_milter_adopt: serve the connected, non-blocking fd (owned) as if
+ * accepted (fuzzing) */
+void fm_milter_adopt(struct fm_milter *srv, int fd);
 /* fm_milter_sessions: open sessions */
 size_t fm_milter_sessions(const struct fm_milter *srv);
 

@@ -506,6 +506,13 @@ fm_milter_new(const struct fm_ctx *ctx, int lfd)
 	return srv;
 }
 
+/* fm_milter_adopt: see filtermail.h */
+void
+fm_milter_adopt(struct fm_milter *srv, int fd)
+{
+	session_new(srv, fd);
+}
+
 /* fm_milter_close_listener: see filtermail.h */
 void
 fm_milter_close_listener(struct fm_milter *srv)
