@@ -313,6 +313,10 @@ cmd_container() { # stop|start|restart one container
 	start) pm start "$POD-$c" >/dev/null 2>>"$ROOT/log/podman.log" ;;
 	restart) pm restart -t 20 "$POD-$c" >/dev/null 2>>"$ROOT/log/podman.log" ;;
 	esac
+	# as hack/local-relay.sh: a started daemon answers before we return
+	if [ "$op" != stop ]; then
+		ready || die "$NAME $c: not ready after $op"
+	fi
 	say "$NAME $c: $op done"
 }
 
