@@ -10,6 +10,11 @@
 #   the operator's RSS idle and with every relay cached (goal: <= 10 MB
 #   idle)
 #
+# The relays' Services are ClusterIP: a LoadBalancer Service takes 7
+# node ports, and the default node port range (30000-32767) holds them
+# for fewer than 400 relays per cluster. 500 Services also need a
+# service IP range larger than a /24 (hack/control-plane.sh).
+#
 # Baseline, measured in the same run: `kubectl apply --server-side` of
 # the same manifests (chatmail-operator render of each relay) into a
 # second namespace: what the API server alone needs for these objects.
@@ -21,6 +26,7 @@ CP_ENV=${CP_ENV:-$ROOT/build/control-plane/env}
 OP_BIN=$ROOT/build/bin/chatmail-operator
 N=${BENCH_RELAYS:-500}
 RESYNC=${BENCH_RESYNC:-60}
+SVC='service: {type: ClusterIP}'
 WORK=$(mktemp -d)
 STARTED_CP=0
 OP_PID=""
@@ -83,8 +89,8 @@ relays() { # ns
 	local i
 	for ((i = 1; i <= N; i++)); do
 		printf -- '---\napiVersion: chatmail.at/v1alpha1\nkind: ChatmailRelay\n'
-		printf 'metadata: {name: r%04d, namespace: %s}\nspec: {domain: r%04d.bench.example.org}\n' \
-			"$i" "$1" "$i"
+		printf 'metadata: {name: r%04d, namespace: %s}\nspec: {domain: r%04d.bench.example.org, %s}\n' \
+			"$i" "$1" "$i" "$SVC"
 	done
 }
 
@@ -129,8 +135,8 @@ baseline() { # -> seconds for kubectl apply of the rendered manifests
 	k create namespace "$ns2" >/dev/null
 	NSS+=("$ns2")
 	for ((i = 1; i <= N; i++)); do
-		printf 'apiVersion: chatmail.at/v1alpha1\nkind: ChatmailRelay\nmetadata: {name: r%04d, namespace: %s}\nspec: {domain: r%04d.bench.example.org}\n' \
-			"$i" "$ns2" "$i" >"$WORK/one.yaml"
+		printf 'apiVersion: chatmail.at/v1alpha1\nkind: ChatmailRelay\nmetadata: {name: r%04d, namespace: %s}\nspec: {domain: r%04d.bench.example.org, %s}\n' \
+			"$i" "$ns2" "$i" "$SVC" >"$WORK/one.yaml"
 		"$OP_BIN" render -f "$WORK/one.yaml" >>"$WORK/base.yaml" 2>/dev/null || return 1
 	done
 	t0=$(date +%s.%N)
