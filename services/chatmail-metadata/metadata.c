@@ -200,13 +200,16 @@ metadata_new(const struct chatmail_config *cfg, struct evloop *loop,
 {
 	struct metadata *m = xcalloc(1, sizeof(*m));
 	char *qdir;
+	int r;
 
 	m->cfg = cfg;
 	m->now = wall_clock;
 	m->mailboxes_dir = xstrdup(cfg->mailboxes_dir);
 	qdir = xasprintf("%s/pending_notifications", cfg->mailboxes_dir);
-	if (mkdir(qdir, 0700) < 0 && errno != EEXIST)
-		log_error("cannot create %s: %s", qdir, strerror(errno));
+	/* mkdir -p: on a fresh volume mailboxes_dir itself may not exist
+	 * until the first account is created */
+	if ((r = fs_mkdirs(qdir, 0700)) < 0)
+		log_error("cannot create %s: %s", qdir, strerror(-r));
 	m->notifier = notifier_new(loop, qdir, cfg->notification_url, cafile,
 				   token_gone, m);
 	m->turn = turn_new(loop, cfg->turn_socket_path, cfg->mail_domain);

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "fs.h"
 #include "log.h"
 #include "metrics.h"
 #include "num.h"
@@ -151,8 +152,21 @@ parse_args(int argc, char **argv, struct args *a)
 static int
 write_out(const char *path, const struct buf *b)
 {
-	int r = metrics_write_atomic(path, buf_cstr(b), b->len);
+	char dir[4096];
+	char *slash;
+	int r;
 
+	/* the textfile's directory may not exist yet on a fresh volume */
+	(void)snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		if ((r = fs_mkdirs(dir, 0755)) < 0) {
+			log_error("cannot create %s: %s", dir, strerror(-r));
+			return -1;
+		}
+	}
+	r = metrics_write_atomic(path, buf_cstr(b), b->len);
 	if (r < 0) {
 		log_error("cannot write %s: %s", path, strerror(-r));
 		return -1;
