@@ -5,12 +5,14 @@
  * that verifies the notification server (default: the system's), for
  * notification_url servers with a private CA such as test servers.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "config.h"
 #include "dict.h"
+#include "fs.h"
 #include "log.h"
 #include "metadata.h"
 
@@ -27,8 +29,11 @@ opt(void *state, int c, const char *arg)
 	return 0;
 }
 
-/* start: like upstream, refuse to run without the mail store; then
- * pick up the notifications a previous run left queued */
+/* start: make sure the mail store exists, then pick up the
+ * notifications a previous run left queued. Upstream refuses to start
+ * without mailboxes_dir (its deploy step creates it); a Pod's fresh
+ * volume has no such step, so we create it (mkdir -p, 0700) and say so,
+ * and refuse only when it cannot be made or is not a directory. */
 static int
 start(void *state, const struct chatmail_config *cfg, struct evloop *loop,
       const struct dict_service_args *a, const struct dict_ops **ops_r,
@@ -39,6 +44,9 @@ start(void *state, const struct chatmail_config *cfg, struct evloop *loop,
 
 	(void)state;
 	(void)a;
+	if (stat(cfg->mailboxes_dir, &st) < 0 && errno == ENOENT &&
+	    fs_mkdirs(cfg->mailboxes_dir, 0700) == 0)
+		log_info("created vmail dir: '%s'", cfg->mailboxes_dir);
 	if (stat(cfg->mailboxes_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		log_error("vmail dir does not exist: '%s'", cfg->mailboxes_dir);
 		return -1;
