@@ -13,7 +13,9 @@
 #   status  print each component; exit 0 when all run, 3 otherwise
 #   env     print shell exports (KUBECONFIG, CP_*) for a running plane
 #
-# State, logs and the admin kubeconfig live in build/control-plane/.
+# State, logs and the admin kubeconfig live in build/control-plane/, or in
+# CP_STATE_DIR: a second instance (the demo's, the chart test's) runs
+# from this same script with its own CP_STATE_DIR and ports.
 # Ports are fixed, on 127.0.0.1, below the ephemeral range (32768+) so no
 # outgoing connection can take them; each can be overridden:
 #   CP_ETCD_PORT=22379 CP_ETCD_PEER_PORT=22380 CP_APISERVER_PORT=26443
@@ -25,7 +27,7 @@ set -Eeuo pipefail
 
 PROG="control-plane"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STATE=$ROOT/build/control-plane
+STATE=${CP_STATE_DIR:-$ROOT/build/control-plane}
 PKI=$STATE/pki
 KUBECONFIG_FILE=$STATE/kubeconfig
 

@@ -7,9 +7,9 @@
 #   3 images       hack/images.sh (podman; cached layers)
 #   4 cluster      the test control plane (hack/control-plane.sh: etcd,
 #                  kube-apiserver, controller-manager, scheduler, kwok),
-#                  an instance of its own (the script run from
-#                  build/demo/cp with its own ports), so envtest runs and
-#                  the demo never stop each other's
+#                  an instance of its own (CP_STATE_DIR=build/demo/cp and
+#                  its own ports), so envtest runs and the demo never stop
+#                  each other's
 #   5 chart        helm upgrade --install charts/chatmail-operator
 #   6 operator     the chart's Deployment's container, run from the
 #                  operator image in podman with in-cluster config and a
@@ -46,7 +46,6 @@ OP_CTR=chatmail-demo-operator
 export LOCAL_RELAY_BASE=$STATE/relays LOCAL_RELAY_NET=10.76.0
 export RELAY_POD_NAME=$RELAY-0
 LOCAL=demo1 # hack/relay-pod.sh's name for the relay (network index 1)
-CPS=$STATE/cp/hack/control-plane.sh
 export CP_ETCD_PORT=25379 CP_ETCD_PEER_PORT=25380 CP_APISERVER_PORT=29443
 export CP_KCM_PORT=22257 CP_SCHEDULER_PORT=22259 CP_KWOK_PORT=22247
 PY=/usr/bin/python3
@@ -67,13 +66,12 @@ k() { "$KBIN/kubectl" --request-timeout=30s "$@"; }
 cluster_env() {
 	KBIN=$(hack/k8s-bin.sh path)
 	# shellcheck disable=SC1091
-	. "$STATE/cp/build/control-plane/env"
+	. "$STATE/cp/env"
 }
 
 control_plane() { # control_plane up|down|status: the demo's instance
-	mkdir -p "$(dirname "$CPS")"
-	cp hack/control-plane.sh "$CPS"
-	CP_BIN_DIR=$(hack/k8s-bin.sh path) "$CPS" "$1"
+	CP_STATE_DIR=$STATE/cp CP_BIN_DIR=$(hack/k8s-bin.sh path) \
+		hack/control-plane.sh "$1"
 }
 
 bind_volumes() { # PersistentVolumes for the StatefulSet's claims
@@ -183,7 +181,7 @@ cmd_down() {
 	echo "demo: removing the relay Pod, the operator container, the control plane"
 	hack/relay-pod.sh purge "$LOCAL" 2>&1 | sed 's/^/demo:   /' || true
 	hack/operator-pod.sh down "$OP_CTR" | sed 's/^/demo:   /'
-	if [ -x "$CPS" ]; then
+	if [ -d "$STATE/cp" ]; then
 		control_plane down 2>&1 | tail -n 1 | sed 's/^/demo:   /' || true
 	fi
 	rm -rf "$STATE"

@@ -39,23 +39,21 @@ check "no drift: the chart's copies equal crds/, crds/rbac/role.yaml, images/ima
 check "helm lint --strict (default values and ci/*-values.yaml)" "$TOP/hack/chart.sh" lint
 HELM=$("$TOP/hack/chart.sh" helm)
 
-# a control plane of its own (hack/control-plane.sh run from a private
-# copy: its own state directory and ports), so envtest's, a developer's
-# or the demo's are never touched
+# a control plane of its own (its own state directory and ports), so
+# envtest's, a developer's or the demo's are never touched
 CPD=$TOP/build/e2e-control-plane
-mkdir -p "$CPD/hack"
-cp "$CP" "$CPD/hack/control-plane.sh"
+export CP_STATE_DIR=$CPD
 export CP_ETCD_PORT=24379 CP_ETCD_PEER_PORT=24380 CP_APISERVER_PORT=28443
 export CP_KCM_PORT=21257 CP_SCHEDULER_PORT=21259 CP_KWOK_PORT=21247
 t0=$SECONDS
 CP_BIN_DIR=$("$TOP/hack/k8s-bin.sh" 2>"$W/k8s-bin.log") &&
-	export CP_BIN_DIR && "$CPD/hack/control-plane.sh" up >"$W/cp.log" 2>&1
+	export CP_BIN_DIR && "$CP" up >"$W/cp.log" 2>&1
 rc=$?
-on_exit "'$CPD/hack/control-plane.sh' down >/dev/null 2>&1"
+on_exit "CP_STATE_DIR='$CPD' '$CP' down >/dev/null 2>&1"
 ok $rc "a test control plane of its own up on 127.0.0.1:$CP_APISERVER_PORT ($((SECONDS - t0)) s)"
 [ $rc -eq 0 ] || { tail -n 20 "$W/k8s-bin.log" "$W/cp.log" | sed 's/^/# /'; tap_done; }
 # shellcheck disable=SC1091
-. "$CPD/build/control-plane/env"
+. "$CPD/env"
 k() { "$CP_BIN_DIR/kubectl" --request-timeout=30s "$@"; }
 
 NS=chart-$RANDOM
