@@ -85,7 +85,7 @@ printf '%s\n' '/^(.*)$/ ${1}' >"$W/login_map"
 {
 	postfix_main_base "$W"
 	cat <<EOF
-relay_domains = example.test
+relay_domains = example.test, bounce.test
 default_transport = smtp:[127.0.0.1]:$SINKP
 relay_transport = smtp:[127.0.0.1]:$SINKP
 smtpd_sasl_type = dovecot
@@ -194,6 +194,7 @@ start_fm() { # start_fm INI MODE PORT LOG: sets FM_PID
 	wait_port 127.0.0.1 "$3" 10
 }
 start_fm "$W/chatmail.ini" outgoing "$FMOUT" "$W/log/fm-out.log"
+FMOUT_PID=$FM_PID
 start_fm "$W/chatmail.ini" incoming "$FMIN" "$W/log/fm-in.log"
 FMIN_PID=$FM_PID
 start_fm "$W/bad.ini" incoming "$FMBAD" "$W/log/fm-bad.log"
@@ -360,6 +361,34 @@ ok "$([[ $out == 5*" 400" ]] && echo 0 || echo 1)" "mxdeliv: no X-MAIL-TO gets 4
 out=$(curl -s -w ' %{http_code}' -X POST -H 'X-MAIL-FROM: carol@remote.test' \
 	-H 'X-MAIL-TO: bob@example.test' --data-binary "@$W/http1.eml" "$url")
 ok "$([[ $out == "523 "*" 400" ]] && echo 0 || echo 1)" "mxdeliv: a policy refusal gets 400 with its text ($out)"
+
+# --- the milter down: a bounce waits, then leaves signed ---------------
+# (cleartext from another MTA to bounce.test through filtermail incoming;
+# Postfix's bounce needs the outgoing filtermail's milter)
+stop_pid "$FMOUT_PID"
+{
+	printf 'From: carol@remote.test\r\nTo: nobody@bounce.test\r\nSubject: x\r\n'
+	printf 'Message-ID: <wait1@remote.test>\r\n\r\nwill bounce\r\n'
+} >"$W/wait1.eml"
+out=$($CLIENT send "$MX" carol@remote.test nobody@bounce.test "$W/wait1.eml")
+ok "$([ "$out" = OK ] && echo 0 || echo 1)" "milter down: a message that will bounce is accepted ($out)"
+held=1
+for ((i = 0; i < 50; i++)); do
+	if grep -q "milter-reject: CONNECT from .*4.7.1 Service unavailable.*from=<>" "$(postfix_log "$W")"; then
+		held=0
+		break
+	fi
+	sleep 0.1
+done
+sleep 1
+grep -qlF wait1@remote.test "$W"/sink/*.* 2>/dev/null && held=1
+ok $held "milter down: Postfix holds the bounce (milter_default_action tempfail), nothing leaves unsigned"
+start_fm "$W/chatmail.ini" outgoing "$FMOUT" "$W/log/fm-out.log"
+postfix_flush "$W"
+wait_dump wait1@remote.test 30
+out=$($CLIENT dkimverify "$W/sink" wait1@remote.test "$pub")
+ok "$([ "$out" = VALID ] && echo 0 || echo 1)" \
+	"milter back: the bounce leaves after a queue flush, DKIM-signed ($out)"
 
 if [ "$_tap_failed" -ne 0 ]; then
 	diag "postfix log tail:"
