@@ -40,7 +40,7 @@ KWOK_PORT=${CP_KWOK_PORT:-20247}
 TIMEOUT=${CP_TIMEOUT:-60}
 WANT_KWOK=${CP_KWOK:-1}
 NODE_NAME=kwok-node-0
-SERVICE_CIDR=10.0.0.0/24
+SERVICE_CIDR=10.0.0.0/16
 POD_CIDR=10.244.0.0/24
 # components in start order; down stops them in reverse
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
