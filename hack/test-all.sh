@@ -46,6 +46,8 @@ tier lint "$MAKE" lint
 [ -x tests/integration/run.sh ] && tier integration "$MAKE" integration
 [ -x hack/envtest.sh ] && tier envtest "$MAKE" envtest
 [ -x tests/e2e/run.sh ] && tier e2e "$MAKE" e2e
+# every fuzz target built with clang and run briefly (make fuzz runs 60 s)
+tier fuzz "$MAKE" fuzz FUZZ_SECONDS="${TEST_FUZZ_SECONDS:-5}"
 
 echo
 for f in "$RESULTS"/*.tap; do
