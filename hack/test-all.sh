@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test-all.sh: what `make test` runs. Builds everything, then runs every
-# tier that exists: unit (plain, then ASan+UBSan), lint, and the
-# integration / envtest / e2e tiers once their entry points exist. Every
-# tier runs even if an earlier one failed; the last line is the total
+# tier: unit (plain, then ASan+UBSan), lint, integration, envtest, e2e,
+# and a short run of every fuzz target. Every tier runs even if an
+# earlier one failed; the last line is the total
 # "N passed, N failed" from tests/run.sh --summary.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
