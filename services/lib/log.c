@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@ static const char *log_prog = "chatmail";
 static int log_verbosity;
 static int log_fd = 2;
 static int log_ts = 1;
+static int log_plain; /* CHATMAIL_LOG_FORMAT=plain: "prog: message" */
 
 static const char *const level_names[] = {
 	[LOG_LVL_ERROR] = "error",
@@ -26,13 +28,15 @@ static const char *const level_names[] = {
 void
 log_init(const char *prog, int verbosity)
 {
-	const char *slash;
+	const char *slash, *fmt;
 
 	if (prog != NULL) {
 		slash = strrchr(prog, '/');
 		log_prog = slash != NULL ? slash + 1 : prog;
 	}
 	log_verbosity = verbosity;
+	fmt = getenv("CHATMAIL_LOG_FORMAT");
+	log_plain = fmt != NULL && strcmp(fmt, "plain") == 0;
 }
 
 int
@@ -160,8 +164,14 @@ log_write(enum log_level lvl, const char *func, const char *fmt, ...)
 	}
 	if (lvl != LOG_LVL_INFO && func != NULL)
 		snprintf(fn, sizeof(fn), " func=%.60s", func);
-	n = snprintf(line, sizeof(line), "%slevel=%s prog=%s%s msg=\"%s\"\n",
-		     ts, level_names[lvl], log_prog, fn, esc);
+	if (log_plain)
+		n = snprintf(line, sizeof(line), "%s: %s%s%s\n", log_prog,
+			     lvl <= LOG_LVL_WARN ? level_names[lvl] : "",
+			     lvl <= LOG_LVL_WARN ? ": " : "", esc);
+	else
+		n = snprintf(line, sizeof(line),
+			     "%slevel=%s prog=%s%s msg=\"%s\"\n", ts,
+			     level_names[lvl], log_prog, fn, esc);
 	if (n < 0)
 		goto out;
 	if ((size_t)n >= sizeof(line)) {

@@ -9,6 +9,11 @@
  * LOG_MSG_MAX bytes, so a peer can neither forge lines nor flood the log.
  * Each line is written with a single write(2). Warnings and errors also
  * carry func= (the function that logged).
+ *
+ * CHATMAIL_LOG_FORMAT=plain in the environment switches to upstream's
+ * journal shape instead, "doveauth: Created address: a@b" (control
+ * characters still escaped), so upstream's mtail programs, whose regexes
+ * expect ": <phrase>", count our lines unchanged.
  */
 #ifndef CM_LOG_H
 #define CM_LOG_H

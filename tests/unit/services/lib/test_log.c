@@ -108,6 +108,25 @@ test_levels(void **state)
 	assert_str(tmp, "abcd...");
 }
 
+/* CHATMAIL_LOG_FORMAT=plain: upstream's journal shape, which upstream's
+ * mtail regexes (": Created address: (.*)$") match */
+static void
+test_plain_format(void **state)
+{
+	(void)state;
+	setenv("CHATMAIL_LOG_FORMAT", "plain", 1);
+	log_init("doveauth", 0);
+	log_info("Created address: %s", "a@b.example");
+	assert_str(drain(), "doveauth: Created address: a@b.example\n");
+	log_warn("registration rejected: %s", "bad\nname");
+	assert_str(drain(),
+		   "doveauth: warn: registration rejected: bad\\nname\n");
+	unsetenv("CHATMAIL_LOG_FORMAT");
+	log_init("testprog", 0);
+	log_info("x");
+	assert_str(drain(), "level=info prog=testprog msg=\"x\"\n");
+}
+
 static jmp_buf oom_jmp;
 static size_t oom_size;
 
@@ -169,6 +188,7 @@ main(void)
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_cap),
 		cmocka_unit_test(test_levels),
+		cmocka_unit_test(test_plain_format),
 		cmocka_unit_test(test_xmalloc_fail_nth),
 		cmocka_unit_test(test_xmalloc_overflow),
 	};
