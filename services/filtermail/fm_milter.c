@@ -44,6 +44,7 @@
 
 #include "filtermail.h"
 #include "log.h"
+#include "net_server.h"
 #include "xmalloc.h"
 
 #define READ_SIZE 65536
@@ -85,8 +86,7 @@ struct fm_msession {
 
 struct fm_milter {
 	const struct fm_ctx *ctx;
-	int lfd;
-	struct evloop_timer pause; /* accepting paused: out of fds */
+	struct net_server ns;
 	struct fm_msession *sessions;
 	size_t nsessions;
 	char rbuf[READ_SIZE];
@@ -428,8 +428,9 @@ on_timer(struct evloop *loop, void *arg)
 
 /* session_new: a connection from Postfix */
 static void
-session_new(struct fm_milter *srv, int fd)
+session_new(void *arg, int fd)
 {
+	struct fm_milter *srv = arg;
 	struct fm_msession *s = xcalloc(1, sizeof(*s));
 
 	s->srv = srv;
@@ -450,55 +451,28 @@ session_new(struct fm_milter *srv, int fd)
 	evloop_timer_start(srv->ctx->loop, &s->timer, srv->ctx->t.cmd_ms);
 }
 
-/* on_accept: take waiting connections */
-static void
-on_accept(struct evloop *loop, int lfd, unsigned events, void *arg)
-{
-	struct fm_milter *srv = arg;
-	int fd, i;
-
-	(void)events;
-	for (i = 0; i < 64; i++) {
-		fd = net_accept(lfd);
-		if (fd < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK ||
-			    errno == EINTR || errno == ECONNABORTED)
-				return;
-			/* out of fds: pause instead of spinning */
-			log_error("Error accepting connection: %s",
-				  strerror(errno));
-			(void)evloop_io_mod(loop, lfd, 0);
-			evloop_timer_start(loop, &srv->pause, 1000);
-			return;
-		}
-		if (srv->nsessions >= srv->ctx->max_sessions) {
-			close(fd); /* Postfix applies milter_default_action */
-			continue;
-		}
-		session_new(srv, fd);
-	}
-}
-
-/* on_pause_end: accept again after a pause */
-static void
-on_pause_end(struct evloop *loop, void *arg)
-{
-	struct fm_milter *srv = arg;
-
-	if (srv->lfd >= 0)
-		(void)evloop_io_mod(loop, srv->lfd, EV_READ);
-}
+/* admission: over max_sessions the connection is just closed (Postfix
+ * applies milter_default_action); out of fds a pause of a second */
+static const struct net_server_opts admit_opts = {
+	.busy = NULL,
+	.err_msg = "Error accepting connection",
+	.err_level = LOG_LVL_ERROR,
+	.pause_ms = 1000,
+	.nodelay = 0,
+};
 
 /* fm_milter_new: see filtermail.h */
 struct fm_milter *
 fm_milter_new(const struct fm_ctx *ctx, int lfd)
 {
 	struct fm_milter *srv = xcalloc(1, sizeof(*srv));
+	struct net_server_opts o = admit_opts;
 
 	srv->ctx = ctx;
-	srv->lfd = lfd;
-	evloop_timer_init(&srv->pause, on_pause_end, srv);
-	if (evloop_io_add(ctx->loop, lfd, EV_READ, on_accept, srv) < 0) {
+	o.max_conns = ctx->max_sessions;
+	net_server_init(&srv->ns, ctx->loop, &o, &srv->nsessions, session_new,
+			srv);
+	if (net_server_listen(&srv->ns, lfd) < 0) {
 		close(lfd);
 		free(srv);
 		return NULL;
@@ -517,12 +491,7 @@ fm_milter_adopt(struct fm_milter *srv, int fd)
 void
 fm_milter_close_listener(struct fm_milter *srv)
 {
-	evloop_timer_stop(srv->ctx->loop, &srv->pause);
-	if (srv->lfd < 0)
-		return;
-	evloop_io_del(srv->ctx->loop, srv->lfd);
-	close(srv->lfd);
-	srv->lfd = -1;
+	net_server_close(&srv->ns);
 }
 
 /* fm_milter_free: see filtermail.h */

@@ -29,6 +29,7 @@
 
 #include "filtermail.h"
 #include "log.h"
+#include "net_server.h"
 #include "xmalloc.h"
 
 #define READ_SIZE 65536
@@ -60,8 +61,7 @@ struct fm_session {
 
 struct fm_smtpd {
 	const struct fm_ctx *ctx;
-	int lfd;
-	struct evloop_timer pause; /* accepting paused: out of fds */
+	struct net_server ns;
 	struct fm_session *sessions;
 	size_t nsessions;
 	char rbuf[READ_SIZE];
@@ -613,8 +613,9 @@ on_timer(struct evloop *loop, void *arg)
 
 /* session_new: greet an accepted connection */
 static void
-session_new(struct fm_smtpd *srv, int fd)
+session_new(void *arg, int fd)
 {
+	struct fm_smtpd *srv = arg;
 	struct fm_session *s = xcalloc(1, sizeof(*s));
 
 	s->srv = srv;
@@ -637,61 +638,28 @@ session_new(struct fm_smtpd *srv, int fd)
 	session_run(s, NULL, 0);
 }
 
-/* on_accept: take waiting connections */
-static void
-on_accept(struct evloop *loop, int lfd, unsigned events, void *arg)
-{
-	static const char busy[] = "421 4.3.2 Too many connections\r\n";
-	struct fm_smtpd *srv = arg;
-	int fd, i;
-
-	(void)loop;
-	(void)events;
-	for (i = 0; i < 64; i++) {
-		fd = net_accept(lfd);
-		if (fd < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK ||
-			    errno == EINTR || errno == ECONNABORTED)
-				return;
-			/* out of fds or memory: the listener would stay
-			 * readable and spin; pause it, as upstream sleeps */
-			log_error("Error accepting connection: %s",
-				  strerror(errno));
-			(void)evloop_io_mod(srv->ctx->loop, lfd, 0);
-			evloop_timer_start(srv->ctx->loop, &srv->pause, 1000);
-			return;
-		}
-		(void)net_set_nodelay(fd);
-		if (srv->nsessions >= srv->ctx->max_sessions) {
-			(void)send(fd, busy, sizeof(busy) - 1,
-				   MSG_NOSIGNAL | MSG_DONTWAIT);
-			close(fd);
-			continue;
-		}
-		session_new(srv, fd);
-	}
-}
-
-/* on_pause_end: accept again after a pause */
-static void
-on_pause_end(struct evloop *loop, void *arg)
-{
-	struct fm_smtpd *srv = arg;
-
-	if (srv->lfd >= 0)
-		(void)evloop_io_mod(loop, srv->lfd, EV_READ);
-}
+/* admission: over max_sessions a 421; out of fds a pause of a second,
+ * as upstream sleeps after a failed accept */
+static const struct net_server_opts admit_opts = {
+	.busy = "421 4.3.2 Too many connections\r\n",
+	.err_msg = "Error accepting connection",
+	.err_level = LOG_LVL_ERROR,
+	.pause_ms = 1000,
+	.nodelay = 1,
+};
 
 /* fm_smtpd_new: see filtermail.h */
 struct fm_smtpd *
 fm_smtpd_new(const struct fm_ctx *ctx, int lfd)
 {
 	struct fm_smtpd *srv = xcalloc(1, sizeof(*srv));
+	struct net_server_opts o = admit_opts;
 
 	srv->ctx = ctx;
-	srv->lfd = lfd;
-	evloop_timer_init(&srv->pause, on_pause_end, srv);
-	if (evloop_io_add(ctx->loop, lfd, EV_READ, on_accept, srv) < 0) {
+	o.max_conns = ctx->max_sessions;
+	net_server_init(&srv->ns, ctx->loop, &o, &srv->nsessions, session_new,
+			srv);
+	if (net_server_listen(&srv->ns, lfd) < 0) {
 		close(lfd);
 		free(srv);
 		return NULL;
@@ -733,12 +701,7 @@ fm_smtpd_busy(const struct fm_smtpd *srv)
 void
 fm_smtpd_close_listener(struct fm_smtpd *srv)
 {
-	evloop_timer_stop(srv->ctx->loop, &srv->pause);
-	if (srv->lfd < 0)
-		return;
-	evloop_io_del(srv->ctx->loop, srv->lfd);
-	close(srv->lfd);
-	srv->lfd = -1;
+	net_server_close(&srv->ns);
 }
 
 /* fm_smtpd_sessions: see filtermail.h */

@@ -11,6 +11,7 @@
 #include "dict.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,7 +24,6 @@
 
 #include "dict_int.h"
 
-#define ACCEPT_BURST 64
 #define ACCEPT_PAUSE_MS 100
 
 static void conn_free(struct dict_conn *c);
@@ -386,47 +386,11 @@ conn_free(struct dict_conn *c)
 
 /* --- the server ----------------------------------------------------- */
 
-/* srv_accept: take the waiting connections */
+/* srv_admit: a connection admitted by the listener */
 static void
-srv_accept(struct evloop *loop, int fd, unsigned events, void *arg)
+srv_admit(void *arg, int fd)
 {
-	struct dict_server *srv = arg;
-	int cfd, e;
-
-	(void)events;
-	for (int i = 0; i < ACCEPT_BURST; i++) {
-		cfd = net_accept(fd);
-		e = errno;
-		if (cfd < 0 && (e == ECONNABORTED || e == EINTR))
-			continue;
-		if (cfd < 0 && (e == EMFILE || e == ENFILE || e == ENOBUFS ||
-				e == ENOMEM)) {
-			log_warn("dict %s: accept: %s; pausing", srv->name,
-				 strerror(e));
-			evloop_io_del(loop, fd);
-			evloop_timer_start(loop, &srv->accept_pause,
-					   ACCEPT_PAUSE_MS);
-		}
-		if (cfd < 0)
-			return;
-		if (srv->nconns >= srv->max_conns) {
-			log_warn("dict %s: %zu connections, refusing more",
-				 srv->name, srv->nconns);
-			(void)close(cfd);
-			continue;
-		}
-		(void)conn_new(srv, cfd);
-	}
-}
-
-/* srv_accept_resume: accept again after running out of fds */
-static void
-srv_accept_resume(struct evloop *loop, void *arg)
-{
-	struct dict_server *srv = arg;
-
-	if (evloop_io_add(loop, srv->lfd, EV_READ, srv_accept, srv) < 0)
-		evloop_timer_start(loop, &srv->accept_pause, ACCEPT_PAUSE_MS);
+	(void)conn_new(arg, fd);
 }
 
 struct dict_server *
@@ -434,14 +398,22 @@ dict_server_new(struct evloop *loop, const char *name,
 		const struct dict_ops *ops, void *ctx)
 {
 	struct dict_server *srv = xcalloc(1, sizeof(*srv));
+	struct net_server_opts opts = {
+		.max_conns = DICT_CONNS_MAX,
+		.err_level = LOG_LVL_WARN,
+		.pause_ms = ACCEPT_PAUSE_MS,
+	};
 
 	srv->loop = loop;
 	srv->name = xstrdup(name);
 	srv->ops = ops;
 	srv->ctx = ctx;
-	srv->lfd = -1;
-	srv->max_conns = DICT_CONNS_MAX;
-	evloop_timer_init(&srv->accept_pause, srv_accept_resume, srv);
+	(void)snprintf(srv->log_name, sizeof(srv->log_name), "dict %s", name);
+	(void)snprintf(srv->accept_msg, sizeof(srv->accept_msg),
+		       "dict %s: accept", name);
+	opts.full_msg = srv->log_name;
+	opts.err_msg = srv->accept_msg;
+	net_server_init(&srv->ns, loop, &opts, &srv->nconns, srv_admit, srv);
 	return srv;
 }
 
@@ -454,11 +426,7 @@ dict_server_free(struct dict_server **srvp)
 		return;
 	while (srv->conns != NULL)
 		conn_free(srv->conns);
-	evloop_timer_stop(srv->loop, &srv->accept_pause);
-	if (srv->lfd >= 0) {
-		evloop_io_del(srv->loop, srv->lfd);
-		(void)close(srv->lfd);
-	}
+	net_server_close(&srv->ns);
 	free(srv->name);
 	free(srv);
 	*srvp = NULL;
@@ -473,13 +441,12 @@ dict_server_listen(struct dict_server *srv, const char *path, mode_t mode,
 	fd = net_listen_unix(path, mode, (uid_t)-1, (gid_t)-1, 1024, err);
 	if (fd < 0)
 		return -1;
-	r = evloop_io_add(srv->loop, fd, EV_READ, srv_accept, srv);
+	r = net_server_listen(&srv->ns, fd);
 	if (r < 0) {
 		(void)buf_printf(err, "epoll: %s", strerror(-r));
 		(void)close(fd);
 		return -1;
 	}
-	srv->lfd = fd;
 	return 0;
 }
 
@@ -498,7 +465,7 @@ dict_server_adopt(struct dict_server *srv, int fd)
 void
 dict_server_set_max_conns(struct dict_server *srv, size_t max)
 {
-	srv->max_conns = max;
+	net_server_set_max(&srv->ns, max);
 }
 
 size_t

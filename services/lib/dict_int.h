@@ -13,6 +13,7 @@
 #include "dict.h"
 #include "evloop.h"
 #include "lineio.h"
+#include "net_server.h"
 
 #define OUT_HIGH (1024 * 1024) /* stop reading while more is queued */
 
@@ -57,10 +58,11 @@ struct dict_server {
 	char *name;
 	const struct dict_ops *ops;
 	void *ctx;
-	int lfd;
-	struct evloop_timer accept_pause;
+	struct net_server ns;
+	char log_name[64];   /* "dict <name>", for the admission logs */
+	char accept_msg[80]; /* "dict <name>: accept" */
 	struct dict_conn *conns;
-	size_t nconns, max_conns;
+	size_t nconns;
 	unsigned long next_num;
 	struct dict_stats stats;
 };

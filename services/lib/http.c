@@ -26,11 +26,11 @@
 #include "buf.h"
 #include "log.h"
 #include "net.h"
+#include "net_server.h"
 #include "xmalloc.h"
 
 #define READ_CHUNK 4096
 #define MAX_RESPONSE (16u << 20)
-#define MAX_LISTENERS 8
 #define LINGER_MAX (1u << 20) /* bytes drained before giving up */
 #define LINGER_MS 5000	      /* and how long, as nginx's lingering_timeout */
 
@@ -74,9 +74,7 @@ struct http_server {
 	http_head_fn *head;
 	http_handler_fn *handler;
 	void *arg;
-	int lfds[MAX_LISTENERS];
-	size_t nlfds;
-	struct evloop_timer pause; /* accepting paused: out of fds */
+	struct net_server ns;
 	struct http_conn *conns;
 	size_t nconns;
 };
@@ -526,22 +524,11 @@ on_timer(struct evloop *loop, void *arg)
 	conn_free(c);
 }
 
-/* too_busy: refuse a connection over max_conns, best effort */
-static void
-too_busy(int fd)
-{
-	static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\n"
-				  "Content-Length: 0\r\n"
-				  "Connection: close\r\n\r\n";
-
-	(void)send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-	close(fd);
-}
-
 /* conn_new: set up a connection for an accepted fd */
 static void
-conn_new(struct http_server *srv, int fd)
+conn_new(void *arg, int fd)
 {
+	struct http_server *srv = arg;
 	struct http_conn *c = xcalloc(1, sizeof(*c));
 	struct net_addr peer;
 
@@ -573,48 +560,16 @@ conn_new(struct http_server *srv, int fd)
 	evloop_timer_start(srv->loop, &c->timer, srv->opts.idle_ms);
 }
 
-/* on_accept: take every waiting connection */
-static void
-on_accept(struct evloop *loop, int lfd, unsigned events, void *arg)
-{
-	struct http_server *srv = arg;
-	int fd, i;
-
-	(void)loop;
-	(void)events;
-	for (i = 0; i < 64; i++) {
-		fd = net_accept(lfd);
-		if (fd < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK ||
-			    errno == EINTR || errno == ECONNABORTED)
-				return;
-			/* out of fds or memory: pause, or the readable
-			 * listener spins the loop */
-			log_warn("accept failed: %s", strerror(errno));
-			for (i = 0; i < (int)srv->nlfds; i++)
-				(void)evloop_io_mod(srv->loop, srv->lfds[i], 0);
-			evloop_timer_start(srv->loop, &srv->pause, 1000);
-			return;
-		}
-		(void)net_set_nodelay(fd);
-		if (srv->nconns >= srv->opts.max_conns) {
-			too_busy(fd);
-			continue;
-		}
-		conn_new(srv, fd);
-	}
-}
-
-/* on_pause_end: accept again after a pause */
-static void
-on_pause_end(struct evloop *loop, void *arg)
-{
-	struct http_server *srv = arg;
-	size_t i;
-
-	for (i = 0; i < srv->nlfds; i++)
-		(void)evloop_io_mod(loop, srv->lfds[i], EV_READ);
-}
+/* admission: over max_conns a 503, out of fds a pause of a second */
+static const struct net_server_opts admit_opts = {
+	.busy = "HTTP/1.1 503 Service Unavailable\r\n"
+		"Content-Length: 0\r\n"
+		"Connection: close\r\n\r\n",
+	.err_msg = "accept failed",
+	.err_level = LOG_LVL_WARN,
+	.pause_ms = 1000,
+	.nodelay = 1,
+};
 
 /* http_server_new: see http.h */
 struct http_server *
@@ -633,7 +588,9 @@ http_server_new(struct evloop *loop, const struct http_server_opts *opts,
 	srv->head = head;
 	srv->handler = handler;
 	srv->arg = arg;
-	evloop_timer_init(&srv->pause, on_pause_end, srv);
+	net_server_init(&srv->ns, loop, &admit_opts, &srv->nconns, conn_new,
+			srv);
+	net_server_set_max(&srv->ns, srv->opts.max_conns);
 	return srv;
 }
 
@@ -641,29 +598,14 @@ http_server_new(struct evloop *loop, const struct http_server_opts *opts,
 int
 http_server_listen(struct http_server *srv, int lfd)
 {
-	int r;
-
-	if (srv->nlfds >= MAX_LISTENERS)
-		return -ENOSPC;
-	r = evloop_io_add(srv->loop, lfd, EV_READ, on_accept, srv);
-	if (r < 0)
-		return r;
-	srv->lfds[srv->nlfds++] = lfd;
-	return 0;
+	return net_server_listen(&srv->ns, lfd);
 }
 
 /* http_server_close_listeners: see http.h */
 void
 http_server_close_listeners(struct http_server *srv)
 {
-	size_t i;
-
-	evloop_timer_stop(srv->loop, &srv->pause);
-	for (i = 0; i < srv->nlfds; i++) {
-		evloop_io_del(srv->loop, srv->lfds[i]);
-		close(srv->lfds[i]);
-	}
-	srv->nlfds = 0;
+	net_server_close(&srv->ns);
 }
 
 /* http_server_conns: see http.h */
