@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "fm_dkim.h"
+#include "fm_mime.h"
 #include "num.h"
 #include "xmalloc.h"
 
@@ -371,23 +372,6 @@ fm_dkim_key_clear(struct fm_dkim_key *key)
 	memset(key, 0, sizeof(*key));
 }
 
-/* b64v: base64 alphabet value, -1 otherwise */
-static int
-b64v(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 int
 fm_dkim_b64(const char *p, size_t n, unsigned char *out, size_t outsize)
 {
@@ -403,7 +387,7 @@ fm_dkim_b64(const char *p, size_t n, unsigned char *out, size_t outsize)
 			pads++;
 			continue;
 		}
-		v = b64v(p[i]);
+		v = fm_mime_b64val(p[i]);
 		if (v < 0 || pads > 0)
 			return -EINVAL; /* junk, or data after padding */
 		acc = ((acc << 6) | (unsigned)v) & 0xFFFF;

@@ -79,5 +79,8 @@ int fm_mime_first_address(const char *val, char *out, size_t outsize);
 /* fm_mime_trim: the slice [*p, *p+*n) without leading and trailing
  * whitespace (SP, HT, CR, LF) */
 void fm_mime_trim(const char **p, size_t *n);
+/* fm_mime_b64val: the value of a base64 alphabet character, or -1
+ * (also used by the DKIM tag parser) */
+int fm_mime_b64val(int c);
 
 #endif

@@ -19,9 +19,9 @@
 
 #include "fm_mime.h"
 
-/* b64val: the value of a base64 character, or -1 */
-static int
-b64val(int c)
+/* fm_mime_b64val: see fm_mime.h */
+int
+fm_mime_b64val(int c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -62,7 +62,7 @@ decode_b64(const char *p, size_t n, struct buf *out)
 	for (i = 0; i < n; i++) {
 		if (p[i] == '=')
 			break;
-		v = b64val((unsigned char)p[i]);
+		v = fm_mime_b64val((unsigned char)p[i]);
 		if (v < 0)
 			continue;
 		acc = (acc << 6) | (unsigned)v;
