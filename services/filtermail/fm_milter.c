@@ -341,25 +341,6 @@ process(struct fm_msession *s, const char *p, size_t n)
 	return (ssize_t)i;
 }
 
-/* flush: send queued replies; 1 all out, 0 wait, -1 broken */
-static int
-flush(struct fm_msession *s)
-{
-	ssize_t n;
-
-	while (s->out.len > 0) {
-		n = send(s->fd, s->out.data, s->out.len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (n <= 0)
-			return -1;
-		buf_consume(&s->out, (size_t)n);
-	}
-	return 1;
-}
-
 /* take_input: process new bytes after any held ones, hold the rest of
  * an incomplete packet; -1 to drop the connection */
 static int
@@ -404,7 +385,7 @@ on_io(struct evloop *loop, int fd, unsigned events, void *arg)
 			return;
 		}
 	}
-	r = flush(s);
+	r = net_send_buf(s->fd, &s->out);
 	if (r < 0 || (r == 1 && s->quit)) {
 		session_free(s);
 		return;

@@ -183,20 +183,12 @@ update_events(struct fm_reinject *rj)
 static int
 flush(struct fm_reinject *rj)
 {
-	ssize_t n;
+	size_t before = rj->out.len;
+	int r = net_send_buf(rj->fd, &rj->out);
 
-	while (rj->out.len > 0) {
-		n = send(rj->fd, rj->out.data, rj->out.len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n <= 0)
-			return -1;
-		buf_consume(&rj->out, (size_t)n);
+	if (rj->out.len < before)
 		arm(rj, rj->ctx->t.reply_ms);
-	}
-	return 0;
+	return r < 0 ? -1 : 0;
 }
 
 /* queue_cmd: queue command number i of the transaction */

@@ -494,25 +494,6 @@ process(struct fm_session *s, const char *p, size_t n)
 	return i;
 }
 
-/* flush: write queued replies; 1 all out, 0 wait, -1 broken */
-static int
-flush(struct fm_session *s)
-{
-	ssize_t n;
-
-	while (s->out.len > 0) {
-		n = send(s->fd, s->out.data, s->out.len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (n <= 0)
-			return -1;
-		buf_consume(&s->out, (size_t)n);
-	}
-	return 1;
-}
-
 /* take_input: process new input (p, n), holding what is left */
 static void
 take_input(struct fm_session *s, const char *p, size_t n)
@@ -549,7 +530,7 @@ session_run(struct fm_session *s, const char *p, size_t n)
 			used = process(s, s->in.data, s->in.len);
 			buf_consume(&s->in, used);
 		}
-		r = flush(s);
+		r = net_send_buf(s->fd, &s->out);
 		if (r < 0 || (r == 1 && s->state == S_QUIT)) {
 			session_free(s);
 			return;

@@ -347,25 +347,18 @@ finish_response(struct http_conn *c)
 	c->state = ST_HEAD;
 }
 
-/* flush: write queued output; 1 done, 0 wait, -1 connection failed */
+/* flush: write queued output, progress restarting the idle timer;
+ * 1 done, 0 wait, <0 connection failed */
 static int
 flush(struct http_conn *c)
 {
-	ssize_t n;
+	size_t before = c->out.len;
+	int r = net_send_buf(c->fd, &c->out);
 
-	while (c->out.len > 0) {
-		n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (n <= 0)
-			return -1;
-		buf_consume(&c->out, (size_t)n);
+	if (c->out.len < before)
 		evloop_timer_start(c->srv->loop, &c->timer,
 				   c->srv->opts.idle_ms);
-	}
-	return 1;
+	return r;
 }
 
 /* conn_process: run the state machine as far as the input allows */

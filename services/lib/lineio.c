@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "net.h"
+
 #define READ_CHUNK 16384
 
 void
@@ -170,22 +172,7 @@ lineio_printf(struct lineio *io, const char *fmt, ...)
 int
 lineio_flush(struct lineio *io)
 {
-	ssize_t n;
-
-	while (io->out.len > 0) {
-		n = send(io->fd, io->out.data, io->out.len, MSG_NOSIGNAL);
-		if (n < 0 && errno == ENOTSOCK)
-			n = write(io->fd, io->out.data, io->out.len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			return -errno;
-		}
-		buf_consume(&io->out, (size_t)n);
-	}
-	return 1;
+	return net_send_buf(io->fd, &io->out);
 }
 
 size_t

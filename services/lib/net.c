@@ -238,6 +238,28 @@ net_connect_unix(const char *path, int *fd_r)
 }
 
 int
+net_send_buf(int fd, struct buf *b)
+{
+	ssize_t n;
+
+	while (b->len > 0) {
+		n = send(fd, b->data, b->len, MSG_NOSIGNAL);
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(fd, b->data, b->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EPIPE;
+		buf_consume(b, (size_t)n);
+	}
+	return 1;
+}
+
+int
 net_connect_finish(int fd)
 {
 	int e = 0;

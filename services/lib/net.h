@@ -44,6 +44,12 @@ int net_connect_unix(const char *path, int *fd_r);
 /* net_connect_finish: 0 if the connection is up, else -errno */
 int net_connect_finish(int fd);
 
+/* net_send_buf: send what b holds on the non-blocking fd, consuming
+ * what went out (write(2) where fd is no socket, e.g. a pipe in tests);
+ * 1 all sent, 0 the rest waits for EV_WRITE, -errno (-EPIPE if nothing
+ * could be written) */
+int net_send_buf(int fd, struct buf *b);
+
 int net_set_nonblock(int fd);
 int net_set_nodelay(int fd);
 /* net_local_port: the bound port of a TCP socket (tests use port 0) */
