@@ -26,6 +26,8 @@
 #define TESTUTIL_IMPL
 #include "testutil.h"
 
+#include "../dict_client.h"
+
 #include "buf.h"
 #include "config.h"
 #include "dict.h"
@@ -733,26 +735,7 @@ wteardown(void **state)
 static char *
 converse(struct wire *w, const char *text)
 {
-	struct buf got = BUF_INIT(1 << 20);
-	char tmp[4096];
-	ssize_t n;
-	int sv[2];
-
-	assert_int(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	assert_int(dict_server_adopt(w->srv, sv[0]), 0);
-	assert_int(write(sv[1], text, strlen(text)), (ssize_t)strlen(text));
-	(void)shutdown(sv[1], SHUT_WR);
-	assert_int(net_set_nonblock(sv[1]), 0);
-	for (int i = 0; i < 1000; i++) {
-		(void)evloop_run_once(w->loop, 10);
-		n = read(sv[1], tmp, sizeof(tmp));
-		if (n == 0)
-			break;
-		if (n > 0)
-			(void)buf_append(&got, tmp, (size_t)n);
-	}
-	(void)close(sv[1]);
-	return buf_steal(&got, NULL);
+	return dict_converse(w->loop, w->srv, text);
 }
 
 #define H "H3\t2\t0\t\tmetadata\n"

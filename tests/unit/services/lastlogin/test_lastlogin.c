@@ -21,6 +21,8 @@
 #define TESTUTIL_IMPL
 #include "testutil.h"
 
+#include "../dict_client.h"
+
 #include "buf.h"
 #include "config.h"
 #include "dict.h"
@@ -68,31 +70,7 @@ test_parse(void **state)
 static char *
 converse(struct lastlogin *ll, const char *text)
 {
-	struct evloop *loop = evloop_new();
-	struct dict_server *srv =
-		dict_server_new(loop, "lastlogin", &lastlogin_ops, ll);
-	struct buf got = BUF_INIT(65536);
-	char tmp[4096];
-	ssize_t n;
-	int sv[2];
-
-	assert_int(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	assert_int(dict_server_adopt(srv, sv[0]), 0);
-	assert_int(write(sv[1], text, strlen(text)), (ssize_t)strlen(text));
-	(void)shutdown(sv[1], SHUT_WR);
-	assert_int(net_set_nonblock(sv[1]), 0);
-	for (int i = 0; i < 2000; i++) {
-		(void)evloop_run_once(loop, 5);
-		n = read(sv[1], tmp, sizeof(tmp));
-		if (n == 0)
-			break;
-		if (n > 0)
-			(void)buf_append(&got, tmp, (size_t)n);
-	}
-	(void)close(sv[1]);
-	dict_server_free(&srv);
-	evloop_free(&loop);
-	return buf_steal(&got, NULL);
+	return dict_converse_new("lastlogin", &lastlogin_ops, ll, text);
 }
 
 static void
