@@ -179,49 +179,12 @@ stat_entry(struct walk *w, int dfd, const char *name, struct stat *st)
 	return -1;
 }
 
-/* walk_msgdir: every regular file directly inside a cur/new/tmp */
-static int
-walk_msgdir(struct walk *w, int fd, enum maildir_sub sub, int top)
-{
-	DIR *d = fdopendir(fd);
-	struct dirent *de;
-	struct stat st;
-	size_t old;
-	int rc = 0;
-
-	if (d == NULL) {
-		walk_error(w, "read directory", errno);
-		(void)close(fd);
-		return 0;
-	}
-	for (errno = 0; (de = readdir(d)) != NULL; errno = 0) {
-		if (is_dot(de->d_name))
-			continue;
-		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
-			continue;
-		old = path_push(w->path, &w->len, de->d_name);
-		if (stat_entry(w, fd, de->d_name, &st) > 0 &&
-		    S_ISREG(st.st_mode))
-			rc = emit(w, fd, de->d_name, &st, MAILDIR_MESSAGE, sub,
-				  top);
-		w->path[old] = '\0';
-		w->len = old;
-		if (rc < 0)
-			break;
-	}
-	if (de == NULL && errno != 0)
-		walk_error(w, "read directory", errno);
-	(void)closedir(d);
-	return rc;
-}
-
-static int walk_dir(struct walk *w, int fd, int depth);
+static int walk_dir(struct walk *w, int fd, int depth, enum maildir_sub sub);
 
 /* walk_subdir: open a directory entry safely and walk it as what it is */
 static int
 walk_subdir(struct walk *w, int dfd, const char *name, int depth)
 {
-	enum maildir_sub sub = sub_of(name);
 	int fd;
 
 	if (depth + 1 > MAILDIR_MAX_DEPTH) {
@@ -235,9 +198,22 @@ walk_subdir(struct walk *w, int dfd, const char *name, int depth)
 			walk_error(w, "open directory", errno);
 		return 0;
 	}
-	if (sub != MAILDIR_SUB_NONE)
-		return walk_msgdir(w, fd, sub, depth == 0);
-	return walk_dir(w, fd, depth + 1);
+	return walk_dir(w, fd, depth + 1, sub_of(name));
+}
+
+/* msg_entry: one entry of a cur/new/tmp: regular files only; top when
+ * that directory is the mailbox's own */
+static int
+msg_entry(struct walk *w, int fd, const struct dirent *de, enum maildir_sub sub,
+	  int top)
+{
+	struct stat st;
+
+	if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+		return 0;
+	if (stat_entry(w, fd, de->d_name, &st) <= 0 || !S_ISREG(st.st_mode))
+		return 0;
+	return emit(w, fd, de->d_name, &st, MAILDIR_MESSAGE, sub, top);
 }
 
 /* walk_entry: one entry of a folder directory */
@@ -263,9 +239,10 @@ walk_entry(struct walk *w, int fd, const struct dirent *de, int depth)
 	return 0; /* symlinks, sockets, fifos, devices */
 }
 
-/* walk_dir: a folder directory (the mailbox itself or below) */
+/* walk_dir: the entries of fd, a cur/new/tmp (sub) or a folder (the
+ * mailbox itself at depth 0, or below); closes fd */
 static int
-walk_dir(struct walk *w, int fd, int depth)
+walk_dir(struct walk *w, int fd, int depth, enum maildir_sub sub)
 {
 	DIR *d = fdopendir(fd);
 	struct dirent *de;
@@ -281,7 +258,10 @@ walk_dir(struct walk *w, int fd, int depth)
 		if (is_dot(de->d_name))
 			continue;
 		old = path_push(w->path, &w->len, de->d_name);
-		rc = walk_entry(w, fd, de, depth);
+		if (sub != MAILDIR_SUB_NONE)
+			rc = msg_entry(w, fd, de, sub, depth == 1);
+		else
+			rc = walk_entry(w, fd, de, depth);
 		w->path[old] = '\0';
 		w->len = old;
 		if (rc < 0)
@@ -314,7 +294,7 @@ maildir_mbox_walk(struct maildir_mbox *mb, maildir_file_fn *fn, void *ctx)
 		walk_error(&w, "open directory", errno);
 		return 0;
 	}
-	return walk_dir(&w, fd, 0);
+	return walk_dir(&w, fd, 0, MAILDIR_SUB_NONE);
 }
 
 /* read_password: the top-level password file's mtime; 0 ok, -errno */
