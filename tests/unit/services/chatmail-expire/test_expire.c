@@ -19,6 +19,8 @@
 #define TESTUTIL_IMPL
 #include "testutil.h"
 
+#include "../test_tree.h"
+
 #include "../../../../services/chatmail-expire/expire.h"
 #include "log.h"
 
@@ -31,23 +33,7 @@ static time_t now;
 static void
 put(const char *base, const char *rel, size_t n, double days)
 {
-	char path[8192], *p;
-	struct timespec ts[2];
-	int fd;
-
-	(void)snprintf(path, sizeof(path), "%s/%s", base, rel);
-	for (p = path + 1; (p = strchr(p, '/')) != NULL; p++) {
-		*p = '\0';
-		(void)mkdir(path, 0755);
-		*p = '/';
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int(ftruncate(fd, (off_t)n), 0);
-	ts[0].tv_sec = ts[1].tv_sec = now - (time_t)(days * DAY);
-	ts[0].tv_nsec = ts[1].tv_nsec = 0;
-	assert_int(futimens(fd, ts), 0);
-	(void)close(fd);
+	tree_put(base, rel, n, now - (time_t)(days * DAY));
 }
 
 /* exists: whether base/rel exists (not following a last symlink) */

@@ -19,6 +19,8 @@
 #define TESTUTIL_IMPL
 #include "testutil.h"
 
+#include "../test_tree.h"
+
 #include "../../../../services/chatmail-metrics/metrics.h"
 #include "log.h"
 
@@ -32,23 +34,7 @@ static const time_t now = 1790000000; /* a fixed reference date */
 static void
 put(const char *base, const char *rel, size_t n, time_t t)
 {
-	char path[8192], *p;
-	struct timespec ts[2];
-	int fd;
-
-	(void)snprintf(path, sizeof(path), "%s/%s", base, rel);
-	for (p = path + 1; (p = strchr(p, '/')) != NULL; p++) {
-		*p = '\0';
-		(void)mkdir(path, 0755);
-		*p = '/';
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	assert_int(ftruncate(fd, (off_t)n), 0);
-	ts[0].tv_sec = ts[1].tv_sec = t;
-	ts[0].tv_nsec = ts[1].tv_nsec = 0;
-	assert_int(futimens(fd, ts), 0);
-	(void)close(fd);
+	tree_put(base, rel, n, t);
 }
 
 /* hsize: upstream's HSize on the edges of each unit */
