@@ -7,8 +7,12 @@
  * backoff timer armed before the next attempt), STOPPED.
  *
  * Watches are re-opened from the last resourceVersion seen (an event or
- * a bookmark), so a broken connection costs no re-list; only 410 Gone
- * (the version was compacted away) or a corrupt stream does. Watch
+ * a bookmark), so a broken connection costs no re-list. An ERROR event
+ * re-lists, as client-go's reflector does: 410 Gone (the version was
+ * compacted away) at once, any other code after the backoff, since the
+ * server may not say 410 for a version it lost (etcd compacted at
+ * exactly the revision of the next change answers 500); a corrupt
+ * stream re-lists at once. Watch
  * timeouts are spread between 5 and 10 minutes like client-go's, so
  * many informers do not reconnect in lock step.
  *
@@ -45,7 +49,10 @@ struct informer {
 	struct kube_watch_split split;
 	struct kube_backoff backoff;
 	struct evloop_timer timer;
-	int relist_next; /* the next attempt is a LIST, not a WATCH */
+	int relist_next;     /* the next attempt is a LIST, not a WATCH */
+	long watch_error;    /* code of the ERROR event that ended the
+			       * watch, 0 = none */
+	char watch_msg[256]; /* its message */
 	int synced;
 	uint32_t seed;
 	uint64_t watch_started, watch_events;
@@ -177,9 +184,11 @@ informer_free(struct informer **infp)
 	*infp = NULL;
 }
 
-/* retry_later: back off, then watch again (or re-list) */
+/* retry_later: the list or watch failed: back off, then watch again
+ * (or re-list) */
 static void
-retry_later(struct informer *inf, int relist, const struct kube_result *res)
+retry_later(struct informer *inf, int relist, const char *what,
+	    const struct kube_result *res)
 {
 	uint64_t d = kube_backoff_next(&inf->backoff, evloop_now(inf->loop));
 	const char *why = res->message[0] ? res->message : "no response";
@@ -191,9 +200,9 @@ retry_later(struct informer *inf, int relist, const struct kube_result *res)
 		log_debug("%s not served (%s); retry in %llu ms",
 			  inf->o.kind->plural, why, (unsigned long long)d);
 	else
-		log_warn("%s %s failed (HTTP %ld): %s; retry in %llu ms",
-			 inf->o.kind->plural, relist ? "list" : "watch",
-			 res->code, why, (unsigned long long)d);
+		log_warn("%s %s failed (HTTP %ld): %s; %s in %llu ms",
+			 inf->o.kind->plural, what, res->code, why,
+			 relist ? "re-list" : "retry", (unsigned long long)d);
 	inf->relist_next = relist || inf->relist_next;
 	inf->state = INF_WAITING;
 	evloop_timer_start(inf->loop, &inf->timer, d);
@@ -301,7 +310,7 @@ list_done(void *arg, struct kube_result *res)
 		clear_map(inf, &inf->fresh);
 		free(inf->cont);
 		inf->cont = NULL;
-		retry_later(inf, 1, res);
+		retry_later(inf, 1, "list", res);
 		return;
 	}
 	take_page(inf, res->body);
@@ -362,11 +371,14 @@ apply_event(void *arg, enum kube_watch_type t, cJSON *obj)
 	if (t == KW_ERROR) {
 		long code = (long)util_get_num(obj, "code", 0);
 
-		log_info("%s watch ERROR %ld: %s", inf->o.kind->plural, code,
-			 util_get_str(obj, "message")
-				 ? util_get_str(obj, "message")
-				 : "");
-		inf->relist_next = code == 410 || code == 0;
+		const char *msg = util_get_str(obj, "message");
+
+		log_info("%s watch ERROR %ld: %s; re-listing",
+			 inf->o.kind->plural, code, msg ? msg : "");
+		inf->relist_next = 1;
+		inf->watch_error = code != 0 ? code : 410;
+		(void)snprintf(inf->watch_msg, sizeof(inf->watch_msg), "%s",
+			       msg ? msg : "watch ERROR event");
 		cJSON_Delete(obj);
 		return 1;
 	}
@@ -426,6 +438,16 @@ watch_done(void *arg, struct kube_result *res)
 	struct informer *inf = arg;
 
 	inf->call = NULL;
+	if (inf->watch_error != 0 && inf->watch_error != 410) {
+		/* an ERROR event other than 410: re-list after the backoff */
+		res->code = inf->watch_error;
+		(void)snprintf(res->message, sizeof(res->message), "%s",
+			       inf->watch_msg);
+		inf->watch_error = 0;
+		retry_later(inf, 1, "watch", res);
+		return;
+	}
+	inf->watch_error = 0;
 	if (inf->relist_next) {
 		start_list(inf); /* 410 or a corrupt stream */
 		return;
@@ -443,7 +465,8 @@ watch_done(void *arg, struct kube_result *res)
 	}
 	if (res->err == 0)
 		res->err = -EAGAIN; /* ended at once, nothing delivered */
-	retry_later(inf, res->err == -EACCES || res->err == -ENOENT, res);
+	retry_later(inf, res->err == -EACCES || res->err == -ENOENT, "watch",
+		    res);
 }
 
 static void

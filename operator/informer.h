@@ -7,7 +7,9 @@
  *     ADDED/MODIFIED/DELETED update the cache, BOOKMARK moves the RV;
  *     a watch the server ended normally is re-opened from the last RV;
  *     a broken one is re-opened from the last RV after a backoff;
- *     410 Gone (HTTP status or ERROR event) re-lists at once.
+ *     410 Gone (HTTP status or ERROR event) re-lists at once; any
+ *     other ERROR event re-lists after the backoff (client-go's
+ *     reflector restarts list+watch on every ERROR event).
  *
  * The cache maps "namespace/name" to a value made by the caller's
  * transform function from the object (so a cache can keep only what
