@@ -83,7 +83,7 @@ $$(BUILD)/bin/$(1): $$($(1)_MAIN) $$($(1)_LIBA) $$(LIBCM)
 $(1)_TESTS := $$(patsubst %.c,$$(BUILD)/%,$$(shell find $$($(1)_TESTDIR) -name 'test_*.c' 2>/dev/null | sort))
 $$($(1)_TESTS): $$(BUILD)/%: %.c $$($(1)_LIBA) $$(LIBCM)
 	@mkdir -p $$(@D)
-	$$(CC) $$(ALL_CFLAGS) -Itests/unit $$(LDFLAGS) -o $$@ $$< $$($(1)_LIBA) $$(LIBCM) $$($(1)_LDLIBS) $$(LIBCM_LDLIBS) $$(CMOCKA_LIBS)
+	$$(CC) $$(ALL_CFLAGS) -Itests/unit -MMD -MP $$(LDFLAGS) -o $$@ $$< $$($(1)_LIBA) $$(LIBCM) $$($(1)_LDLIBS) $$(LIBCM_LDLIBS) $$(CMOCKA_LIBS)
 UNIT_TESTS += $$($(1)_TESTS)
 $(1)_FUZZ := $$(patsubst %.c,$$(BUILD)/%,$$(wildcard tests/fuzz/$(1)/fuzz_*.c))
 $$($(1)_FUZZ): $$(BUILD)/%: %.c $$($(1)_LIBA) $$(LIBCM)
@@ -102,7 +102,7 @@ $(LIBCM): $(LIBCM_OBJS)
 LIBCM_TESTS := $(patsubst %.c,$(BUILD)/%,$(sort $(wildcard tests/unit/services/lib/test_*.c)))
 $(LIBCM_TESTS): $(BUILD)/%: %.c $(LIBCM) tests/unit/testutil.h
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIBCM) $(LIBCM_LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -MMD -MP $(LDFLAGS) -o $@ $< $(LIBCM) $(LIBCM_LDLIBS) $(CMOCKA_LIBS)
 UNIT_TESTS += $(LIBCM_TESTS)
 LIBCM_FUZZ := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/fuzz/lib/fuzz_*.c))
 $(LIBCM_FUZZ): $(BUILD)/%: %.c $(LIBCM)
@@ -120,7 +120,8 @@ $(BUILD)/obj/%.o: %.c
 # a program whose main.c does not exist yet builds its library and tests only
 BINS := $(foreach p,$(PROGRAMS),$(if $(wildcard $($(p)_DIR)/main.c),$(BUILD)/bin/$(p)))
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+# dependency files of objects and of test binaries (their headers)
+-include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
 
 .PHONY: all bins unit-bins unit fuzz-bins fuzz lint test deps clean bench \
 	integration e2e images chart demo demo-down
