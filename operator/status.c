@@ -4,8 +4,9 @@
  * Condition logic (kstatus-compatible: an object is current when Ready
  * is True and observedGeneration matches):
  *   Degraded     True when the last reconcile failed (reason, message)
- *   Progressing  True while the StatefulSet is being created or rolled
- *                out, or a certificate is being issued; False with
+ *   Progressing  True while the DKIM key is being generated, the
+ *                StatefulSet is being created or rolled out, or a
+ *                certificate is being issued; False with
  *                ReconciliationPaused while spec.paused is set
  *   Ready        True when nothing failed, the rollout is complete, the
  *                Pod is ready and (CertManager) the certificate issued
@@ -67,6 +68,11 @@ static int
 rollout(const struct status_in *in, const char **reason, char *msg,
 	size_t msize)
 {
+	if (in->dkim_pending) {
+		*reason = "GeneratingDKIMKey";
+		(void)snprintf(msg, msize, "generating the DKIM key");
+		return 0;
+	}
 	if (!in->sts_found) {
 		*reason = "Creating";
 		(void)snprintf(msg, msize, "StatefulSet not created yet");
@@ -133,6 +139,9 @@ status_build(const struct status_in *in)
 	if (in->dkim_secret && *in->dkim_secret)
 		cJSON_AddStringToObject(st, "dkimSecretName", in->dkim_secret);
 	cJSON_AddItemToObject(st, "dnsRecords", status_dns_records(in));
+	if (cJSON_GetArraySize(in->kept) > 0)
+		cJSON_AddItemToObject(st, "keptOnDelete",
+				      cJSON_Duplicate(in->kept, 1));
 	return st;
 }
 

@@ -8,6 +8,9 @@
  *   conditions          Ready, Progressing, Degraded (kstatus-style)
  *   address             the Service's load balancer address
  *   tlsSecretName, dkimSecretName
+ *   keptOnDelete        the PVCs (and generated DKIM Secret) without an
+ *                       owner reference to the relay: deleting the
+ *                       relay keeps them
  *   dnsRecords          what upstream's `cmdeploy dns` lists: A/AAAA,
  *                       MX, _mta-sts TXT + mta-sts CNAME (real
  *                       certificates only), www CNAME, DKIM TXT (all
@@ -30,6 +33,7 @@ struct status_in {
 	/* reconcile outcome: err_reason NULL when it went through */
 	const char *err_reason, *err_message;
 	int paused;
+	int dkim_pending; /* the DKIM key is still being generated */
 
 	/* the StatefulSet as observed; sts_found 0 before it exists */
 	int sts_found;
@@ -47,6 +51,9 @@ struct status_in {
 	int strict_tls;	      /* not SelfSigned: publish MTA-STS */
 	const char *sts_id;   /* _mta-sts id: YYYYmmddHHMM */
 	const char *tls_secret, *dkim_secret;
+	/* [{kind, name}] of children deleting the relay keeps; NULL or
+	 * empty: the field is left out */
+	const cJSON *kept;
 };
 
 /* status_build: the new .status object (caller frees) */

@@ -9,6 +9,12 @@
 #   write requests during one full resync at steady state (goal 0)
 #   the operator's RSS idle and with every relay cached (goal: <= 10 MB
 #   idle)
+#   the operator's CPU time to steady state, its own and its DKIM key
+#   children's
+#
+# BENCH_OP_ARGS adds flags to the operator (e.g.
+# "--max-concurrent-reconciles 1 --keygen-workers 0" for the one-at-a-
+# time, in-process behaviour of before).
 #
 # The relays' Services are ClusterIP: a LoadBalancer Service takes 7
 # node ports, and the default node port range (30000-32767) holds them
@@ -81,6 +87,15 @@ metric() { # regex
 
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$OP_PID/status"; }
 
+# cpu_s prints the operator's CPU seconds: own (user+sys) and reaped
+# children's (the DKIM key generators), "own children"
+cpu_s() {
+	local tck
+	tck=$(getconf CLK_TCK)
+	awk -v t="$tck" '{ sub(/^.*\) /, ""); printf "%.1f %.1f\n", ($12 + $13) / t, ($14 + $15) / t }' \
+		"/proc/$OP_PID/stat"
+}
+
 free_port() {
 	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -146,7 +161,7 @@ baseline() { # -> seconds for kubectl apply of the rendered manifests
 }
 
 main() {
-	local t0 t_conv idle full req wr w0 w1 r0 r1 base deg
+	local t0 t_conv idle full req wr w0 w1 r0 r1 base deg cpu_own cpu_kids
 	if ! command -v jq >/dev/null || ! command -v bc >/dev/null; then
 		cannot "jq or bc missing (make deps)"
 	fi
@@ -160,9 +175,10 @@ main() {
 	k create namespace "$NS" >/dev/null
 	NSS+=("$NS")
 	MP=$(free_port)
+	# shellcheck disable=SC2086 # BENCH_OP_ARGS is a list of flags
 	"$OP_BIN" --namespace "$NS" --resync-period "$RESYNC" \
 		--metrics-bind-address "127.0.0.1:$MP" --health-probe-bind-address 0 \
-		>"$WORK/op.log" 2>&1 &
+		${BENCH_OP_ARGS:-} >"$WORK/op.log" 2>&1 &
 	OP_PID=$!
 	sleep 5
 	idle=$(rss_kb)
@@ -172,6 +188,7 @@ main() {
 	k apply --server-side -f "$WORK/relays.yaml" >/dev/null || cannot "relays not accepted"
 	t_conv=$(converge "$t0") || cannot "no steady state within 25 minutes"
 	full=$(rss_kb)
+	read -r cpu_own cpu_kids < <(cpu_s)
 	req=$(metric '^chatmail_operator_api_requests_total')
 	wr=$(metric '^chatmail_operator_api_write_requests_total')
 	say "steady after ${t_conv}s; waiting for a full resync (${RESYNC}s)"
@@ -183,12 +200,14 @@ main() {
 	deg=$(degraded)
 	say "baseline: kubectl apply --server-side of the rendered manifests"
 	base=$(baseline) || base="n/a"
-	printf '\n%-52s %14s %14s\n' "chatmail-operator, $N relays" operator "baseline"
+	printf '\n%-52s %14s %14s\n' "chatmail-operator, $N relays${BENCH_OP_ARGS:+ ($BENCH_OP_ARGS)}" operator "baseline"
 	[[ $base =~ ^[0-9.]+$ ]] && base=$(printf '%.1f' "$base")
 	printf '%-52s %14s %14s\n' "time to steady state from empty (s)" "$t_conv" "$base"
 	printf '%-52s %14s\n' "API requests per relay" "$(echo "scale=1; $req / $N" | bc)"
 	printf '%-52s %14s\n' "write requests per relay" "$(echo "scale=1; $wr / $N" | bc)"
 	printf '%-52s %14s\n' "write requests in one resync ($((r1 - r0)) reconciles)" "$((w1 - w0))"
+	printf '%-52s %14s\n' "operator CPU to steady state (s)" "$cpu_own"
+	printf '%-52s %14s\n' "  its DKIM key children's CPU (s)" "$cpu_kids"
 	printf '%-52s %14s\n' "RSS idle (kB)" "$idle"
 	printf '%-52s %14s\n' "RSS with $N relays cached (kB)" "$full"
 	printf '%-52s %14s\n' "relays Degraded at the end" "${deg%% *}"

@@ -289,6 +289,39 @@ test_crd_in_fields(void **state)
 	     "status", 0);
 }
 
+/* test_crd_status: the status fields the operator writes are in the
+ * schema (a field missing there fails the /status apply) */
+static void
+test_crd_status(void **state)
+{
+	static const char *const fields[] = {
+		"observedGeneration", "conditions",	"address",
+		"tlsSecretName",      "dkimSecretName", "dnsRecords",
+		"keptOnDelete",
+	};
+	const cJSON *root = cJSON_GetObjectItem(
+		cJSON_GetObjectItem(version(), "schema"), "openAPIV3Schema");
+	const cJSON *props = cJSON_GetObjectItem(
+		cJSON_GetObjectItem(cJSON_GetObjectItem(root, "properties"),
+				    "status"),
+		"properties");
+	const cJSON *kept;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		if (cJSON_GetObjectItem(props, fields[i]) == NULL)
+			print_error("status.%s missing\n", fields[i]);
+		assert_non_null(cJSON_GetObjectItem(props, fields[i]));
+	}
+	kept = cJSON_GetObjectItem(
+		cJSON_GetObjectItem(cJSON_GetObjectItem(props, "keptOnDelete"),
+				    "items"),
+		"properties");
+	assert_non_null(cJSON_GetObjectItem(kept, "kind"));
+	assert_non_null(cJSON_GetObjectItem(kept, "name"));
+}
+
 /* test_crd_shape: names, scope, status subresource, printer columns */
 static void
 test_crd_shape(void **state)
@@ -378,6 +411,7 @@ main(void)
 		cmocka_unit_test(test_crd_shape),
 		cmocka_unit_test(test_fields_in_crd),
 		cmocka_unit_test(test_crd_in_fields),
+		cmocka_unit_test(test_crd_status),
 		cmocka_unit_test(test_examples),
 	};
 

@@ -1,7 +1,7 @@
 /*
  * test_status: the conditions logic (table of observed states), the
- * lastTransitionTime kept unless a status flips, and the DNS records
- * in upstream's `cmdeploy dns` order and syntax.
+ * lastTransitionTime kept unless a status flips, the DNS records in
+ * upstream's `cmdeploy dns` order and syntax, and keptOnDelete.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -88,6 +88,10 @@ test_conditions_table(void **state)
 		{ "paused", 6, 0,
 		  "Ready=True/Ready Progressing=False/ReconciliationPaused "
 		  "Degraded=False/AsExpected" },
+		{ "DKIM key being generated", 7, 1,
+		  "Ready=False/GeneratingDKIMKey "
+		  "Progressing=True/GeneratingDKIMKey "
+		  "Degraded=False/AsExpected" },
 	};
 	char got[256];
 	size_t i;
@@ -116,6 +120,9 @@ test_conditions_table(void **state)
 			break;
 		case 6:
 			in.paused = 1;
+			break;
+		case 7:
+			in.dkim_pending = 1;
 			break;
 		}
 		st = status_build(&in);
@@ -254,6 +261,37 @@ test_compact(void **state)
 	cJSON_Delete(b);
 }
 
+/* test_kept: children without an owner reference are listed; none
+ * listed leaves the field out */
+static void
+test_kept(void **state)
+{
+	struct status_in in = base();
+	cJSON *kept = cJSON_CreateArray(), *o, *st;
+	char *text;
+
+	(void)state;
+	st = status_build(&in);
+	assert_null(cJSON_GetObjectItemCaseSensitive(st, "keptOnDelete"));
+	cJSON_Delete(st);
+	in.kept = kept;
+	st = status_build(&in);
+	assert_null(cJSON_GetObjectItemCaseSensitive(st, "keptOnDelete"));
+	cJSON_Delete(st);
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "kind", "PersistentVolumeClaim");
+	cJSON_AddStringToObject(o, "name", "mail-chat-0");
+	cJSON_AddItemToArray(kept, o);
+	st = status_build(&in);
+	text = cJSON_PrintUnformatted(
+		cJSON_GetObjectItemCaseSensitive(st, "keptOnDelete"));
+	assert_str(text, "[{\"kind\":\"PersistentVolumeClaim\",\"name\":\"mail-"
+			 "chat-0\"}]");
+	cJSON_free(text);
+	cJSON_Delete(st);
+	cJSON_Delete(kept);
+}
+
 int
 main(void)
 {
@@ -262,6 +300,7 @@ main(void)
 		cmocka_unit_test(test_transition_time),
 		cmocka_unit_test(test_dns_records),
 		cmocka_unit_test(test_compact),
+		cmocka_unit_test(test_kept),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
