@@ -27,6 +27,17 @@ namespace), probes are dropped from the spec and written to
 --resolv (the cluster DNS), and --ca-bundle replaces the CA bundle (a
 test's private CA, as a cluster would distribute it).
 
+Capabilities are granted as containerd and CRI-O do, not as podman
+does: a container that runs as root gets capabilities.add in its
+bounding, permitted and effective sets (podman does the same); one that
+runs as another user gets them in the bounding set only, so after its
+exec they are not effective. Podman would put them in the ambient set
+and make them effective, so podlet removes them (a non-root process
+gets no capabilities on a cluster). The user is the container's
+runAsUser, else the Pod's, else the image's USER (podman image
+inspect). runAsNonRoot with a root user refuses the Pod, as kubelet
+does.
+
   podlet.py pod OBJECTS --out DIR --pvc-dir DIR [--statefulset NAME]
                 [--pod-name NAME] [--resolv FILE] [--ca-bundle FILE]
   podlet.py job OBJECTS --cronjob NAME --out DIR --pvc-dir DIR
@@ -44,6 +55,7 @@ import copy
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 
@@ -270,6 +282,42 @@ def translate_mounts(spec, paths, args):
     return probes
 
 
+def image_user(image):
+    """The numeric uid of IMAGE's USER (0 when unset or unknown)."""
+    try:
+        out = subprocess.run(
+            ["podman", "image", "inspect", "--format", "{{.Config.User}}",
+             image], capture_output=True, text=True, timeout=30,
+            check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    user = out.split(":")[0]
+    return int(user) if user.isdigit() else (0 if user in ("", "root")
+                                             else -1)
+
+
+def kubelet_caps(spec):
+    """Capabilities and users as a kubelet with containerd grants them
+    (see the header); prints what it took away."""
+    psc = spec.get("securityContext") or {}
+    for c in spec.get("containers", []) + spec.get("initContainers", []):
+        sc = c.get("securityContext") or {}
+        uid = sc.get("runAsUser", psc.get("runAsUser"))
+        if uid is None:
+            uid = image_user(c["image"])
+        nonroot = sc.get("runAsNonRoot", psc.get("runAsNonRoot"))
+        if nonroot and uid == 0:
+            sys.exit("podlet: container %s: runAsNonRoot, but it would "
+                     "run as root (kubelet: CreateContainerConfigError)"
+                     % c["name"])
+        add = (sc.get("capabilities") or {}).get("add")
+        if uid != 0 and add:
+            print("podlet: container %s runs as uid %s: capabilities %s "
+                  "stay in the bounding set only (not effective)" %
+                  (c["name"], uid, ",".join(add)), file=sys.stderr)
+            del sc["capabilities"]["add"]
+
+
 def pod_from(spec_src, meta, name, claims, objs, args, restart=None):
     """A Pod for podman kube play from a Pod template."""
     spec = copy.deepcopy(spec_src)
@@ -286,6 +334,7 @@ def pod_from(spec_src, meta, name, claims, objs, args, restart=None):
         spec.pop(k, None)
     if restart:
         spec["restartPolicy"] = restart
+    kubelet_caps(spec)
     paths = host_volumes(spec, claims, objs, args, gid, fresh=True)
     probes = translate_mounts(spec, paths, args)
     os.makedirs(args.out, exist_ok=True)

@@ -458,36 +458,15 @@ desired_config_hash(const struct desired_in *in, char hex[UTIL_SHA256_HEX])
 	buf_deinit(&b);
 }
 
-/* iroh-relay's configuration as upstream writes it, but bound to the
- * Pod's loopback (nginx proxies /relay, /ping and /generate_204) */
-static const char iroh_toml[] = "enable_relay = true\n"
-				"http_bind_addr = \"127.0.0.1:3340\"\n"
-				"enable_stun = false\n"
-				"enable_metrics = false\n"
-				"metrics_bind_addr = \"127.0.0.1:9092\"\n";
-
 int
 desired_render(const struct relay_spec *s, struct render_set *set,
 	       struct buf *err)
 {
 	struct render_target *t = render_target_new_pod();
-	struct render_file *f;
 	int r;
 
 	memset(set, 0, sizeof(*set));
 	r = render_all(s, t, set, err);
 	render_target_free(&t);
-	if (r < 0)
-		return r;
-	if (s->iroh.enabled &&
-	    render_set_find(set, "iroh-relay.toml") == NULL) {
-		set->files = xreallocarray(set->files, set->n + 1,
-					   sizeof(*set->files));
-		f = &set->files[set->n++];
-		f->path = xstrdup("iroh-relay.toml");
-		f->data = xstrdup(iroh_toml);
-		f->len = strlen(iroh_toml);
-		f->mode = 0644;
-	}
-	return 0;
+	return r;
 }

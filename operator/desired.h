@@ -53,9 +53,8 @@ struct desired_in {
 	const char *vct_mail, *vct_queue;
 };
 
-/* desired_render: render_all for the Pod target, plus the files the
- * renderer does not make that the Pod needs (iroh-relay.toml when the
- * iroh relay is enabled); 0 or -EINVAL with err */
+/* desired_render: render_all for the Pod target (every file the Pod
+ * mounts, iroh-relay.toml included); 0 or -EINVAL with err */
 int desired_render(const struct relay_spec *s, struct render_set *set,
 		   struct buf *err);
 

@@ -3,13 +3,19 @@
  * DESIGN.md) and the expire and metrics CronJobs.
  *
  * Containers are a table: name, image key, command, ports, which
- * volumes they mount, whether they run as vmail. Daemons that can run
- * without root do (uid 2000, read-only root file system, no
- * capabilities); Postfix, Dovecot and nginx start as root and drop
- * privileges themselves, keeping only the capabilities that needs. The
- * Pod shares its process namespace so the cert helper can signal the
- * three to reload a renewed certificate. Unix sockets live in the
- * shared emptyDir /run/chatmail.
+ * volumes they mount, how they run. Every container has a read-only
+ * root file system, no privilege escalation and drops all
+ * capabilities; the Pod uses the runtime's default seccomp profile.
+ * The chatmail services run as vmail (2000, runAsNonRoot). Postfix,
+ * Dovecot and nginx start as root and drop privileges themselves,
+ * keeping only the capabilities that needs; their writable state is on
+ * emptyDirs (/run/..., /var/lib/...). The Pod shares its process
+ * namespace so the cert helper can signal the three to reload a
+ * renewed certificate: it runs as root (uid 0 owns the masters, and a
+ * non-root user's added capabilities never become effective under
+ * containerd or CRI-O) with KILL only; finding the masters needs no
+ * more, since /proc/<pid>/comm and stat are world-readable (no
+ * SYS_PTRACE). Unix sockets live in the shared emptyDir /run/chatmail.
  *
  * Untrusted input: the spec (validated by spec.c); resource objects
  * are copied as the user wrote them (the API server validates them).
@@ -33,6 +39,15 @@ enum {
 	M_POSTFIX_DATA = 1 << 7,
 	M_NGINX_RUN = 1 << 8,
 	M_TMP = 1 << 9,
+	M_MAIL_RO = 1 << 10,	    /* nginx: the metrics textfile */
+	M_POSTFIX_CONFIG = 1 << 11, /* postfix-run's copy of the config */
+};
+
+/* how a container runs */
+enum ctr_run {
+	RUN_VMAIL,  /* uid/gid 2000, no capabilities */
+	RUN_DAEMON, /* root master that drops privileges itself */
+	RUN_CERT,   /* root with KILL only: signals the masters */
 };
 
 struct ctr_def {
@@ -41,14 +56,15 @@ struct ctr_def {
 	const char *group1, *group2; /* ConfigMap groups mounted */
 	enum spec_container img;
 	unsigned mounts;
-	int vmail; /* run as uid 2000, read-only root fs */
+	enum ctr_run run;
 	int ports[4];
 	int ready_port;
 };
 
-static const char *const cmd_postfix[] = { "postfix", "-c",
-					   "/etc/chatmail/postfix", "start-fg",
-					   NULL };
+/* the image's entrypoint: copies the config out of the ConfigMap and
+ * fixes the queue's and data directory's owners before start-fg
+ * (images/postfix/postfix-run) */
+static const char *const cmd_postfix[] = { "/usr/local/bin/postfix-run", NULL };
 static const char *const cmd_dovecot[] = { "dovecot", "-F", "-c",
 					   "/etc/chatmail/dovecot/dovecot.conf",
 					   NULL };
@@ -75,38 +91,41 @@ static const char *const cmd_iroh[] = { "iroh-relay", "--config-path",
 static const char *const cmd_cert[] = { "cert-reloader", "--dir",
 					"/etc/chatmail/tls", NULL };
 
-#define CTR(n, i, c, g1, g2, m, v, rp, ...)                          \
-	{                                                            \
-		.name = (n), .img = (i), .cmd = (c), .group1 = (g1), \
-		.group2 = (g2), .mounts = (m), .vmail = (v),         \
-		.ready_port = (rp), .ports = {                       \
-			__VA_ARGS__                                  \
-		}                                                    \
+#define CTR(n, i, c, g1, g2, m, v, rp, ...)                                    \
+	{                                                                      \
+		.name = (n), .img = (i), .cmd = (c), .group1 = (g1),           \
+		.group2 = (g2), .mounts = (m), .run = (v), .ready_port = (rp), \
+		.ports = {                                                     \
+			__VA_ARGS__                                            \
+		}                                                              \
 	}
 
 static const struct ctr_def ctrs[] = {
 	CTR("postfix", SPEC_C_POSTFIX, cmd_postfix, "postfix", NULL,
-	    M_RUN | M_QUEUE | M_CONFIG | M_TLS | M_POSTFIX_DATA, 0, 25, 25, 465,
-	    587),
+	    M_RUN | M_QUEUE | M_CONFIG | M_TLS | M_POSTFIX_DATA |
+		    M_POSTFIX_CONFIG,
+	    RUN_DAEMON, 25, 25, 465, 587),
 	CTR("dovecot", SPEC_C_DOVECOT, cmd_dovecot, "dovecot", NULL,
-	    M_RUN | M_MAIL | M_CONFIG | M_TLS | M_DOVECOT_RUN, 0, 143, 143,
-	    993),
+	    M_RUN | M_MAIL | M_CONFIG | M_TLS | M_DOVECOT_RUN, RUN_DAEMON, 143,
+	    143, 993),
 	CTR("nginx", SPEC_C_NGINX, cmd_nginx, "nginx", "www",
-	    M_RUN | M_CONFIG | M_TLS | M_NGINX_RUN, 0, 443, 80, 443),
+	    M_RUN | M_CONFIG | M_TLS | M_NGINX_RUN | M_MAIL_RO, RUN_DAEMON, 443,
+	    80, 443),
 	CTR("filtermail-outgoing", SPEC_C_FILTERMAIL, cmd_fm_out, NULL, NULL,
-	    M_RUN | M_CONFIG | M_DKIM | M_TMP, 1, 0, 0),
+	    M_RUN | M_CONFIG | M_DKIM | M_TMP, RUN_VMAIL, 0, 0),
 	CTR("filtermail-incoming", SPEC_C_FILTERMAIL, cmd_fm_in, NULL, NULL,
-	    M_RUN | M_MAIL | M_CONFIG | M_TMP, 1, 0, 0),
+	    M_RUN | M_MAIL | M_CONFIG | M_TMP, RUN_VMAIL, 0, 0),
 	CTR("doveauth", SPEC_C_DOVEAUTH, cmd_doveauth, NULL, NULL,
-	    M_RUN | M_MAIL | M_CONFIG, 1, 0, 0),
+	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL, 0, 0),
 	CTR("metadata", SPEC_C_METADATA, cmd_metadata, NULL, NULL,
-	    M_RUN | M_MAIL | M_CONFIG, 1, 0, 0),
+	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL, 0, 0),
 	CTR("lastlogin", SPEC_C_LASTLOGIN, cmd_lastlogin, NULL, NULL,
-	    M_RUN | M_MAIL | M_CONFIG, 1, 0, 0),
+	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL, 0, 0),
 	CTR("newemail", SPEC_C_NEWEMAIL, cmd_newemail, NULL, NULL,
-	    M_RUN | M_MAIL | M_CONFIG, 1, 0, 0),
-	CTR("iroh-relay", SPEC_C_IROH, cmd_iroh, NULL, NULL, M_CONFIG, 1, 0, 0),
-	CTR("cert", SPEC_C_CERT, cmd_cert, NULL, NULL, M_TLS, 0, 0, 0),
+	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL, 0, 0),
+	CTR("iroh-relay", SPEC_C_IROH, cmd_iroh, NULL, NULL, M_CONFIG,
+	    RUN_VMAIL, 0, 0),
+	CTR("cert", SPEC_C_CERT, cmd_cert, NULL, NULL, M_TLS, RUN_CERT, 0, 0),
 };
 
 /* str_array: a JSON array of the NULL-terminated strings */
@@ -158,8 +177,8 @@ add_mounts(cJSON *c, const struct ctr_def *d, const struct render_set *files)
 
 	if (d->mounts & M_RUN)
 		mount(m, "run", "/run/chatmail", NULL, 0);
-	if (d->mounts & M_MAIL)
-		mount(m, "mail", "/home/vmail", NULL, 0);
+	if (d->mounts & (M_MAIL | M_MAIL_RO))
+		mount(m, "mail", "/home/vmail", NULL, !(d->mounts & M_MAIL));
 	if (d->mounts & M_QUEUE)
 		mount(m, "queue", "/var/spool/postfix", NULL, 0);
 	for (i = 0; (d->mounts & M_CONFIG) && i < files->n; i++) {
@@ -191,6 +210,8 @@ add_mounts(cJSON *c, const struct ctr_def *d, const struct render_set *files)
 	}
 	if (d->mounts & M_POSTFIX_DATA)
 		mount(m, "postfix-data", "/var/lib/postfix", NULL, 0);
+	if (d->mounts & M_POSTFIX_CONFIG)
+		mount(m, "postfix-config", "/run/postfix-config", NULL, 0);
 	if (d->mounts & M_NGINX_RUN)
 		mount(m, "nginx-run", "/run/nginx", NULL, 0);
 	if (d->mounts & M_TMP)
@@ -211,18 +232,27 @@ security(cJSON *c, const struct ctr_def *d)
 
 	cJSON_AddFalseToObject(sc, "allowPrivilegeEscalation");
 	caps = cJSON_AddObjectToObject(sc, "capabilities");
+	if (d->run != RUN_VMAIL)
+		cJSON_AddItemToObject(
+			caps, "add",
+			str_array(d->run == RUN_CERT ? kill_cap : daemon_caps));
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(caps, "drop"),
 			     cJSON_CreateString("ALL"));
-	if (d->vmail) {
-		cJSON_AddTrueToObject(sc, "readOnlyRootFilesystem");
+	cJSON_AddTrueToObject(sc, "readOnlyRootFilesystem");
+	switch (d->run) {
+	case RUN_VMAIL:
 		cJSON_AddNumberToObject(sc, "runAsGroup", VMAIL);
 		cJSON_AddTrueToObject(sc, "runAsNonRoot");
 		cJSON_AddNumberToObject(sc, "runAsUser", VMAIL);
-	} else {
-		cJSON_AddItemToObject(caps, "add",
-				      str_array(d->img == SPEC_C_CERT
-							? kill_cap
-							: daemon_caps));
+		break;
+	case RUN_CERT:
+		/* the services image's user is vmail: override it */
+		cJSON_AddNumberToObject(sc, "runAsGroup", 0);
+		cJSON_AddFalseToObject(sc, "runAsNonRoot");
+		cJSON_AddNumberToObject(sc, "runAsUser", 0);
+		break;
+	case RUN_DAEMON:
+		break;
 	}
 }
 
@@ -357,6 +387,7 @@ pod_volumes(cJSON *pod, const struct desired_in *in)
 	vol_simple(vols, "dovecot-run", "emptyDir", NULL, 0);
 	vol_simple(vols, "dovecot-state", "emptyDir", NULL, 0);
 	vol_simple(vols, "postfix-data", "emptyDir", NULL, 0);
+	vol_simple(vols, "postfix-config", "emptyDir", NULL, 0);
 	vol_simple(vols, "nginx-run", "emptyDir", NULL, 0);
 	vol_simple(vols, "tmp", "emptyDir", NULL, 0);
 }
@@ -483,10 +514,11 @@ job_pod(const struct desired_in *in, const char *which)
 		"chatmail-metrics", INI, "--textfile",
 		"/home/vmail/metrics/fsreport.prom", NULL
 	};
-	static const struct ctr_def d = { "job", NULL,	      NULL,
-					  NULL,	 SPEC_C_JOBS, M_MAIL | M_CONFIG,
-					  1,	 { 0 },	      0 };
-	cJSON *pod = cJSON_CreateObject(), *term, *c, *vols, *sel;
+	static const struct ctr_def d = {
+		"job",	   NULL,  NULL, NULL, SPEC_C_JOBS, M_MAIL | M_CONFIG,
+		RUN_VMAIL, { 0 }, 0
+	};
+	cJSON *pod = cJSON_CreateObject(), *term, *c, *vols, *sel, *sc;
 	char pvc[128];
 	struct ctr_def def = d;
 
@@ -507,8 +539,11 @@ job_pod(const struct desired_in *in, const char *which)
 	c = container(in, &def);
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(pod, "containers"), c);
 	cJSON_AddStringToObject(pod, "restartPolicy", "OnFailure");
-	cJSON_AddNumberToObject(cJSON_AddObjectToObject(pod, "securityContext"),
-				"fsGroup", VMAIL);
+	sc = cJSON_AddObjectToObject(pod, "securityContext");
+	cJSON_AddNumberToObject(sc, "fsGroup", VMAIL);
+	cJSON_AddTrueToObject(sc, "runAsNonRoot");
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(sc, "seccompProfile"),
+				"type", "RuntimeDefault");
 	vols = cJSON_AddArrayToObject(pod, "volumes");
 	desired_pvc_name(in->name, "mail", pvc, sizeof(pvc));
 	vol_simple(vols, "mail", "pvc", pvc, 0);

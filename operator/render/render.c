@@ -180,6 +180,24 @@ render_ini(const struct render_ctx *c, struct buf *out)
 	return spec_to_ini(c->spec, c->t, out);
 }
 
+/* render_iroh: iroh-relay.toml as upstream writes it (section 1.7),
+ * but bound to the internal address: nginx proxies /relay, /ping and
+ * /generate_204 to it, nothing else needs to reach it */
+static int
+render_iroh(const struct render_ctx *c, struct buf *out)
+{
+	return buf_printf(out,
+			  "# iroh-relay of chatmail relay %s, rendered by "
+			  "chatmail-operator; do not edit.\n"
+			  "enable_relay = true\n"
+			  "http_bind_addr = \"%s:%u\"\n"
+			  "# the TURN server replaces STUN\n"
+			  "enable_stun = false\n"
+			  "enable_metrics = false\n"
+			  "metrics_bind_addr = \"127.0.0.1:9092\"\n",
+			  c->spec->domain, c->t->local_addr, c->t->port_iroh);
+}
+
 static int
 render_empty(const struct render_ctx *c, struct buf *out)
 {
@@ -267,6 +285,10 @@ render_all(const struct relay_spec *s, const struct render_target *t,
 	}
 	if (r == 0)
 		r = add_web(set, &c, err);
+	/* upstream runs iroh-relay only when iroh_relay is unset */
+	if (r == 0 && s->iroh.enabled)
+		r = add_rendered(set, &c, NULL, "iroh-relay.toml", render_iroh,
+				 0644, err);
 	/* upstream's kill switch for new accounts is the file's presence */
 	if (r == 0 && s->registration == SPEC_REG_CLOSED) {
 		if (rel_dir(t, t->nocreate_file, &dir) < 0) {

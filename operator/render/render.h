@@ -16,6 +16,7 @@
  *            with the built-in website; only .well-known/ (autoconfig,
  *            MTA-STS) when the website is off or comes from a custom
  *            ConfigMap, which the operator projects into the same dir
+ *   iroh-relay.toml    when the local iroh-relay is enabled
  *   chatmail-nocreate  (empty) when registration is Closed
  *
  * What follows upstream (chatmail/relay cmdeploy templates, reference

@@ -58,7 +58,10 @@ render_target_new_pod(void)
 	t->root = xstrdup("/etc/chatmail");
 	t->ini_path = xstrdup("/etc/chatmail/chatmail.ini");
 	t->postfix_config_dir = xstrdup("/etc/chatmail/postfix");
-	t->postfix_queue_dir = xstrdup("/var/spool/postfix");
+	/* a subdirectory of the queue claim: the claim's root is kubelet's
+	 * (fsGroup, group-writable), Postfix wants its queue root-owned
+	 * and not group-writable (images/postfix/postfix-run) */
+	t->postfix_queue_dir = xstrdup("/var/spool/postfix/queue");
 	t->postfix_data_dir = xstrdup("/var/lib/postfix");
 	t->dovecot_config_dir = xstrdup("/etc/chatmail/dovecot");
 	t->dovecot_base_dir = xstrdup("/run/dovecot");

@@ -1,0 +1,332 @@
+/*
+ * test_desired_pod: the relay Pod's security and mounts as the
+ * operator renders them. Every container: read-only root file system,
+ * no privilege escalation, all capabilities dropped; the chatmail
+ * services run as vmail (runAsNonRoot); the daemons add only what
+ * their masters need; the cert helper runs as root with KILL only (a
+ * non-root user's added capabilities are never effective on a
+ * cluster). The Pod uses the RuntimeDefault seccomp profile and shares
+ * its process namespace. nginx mounts the mail claim read-only (the
+ * metrics textfile), Postfix starts through postfix-run with an
+ * emptyDir for its copy of the config, and the CronJobs' Pods are held
+ * to the same rules. iroh-relay.toml comes from the renderer.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define TESTUTIL_IMPL
+#include "testutil.h"
+
+#include "desired.h"
+#include "operator.h"
+
+struct fixture {
+	struct relay_spec *spec;
+	struct render_set files;
+	struct images images;
+	struct desired_in in;
+	cJSON *list;
+	char tls[128], dkim[128];
+};
+
+/* setup: the children of relay "chat" in "mail" for a spec JSON */
+static void
+setup(struct fixture *f, const char *spec_json)
+{
+	cJSON *j = cJSON_Parse(spec_json);
+	struct buf err = BUF_INIT(4096);
+
+	memset(f, 0, sizeof(*f));
+	assert_non_null(j);
+	if (spec_from_json(j, 0, &f->spec, &err, NULL) < 0)
+		fail_msg("spec: %s", buf_cstr(&err));
+	cJSON_Delete(j);
+	assert_int(images_init(&f->images), 0);
+	if (desired_render(f->spec, &f->files, &err) < 0)
+		fail_msg("render: %s", buf_cstr(&err));
+	desired_tls_secret_name(f->spec, "chat", f->tls, sizeof(f->tls));
+	desired_dkim_secret_name(f->spec, "chat", f->dkim, sizeof(f->dkim));
+	f->in.spec = f->spec;
+	f->in.name = "chat";
+	f->in.ns = "mail";
+	f->in.uid = "0000-uid";
+	f->in.images = &f->images;
+	f->in.files = &f->files;
+	f->in.tls_secret = f->tls;
+	f->in.dkim_secret = f->dkim;
+	if (desired_build(&f->in, &f->list, &err) < 0)
+		fail_msg("build: %s", buf_cstr(&err));
+	buf_deinit(&err);
+}
+
+static void
+teardown(struct fixture *f)
+{
+	cJSON_Delete(f->list);
+	render_set_free(&f->files);
+	spec_free(&f->spec);
+	images_deinit(&f->images);
+}
+
+/* find: the object of kind and name in the list */
+static const cJSON *
+find(const cJSON *list, const char *kind, const char *name)
+{
+	const cJSON *o;
+
+	cJSON_ArrayForEach(o, list)
+	{
+		if (strcmp(util_get_str(o, "kind"), kind) == 0 &&
+		    strcmp(util_get_str(o, "metadata.name"), name) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+/* named: the element of array a whose "name" is name */
+static const cJSON *
+named(const cJSON *a, const char *name)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, a)
+	{
+		if (strcmp(util_get_str(e, "name"), name) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* joined: the strings of array a joined by "," into out */
+static const char *
+joined(const cJSON *a, char *out, size_t outsize)
+{
+	const cJSON *e;
+	size_t n = 0;
+
+	out[0] = '\0';
+	cJSON_ArrayForEach(e, a)
+	{
+		n += (size_t)snprintf(out + n, outsize - n, "%s%s",
+				      n ? "," : "", e->valuestring);
+		if (n >= outsize)
+			break;
+	}
+	return out;
+}
+
+/* sc_int: a number of the container's securityContext, -1 if unset */
+static int
+sc_int(const cJSON *c, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+		util_get(c, "securityContext"), key);
+
+	return cJSON_IsNumber(v) ? v->valueint : -1;
+}
+
+/* check_container: the securityContext every container has, and the
+ * user and added capabilities of its kind */
+static void
+check_container(const cJSON *c, int uid, const char *caps)
+{
+	const cJSON *sc = util_get(c, "securityContext");
+	char got[256];
+
+	assert_non_null(sc);
+	assert_true(cJSON_IsFalse(util_get(sc, "allowPrivilegeEscalation")));
+	assert_true(cJSON_IsTrue(util_get(sc, "readOnlyRootFilesystem")));
+	assert_str(joined(util_get(sc, "capabilities.drop"), got, sizeof(got)),
+		   "ALL");
+	assert_str(joined(util_get(sc, "capabilities.add"), got, sizeof(got)),
+		   caps);
+	assert_int(sc_int(c, "runAsUser"), uid);
+	if (uid == 2000) {
+		assert_int(sc_int(c, "runAsGroup"), 2000);
+		assert_true(cJSON_IsTrue(util_get(sc, "runAsNonRoot")));
+	} else if (uid == 0) {
+		assert_int(sc_int(c, "runAsGroup"), 0);
+		assert_true(cJSON_IsFalse(util_get(sc, "runAsNonRoot")));
+	} else {
+		assert_null(util_get(sc, "runAsNonRoot"));
+	}
+}
+
+/* mount_of: "ro" or "rw" for the mount of volume vol at path, or "" */
+static const char *
+mount_of(const cJSON *c, const char *vol, const char *path)
+{
+	const cJSON *m;
+
+	cJSON_ArrayForEach(m, util_get(c, "volumeMounts"))
+	{
+		if (strcmp(util_get_str(m, "name"), vol) == 0 &&
+		    strcmp(util_get_str(m, "mountPath"), path) == 0)
+			return cJSON_IsTrue(util_get(m, "readOnly")) ? "ro"
+								     : "rw";
+	}
+	return "";
+}
+
+static void
+test_security_contexts(void **state)
+{
+	static const char *const vmail[] = { "filtermail-outgoing",
+					     "filtermail-incoming",
+					     "doveauth",
+					     "metadata",
+					     "lastlogin",
+					     "newemail",
+					     "iroh-relay",
+					     NULL };
+	const char *daemon_caps = "CHOWN,DAC_OVERRIDE,FOWNER,KILL,"
+				  "NET_BIND_SERVICE,SETGID,SETUID,SYS_CHROOT";
+	struct fixture f;
+	const cJSON *pod, *cs;
+	size_t i;
+
+	(void)state;
+	setup(&f, "{\"domain\":\"chat.example.org\"}");
+	pod = util_get(find(f.list, "StatefulSet", "chat"),
+		       "spec.template.spec");
+	assert_non_null(pod);
+	assert_str(util_get_str(pod, "securityContext.seccompProfile.type"),
+		   "RuntimeDefault");
+	assert_int(util_get(pod, "securityContext.fsGroup")->valueint, 2000);
+	assert_true(cJSON_IsTrue(util_get(pod, "shareProcessNamespace")));
+	assert_true(
+		cJSON_IsFalse(util_get(pod, "automountServiceAccountToken")));
+	cs = util_get(pod, "containers");
+	assert_int(cJSON_GetArraySize(cs), 11);
+	for (i = 0; vmail[i] != NULL; i++) {
+		assert_non_null(named(cs, vmail[i]));
+		check_container(named(cs, vmail[i]), 2000, "");
+	}
+	check_container(named(cs, "postfix"), -1, daemon_caps);
+	check_container(named(cs, "dovecot"), -1, daemon_caps);
+	check_container(named(cs, "nginx"), -1, daemon_caps);
+	/* root (the masters' owner) with KILL only: no SYS_PTRACE */
+	check_container(named(cs, "cert"), 0, "KILL");
+	teardown(&f);
+}
+
+static void
+test_mounts(void **state)
+{
+	struct fixture f;
+	const cJSON *pod, *cs, *c, *v;
+	char got[256];
+
+	(void)state;
+	setup(&f, "{\"domain\":\"chat.example.org\"}");
+	pod = util_get(find(f.list, "StatefulSet", "chat"),
+		       "spec.template.spec");
+	cs = util_get(pod, "containers");
+	/* nginx serves /home/vmail/metrics/fsreport.prom */
+	c = named(cs, "nginx");
+	assert_str(mount_of(c, "mail", "/home/vmail"), "ro");
+	assert_str(mount_of(c, "nginx-run", "/run/nginx"), "rw");
+	/* the services write the mail store */
+	assert_str(mount_of(named(cs, "doveauth"), "mail", "/home/vmail"),
+		   "rw");
+	assert_str(mount_of(named(cs, "dovecot"), "mail", "/home/vmail"), "rw");
+	/* Postfix: the image's entrypoint, its writable directories */
+	c = named(cs, "postfix");
+	assert_str(joined(util_get(c, "command"), got, sizeof(got)),
+		   "/usr/local/bin/postfix-run");
+	assert_str(mount_of(c, "config-postfix", "/etc/chatmail/postfix"),
+		   "ro");
+	assert_str(mount_of(c, "postfix-config", "/run/postfix-config"), "rw");
+	assert_str(mount_of(c, "postfix-data", "/var/lib/postfix"), "rw");
+	assert_str(mount_of(c, "queue", "/var/spool/postfix"), "rw");
+	assert_str(mount_of(c, "mail", "/home/vmail"), "");
+	/* the cert helper reads the certificate only */
+	c = named(cs, "cert");
+	assert_int(cJSON_GetArraySize(util_get(c, "volumeMounts")), 1);
+	assert_str(mount_of(c, "tls", "/etc/chatmail/tls"), "ro");
+	v = named(util_get(pod, "volumes"), "postfix-config");
+	assert_non_null(v);
+	assert_true(cJSON_IsObject(util_get(v, "emptyDir")));
+	/* Postfix's queue is a subdirectory of the claim (postfix-run) */
+	assert_non_null(
+		strstr(render_set_find(&f.files, "postfix/main.cf")->data,
+		       "\nqueue_directory = /var/spool/postfix/queue\n"));
+	teardown(&f);
+}
+
+static void
+test_cronjobs(void **state)
+{
+	static const char *const jobs[] = { "chat-expire", "chat-metrics",
+					    NULL };
+	struct fixture f;
+	const cJSON *pod, *c;
+	size_t i;
+
+	(void)state;
+	setup(&f, "{\"domain\":\"chat.example.org\"}");
+	for (i = 0; jobs[i] != NULL; i++) {
+		pod = util_get(find(f.list, "CronJob", jobs[i]),
+			       "spec.jobTemplate.spec.template.spec");
+		assert_non_null(pod);
+		assert_str(util_get_str(pod,
+					"securityContext.seccompProfile.type"),
+			   "RuntimeDefault");
+		assert_true(cJSON_IsTrue(
+			util_get(pod, "securityContext.runAsNonRoot")));
+		c = cJSON_GetArrayItem(util_get(pod, "containers"), 0);
+		check_container(c, 2000, "");
+		assert_str(mount_of(c, "mail", "/home/vmail"), "rw");
+	}
+	teardown(&f);
+}
+
+static void
+test_iroh(void **state)
+{
+	struct fixture f;
+	const cJSON *cs, *c;
+	const struct render_file *toml;
+
+	(void)state;
+	setup(&f, "{\"domain\":\"chat.example.org\"}");
+	toml = render_set_find(&f.files, "iroh-relay.toml");
+	assert_non_null(toml);
+	assert_non_null(strstr(toml->data, "enable_relay = true\n"));
+	assert_non_null(
+		strstr(toml->data, "http_bind_addr = \"127.0.0.1:3340\"\n"));
+	cs = util_get(find(f.list, "StatefulSet", "chat"),
+		      "spec.template.spec.containers");
+	c = named(cs, "iroh-relay");
+	assert_str(mount_of(c, "config", "/etc/chatmail/iroh-relay.toml"),
+		   "ro");
+	teardown(&f);
+	/* disabled: neither the file nor the container */
+	setup(&f, "{\"domain\":\"chat.example.org\",\"iroh\":"
+		  "{\"enabled\":false}}");
+	assert_null(render_set_find(&f.files, "iroh-relay.toml"));
+	cs = util_get(find(f.list, "StatefulSet", "chat"),
+		      "spec.template.spec.containers");
+	assert_null(named(cs, "iroh-relay"));
+	assert_int(cJSON_GetArraySize(cs), 10);
+	teardown(&f);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_security_contexts),
+		cmocka_unit_test(test_mounts),
+		cmocka_unit_test(test_cronjobs),
+		cmocka_unit_test(test_iroh),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
