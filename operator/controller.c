@@ -14,7 +14,11 @@
  *               waiting for one is re-queued when it is ready
  *   HTTP        /healthz, /readyz (caches synced), /metrics
  *   signals     SIGTERM/SIGINT: stop taking keys, let the running
- *               reconciles finish, release the Lease, return 0
+ *               reconciles finish (for DRAIN_MS at most, then cancel
+ *               them), release the Lease, return 0
+ *   leader      losing the Lease cancels the reconciles in flight at
+ *               once (like controller-runtime, which exits): a replica
+ *               that no longer leads writes nothing more
  *
  * Reconciles are asynchronous (reconcile.h): the main loop starts them
  * between dispatch rounds, their API calls complete in loop callbacks,
@@ -48,6 +52,10 @@
 #include "desired.h"
 #include "reconcile.h"
 #include "xmalloc.h"
+
+/* how long SIGTERM waits for reconciles in flight (a Pod's default
+ * grace period is 30 s) */
+#define DRAIN_MS 20000u
 
 /* mono_ms: a monotonic clock for the work queue */
 static uint64_t
@@ -223,6 +231,8 @@ on_signal(struct evloop *loop, int signo, void *arg)
 
 	(void)loop;
 	log_info("received signal %d: draining", signo);
+	if (!ctl->draining)
+		ctl->drain_until = evloop_now(loop) + DRAIN_MS;
 	ctl->draining = 1;
 	workqueue_shutdown(&ctl->queue);
 }
@@ -295,6 +305,7 @@ reconcile_finished(struct controller *ctl, const char *key, int rc,
 
 	ctl->reconciles++;
 	ctl->inflight--;
+	metrics_set(ctl->metrics, MG_ACTIVE_WORKERS, (double)ctl->inflight);
 	if (rc == 0) {
 		workqueue_forget(&ctl->queue, key);
 		metrics_reconcile(ctl->metrics, "success", secs);
@@ -323,6 +334,13 @@ start_keys(struct controller *ctl)
 		 * reconcile may call before reconcile_start returns */
 		k = xstrdup(key);
 		ctl->inflight++;
+		if (ctl->inflight > ctl->peak) {
+			ctl->peak = ctl->inflight;
+			metrics_set(ctl->metrics, MG_PEAK_WORKERS,
+				    (double)ctl->peak);
+		}
+		metrics_set(ctl->metrics, MG_ACTIVE_WORKERS,
+			    (double)ctl->inflight);
 		reconcile_start(ctl, k);
 		free(k);
 	}
@@ -336,16 +354,40 @@ export_queue(struct controller *ctl)
 		    (double)workqueue_len(&ctl->queue));
 	metrics_set(ctl->metrics, MG_QUEUE_ADDS, (double)ctl->queue.adds);
 	metrics_set(ctl->metrics, MG_QUEUE_RETRIES, (double)ctl->queue.retries);
+	metrics_set(ctl->metrics, MG_KEYGEN_CHILDREN,
+		    (double)keygen_running(ctl->keygen));
+	metrics_set(ctl->metrics, MG_KEYGEN_WAITING,
+		    (double)keygen_waiting(ctl->keygen));
+	metrics_set(ctl->metrics, MG_KEYGEN_FAILURES,
+		    (double)keygen_failures(ctl->keygen));
 }
 
-/* main_loop: dispatch I/O and start reconciles until drained or lost
- * and no reconcile is in flight */
+/* cancel_inflight: drop every reconcile in flight (no outcome: the
+ * queue is not consulted again) */
+static void
+cancel_inflight(struct controller *ctl, const char *why)
+{
+	if (ctl->live != NULL)
+		log_warn("cancelling %u reconciles in flight: %s",
+			 ctl->inflight, why);
+	while (ctl->live != NULL) {
+		reconcile_abort(ctl->live);
+		ctl->inflight--;
+	}
+	metrics_set(ctl->metrics, MG_ACTIVE_WORKERS, 0);
+}
+
+/* main_loop: dispatch I/O and start reconciles until the Lease is
+ * lost, or until drained and no reconcile is in flight (or the drain
+ * took too long) */
 static void
 main_loop(struct controller *ctl)
 {
 	int64_t wait;
 
-	while ((!ctl->draining && !ctl->lost) || ctl->inflight > 0) {
+	while (!ctl->lost && (!ctl->draining || ctl->inflight > 0)) {
+		if (ctl->draining && evloop_now(ctl->loop) >= ctl->drain_until)
+			break;
 		if (can_work(ctl))
 			start_keys(ctl);
 		wait = can_work(ctl) && ctl->inflight < ctl->opts->concurrency
@@ -360,7 +402,8 @@ main_loop(struct controller *ctl)
 	}
 }
 
-/* keygen_ready: a DKIM key is ready for this relay: reconcile it */
+/* keygen_ready: a DKIM key is ready for this relay, or making it
+ * failed: reconcile it (to take the key, or to report the failure) */
 static void
 keygen_ready(void *arg, const char *waiter)
 {
@@ -399,6 +442,8 @@ setup(struct controller *ctl)
 	ctl->events = events_new(ctl->loop, ctl->client, ctl->identity);
 	ctl->keygen = keygen_new(ctl->loop, 2048, ctl->opts->keygen_workers,
 				 keygen_ready, ctl);
+	metrics_set(ctl->metrics, MG_MAX_WORKERS,
+		    (double)ctl->opts->concurrency);
 	http_server_opts_default(&ho);
 	ctl->http = http_server_new(ctl->loop, &ho, NULL, http_handler, ctl);
 	if (listen_on(ctl, ctl->opts->metrics_addr) < 0 ||
@@ -428,6 +473,7 @@ teardown(struct controller *ctl)
 	size_t i;
 	int k;
 
+	cancel_inflight(ctl, "shutting down"); /* setup failed */
 	leader_release(ctl->leader);
 	leader_free(&ctl->leader);
 	informer_free(&ctl->relays);
@@ -436,9 +482,6 @@ teardown(struct controller *ctl)
 	http_server_free(&ctl->http);
 	events_free(&ctl->events);
 	kube_client_free(&ctl->client);
-	/* only when the loop failed: the client dropped their calls */
-	while (ctl->live != NULL)
-		reconcile_abort(ctl->live);
 	keygen_free(&ctl->keygen);
 	metrics_free(&ctl->metrics);
 	for (e = hmap_first(&ctl->memo, &i); e;
@@ -481,6 +524,8 @@ controller_run(struct op_opts *o)
 	log_info("chatmail-operator started as %s, watching %s%s", ctl.identity,
 		 *o->namespace ? "namespace " : "all namespaces", o->namespace);
 	main_loop(&ctl);
+	cancel_inflight(&ctl,
+			ctl.lost ? "leader election lost" : "drain timed out");
 	evloop_timer_stop(ctl.loop, &ctl.resync);
 	rc = ctl.lost ? EX_TEMPFAIL : 0;
 	log_info("stopped after %llu reconciles%s",

@@ -9,9 +9,16 @@
  * waiters (running + R < |W|), at most max at once.
  *
  * A child writes the PEM to a pipe and exits; the loop reads the pipe
- * (non-blocking) and reaps the child at end of file. Three failures in a
- * row (a child that crashed, or output that is not an RSA key) switch
- * to generating in the process until one succeeds.
+ * (non-blocking) and reaps the child at end of file. A failed child (a
+ * crash, a kill, output that is not an RSA key) starts a backoff timer
+ * (no child starts while it runs), every waiter is told so its relay
+ * reports the failure, and the next key resets the backoff. If fork
+ * fails the key is made in the process instead (blocking the loop for
+ * one key: better than no key).
+ *
+ * The child closes every descriptor but its pipe (the API connections,
+ * listeners, epoll and signalfd are the operator's), unblocks the
+ * signals the loop's signalfd blocked and dies with the operator.
  *
  * Untrusted input: the child's output, bounded (16 KiB) and parsed by
  * OpenSSL before use.
@@ -21,7 +28,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,7 +40,8 @@
 #include "xmalloc.h"
 
 #define PEM_MAX 16384
-#define MAX_FAILURES 3
+#define BACKOFF_BASE_MS 1000u
+#define BACKOFF_MAX_MS 300000u
 
 struct job {
 	struct keygen *k;
@@ -51,10 +61,21 @@ struct keygen {
 	size_t nkeys, keys_cap;
 	char **wait; /* FIFO of waiters */
 	size_t nwait, wait_cap;
-	unsigned failures;
+	unsigned failures;	   /* in a row */
+	struct evloop_timer retry; /* backing off after a failure */
+	uint64_t base_ms, max_ms;
+	char error[256]; /* why the last attempt failed */
 };
 
 static void keygen_pump(struct keygen *k);
+
+/* keygen_retry: the backoff after a failure is over: try again */
+static void
+keygen_retry(struct evloop *loop, void *arg)
+{
+	(void)loop;
+	keygen_pump(arg);
+}
 
 struct keygen *
 keygen_new(struct evloop *loop, unsigned bits, unsigned max_children,
@@ -67,9 +88,19 @@ keygen_new(struct evloop *loop, unsigned bits, unsigned max_children,
 	k->max = max_children;
 	k->ready = ready;
 	k->arg = arg;
+	k->base_ms = BACKOFF_BASE_MS;
+	k->max_ms = BACKOFF_MAX_MS;
+	evloop_timer_init(&k->retry, keygen_retry, k);
 	if (max_children > 0)
 		k->jobs = xcalloc(max_children, sizeof(*k->jobs));
 	return k;
+}
+
+void
+keygen_set_backoff(struct keygen *k, uint64_t base_ms, uint64_t max_ms)
+{
+	k->base_ms = base_ms;
+	k->max_ms = max_ms;
 }
 
 /* job_end: close the pipe, reap the child; its exit status */
@@ -98,6 +129,7 @@ keygen_free(struct keygen **kp)
 
 	if (k == NULL)
 		return;
+	evloop_timer_stop(k->loop, &k->retry);
 	for (i = 0; i < k->max; i++) {
 		if (k->jobs[i].pid != 0)
 			(void)job_end(&k->jobs[i], 1);
@@ -136,9 +168,36 @@ add_key(struct keygen *k, struct buf *pem)
 	}
 	k->keys[k->nkeys++] = *pem;
 	buf_init(pem, PEM_MAX);
+	if (k->failures > 0)
+		log_info("DKIM key generation works again after %u failures",
+			 k->failures);
 	k->failures = 0;
+	k->error[0] = '\0';
 	if (k->nkeys <= k->nwait && k->ready != NULL)
 		k->ready(k->arg, k->wait[k->nkeys - 1]);
+}
+
+/* failed: one attempt failed (why): back off, tell every waiter */
+static void
+failed(struct keygen *k, const char *why)
+{
+	uint64_t delay = k->base_ms;
+	size_t i;
+
+	k->failures++;
+	for (i = 1; i < k->failures && delay < k->max_ms; i++)
+		delay *= 2;
+	if (delay > k->max_ms)
+		delay = k->max_ms;
+	(void)snprintf(k->error, sizeof(k->error),
+		       "DKIM key generation failed (%s), %u time%s in a row; "
+		       "retrying in %llu s",
+		       why, k->failures, k->failures == 1 ? "" : "s",
+		       (unsigned long long)((delay + 999) / 1000));
+	log_warn("%s", k->error);
+	evloop_timer_start(k->loop, &k->retry, delay);
+	for (i = 0; i < k->nwait && k->ready != NULL; i++)
+		k->ready(k->arg, k->wait[i]);
 }
 
 /* inline_key: generate one key in this process (blocking) */
@@ -154,18 +213,40 @@ inline_key(struct keygen *k)
 	return r;
 }
 
-/* child_main: the forked child: one key onto fd, then exit */
+/* child_setup: the child keeps only its pipe (as fd 3) and stdio,
+ * takes signals normally again and dies with the operator */
+static int
+child_setup(int fd, pid_t parent)
+{
+	sigset_t all;
+
+	(void)sigfillset(&all);
+	(void)sigprocmask(SIG_UNBLOCK, &all, NULL);
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		return -1; /* the operator died before prctl */
+	if (fd != 3 && dup2(fd, 3) < 0)
+		return -1;
+	if (syscall(SYS_close_range, 4u, ~0u, 0) < 0) {
+		long max = sysconf(_SC_OPEN_MAX);
+
+		for (fd = 4; fd < max && fd < 65536; fd++)
+			(void)close(fd);
+	}
+	return 3;
+}
+
+/* child_main: the forked child: one key onto its pipe, then exit */
 static void
-child_main(int fd, unsigned bits)
+child_main(int fd, unsigned bits, pid_t parent)
 {
 	struct buf pem = BUF_INIT(PEM_MAX);
 	size_t off = 0;
 	ssize_t n;
 	int ok;
 
-	/* the operator gone, the key has no reader */
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-	ok = keys_dkim_generate(bits, &pem) == 0;
+	fd = child_setup(fd, parent);
+	ok = fd >= 0 && keys_dkim_generate(bits, &pem) == 0;
 	while (ok && off < pem.len) {
 		n = write(fd, pem.data + off, pem.len - off);
 		if (n < 0 && errno == EINTR)
@@ -177,13 +258,29 @@ child_main(int fd, unsigned bits)
 	_exit(ok ? 0 : 1);
 }
 
+/* describe: what ended a failed child, into why */
+static void
+describe(int st, size_t len, char *why, size_t whysize)
+{
+	if (WIFSIGNALED(st))
+		(void)snprintf(why, whysize, "child killed by signal %d",
+			       WTERMSIG(st));
+	else if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
+		(void)snprintf(why, whysize, "child exited with status %d",
+			       WEXITSTATUS(st));
+	else
+		(void)snprintf(why, whysize,
+			       "child wrote %zu bytes that are no RSA key",
+			       len);
+}
+
 /* job_read: the child's output; at end of file, the key */
 static void
 job_read(struct evloop *loop, int fd, unsigned events, void *arg)
 {
 	struct job *j = arg;
 	struct keygen *k = j->k;
-	char chunk[4096];
+	char chunk[4096], why[96];
 	ssize_t n;
 	int st;
 
@@ -202,10 +299,8 @@ job_read(struct evloop *loop, int fd, unsigned events, void *arg)
 	    valid_key(&j->pem)) {
 		add_key(k, &j->pem);
 	} else {
-		k->failures++;
-		log_warn("DKIM key generation in a child failed (status %d, "
-			 "%zu bytes)",
-			 st, j->pem.len);
+		describe(st, j->pem.len, why, sizeof(why));
+		failed(k, why);
 	}
 	buf_wipe_deinit(&j->pem);
 	keygen_pump(k);
@@ -215,8 +310,8 @@ job_read(struct evloop *loop, int fd, unsigned events, void *arg)
 static int
 job_start(struct keygen *k, struct job *j)
 {
+	pid_t pid, parent = getpid();
 	int fds[2];
-	pid_t pid;
 
 	/* the parent closes the write end at once, so no later child
 	 * holds it and end of file comes when this child exits */
@@ -228,12 +323,11 @@ job_start(struct keygen *k, struct job *j)
 		(void)close(fds[1]);
 		return -errno;
 	}
-	if (pid == 0) {
-		(void)close(fds[0]);
-		child_main(fds[1], k->bits);
-	}
+	if (pid == 0)
+		child_main(fds[1], k->bits, parent);
 	(void)close(fds[1]);
 	(void)fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	(void)fcntl(fds[0], F_SETFD, FD_CLOEXEC);
 	j->k = k;
 	j->pid = pid;
 	j->fd = fds[0];
@@ -244,22 +338,26 @@ job_start(struct keygen *k, struct job *j)
 	return 0;
 }
 
-/* keygen_pump: start children while waiters lack keys */
+/* keygen_pump: start children while waiters lack keys, unless backing
+ * off after a failure */
 static void
 keygen_pump(struct keygen *k)
 {
 	size_t i;
+	int r;
 
 	while (k->running + k->nkeys < k->nwait && k->running < k->max &&
-	       k->failures < MAX_FAILURES) {
+	       !evloop_timer_active(&k->retry)) {
 		for (i = 0; i < k->max && k->jobs[i].pid != 0; i++)
 			;
-		if (job_start(k, &k->jobs[i]) < 0) {
-			log_warn("cannot fork for DKIM key generation (%s): "
-				 "generating in-process",
-				 strerror(errno));
-			k->failures = MAX_FAILURES;
-		}
+		r = job_start(k, &k->jobs[i]);
+		if (r == 0)
+			continue;
+		log_warn("cannot fork for DKIM key generation (%s): "
+			 "generating in-process",
+			 strerror(-r));
+		if (inline_key(k) < 0)
+			failed(k, "in-process generation failed");
 	}
 }
 
@@ -305,16 +403,14 @@ keygen_take(struct keygen *k, const char *waiter, struct buf *pem)
 {
 	size_t i = find_waiter(k, waiter);
 
-	if (k->max == 0 || k->failures >= MAX_FAILURES) {
-		/* in-process: generate now unless a key is ready anyway */
-		if (k->nkeys == 0 && inline_key(k) < 0)
+	if (k->max == 0 && k->nkeys == 0) {
+		/* in-process mode: generate now */
+		if (inline_key(k) < 0)
 			return -EIO;
-		if (i < k->nwait)
-			drop_waiter(k, i, 1);
-		hand_over(k, pem);
-		return 1;
+		i = find_waiter(k, waiter);
 	}
-	if (i < k->nkeys || (i == k->nwait && k->nkeys > k->nwait)) {
+	if (i < k->nkeys || (i == k->nwait && k->nkeys > k->nwait) ||
+	    (k->max == 0 && k->nkeys > 0)) {
 		if (i < k->nwait)
 			drop_waiter(k, i, 1);
 		hand_over(k, pem);
@@ -330,7 +426,7 @@ keygen_take(struct keygen *k, const char *waiter, struct buf *pem)
 		k->wait[k->nwait++] = xstrdup(waiter);
 	}
 	keygen_pump(k);
-	return 0;
+	return k->failures > 0 ? -EIO : 0;
 }
 
 void
@@ -358,4 +454,22 @@ size_t
 keygen_ready_keys(const struct keygen *k)
 {
 	return k->nkeys;
+}
+
+unsigned
+keygen_failures(const struct keygen *k)
+{
+	return k->failures;
+}
+
+const char *
+keygen_error(const struct keygen *k)
+{
+	return k->error;
+}
+
+int
+keygen_child_pid(const struct keygen *k, size_t i)
+{
+	return i < k->max ? (int)k->jobs[i].pid : 0;
 }

@@ -28,6 +28,8 @@ struct family {
 static const double buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 				  1,	 2.5,  5,     10,   30,	 60 };
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+/* controller-runtime labels its worker gauges with the controller name */
+#define CONTROLLER_LABEL "{controller=\"chatmailrelay\"}"
 
 struct metrics {
 	struct family api, reconcile, watch_events, watch_restarts;
@@ -174,13 +176,21 @@ render_family(struct buf *out, const char *name, const char *type,
 	return r;
 }
 
+/* render_labelled: a metric with a fixed label set ("" = none) */
+static int
+render_labelled(struct buf *out, const char *name, const char *labels,
+		const char *type, const char *help, double v)
+{
+	return buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s%s %.17g\n", name,
+			  help, name, type, name, labels, v);
+}
+
 /* render_one: a metric without labels */
 static int
 render_one(struct buf *out, const char *name, const char *type,
 	   const char *help, double v)
 {
-	return buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name,
-			  help, name, type, name, v);
+	return render_labelled(out, name, "", type, help, v);
 }
 
 /* render_hist: the reconcile duration histogram */
@@ -227,22 +237,34 @@ rss_bytes(void)
 int
 metrics_render(const struct metrics *m, struct buf *out)
 {
-	static const char *const gname[MG_COUNT] = {
-		"chatmail_operator_workqueue_depth",
-		"chatmail_operator_workqueue_adds_total",
-		"chatmail_operator_workqueue_retries_total",
-		"chatmail_operator_relays", "chatmail_operator_leader"
+	static const struct {
+		const char *name, *labels, *type, *help;
+	} g[MG_COUNT] = {
+		{ "chatmail_operator_workqueue_depth", "", "gauge",
+		  "Keys ready in the work queue." },
+		{ "chatmail_operator_workqueue_adds_total", "", "counter",
+		  "Keys added to the work queue." },
+		{ "chatmail_operator_workqueue_retries_total", "", "counter",
+		  "Rate-limited re-adds after failures." },
+		{ "chatmail_operator_relays", "", "gauge",
+		  "ChatmailRelays in the cache." },
+		{ "chatmail_operator_leader", "", "gauge",
+		  "1 while this replica holds the leader Lease." },
+		{ "controller_runtime_active_workers", CONTROLLER_LABEL,
+		  "gauge", "Reconciles in flight." },
+		{ "controller_runtime_max_concurrent_reconciles",
+		  CONTROLLER_LABEL, "gauge",
+		  "Reconciles in flight at most (--max-concurrent-"
+		  "reconciles)." },
+		{ "chatmail_operator_active_workers_peak", "", "gauge",
+		  "Most reconciles in flight at once since the start." },
+		{ "chatmail_operator_keygen_children", "", "gauge",
+		  "DKIM key generation children running." },
+		{ "chatmail_operator_keygen_waiting", "", "gauge",
+		  "Relays waiting for a DKIM key." },
+		{ "chatmail_operator_keygen_failures", "", "gauge",
+		  "DKIM key generation failures in a row." },
 	};
-	static const char *const ghelp[MG_COUNT] = {
-		"Keys ready in the work queue.",
-		"Keys added to the work queue.",
-		"Rate-limited re-adds after failures.",
-		"ChatmailRelays in the cache.",
-		"1 while this replica holds the leader Lease."
-	};
-	static const char *const gtype[MG_COUNT] = { "gauge", "counter",
-						     "counter", "gauge",
-						     "gauge" };
 	size_t i;
 	int r;
 
@@ -263,7 +285,8 @@ metrics_render(const struct metrics *m, struct buf *out)
 	if (r == 0)
 		r = render_hist(m, out);
 	for (i = 0; i < MG_COUNT && r == 0; i++)
-		r = render_one(out, gname[i], gtype[i], ghelp[i], m->gauges[i]);
+		r = render_labelled(out, g[i].name, g[i].labels, g[i].type,
+				    g[i].help, m->gauges[i]);
 	if (r == 0)
 		r = render_family(out, "chatmail_operator_watch_events_total",
 				  "counter", "Watch events by kind.",

@@ -15,6 +15,14 @@
  *   chatmail_operator_watch_events_total{kind}, _watch_restarts_total{kind}
  *   chatmail_operator_relays                           ChatmailRelays cached
  *   chatmail_operator_leader                           1 while leading
+ *   controller_runtime_active_workers{controller}      reconciles in flight
+ *   controller_runtime_max_concurrent_reconciles{controller}  the cap
+ *   chatmail_operator_active_workers_peak              most in flight at once
+ *   chatmail_operator_keygen_children, _keygen_waiting, _keygen_failures
+ *                                                      DKIM key children
+ *                                                      running, relays
+ *                                                      waiting, failures
+ *                                                      in a row
  *   process_resident_memory_bytes
  *
  * Every update function accepts m == NULL (metrics off, unit tests).
@@ -34,6 +42,12 @@ enum metrics_gauge {
 	MG_QUEUE_RETRIES,
 	MG_RELAYS,
 	MG_LEADER,
+	MG_ACTIVE_WORKERS,
+	MG_MAX_WORKERS,
+	MG_PEAK_WORKERS,
+	MG_KEYGEN_CHILDREN,
+	MG_KEYGEN_WAITING,
+	MG_KEYGEN_FAILURES,
 	MG_COUNT
 };
 

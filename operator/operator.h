@@ -12,7 +12,8 @@
  * are synced; the queue never hands out a key that is in flight) ->
  * reconcile_start() ... reconcile_finished() -> done / forget /
  * rate-limited retry. SIGTERM stops taking keys, lets the running
- * reconciles finish, releases the Lease and returns.
+ * reconciles finish (20 s at most), releases the Lease and returns;
+ * losing the Lease cancels the reconciles in flight at once.
  */
 #ifndef OP_OPERATOR_H
 #define OP_OPERATOR_H
@@ -125,9 +126,10 @@ struct controller {
 	struct workqueue queue;
 	struct keygen *keygen;
 	struct rec *live; /* reconciles in flight */
-	unsigned inflight;
-	struct hmap memo; /* "kind/ns/name" -> struct memo */
-	struct hmap gone; /* deleted relays -> their last JSON text */
+	unsigned inflight, peak;
+	uint64_t drain_until; /* SIGTERM: loop time to give up waiting */
+	struct hmap memo;     /* "kind/ns/name" -> struct memo */
+	struct hmap gone;     /* deleted relays -> their last JSON text */
 	struct evloop_timer resync;
 	char identity[128];
 	int leading, draining, lost;

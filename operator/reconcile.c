@@ -345,6 +345,7 @@ call_done(void *arg, struct kube_result *res)
 	struct rec_call *call = arg;
 	struct rec *r = call->r;
 
+	call->kc = NULL; /* finished: the handle is gone */
 	call->fn(r, call, res);
 	if (--r->pending == 0)
 		r->next(r);
@@ -356,7 +357,8 @@ rec_call_start(struct rec *r, enum kube_verb v, const char *path,
 {
 	call->fn = fn;
 	r->pending++;
-	(void)kube_call_start(r->ctl->client, v, path, body, call_done, call);
+	call->kc =
+		kube_call_start(r->ctl->client, v, path, body, call_done, call);
 }
 
 struct rec_call *
@@ -438,6 +440,11 @@ reconcile_start(struct controller *ctl, const char *key)
 void
 reconcile_abort(struct rec *r)
 {
+	struct rec_call *c;
+
+	for (c = r->calls; c != NULL; c = c->next)
+		if (c->kc != NULL)
+			kube_call_cancel(r->ctl->client, &c->kc);
 	rec_free(r);
 }
 

@@ -38,6 +38,7 @@ struct rec_call {
 	struct rec *r;
 	struct rec_call *next;
 	rec_call_fn *fn;
+	struct kube_call *kc; /* while in flight */
 	enum op_kind k;
 	char name[256];		    /* the object's name */
 	char want[UTIL_SHA256_HEX]; /* apply: desired hash */
@@ -72,8 +73,9 @@ struct rec {
  * controller's reconcile_finished runs when it is done (possibly
  * before this returns) */
 void reconcile_start(struct controller *ctl, const char *key);
-/* reconcile_abort: free a reconcile whose calls were dropped (the
- * client was freed first: no callback will come) */
+/* reconcile_abort: cancel the calls of a reconcile in flight and free
+ * it without an outcome (leader lost, drain timed out); the controller
+ * accounts for it */
 void reconcile_abort(struct rec *r);
 /* reconcile_gone: a relay was deleted (tell what was kept) */
 void reconcile_gone(struct controller *ctl, const char *key, const cJSON *last);

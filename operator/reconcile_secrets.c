@@ -100,7 +100,10 @@ dkim_secret(struct rec *r, const struct desired_in *in)
 	}
 	got = keygen_take(r->ctl->keygen, r->key, &pem);
 	if (got < 0) {
-		rec_fail(r, "KeyGenerationFailed", "cannot generate a key");
+		/* still queued: told again when a retry makes the key */
+		r->dkim_pending = 1;
+		rec_fail(r, "KeyGenerationFailed", "%s",
+			 keygen_error(r->ctl->keygen));
 	} else if (got == 0) {
 		/* the keygen re-queues this relay when its key is ready */
 		r->dkim_pending = 1;

@@ -4,7 +4,11 @@
  * FIFO reserves keys for the waiters in order (a later relay does not
  * take an earlier one's key); a forgotten waiter passes its key on; no
  * more keys are made than relays wait for; in-process mode (0
- * children) answers at once.
+ * children) answers at once; a child that is killed or fails is
+ * reported (-EIO, keygen_error, the waiter told) and retried after a
+ * backoff, and no child starts once nobody waits; a child keeps no
+ * descriptor of the operator but its pipe; keygen_free leaves no child
+ * and no descriptor behind.
  *
  * Keys are 1024 bits here (the operator uses 2048) to keep the test
  * quick; the code path is the same.
@@ -14,7 +18,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <dirent.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -116,11 +123,52 @@ test_fifo(void **state)
 	evloop_free(&loop);
 }
 
+/* count_fds: open descriptors of pid (0 = this process); *only3 set
+ * when they are exactly 0, 1, 2 and 3 */
+static int
+count_fds(int pid, int *only3)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+	int n = 0, other = 0;
+
+	if (pid == 0)
+		(void)snprintf(path, sizeof(path), "/proc/self/fd");
+	else
+		(void)snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		n++;
+		if (strcmp(de->d_name, "0") && strcmp(de->d_name, "1") &&
+		    strcmp(de->d_name, "2") && strcmp(de->d_name, "3"))
+			other++;
+	}
+	(void)closedir(d);
+	if (only3 != NULL)
+		*only3 = other == 0;
+	return pid == 0 ? n - 1 : n; /* not the DIR's own descriptor */
+}
+
+/* assert_no_children: every child of this process was reaped */
+static void
+assert_no_children(void)
+{
+	errno = 0;
+	assert_int(waitpid(-1, NULL, WNOHANG), -1);
+	assert_int(errno, ECHILD);
+}
+
 static void
 test_free_while_running(void **state)
 {
 	struct evloop *loop = evloop_new();
 	struct told t = { .n = 0 };
+	int fds = count_fds(0, NULL);
 	struct keygen *k = keygen_new(loop, 2048, 2, on_ready, &t);
 	struct buf pem = BUF_INIT(16384);
 
@@ -128,8 +176,150 @@ test_free_while_running(void **state)
 	assert_int(keygen_take(k, "ns/a", &pem), 0);
 	assert_int(keygen_take(k, "ns/b", &pem), 0);
 	assert_int(keygen_running(k), 2);
+	assert_true(count_fds(0, NULL) == fds + 2); /* the two pipes */
 	keygen_free(&k); /* kills and reaps both children */
 	assert_int(t.n, 0);
+	assert_no_children();
+	assert_int(count_fds(0, NULL), fds);
+	buf_deinit(&pem);
+	evloop_free(&loop);
+}
+
+static void
+test_child_dies(void **state)
+{
+	struct evloop *loop = evloop_new();
+	struct told t = { .n = 0 };
+	struct keygen *k = keygen_new(loop, 1024, 1, on_ready, &t);
+	struct buf pem = BUF_INIT(16384);
+	int pid, i;
+
+	(void)state;
+	keygen_set_backoff(k, 100, 1000);
+	assert_int(keygen_take(k, "ns/a", &pem), 0);
+	pid = keygen_child_pid(k, 0);
+	assert_true(pid > 0);
+	assert_int(kill(pid, SIGKILL), 0);
+	/* the failure is told to the waiter, no child runs meanwhile */
+	run_until_told(loop, &t, 1);
+	assert_str(t.names[0], "ns/a");
+	assert_int(keygen_failures(k), 1);
+	assert_int(keygen_running(k), 0);
+	assert_int(keygen_take(k, "ns/a", &pem), -EIO);
+	assert_non_null(strstr(keygen_error(k), "killed by signal 9"));
+	assert_non_null(strstr(keygen_error(k), "retrying in 1 s"));
+	assert_int(keygen_waiting(k), 1); /* still queued, once */
+	/* after the backoff a new child makes the key */
+	for (i = 0; i < 100 && keygen_running(k) == 0; i++)
+		(void)evloop_run_once(loop, 10);
+	assert_int(keygen_running(k), 1);
+	assert_true(keygen_child_pid(k, 0) != pid);
+	run_until_told(loop, &t, 2);
+	assert_str(t.names[1], "ns/a");
+	assert_int(keygen_take(k, "ns/a", &pem), 1);
+	assert_rsa(&pem);
+	assert_int(keygen_failures(k), 0);
+	assert_str(keygen_error(k), "");
+	keygen_free(&k);
+	assert_no_children();
+	buf_deinit(&pem);
+	evloop_free(&loop);
+}
+
+static void
+test_keeps_failing(void **state)
+{
+	struct evloop *loop = evloop_new();
+	struct told t = { .n = 0 };
+	/* 16 bits: OpenSSL refuses, the child exits 1 */
+	struct keygen *k = keygen_new(loop, 16, 2, on_ready, &t);
+	struct buf pem = BUF_INIT(16384);
+	unsigned f;
+	int i;
+
+	(void)state;
+	keygen_set_backoff(k, 20, 80);
+	assert_int(keygen_take(k, "ns/a", &pem), 0);
+	for (i = 0; i < 500 && keygen_failures(k) < 4; i++) {
+		(void)evloop_run_once(loop, 10);
+		/* one waiter: never more than one child */
+		assert_true(keygen_running(k) <= 1);
+	}
+	assert_true(keygen_failures(k) >= 4);
+	assert_true(t.n >= 4); /* told after each failure */
+	assert_str(t.names[0], "ns/a");
+	assert_int(keygen_take(k, "ns/a", &pem), -EIO);
+	assert_non_null(strstr(keygen_error(k), "exited with status 1"));
+	assert_int(pem.len, 0);
+	/* nobody waits any more: no child is started again */
+	keygen_forget(k, "ns/a");
+	for (i = 0; i < 30; i++)
+		(void)evloop_run_once(loop, 10);
+	for (i = 0; i < 100 && keygen_running(k) > 0; i++)
+		(void)evloop_run_once(loop, 10);
+	f = keygen_failures(k);
+	for (i = 0; i < 30; i++)
+		(void)evloop_run_once(loop, 10);
+	assert_int(keygen_running(k), 0);
+	assert_int(keygen_failures(k), f);
+	keygen_free(&k);
+	assert_no_children();
+	buf_deinit(&pem);
+	evloop_free(&loop);
+}
+
+static void
+test_forgotten_waiter(void **state)
+{
+	struct evloop *loop = evloop_new();
+	struct told t = { .n = 0 };
+	struct keygen *k = keygen_new(loop, 1024, 1, on_ready, &t);
+	struct buf pem = BUF_INIT(16384);
+	int i;
+
+	(void)state;
+	assert_int(keygen_take(k, "ns/a", &pem), 0);
+	keygen_forget(k, "ns/a"); /* the relay was deleted */
+	keygen_forget(k, "ns/a"); /* twice is harmless */
+	assert_int(keygen_waiting(k), 0);
+	for (i = 0; i < 1000 && keygen_running(k) > 0; i++)
+		(void)evloop_run_once(loop, 10);
+	/* the key is made anyway, told to nobody, and taken at once */
+	assert_int(t.n, 0);
+	assert_int(keygen_ready_keys(k), 1);
+	assert_int(keygen_take(k, "ns/b", &pem), 1);
+	assert_rsa(&pem);
+	assert_int(keygen_running(k), 0);
+	keygen_free(&k);
+	buf_deinit(&pem);
+	evloop_free(&loop);
+}
+
+static void
+test_child_fds(void **state)
+{
+	struct evloop *loop = evloop_new();
+	struct told t = { .n = 0 };
+	/* 4096 bits: the child lives long enough to be looked at */
+	struct keygen *k = keygen_new(loop, 4096, 1, on_ready, &t);
+	struct buf pem = BUF_INIT(16384);
+	int pid, only3 = 0, i, extra = dup(0);
+
+	(void)state;
+	assert_true(extra > 3); /* a descriptor the child must not keep */
+	assert_int(keygen_take(k, "ns/a", &pem), 0);
+	pid = keygen_child_pid(k, 0);
+	assert_true(pid > 0);
+	for (i = 0; i < 200 && !only3; i++) {
+		if (count_fds(pid, &only3) < 0)
+			break; /* already done: a very fast machine */
+		if (!only3)
+			(void)usleep(10000);
+	}
+	assert_true(only3 || i < 200);
+	(void)close(extra);
+	keygen_free(&k);
+	assert_no_children();
 	buf_deinit(&pem);
 	evloop_free(&loop);
 }
@@ -157,6 +347,10 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fifo),
 		cmocka_unit_test(test_free_while_running),
+		cmocka_unit_test(test_child_dies),
+		cmocka_unit_test(test_keeps_failing),
+		cmocka_unit_test(test_forgotten_waiter),
+		cmocka_unit_test(test_child_fds),
 		cmocka_unit_test(test_in_process),
 	};
 
