@@ -121,6 +121,16 @@ objects() {
 	mv "$ROOT/objects.json.tmp" "$ROOT/objects.json"
 }
 
+# queue_dir: Postfix's queue directory on the host (queue_directory of
+# the rendered main.cf, below the queue claim mounted at
+# /var/spool/postfix)
+queue_dir() {
+	local q
+	q=$(jqo '.items[] | select(.kind == "ConfigMap") | .data["main.cf"] // empty' |
+		sed -n 's/^queue_directory = //p' | head -n 1)
+	echo "$PVC/queue-$(sts_name)-0${q#/var/spool/postfix}"
+}
+
 ini() { # ini KEY: a value of the relay's chatmail.ini
 	jqo '.items[] | select(.kind == "ConfigMap") | .data["chatmail.ini"] // empty' |
 		sed -n "s/^$1 = //p" | head -n 1
@@ -243,13 +253,13 @@ HTTP_PORT=80
 HTTPS_PORT=443
 DNS=$DNS_ADDR
 VMAIL=$(host_path /home/vmail)
-QUEUE=$PVC/queue-$(sts_name)-0
+QUEUE=$(queue_dir)
 MAILBOXES=$(host_path "$(ini mailboxes_dir)")
 DKIM_SELECTOR=$(ini dkim_selector)
 DKIM_TXT="v=DKIM1;k=rsa;p=$dkim;s=email;t=s"
 LOG=$ROOT/log
 POSTFIX_EXEC="podman exec -i $POD-postfix"
-POSTFIX_CONF=/etc/chatmail/postfix
+POSTFIX_CONF=/run/postfix-config/etc
 EOF
 	mv "$ROOT/relay.env.tmp" "$ROOT/relay.env"
 }

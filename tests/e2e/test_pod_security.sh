@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# test_pod_security: what the kernel sees of the relay Pod's containers,
+# run the way a kubelet with containerd runs them (hack/podlet.py), and
+# what Postfix says about its directories.
+#
+# One relay (e2e1). For every container of the StatefulSet's Pod, from
+# /proc/<pid>/status of its first process: no new privileges, the
+# runtime's seccomp filter, no ambient capabilities, and the user and
+# effective capabilities its securityContext asks for (services: vmail
+# 2000 with none; cert: root with KILL only; Postfix, Dovecot, nginx
+# masters: root with the daemons' set); every root file system is
+# read-only, and writing to it fails where a shell exists to try. The
+# cert container finds the masters through /proc without SYS_PTRACE.
+# podlet itself: a non-root container's added capabilities are dropped
+# (containerd leaves them in the bounding set only), a root container
+# keeps them, runAsNonRoot with uid 0 is refused.
+# Postfix started from the image's postfix-run: `postfix check` and the
+# start logged no "warning:" line (no ConfigMap symlinks in its
+# config_directory, the queue in a root-owned subdirectory of the
+# claim, data_directory owned by postfix), while the claim's root keeps
+# what kubelet's fsGroup gives it (so kubelet never re-chowns it). A
+# local message goes through.
+# shellcheck source=tests/integration/lib/common.sh
+. "$(dirname "$0")/../integration/lib/common.sh"
+# shellcheck source=tests/integration/relay/lib.sh
+. "$(dirname "$0")/../integration/relay/lib.sh"
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+e2e_prereqs
+relay_prereqs
+tap_init
+relay_workdir e2e-security
+relays_up "$W" 1 || { ok 1 "relay Pod e2e1 up"; tap_done; }
+ok 0 "relay Pod e2e1 up"
+E=$ENV1
+P=$(pod_of "$E")
+OBJ=$(renv "$E" OBJECTS)
+
+# status_of CONTAINER: "uid capeff capamb nonewprivs seccomp" of its pid 1
+status_of() {
+	local pid
+	pid=$(podman inspect --format '{{.State.Pid}}' "$P-$1" 2>/dev/null) || return 1
+	[ "$pid" -gt 0 ] || return 1
+	awk '/^Uid:/ { u = $2 } /^CapEff:/ { e = $2 } /^CapAmb:/ { a = $2 }
+		/^NoNewPrivs:/ { n = $2 } /^Seccomp:/ { s = $2 }
+		END { print u, e, a, n, s }' "/proc/$pid/status"
+}
+
+# KILL is bit 5; the daemons' set: CHOWN DAC_OVERRIDE FOWNER KILL SETGID
+# SETUID NET_BIND_SERVICE SYS_CHROOT (a master may drop some of it)
+KILL_ONLY=0000000000000020
+DAEMONS=$((0x404eb))
+mapfile -t ctrs < <(jq -r '.items[] | select(.kind == "StatefulSet") |
+	.spec.template.spec.containers[].name' "$OBJ")
+[ "${#ctrs[@]}" -ge 10 ]
+ok $? "the StatefulSet's Pod has ${#ctrs[@]} containers"
+for c in "${ctrs[@]}"; do
+	read -r uid eff amb nnp sec < <(status_of "$c") || uid=missing
+	ro=$(podman inspect --format '{{.HostConfig.ReadonlyRootfs}}' "$P-$c" 2>/dev/null)
+	case $c in
+	cert) [ "$uid" = 0 ] && [ "$eff" = $KILL_ONLY ] ;;
+	postfix | dovecot | nginx)
+		[ "$uid" = 0 ] && [ $((0x$eff & ~DAEMONS)) -eq 0 ] ;;
+	*) [ "$uid" = 2000 ] && [ "$eff" = 0000000000000000 ] ;;
+	esac
+	ok $? "$c: uid $uid, effective capabilities $eff"
+	[ "$amb" = 0000000000000000 ] && [ "$nnp" = 1 ] && [ "$sec" = 2 ] && [ "$ro" = true ]
+	ok $? "$c: no ambient capabilities ($amb), no_new_privs ($nnp), seccomp filter ($sec), read-only root ($ro)"
+done
+for c in postfix dovecot nginx; do
+	! podman exec "$P-$c" sh -c 'echo x >/etc/e2e-write-test' 2>/dev/null
+	ok $? "$c: writing to its root file system fails"
+done
+wait_until 10 grep -q 'level=info.*watching' "$(renv "$E" LOG)/cert.log"
+ok $? "the cert container started as root with KILL only"
+
+# podlet grants capabilities as containerd does: a non-root container's
+# added capabilities would be ambient (effective) in podman, so podlet
+# drops them; runAsNonRoot with uid 0 is refused as kubelet refuses it
+podlet() { # podlet OBJECTS: podlet pod into $W/podlet
+	/usr/bin/python3 "$TOP/hack/podlet.py" pod "$1" --out "$W/podlet" \
+		--pvc-dir "$W/podlet-pvc" --pod-name podlet-check
+}
+jq '(.items[] | select(.kind == "StatefulSet") | .spec.template.spec.containers[] |
+	select(.name == "cert") | .securityContext) |= (.runAsUser = 2000 | .runAsGroup = 2000)' \
+	"$OBJ" >"$W/nonroot.json"
+podlet "$W/nonroot.json" >/dev/null 2>"$W/podlet.err"
+add=$(jq -c '.spec.containers[] | select(.name == "cert") | .securityContext.capabilities.add' "$W/podlet/pod.json")
+[ "$add" = null ] && grep -q 'cert runs as uid 2000: capabilities KILL stay in the bounding set only' "$W/podlet.err"
+ok $? "podlet: a non-root container's added capabilities are not granted ($add)"
+add=$(jq -c '.spec.containers[] | select(.name == "cert") | .securityContext.capabilities.add' \
+	"$(renv "$E" ROOT)/pod/pod.json")
+[ "$add" = '["KILL"]' ]
+ok $? "podlet: a root container keeps them ($add)"
+jq '(.items[] | select(.kind == "StatefulSet") | .spec.template.spec.containers[] |
+	select(.name == "cert") | .securityContext.runAsNonRoot) |= true' "$OBJ" >"$W/refused.json"
+! podlet "$W/refused.json" >/dev/null 2>"$W/podlet.err" && grep -q 'runAsNonRoot' "$W/podlet.err"
+ok $? "podlet: runAsNonRoot with uid 0 is refused ($(tail -n 1 "$W/podlet.err"))"
+
+# Postfix: nothing to warn about, now or when checked again
+L=$(renv "$E" LOG)/postfix.log
+grep -q 'daemon started' "$L"
+ok $? "Postfix started through postfix-run ($(grep -o 'configuration [^ ]*' "$L" | head -n 1))"
+n=$(grep -c 'warning:' "$L")
+[ "$n" -eq 0 ]
+ok $? "the Postfix log has no warning at start ($n)"
+grep 'warning:' "$L" | head -n 5 | sed 's/^/# /'
+conf=$(grep -o 'configuration [^ ]*' "$L" | head -n 1 | cut -d' ' -f2)
+out=$(podman exec "$P-postfix" postfix -c "${conf:-/run/postfix-config/etc}" check 2>&1)
+[ -n "$conf" ] && [ -z "$out" ]
+ok $? "postfix check in the running container says nothing (${out:-silent})"
+Q=$(renv "$E" QUEUE)
+claim=$(stat -c '%U:%G %A' "$(dirname "$Q")")
+queue=$(stat -c '%U:%G %A' "$Q")
+[ "$queue" = "root:root drwxr-xr-x" ] && [[ $claim == root:vmail\ drwxrws* ]]
+ok $? "the queue is a root-owned 0755 subdirectory ($queue) of the claim kubelet owns ($claim)"
+
+read -r A PA < <(new_account "$E")
+read -r B PB < <(new_account "$E")
+K=$W/gnupg
+rc genkey "$K" "$B" >/dev/null 2>&1
+id="sec-$RANDOM@e2e.test"
+rc send "$E" "$A" "$PA" "$B" --keydir "$K" --msgid "$id" >/dev/null &&
+	rc fetch "$E" "$B" "$PB" "$id" >/dev/null 2>&1
+ok $? "A -> B delivered through the read-only Pod"
+n=$(grep -c 'warning:' "$L")
+[ "$n" -eq 0 ]
+ok $? "still no Postfix warning after a delivery ($n)"
+
+tap_done
