@@ -454,7 +454,7 @@ reconcile_gone(struct controller *ctl, const char *key, const cJSON *last)
 	static const char *const which[] = { "mail", "queue" };
 	struct relay_spec *spec = NULL;
 	struct buf err = BUF_INIT(1024);
-	char pvc[128];
+	char pvc[128], dkim[256];
 	const char *name = util_get_str(last, "metadata.name");
 	size_t i;
 
@@ -474,10 +474,12 @@ reconcile_gone(struct controller *ctl, const char *key, const cJSON *last)
 				    "(storage.%s.keepOnDelete)",
 				    pvc, which[i]);
 	}
+	desired_dkim_secret_name(spec, name, dkim, sizeof(dkim));
+	/* the generated key has no owner reference then (reconcile_secrets) */
 	if (spec->dkim.secret_name[0] == '\0' &&
 	    spec->storage.mail.keep_on_delete)
 		events_emit(ctl->events, last, "Normal", "SecretKept", "Delete",
-			    "kept the DKIM key Secret %s-dkim", name);
+			    "kept the DKIM key Secret %s", dkim);
 	log_info("relay %s deleted; its children are garbage-collected", key);
 	spec_free(&spec);
 	buf_deinit(&err);

@@ -274,7 +274,15 @@ all_gone() {
 	done
 }
 
+# kept_listed prints status.keptOnDelete of a relay as sorted Kind/name.
+kept_listed() { # relay
+	k -n "$NS" get chatmailrelay "$1" -o json |
+		jq -r '[.status.keptOnDelete[]? | "\(.kind)/\(.name)"] | sort | join(",")'
+}
+
 t_delete_keeps() {
+	expect_eq "status.keptOnDelete before the delete" "$(kept_listed chat)" \
+		PersistentVolumeClaim/mail-chat-0,PersistentVolumeClaim/queue-chat-0,Secret/chat-dkim
 	k -n "$NS" delete chatmailrelay chat --wait=false >/dev/null
 	poll 120 all_gone || fail "children left: $(k -n "$NS" get all,cm,secret,netpol 2>&1)"
 	local pvcs
@@ -284,6 +292,7 @@ t_delete_keeps() {
 		"$(jq -r '[.items[].metadata.ownerReferences[]? | select(.kind == "ChatmailRelay")] | length' <<<"$pvcs")" 0
 	k -n "$NS" get secret chat-dkim -o name >/dev/null || fail "DKIM key not kept"
 	poll 30 kept_event || fail "no VolumeKept event"
+	kept_event_names
 }
 
 kept_event() {
@@ -291,10 +300,21 @@ kept_event() {
 		jq -e '[.items[] | select(.reason == "VolumeKept")] | length == 2' >/dev/null
 }
 
+# kept_event_names: the events name what was kept, as the status did
+kept_event_names() {
+	local notes
+	notes=$(k -n "$NS" get events.events.k8s.io -o json |
+		jq -r '.items[] | select(.reason == "VolumeKept" or .reason == "SecretKept") | .note')
+	expect_match "mail PVC named" "$notes" 'kept PersistentVolumeClaim mail-chat-0 \(storage\.mail\.keepOnDelete\)'
+	expect_match "queue PVC named" "$notes" 'kept PersistentVolumeClaim queue-chat-0 \(storage\.queue\.keepOnDelete\)'
+	expect_match "DKIM Secret named" "$notes" 'kept the DKIM key Secret chat-dkim'
+}
+
 pvcs_owned() {
 	[ "$(k -n "$NS" get pvc mail-drop-0 queue-drop-0 -o json 2>/dev/null |
 		jq '[.items[].metadata.ownerReferences[]? | select(.kind == "ChatmailRelay")] | length')" = 2 ]
 }
+nothing_kept() { [ -z "$(kept_listed drop)" ]; }
 drop_pvcs_gone() { gone pvc/mail-drop-0 && gone pvc/queue-drop-0; }
 
 t_delete_drops() {
@@ -302,6 +322,7 @@ t_delete_drops() {
 	relay drop "$NS" drop.example.org \
 		'  storage: {mail: {keepOnDelete: false}, queue: {keepOnDelete: false}}' | k apply -f - >/dev/null
 	poll 60 pvcs_owned || fail "PVCs not owned by the relay: $(k -n "$NS" get pvc -o yaml 2>&1 | tail -n 30)"
+	poll 30 nothing_kept || fail "status.keptOnDelete of a relay that keeps nothing: $(kept_listed drop)"
 	k -n "$NS" delete chatmailrelay drop --wait=false >/dev/null
 	poll 120 drop_pvcs_gone || fail "PVCs of a relay that keeps nothing survive: $(k -n "$NS" get pvc 2>&1)"
 }
@@ -327,7 +348,7 @@ main() {
 	check "steady state: resyncs make no write requests" t_steady_state
 	check "render prints exactly what the operator applied" t_render_equals
 	check "spec.paused stops reconciling; unpausing restores" t_paused
-	check "deleting a relay garbage-collects children, keeps PVCs and the DKIM key" t_delete_keeps
+	check "status.keptOnDelete lists the kept PVCs and DKIM key; deleting the relay keeps exactly those and says so" t_delete_keeps
 	check "a relay that keeps nothing loses its PVCs with it" t_delete_drops
 	op_exit_code main
 	check "SIGTERM drains and exits 0" t_sigterm
