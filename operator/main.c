@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -189,12 +190,28 @@ parse(int argc, char **argv, struct op_opts *o, int *verbose, int *dump)
 	return optind == argc ? 0 : usage();
 }
 
+/* quiet_gnutls: re-execute once with GNUTLS_NO_IMPLICIT_INIT=1. libcurl
+ * (OpenSSL flavour) pulls in GnuTLS through libldap and librtmp, whose
+ * load-time constructor initialises GnuTLS and p11-kit although nothing
+ * here uses them: 0.85 MB of the idle RSS (measured, see the bench). The
+ * variable must be set before the libraries load, hence the exec; if it
+ * fails the operator simply runs with the constructor's cost. */
+static void
+quiet_gnutls(char **argv)
+{
+	if (getenv("GNUTLS_NO_IMPLICIT_INIT") != NULL ||
+	    setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 1) < 0)
+		return;
+	(void)execv("/proc/self/exe", argv);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct op_opts o;
 	int verbose = 0, dump = 0, rc;
 
+	quiet_gnutls(argv);
 	memset(&o, 0, sizeof(o));
 	log_init("chatmail-operator", 0);
 	if (images_init(&o.images) < 0) {

@@ -12,6 +12,9 @@
 #   the operator's CPU time to steady state, its own and its DKIM key
 #   children's
 #
+# BENCH_OP_BIN runs another operator binary (e.g. one built from an
+# older commit in a git worktree, for a before/after comparison); the
+# baseline's manifests are still rendered by build/bin's.
 # BENCH_OP_ARGS adds flags to the operator (e.g.
 # "--max-concurrent-reconciles 1 --keygen-workers 0" for the one-at-a-
 # time, in-process behaviour of before).
@@ -30,6 +33,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CP_ENV=${CP_ENV:-$ROOT/build/control-plane/env}
 OP_BIN=$ROOT/build/bin/chatmail-operator
+RUN_BIN=${BENCH_OP_BIN:-$OP_BIN}
 N=${BENCH_RELAYS:-500}
 RESYNC=${BENCH_RESYNC:-60}
 SVC='service: {type: ClusterIP}'
@@ -166,6 +170,7 @@ main() {
 		cannot "jq or bc missing (make deps)"
 	fi
 	[ -x "$OP_BIN" ] || cannot "$OP_BIN missing (make)"
+	[ -x "$RUN_BIN" ] || cannot "$RUN_BIN missing"
 	control_plane
 	k apply --server-side --force-conflicts \
 		-f "${CRD_FILE:-$ROOT/crds/chatmail.at_chatmailrelays.yaml}" >/dev/null 2>&1 ||
@@ -176,7 +181,7 @@ main() {
 	NSS+=("$NS")
 	MP=$(free_port)
 	# shellcheck disable=SC2086 # BENCH_OP_ARGS is a list of flags
-	"$OP_BIN" --namespace "$NS" --resync-period "$RESYNC" \
+	"$RUN_BIN" --namespace "$NS" --resync-period "$RESYNC" \
 		--metrics-bind-address "127.0.0.1:$MP" --health-probe-bind-address 0 \
 		${BENCH_OP_ARGS:-} >"$WORK/op.log" 2>&1 &
 	OP_PID=$!
@@ -200,6 +205,7 @@ main() {
 	deg=$(degraded)
 	say "baseline: kubectl apply --server-side of the rendered manifests"
 	base=$(baseline) || base="n/a"
+	[ "$RUN_BIN" = "$OP_BIN" ] || printf '\n(operator binary: %s)' "$RUN_BIN"
 	printf '\n%-52s %14s %14s\n' "chatmail-operator, $N relays${BENCH_OP_ARGS:+ ($BENCH_OP_ARGS)}" operator "baseline"
 	[[ $base =~ ^[0-9.]+$ ]] && base=$(printf '%.1f' "$base")
 	printf '%-52s %14s %14s\n' "time to steady state from empty (s)" "$t_conv" "$base"
