@@ -22,8 +22,10 @@ for `podman kube play` plus the volumes, laid out as a kubelet does:
 Podman runs all of it as hostPath bind mounts. What podman does not do
 the kubelet way is translated: fsGroup becomes a supplemental group,
 hostNetwork is set (the caller runs podman inside the relay's network
-namespace), probes are dropped from the spec and written to
-<out>/probes.json for the caller to run, /etc/resolv.conf comes from
+namespace), the Pod's sysctls (of its network namespace) are dropped
+from the spec and written to <out>/sysctls.json for the caller to set
+in that namespace before the Pod starts, probes are dropped from the
+spec and written to <out>/probes.json for the caller to run, /etc/resolv.conf comes from
 --resolv (the cluster DNS), and --ca-bundle replaces the CA bundle (a
 test's private CA, as a cluster would distribute it).
 
@@ -324,6 +326,7 @@ def pod_from(spec_src, meta, name, claims, objs, args, restart=None):
     sc = spec.setdefault("securityContext", {})
     gid = sc.pop("fsGroup", None)
     sc.pop("fsGroupChangePolicy", None)
+    sysctls = {x["name"]: x["value"] for x in sc.pop("sysctls", [])}
     if gid is not None:
         groups = sc.setdefault("supplementalGroups", [])
         if gid not in groups:
@@ -348,6 +351,8 @@ def pod_from(spec_src, meta, name, claims, objs, args, restart=None):
         json.dump(pod, f, indent=1)
     with open(os.path.join(args.out, "probes.json"), "w") as f:
         json.dump(probes, f, indent=1)
+    with open(os.path.join(args.out, "sysctls.json"), "w") as f:
+        json.dump(sysctls, f, indent=1)
     with open(os.path.join(args.out, "volumes.json"), "w") as f:
         json.dump({"fsGroup": gid, "volumes": paths}, f, indent=1)
     print(os.path.join(args.out, "pod.json"))

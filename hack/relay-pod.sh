@@ -35,7 +35,8 @@
 # (kept in $ROOT/objects.json so the DKIM key and certificate stay).
 # relay.yaml is $LOCAL_RELAY_SPEC or a test relay "_NAME.chat.test".
 #
-# Kubelet's part (volumes, fsGroup, subPath, probes) is hack/podlet.py.
+# Kubelet's part (volumes, fsGroup, subPath, probes, capabilities) is
+# hack/podlet.py; the Pod's sysctls are set here in its namespace.
 # What a cluster adds is played here: the DNS (resolv.conf names the
 # relays' dnsmasq, hack/relay-dns.sh), a CA bundle with
 # $LOCAL_RELAY_PUSH_CA (a test's notification server) in every container,
@@ -209,6 +210,14 @@ play() { # create and start the Pod from fresh volumes
 	"$PY" "$TOP/hack/podlet.py" pod "$ROOT/objects.json" --out "$OUT" \
 		--pvc-dir "$PVC" --pod-name "$POD" --resolv "$ROOT/resolv.conf" \
 		--ca-bundle "$ROOT/ca-bundle.crt" >/dev/null || die "podlet failed"
+	# the Pod's sysctls, in its network namespace, as the runtime sets
+	# them before the containers start
+	local k v
+	while read -r k v; do
+		[ -n "$k" ] || continue
+		nsenter --net="/run/netns/$NS" sysctl -q -w "$k=$v" ||
+			die "sysctl $k=$v in $NS failed"
+	done < <(jq -r 'to_entries[] | "\(.key) \(.value)"' "$OUT/sysctls.json")
 	# a container that cannot start is reported below, as kubelet would
 	# show it crash-looping; the Pod runs without it
 	pm kube play "$OUT/pod.json" >"$ROOT/log/play.log" 2>&1 || true

@@ -6,14 +6,16 @@
  * volumes they mount, how they run. Every container has a read-only
  * root file system, no privilege escalation and drops all
  * capabilities; the Pod uses the runtime's default seccomp profile.
- * The chatmail services run as vmail (2000, runAsNonRoot). Postfix,
- * Dovecot and nginx start as root and drop privileges themselves,
- * keeping only the capabilities that needs; their writable state is on
+ * The chatmail services run as vmail (2000, runAsNonRoot), nginx as
+ * www-data (33) with no capabilities: the Pod's sysctl
+ * net.ipv4.ip_unprivileged_port_start=0 lets it bind 80 and 443.
+ * Postfix and Dovecot start as root and drop privileges themselves,
+ * keeping only the capabilities that needs. Writable state is on
  * emptyDirs (/run/..., /var/lib/...). The Pod shares its process
  * namespace so the cert helper can signal the three to reload a
- * renewed certificate: it runs as root (uid 0 owns the masters, and a
- * non-root user's added capabilities never become effective under
- * containerd or CRI-O) with KILL only; finding the masters needs no
+ * renewed certificate: it runs as root with KILL only (to signal the
+ * masters of root and www-data; a non-root user's added capabilities
+ * never become effective under containerd or CRI-O); finding them needs no
  * more, since /proc/<pid>/comm and stat are world-readable (no
  * SYS_PTRACE). Unix sockets live in the shared emptyDir /run/chatmail.
  *
@@ -27,6 +29,7 @@
 
 #define INI "/etc/chatmail/chatmail.ini"
 #define VMAIL 2000
+#define WWW_DATA 33 /* Debian's, in the nginx image */
 
 enum {
 	M_RUN = 1 << 0,
@@ -47,6 +50,7 @@ enum {
 enum ctr_run {
 	RUN_VMAIL,  /* uid/gid 2000, no capabilities */
 	RUN_DAEMON, /* root master that drops privileges itself */
+	RUN_NGINX,  /* www-data, no capabilities (the Pod's sysctl) */
 	RUN_CERT,   /* root with KILL only: signals the masters */
 };
 
@@ -109,7 +113,7 @@ static const struct ctr_def ctrs[] = {
 	    M_RUN | M_MAIL | M_CONFIG | M_TLS | M_DOVECOT_RUN, RUN_DAEMON, 143,
 	    143, 993),
 	CTR("nginx", SPEC_C_NGINX, cmd_nginx, "nginx", "www",
-	    M_RUN | M_CONFIG | M_TLS | M_NGINX_RUN | M_MAIL_RO, RUN_DAEMON, 443,
+	    M_RUN | M_CONFIG | M_TLS | M_NGINX_RUN | M_MAIL_RO, RUN_NGINX, 443,
 	    80, 443),
 	CTR("filtermail-outgoing", SPEC_C_FILTERMAIL, cmd_fm_out, NULL, NULL,
 	    M_RUN | M_CONFIG | M_DKIM | M_TMP, RUN_VMAIL, 0, 0),
@@ -232,7 +236,7 @@ security(cJSON *c, const struct ctr_def *d)
 
 	cJSON_AddFalseToObject(sc, "allowPrivilegeEscalation");
 	caps = cJSON_AddObjectToObject(sc, "capabilities");
-	if (d->run != RUN_VMAIL)
+	if (d->run == RUN_DAEMON || d->run == RUN_CERT)
 		cJSON_AddItemToObject(
 			caps, "add",
 			str_array(d->run == RUN_CERT ? kill_cap : daemon_caps));
@@ -244,6 +248,12 @@ security(cJSON *c, const struct ctr_def *d)
 		cJSON_AddNumberToObject(sc, "runAsGroup", VMAIL);
 		cJSON_AddTrueToObject(sc, "runAsNonRoot");
 		cJSON_AddNumberToObject(sc, "runAsUser", VMAIL);
+		break;
+	case RUN_NGINX:
+		/* Debian's www-data; the TLS key via fsGroup */
+		cJSON_AddNumberToObject(sc, "runAsGroup", WWW_DATA);
+		cJSON_AddTrueToObject(sc, "runAsNonRoot");
+		cJSON_AddNumberToObject(sc, "runAsUser", WWW_DATA);
 		break;
 	case RUN_CERT:
 		/* the services image's user is vmail: override it */
@@ -396,7 +406,7 @@ pod_volumes(cJSON *pod, const struct desired_in *in)
 static cJSON *
 pod_spec(const struct desired_in *in)
 {
-	cJSON *pod = cJSON_CreateObject(), *cs, *sc;
+	cJSON *pod = cJSON_CreateObject(), *cs, *sc, *sysctl;
 	size_t i;
 
 	cJSON_AddFalseToObject(pod, "automountServiceAccountToken");
@@ -412,6 +422,14 @@ pod_spec(const struct desired_in *in)
 	cJSON_AddStringToObject(sc, "fsGroupChangePolicy", "OnRootMismatch");
 	cJSON_AddStringToObject(cJSON_AddObjectToObject(sc, "seccompProfile"),
 				"type", "RuntimeDefault");
+	/* nginx binds 80 and 443 without root or capabilities; a "safe"
+	 * sysctl of the Pod's own network namespace (Kubernetes 1.22+,
+	 * allowed by the baseline Pod Security Standard) */
+	sysctl = cJSON_CreateObject();
+	cJSON_AddStringToObject(sysctl, "name",
+				"net.ipv4.ip_unprivileged_port_start");
+	cJSON_AddStringToObject(sysctl, "value", "0");
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(sc, "sysctls"), sysctl);
 	cJSON_AddTrueToObject(pod, "shareProcessNamespace");
 	cJSON_AddNumberToObject(pod, "terminationGracePeriodSeconds", 60);
 	pod_volumes(pod, in);

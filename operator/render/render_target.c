@@ -85,7 +85,9 @@ render_target_new_pod(void)
 	t->nginx_mime_types = xstrdup("/etc/nginx/mime.types");
 	t->vmail_user = xstrdup("vmail");
 	t->postfix_user = xstrdup("postfix");
-	t->nginx_user = xstrdup("www-data");
+	/* nginx runs as www-data from the start (the Pod's runAsUser; its
+	 * sysctl lets it bind 80 and 443): no "user" directive */
+	t->nginx_user = xstrdup("");
 	t->dovecot_login_user = xstrdup("");
 	return t;
 }

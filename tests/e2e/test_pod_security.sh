@@ -7,8 +7,10 @@
 # /proc/<pid>/status of its first process: no new privileges, the
 # runtime's seccomp filter, no ambient capabilities, and the user and
 # effective capabilities its securityContext asks for (services: vmail
-# 2000 with none; cert: root with KILL only; Postfix, Dovecot, nginx
-# masters: root with the daemons' set); every root file system is
+# 2000 with none; nginx: www-data with none, through the Pod's sysctl
+# net.ipv4.ip_unprivileged_port_start=0; cert: root with KILL only;
+# Postfix and Dovecot masters: root with the daemons' set); every root
+# file system is
 # read-only, and writing to it fails where a shell exists to try. The
 # cert container finds the masters through /proc without SYS_PTRACE.
 # podlet itself: a non-root container's added capabilities are dropped
@@ -60,8 +62,9 @@ for c in "${ctrs[@]}"; do
 	ro=$(podman inspect --format '{{.HostConfig.ReadonlyRootfs}}' "$P-$c" 2>/dev/null)
 	case $c in
 	cert) [ "$uid" = 0 ] && [ "$eff" = $KILL_ONLY ] ;;
-	postfix | dovecot | nginx)
+	postfix | dovecot)
 		[ "$uid" = 0 ] && [ $((0x$eff & ~DAEMONS)) -eq 0 ] ;;
+	nginx) [ "$uid" = 33 ] && [ "$eff" = 0000000000000000 ] ;;
 	*) [ "$uid" = 2000 ] && [ "$eff" = 0000000000000000 ] ;;
 	esac
 	ok $? "$c: uid $uid, effective capabilities $eff"
@@ -72,6 +75,15 @@ for c in postfix dovecot nginx; do
 	! podman exec "$P-$c" sh -c 'echo x >/etc/e2e-write-test' 2>/dev/null
 	ok $? "$c: writing to its root file system fails"
 done
+# nginx: every process www-data, 80 and 443 bound through the Pod's
+# sysctl (set in its network namespace, as the runtime does)
+users=$(ps -o user= --ppid "$(podman inspect --format '{{.State.Pid}}' "$P-nginx")" |
+	sort -u | tr '\n' ' ')
+[ "$users" = "www-data " ]
+ok $? "nginx workers run as www-data too (${users:-none})"
+port=$(nsenter --net="/run/netns/$(renv "$E" NETNS)" sysctl -n net.ipv4.ip_unprivileged_port_start)
+[ "$port" = 0 ]
+ok $? "the Pod's network namespace has net.ipv4.ip_unprivileged_port_start = $port"
 wait_until 10 grep -q 'level=info.*watching' "$(renv "$E" LOG)/cert.log"
 ok $? "the cert container started as root with KILL only"
 

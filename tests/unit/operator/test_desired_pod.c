@@ -2,11 +2,13 @@
  * test_desired_pod: the relay Pod's security and mounts as the
  * operator renders them. Every container: read-only root file system,
  * no privilege escalation, all capabilities dropped; the chatmail
- * services run as vmail (runAsNonRoot); the daemons add only what
- * their masters need; the cert helper runs as root with KILL only (a
+ * services run as vmail (runAsNonRoot); Postfix and Dovecot add only
+ * what their masters need; the cert helper runs as root with KILL only (a
  * non-root user's added capabilities are never effective on a
- * cluster). The Pod uses the RuntimeDefault seccomp profile and shares
- * its process namespace. nginx mounts the mail claim read-only (the
+ * cluster); nginx runs as www-data with none (the Pod's sysctl
+ * net.ipv4.ip_unprivileged_port_start=0, no "user" directive). The Pod
+ * uses the RuntimeDefault seccomp profile and shares its process
+ * namespace. nginx mounts the mail claim read-only (the
  * metrics textfile), Postfix starts through postfix-run with an
  * emptyDir for its copy of the config, and the CronJobs' Pods are held
  * to the same rules. iroh-relay.toml comes from the renderer.
@@ -147,8 +149,8 @@ check_container(const cJSON *c, int uid, const char *caps)
 	assert_str(joined(util_get(sc, "capabilities.add"), got, sizeof(got)),
 		   caps);
 	assert_int(sc_int(c, "runAsUser"), uid);
-	if (uid == 2000) {
-		assert_int(sc_int(c, "runAsGroup"), 2000);
+	if (uid > 0) {
+		assert_int(sc_int(c, "runAsGroup"), uid);
 		assert_true(cJSON_IsTrue(util_get(sc, "runAsNonRoot")));
 	} else if (uid == 0) {
 		assert_int(sc_int(c, "runAsGroup"), 0);
@@ -188,7 +190,7 @@ test_security_contexts(void **state)
 	const char *daemon_caps = "CHOWN,DAC_OVERRIDE,FOWNER,KILL,"
 				  "NET_BIND_SERVICE,SETGID,SETUID,SYS_CHROOT";
 	struct fixture f;
-	const cJSON *pod, *cs;
+	const cJSON *pod, *cs, *sysctl;
 	size_t i;
 
 	(void)state;
@@ -210,7 +212,15 @@ test_security_contexts(void **state)
 	}
 	check_container(named(cs, "postfix"), -1, daemon_caps);
 	check_container(named(cs, "dovecot"), -1, daemon_caps);
-	check_container(named(cs, "nginx"), -1, daemon_caps);
+	/* www-data without capabilities: the sysctl opens 80 and 443 */
+	check_container(named(cs, "nginx"), 33, "");
+	sysctl =
+		cJSON_GetArrayItem(util_get(pod, "securityContext.sysctls"), 0);
+	assert_str(util_get_str(sysctl, "name"),
+		   "net.ipv4.ip_unprivileged_port_start");
+	assert_str(util_get_str(sysctl, "value"), "0");
+	assert_null(strstr(render_set_find(&f.files, "nginx/nginx.conf")->data,
+			   "\nuser "));
 	/* root (the masters' owner) with KILL only: no SYS_PTRACE */
 	check_container(named(cs, "cert"), 0, "KILL");
 	teardown(&f);
