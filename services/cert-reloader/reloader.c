@@ -4,7 +4,8 @@
  *
  * One evloop: the inotify fd, one debounce timer (events come in bursts:
  * the kubelet creates, links and renames several entries), one periodic
- * check timer, and signalfd for SIGTERM/SIGINT. The fingerprint covers
+ * check timer, a probe timer (at start, until every target was seen
+ * once: may we signal it?), and signalfd for SIGTERM/SIGINT. The fingerprint covers
  * both files, so a renewal that keeps the key still counts.
  *
  * Untrusted input: certificate and key files (size-capped, parsed by
@@ -268,10 +269,44 @@ reloader_target_pids(const struct reloader_opts *o,
 struct run {
 	const struct reloader_opts *o;
 	struct evloop *loop;
-	struct evloop_timer debounce, check;
+	struct evloop_timer debounce, check, probe;
 	int ifd;
-	char current[65]; /* fingerprint of what the daemons serve */
+	unsigned probed, probes; /* targets probed (bits), probe rounds */
+	char current[65];	 /* fingerprint of what the daemons serve */
 };
+
+#define PROBE_MS 2000
+#define PROBE_ROUNDS 60 /* the daemons start within two minutes */
+
+size_t
+reloader_probe(const struct reloader_opts *o, unsigned *done)
+{
+	pid_t pids[16];
+	size_t i, j, n, missing = 0;
+
+	for (i = 0; i < o->ntargets; i++) {
+		if (*done & (1u << i))
+			continue;
+		n = reloader_target_pids(o, &o->targets[i], pids, 16);
+		if (n == 0) {
+			missing++;
+			continue;
+		}
+		*done |= 1u << i;
+		for (j = 0; j < n; j++) {
+			if (kill(pids[j], 0) == 0)
+				log_info("can signal %s (pid %d)",
+					 o->targets[i].name, (int)pids[j]);
+			else
+				log_error("cannot signal %s (pid %d): %s; the "
+					  "cert container needs uid 0 with "
+					  "the KILL capability",
+					  o->targets[i].name, (int)pids[j],
+					  strerror(errno));
+		}
+	}
+	return missing;
+}
 
 /* signal_targets: SIGHUP to every target; returns how many got it */
 static int
@@ -339,6 +374,17 @@ on_check(struct evloop *loop, void *arg)
 	evloop_timer_start(loop, &rn->check, rn->o->check_ms);
 }
 
+/* on_probe: probe the targets until each had a process (bounded) */
+static void
+on_probe(struct evloop *loop, void *arg)
+{
+	struct run *rn = arg;
+
+	if (reloader_probe(rn->o, &rn->probed) > 0 &&
+	    ++rn->probes < PROBE_ROUNDS)
+		evloop_timer_start(loop, &rn->probe, PROBE_MS);
+}
+
 /* on_inotify: drain the events; any of ours starts the debounce */
 static void
 on_inotify(struct evloop *loop, int fd, unsigned events, void *arg)
@@ -393,6 +439,8 @@ reloader_run(const struct reloader_opts *o)
 	evloop_timer_init(&rn.debounce, on_debounce, &rn);
 	evloop_timer_init(&rn.check, on_check, &rn);
 	evloop_timer_start(rn.loop, &rn.check, o->check_ms);
+	evloop_timer_init(&rn.probe, on_probe, &rn);
+	evloop_timer_start(rn.loop, &rn.probe, PROBE_MS);
 	if (evloop_io_add(rn.loop, rn.ifd, EV_READ, on_inotify, &rn) < 0 ||
 	    evloop_signal_add(rn.loop, SIGTERM, on_signal, &rn) < 0 ||
 	    evloop_signal_add(rn.loop, SIGINT, on_signal, &rn) < 0) {
@@ -408,6 +456,7 @@ out:
 	}
 	evloop_timer_stop(rn.loop, &rn.debounce);
 	evloop_timer_stop(rn.loop, &rn.check);
+	evloop_timer_stop(rn.loop, &rn.probe);
 	evloop_free(&rn.loop);
 	buf_deinit(&err);
 	return rc;

@@ -69,6 +69,13 @@ size_t reloader_target_pids(const struct reloader_opts *o,
 			    const struct reloader_target *t, pid_t *pids,
 			    size_t max);
 
+/* reloader_probe: kill(pid, 0) on every target whose bit in *done is
+ * clear and which has a process now, logging whether the helper may
+ * signal it (a cert container without uid 0 or CAP_KILL may not: said
+ * at start, not at the first renewal); sets its bit. Returns how many
+ * targets had no process yet. */
+size_t reloader_probe(const struct reloader_opts *o, unsigned *done);
+
 /* reloader_run: watch and reload until SIGTERM/SIGINT; a sysexits code */
 int reloader_run(const struct reloader_opts *o);
 

@@ -84,8 +84,13 @@ ok $? "nginx workers run as www-data too (${users:-none})"
 port=$(nsenter --net="/run/netns/$(renv "$E" NETNS)" sysctl -n net.ipv4.ip_unprivileged_port_start)
 [ "$port" = 0 ]
 ok $? "the Pod's network namespace has net.ipv4.ip_unprivileged_port_start = $port"
-wait_until 10 grep -q 'level=info.*watching' "$(renv "$E" LOG)/cert.log"
-ok $? "the cert container started as root with KILL only"
+# the cert helper probes at start whether it may signal each master
+CL=$(renv "$E" LOG)/cert.log
+all_probed() { grep -q 'can signal nginx' "$CL" && grep -q 'can signal dovecot' "$CL" &&
+	grep -q 'can signal master' "$CL"; }
+wait_until 20 all_probed && ! grep -q 'cannot signal' "$CL"
+ok $? "the cert container (root, KILL only) may signal nginx (www-data), dovecot and master (root)"
+grep 'signal' "$CL" | sed 's/^/# /' | head -n 6
 
 # podlet grants capabilities as containerd does: a non-root container's
 # added capabilities would be ambient (effective) in podman, so podlet

@@ -172,6 +172,48 @@ test_find(void **state)
 	free(root);
 }
 
+/* test_probe: targets are probed once each, when they have a process */
+static void
+test_probe(void **state)
+{
+	struct reloader_opts o;
+	char *root = test_tmpdir(), path[512];
+	unsigned done = 0;
+	FILE *f;
+
+	(void)state;
+	reloader_opts_default(&o);
+	(void)snprintf(path, sizeof(path), "%s/self.pid", root);
+	o.ntargets = 2;
+	(void)snprintf(o.targets[0].name, sizeof(o.targets[0].name), "self");
+	(void)snprintf(o.targets[0].pidfile, sizeof(o.targets[0].pidfile), "%s",
+		       path);
+	(void)snprintf(o.targets[1].name, sizeof(o.targets[1].name), "late");
+	(void)snprintf(o.targets[1].pidfile, sizeof(o.targets[1].pidfile),
+		       "%s/late.pid", root);
+	/* neither runs yet */
+	assert_int(reloader_probe(&o, &done), 2);
+	assert_int(done, 0);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	(void)fprintf(f, "%d\n", (int)getpid());
+	(void)fclose(f);
+	assert_int(reloader_probe(&o, &done), 1);
+	assert_int(done, 1);
+	/* probed targets are not probed again */
+	assert_int(reloader_probe(&o, &done), 1);
+	assert_int(done, 1);
+	(void)snprintf(path, sizeof(path), "%s/late.pid", root);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	(void)fprintf(f, "%d\n", (int)getpid());
+	(void)fclose(f);
+	assert_int(reloader_probe(&o, &done), 0);
+	assert_int(done, 3);
+	test_rmtree(root);
+	free(root);
+}
+
 int
 main(void)
 {
@@ -179,6 +221,7 @@ main(void)
 		cmocka_unit_test(test_parse_target),
 		cmocka_unit_test(test_fingerprint),
 		cmocka_unit_test(test_find),
+		cmocka_unit_test(test_probe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
