@@ -29,6 +29,7 @@
  * services/lib/http with its limits; only the path is looked at).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,8 @@
 /* how long SIGTERM waits for reconciles in flight (a Pod's default
  * grace period is 30 s) */
 #define DRAIN_MS 20000u
+/* malloc_trim when idle, at most this often */
+#define TRIM_MS 5000u
 
 /* mono_ms: a monotonic clock for the work queue */
 static uint64_t
@@ -334,6 +337,7 @@ start_keys(struct controller *ctl)
 		 * reconcile may call before reconcile_start returns */
 		k = xstrdup(key);
 		ctl->inflight++;
+		ctl->busy = 1;
 		if (ctl->inflight > ctl->peak) {
 			ctl->peak = ctl->inflight;
 			metrics_set(ctl->metrics, MG_PEAK_WORKERS,
@@ -377,6 +381,24 @@ cancel_inflight(struct controller *ctl, const char *why)
 	metrics_set(ctl->metrics, MG_ACTIVE_WORKERS, 0);
 }
 
+/* trim_when_idle: after a burst of reconciles, once nothing is in flight
+ * or ready, give the freed heap back to the system (glibc keeps free
+ * memory below the top chunk and in fragments otherwise) */
+static void
+trim_when_idle(struct controller *ctl)
+{
+	uint64_t now = evloop_now(ctl->loop);
+
+	/* at most every TRIM_MS: a trickle of single reconciles at steady
+	 * state should not walk the heap each time */
+	if (!ctl->busy || ctl->inflight > 0 || workqueue_len(&ctl->queue) > 0 ||
+	    now < ctl->trimmed + TRIM_MS)
+		return;
+	ctl->busy = 0;
+	ctl->trimmed = now;
+	(void)malloc_trim(0);
+}
+
 /* main_loop: dispatch I/O and start reconciles until the Lease is
  * lost, or until drained and no reconcile is in flight (or the drain
  * took too long) */
@@ -397,6 +419,7 @@ main_loop(struct controller *ctl)
 		if (wait < 0 || wait > 500)
 			wait = 500;
 		export_queue(ctl);
+		trim_when_idle(ctl);
 		if (evloop_run_once(ctl->loop, (int)wait) < 0)
 			break;
 	}

@@ -133,6 +133,8 @@ struct controller {
 	struct evloop_timer resync;
 	char identity[128];
 	int leading, draining, lost;
+	int busy;	  /* reconciles ran since the last malloc_trim */
+	uint64_t trimmed; /* loop time of the last malloc_trim */
 	uint64_t reconciles;
 };
 
