@@ -149,7 +149,7 @@ DKIM_SELECTOR=opendkim
 DKIM_TXT="v=DKIM1;k=rsa;p=$dkim;s=email;t=s"
 LOG=$ROOT/log
 POSTFIX_EXEC="kubectl -n $NS exec -i $NAME-0 -c postfix --"
-POSTFIX_CONF=/etc/chatmail/postfix
+POSTFIX_CONF=/run/postfix-config/etc
 EOF
 	say "$NAME up: $domain, Service ports forwarded to $ADDR"
 }
