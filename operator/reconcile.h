@@ -55,7 +55,9 @@ struct rec {
 	struct relay_spec *spec;
 	struct render_set files;
 	char tls_secret[256], dkim_secret[256];
-	char dkim_txt[2048];		   /* of a Secret the user brought */
+	char dkim_txt[2048];		   /* of a Secret the user brought,
+					    * or of the key created now */
+	char dkim_new[2048];		   /* of the key being created */
 	char err_reason[64], err_msg[512]; /* the first failure */
 	int dkim_pending;		   /* waiting for a generated key */
 	unsigned writes;

@@ -50,6 +50,11 @@ created(struct rec *r, struct rec_call *call, struct kube_result *res)
 	const char *what = call->dkim ? "DKIM" : "self-signed TLS";
 
 	if (res->err == 0) {
+		/* the status can carry the DKIM record at once, not one
+		 * status write later when the watch shows the Secret */
+		if (call->dkim)
+			(void)snprintf(r->dkim_txt, sizeof(r->dkim_txt), "%s",
+				       r->dkim_new);
 		log_info("created %s Secret %s/%s", what, r->ns, call->name);
 		events_emit(r->ctl->events, r->relay, "Normal",
 			    call->dkim ? "DKIMKeyGenerated"
@@ -88,7 +93,7 @@ create_secret(struct rec *r, cJSON *sec, int dkim)
 static void
 dkim_secret(struct rec *r, const struct desired_in *in)
 {
-	struct buf pem = BUF_INIT(16384);
+	struct buf pem = BUF_INIT(16384), txt = BUF_INIT(4096);
 	struct desired_in keep = *in;
 	struct child c;
 	int got;
@@ -108,6 +113,9 @@ dkim_secret(struct rec *r, const struct desired_in *in)
 		/* the keygen re-queues this relay when its key is ready */
 		r->dkim_pending = 1;
 	} else {
+		if (keys_dkim_txt(pem.data, pem.len, &txt) == 0)
+			(void)snprintf(r->dkim_new, sizeof(r->dkim_new), "%s",
+				       buf_cstr(&txt));
 		if (r->spec->storage.mail.keep_on_delete)
 			keep.uid = NULL;
 		create_secret(r,
@@ -117,6 +125,7 @@ dkim_secret(struct rec *r, const struct desired_in *in)
 			      1);
 	}
 	buf_wipe_deinit(&pem);
+	buf_deinit(&txt);
 }
 
 /* tls_secret: the self-signed certificate of a SelfSigned relay */
