@@ -135,6 +135,23 @@ int fm_dkim_sign_parts(struct fm_dkim_signer *signer, const char *hdr,
 		       size_t hlen, const char *body, size_t blen, time_t now,
 		       struct buf *out, struct buf *err);
 
+/* The same in three steps, so the RSA operation can run off the event
+ * loop (fm_sign_pool.h): fm_dkim_sign_prepare hashes the body, writes
+ * the field up to "b=" into field (empty on entry) and the header hash
+ * into hh; fm_dkim_sign_digest makes the RSA signature of hh (thread
+ * safe: it only reads the key; sig holds 1024 bytes, *siglen its size on
+ * entry); fm_dkim_sign_finish appends the signature to field and field
+ * to out. Each returns 0, or -errno with the reason in err where given. */
+int fm_dkim_sign_prepare(const struct fm_dkim_signer *signer, const char *hdr,
+			 size_t hlen, const char *body, size_t blen, time_t now,
+			 struct buf *field, unsigned char hh[32],
+			 struct buf *err);
+int fm_dkim_sign_digest(const struct fm_dkim_signer *signer,
+			const unsigned char hh[32], unsigned char *sig,
+			size_t *siglen);
+int fm_dkim_sign_finish(struct buf *field, const unsigned char *sig,
+			size_t siglen, struct buf *out, struct buf *err);
+
 /* canonicalization and hashing, exposed for tests and the bench */
 
 /* a SHA-256 sink with a staging buffer and an optional length limit */

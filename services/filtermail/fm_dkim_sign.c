@@ -190,12 +190,13 @@ append_folded(struct buf *out, const char *text, char brk, size_t *col)
 	}
 }
 
-/* rsa_sign: PKCS#1 v1.5 signature over the SHA-256 hash hh */
-static int
-rsa_sign(EVP_PKEY *key, const unsigned char hh[32], unsigned char *sig,
-	 size_t *siglen)
+/* fm_dkim_sign_digest: see fm_dkim.h; only reads the key, and each call
+ * has its own EVP_PKEY_CTX, so signer threads may call it at once */
+int
+fm_dkim_sign_digest(const struct fm_dkim_signer *s, const unsigned char hh[32],
+		    unsigned char *sig, size_t *siglen)
 {
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(key, NULL);
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(s->key, NULL);
 	int rc = -EIO;
 
 	if (ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 &&
@@ -218,52 +219,92 @@ fm_dkim_sign(struct fm_dkim_signer *s, const char *msg, size_t len, time_t now,
 				  err);
 }
 
+/* fm_dkim_sign_prepare: see fm_dkim.h */
 int
-fm_dkim_sign_parts(struct fm_dkim_signer *s, const char *hdr, size_t hlen,
-		   const char *body, size_t blen, time_t now, struct buf *out,
-		   struct buf *err)
+fm_dkim_sign_prepare(const struct fm_dkim_signer *s, const char *hdr,
+		     size_t hlen, const char *body, size_t blen, time_t now,
+		     struct buf *field, unsigned char hh[32], struct buf *err)
 {
-	unsigned char bh[32], hh[32], sig[1024];
-	char bh64[48], b64[1400];
-	struct buf names = BUF_INIT(1 << 20), field = BUF_INIT(1 << 21);
+	unsigned char bh[32];
+	char bh64[48];
+	struct buf names = BUF_INIT(1 << 20);
 	struct fm_slice *hn = NULL;
-	size_t col, siglen = sizeof(sig), nn;
+	size_t col, nn;
 	uint64_t total;
 	int rc = -EIO;
 
 	if (fm_dkim_body_hash(body, blen, FM_CANON_SIMPLE, UINT64_MAX, bh,
 			      &total) < 0)
-		goto out;
+		goto fail;
 	(void)EVP_EncodeBlock((unsigned char *)bh64, bh, 32);
 	signed_names(hdr, hlen, &names);
-	(void)buf_printf(&field,
+	(void)buf_printf(field,
 			 "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/simple;"
 			 " d=%s;\r\n\ts=%s; t=%lld;\r\n\tbh=%s;\r\n\th=",
 			 s->domain, s->selector, (long long)now, bh64);
 	col = 10;
-	append_folded(&field, buf_cstr(&names), ':', &col);
-	(void)buf_puts(&field, ";\r\n\tb=");
+	append_folded(field, buf_cstr(&names), ':', &col);
+	(void)buf_puts(field, ";\r\n\tb=");
 	nn = 1;
 	for (col = 0; col < names.len; col++)
 		nn += names.data[col] == ':';
 	hn = xreallocarray(NULL, nn, sizeof(*hn));
 	nn = split_names(buf_cstr(&names), hn, nn);
-	if (fm_dkim_header_hash(hdr, hlen, hn, nn, field.data, field.len,
-				FM_CANON_RELAXED, hh) < 0 ||
-	    rsa_sign(s->key, hh, sig, &siglen) < 0) {
-		(void)buf_puts(err, "DKIM signing failed");
-		goto out;
-	}
-	(void)EVP_EncodeBlock((unsigned char *)b64, sig, (int)siglen);
-	col = 10;
-	append_folded(&field, b64, '\0', &col);
-	(void)buf_puts(&field, "\r\n");
-	rc = buf_append(out, field.data, field.len);
-	if (rc < 0)
-		(void)buf_puts(err, "DKIM-Signature does not fit");
+	if (fm_dkim_header_hash(hdr, hlen, hn, nn, field->data, field->len,
+				FM_CANON_RELAXED, hh) < 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	(void)buf_puts(err, "DKIM signing failed");
 out:
 	free(hn);
 	buf_deinit(&names);
+	return rc;
+}
+
+/* fm_dkim_sign_finish: see fm_dkim.h */
+int
+fm_dkim_sign_finish(struct buf *field, const unsigned char *sig, size_t siglen,
+		    struct buf *out, struct buf *err)
+{
+	char b64[1400];
+	size_t col = 10;
+	int rc = -E2BIG;
+
+	if (siglen > 1024)
+		goto out;
+	(void)EVP_EncodeBlock((unsigned char *)b64, sig, (int)siglen);
+	append_folded(field, b64, '\0', &col);
+	(void)buf_puts(field, "\r\n");
+	rc = buf_append(out, field->data, field->len);
+out:
+	if (rc < 0)
+		(void)buf_puts(err, "DKIM-Signature does not fit");
+	return rc;
+}
+
+int
+fm_dkim_sign_parts(struct fm_dkim_signer *s, const char *hdr, size_t hlen,
+		   const char *body, size_t blen, time_t now, struct buf *out,
+		   struct buf *err)
+{
+	unsigned char hh[32], sig[1024];
+	struct buf field = BUF_INIT(1 << 21);
+	size_t siglen = sizeof(sig);
+	int rc;
+
+	rc = fm_dkim_sign_prepare(s, hdr, hlen, body, blen, now, &field, hh,
+				  err);
+	if (rc < 0)
+		goto out;
+	rc = fm_dkim_sign_digest(s, hh, sig, &siglen);
+	if (rc < 0) {
+		(void)buf_puts(err, "DKIM signing failed");
+		goto out;
+	}
+	rc = fm_dkim_sign_finish(&field, sig, siglen, out, err);
+out:
 	buf_deinit(&field);
 	return rc;
 }

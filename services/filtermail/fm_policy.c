@@ -1,8 +1,9 @@
 /*
  * fm_policy: filtermail's decision on one message, outgoing or incoming
  * (rules, reply texts and log phrases of upstream filtermail, reference
- * §2.8; see fm_policy.h). The classifier is fm_pgp_classify(), signing
- * fm_dkim_sign(); the incoming origin check lives in fm_policy_dkim.c.
+ * §2.8; see fm_policy.h). The classifier is fm_pgp_classify(); the
+ * outgoing cleanup and signature live in fm_policy_sign.c, the incoming
+ * origin check in fm_policy_dkim.c.
  *
  * Role: called by the SMTP and HTTP side after DATA. Untrusted input:
  * the envelope and the message. Reply texts quoting the message (the
@@ -16,7 +17,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include "fm_clean.h"
 #include "fm_policy_int.h"
 #include "log.h"
 #include "user.h"
@@ -65,7 +65,8 @@ fm_policy_new(struct evloop *loop, const struct chatmail_config *cfg,
 			cfg->dkim_key_file, cfg->mail_domain_bare,
 			cfg->dkim_selector ? cfg->dkim_selector : "opendkim",
 			err);
-		if (pol->signer == NULL)
+		if (pol->signer == NULL ||
+		    fm_policy_signers_start(pol, err) < 0)
 			goto fail;
 	}
 	if (!outgoing) {
@@ -94,6 +95,7 @@ fm_policy_free(struct fm_policy **pp)
 
 		fm_check_cancel(&c);
 	}
+	fm_sign_pool_free(&pol->signers); /* joins the threads */
 	fm_dkim_signer_free(&pol->signer);
 	fm_dns_free(&pol->dns);
 	fm_dkim_key_cache_clear();
@@ -151,94 +153,6 @@ cleartext_ok(const struct chatmail_config *cfg, const char *rcpt)
 	return user_enforces_e2ee(dir) == 0;
 }
 
-/* clean_into: pol->cleaned = the header section of top cleaned as
- * Postfix's authclean would (fm_clean.h), then the empty line if top had
- * one; the length without that line through hlen_r. 0 or -E2BIG. */
-static int
-clean_into(struct fm_policy *pol, const struct fm_entity *top, size_t *hlen_r)
-{
-	buf_reset(&pol->cleaned);
-	if (fm_clean_header(top->hdr, top->hlen, pol->now(),
-			    pol->cfg->mail_domain_bare, &pol->cleaned) < 0)
-		return -E2BIG;
-	*hlen_r = pol->cleaned.len;
-	if (top->body > top->hdr + top->hlen)
-		return buf_puts(&pol->cleaned, "\r\n");
-	return 0;
-}
-
-/* sign_if_ours: the DKIM-Signature field for (hdr, body) appended to
- * out when we have a key and from is in our domain, like OpenDKIM's
- * SigningTable "*@<domain>"; 1 signed, 0 not ours to sign, -EIO */
-static int
-sign_if_ours(struct fm_policy *pol, const char *from, const char *hdr,
-	     size_t hlen, const char *body, size_t blen, struct buf *out,
-	     struct buf *err)
-{
-	const char *at = strrchr(from, '@');
-
-	if (pol->signer == NULL || at == NULL ||
-	    strcasecmp(at + 1, pol->cfg->mail_domain_bare) != 0)
-		return 0;
-	if (fm_dkim_sign_parts(pol->signer, hdr, hlen, body, blen, pol->now(),
-			       out, err) < 0)
-		return -EIO;
-	/* OpenDKIM's phrase: upstream's mtail counts dkim_signed by it */
-	log_info("DKIM-Signature field added (s=%s, d=%s)",
-		 pol->cfg->dkim_selector ? pol->cfg->dkim_selector : "opendkim",
-		 pol->cfg->mail_domain_bare);
-	return 1;
-}
-
-/* sign: the outgoing pass: the header section cleaned, then DKIM-signed
- * over the cleaned message when it is ours to sign; prepend = signature
- * (if any) + cleaned section, replacing the message's own */
-static void
-sign(struct fm_policy *pol, const char *from, const struct fm_entity *top,
-     const char *msg, struct fm_verdict *v)
-{
-	struct buf err = BUF_INIT(256);
-	size_t hlen = 0;
-	int r;
-
-	fm_verdict_set(v, 250, "250 OK");
-	buf_reset(&pol->prepend);
-	if (clean_into(pol, top, &hlen) < 0) {
-		log_error("Can't clean message header: too large");
-		fm_verdict_set(v, 451,
-			       "451 4.3.0 Local error: header too large");
-		goto out;
-	}
-	r = sign_if_ours(pol, from, pol->cleaned.data, hlen, top->body,
-			 top->blen, &pol->prepend, &err);
-	if (r < 0 || buf_append(&pol->prepend, pol->cleaned.data,
-				pol->cleaned.len) < 0) {
-		log_error("Can't sign message: %s", buf_cstr(&err));
-		fm_verdict_set(v, 451,
-			       "451 4.3.0 Local error: DKIM signing failed");
-		goto out;
-	}
-	v->prepend = pol->prepend.data;
-	v->prepend_len = pol->prepend.len;
-	v->skip = (size_t)(top->body - msg);
-out:
-	buf_deinit(&err);
-}
-
-/* fm_policy_sign: see fm_policy.h */
-int
-fm_policy_sign(struct fm_policy *pol, const char *hdr, size_t hlen,
-	       const char *body, size_t blen, struct buf *out, struct buf *err)
-{
-	struct fm_entity e = { hdr, hlen, body, blen };
-	char fromhdr[1024], from[512];
-
-	if (!fm_mime_header_get(&e, "From", fromhdr, sizeof(fromhdr)) ||
-	    !fm_mime_first_address(fromhdr, from, sizeof(from)))
-		return 0;
-	return sign_if_ours(pol, from, hdr, hlen, body, blen, out, err);
-}
-
 /* is_asm: upstream's self-sent Autocrypt Setup Message: one recipient,
  * the envelope sender itself (compared exactly, as upstream), Subject
  * (RFC 2047 words decoded) "Autocrypt Setup Message", multipart/mixed */
@@ -262,9 +176,9 @@ out:
 }
 
 /* outgoing: upstream's OutgoingBeforeQueueHandler::check_data after the
- * From checks */
-static void
-outgoing(struct fm_policy *pol, const struct fm_envelope *env, const char *from,
+ * From checks: 1 when the message passes (sign it), 0 when v is set */
+static int
+outgoing(struct fm_policy *pol, const struct fm_envelope *env,
 	 const struct fm_entity *top, const char *msg, size_t len,
 	 struct fm_verdict *v)
 {
@@ -273,16 +187,14 @@ outgoing(struct fm_policy *pol, const struct fm_envelope *env, const char *from,
 	fm_pgp_classify(msg, len, 1, &pol->scratch, &c);
 	if (c.encrypted || c.securejoin) {
 		log_info("Outgoing: Filtering encrypted mail.");
-		sign(pol, from, top, msg, v);
-		return;
+		return 1;
 	}
 	log_info("Outgoing: Filtering unencrypted mail.");
-	if (is_asm(env, top, &c)) {
-		sign(pol, from, top, msg, v);
-		return;
-	}
+	if (is_asm(env, top, &c))
+		return 1;
 	log_warn("Rejected unencrypted mail from: %s", env->mail_from);
 	fm_verdict_set(v, 523, REPLY_523);
+	return 0;
 }
 
 /* incoming: upstream's IncomingBeforeQueueHandler::check_data after the
@@ -341,7 +253,8 @@ fm_policy_check(struct fm_policy *pol, const struct fm_envelope *env,
 				       from, env->mail_from);
 			goto decided;
 		}
-		outgoing(pol, env, from, &top, msg, len, &v);
+		if (outgoing(pol, env, &top, msg, len, &v))
+			return fm_policy_pass(pol, from, &top, msg, done, arg);
 		goto decided;
 	}
 	/* a forwarded or forged return path: keep the mail, never bounce */

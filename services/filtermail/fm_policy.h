@@ -77,7 +77,10 @@ struct fm_verdict {
  * FILTERMAIL_SKIP_DKIM=1|true disables DKIM verification (tests only,
  * logged "DKIM verification DISABLED!"); FILTERMAIL_REJECTED_DIR sets
  * where messages that failed DKIM verification are saved for debugging
- * (default /tmp/filtermail-rejected as upstream; "" = not saved).
+ * (default /tmp/filtermail-rejected as upstream; "" = not saved);
+ * FILTERMAIL_SIGN_THREADS (outgoing with a key) sets the DKIM signer
+ * threads (fm_sign_pool.h; default the online CPUs, at most 4; 0 signs
+ * on the event loop), as chatmail.ini has no such option.
  * Returns NULL with the reason in err (a config problem: exit 78). */
 struct fm_policy *fm_policy_new(struct evloop *loop,
 				const struct chatmail_config *cfg, int outgoing,
@@ -93,7 +96,8 @@ typedef void fm_policy_done_fn(void *arg, const struct fm_verdict *v);
  * valid until done runs or the check is cancelled. done is called
  * exactly once, either
  * before this returns (then NULL is returned) or later from the event
- * loop (DNS; then a handle is returned). */
+ * loop (incoming: DNS; outgoing: the DKIM signer threads; then a handle
+ * is returned). */
 struct fm_check *fm_policy_check(struct fm_policy *pol,
 				 const struct fm_envelope *env, const char *msg,
 				 size_t len, fm_policy_done_fn *done,
@@ -113,7 +117,7 @@ int fm_policy_sign(struct fm_policy *pol, const char *hdr, size_t hlen,
 		   const char *body, size_t blen, struct buf *out,
 		   struct buf *err);
 
-/* fm_policy_pending: checks waiting for DNS (tests, shutdown) */
+/* fm_policy_pending: checks waiting for DNS or a signature (tests) */
 size_t fm_policy_pending(const struct fm_policy *pol);
 
 #endif

@@ -33,24 +33,24 @@
 
 enum { SJ_WAIT, SJ_PASS, SJ_FAIL, SJ_TEMP };
 
+struct origin;
+
 struct sigjob {
-	struct fm_check *c;
+	struct origin *c;
 	struct fm_dns_query *q;
 	int state;
 	char name[330]; /* <s>._domainkey.<d> */
 };
 
-struct fm_check {
-	struct fm_policy *pol;
-	struct fm_check *prev, *next;
-	fm_policy_done_fn *done;
-	void *arg;
+/* the origin check: the head first (fm_policy_int.h) */
+struct origin {
+	struct fm_check base;
 	const char *msg;
 	size_t len;
 	struct fm_entity top;
 	struct fm_verdict v;
 	size_t nsig, waiting;
-	int starting, linked;
+	int starting;
 	struct fm_dkim_sig sig[FM_DKIM_MAX_SIGS];
 	struct sigjob job[FM_DKIM_MAX_SIGS];
 };
@@ -92,29 +92,27 @@ save_rejected(const struct fm_policy *pol, const char *msg, size_t len)
 
 /* check_free: cancel lookups, unlink and free */
 static void
-check_free(struct fm_check *c)
+check_free(struct origin *c)
 {
-	struct fm_policy *pol = c->pol;
 	size_t i;
 
 	for (i = 0; i < c->nsig; i++)
 		fm_dns_cancel(&c->job[i].q);
-	if (c->linked) {
-		if (c->prev != NULL)
-			c->prev->next = c->next;
-		else
-			pol->checks = c->next;
-		if (c->next != NULL)
-			c->next->prev = c->prev;
-		pol->npending--;
-	}
+	fm_check_unlink(&c->base);
 	free(c);
+}
+
+/* origin_drop: fm_check's drop for the origin check */
+static void
+origin_drop(struct fm_check *c)
+{
+	check_free((struct origin *)c);
 }
 
 /* maybe_finish: decide once a signature passed or all lookups ended;
  * 1 if the check is finished (and freed) */
 static int
-maybe_finish(struct fm_check *c)
+maybe_finish(struct origin *c)
 {
 	struct fm_verdict v = c->v;
 	size_t i, pass = 0, temp = 0;
@@ -132,14 +130,14 @@ maybe_finish(struct fm_check *c)
 			       "451 4.7.1 DKIM key lookup failed, try again "
 			       "later");
 	} else {
-		save_rejected(c->pol, c->msg, c->len);
+		save_rejected(c->base.pol, c->msg, c->len);
 		fm_verdict_set(&v, 554,
 			       "554 5.7.1 No valid DKIM signature "
 			       "found");
 	}
 	{
-		fm_policy_done_fn *done = c->done;
-		void *arg = c->arg;
+		fm_policy_done_fn *done = c->base.done;
+		void *arg = c->base.arg;
 
 		check_free(c);
 		done(arg, &v);
@@ -152,7 +150,7 @@ static void
 on_key(void *arg, int status, const struct fm_dns_txt *txt)
 {
 	struct sigjob *j = arg;
-	struct fm_check *c = j->c;
+	struct origin *c = j->c;
 	const struct fm_dkim_sig *sig = &c->sig[j - c->job];
 	struct buf err = BUF_INIT(256);
 	size_t i;
@@ -164,7 +162,7 @@ on_key(void *arg, int status, const struct fm_dns_txt *txt)
 		buf_reset(&err);
 		if (fm_dkim_verify_sig(sig, c->top.hdr, c->top.hlen,
 				       c->top.body, c->top.blen, txt->txt[i],
-				       txt->len[i], c->pol->now(),
+				       txt->len[i], c->base.pol->now(),
 				       &err) == FM_DKIM_PASS)
 			j->state = SJ_PASS;
 		else
@@ -172,7 +170,7 @@ on_key(void *arg, int status, const struct fm_dns_txt *txt)
 				  buf_cstr(&err));
 	}
 	if (status == 1 && j->state != SJ_PASS)
-		fm_dns_invalidate(c->pol->dns, j->name);
+		fm_dns_invalidate(c->base.pol->dns, j->name);
 	buf_deinit(&err);
 	if (!c->starting)
 		(void)maybe_finish(c);
@@ -190,7 +188,7 @@ field_start(const struct fm_entity *top, const char *val)
 /* collect: the aligned, well-formed signatures; how many fields there
  * were at all through nfields_r */
 static void
-collect(struct fm_check *c, const char *domain, size_t *nfields_r)
+collect(struct origin *c, const char *domain, size_t *nfields_r)
 {
 	struct buf err = BUF_INIT(256);
 	const char *val, *f;
@@ -250,7 +248,7 @@ literal_origin(const char *lit, const struct fm_envelope *env,
 
 /* start_lookups: one key lookup per aligned signature; 1 if finished */
 static int
-start_lookups(struct fm_check *c)
+start_lookups(struct origin *c)
 {
 	size_t i;
 
@@ -265,8 +263,8 @@ start_lookups(struct fm_check *c)
 			       c->sig[i].s, c->sig[i].d);
 	}
 	for (i = 0; i < c->nsig; i++)
-		c->job[i].q = fm_dns_lookup_txt(c->pol->dns, c->job[i].name,
-						on_key, &c->job[i]);
+		c->job[i].q = fm_dns_lookup_txt(
+			c->base.pol->dns, c->job[i].name, on_key, &c->job[i]);
 	c->starting = 0;
 	return maybe_finish(c);
 }
@@ -279,7 +277,7 @@ fm_policy_origin(struct fm_policy *pol, const struct fm_envelope *env,
 {
 	const char *at = strrchr(from, '@');
 	struct fm_verdict v = *v0;
-	struct fm_check *c;
+	struct origin *c;
 	size_t nfields = 0;
 
 	if (at == NULL || at[1] == '\0') {
@@ -295,9 +293,10 @@ fm_policy_origin(struct fm_policy *pol, const struct fm_envelope *env,
 		goto decided;
 	}
 	c = xcalloc(1, sizeof(*c));
-	c->pol = pol;
-	c->done = done;
-	c->arg = arg;
+	c->base.pol = pol;
+	c->base.done = done;
+	c->base.arg = arg;
+	c->base.drop = origin_drop;
 	c->msg = msg;
 	c->len = len;
 	c->top = *top;
@@ -313,23 +312,9 @@ fm_policy_origin(struct fm_policy *pol, const struct fm_envelope *env,
 					 "found");
 		goto decided;
 	}
-	c->next = pol->checks;
-	if (c->next != NULL)
-		c->next->prev = c;
-	pol->checks = c;
-	c->linked = 1;
-	pol->npending++;
-	return start_lookups(c) ? NULL : c;
+	fm_check_link(&c->base);
+	return start_lookups(c) ? NULL : &c->base;
 decided:
 	done(arg, &v);
 	return NULL;
-}
-
-void
-fm_check_cancel(struct fm_check **cp)
-{
-	if (*cp == NULL)
-		return;
-	check_free(*cp);
-	*cp = NULL;
 }

@@ -1,6 +1,8 @@
 /*
- * fm_policy_int: what fm_policy.c and fm_policy_dkim.c share: the policy
- * object and the asynchronous origin check. Private to the policy.
+ * fm_policy_int: what fm_policy.c, fm_policy_dkim.c and fm_policy_sign.c
+ * share: the policy object and the checks that finish later (the
+ * incoming origin check waits for DNS, the outgoing signature for the
+ * signer threads). Private to the policy.
  */
 #ifndef FM_POLICY_INT_H
 #define FM_POLICY_INT_H
@@ -13,6 +15,7 @@
 #include "fm_mime.h"
 #include "fm_pgp.h"
 #include "fm_policy.h"
+#include "fm_sign_pool.h"
 
 struct fm_policy {
 	struct evloop *loop;
@@ -21,6 +24,7 @@ struct fm_policy {
 	int skip_dkim;		       /* FILTERMAIL_SKIP_DKIM (tests) */
 	char *rejected_dir;	       /* "" = do not save rejected mail */
 	struct fm_dkim_signer *signer; /* outgoing, NULL = do not sign */
+	struct fm_sign_pool *signers;  /* NULL: sign on the loop */
 	struct fm_dns *dns;	       /* incoming */
 	struct buf scratch;	       /* transfer-decoded bodies */
 	struct buf prepend; /* a verdict's DKIM-Signature + cleaned section */
@@ -29,6 +33,39 @@ struct fm_policy {
 	size_t npending;
 	time_t (*now)(void);
 };
+
+/* the head of every check that finishes later, the first member of
+ * each kind (the origin check in fm_policy_dkim.c, the signature in
+ * fm_policy_sign.c); fm_check_cancel() calls drop */
+struct fm_check {
+	struct fm_policy *pol;
+	struct fm_check *prev, *next; /* pol->checks, while linked */
+	int linked;
+	fm_policy_done_fn *done;
+	void *arg;
+	/* drop: cancel what the check waits for, unlink and free it */
+	void (*drop)(struct fm_check *c);
+};
+
+/* fm_check_link: count c as pending (pol->checks, npending) */
+void fm_check_link(struct fm_check *c);
+/* fm_check_unlink: no longer pending; harmless when not linked */
+void fm_check_unlink(struct fm_check *c);
+
+/* fm_policy_pass: the outgoing pass of a message from our user from:
+ * the header section cleaned, then DKIM-signed over the cleaned message
+ * when it is ours to sign (on the signer threads when there are some);
+ * the verdict's prepend = signature (if any) + cleaned section, replacing
+ * the message's own. Calls done now (returning NULL) or later from the
+ * loop (returning the check). */
+struct fm_check *fm_policy_pass(struct fm_policy *pol, const char *from,
+				const struct fm_entity *top, const char *msg,
+				fm_policy_done_fn *done, void *arg);
+/* fm_policy_signers_start: the signer threads for pol->signer (the
+ * number from fm_sign_pool_threads_wanted; none: signing stays on the
+ * loop); one signature made here first, so a key that cannot sign is a
+ * config problem at start; 0 or -errno with the reason in err */
+int fm_policy_signers_start(struct fm_policy *pol, struct buf *err);
 
 /* fm_verdict_set: code and printf-style reply text (control characters
  * replaced, so the text stays one reply line) */

@@ -12,6 +12,9 @@
  *   /mxdeliv on filtermail_http_port_incoming (10082), reinjects to
  *   postfix_reinject_port_incoming (10026).
  * -n prints the effective configuration and exits; -v logs debug lines.
+ * FILTERMAIL_SIGN_THREADS in the environment sets the DKIM signer
+ * threads of outgoing (default the online CPUs, at most 4; 0 = sign on
+ * the event loop; fm_sign_pool.h), printed by -n.
  *
  * Role: flags, config, the policy, listeners, then the event loop until
  * SIGTERM/SIGINT. Untrusted input: none here (the config is trusted but
@@ -28,6 +31,7 @@
 #include "config.h"
 #include "filtermail.h"
 #include "fm_policy.h"
+#include "fm_sign_pool.h"
 #include "log.h"
 
 struct opts {
@@ -77,6 +81,24 @@ parse_args(int argc, char **argv, struct opts *o)
 		return EX_USAGE;
 	}
 	return 0;
+}
+
+/* dump: -n: the effective config, then the signer threads (not an
+ * ini option: the environment's FILTERMAIL_SIGN_THREADS); exit code */
+static int
+dump(const struct chatmail_config *cfg, struct buf *err)
+{
+	unsigned n = 0;
+
+	config_dump(cfg, stdout);
+	if (fm_sign_pool_threads_wanted(&n, err) < 0) {
+		(void)fprintf(stderr, "%s\n", buf_cstr(err));
+		return EX_CONFIG;
+	}
+	(void)printf("# FILTERMAIL_SIGN_THREADS = %u (environment: outgoing "
+		     "DKIM signer threads, 0 = sign on the event loop)\n",
+		     n);
+	return EX_OK;
 }
 
 /* policy_check: fm_check_fn over the real policy */
@@ -290,8 +312,7 @@ main(int argc, char **argv)
 	if (cfg.unknown != NULL && cfg.unknown[0] != '\0')
 		log_warn("unknown config keys: %s", cfg.unknown);
 	if (o.dump) {
-		config_dump(&cfg, stdout);
-		r = EX_OK;
+		r = dump(&cfg, &err);
 		goto out;
 	}
 	(void)signal(SIGPIPE, SIG_IGN);

@@ -4,5 +4,5 @@
 PROGRAMS += filtermail
 filtermail_DIR := services/filtermail
 filtermail_SRCS := $(sort $(wildcard services/filtermail/*.c))
-filtermail_LDLIBS = -lresolv
+filtermail_LDLIBS = -lresolv -pthread
 filtermail_TESTDIR := tests/unit/services/filtermail

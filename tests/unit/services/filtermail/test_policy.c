@@ -269,6 +269,73 @@ test_outgoing(void **state)
 	assert_null(strchr(v->text, '\n'));
 }
 
+/* test_outgoing_threads: outgoing signatures are made on the signer
+ * threads: the check waits (a handle), a cancelled one is never
+ * reported, a policy freed with checks pending reports none; with
+ * FILTERMAIL_SIGN_THREADS=0 the verdict comes at once */
+static void
+test_outgoing_threads(void **state)
+{
+	const char *rcpts[1] = { "b@example.net" };
+	struct fm_envelope env = { "a@example.org", rcpts, 1, NULL };
+	struct buf err = BUF_INIT(1024);
+	struct fm_policy *pol;
+	struct fm_check *c[8];
+	int i;
+
+	(void)state;
+	got_calls = 0;
+	for (i = 0; i < 8; i++) {
+		c[i] = fm_policy_check(fx.out, &env, enc, strlen(enc), on_done,
+				       NULL);
+		assert_non_null(c[i]);
+	}
+	assert_int(got_calls, 0);
+	assert_int(fm_policy_pending(fx.out), 8);
+	for (i = 0; i < 8; i += 2)
+		fm_check_cancel(&c[i]);
+	assert_int(fm_policy_pending(fx.out), 4);
+	for (i = 0; got_calls < 4 && i < 100; i++)
+		(void)evloop_run_once(fx.loop, 50);
+	for (i = 0; i < 10; i++)
+		(void)evloop_run_once(fx.loop, 10);
+	assert_int(got_calls, 4);
+	assert_int(got.code, 250);
+	assert_non_null(strstr(got_prepend, "DKIM-Signature: v=1;"));
+	assert_int(fm_policy_pending(fx.out), 0);
+
+	setenv("FILTERMAIL_SIGN_THREADS", "2", 1);
+	pol = fm_policy_new(fx.loop, &fx.cfg, 1, &err);
+	assert_non_null(pol);
+	got_calls = 0;
+	for (i = 0; i < 8; i++)
+		assert_non_null(fm_policy_check(pol, &env, enc, strlen(enc),
+						on_done, NULL));
+	fm_policy_free(&pol); /* joins the threads, frees the checks */
+	for (i = 0; i < 10; i++)
+		(void)evloop_run_once(fx.loop, 10);
+	assert_int(got_calls, 0);
+
+	setenv("FILTERMAIL_SIGN_THREADS", "0", 1);
+	pol = fm_policy_new(fx.loop, &fx.cfg, 1, &err);
+	unsetenv("FILTERMAIL_SIGN_THREADS");
+	assert_non_null(pol);
+	got_calls = 0;
+	assert_null(
+		fm_policy_check(pol, &env, enc, strlen(enc), on_done, NULL));
+	assert_int(got_calls, 1);
+	assert_int(got.code, 250);
+	assert_non_null(strstr(got_prepend, "DKIM-Signature: v=1;"));
+	fm_policy_free(&pol);
+
+	setenv("FILTERMAIL_SIGN_THREADS", "many", 1);
+	pol = fm_policy_new(fx.loop, &fx.cfg, 1, &err);
+	unsetenv("FILTERMAIL_SIGN_THREADS");
+	assert_null(pol);
+	assert_non_null(strstr(buf_cstr(&err), "FILTERMAIL_SIGN_THREADS"));
+	buf_deinit(&err);
+}
+
 /* signed: the message signed by our outgoing policy */
 static char *
 signed_msg(const char *msg)
@@ -545,6 +612,7 @@ main(void)
 		cmocka_unit_test(test_dns_codec),
 		cmocka_unit_test(test_dns_refused),
 		cmocka_unit_test(test_outgoing),
+		cmocka_unit_test(test_outgoing_threads),
 		cmocka_unit_test(test_incoming_dkim),
 		cmocka_unit_test(test_outgoing_clean),
 		cmocka_unit_test(test_incoming_cleartext),
