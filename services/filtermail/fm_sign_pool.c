@@ -138,8 +138,11 @@ worker(void *arg)
 		(void)pthread_mutex_lock(&p->mu);
 		j->state = J_DONE;
 		jl_push(&p->done, j);
-		/* the counter only wakes the loop; it reads the done list */
-		if (write(p->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		/* the counter only wakes the loop, which empties the done
+		 * list before it waits again: one wake-up per non-empty
+		 * list is enough */
+		if (p->done.n == 1 && write(p->efd, &one, sizeof(one)) < 0 &&
+		    errno != EAGAIN)
 			abort(); /* a broken eventfd would hang sessions */
 	}
 	(void)pthread_mutex_unlock(&p->mu);
@@ -151,17 +154,15 @@ static void
 refill(struct fm_sign_pool *p)
 {
 	struct fm_sign_job *j;
-	int moved = 0;
 
 	while (p->queue.n < p->max_queue && (j = jl_pop(&p->waiting)) != NULL) {
 		j->state = J_QUEUED;
 		jl_push(&p->queue, j);
-		moved = 1;
+		/* one job, one thread woken (no herd) */
+		(void)pthread_cond_signal(&p->cv);
 	}
 	if (p->queue.n > p->peak_queued)
 		p->peak_queued = p->queue.n;
-	if (moved)
-		(void)pthread_cond_broadcast(&p->cv);
 }
 
 /* on_event: results are in: report them one at a time (a callback may
