@@ -31,6 +31,7 @@
 #include "../../../../services/filtermail/fm_dns.h"
 #include "../../../../services/filtermail/fm_mime.h"
 #include "../../../../services/filtermail/fm_policy.h"
+#include "../../../../services/filtermail/fm_policy_int.h"
 #include "config.h"
 #include "log.h"
 
@@ -336,6 +337,52 @@ test_outgoing_threads(void **state)
 	buf_deinit(&err);
 }
 
+/* failing_work: a signer whose RSA operation fails */
+static int
+failing_work(const void *key, const unsigned char hh[32], unsigned char *sig,
+	     size_t *siglen)
+{
+	(void)key;
+	(void)hh;
+	(void)sig;
+	(void)siglen;
+	return -EIO;
+}
+
+/* test_outgoing_sign_fails: a signature the signer threads could not
+ * make is 451, so Postfix keeps the message and retries */
+static void
+test_outgoing_sign_fails(void **state)
+{
+	const char *rcpts[1] = { "b@example.net" };
+	struct fm_envelope env = { "a@example.org", rcpts, 1, NULL };
+	struct buf err = BUF_INIT(1024);
+	struct fm_policy *pol;
+	int i;
+
+	(void)state;
+	setenv("FILTERMAIL_SIGN_THREADS", "1", 1);
+	pol = fm_policy_new(fx.loop, &fx.cfg, 1, &err);
+	unsetenv("FILTERMAIL_SIGN_THREADS");
+	assert_non_null(pol);
+	fm_sign_pool_free(&pol->signers);
+	pol->signers =
+		fm_sign_pool_new(fx.loop, failing_work, NULL, 1, 1, &err);
+	assert_non_null(pol->signers);
+	got_calls = 0;
+	assert_non_null(
+		fm_policy_check(pol, &env, enc, strlen(enc), on_done, NULL));
+	for (i = 0; got_calls == 0 && i < 100; i++)
+		(void)evloop_run_once(fx.loop, 50);
+	assert_int(got_calls, 1);
+	assert_int(got.code, 451);
+	assert_str(got.text, "451 4.3.0 Local error: DKIM signing failed");
+	assert_int(got_prepend[0], '\0');
+	assert_int(fm_policy_pending(pol), 0);
+	fm_policy_free(&pol);
+	buf_deinit(&err);
+}
+
 /* signed: the message signed by our outgoing policy */
 static char *
 signed_msg(const char *msg)
@@ -613,6 +660,7 @@ main(void)
 		cmocka_unit_test(test_dns_refused),
 		cmocka_unit_test(test_outgoing),
 		cmocka_unit_test(test_outgoing_threads),
+		cmocka_unit_test(test_outgoing_sign_fails),
 		cmocka_unit_test(test_incoming_dkim),
 		cmocka_unit_test(test_outgoing_clean),
 		cmocka_unit_test(test_incoming_cleartext),
