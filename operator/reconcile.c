@@ -19,7 +19,9 @@
  * starts the next phase (reconcile.h). A reconcile of a relay whose
  * children all match writes nothing. A relay whose DKIM key is still
  * being generated (keygen.c) converges without it and is Progressing;
- * the keygen re-queues it when the key is ready.
+ * the keygen re-queues it when the key is ready, or when making it
+ * failed (then the relay is Degraded, KeyGenerationFailed, with a
+ * Warning event, until a retry after the keygen's backoff succeeds).
  *
  * Untrusted input: the ChatmailRelay (any user allowed to create one);
  * spec.c validates it before anything is derived from it.
