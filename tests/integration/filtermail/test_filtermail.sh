@@ -40,7 +40,7 @@ done
 
 # --- Dovecot: SASL for the submission service -----------------------
 tls_cert "$W/certs"
-printf '%s@example.test:{PLAIN}%s\n' alice "$PW" rate "$PW" carol "$PW" >"$W/users"
+printf '%s@example.test:{PLAIN}%s\n' alice "$PW" rate "$PW" carol "$PW" erin "$PW" >"$W/users"
 chmod 644 "$W/users"
 {
 	dovecot_base_conf "$W"
@@ -264,6 +264,51 @@ ok "$([ "$out" = VALID ] && echo 0 || echo 1)" \
 	"outgoing: python3-dkim verifies the signature over the rewritten Subject ($out)"
 out=$($CLIENT compare "$W/sink" enc2@example.test "$W/enc2.eml")
 ok "$([ "$out" = "SAME 1" ] && echo 0 || echo 1)" "outgoing: its body arrives intact ($out)"
+
+# --- the signer threads: sessions that vanish while being signed -------
+out=$(awk '/^Threads:/ { print $2 }' "/proc/$FMOUT_PID/status")
+ok "$([ "${out:-0}" -ge 2 ] && echo 0 || echo 1)" \
+	"outgoing: filtermail signs on its signer threads ($out threads)"
+# 20 clients send a whole message to filtermail and hang up right after
+# the final dot: their signatures are in the pool when the sessions go
+# (20 senders: each within its rate limit burst)
+enc_msg gone@example.test gone@example.test >"$W/gone.eml"
+nenc=$(grep -c 'Outgoing: Filtering encrypted mail' "$W/log/fm-out.log")
+$PY - "$FMOUT" "$W/gone.eml" <<'PYEOF'
+import socket, sys
+port, msg = int(sys.argv[1]), open(sys.argv[2], "rb").read()
+socks, bodies = [], []
+for i in range(20):
+    sender = b"gone%d@example.test" % i
+    bodies.append(msg.replace(b"gone@example.test", sender, 1))
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"EHLO gone\r\n")
+    while f.readline()[3:4] == b"-":
+        pass
+    s.sendall(b"MAIL FROM:<" + sender + b">\r\n")
+    f.readline()
+    s.sendall(b"RCPT TO:<bob@example.test>\r\n")
+    f.readline()
+    s.sendall(b"DATA\r\n")
+    f.readline()
+    socks.append((s, f))
+for (s, f), body in zip(socks, bodies):
+    s.sendall(body + b".\r\n")
+for s, f in socks:
+    s.close()
+PYEOF
+sleep 0.5
+out=$(grep -c 'Outgoing: Filtering encrypted mail' "$W/log/fm-out.log")
+ok "$(pid_alive "$FMOUT_PID" && [ "$out" -ge $((nenc + 20)) ] && echo 0 || echo 1)" \
+	"outgoing: filtermail lives on after 20 sessions vanished mid-signature (checked $nenc -> $out)"
+enc_msg erin@example.test after@example.test >"$W/after.eml"
+out=$($CLIENT send "$SUB" erin@example.test bob@example.test "$W/after.eml" --auth "erin@example.test:$PW")
+wait_dump after@example.test
+res=$($CLIENT dkimverify "$W/sink" after@example.test "$pub")
+ok "$([ "$out" = OK ] && [ "$res" = VALID ] && echo 0 || echo 1)" \
+	"outgoing: the next message is accepted and its signature verifies ($out, $res)"
 
 # --- a bounce Postfix generates is signed by filtermail's milter ------
 nsig=$(grep -c 'DKIM-Signature field added' "$W/log/fm-out.log")
