@@ -382,7 +382,7 @@ cancel_inflight(struct controller *ctl, const char *why)
 }
 
 /* trim_when_idle: after a burst of reconciles, once nothing is in flight
- * or ready, give the freed heap back to the system (glibc keeps free
+ * or ready, give the freed heap back to the kernel (glibc keeps free
  * memory below the top chunk and in fragments otherwise) */
 static void
 trim_when_idle(struct controller *ctl)
