@@ -22,64 +22,7 @@
 #include "desired.h"
 #include "operator.h"
 
-struct fixture {
-	struct relay_spec *spec;
-	struct render_set files;
-	struct images images;
-	struct desired_in in;
-	char tls[128], dkim[128];
-};
-
-/* setup: a relay "chat" in "mail" from a spec JSON */
-static void
-setup(struct fixture *f, const char *spec_json)
-{
-	cJSON *j = cJSON_Parse(spec_json);
-	struct buf err = BUF_INIT(4096);
-
-	memset(f, 0, sizeof(*f));
-	assert_non_null(j);
-	if (spec_from_json(j, 0, &f->spec, &err, NULL) < 0)
-		fail_msg("spec: %s", buf_cstr(&err));
-	cJSON_Delete(j);
-	assert_int(images_init(&f->images), 0);
-	if (desired_render(f->spec, &f->files, &err) < 0)
-		fail_msg("render: %s", buf_cstr(&err));
-	desired_tls_secret_name(f->spec, "chat", f->tls, sizeof(f->tls));
-	desired_dkim_secret_name(f->spec, "chat", f->dkim, sizeof(f->dkim));
-	f->in.spec = f->spec;
-	f->in.name = "chat";
-	f->in.ns = "mail";
-	f->in.uid = "0000-uid";
-	f->in.images = &f->images;
-	f->in.files = &f->files;
-	f->in.tls_secret = f->tls;
-	f->in.dkim_secret = f->dkim;
-	buf_deinit(&err);
-}
-
-static void
-teardown(struct fixture *f)
-{
-	render_set_free(&f->files);
-	spec_free(&f->spec);
-	images_deinit(&f->images);
-}
-
-/* find: the object of kind and name in the list */
-static const cJSON *
-find(const cJSON *list, const char *kind, const char *name)
-{
-	const cJSON *o;
-
-	cJSON_ArrayForEach(o, list)
-	{
-		if (strcmp(util_get_str(o, "kind"), kind) == 0 &&
-		    strcmp(util_get_str(o, "metadata.name"), name) == 0)
-			return o;
-	}
-	return NULL;
-}
+#include "desired_fixture.h"
 
 static void
 test_objects(void **state)
@@ -90,7 +33,7 @@ test_objects(void **state)
 	const cJSON *o, *sts, *c;
 
 	(void)state;
-	setup(&f, "{\"domain\":\"chat.example.org\"}");
+	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 0);
 	assert_int(desired_build(&f.in, &list, &err), 0);
 	cJSON_ArrayForEach(o, list)
 	{
@@ -114,7 +57,7 @@ test_objects(void **state)
 		   "ConfigMap/chat-www Service/chat Service/chat-headless "
 		   "NetworkPolicy/chat StatefulSet/chat CronJob/chat-expire "
 		   "CronJob/chat-metrics ");
-	sts = find(list, "StatefulSet", "chat");
+	sts = fixture_find(list, "StatefulSet", "chat");
 	assert_non_null(sts);
 	assert_int(cJSON_GetArraySize(
 			   util_get(sts, "spec.template.spec.containers")),
@@ -132,9 +75,10 @@ test_objects(void **state)
 		   "Retain");
 	assert_str(util_meta_str(sts, "annotations", DESIRED_VCT_MAIL),
 		   "10Gi;");
-	assert_str(util_get_str(find(list, "Service", "chat"), "spec.type"),
+	assert_str(util_get_str(fixture_find(list, "Service", "chat"),
+				"spec.type"),
 		   "LoadBalancer");
-	assert_str(util_get_str(find(list, "Service", "chat-headless"),
+	assert_str(util_get_str(fixture_find(list, "Service", "chat-headless"),
 				"spec.clusterIP"),
 		   "None");
 	/* render: no owner references */
@@ -144,7 +88,7 @@ test_objects(void **state)
 	assert_null(util_get(cJSON_GetArrayItem(list, 0),
 			     "metadata.ownerReferences"));
 	cJSON_Delete(list);
-	teardown(&f);
+	fixture_teardown(&f);
 	buf_deinit(&err);
 	buf_deinit(&names);
 }
@@ -158,10 +102,10 @@ hash_of(const char *spec, const char *vct, char *out, char *vct_out)
 	cJSON *list;
 	const cJSON *sts, *h;
 
-	setup(&f, spec);
+	fixture_setup(&f, spec, 0);
 	f.in.vct_mail = vct;
 	assert_int(desired_build(&f.in, &list, &err), 0);
-	sts = find(list, "StatefulSet", "chat");
+	sts = fixture_find(list, "StatefulSet", "chat");
 	h = cJSON_GetObjectItemCaseSensitive(
 		util_get(sts, "spec.template.metadata.annotations"),
 		DESIRED_CONFIG_HASH);
@@ -173,7 +117,7 @@ hash_of(const char *spec, const char *vct, char *out, char *vct_out)
 				util_get(sts, "spec.volumeClaimTemplates"), 0),
 			"spec.resources.requests.storage"));
 	cJSON_Delete(list);
-	teardown(&f);
+	fixture_teardown(&f);
 	buf_deinit(&err);
 }
 
@@ -210,8 +154,10 @@ test_pvc_and_secret(void **state)
 	char name[64];
 
 	(void)state;
-	setup(&f, "{\"domain\":\"chat.example.org\",\"storage\":{\"queue\":"
-		  "{\"keepOnDelete\":false}}}");
+	fixture_setup(&f,
+		      "{\"domain\":\"chat.example.org\",\"storage\":{\"queue\":"
+		      "{\"keepOnDelete\":false}}}",
+		      0);
 	desired_pvc_name("chat", "mail", name, sizeof(name));
 	assert_str(name, "mail-chat-0");
 	pvc = desired_pvc(&f.in, "mail");
@@ -232,7 +178,7 @@ test_pvc_and_secret(void **state)
 	cJSON_Delete(sec);
 	assert_str(f.tls, "chat-tls-selfsigned");
 	assert_str(f.dkim, "chat-dkim");
-	teardown(&f);
+	fixture_teardown(&f);
 }
 
 static void
@@ -245,9 +191,9 @@ test_desired_hash_matches_projection(void **state)
 	char want[UTIL_SHA256_HEX], got[UTIL_SHA256_HEX];
 
 	(void)state;
-	setup(&f, "{\"domain\":\"chat.example.org\"}");
+	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 0);
 	assert_int(desired_build(&f.in, &list, &err), 0);
-	svc = find(list, "Service", "chat-headless");
+	svc = fixture_find(list, "Service", "chat-headless");
 	child_desired_hash(svc, want);
 	/* the server's copy: ours plus defaults, with our field set */
 	live = cJSON_Duplicate(svc, 1);
@@ -278,7 +224,7 @@ test_desired_hash_matches_projection(void **state)
 	assert_true(strcmp(got, want) != 0);
 	cJSON_Delete(live);
 	cJSON_Delete(list);
-	teardown(&f);
+	fixture_teardown(&f);
 	buf_deinit(&err);
 }
 

@@ -28,68 +28,7 @@
 #include "desired.h"
 #include "operator.h"
 
-struct fixture {
-	struct relay_spec *spec;
-	struct render_set files;
-	struct images images;
-	struct desired_in in;
-	cJSON *list;
-	char tls[128], dkim[128];
-};
-
-/* setup: the children of relay "chat" in "mail" for a spec JSON */
-static void
-setup(struct fixture *f, const char *spec_json)
-{
-	cJSON *j = cJSON_Parse(spec_json);
-	struct buf err = BUF_INIT(4096);
-
-	memset(f, 0, sizeof(*f));
-	assert_non_null(j);
-	if (spec_from_json(j, 0, &f->spec, &err, NULL) < 0)
-		fail_msg("spec: %s", buf_cstr(&err));
-	cJSON_Delete(j);
-	assert_int(images_init(&f->images), 0);
-	if (desired_render(f->spec, &f->files, &err) < 0)
-		fail_msg("render: %s", buf_cstr(&err));
-	desired_tls_secret_name(f->spec, "chat", f->tls, sizeof(f->tls));
-	desired_dkim_secret_name(f->spec, "chat", f->dkim, sizeof(f->dkim));
-	f->in.spec = f->spec;
-	f->in.name = "chat";
-	f->in.ns = "mail";
-	f->in.uid = "0000-uid";
-	f->in.images = &f->images;
-	f->in.files = &f->files;
-	f->in.tls_secret = f->tls;
-	f->in.dkim_secret = f->dkim;
-	if (desired_build(&f->in, &f->list, &err) < 0)
-		fail_msg("build: %s", buf_cstr(&err));
-	buf_deinit(&err);
-}
-
-static void
-teardown(struct fixture *f)
-{
-	cJSON_Delete(f->list);
-	render_set_free(&f->files);
-	spec_free(&f->spec);
-	images_deinit(&f->images);
-}
-
-/* find: the object of kind and name in the list */
-static const cJSON *
-find(const cJSON *list, const char *kind, const char *name)
-{
-	const cJSON *o;
-
-	cJSON_ArrayForEach(o, list)
-	{
-		if (strcmp(util_get_str(o, "kind"), kind) == 0 &&
-		    strcmp(util_get_str(o, "metadata.name"), name) == 0)
-			return o;
-	}
-	return NULL;
-}
+#include "desired_fixture.h"
 
 /* named: the element of array a whose "name" is name */
 static const cJSON *
@@ -194,8 +133,8 @@ test_security_contexts(void **state)
 	size_t i;
 
 	(void)state;
-	setup(&f, "{\"domain\":\"chat.example.org\"}");
-	pod = util_get(find(f.list, "StatefulSet", "chat"),
+	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 1);
+	pod = util_get(fixture_find(f.list, "StatefulSet", "chat"),
 		       "spec.template.spec");
 	assert_non_null(pod);
 	assert_str(util_get_str(pod, "securityContext.seccompProfile.type"),
@@ -223,7 +162,7 @@ test_security_contexts(void **state)
 			   "\nuser "));
 	/* root (the masters' owner) with KILL only: no SYS_PTRACE */
 	check_container(named(cs, "cert"), 0, "KILL");
-	teardown(&f);
+	fixture_teardown(&f);
 }
 
 static void
@@ -234,8 +173,8 @@ test_mounts(void **state)
 	char got[256];
 
 	(void)state;
-	setup(&f, "{\"domain\":\"chat.example.org\"}");
-	pod = util_get(find(f.list, "StatefulSet", "chat"),
+	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 1);
+	pod = util_get(fixture_find(f.list, "StatefulSet", "chat"),
 		       "spec.template.spec");
 	cs = util_get(pod, "containers");
 	/* nginx serves /home/vmail/metrics/fsreport.prom */
@@ -267,7 +206,7 @@ test_mounts(void **state)
 	assert_non_null(
 		strstr(render_set_find(&f.files, "postfix/main.cf")->data,
 		       "\nqueue_directory = /var/spool/postfix/queue\n"));
-	teardown(&f);
+	fixture_teardown(&f);
 }
 
 static void
@@ -280,9 +219,9 @@ test_cronjobs(void **state)
 	size_t i;
 
 	(void)state;
-	setup(&f, "{\"domain\":\"chat.example.org\"}");
+	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 1);
 	for (i = 0; jobs[i] != NULL; i++) {
-		pod = util_get(find(f.list, "CronJob", jobs[i]),
+		pod = util_get(fixture_find(f.list, "CronJob", jobs[i]),
 			       "spec.jobTemplate.spec.template.spec");
 		assert_non_null(pod);
 		assert_str(util_get_str(pod,
@@ -294,7 +233,7 @@ test_cronjobs(void **state)
 		check_container(c, 2000, "");
 		assert_str(mount_of(c, "mail", "/home/vmail"), "rw");
 	}
-	teardown(&f);
+	fixture_teardown(&f);
 }
 
 static void
@@ -305,27 +244,29 @@ test_iroh(void **state)
 	const struct render_file *toml;
 
 	(void)state;
-	setup(&f, "{\"domain\":\"chat.example.org\"}");
+	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 1);
 	toml = render_set_find(&f.files, "iroh-relay.toml");
 	assert_non_null(toml);
 	assert_non_null(strstr(toml->data, "enable_relay = true\n"));
 	assert_non_null(
 		strstr(toml->data, "http_bind_addr = \"127.0.0.1:3340\"\n"));
-	cs = util_get(find(f.list, "StatefulSet", "chat"),
+	cs = util_get(fixture_find(f.list, "StatefulSet", "chat"),
 		      "spec.template.spec.containers");
 	c = named(cs, "iroh-relay");
 	assert_str(mount_of(c, "config", "/etc/chatmail/iroh-relay.toml"),
 		   "ro");
-	teardown(&f);
+	fixture_teardown(&f);
 	/* disabled: neither the file nor the container */
-	setup(&f, "{\"domain\":\"chat.example.org\",\"iroh\":"
-		  "{\"enabled\":false}}");
+	fixture_setup(&f,
+		      "{\"domain\":\"chat.example.org\",\"iroh\":"
+		      "{\"enabled\":false}}",
+		      1);
 	assert_null(render_set_find(&f.files, "iroh-relay.toml"));
-	cs = util_get(find(f.list, "StatefulSet", "chat"),
+	cs = util_get(fixture_find(f.list, "StatefulSet", "chat"),
 		      "spec.template.spec.containers");
 	assert_null(named(cs, "iroh-relay"));
 	assert_int(cJSON_GetArraySize(cs), 10);
-	teardown(&f);
+	fixture_teardown(&f);
 }
 
 int
