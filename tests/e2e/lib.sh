@@ -7,6 +7,8 @@
 #
 #   e2e_prereqs               skip the file (TAP plan 0) when not root or
 #                             podman or the relay images are missing
+#   e2e_begin NAME N          prerequisites, TAP, work dir NAME and relay
+#                             Pods e2e1..e2eN up (the file ends if not)
 #   pod_of ENV                the relay's podman Pod
 #   pexec ENV CONTAINER CMD   run CMD in one of its containers
 #   pf ENV CMD ARGS...        a Postfix command in its postfix container
@@ -35,6 +37,17 @@ e2e_prereqs() {
 		echo "1..0 # SKIP $why"
 		exit 0
 	fi
+}
+
+e2e_begin() {
+	local name=$1 n=$2 t0=$SECONDS what="relay Pod e2e1"
+	e2e_prereqs
+	relay_prereqs
+	tap_init
+	relay_workdir "$name"
+	[ "$n" -gt 1 ] && what="relay Pods $(seq -f 'e2e%g' -s ' ' 1 "$n")"
+	relays_up "$W" "$n" || { ok 1 "$what up"; tap_done; }
+	ok 0 "$what up in podman ($((SECONDS - t0)) s)"
 }
 
 pod_of() { renv "$1" POD; }

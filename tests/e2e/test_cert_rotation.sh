@@ -20,12 +20,7 @@
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-e2e_prereqs
-relay_prereqs
-tap_init
-relay_workdir e2e-cert
-relays_up "$W" 2 || { ok 1 "relay Pods e2e1 e2e2 up"; tap_done; }
-ok 0 "relay Pods e2e1 e2e2 up"
+e2e_begin e2e-cert 2
 P1=$(pod_of "$ENV1")
 D1=$(renv "$ENV1" DOMAIN)
 PORTS="443 993 143 465 587 25"

@@ -24,13 +24,7 @@
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-e2e_prereqs
-relay_prereqs
-tap_init
-relay_workdir e2e-pod-restart
-t0=$SECONDS
-relays_up "$W" 2 || { ok 1 "relay Pods e2e1 e2e2 up"; tap_done; }
-ok 0 "relay Pods e2e1 e2e2 up in podman ($((SECONDS - t0)) s)"
+e2e_begin e2e-pod-restart 2
 P1=$(pod_of "$ENV1")
 
 # the Pod as specified

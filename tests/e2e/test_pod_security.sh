@@ -29,12 +29,7 @@
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-e2e_prereqs
-relay_prereqs
-tap_init
-relay_workdir e2e-security
-relays_up "$W" 1 || { ok 1 "relay Pod e2e1 up"; tap_done; }
-ok 0 "relay Pod e2e1 up"
+e2e_begin e2e-security 1
 E=$ENV1
 P=$(pod_of "$E")
 OBJ=$(renv "$E" OBJECTS)
