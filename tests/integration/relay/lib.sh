@@ -77,9 +77,16 @@ rc() { $PY "$RC_PY" "$@"; }
 
 # new_account ENV: POST /new, then log in once (which creates it)
 new_account() {
-	local creds user pw
-	creds=$(rc new "$1") || return 1
-	read -r user pw <<<"$creds"
+	local creds user pw i
+	# /new draws the password from letters, digits and punctuation (as
+	# upstream); one starting with "-" would be read as an option by
+	# relay_client.py's argument parser, so ask again (bounded)
+	for i in 1 2 3 4 5; do
+		creds=$(rc new "$1") || return 1
+		read -r user pw <<<"$creds"
+		[[ $pw == -* ]] || break
+	done
+	[[ $pw == -* ]] && return 1
 	rc capability "$1" "$user" "$pw" >/dev/null || return 1
 	echo "$creds"
 }
