@@ -105,7 +105,11 @@ as_vmail() {
 service_start() {
 	local name=$1 log=$2
 	shift 2
-	as_vmail "$@" </dev/null >>"$log" 2>&1 &
+	# setpriv itself in the background (it execs the service), not the
+	# as_vmail function: a backgrounded function is a subshell whose PID
+	# is not the service's, and stopping it left the service running
+	setpriv --reuid=vmail --regid=vmail --clear-groups -- "$@" \
+		</dev/null >>"$log" 2>&1 &
 	SERVICE_PID=$!
 	on_exit "stop_pid $SERVICE_PID"
 	[ -n "$name" ]
