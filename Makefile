@@ -2,10 +2,15 @@
 #
 # Every program directory has a module.mk that appends its name to PROGRAMS
 # and sets <prog>_DIR, <prog>_SRCS (all its .c files, main.c included),
-# <prog>_LDLIBS and <prog>_TESTDIR.  Everything except main.o goes into
-# lib<prog>.a, which the program's unit tests (tests/unit/..., one cmocka
-# binary per test_*.c) and fuzz targets link against.  services/lib is the
-# shared library libcm.a linked by every program.
+# <prog>_INC (include directories besides its own <prog>_DIR: no program
+# sees another's headers unless it names them), <prog>_LIBS (the static libraries it links
+# besides libcm.a, e.g. $(LIBRELAY)), <prog>_LDLIBS and <prog>_TESTDIR.
+# Everything except main.o goes into lib<prog>.a, which the program's
+# unit tests (tests/unit/..., one cmocka binary per test_*.c) and fuzz
+# targets (tests/fuzz/<prog>/) link against.  Two shared libraries:
+# services/lib is libcm.a, linked by every program; relay/ is
+# librelay.a (the relay model, renderers and web content), linked by the
+# operator, relay-render and their tests (relay/module.mk).
 #
 #   make                      build everything into build/ (binaries in build/bin)
 #   make SAN=address,undefined  the same with sanitizers, into build/san
@@ -35,8 +40,9 @@ WARN := -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wstrict-prototypes \
 	-Wimplicit-fallthrough
 HARDEN := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
 CFLAGS ?= -O2 -g
-CPPFLAGS += -std=c11 -D_DEFAULT_SOURCE -Iservices/lib -Ioperator
-ALL_CFLAGS = $(CPPFLAGS) $(CFLAGS) $(WARN) $(HARDEN) $(PKG_CFLAGS) $(XCFLAGS)
+CPPFLAGS += -std=c11 -D_DEFAULT_SOURCE -Iservices/lib
+# MOD_INC: the include directories of the module an object belongs to
+ALL_CFLAGS = $(CPPFLAGS) $(MOD_INC) $(CFLAGS) $(WARN) $(HARDEN) $(PKG_CFLAGS) $(XCFLAGS)
 LDFLAGS += -pie -Wl,-z,relro,-z,now
 ifeq ($(CI),true)
 WARN += -Werror
@@ -66,6 +72,7 @@ PROGRAMS :=
 UNIT_TESTS :=
 FUZZ_TARGETS :=
 MODULES := $(sort $(wildcard services/*/module.mk operator/module.mk))
+include relay/module.mk
 include $(MODULES)
 
 # program(name): objects, lib<name>.a, the binary, unit tests, fuzz targets
@@ -73,22 +80,24 @@ define program
 $(1)_OBJS := $$(patsubst %.c,$$(BUILD)/obj/%.o,$$($(1)_SRCS))
 $(1)_MAIN := $$(BUILD)/obj/$$($(1)_DIR)/main.o
 $(1)_LIBA := $$(BUILD)/lib/lib$(1).a
+$(1)_IFLAGS := $$(addprefix -I,$$($(1)_DIR) $$($(1)_INC))
+$$($(1)_OBJS): MOD_INC := $$($(1)_IFLAGS)
 $$($(1)_LIBA): $$(filter-out $$($(1)_MAIN),$$($(1)_OBJS))
 	@mkdir -p $$(@D)
 	@rm -f $$@
 	ar rcs $$@ $$^
-$$(BUILD)/bin/$(1): $$($(1)_MAIN) $$($(1)_LIBA) $$(LIBCM)
+$$(BUILD)/bin/$(1): $$($(1)_MAIN) $$($(1)_LIBA) $$($(1)_LIBS) $$(LIBCM)
 	@mkdir -p $$(@D)
 	$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) -o $$@ $$^ $$($(1)_LDLIBS) $$(LIBCM_LDLIBS)
 $(1)_TESTS := $$(patsubst %.c,$$(BUILD)/%,$$(shell find $$($(1)_TESTDIR) -name 'test_*.c' 2>/dev/null | sort))
-$$($(1)_TESTS): $$(BUILD)/%: %.c $$($(1)_LIBA) $$(LIBCM)
+$$($(1)_TESTS): $$(BUILD)/%: %.c $$($(1)_LIBA) $$($(1)_LIBS) $$(LIBCM)
 	@mkdir -p $$(@D)
-	$$(CC) $$(ALL_CFLAGS) -Itests/unit -MMD -MP $$(LDFLAGS) -o $$@ $$< $$($(1)_LIBA) $$(LIBCM) $$($(1)_LDLIBS) $$(LIBCM_LDLIBS) $$(CMOCKA_LIBS)
+	$$(CC) $$(ALL_CFLAGS) $$($(1)_IFLAGS) -Itests/unit -MMD -MP $$(LDFLAGS) -o $$@ $$< $$($(1)_LIBA) $$($(1)_LIBS) $$(LIBCM) $$($(1)_LDLIBS) $$(LIBCM_LDLIBS) $$(CMOCKA_LIBS)
 UNIT_TESTS += $$($(1)_TESTS)
 $(1)_FUZZ := $$(patsubst %.c,$$(BUILD)/%,$$(wildcard tests/fuzz/$(1)/fuzz_*.c))
-$$($(1)_FUZZ): $$(BUILD)/%: %.c $$($(1)_LIBA) $$(LIBCM)
+$$($(1)_FUZZ): $$(BUILD)/%: %.c $$($(1)_LIBA) $$($(1)_LIBS) $$(LIBCM)
 	@mkdir -p $$(@D)
-	$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) -o $$@ $$< $$($(1)_LIBA) $$(LIBCM) $$($(1)_LDLIBS) $$(LIBCM_LDLIBS)
+	$$(CC) $$(ALL_CFLAGS) $$($(1)_IFLAGS) $$(LDFLAGS) -o $$@ $$< $$($(1)_LIBA) $$($(1)_LIBS) $$(LIBCM) $$($(1)_LDLIBS) $$(LIBCM_LDLIBS)
 FUZZ_TARGETS += $$($(1)_FUZZ)
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program,$(p))))
@@ -109,6 +118,25 @@ $(LIBCM_FUZZ): $(BUILD)/%: %.c $(LIBCM)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBCM) $(LIBCM_LDLIBS)
 FUZZ_TARGETS += $(LIBCM_FUZZ)
+
+# relay/: librelay.a, its unit tests (tests/unit/relay) and fuzz targets
+# (tests/fuzz/relay); its objects see only relay/ and services/lib
+LIBRELAY_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIBRELAY_SRCS))
+$(LIBRELAY_OBJS): MOD_INC := -Irelay
+$(LIBRELAY): $(LIBRELAY_OBJS)
+	@mkdir -p $(@D)
+	@rm -f $@
+	ar rcs $@ $^
+LIBRELAY_TESTS := $(patsubst %.c,$(BUILD)/%,$(shell find tests/unit/relay -name 'test_*.c' 2>/dev/null | sort))
+$(LIBRELAY_TESTS): $(BUILD)/%: %.c $(LIBRELAY) $(LIBCM)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Irelay -Itests/unit -MMD -MP $(LDFLAGS) -o $@ $< $(LIBRELAY) $(LIBCM) $(LIBRELAY_LDLIBS) $(LIBCM_LDLIBS) $(CMOCKA_LIBS)
+UNIT_TESTS += $(LIBRELAY_TESTS)
+LIBRELAY_FUZZ := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/fuzz/relay/fuzz_*.c))
+$(LIBRELAY_FUZZ): $(BUILD)/%: %.c $(LIBRELAY) $(LIBCM)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Irelay $(LDFLAGS) -o $@ $< $(LIBRELAY) $(LIBCM) $(LIBRELAY_LDLIBS) $(LIBCM_LDLIBS)
+FUZZ_TARGETS += $(LIBRELAY_FUZZ)
 
 # operator/images.c embeds images/images.env with .incbin
 $(BUILD)/obj/operator/images.o: images/images.env

@@ -39,7 +39,7 @@ tidy() {
 	bear --output build/lint/compile_commands.json -- \
 		make -s -j"$(nproc)" BUILD=build/lint/obj bins unit-bins >/dev/null ||
 		return 1
-	files=$(git ls-files -co --exclude-standard -- 'services/*.c' 'operator/*.c' | sort)
+	files=$(git ls-files -co --exclude-standard -- 'services/*.c' 'operator/*.c' 'relay/*.c' | sort)
 	[ -n "$files" ] || return 0
 	# shellcheck disable=SC2086
 	printf '%s\n' $files | xargs -P "$(nproc)" -n 8 \

@@ -4,6 +4,3 @@ chatmail-metadata_DIR := services/chatmail-metadata
 chatmail-metadata_SRCS := $(sort $(wildcard services/chatmail-metadata/*.c))
 chatmail-metadata_LDLIBS = $(shell $(PKG_CONFIG) --libs libcurl)
 chatmail-metadata_TESTDIR := tests/unit/services/chatmail-metadata
-# its tests and fuzz targets include the private header
-$(BUILD)/tests/unit/services/chatmail-metadata/%: XCFLAGS += -Iservices/chatmail-metadata
-$(BUILD)/tests/fuzz/chatmail-metadata/%: XCFLAGS += -Iservices/chatmail-metadata

@@ -4,6 +4,3 @@ lastlogin_DIR := services/lastlogin
 lastlogin_SRCS := $(sort $(wildcard services/lastlogin/*.c))
 lastlogin_LDLIBS =
 lastlogin_TESTDIR := tests/unit/services/lastlogin
-# its tests and fuzz targets include the private header
-$(BUILD)/tests/unit/services/lastlogin/%: XCFLAGS += -Iservices/lastlogin
-$(BUILD)/tests/fuzz/lastlogin/%: XCFLAGS += -Iservices/lastlogin

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_crd: crds/chatmail.at_chatmailrelays.yaml in a real kube-apiserver
 # (hack/control-plane.sh), and the agreement between the apiserver and
-# operator/spec.c: the CRD installs and is Established; kubectl explain
+# relay/spec.c: the CRD installs and is Established; kubectl explain
 # shows the descriptions; every example is accepted, by the apiserver and
 # by relay-render; the apiserver's defaulting of a minimal relay equals
 # spec.c's defaults field by field; each schema/CEL rule rejects its

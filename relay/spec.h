@@ -1,7 +1,7 @@
 /*
  * spec: the C type of a ChatmailRelay spec (chatmail.at/v1alpha1), the
  * contract between the CRD (crds/chatmail.at_chatmailrelays.yaml), the
- * operator's reconcile, and the renderer (operator/render/).
+ * operator's reconcile, and the renderer (relay/render/).
  *
  * Role: parse a ChatmailRelay (the whole custom resource, or just its
  * .spec) from cJSON into struct relay_spec, fill every absent field
@@ -29,7 +29,7 @@
  *    wrote ({"requests": {...}, "limits": {...}}), ready to be copied
  *    into a container; NULL when not given.
  *  - spec_to_config() renders chatmail.ini from the spec and a target
- *    (see operator/render/render.h: which paths and ports the relay
+ *    (see relay/render/render.h: which paths and ports the relay
  *    uses in a Pod or in a local test relay) and loads it with the
  *    services' own parser (config_load_string), so the derived values
  *    (tls_cert_mode, mailboxes_dir, *_mb ...) are exactly what the

@@ -1,6 +1,6 @@
 /*
  * test_spec: parsing, defaulting and validation of ChatmailRelay specs
- * (operator/spec*.c), table-driven: every rule of the CRD has a case
+ * (relay/spec*.c), table-driven: every rule of the CRD has a case
  * that must pass and one that must fail with a message naming the
  * field; chatmail.ini and chatmail_config conversion; file loading.
  */

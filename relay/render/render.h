@@ -1,6 +1,6 @@
 /*
  * render: every configuration file a chatmail relay needs, rendered
- * from a ChatmailRelay spec (operator/spec.h) for a target (a Pod, or a
+ * from a ChatmailRelay spec (relay/spec.h) for a target (a Pod, or a
  * local test relay under one directory). Pure functions: spec and
  * target in, text out; nothing here touches the file system or the
  * network, so the operator, `relay-render` and the golden-file tests
@@ -12,7 +12,7 @@
  *           lmtp_header_cleanup, smtp_tls_policy_map
  *   dovecot/dovecot.conf, auth.conf, push_notification.lua
  *   nginx/nginx.conf
- *   www/...  the web content of operator/web/ (web_render): every page
+ *   www/...  the web content of relay/web/ (web_render): every page
  *            with the built-in website; only .well-known/ (autoconfig,
  *            MTA-STS) when the website is off or comes from a custom
  *            ConfigMap, which the operator projects into the same dir

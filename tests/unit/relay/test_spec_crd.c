@@ -1,6 +1,6 @@
 /*
  * test_spec_crd: the CRD (crds/chatmail.at_chatmailrelays.yaml) and the
- * C field table (operator/spec.c) describe the same resource: every
+ * C field table (relay/spec.c) describe the same resource: every
  * table field is in the schema with the same default, range, length
  * and enum values; every schema property is a table field or one of
  * the free-form subtrees; every property has a description (kubectl
