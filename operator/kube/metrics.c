@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "metrics.h"
-#include "util.h"
 #include "xmalloc.h"
 
 struct series {
@@ -225,7 +225,7 @@ rss_bytes(void)
 	const char *sp;
 	double pages = 0;
 
-	if (util_read_file("/proc/self/statm", 255, &b) == 0 &&
+	if (fs_read_file("/proc/self/statm", &b) == 0 &&
 	    (sp = strchr(buf_cstr(&b), ' ')) != NULL) {
 		for (sp++; *sp >= '0' && *sp <= '9'; sp++)
 			pages = pages * 10 + (*sp - '0');

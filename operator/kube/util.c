@@ -11,65 +11,20 @@
  * whole objects in memory. A field someone else changed or removed
  * leaves our set, so hand edits show up as a difference.
  *
- * Untrusted input: objects from the API server (bounded by the client),
- * files named by flags or mounted by Kubernetes.
+ * Untrusted input: objects from the API server (bounded by the client).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "util.h"
 #include "xmalloc.h"
-
-int
-util_read_file(const char *path, size_t max, struct buf *out)
-{
-	char *p;
-	ssize_t n;
-	int fd, r = 0;
-
-	buf_reset(out);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		if (out->len >= max) {
-			char c;
-
-			/* exactly max bytes is fine; one more is not */
-			n = read(fd, &c, 1);
-			r = n > 0 ? -E2BIG : (n < 0 ? -errno : 0);
-			break;
-		}
-		p = buf_reserve(out,
-				4096 < max - out->len ? 4096 : max - out->len);
-		if (p == NULL) {
-			r = -E2BIG;
-			break;
-		}
-		n = read(fd, p, 4096 < max - out->len ? 4096 : max - out->len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		buf_commit(out, (size_t)n);
-	}
-	(void)close(fd);
-	return r;
-}
 
 static const char b64chars[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

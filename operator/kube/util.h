@@ -1,6 +1,5 @@
 /*
- * util: small helpers the operator's modules share: bounded file reads,
- * base64, SHA-256, canonical JSON (sorted keys) and hashing of it,
+ * util: small helpers the operator's modules share: base64, SHA-256, canonical JSON (sorted keys) and hashing of it,
  * cJSON path look-ups, and the projection of a live object onto the
  * fields a field manager owns (managedFields fieldsV1).
  */
@@ -15,10 +14,6 @@
 #include "buf.h"
 
 #define UTIL_SHA256_HEX 65 /* 64 hex digits and NUL */
-
-/* util_read_file: the whole file into out (reset first), at most max
- * bytes; 0, -E2BIG when larger, or -errno */
-int util_read_file(const char *path, size_t max, struct buf *out);
 
 /* util_b64_encode: base64 (with padding) of n bytes appended to out */
 int util_b64_encode(const void *p, size_t n, struct buf *out);

@@ -27,6 +27,7 @@
 #include <openssl/x509.h>
 
 #include "evloop.h"
+#include "fs.h"
 #include "log.h"
 #include "num.h"
 #include "reloader.h"
@@ -66,30 +67,6 @@ reloader_parse_target(const char *s, struct reloader_target *t)
 		(void)snprintf(t->pidfile, sizeof(t->pidfile), "%s", eq + 1);
 	}
 	return 0;
-}
-
-/* read_small: a whole file of at most max bytes into out */
-static int
-read_small(const char *path, size_t max, struct buf *out)
-{
-	FILE *f = fopen(path, "re");
-	char chunk[4096];
-	size_t n;
-	int r = 0;
-
-	buf_reset(out);
-	if (f == NULL)
-		return -errno;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		if (out->len + n > max || buf_append(out, chunk, n) < 0) {
-			r = -E2BIG;
-			break;
-		}
-	if (r == 0 && ferror(f))
-		r = -EIO;
-	(void)fclose(f);
-	explicit_bzero(chunk, sizeof(chunk));
-	return r;
 }
 
 /* check_pair: the key is the certificate's; its notAfter */
@@ -141,14 +118,14 @@ reloader_fingerprint(const struct reloader_opts *o, char hex[65],
 
 	(void)snprintf(not_after, nasize, "?");
 	(void)snprintf(path, sizeof(path), "%s/%s", o->dir, o->cert);
-	r = read_small(path, RELOADER_FILE_MAX, &cert);
+	r = fs_read_file(path, &cert);
 	if (r == 0) {
 		(void)snprintf(path, sizeof(path), "%s/%s", o->dir, o->key);
-		r = read_small(path, RELOADER_FILE_MAX, &key);
+		r = fs_read_file(path, &key);
 	}
 	if (r < 0) {
 		(void)buf_printf(err, "%s: %s", path, strerror(-r));
-		r = r == -E2BIG ? -EINVAL : -ENOENT;
+		r = r == -EFBIG ? -EINVAL : -ENOENT;
 		goto out;
 	}
 	if ((r = check_pair(&cert, &key, not_after, nasize, err)) < 0)
@@ -180,7 +157,7 @@ proc_comm(const char *proc, const char *pid, char *out, size_t outsize)
 	int r;
 
 	(void)snprintf(path, sizeof(path), "%s/%s/comm", proc, pid);
-	r = read_small(path, 255, &b);
+	r = fs_read_file(path, &b);
 	if (r == 0) {
 		(void)snprintf(out, outsize, "%s", buf_cstr(&b));
 		out[strcspn(out, "\n")] = '\0';
@@ -202,7 +179,7 @@ proc_ppid(const char *proc, const char *pid)
 
 	(void)snprintf(path, sizeof(path), "%s/%s/stat", proc, pid);
 	/* "pid (comm) S ppid ...": comm may hold spaces and ')' */
-	if (read_small(path, 1023, &b) == 0 &&
+	if (fs_read_file(path, &b) == 0 &&
 	    (rp = strrchr(buf_cstr(&b), ')')) != NULL && rp[1] == ' ' &&
 	    rp[2] != '\0' && rp[3] == ' ') {
 		n = strspn(rp + 4, "0123456789");
@@ -256,7 +233,7 @@ reloader_target_pids(const struct reloader_opts *o,
 
 	if (t->pidfile[0] == '\0')
 		return reloader_find(o->proc, t->name, pids, max);
-	if (max > 0 && read_small(t->pidfile, 63, &b) == 0 && b.len > 0) {
+	if (max > 0 && fs_read_file(t->pidfile, &b) == 0 && b.len > 0) {
 		b.data[strcspn(b.data, " \n")] = '\0';
 		if (num_parse_uint(b.data, 1, 4194304, &v) == 0)
 			pids[n++] = (pid_t)v;

@@ -25,6 +25,7 @@
 
 #define FS_TMP_TRIES 8	   /* O_EXCL collisions before giving up */
 #define FS_LOCK_SLEEP_MS 5 /* between two lock attempts */
+#define FS_READ_STEP 16384 /* read(2) size when the file size says nothing */
 
 /* tmp_suffix: a random number for a temporary name */
 static unsigned
@@ -243,13 +244,48 @@ fs_lock(const char *path, int timeout_ms, int *fd_r)
 	}
 }
 
+/* read_into: read fd to its end straight into b (no copy elsewhere:
+ * the files include keys and tokens), step bytes at a time; -EFBIG one
+ * byte past b's maximum */
+static int
+read_into(int fd, struct buf *b, size_t step)
+{
+	size_t want;
+	ssize_t r;
+	char *p, extra;
+
+	for (;;) {
+		want = buf_room(b) < step ? buf_room(b) : step;
+		if (want == 0) {
+			/* exactly the maximum is fine; one byte more is not */
+			do {
+				r = read(fd, &extra, 1);
+			} while (r < 0 && errno == EINTR);
+			return r > 0 ? -EFBIG : r < 0 ? -errno : 0;
+		}
+		p = buf_reserve(b, want);
+		if (p == NULL)
+			return -EFBIG;
+		r = read(fd, p, want);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return 0;
+		buf_commit(b, (size_t)r);
+		/* fill what is allocated before growing it: no realloc (no
+		 * copy left behind) while the file is the size fstat said */
+		step = b->cap - b->len > 1 ? b->cap - b->len - 1 : FS_READ_STEP;
+	}
+}
+
 /* fs_read_file: read a regular file into b, bounded by b's maximum */
 int
 fs_read_file(const char *path, struct buf *b)
 {
-	char chunk[16384];
 	struct stat st;
-	ssize_t r;
+	size_t step = FS_READ_STEP;
 	int fd, e = 0;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -263,18 +299,11 @@ fs_read_file(const char *path, struct buf *b)
 		e = -EINVAL;
 		goto out;
 	}
-	while ((r = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			e = -errno;
-			goto out;
-		}
-		if (buf_append(b, chunk, (size_t)r) < 0) {
-			e = -EFBIG;
-			goto out;
-		}
-	}
+	/* one allocation when the size holds (one byte more sees the end);
+	 * /proc files say 0 */
+	if (st.st_size > 0 && (uint64_t)st.st_size < SIZE_MAX)
+		step = (size_t)st.st_size + 1;
+	e = read_into(fd, b, step);
 out:
 	(void)close(fd);
 	return e;

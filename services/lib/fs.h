@@ -41,7 +41,9 @@ int fs_mkdirs(const char *path, mode_t mode);
  * most timeout_ms (0: one attempt); the fd through fd_r, close it to
  * unlock. The parent directory must exist. 0, -ETIMEDOUT, or -errno */
 int fs_lock(const char *path, int timeout_ms, int *fd_r);
-/* fs_read_file: append the whole regular file at path to b; -EFBIG if it
+/* fs_read_file: append the whole regular file at path to b (read into
+ * b's storage directly, in one allocation when the file's size holds, so
+ * keys and tokens leave no copies behind; wipe b for them); -EFBIG if it
  * does not fit b's maximum (b then holds a prefix), -EINVAL if not a
  * regular file, else 0 or -errno */
 int fs_read_file(const char *path, struct buf *b);

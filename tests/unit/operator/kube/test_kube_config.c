@@ -1,7 +1,7 @@
 /*
  * test_kube_config: kubeconfig parsing (contexts, embedded and file
  * credentials, relative paths, refused plugins), in-cluster config and
- * token re-reading after rotation.
+ * token re-reading after rotation, size limits of the files it names.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -161,6 +161,54 @@ test_errors(void **state)
 	buf_deinit(&err);
 }
 
+/* write_sized: dir/name holding n bytes of 'x' */
+static void
+write_sized(const char *dir, const char *name, size_t n)
+{
+	char path[512];
+	FILE *f;
+
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	while (n-- > 0)
+		assert_int(fputc('x', f), 'x');
+	assert_int(fclose(f), 0);
+}
+
+/* a file a kubeconfig names is read up to its buffer's maximum (1 MiB
+ * for a CA) and refused one byte over it; a token file over
+ * KUBE_TOKEN_MAX keeps the last good token */
+static void
+test_file_limits(void **state)
+{
+	char *dir = test_tmpdir(), path[512];
+	struct kube_config kc;
+	struct buf err = BUF_INIT(512);
+
+	(void)state;
+	(void)snprintf(path, sizeof(path), "%s/config", dir);
+	write_file(dir, "config", kubeconfig);
+	write_file(dir, "tok.txt", "good\n");
+	write_sized(dir, "ca.pem", 1u << 20);
+	kube_config_init(&kc);
+	assert_int(kube_config_load_file(&kc, path, "two", &err), 0);
+	assert_int(kc.ca.len, 1u << 20);
+	assert_str(kube_config_token(&kc, 0, 1), "good");
+	write_sized(dir, "tok.txt", KUBE_TOKEN_MAX + 1);
+	assert_str(kube_config_token(&kc, 0, 1), "good");
+	kube_config_deinit(&kc);
+	write_sized(dir, "ca.pem", (1u << 20) + 1);
+	kube_config_init(&kc);
+	assert_int(kube_config_load_file(&kc, path, "two", &err), -EFBIG);
+	if (strstr(buf_cstr(&err), "ca.pem") == NULL)
+		fail_msg("got %s want the file's name", buf_cstr(&err));
+	kube_config_deinit(&kc);
+	test_rmtree(dir);
+	free(dir);
+	buf_deinit(&err);
+}
+
 static void
 test_in_cluster(void **state)
 {
@@ -202,6 +250,7 @@ main(void)
 		cmocka_unit_test(test_current_context),
 		cmocka_unit_test(test_files_and_token_rotation),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_file_limits),
 		cmocka_unit_test(test_in_cluster),
 	};
 

@@ -1,6 +1,7 @@
 /* test_user: user directories (path-traversal guard, password file,
  * last login, E2EE marker) and the fs helpers (atomic write, mkdir -p,
- * flock with a bounded wait, bounded reads) on a real file system */
+ * flock with a bounded wait, bounded reads in one allocation) on a real
+ * file system */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include "buf.h"
 #include "fs.h"
 #include "user.h"
+#include "xmalloc.h"
 
 /* path2: "<a>/<b>" in one of four static buffers used in turn, so an
  * expression may hold a few at once */
@@ -465,6 +467,33 @@ test_read_file(void **state)
 	free(dir);
 }
 
+/* fs_read_file: a file of known size is read in one allocation (no
+ * copies of a key left in freed memory); /proc files (size 0) too */
+static void
+test_read_file_one_alloc(void **state)
+{
+	char *dir = test_tmpdir(), *big = malloc(100000);
+	struct buf b = BUF_INIT(1u << 20), p = BUF_INIT(1u << 16);
+	unsigned long n;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 'k', 100000);
+	assert_int(fs_write_atomic(path2(dir, "key"), big, 100000, 0600, 0), 0);
+	n = xmalloc_count();
+	assert_int(fs_read_file(path2(dir, "key"), &b), 0);
+	assert_int(xmalloc_count() - n, 1);
+	assert_int(b.len, 100000);
+	assert_int(memcmp(b.data, big, 100000), 0);
+	assert_int(fs_read_file("/proc/self/stat", &p), 0);
+	assert_true(p.len > 0 && strchr(p.data, ')') != NULL);
+	buf_wipe_deinit(&b);
+	buf_deinit(&p);
+	free(big);
+	test_rmtree(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -479,6 +508,7 @@ main(void)
 		cmocka_unit_test(test_lock_contention),
 		cmocka_unit_test(test_lock_other_process),
 		cmocka_unit_test(test_read_file),
+		cmocka_unit_test(test_read_file_one_alloc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
