@@ -22,6 +22,7 @@
 #include <sysexits.h>
 #include <time.h>
 
+#include "args.h"
 #include "config.h"
 #include "expire.h"
 #include "log.h"
@@ -46,55 +47,49 @@ usage(void)
 		      "[--days N] [--maxnum N] [-n]\n");
 }
 
-/* flag_value: "--name V" or "--name=V"; NULL when absent */
-static const char *
-flag_value(int argc, char **argv, int *i, const char *name)
-{
-	size_t n = strlen(name);
+enum { OPT_V = 1, OPT_REMOVE, OPT_N, OPT_DAYS, OPT_MAXNUM };
 
-	if (argv[*i] == NULL || strncmp(argv[*i], name, n) != 0)
-		return NULL;
-	if (argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	if (argv[*i][n] != '\0' || *i + 1 >= argc)
-		return NULL;
-	++*i;
-	return argv[*i];
-}
+static const struct args_opt opts[] = {
+	{ "-v", ARGS_FLAG, OPT_V },
+	{ "--remove", ARGS_FLAG, OPT_REMOVE },
+	{ "-n", ARGS_FLAG, OPT_N },
+	{ "--days", ARGS_VALUE, OPT_DAYS },
+	{ "--maxnum", ARGS_VALUE, OPT_MAXNUM },
+	{ NULL, ARGS_FLAG, 0 },
+};
 
 /* parse_args: upstream's argparse options; 0 or -1 (usage) */
 static int
 parse_args(int argc, char **argv, struct args *a)
 {
+	struct args_iter it;
 	const char *v;
 	uint64_t u;
-	int i;
+	int k;
 
 	memset(a, 0, sizeof(*a));
 	a->ini = DEFAULT_INI;
-	for (i = 1; i < argc && argv[i] != NULL; i++) {
-		const char *s = argv[i];
-
-		if (strcmp(argv[i], "-v") == 0)
+	args_init(&it, argc, argv);
+	while ((k = args_next(&it, opts, &v)) != ARGS_END) {
+		if (k == OPT_V) {
 			a->verbose = 1;
-		else if (strcmp(argv[i], "--remove") == 0)
+		} else if (k == OPT_REMOVE) {
 			a->remove = 1;
-		else if (strcmp(argv[i], "-n") == 0)
+		} else if (k == OPT_N) {
 			a->dump = 1;
-		else if ((v = flag_value(argc, argv, &i, "--days")) != NULL) {
+		} else if (k == OPT_DAYS) {
 			if (num_parse_int(v, -36500, 36500, &a->days) < 0)
 				return -1;
-		} else if ((v = flag_value(argc, argv, &i, "--maxnum")) !=
-			   NULL) {
+		} else if (k == OPT_MAXNUM) {
 			if (num_parse_u64(v, 0, UINT32_MAX, &u) < 0)
 				return -1;
 			a->maxnum = (unsigned long)u;
 			a->has_maxnum = 1;
-		} else if (s[0] == '-' || a->has_ini) {
-			return -1;
-		} else {
-			a->ini = s;
+		} else if (k == ARGS_POSITIONAL && !a->has_ini) {
+			a->ini = v;
 			a->has_ini = 1;
+		} else {
+			return -1;
 		}
 	}
 	return 0;

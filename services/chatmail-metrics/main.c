@@ -24,6 +24,7 @@
 #include <sysexits.h>
 #include <time.h>
 
+#include "args.h"
 #include "config.h"
 #include "fs.h"
 #include "log.h"
@@ -53,61 +54,43 @@ usage(void)
 		"[--maxnum N] [-n]\n");
 }
 
-/* flag_value: "--name V" or "--name=V"; NULL when absent */
-static const char *
-flag_value(int argc, char **argv, int *i, const char *name)
-{
-	size_t n = strlen(name);
+enum {
+	OPT_N = 1,
+	OPT_DAYS,
+	OPT_MIN_LOGIN_AGE,
+	OPT_MAXNUM,
+	OPT_LEGACY,
+	OPT_TEXTFILE,
+	OPT_MDIR,
+};
 
-	if (argv[*i] == NULL || strncmp(argv[*i], name, n) != 0)
-		return NULL;
-	if (argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	if (argv[*i][n] != '\0' || *i + 1 >= argc)
-		return NULL;
-	++*i;
-	return argv[*i];
-}
+static const struct args_opt opts[] = {
+	{ "-n", ARGS_FLAG, OPT_N },
+	{ "--days", ARGS_VALUE, OPT_DAYS },
+	{ "--min-login-age", ARGS_VALUE, OPT_MIN_LOGIN_AGE },
+	{ "--maxnum", ARGS_VALUE, OPT_MAXNUM },
+	/* argparse's nargs="?" */
+	{ "--legacy-metrics", ARGS_OPTIONAL, OPT_LEGACY },
+	{ "--textfile", ARGS_VALUE, OPT_TEXTFILE },
+	{ "--mdir", ARGS_VALUE, OPT_MDIR },
+	{ NULL, ARGS_FLAG, 0 },
+};
 
-/* parse_legacy: --legacy-metrics takes the next argument only when it
- * does not look like an option (argparse's nargs="?") */
+/* take_num: a numeric option's value; 0 or -1 (bad) */
 static int
-parse_legacy(int argc, char **argv, int *i, struct args *a)
+take_num(int k, const char *v, struct args *a)
 {
-	const char *s = argv[*i];
-
-	if (strncmp(s, "--legacy-metrics=", 17) == 0) {
-		a->legacy = s + 17;
-		return 1;
-	}
-	if (strcmp(s, "--legacy-metrics") != 0)
-		return 0;
-	if (*i + 1 < argc && argv[*i + 1][0] != '-')
-		a->legacy = argv[++*i];
-	else
-		a->legacy = DEFAULT_LEGACY;
-	return 1;
-}
-
-/* parse_num: the numeric flags; 1 taken, 0 not this, -1 bad */
-static int
-parse_num(int argc, char **argv, int *i, struct args *a)
-{
-	const char *v;
 	uint64_t u;
 
-	if ((v = flag_value(argc, argv, i, "--days")) != NULL)
-		return num_parse_int(v, -36500, 36500, &a->days) < 0 ? -1 : 1;
-	if ((v = flag_value(argc, argv, i, "--min-login-age")) != NULL)
+	if (k == OPT_DAYS)
+		return num_parse_int(v, -36500, 36500, &a->days) < 0 ? -1 : 0;
+	if (k == OPT_MIN_LOGIN_AGE)
 		return num_parse_uint(v, 0, 36500, &a->min_login_age) < 0 ? -1
-									  : 1;
-	if ((v = flag_value(argc, argv, i, "--maxnum")) != NULL) {
-		if (num_parse_u64(v, 0, UINT32_MAX, &u) < 0)
-			return -1;
-		a->maxnum = (unsigned long)u;
-		a->has_maxnum = 1;
-		return 1;
-	}
+									  : 0;
+	if (num_parse_u64(v, 0, UINT32_MAX, &u) < 0)
+		return -1;
+	a->maxnum = (unsigned long)u;
+	a->has_maxnum = 1;
 	return 0;
 }
 
@@ -115,34 +98,34 @@ parse_num(int argc, char **argv, int *i, struct args *a)
 static int
 parse_args(int argc, char **argv, struct args *a)
 {
+	struct args_iter it;
 	const char *v;
-	int i, r;
+	int k;
 
 	memset(a, 0, sizeof(*a));
 	a->ini = DEFAULT_INI;
-	for (i = 1; i < argc && argv[i] != NULL; i++) {
-		const char *s = argv[i];
-
-		if (strcmp(argv[i], "-n") == 0) {
+	args_init(&it, argc, argv);
+	while ((k = args_next(&it, opts, &v)) != ARGS_END) {
+		if (k == OPT_N) {
 			a->dump = 1;
-		} else if ((r = parse_num(argc, argv, &i, a)) != 0) {
-			if (r < 0)
+		} else if (k == OPT_DAYS || k == OPT_MIN_LOGIN_AGE ||
+			   k == OPT_MAXNUM) {
+			if (take_num(k, v, a) < 0)
 				return -1;
-		} else if (parse_legacy(argc, argv, &i, a)) {
-			continue;
-		} else if ((v = flag_value(argc, argv, &i, "--textfile")) !=
-			   NULL) {
+		} else if (k == OPT_LEGACY) {
+			a->legacy = v != NULL ? v : DEFAULT_LEGACY;
+		} else if (k == OPT_TEXTFILE) {
 			a->textfile = v;
-		} else if ((v = flag_value(argc, argv, &i, "--mdir")) != NULL) {
+		} else if (k == OPT_MDIR) {
 			if (strcmp(v, "cur") != 0 && strcmp(v, "new") != 0 &&
 			    strcmp(v, "tmp") != 0)
 				return -1;
 			a->mdir = v;
-		} else if (s[0] == '-' || a->has_ini) {
-			return -1;
-		} else {
-			a->ini = s;
+		} else if (k == ARGS_POSITIONAL && !a->has_ini) {
+			a->ini = v;
 			a->has_ini = 1;
+		} else {
+			return -1;
 		}
 	}
 	return 0;

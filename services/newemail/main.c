@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "args.h"
 #include "config.h"
 #include "evloop.h"
 #include "log.h"
@@ -110,21 +111,24 @@ main(int argc, char **argv)
 {
 	struct chatmail_config cfg;
 	struct buf err = BUF_INIT(64 * 1024);
-	const char *ini = NULL, *listen = DEFAULT_LISTEN;
-	int i, dump = 0, bad = 0, rc = 0;
+	static const struct args_opt opts[] = {
+		{ "-n", ARGS_FLAG, 'n' },
+		{ "--listen", ARGS_VALUE, 'l' },
+		{ NULL, ARGS_FLAG, 0 },
+	};
+	struct args_iter it;
+	const char *ini = NULL, *listen = DEFAULT_LISTEN, *v;
+	int k, dump = 0, bad = 0, rc = 0;
 
 	log_init("newemail", 0);
-	for (i = 1; i < argc && argv[i] != NULL; i++) {
-		const char *s = argv[i];
-
-		if (strcmp(s, "-n") == 0)
+	args_init(&it, argc, argv);
+	while ((k = args_next(&it, opts, &v)) != ARGS_END) {
+		if (k == 'n')
 			dump = 1;
-		else if (strcmp(s, "--listen") == 0 && i + 1 < argc)
-			listen = argv[++i];
-		else if (strncmp(s, "--listen=", 9) == 0)
-			listen = s + 9;
-		else if (s[0] != '-' && ini == NULL)
-			ini = s;
+		else if (k == 'l')
+			listen = v;
+		else if (k == ARGS_POSITIONAL && ini == NULL)
+			ini = v;
 		else
 			bad = 1;
 	}
