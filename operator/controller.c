@@ -60,6 +60,32 @@
 /* malloc_trim when idle, at most this often */
 #define TRIM_MS 5000u
 
+/* the controller: everything controller_run owns */
+struct controller {
+	struct op_opts *opts;
+	struct evloop *loop;
+	struct kube_config kc;
+	struct kube_client *client;
+	struct metrics *metrics;
+	struct events *events;
+	struct leader *leader;
+	struct http_server *http;
+	struct informer *relays;
+	struct informer *kids[OK_COUNT];
+	struct kid_arg kid_args[OK_COUNT];
+	struct workqueue queue;
+	struct keygen *keygen;
+	struct rec_env env; /* reconcile's world, wired here */
+	unsigned inflight, peak;
+	uint64_t drain_until; /* SIGTERM: loop time to give up waiting */
+	struct evloop_timer resync;
+	char identity[128];
+	int leading, draining, lost;
+	int busy;	  /* reconciles ran since the last malloc_trim */
+	uint64_t trimmed; /* loop time of the last malloc_trim */
+	uint64_t reconciles;
+};
+
 /* mono_ms: a monotonic clock for the work queue */
 static uint64_t
 mono_ms(void)
@@ -112,9 +138,9 @@ relay_event(void *arg, enum informer_event ev, const char *key,
 	struct controller *ctl = arg;
 
 	if (ev == INF_DELETED)
-		free(hmap_put(
-			&ctl->gone, key,
-			xstrdup(((const struct relay_entry *)old_v)->json)));
+		rec_env_relay_deleted(
+			&ctl->env, key,
+			((const struct relay_entry *)old_v)->json);
 	else if (ev == INF_UPDATED && !meta_changed(old_v, new_v))
 		return;
 	workqueue_add(&ctl->queue, key);
@@ -130,11 +156,8 @@ kid_event(void *arg, enum informer_event ev, const char *key, const void *old_v,
 	const char *slash = strchr(key, '/');
 	char rk[512];
 
-	if (ev == INF_DELETED && slash != NULL) {
-		(void)snprintf(rk, sizeof(rk), "%s/%s",
-			       child_kind(ka->kind)->kind, key);
-		free(hmap_del(&ka->ctl->memo, rk));
-	}
+	if (ev == INF_DELETED)
+		rec_env_child_deleted(&ka->ctl->env, ka->kind, key);
 	if (c == NULL || c->relay == NULL || slash == NULL)
 		return;
 	(void)snprintf(rk, sizeof(rk), "%.*s/%s", (int)(slash - key), key,
@@ -299,10 +322,12 @@ start_informers(struct controller *ctl)
 	}
 }
 
-void
-reconcile_finished(struct controller *ctl, const char *key, int rc,
-		   unsigned retry_after, uint64_t took_ms)
+/* env_finished: a reconcile of key ended (the env's finished hook) */
+static void
+env_finished(void *arg, const char *key, int rc, unsigned retry_after,
+	     uint64_t took_ms)
 {
+	struct controller *ctl = arg;
 	double secs = (double)took_ms / 1000.0;
 	uint64_t d;
 
@@ -322,6 +347,113 @@ reconcile_finished(struct controller *ctl, const char *key, int rc,
 	}
 	workqueue_done(&ctl->queue, key);
 }
+
+/* the env's hooks (struct rec_ops): reconcile's world, the real one */
+static void *
+env_call(void *arg, enum kube_verb v, const char *path, const cJSON *body,
+	 kube_done_fn *done, void *done_arg)
+{
+	struct controller *ctl = arg;
+
+	return kube_call_start(ctl->client, v, path, body, done, done_arg);
+}
+
+static void
+env_cancel(void *arg, void *handle)
+{
+	struct controller *ctl = arg;
+	struct kube_call *kc = handle;
+
+	kube_call_cancel(ctl->client, &kc);
+}
+
+static const struct relay_entry *
+env_relay(void *arg, const char *key)
+{
+	struct controller *ctl = arg;
+
+	return informer_get(ctl->relays, key);
+}
+
+static const struct child *
+env_child(void *arg, enum op_kind k, const char *key)
+{
+	struct controller *ctl = arg;
+
+	return ctl->kids[k] ? informer_get(ctl->kids[k], key) : NULL;
+}
+
+static void
+env_children(void *arg, enum op_kind k, rec_each_fn *fn, void *fn_arg)
+{
+	struct controller *ctl = arg;
+
+	if (ctl->kids[k] != NULL)
+		informer_each(ctl->kids[k], fn, fn_arg);
+}
+
+static void
+env_event(void *arg, const cJSON *relay, const char *type, const char *reason,
+	  const char *action, const char *note)
+{
+	struct controller *ctl = arg;
+
+	events_emit(ctl->events, relay, type, reason, action, "%s", note);
+}
+
+static int
+env_key_take(void *arg, const char *waiter, struct buf *pem)
+{
+	struct controller *ctl = arg;
+
+	return keygen_take(ctl->keygen, waiter, pem);
+}
+
+static void
+env_key_forget(void *arg, const char *waiter)
+{
+	struct controller *ctl = arg;
+
+	keygen_forget(ctl->keygen, waiter);
+}
+
+static const char *
+env_key_error(void *arg)
+{
+	struct controller *ctl = arg;
+
+	return keygen_error(ctl->keygen);
+}
+
+static uint64_t
+env_now_ms(void *arg)
+{
+	struct controller *ctl = arg;
+
+	return evloop_now(ctl->loop);
+}
+
+static void
+env_now_rfc3339(void *arg, char *out, size_t outsize)
+{
+	(void)arg;
+	util_now_rfc3339(out, outsize, 0);
+}
+
+static const struct rec_ops env_ops = {
+	.call = env_call,
+	.cancel = env_cancel,
+	.relay = env_relay,
+	.child = env_child,
+	.children = env_children,
+	.event = env_event,
+	.key_take = env_key_take,
+	.key_forget = env_key_forget,
+	.key_error = env_key_error,
+	.now_ms = env_now_ms,
+	.now_rfc3339 = env_now_rfc3339,
+	.finished = env_finished,
+};
 
 /* start_keys: start reconciles of ready keys, up to the limit */
 static void
@@ -345,7 +477,7 @@ start_keys(struct controller *ctl)
 		}
 		metrics_set(ctl->metrics, MG_ACTIVE_WORKERS,
 			    (double)ctl->inflight);
-		reconcile_start(ctl, k);
+		reconcile_start(&ctl->env, k);
 		free(k);
 	}
 }
@@ -371,11 +503,11 @@ export_queue(struct controller *ctl)
 static void
 cancel_inflight(struct controller *ctl, const char *why)
 {
-	if (ctl->live != NULL)
+	if (ctl->env.live != NULL)
 		log_warn("cancelling %u reconciles in flight: %s",
 			 ctl->inflight, why);
-	while (ctl->live != NULL) {
-		reconcile_abort(ctl->live);
+	while (ctl->env.live != NULL) {
+		reconcile_abort(ctl->env.live);
 		ctl->inflight--;
 	}
 	metrics_set(ctl->metrics, MG_ACTIVE_WORKERS, 0);
@@ -492,8 +624,6 @@ setup(struct controller *ctl)
 static void
 teardown(struct controller *ctl)
 {
-	struct hmap_entry *e;
-	size_t i;
 	int k;
 
 	cancel_inflight(ctl, "shutting down"); /* setup failed */
@@ -507,14 +637,7 @@ teardown(struct controller *ctl)
 	kube_client_free(&ctl->client);
 	keygen_free(&ctl->keygen);
 	metrics_free(&ctl->metrics);
-	for (e = hmap_first(&ctl->memo, &i); e;
-	     e = hmap_next(&ctl->memo, &i, e))
-		free(e->value);
-	hmap_deinit(&ctl->memo);
-	for (e = hmap_first(&ctl->gone, &i); e;
-	     e = hmap_next(&ctl->gone, &i, e))
-		free(e->value);
-	hmap_deinit(&ctl->gone);
+	rec_env_deinit(&ctl->env);
 	workqueue_deinit(&ctl->queue);
 	kube_config_deinit(&ctl->kc);
 }
@@ -530,8 +653,7 @@ controller_run(struct op_opts *o)
 	ctl.loop = evloop_new();
 	kube_config_init(&ctl.kc);
 	workqueue_init(&ctl.queue);
-	hmap_init(&ctl.memo);
-	hmap_init(&ctl.gone);
+	rec_env_init(&ctl.env, &env_ops, &ctl, &o->images);
 	(void)signal(SIGPIPE, SIG_IGN);
 	if (evloop_signal_add(ctl.loop, SIGTERM, on_signal, &ctl) < 0 ||
 	    evloop_signal_add(ctl.loop, SIGINT, on_signal, &ctl) < 0) {

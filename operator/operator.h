@@ -1,19 +1,21 @@
 /*
- * operator: the controller's private header. The controller
- * (controller.c) owns the event loop, the API client, one informer per
- * kind, the work queue, leader election, events, metrics and the probe
- * and metrics HTTP servers; reconcile.c turns one queued relay key into
- * writes; child.c is the compact cache form of the objects the operator
- * owns.
+ * operator: the operator's shared header: command-line options, the
+ * owned kinds, and child.c's compact cache forms of relays and owned
+ * objects. The controller (controller.c, its struct private there)
+ * owns the event loop, the API client, one informer per kind, the work
+ * queue, leader election, events, metrics and the probe and metrics
+ * HTTP servers; reconcile.c turns one queued relay key into writes.
  *
  * Flow: informers (LIST+WATCH) -> handlers enqueue "namespace/name" of
  * the owning relay -> the main loop starts reconciles of up to
  * opts->concurrency keys at once (only while leading, once the caches
  * are synced; the queue never hands out a key that is in flight) ->
- * reconcile_start() ... reconcile_finished() -> done / forget /
- * rate-limited retry. SIGTERM stops taking keys, lets the running
- * reconciles finish (20 s at most), releases the Lease and returns;
- * losing the Lease cancels the reconciles in flight at once.
+ * reconcile_start() ... the env's finished hook -> done / forget /
+ * rate-limited retry. Reconcile sees the controller only through the
+ * struct rec_env it wires (reconcile.h). SIGTERM stops taking keys,
+ * lets the running reconciles finish (20 s at most), releases the
+ * Lease and returns; losing the Lease cancels the reconciles in flight
+ * at once.
  */
 #ifndef OP_OPERATOR_H
 #define OP_OPERATOR_H
@@ -36,7 +38,7 @@ struct events;
 struct leader;
 struct http_server;
 struct keygen;
-struct rec;
+struct controller;
 
 /* command-line options of the controller (main.c fills them) */
 struct op_opts {
@@ -111,40 +113,6 @@ struct kid_arg {
 	enum op_kind kind;
 };
 
-struct controller {
-	struct op_opts *opts;
-	struct evloop *loop;
-	struct kube_config kc;
-	struct kube_client *client;
-	struct metrics *metrics;
-	struct events *events;
-	struct leader *leader;
-	struct http_server *http;
-	struct informer *relays;
-	struct informer *kids[OK_COUNT];
-	struct kid_arg kid_args[OK_COUNT];
-	struct workqueue queue;
-	struct keygen *keygen;
-	struct rec *live; /* reconciles in flight */
-	unsigned inflight, peak;
-	uint64_t drain_until; /* SIGTERM: loop time to give up waiting */
-	struct hmap memo;     /* "kind/ns/name" -> struct memo */
-	struct hmap gone;     /* deleted relays -> their last JSON text */
-	struct evloop_timer resync;
-	char identity[128];
-	int leading, draining, lost;
-	int busy;	  /* reconciles ran since the last malloc_trim */
-	uint64_t trimmed; /* loop time of the last malloc_trim */
-	uint64_t reconciles;
-};
-
-/* one entry of the apply memo: after we applied content with hash
- * desired, the object's projection hashed to live */
-struct memo {
-	char desired[UTIL_SHA256_HEX];
-	char live[UTIL_SHA256_HEX];
-};
-
 /* op_kind_info: the API kind of an owned kind */
 const struct kube_kind *child_kind(enum op_kind k);
 /* child_transform / child_free: informer hooks of the owned kinds
@@ -161,11 +129,5 @@ void child_desired_hash(const cJSON *desired, char hex[UTIL_SHA256_HEX]);
 /* controller_run: run the controller until SIGTERM/SIGINT; returns a
  * sysexits code */
 int controller_run(struct op_opts *o);
-
-/* reconcile_finished: a reconcile of key ended (reconcile.c calls it):
- * rc 0 done, -EAGAIN (or another -errno) to retry with backoff, not
- * before retry_after seconds (a 429/503 Retry-After); took_ms long */
-void reconcile_finished(struct controller *ctl, const char *key, int rc,
-			unsigned retry_after, uint64_t took_ms);
 
 #endif

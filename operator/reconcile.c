@@ -13,7 +13,7 @@
  *   5. status: rebuilt from observed state (with the volumes deleting
  *      the relay would keep) and written through /status only when it
  *      changed
- *   6. finish: events, the outcome to the controller
+ *   6. finish: events, the outcome to the env (the controller's queue)
  *
  * Each phase starts its requests and returns; the last one to finish
  * starts the next phase (reconcile.h). A reconcile of a relay whose
@@ -27,12 +27,11 @@
  * spec.c validates it before anything is derived from it.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "events.h"
-#include "keygen.h"
 #include "log.h"
 #include "reconcile.h"
 #include "status.h"
@@ -100,7 +99,7 @@ status_inputs(struct rec *r, struct status_in *in, struct child *sts,
 	in->generation =
 		(int64_t)util_get_num(r->relay, "metadata.generation", 0);
 	in->old_status = util_get(r->relay, "status");
-	util_now_rfc3339(now, nowsize, 0);
+	r->env->ops->now_rfc3339(r->env->arg, now, nowsize);
 	in->now = now;
 	if (r->err_reason[0] != '\0') {
 		in->err_reason = r->err_reason;
@@ -222,8 +221,8 @@ parse_spec(struct rec *r)
 		log_warn("relay %s/%s: %s", r->ns, r->name, buf_cstr(&warn));
 	if (rc < 0) {
 		rec_fail(r, "InvalidSpec", "%s", buf_cstr(&err));
-		events_emit(r->ctl->events, r->relay, "Warning", "InvalidSpec",
-			    "Validate", "%s", buf_cstr(&err));
+		rec_event(r, "Warning", "InvalidSpec", "Validate", "%s",
+			  buf_cstr(&err));
 	}
 	buf_deinit(&err);
 	buf_deinit(&warn);
@@ -244,7 +243,7 @@ phase_converge(struct rec *r)
 	in.name = r->name;
 	in.ns = r->ns;
 	in.uid = r->uid;
-	in.images = &r->ctl->opts->images;
+	in.images = r->env->images;
 	in.files = &r->files;
 	in.tls_secret = r->tls_secret;
 	in.dkim_secret = r->dkim_secret;
@@ -280,18 +279,18 @@ static void
 report(struct rec *r)
 {
 	if (r->created.len > 0)
-		events_emit(r->ctl->events, r->relay, "Normal", "Created",
-			    "Apply", "created %s", buf_cstr(&r->created));
+		rec_event(r, "Normal", "Created", "Apply", "created %s",
+			  buf_cstr(&r->created));
 	if (r->updated.len > 0)
-		events_emit(r->ctl->events, r->relay, "Normal", "Updated",
-			    "Apply", "updated %s", buf_cstr(&r->updated));
+		rec_event(r, "Normal", "Updated", "Apply", "updated %s",
+			  buf_cstr(&r->updated));
 	if (r->deleted.len > 0)
-		events_emit(r->ctl->events, r->relay, "Normal", "Deleted",
-			    "Delete", "deleted %s (no longer wanted)",
-			    buf_cstr(&r->deleted));
+		rec_event(r, "Normal", "Deleted", "Delete",
+			  "deleted %s (no longer wanted)",
+			  buf_cstr(&r->deleted));
 }
 
-/* rec_free: unlink from the controller and free */
+/* rec_free: unlink from the env and free */
 static void
 rec_free(struct rec *r)
 {
@@ -299,8 +298,8 @@ rec_free(struct rec *r)
 
 	if (r->prev_live != NULL)
 		r->prev_live->next_live = r->next_live;
-	else if (r->ctl->live == r)
-		r->ctl->live = r->next_live;
+	else if (r->env->live == r)
+		r->env->live = r->next_live;
 	if (r->next_live != NULL)
 		r->next_live->prev_live = r->prev_live;
 	for (c = r->calls; c != NULL; c = next) {
@@ -317,7 +316,7 @@ rec_free(struct rec *r)
 	free(r);
 }
 
-/* phase_finish: events, the outcome to the controller */
+/* phase_finish: events, the outcome to the env */
 static void
 phase_finish(struct rec *r)
 {
@@ -327,16 +326,15 @@ phase_finish(struct rec *r)
 		report(r);
 		if (r->err_reason[0] != '\0' &&
 		    strcmp(r->err_reason, "InvalidSpec") != 0) {
-			events_emit(r->ctl->events, r->relay, "Warning",
-				    r->err_reason, "Reconcile", "%s",
-				    r->err_msg);
+			rec_event(r, "Warning", r->err_reason, "Reconcile",
+				  "%s", r->err_msg);
 			rc = -EAGAIN;
 		}
 		log_debug("reconciled %s: %u writes%s%s", r->key, r->writes,
 			  r->err_reason[0] ? ", failed: " : "", r->err_msg);
 	}
-	reconcile_finished(r->ctl, r->key, rc, r->retry_after,
-			   evloop_now(r->ctl->loop) - r->t0);
+	r->env->ops->finished(r->env->arg, r->key, rc, r->retry_after,
+			      r->env->ops->now_ms(r->env->arg) - r->t0);
 	rec_free(r);
 }
 
@@ -347,7 +345,7 @@ call_done(void *arg, struct kube_result *res)
 	struct rec_call *call = arg;
 	struct rec *r = call->r;
 
-	call->kc = NULL; /* finished: the handle is gone */
+	call->handle = NULL; /* finished: the handle is gone */
 	call->fn(r, call, res);
 	if (--r->pending == 0)
 		r->next(r);
@@ -359,8 +357,8 @@ rec_call_start(struct rec *r, enum kube_verb v, const char *path,
 {
 	call->fn = fn;
 	r->pending++;
-	call->kc =
-		kube_call_start(r->ctl->client, v, path, body, call_done, call);
+	call->handle = r->env->ops->call(r->env->arg, v, path, body, call_done,
+					 call);
 }
 
 struct rec_call *
@@ -376,41 +374,129 @@ rec_call_new(struct rec *r, enum op_kind k, const char *name)
 	return call;
 }
 
-/* rec_new: a reconcile of key, linked into the controller's list */
+/* rec_new: a reconcile of key, linked into the env's list */
 static struct rec *
-rec_new(struct controller *ctl, const char *key)
+rec_new(struct rec_env *env, const char *key)
 {
 	struct rec *r = xcalloc(1, sizeof(*r));
 
-	r->ctl = ctl;
+	r->env = env;
 	r->key = xstrdup(key);
-	r->t0 = evloop_now(ctl->loop);
+	r->t0 = env->ops->now_ms(env->arg);
 	buf_init(&r->created, 4096);
 	buf_init(&r->updated, 4096);
 	buf_init(&r->deleted, 4096);
-	r->next_live = ctl->live;
-	if (ctl->live != NULL)
-		ctl->live->prev_live = r;
-	ctl->live = r;
+	r->next_live = env->live;
+	if (env->live != NULL)
+		env->live->prev_live = r;
+	env->live = r;
 	return r;
 }
 
-void
-reconcile_start(struct controller *ctl, const char *key)
+/* env_event: an event about relay through the env's hook */
+static void
+env_event(struct rec_env *env, const cJSON *relay, const char *type,
+	  const char *reason, const char *action, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
+
+static void
+env_event(struct rec_env *env, const cJSON *relay, const char *type,
+	  const char *reason, const char *action, const char *fmt, va_list ap)
 {
-	const struct relay_entry *cached = informer_get(ctl->relays, key);
-	struct rec *r = rec_new(ctl, key);
+	char note[1024];
+
+	(void)vsnprintf(note, sizeof(note), fmt, ap);
+	env->ops->event(env->arg, relay, type, reason, action, note);
+}
+
+void
+rec_event(struct rec *r, const char *type, const char *reason,
+	  const char *action, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	env_event(r->env, r->relay, type, reason, action, fmt, ap);
+	va_end(ap);
+}
+
+/* gone_event: an event about a deleted relay */
+static void
+gone_event(struct rec_env *env, const cJSON *last, const char *reason,
+	   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+gone_event(struct rec_env *env, const cJSON *last, const char *reason,
+	   const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	env_event(env, last, "Normal", reason, "Delete", fmt, ap);
+	va_end(ap);
+}
+
+/* reconcile_gone: a relay was deleted: tell what was kept */
+static void
+reconcile_gone(struct rec_env *env, const char *key, const cJSON *last)
+{
+	static const char *const which[] = { "mail", "queue" };
+	struct relay_spec *spec = NULL;
+	struct buf err = BUF_INIT(1024);
+	char pvc[128], dkim[256];
+	const char *name = util_get_str(last, "metadata.name");
+	size_t i;
+
+	if (name == NULL || spec_from_cr(last, 0, &spec, &err, NULL) < 0) {
+		buf_deinit(&err);
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		const struct spec_volume *v =
+			i == 0 ? &spec->storage.mail : &spec->storage.queue;
+
+		desired_pvc_name(name, which[i], pvc, sizeof(pvc));
+		if (v->keep_on_delete)
+			gone_event(env, last, "VolumeKept",
+				   "kept PersistentVolumeClaim %s "
+				   "(storage.%s.keepOnDelete)",
+				   pvc, which[i]);
+	}
+	desired_dkim_secret_name(spec, name, dkim, sizeof(dkim));
+	/* the generated key has no owner reference then (reconcile_secrets) */
+	if (spec->dkim.secret_name[0] == '\0' &&
+	    spec->storage.mail.keep_on_delete)
+		gone_event(env, last, "SecretKept",
+			   "kept the DKIM key Secret %s", dkim);
+	log_info("relay %s deleted; its children are garbage-collected", key);
+	spec_free(&spec);
+	buf_deinit(&err);
+}
+
+/* start_gone: the relay is not cached: report a deletion, once */
+static void
+start_gone(struct rec *r)
+{
+	struct rec_env *env = r->env;
+	char *last = hmap_del(&env->gone, r->key);
+	cJSON *obj = last ? cJSON_Parse(last) : NULL;
+
+	env->ops->key_forget(env->arg, r->key);
+	if (obj != NULL)
+		reconcile_gone(env, r->key, obj);
+	cJSON_Delete(obj);
+	free(last);
+	phase_finish(r); /* not found is done */
+}
+
+void
+reconcile_start(struct rec_env *env, const char *key)
+{
+	const struct relay_entry *cached = env->ops->relay(env->arg, key);
+	struct rec *r = rec_new(env, key);
 
 	if (cached == NULL) {
-		char *last = hmap_del(&ctl->gone, key);
-		cJSON *obj = last ? cJSON_Parse(last) : NULL;
-
-		keygen_forget(ctl->keygen, key);
-		if (obj != NULL)
-			reconcile_gone(ctl, key, obj);
-		cJSON_Delete(obj);
-		free(last);
-		phase_finish(r); /* not found is done */
+		start_gone(r);
 		return;
 	}
 	r->relay = relay_parse(cached);
@@ -420,7 +506,7 @@ reconcile_start(struct controller *ctl, const char *key)
 	if (r->ns == NULL || r->name == NULL || r->uid == NULL ||
 	    util_get(r->relay, "metadata.deletionTimestamp") != NULL) {
 		/* being deleted: the garbage collector has the children */
-		keygen_forget(ctl->keygen, key);
+		env->ops->key_forget(env->arg, key);
 		r->ns = NULL;
 		phase_finish(r);
 		return;
@@ -444,45 +530,56 @@ reconcile_abort(struct rec *r)
 {
 	struct rec_call *c;
 
-	for (c = r->calls; c != NULL; c = c->next)
-		if (c->kc != NULL)
-			kube_call_cancel(r->ctl->client, &c->kc);
+	for (c = r->calls; c != NULL; c = c->next) {
+		if (c->handle != NULL)
+			r->env->ops->cancel(r->env->arg, c->handle);
+		c->handle = NULL;
+	}
 	rec_free(r);
 }
 
 void
-reconcile_gone(struct controller *ctl, const char *key, const cJSON *last)
+rec_env_init(struct rec_env *env, const struct rec_ops *ops, void *arg,
+	     const struct images *images)
 {
-	static const char *const which[] = { "mail", "queue" };
-	struct relay_spec *spec = NULL;
-	struct buf err = BUF_INIT(1024);
-	char pvc[128], dkim[256];
-	const char *name = util_get_str(last, "metadata.name");
+	memset(env, 0, sizeof(*env));
+	env->ops = ops;
+	env->arg = arg;
+	env->images = images;
+	hmap_init(&env->memo);
+	hmap_init(&env->gone);
+}
+
+/* free_values: free every value of m, then m */
+static void
+free_values(struct hmap *m)
+{
+	struct hmap_entry *e;
 	size_t i;
 
-	if (name == NULL || spec_from_cr(last, 0, &spec, &err, NULL) < 0) {
-		buf_deinit(&err);
-		return;
-	}
-	for (i = 0; i < 2; i++) {
-		const struct spec_volume *v =
-			i == 0 ? &spec->storage.mail : &spec->storage.queue;
+	for (e = hmap_first(m, &i); e != NULL; e = hmap_next(m, &i, e))
+		free(e->value);
+	hmap_deinit(m);
+}
 
-		desired_pvc_name(name, which[i], pvc, sizeof(pvc));
-		if (v->keep_on_delete)
-			events_emit(ctl->events, last, "Normal", "VolumeKept",
-				    "Delete",
-				    "kept PersistentVolumeClaim %s "
-				    "(storage.%s.keepOnDelete)",
-				    pvc, which[i]);
-	}
-	desired_dkim_secret_name(spec, name, dkim, sizeof(dkim));
-	/* the generated key has no owner reference then (reconcile_secrets) */
-	if (spec->dkim.secret_name[0] == '\0' &&
-	    spec->storage.mail.keep_on_delete)
-		events_emit(ctl->events, last, "Normal", "SecretKept", "Delete",
-			    "kept the DKIM key Secret %s", dkim);
-	log_info("relay %s deleted; its children are garbage-collected", key);
-	spec_free(&spec);
-	buf_deinit(&err);
+void
+rec_env_deinit(struct rec_env *env)
+{
+	free_values(&env->memo);
+	free_values(&env->gone);
+}
+
+void
+rec_env_relay_deleted(struct rec_env *env, const char *key, const char *json)
+{
+	free(hmap_put(&env->gone, key, xstrdup(json)));
+}
+
+void
+rec_env_child_deleted(struct rec_env *env, enum op_kind k, const char *key)
+{
+	char mk[600];
+
+	(void)snprintf(mk, sizeof(mk), "%s/%s", child_kind(k)->kind, key);
+	free(hmap_del(&env->memo, mk));
 }

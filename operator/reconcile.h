@@ -17,6 +17,14 @@
  * Nothing here keeps a pointer into an informer cache across phases:
  * the loop runs between them, and a watch event may replace the cached
  * object meanwhile. The relay is copied at the start.
+ *
+ * The world a reconcile reaches (API calls, the informer caches,
+ * events, DKIM key generation, the clock, where its outcome goes) is a
+ * struct rec_env of function pointers, not the controller: controller.c
+ * wires the real one, tests/unit/operator/test_reconcile.c a fake that
+ * records every call and completes it when the test says. The env also
+ * keeps what lives across reconciles: the apply memo, the last JSON of
+ * deleted relays and the list of reconciles in flight.
  */
 #ifndef OP_RECONCILE_H
 #define OP_RECONCILE_H
@@ -29,6 +37,76 @@
 struct rec;
 struct rec_call;
 
+/* rec_each_fn: one cached child ("namespace/name", struct child) */
+typedef void rec_each_fn(void *arg, const char *key, const void *value);
+
+/* rec_ops: the hooks of an environment, each called with env->arg */
+struct rec_ops {
+	/* start an API request (kube_call_start's contract: body copied,
+	 * done runs later from the loop, never from inside this call);
+	 * returns a handle for cancel */
+	void *(*call)(void *arg, enum kube_verb v, const char *path,
+		      const cJSON *body, kube_done_fn *done, void *done_arg);
+	/* cancel a request in flight: its done callback never runs */
+	void (*cancel)(void *arg, void *handle);
+	/* the cached relay "namespace/name", or NULL */
+	const struct relay_entry *(*relay)(void *arg, const char *key);
+	/* the cached child of kind k at "namespace/name", or NULL */
+	const struct child *(*child)(void *arg, enum op_kind k,
+				     const char *key);
+	/* every cached child of kind k (fn starts no I/O) */
+	void (*children)(void *arg, enum op_kind k, rec_each_fn *fn,
+			 void *fn_arg);
+	/* post an event about relay (never fails the reconcile) */
+	void (*event)(void *arg, const cJSON *relay, const char *type,
+		      const char *reason, const char *action,
+		      const char *note);
+	/* DKIM keys: keygen_take, keygen_forget, keygen_error (keygen.h);
+	 * a waiter told of a key is queued again by the env's owner */
+	int (*key_take)(void *arg, const char *waiter, struct buf *pem);
+	void (*key_forget)(void *arg, const char *waiter);
+	const char *(*key_error)(void *arg);
+	/* the clock: monotonic milliseconds, wall clock as RFC 3339 */
+	uint64_t (*now_ms)(void *arg);
+	void (*now_rfc3339)(void *arg, char *out, size_t outsize);
+	/* a reconcile of key ended: rc 0 done, -EAGAIN (or another
+	 * -errno) to retry with backoff, not before retry_after seconds
+	 * (a 429/503 Retry-After); took_ms long */
+	void (*finished)(void *arg, const char *key, int rc,
+			 unsigned retry_after, uint64_t took_ms);
+};
+
+/* one entry of the apply memo: after we applied content with hash
+ * desired, the object's projection hashed to live */
+struct memo {
+	char desired[UTIL_SHA256_HEX];
+	char live[UTIL_SHA256_HEX];
+};
+
+/* rec_env: a reconcile's world, and what lives across reconciles */
+struct rec_env {
+	const struct rec_ops *ops;
+	void *arg;
+	const struct images *images;
+	struct hmap memo; /* "Kind/ns/name" -> struct memo */
+	struct hmap gone; /* deleted relays -> their last JSON text */
+	struct rec *live; /* reconciles in flight */
+};
+
+/* rec_env_init / rec_env_deinit: an env over ops and arg (deinit
+ * frees the memo and the deleted relays; no reconcile may be live) */
+void rec_env_init(struct rec_env *env, const struct rec_ops *ops, void *arg,
+		  const struct images *images);
+void rec_env_deinit(struct rec_env *env);
+/* rec_env_relay_deleted: the relay key left the cache; json is its
+ * last object (copied), for the reconcile that reports what was kept */
+void rec_env_relay_deleted(struct rec_env *env, const char *key,
+			   const char *json);
+/* rec_env_child_deleted: the child of kind k at "namespace/name" left
+ * the cache: drop its memo entry */
+void rec_env_child_deleted(struct rec_env *env, enum op_kind k,
+			   const char *key);
+
 /* rec_call_fn: one call of a phase finished */
 typedef void rec_call_fn(struct rec *r, struct rec_call *call,
 			 struct kube_result *res);
@@ -38,7 +116,7 @@ struct rec_call {
 	struct rec *r;
 	struct rec_call *next;
 	rec_call_fn *fn;
-	struct kube_call *kc; /* while in flight */
+	void *handle; /* the env's, while in flight */
 	enum op_kind k;
 	char name[256];		    /* the object's name */
 	char want[UTIL_SHA256_HEX]; /* apply: desired hash */
@@ -47,7 +125,7 @@ struct rec_call {
 };
 
 struct rec {
-	struct controller *ctl;
+	struct rec_env *env;
 	char *key;
 	uint64_t t0;  /* start, for the duration metric */
 	cJSON *relay; /* a copy of the cached relay */
@@ -68,23 +146,25 @@ struct rec {
 	unsigned pending;		   /* calls not finished */
 	void (*next)(struct rec *r);	   /* runs when pending drops to 0 */
 	struct rec_call *calls;		   /* every call of this reconcile */
-	struct rec *prev_live, *next_live; /* the controller's list */
+	struct rec *prev_live, *next_live; /* the env's list */
 };
 
 /* reconcile_start: begin reconciling the relay "namespace/name"; the
- * controller's reconcile_finished runs when it is done (possibly
- * before this returns) */
-void reconcile_start(struct controller *ctl, const char *key);
+ * env's finished hook runs when it is done (possibly before this
+ * returns) */
+void reconcile_start(struct rec_env *env, const char *key);
 /* reconcile_abort: cancel the calls of a reconcile in flight and free
- * it without an outcome (leader lost, drain timed out); the controller
+ * it without an outcome (leader lost, drain timed out); the caller
  * accounts for it */
 void reconcile_abort(struct rec *r);
-/* reconcile_gone: a relay was deleted (tell what was kept) */
-void reconcile_gone(struct controller *ctl, const char *key, const cJSON *last);
 
 /* rec_fail: remember the first failure of this reconcile */
 void rec_fail(struct rec *r, const char *reason, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* rec_event: an event about the reconciled relay */
+void rec_event(struct rec *r, const char *type, const char *reason,
+	       const char *action, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 /* rec_call_start: start one call of the current phase; fn runs with
  * its result; body is copied (the caller frees it) */
 void rec_call_start(struct rec *r, enum kube_verb v, const char *path,
@@ -97,9 +177,9 @@ struct rec_call *rec_call_new(struct rec *r, enum op_kind k, const char *name);
  * object does not already hold exactly this content */
 void rec_apply_all(struct rec *r, const cJSON *list,
 		   const struct desired_in *in);
-/* rec_secrets: start creating the DKIM (a key from the controller's
- * keygen, else dkim_pending) and SelfSigned TLS Secrets once; check
- * Secrets the user names exist and read the DKIM record from one */
+/* rec_secrets: start creating the DKIM (a key from the env's keygen,
+ * else dkim_pending) and SelfSigned TLS Secrets once; check Secrets
+ * the user names exist and read the DKIM record from one */
 void rec_secrets(struct rec *r, const struct desired_in *in);
 /* rec_prune: start deleting children the desired list no longer has */
 void rec_prune(struct rec *r, const cJSON *list);

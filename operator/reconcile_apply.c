@@ -72,10 +72,8 @@ rec_child(struct rec *r, enum op_kind k, const char *name, struct child *copy)
 	char key[512];
 
 	memset(copy, 0, sizeof(*copy));
-	if (r->ctl->kids[k] == NULL)
-		return 0;
 	(void)snprintf(key, sizeof(key), "%s/%s", r->ns, name);
-	c = informer_get(r->ctl->kids[k], key);
+	c = r->env->ops->child(r->env->arg, k, key);
 	if (c == NULL)
 		return 0;
 	*copy = *c;
@@ -122,7 +120,7 @@ unchanged(struct rec *r, enum op_kind k, const char *name, const char *want,
 	if (strcmp(c->hash, want) == 0)
 		return 1;
 	memo_key(r, k, name, mk, sizeof(mk));
-	m = hmap_get(&r->ctl->memo, mk);
+	m = hmap_get(&r->env->memo, mk);
 	return m != NULL && strcmp(m->desired, want) == 0 &&
 	       strcmp(m->live, c->hash) == 0;
 }
@@ -138,13 +136,13 @@ remember(struct rec *r, enum op_kind k, const char *name, const char *want,
 	memo_key(r, k, name, mk, sizeof(mk));
 	if (strcmp(live, want) == 0) {
 		/* the projection shows what we sent: no memo needed */
-		free(hmap_del(&r->ctl->memo, mk));
+		free(hmap_del(&r->env->memo, mk));
 		return;
 	}
 	m = xcalloc(1, sizeof(*m));
 	(void)snprintf(m->desired, sizeof(m->desired), "%s", want);
 	(void)snprintf(m->live, sizeof(m->live), "%s", live);
-	free(hmap_put(&r->ctl->memo, mk, m));
+	free(hmap_put(&r->env->memo, mk, m));
 }
 
 /* apply_path: PATCH URL of a server-side apply */
@@ -336,13 +334,13 @@ rec_prune(struct rec *r, const cJSON *list)
 
 	for (k = 0; k < OK_COUNT; k++) {
 		/* PVCs hold mail: never deleted here */
-		if (k == OK_PVC || r->ctl->kids[k] == NULL)
+		if (k == OK_PVC)
 			continue;
 		memset(&s, 0, sizeof(s));
 		s.r = r;
 		s.list = list;
 		s.k = (enum op_kind)k;
-		informer_each(r->ctl->kids[k], scan_one, &s);
+		r->env->ops->children(r->env->arg, s.k, scan_one, &s);
 		for (i = 0; i < s.n; i++) {
 			delete_child(r, s.k, s.victims[i]);
 			free(s.victims[i]);

@@ -2,7 +2,7 @@
  * reconcile_secrets: the Secrets of a relay that are not applied with
  * server-side apply.
  *
- *   DKIM key     generated once (a key from the controller's keygen,
+ *   DKIM key     generated once (a key from the env's keygen,
  *                made off the loop) and created with POST; never
  *                replaced. With storage.mail.keepOnDelete it has no
  *                owner reference: the key is state like the mail, and
@@ -23,8 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "events.h"
-#include "keygen.h"
 #include "keys.h"
 #include "log.h"
 #include "reconcile.h"
@@ -56,13 +54,13 @@ created(struct rec *r, struct rec_call *call, struct kube_result *res)
 			(void)snprintf(r->dkim_txt, sizeof(r->dkim_txt), "%s",
 				       r->dkim_new);
 		log_info("created %s Secret %s/%s", what, r->ns, call->name);
-		events_emit(r->ctl->events, r->relay, "Normal",
-			    call->dkim ? "DKIMKeyGenerated"
-				       : "CertificateGenerated",
-			    "Create",
-			    "generated the %s Secret %s; it is never replaced "
-			    "by the operator",
-			    what, call->name);
+		rec_event(r, "Normal",
+			  call->dkim ? "DKIMKeyGenerated"
+				     : "CertificateGenerated",
+			  "Create",
+			  "generated the %s Secret %s; it is never replaced "
+			  "by the operator",
+			  what, call->name);
 	} else if (res->err != -EEXIST) {
 		if (res->retry_after > r->retry_after)
 			r->retry_after = res->retry_after;
@@ -100,15 +98,15 @@ dkim_secret(struct rec *r, const struct desired_in *in)
 
 	if (rec_child(r, OK_SECRET, r->dkim_secret, &c)) {
 		rec_child_clear(&c);
-		keygen_forget(r->ctl->keygen, r->key);
+		r->env->ops->key_forget(r->env->arg, r->key);
 		return;
 	}
-	got = keygen_take(r->ctl->keygen, r->key, &pem);
+	got = r->env->ops->key_take(r->env->arg, r->key, &pem);
 	if (got < 0) {
 		/* still queued: told again when a retry makes the key */
 		r->dkim_pending = 1;
 		rec_fail(r, "KeyGenerationFailed", "%s",
-			 keygen_error(r->ctl->keygen));
+			 r->env->ops->key_error(r->env->arg));
 	} else if (got == 0) {
 		/* the keygen re-queues this relay when its key is ready */
 		r->dkim_pending = 1;
@@ -202,7 +200,7 @@ rec_secrets(struct rec *r, const struct desired_in *in)
 	if (r->spec->dkim.secret_name[0] == '\0') {
 		dkim_secret(r, in);
 	} else {
-		keygen_forget(r->ctl->keygen, r->key);
+		r->env->ops->key_forget(r->env->arg, r->key);
 		user_secret(r, r->dkim_secret, 1);
 	}
 	if (r->spec->tls.mode == SPEC_TLS_SELF_SIGNED)
