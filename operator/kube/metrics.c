@@ -234,37 +234,39 @@ rss_bytes(void)
 	return pages * (double)sysconf(_SC_PAGESIZE);
 }
 
+/* gauge_meta: name, labels, type and help of each gauge (enum mg) */
+static const struct {
+	const char *name, *labels, *type, *help;
+} gauge_meta[MG_COUNT] = {
+	{ "chatmail_operator_workqueue_depth", "", "gauge",
+	  "Keys ready in the work queue." },
+	{ "chatmail_operator_workqueue_adds_total", "", "counter",
+	  "Keys added to the work queue." },
+	{ "chatmail_operator_workqueue_retries_total", "", "counter",
+	  "Rate-limited re-adds after failures." },
+	{ "chatmail_operator_relays", "", "gauge",
+	  "ChatmailRelays in the cache." },
+	{ "chatmail_operator_leader", "", "gauge",
+	  "1 while this replica holds the leader Lease." },
+	{ "controller_runtime_active_workers", CONTROLLER_LABEL, "gauge",
+	  "Reconciles in flight." },
+	{ "controller_runtime_max_concurrent_reconciles", CONTROLLER_LABEL,
+	  "gauge",
+	  "Reconciles in flight at most (--max-concurrent-"
+	  "reconciles)." },
+	{ "chatmail_operator_active_workers_peak", "", "gauge",
+	  "Most reconciles in flight at once since the start." },
+	{ "chatmail_operator_keygen_children", "", "gauge",
+	  "DKIM key generation children running." },
+	{ "chatmail_operator_keygen_waiting", "", "gauge",
+	  "Relays waiting for a DKIM key." },
+	{ "chatmail_operator_keygen_failures", "", "gauge",
+	  "DKIM key generation failures in a row." },
+};
+
 int
 metrics_render(const struct metrics *m, struct buf *out)
 {
-	static const struct {
-		const char *name, *labels, *type, *help;
-	} g[MG_COUNT] = {
-		{ "chatmail_operator_workqueue_depth", "", "gauge",
-		  "Keys ready in the work queue." },
-		{ "chatmail_operator_workqueue_adds_total", "", "counter",
-		  "Keys added to the work queue." },
-		{ "chatmail_operator_workqueue_retries_total", "", "counter",
-		  "Rate-limited re-adds after failures." },
-		{ "chatmail_operator_relays", "", "gauge",
-		  "ChatmailRelays in the cache." },
-		{ "chatmail_operator_leader", "", "gauge",
-		  "1 while this replica holds the leader Lease." },
-		{ "controller_runtime_active_workers", CONTROLLER_LABEL,
-		  "gauge", "Reconciles in flight." },
-		{ "controller_runtime_max_concurrent_reconciles",
-		  CONTROLLER_LABEL, "gauge",
-		  "Reconciles in flight at most (--max-concurrent-"
-		  "reconciles)." },
-		{ "chatmail_operator_active_workers_peak", "", "gauge",
-		  "Most reconciles in flight at once since the start." },
-		{ "chatmail_operator_keygen_children", "", "gauge",
-		  "DKIM key generation children running." },
-		{ "chatmail_operator_keygen_waiting", "", "gauge",
-		  "Relays waiting for a DKIM key." },
-		{ "chatmail_operator_keygen_failures", "", "gauge",
-		  "DKIM key generation failures in a row." },
-	};
 	size_t i;
 	int r;
 
@@ -285,8 +287,9 @@ metrics_render(const struct metrics *m, struct buf *out)
 	if (r == 0)
 		r = render_hist(m, out);
 	for (i = 0; i < MG_COUNT && r == 0; i++)
-		r = render_labelled(out, g[i].name, g[i].labels, g[i].type,
-				    g[i].help, m->gauges[i]);
+		r = render_labelled(out, gauge_meta[i].name,
+				    gauge_meta[i].labels, gauge_meta[i].type,
+				    gauge_meta[i].help, m->gauges[i]);
 	if (r == 0)
 		r = render_family(out, "chatmail_operator_watch_events_total",
 				  "counter", "Watch events by kind.",

@@ -242,6 +242,47 @@ with(const char *text, const char *from, const char *to)
 	return out;
 }
 
+/* write_key: pk as a traditional PEM file at path */
+static void
+write_key(EVP_PKEY *pk, const char *path)
+{
+	BIO *bio = BIO_new_file(path, "w");
+
+	assert_non_null(bio);
+	PEM_write_bio_PrivateKey_traditional(bio, pk, NULL, NULL, 0, NULL,
+					     NULL);
+	BIO_free(bio);
+}
+
+/* check_changes: which changes to the signed message sm still verify
+ * against the key record txt */
+static void
+check_changes(const char *sm, const char *txt)
+{
+	/* relaxed header canonicalization tolerates refolding */
+	assert_int(verify_msg(with(sm, "Subject: hi", "Subject:   hi"), txt,
+			      1700000000),
+		   FM_DKIM_PASS);
+	assert_int(verify_msg(with(sm, "Subject: hi", "Subject: ho"), txt,
+			      1700000000),
+		   FM_DKIM_FAIL);
+	assert_int(verify_msg(with(sm, "Hello", "Hallo"), txt, 1700000000),
+		   FM_DKIM_FAIL);
+	/* an added Reply-To breaks the over-signed null instance */
+	assert_int(verify_msg(with(sm, "To: bob", "Reply-To: x@y\r\nTo: bob"),
+			      txt, 1700000000),
+		   FM_DKIM_FAIL);
+	/* a header not signed may be added */
+	assert_int(verify_msg(with(sm, "To: bob", "X-New: 1\r\nTo: bob"), txt,
+			      1700000000),
+		   FM_DKIM_PASS);
+	/* the wrong key */
+	assert_int(verify_msg(sm, "v=DKIM1; p=", 1700000000),
+		   FM_DKIM_PERMERROR);
+	/* t= far in the future */
+	assert_int(verify_msg(sm, txt, 1600000000), FM_DKIM_PERMERROR);
+}
+
 static void
 test_rsa_round_trip(void **state)
 {
@@ -252,13 +293,7 @@ test_rsa_round_trip(void **state)
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/k.pem", dir);
-	{
-		BIO *bio = BIO_new_file(path, "w");
-
-		PEM_write_bio_PrivateKey_traditional(bio, pk, NULL, NULL, 0,
-						     NULL, NULL);
-		BIO_free(bio);
-	}
+	write_key(pk, path);
 	s = fm_dkim_signer_new(path, "example.org", "opendkim", &err);
 	assert_non_null(s);
 	assert_int(
@@ -272,30 +307,7 @@ test_rsa_round_trip(void **state)
 	assert_int(buf_puts(&out, msg), 0);
 	txt = pub_txt(pk, 0);
 	assert_int(verify_msg(out.data, txt, 1700000000), FM_DKIM_PASS);
-	/* relaxed header canonicalization tolerates refolding */
-	assert_int(verify_msg(with(out.data, "Subject: hi", "Subject:   hi"),
-			      txt, 1700000000),
-		   FM_DKIM_PASS);
-	assert_int(verify_msg(with(out.data, "Subject: hi", "Subject: ho"), txt,
-			      1700000000),
-		   FM_DKIM_FAIL);
-	assert_int(
-		verify_msg(with(out.data, "Hello", "Hallo"), txt, 1700000000),
-		FM_DKIM_FAIL);
-	/* an added Reply-To breaks the over-signed null instance */
-	assert_int(verify_msg(with(out.data, "To: bob",
-				   "Reply-To: x@y\r\nTo: bob"),
-			      txt, 1700000000),
-		   FM_DKIM_FAIL);
-	/* a header not signed may be added */
-	assert_int(verify_msg(with(out.data, "To: bob", "X-New: 1\r\nTo: bob"),
-			      txt, 1700000000),
-		   FM_DKIM_PASS);
-	/* the wrong key */
-	assert_int(verify_msg(out.data, "v=DKIM1; p=", 1700000000),
-		   FM_DKIM_PERMERROR);
-	/* t= far in the future */
-	assert_int(verify_msg(out.data, txt, 1600000000), FM_DKIM_PERMERROR);
+	check_changes(out.data, txt);
 	free(txt);
 	fm_dkim_signer_free(&s);
 	assert_null(s);

@@ -293,6 +293,72 @@ drain(int fd, struct buf *got)
 	}
 }
 
+/* play_setup: filtermail's context and the reinject sink as the
+ * script asks */
+static void
+play_setup(const struct script *sc, struct evloop *loop, struct fm_ctx *ctx,
+	   struct sink *k)
+{
+	struct buf err = BUF_INIT(256);
+
+	fm_ctx_init(ctx, loop);
+	ctx->outgoing = sc->outgoing;
+	ctx->max_size = sc->max_size;
+	ctx->check = test_check;
+	ctx->cancel = test_cancel;
+	ctx->t.reply_ms = 2000;
+	if (sc->cmd_ms > 0)
+		ctx->t.cmd_ms = sc->cmd_ms;
+	if (sc->rl_rate > 0)
+		ctx->rl = fm_ratelimit_new(sc->rl_rate, sc->rl_burst, 100);
+	sink_start(k, loop);
+	k->pipelining = !sc->sink_nopipe;
+	k->silent = sc->sink_silent;
+	(void)snprintf(k->rcpt_reply, sizeof(k->rcpt_reply), "%s",
+		       sc->rcpt_reply);
+	(void)snprintf(k->dot_reply, sizeof(k->dot_reply), "%s", sc->dot_reply);
+	assert_int(net_resolve("127.0.0.1", (unsigned)k->port, &ctx->reinject,
+			       &err),
+		   0);
+	if (sc->sink_down) {
+		evloop_io_del(loop, k->lfd);
+		close(k->lfd);
+		k->lfd = -1;
+	}
+	buf_deinit(&err);
+}
+
+/* converse: send the client's side on fd, bytewise or at once, and
+ * collect filtermail's answers in got; 1 if filtermail closed */
+static int
+converse(const struct script *sc, struct evloop *loop, int fd, int bytewise,
+	 struct buf *got)
+{
+	int closed = 0, i;
+	size_t off;
+
+	for (off = 0; off < sc->client.len;) {
+		size_t n = bytewise ? 1 : sc->client.len - off;
+		ssize_t w = send(fd, sc->client.data + off, n, MSG_NOSIGNAL);
+
+		if (w > 0)
+			off += (size_t)w;
+		else if (w < 0 && errno != EAGAIN)
+			break; /* filtermail closed on us */
+		(void)evloop_run_once(loop, bytewise ? 0 : 1);
+		closed |= drain(fd, got);
+	}
+	for (i = 0; i < 3000 && !closed; i++) {
+		(void)evloop_run_once(loop, 1);
+		closed |= drain(fd, got);
+		if (got->len >= sc->server.len && !sc->closed && i > 50)
+			break;
+	}
+	for (i = 0; i < 20; i++) /* let the sink read the rest */
+		(void)evloop_run_once(loop, 1);
+	return closed;
+}
+
 /* play: run one transcript, bytewise or all at once */
 static void
 play(const struct script *sc, int bytewise)
@@ -303,34 +369,10 @@ play(const struct script *sc, int bytewise)
 	struct fm_smtpd *srv;
 	struct sink k;
 	struct net_addr a;
-	int lfd, fd, closed = 0, i, r;
-	size_t off;
+	int lfd, fd, closed, r;
 
 	test_loop = loop;
-	fm_ctx_init(&ctx, loop);
-	ctx.outgoing = sc->outgoing;
-	ctx.max_size = sc->max_size;
-	ctx.check = test_check;
-	ctx.cancel = test_cancel;
-	ctx.t.reply_ms = 2000;
-	if (sc->cmd_ms > 0)
-		ctx.t.cmd_ms = sc->cmd_ms;
-	if (sc->rl_rate > 0)
-		ctx.rl = fm_ratelimit_new(sc->rl_rate, sc->rl_burst, 100);
-	sink_start(&k, loop);
-	k.pipelining = !sc->sink_nopipe;
-	k.silent = sc->sink_silent;
-	(void)snprintf(k.rcpt_reply, sizeof(k.rcpt_reply), "%s",
-		       sc->rcpt_reply);
-	(void)snprintf(k.dot_reply, sizeof(k.dot_reply), "%s", sc->dot_reply);
-	assert_int(
-		net_resolve("127.0.0.1", (unsigned)k.port, &ctx.reinject, &err),
-		0);
-	if (sc->sink_down) {
-		evloop_io_del(loop, k.lfd);
-		close(k.lfd);
-		k.lfd = -1;
-	}
+	play_setup(sc, loop, &ctx, &k);
 	lfd = net_listen_tcp("127.0.0.1", 0, 16, &err);
 	assert_true(lfd >= 0);
 	assert_int(net_resolve("127.0.0.1", (unsigned)net_local_port(lfd), &a,
@@ -340,25 +382,7 @@ play(const struct script *sc, int bytewise)
 	assert_non_null(srv);
 	r = net_connect(&a, &fd);
 	assert_true(r == 0 || r == 1);
-	for (off = 0; off < sc->client.len;) {
-		size_t n = bytewise ? 1 : sc->client.len - off;
-		ssize_t w = send(fd, sc->client.data + off, n, MSG_NOSIGNAL);
-
-		if (w > 0)
-			off += (size_t)w;
-		else if (w < 0 && errno != EAGAIN)
-			break; /* filtermail closed on us */
-		(void)evloop_run_once(loop, bytewise ? 0 : 1);
-		closed |= drain(fd, &got);
-	}
-	for (i = 0; i < 3000 && !closed; i++) {
-		(void)evloop_run_once(loop, 1);
-		closed |= drain(fd, &got);
-		if (got.len >= sc->server.len && !sc->closed && i > 50)
-			break;
-	}
-	for (i = 0; i < 20; i++) /* let the sink read the rest */
-		(void)evloop_run_once(loop, 1);
+	closed = converse(sc, loop, fd, bytewise, &got);
 	if (strcmp(buf_cstr(&got), buf_cstr(&sc->server)) != 0)
 		print_error("(%s)\n", bytewise ? "bytewise" : "at once");
 	assert_str(buf_cstr(&got), buf_cstr(&sc->server));

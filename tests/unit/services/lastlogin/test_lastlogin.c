@@ -73,6 +73,23 @@ converse(struct lastlogin *ll, const char *text)
 	return dict_converse_new("lastlogin", &lastlogin_ops, ll, text);
 }
 
+/* make_user: user.name@chat.example.org under dir, with a password
+ * file, whose path goes to path */
+static void
+make_user(const char *dir, char *path, size_t pathsize)
+{
+	FILE *fp;
+
+	(void)snprintf(path, pathsize, "%s/user.name@chat.example.org", dir);
+	assert_int(mkdir(path, 0700), 0);
+	(void)snprintf(path, pathsize, "%s/user.name@chat.example.org/password",
+		       dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	(void)fputs("{SHA512-CRYPT}$6$x$y", fp);
+	(void)fclose(fp);
+}
+
 static void
 test_wire(void **state)
 {
@@ -82,7 +99,6 @@ test_wire(void **state)
 	struct lastlogin *ll;
 	struct stat st;
 	time_t now = time(NULL), day = now / 86400 * 86400;
-	FILE *fp;
 
 	(void)state;
 	log_init("test_lastlogin", getenv("V") ? 1 : -2);
@@ -92,15 +108,7 @@ test_wire(void **state)
 			 dir);
 	assert_int(config_load_string(&cfg, buf_cstr(&text), 0, &err), 0);
 	ll = lastlogin_new(&cfg);
-	(void)snprintf(path, sizeof(path), "%s/user.name@chat.example.org",
-		       dir);
-	assert_int(mkdir(path, 0700), 0);
-	(void)snprintf(path, sizeof(path),
-		       "%s/user.name@chat.example.org/password", dir);
-	fp = fopen(path, "w");
-	assert_non_null(fp);
-	(void)fputs("{SHA512-CRYPT}$6$x$y", fp);
-	(void)fclose(fp);
+	make_user(dir, path, sizeof(path));
 
 	/* the transaction upstream's test sends */
 	buf_reset(&text);

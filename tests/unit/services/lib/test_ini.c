@@ -51,74 +51,73 @@ render(const char *text, size_t len)
 	return buf_steal(&out, NULL);
 }
 
+/* parse_cases: text in, entries (as render() shows them) out */
+static const struct {
+	const char *in, *want;
+} parse_cases[] = {
+	{ "", "" },
+	{ "[params]\nmail_domain = x.org\n", "[params]|mail_domain=x.org" },
+	/* comments and blanks anywhere, indented comments too */
+	{ "# c\n; c\n[a]\n  # c\n\t; c\n\n k1 = v\n",
+	  "ERR:line 7: "
+	  "unexpected value continuation" },
+	{ "# c\n; c\n[a]\n  # c\n\t; c\n\nk1 = v\n", "[a]|k1=v" },
+	/* no inline comments in values, but in section headers */
+	{ "[a] # c ; d\nk = v # not a comment ; x\n",
+	  "[a]|k=v # not a comment ; x" },
+	{ "[a;b]\nk=v\n", "ERR:line 1: unexpected value continuation" },
+	/* separators: first '=', unless the key part has a ':' */
+	{ "[a]\nk=v=w\nj: x = y\nl:m\n", "[a]|k=v=w|j=x = y|l=m" },
+	{ "[a]\nk = \n", "[a]|k=" },
+	{ "[a]\n= v\n", "[a]|=v" },
+	{ "[a]\nnovalue\n", "ERR:line 2: unexpected line 'novalue'" },
+	/* whitespace around keys and values, tabs, trailing blanks */
+	{ "[a]\n\tk\t=\tv \t\nj   =   w   \n",
+	  "ERR:line 2: unexpected value continuation" },
+	{ "[a]\nk\t=\tv \t\nj   =   w   \n", "[a]|k=v|j=w" },
+	/* line breaks: CRLF, CR, VT, FF, NEL, LS, PS */
+	{ "[a]\r\nk = v\r\nj = w\r\n", "[a]|k=v|j=w" },
+	{ "[a]\rk = v\rj = w", "[a]|k=v|j=w" },
+	{ "[a]\vk=v\fj=w\x1ci=x", "[a]|k=v|j=w|i=x" },
+	{ "[a]\xc2\x85k=v\xe2\x80\xa8j=w\xe2\x80\xa9i=x", "[a]|k=v|j=w|i=x" },
+	/* a byte order mark is skipped (iniconfig would fail) */
+	{ "\xef\xbb\xbf[a]\nk=v\n", "[a]|k=v" },
+	/* continuations: append with \n, replace an empty value,
+	 * survive blank and comment lines */
+	{ "[a]\nk = one\n  two\n\n# c\n\tthree\nj=x\n",
+	  "[a]|k=one\\ntwo\\nthree|j=x" },
+	{ "[a]\nk =\n  first\n  second\n", "[a]|k=first\\nsecond" },
+	{ "[a]\n  orphan\n", "ERR:line 2: unexpected value continuation" },
+	{ "  orphan\n", "ERR:line 1: unexpected value continuation" },
+	/* '[' without ']' continues the previous value */
+	{ "[a]\nk = v\n[oops\n", "[a]|k=v\\n[oops" },
+	/* section rules */
+	{ "k = v\n", "ERR:line 1: no section header defined" },
+	{ "[]\n", "ERR:line 1: empty section name" },
+	{ "[a]\n[b]\n[a]\n", "ERR:line 3: duplicate section 'a'" },
+	{ "[ a ]\nk=v\n", "[ a ]|k=v" },
+	{ "[a]\nk=1\nk=2\n", "ERR:line 3: duplicate name 'k'" },
+	{ "[a]\nk=1\n[b]\nk=2\n", "[a]|k=1|[b]|k=2" },
+	/* NUL bytes are refused */
+	{ "[a]\nk=v\0x\n", "ERR:NUL byte in text" },
+};
+
 static void
 test_parse_table(void **state)
 {
-	static const struct {
-		const char *in, *want;
-	} cases[] = {
-		{ "", "" },
-		{ "[params]\nmail_domain = x.org\n",
-		  "[params]|mail_domain=x.org" },
-		/* comments and blanks anywhere, indented comments too */
-		{ "# c\n; c\n[a]\n  # c\n\t; c\n\n k1 = v\n",
-		  "ERR:line 7: "
-		  "unexpected value continuation" },
-		{ "# c\n; c\n[a]\n  # c\n\t; c\n\nk1 = v\n", "[a]|k1=v" },
-		/* no inline comments in values, but in section headers */
-		{ "[a] # c ; d\nk = v # not a comment ; x\n",
-		  "[a]|k=v # not a comment ; x" },
-		{ "[a;b]\nk=v\n", "ERR:line 1: unexpected value continuation" },
-		/* separators: first '=', unless the key part has a ':' */
-		{ "[a]\nk=v=w\nj: x = y\nl:m\n", "[a]|k=v=w|j=x = y|l=m" },
-		{ "[a]\nk = \n", "[a]|k=" },
-		{ "[a]\n= v\n", "[a]|=v" },
-		{ "[a]\nnovalue\n", "ERR:line 2: unexpected line 'novalue'" },
-		/* whitespace around keys and values, tabs, trailing blanks */
-		{ "[a]\n\tk\t=\tv \t\nj   =   w   \n",
-		  "ERR:line 2: unexpected value continuation" },
-		{ "[a]\nk\t=\tv \t\nj   =   w   \n", "[a]|k=v|j=w" },
-		/* line breaks: CRLF, CR, VT, FF, NEL, LS, PS */
-		{ "[a]\r\nk = v\r\nj = w\r\n", "[a]|k=v|j=w" },
-		{ "[a]\rk = v\rj = w", "[a]|k=v|j=w" },
-		{ "[a]\vk=v\fj=w\x1ci=x", "[a]|k=v|j=w|i=x" },
-		{ "[a]\xc2\x85k=v\xe2\x80\xa8j=w\xe2\x80\xa9i=x",
-		  "[a]|k=v|j=w|i=x" },
-		/* a byte order mark is skipped (iniconfig would fail) */
-		{ "\xef\xbb\xbf[a]\nk=v\n", "[a]|k=v" },
-		/* continuations: append with \n, replace an empty value,
-		 * survive blank and comment lines */
-		{ "[a]\nk = one\n  two\n\n# c\n\tthree\nj=x\n",
-		  "[a]|k=one\\ntwo\\nthree|j=x" },
-		{ "[a]\nk =\n  first\n  second\n", "[a]|k=first\\nsecond" },
-		{ "[a]\n  orphan\n",
-		  "ERR:line 2: unexpected value continuation" },
-		{ "  orphan\n", "ERR:line 1: unexpected value continuation" },
-		/* '[' without ']' continues the previous value */
-		{ "[a]\nk = v\n[oops\n", "[a]|k=v\\n[oops" },
-		/* section rules */
-		{ "k = v\n", "ERR:line 1: no section header defined" },
-		{ "[]\n", "ERR:line 1: empty section name" },
-		{ "[a]\n[b]\n[a]\n", "ERR:line 3: duplicate section 'a'" },
-		{ "[ a ]\nk=v\n", "[ a ]|k=v" },
-		{ "[a]\nk=1\nk=2\n", "ERR:line 3: duplicate name 'k'" },
-		{ "[a]\nk=1\n[b]\nk=2\n", "[a]|k=1|[b]|k=2" },
-		/* NUL bytes are refused */
-		{ "[a]\nk=v\0x\n", "ERR:NUL byte in text" },
-	};
 	size_t i;
 	char *got;
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		size_t len = strlen(cases[i].in);
+	for (i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]); i++) {
+		size_t len = strlen(parse_cases[i].in);
 
-		if (strstr(cases[i].want, "NUL") != NULL)
+		if (strstr(parse_cases[i].want, "NUL") != NULL)
 			len += 3;
-		got = render(cases[i].in, len);
-		if (strcmp(got, cases[i].want) != 0)
-			print_error("case %zu: %s\n", i, cases[i].in);
-		assert_str(got, cases[i].want);
+		got = render(parse_cases[i].in, len);
+		if (strcmp(got, parse_cases[i].want) != 0)
+			print_error("case %zu: %s\n", i, parse_cases[i].in);
+		assert_str(got, parse_cases[i].want);
 		free(got);
 	}
 }
