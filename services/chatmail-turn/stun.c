@@ -90,6 +90,7 @@ known(uint16_t t)
 	case STUN_A_REQUESTED_ADDRESS_FAMILY:
 	case STUN_A_REQUESTED_TRANSPORT:
 	case STUN_A_DONT_FRAGMENT:
+	case STUN_A_EVEN_PORT:
 	case STUN_A_MESSAGE_INTEGRITY_SHA256:
 	case STUN_A_PASSWORD_ALGORITHM:
 	case STUN_A_XOR_MAPPED_ADDRESS:
@@ -230,7 +231,7 @@ stun_xaddr_get(const struct stun_attr *a, const uint8_t *tid,
 
 int
 stun_check_integrity(uint8_t *p, const struct stun_msg *m,
-		     const uint8_t key[STUN_KEY_LEN])
+		     const uint8_t *key, size_t key_len)
 {
 	uint8_t mac[EVP_MAX_MD_SIZE], saved[2];
 	unsigned maclen = 0;
@@ -241,8 +242,8 @@ stun_check_integrity(uint8_t *p, const struct stun_msg *m,
 	/* the length covers the message up to and including the MI */
 	memcpy(saved, p + 2, 2);
 	wr16(p + 2, (unsigned)(m->mi_off + 4 + STUN_HMAC_LEN - STUN_HDR_LEN));
-	ok = HMAC(EVP_sha1(), key, STUN_KEY_LEN, p, m->mi_off, mac,
-		  &maclen) != NULL;
+	ok = key_len <= 1024 && HMAC(EVP_sha1(), key, (int)key_len, p,
+				     m->mi_off, mac, &maclen) != NULL;
 	memcpy(p + 2, saved, 2);
 	return ok && maclen == STUN_HMAC_LEN &&
 	       CRYPTO_memcmp(mac, p + m->mi_off + 4, STUN_HMAC_LEN) == 0;

@@ -113,9 +113,11 @@ int stun_xaddr_get(const struct stun_attr *a, const uint8_t *tid,
 
 /* stun_check_integrity: HMAC-SHA1 over the message up to its
  * MESSAGE-INTEGRITY (p is the parsed datagram; its length field is
- * patched for the computation and restored); 1 valid, 0 not */
+ * patched for the computation and restored); the key is
+ * MD5(user:realm:password) for long-term credentials, the password for
+ * short-term ones; 1 valid, 0 not */
 int stun_check_integrity(uint8_t *p, const struct stun_msg *m,
-			 const uint8_t key[STUN_KEY_LEN]);
+			 const uint8_t *key, size_t key_len);
 
 /* stun_long_term_key: MD5(username ":" realm ":" password) */
 void stun_long_term_key(const char *user, size_t user_len,

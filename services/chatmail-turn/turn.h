@@ -132,12 +132,17 @@ void turn_cred_close(struct turn_server *s);
 struct turn_alloc *turn_alloc_find(struct turn_server *s,
 				   const struct turn_listener *l,
 				   const struct net_addr *client);
+enum {
+	TURN_F_DONT_FRAGMENT = 1,
+	TURN_F_EVEN_PORT = 2,
+};
+
 /* turn_alloc_new: reserve a relay socket and insert; 0 or the STUN
  * error code to answer (486 quota, 508 no port/socket) */
 int turn_alloc_new(struct turn_server *s, struct turn_listener *l,
 		   const struct net_addr *client, const char *user,
 		   size_t user_len, const uint8_t key[STUN_KEY_LEN],
-		   const uint8_t *tid, unsigned lifetime, int dont_fragment,
+		   const uint8_t *tid, unsigned lifetime, unsigned flags,
 		   struct turn_alloc **a_r);
 void turn_alloc_free(struct turn_server *s, struct turn_alloc *a,
 		     const char *why);

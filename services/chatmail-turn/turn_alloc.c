@@ -355,10 +355,11 @@ turn_alloc_send(struct turn_server *s, struct turn_alloc *a,
 }
 
 /* relay_socket: a UDP socket on the listener's relay address, on a port
- * of the configured range (or any); the fd, or -1 */
+ * of the configured range (or any), an even one if asked (EVEN-PORT);
+ * the fd, or -1 */
 static int
 relay_socket(struct turn_server *s, struct turn_listener *l,
-	     int dont_fragment, struct net_addr *bound)
+	     int dont_fragment, int even, struct net_addr *bound)
 {
 	const struct turn_config *c = s->cfg;
 	unsigned span = c->port_max ? c->port_max - c->port_min + 1 : 1, i;
@@ -379,12 +380,19 @@ relay_socket(struct turn_server *s, struct turn_listener *l,
 					 sizeof(v));
 	}
 	*bound = l->relay_ip;
+	if (!c->port_max && even) {
+		/* no range: even ports of the IANA dynamic range */
+		span = (65535 - 49152) / 2;
+	}
 	for (i = 0; i < span; i++) {
 		unsigned port = 0;
 
-		if (c->port_max) {
+		if (c->port_max)
 			port = c->port_min + (s->next_port + i) % span;
-		}
+		else if (even)
+			port = 49152 + 2 * ((s->next_port + i) % span);
+		if (even && port % 2 != 0)
+			continue;
 		turn_addr_set_port(bound, port);
 		if (bind(fd, (struct sockaddr *)&bound->ss, bound->len) == 0) {
 			s->next_port = (s->next_port + i + 1) % span;
@@ -433,7 +441,7 @@ int
 turn_alloc_new(struct turn_server *s, struct turn_listener *l,
 	       const struct net_addr *client, const char *user,
 	       size_t user_len, const uint8_t key[STUN_KEY_LEN],
-	       const uint8_t *tid, unsigned lifetime, int dont_fragment,
+	       const uint8_t *tid, unsigned lifetime, unsigned flags,
 	       struct turn_alloc **a_r)
 {
 	struct turn_alloc *a;
@@ -445,7 +453,8 @@ turn_alloc_new(struct turn_server *s, struct turn_listener *l,
 		return 508;
 	if (user_len > TURN_USER_MAX || over_quota(s, client, user, user_len))
 		return 486;
-	fd = relay_socket(s, l, dont_fragment, &bound);
+	fd = relay_socket(s, l, flags & TURN_F_DONT_FRAGMENT,
+			  flags & TURN_F_EVEN_PORT, &bound);
 	if (fd < 0)
 		return 508;
 	a = xcalloc(1, sizeof(*a));
@@ -551,7 +560,9 @@ turn_alloc_bind(struct turn_server *s, struct turn_alloc *a, uint16_t chan,
 	struct turn_chan *slot = NULL;
 	size_t i;
 
-	if (chan < 0x4000 || chan > 0x4FFF)
+	/* RFC 8656 narrowed the range to 0x4FFF; RFC 5766 clients
+	 * (turnutils among them) still use up to 0x7FFF */
+	if (chan < 0x4000 || chan > 0x7FFF)
 		return 400;
 	for (i = 0; i < a->n_chan; i++) {
 		struct turn_chan *c = &a->chan[i];

@@ -86,6 +86,8 @@ reply_error(struct req *r, unsigned code)
 			v[2 * i] = (uint8_t)(r->m.unknown[i] >> 8);
 			v[2 * i + 1] = (uint8_t)r->m.unknown[i];
 		}
+		log_debug("method 0x%03x: unknown attribute 0x%04x",
+			  r->m.method, r->m.unknown[0]);
 		stun_out_attr(&o, STUN_A_UNKNOWN_ATTRIBUTES, v, 2 * i);
 	}
 	send_out(r, &o);
@@ -109,8 +111,12 @@ authenticate(struct req *r)
 	if (u == NULL || realm == NULL || nonce == NULL ||
 	    u->len > TURN_USER_MAX)
 		return 400;
+#ifndef FUZZING
+	/* fuzz builds skip the nonce and integrity checks, so the fuzzer
+	 * reaches what comes after authentication */
 	if (!turn_nonce_check(s, r->from, nonce->val, nonce->len))
 		return 438;
+#endif
 	/* an expired or malformed credential is not a credential */
 	if (turn_user_expiry((const char *)u->val, u->len, &expiry) < 0 ||
 	    expiry < (uint64_t)s->now_s())
@@ -119,7 +125,10 @@ authenticate(struct req *r)
 	stun_long_term_key((const char *)u->val, u->len, s->cfg->realm, pass,
 			   r->key);
 	explicit_bzero(pass, sizeof(pass));
-	ok = stun_check_integrity(r->p, &r->m, r->key);
+	ok = stun_check_integrity(r->p, &r->m, r->key, STUN_KEY_LEN);
+#ifdef FUZZING
+	ok = 1;
+#endif
 	if (!ok)
 		return 401;
 	r->authed = 1;
@@ -169,9 +178,9 @@ allocate_ok(struct req *r)
 
 /* allocate_check: the Allocate attributes; 0 or an error code */
 static unsigned
-allocate_check(struct req *r, int *df_r)
+allocate_check(struct req *r, unsigned *flags_r)
 {
-	const struct stun_attr *t, *fam;
+	const struct stun_attr *t, *fam, *ev;
 
 	t = stun_find(&r->m, STUN_A_REQUESTED_TRANSPORT);
 	if (t == NULL || t->len != 4)
@@ -189,15 +198,22 @@ allocate_check(struct req *r, int *df_r)
 		if (want != r->l->relay_ip.ss.ss_family)
 			return 440;
 	}
-	*df_r = stun_find(&r->m, STUN_A_DONT_FRAGMENT) != NULL;
+	ev = stun_find(&r->m, STUN_A_EVEN_PORT);
+	if (ev != NULL && ev->len != 1)
+		return 400;
+	/* the R bit asks to reserve port + 1 too: no reservations here */
+	if (ev != NULL && (ev->val[0] & 0x80))
+		return 508;
+	*flags_r = (stun_find(&r->m, STUN_A_DONT_FRAGMENT) ? TURN_F_DONT_FRAGMENT
+							  : 0) |
+		   (ev ? TURN_F_EVEN_PORT : 0);
 	return 0;
 }
 
 static void
 handle_allocate(struct req *r)
 {
-	unsigned code;
-	int df = 0;
+	unsigned code, flags = 0;
 
 	if (r->a != NULL &&
 	    memcmp(turn_alloc_tid(r->a), r->m.tid, STUN_TID_LEN) != 0) {
@@ -212,11 +228,11 @@ handle_allocate(struct req *r)
 	if (code == 0 && r->m.n_unknown > 0)
 		code = 420;
 	if (code == 0)
-		code = allocate_check(r, &df);
+		code = allocate_check(r, &flags);
 	if (code == 0)
 		code = (unsigned)turn_alloc_new(
 			r->s, r->l, r->from, r->user, r->user_len, r->key,
-			r->m.tid, lifetime_of(r, TURN_LIFETIME_DEFAULT, 0), df,
+			r->m.tid, lifetime_of(r, TURN_LIFETIME_DEFAULT, 0), flags,
 			&r->a);
 	if (code != 0) {
 		if (code == 486 || code == 508)
@@ -478,6 +494,9 @@ listener_open(struct turn_server *s, const char *host,
 			(void)close(l->fd);
 		return r;
 	}
+	l->local.len = sizeof(l->local.ss);
+	(void)getsockname(l->fd, (struct sockaddr *)&l->local.ss,
+			  &l->local.len);
 	r = evloop_io_add(s->loop, l->fd, EV_READ, on_client, l);
 	if (r < 0) {
 		(void)close(l->fd);
