@@ -17,6 +17,10 @@ pkgs=(
 	nginx libnginx-mod-stream
 	gnupg curl openssl ca-certificates python3 python3-dkim python3-dnspython
 	dnsmasq iproute2 procps psmisc jq netcat-openbsd libxml2-utils
+	# TURN clients: coturn's turnutils_uclient/turnutils_peer (coturn's
+	# own server is never started: policy-rc.d below), and two real
+	# browsers for WebRTC calls through TURN (headless)
+	coturn chromium firefox-esr
 	# benchmarks and debugging
 	valgrind hyperfine time
 	# images and e2e tiers
