@@ -98,6 +98,35 @@ got=$(meta $A q9mr3faue get "" /shared/vendor/deltachat/turn)
 [ -z "$got" ]
 ok $? "GETMETADATA turn without a TURN server: none"
 
+# our chatmail-turn on the configured socket (upstream's arrangement, as
+# vmail), serving UDP on loopback: the turn key carries its credential,
+# and turnutils_uclient relays with what GETMETADATA returned
+if [ -x "$BIN/chatmail-turn" ] && command -v turnutils_uclient >/dev/null; then
+	head -c 32 /dev/urandom | base64 >"$W/turn-secret"
+	chown vmail "$W/turn-secret"
+	chmod 600 "$W/turn-secret"
+	TPORT=$($PY -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	cp "$BIN/chatmail-turn" "$RUNBIN/"
+	service_start turn "$SVCLOG" "$RUNBIN/chatmail-turn" --realm example.test \
+		--socket "$RUN/turn.socket" --secret-file "$W/turn-secret" \
+		--listen 127.0.0.1 --port "$TPORT"
+	wait_socket "$RUN/turn.socket"
+	got=$(meta $A q9mr3faue get "" /shared/vendor/deltachat/turn)
+	IFS=: read -r thost tport tuser tpass <<<"$got"
+	want=$(printf %s "$tuser" | openssl dgst -sha1 -hmac "$(cat "$W/turn-secret")" -binary | base64)
+	now=$(date +%s)
+	[ "$thost:$tport" = example.test:3478 ] && [ "$tpass" = "$want" ] &&
+		[ "$tuser" -gt $((now + 432000 - 60)) ] && [ "$tuser" -lt $((now + 432000 + 60)) ]
+	ok $? "GETMETADATA turn: example.test:3478:<5-day expiry>:<HMAC of it> from chatmail-turn (got '${got:0:30}...')"
+	out=$(timeout 30 turnutils_uclient -c -y -n 10 -m 1 -p "$TPORT" -u "$tuser" -w "$tpass" 127.0.0.1 2>&1)
+	echo "$out" | grep -q 'Total lost packets 0 (0.000000%)' &&
+		echo "$out" | grep -q 'start_mclient: tot_send_msgs=20, tot_recv_msgs=20$'
+	ok $? "turnutils_uclient relays with the credential read over IMAP METADATA"
+else
+	skip "GETMETADATA turn from chatmail-turn" "chatmail-turn or turnutils_uclient missing"
+	skip "turnutils_uclient with the METADATA credential" "chatmail-turn or turnutils_uclient missing"
+fi
+
 deliver $B $A
 ok $? "LMTP delivery to a user with tokens"
 wait_push "/notify - tok-111$" && wait_push "/notify - tok-222$"
