@@ -8,7 +8,7 @@
 # source change rebuilds the builder's compile step and what copies from it.
 #
 #   hack/images.sh [NAME...]   NAME: services operator postfix dovecot nginx
-#                              (default: all of them)
+#                              iroh-relay (default: all of them)
 #   hack/images.sh --list      print KEY=name:tag of every image
 #
 # Environment:
@@ -18,6 +18,11 @@
 #   IMAGES_CI=true|false       warnings are errors in the builder (default
 #                              true, as `make test`)
 # The last lines are a table: image, size, build seconds.
+#
+# iroh-relay is not built from this repository: hack/iroh-relay-bin.sh
+# compiles it from crates.io into ~/.cache/chatmail-operator/iroh-relay
+# (about 7 min on a cold cache, a second when warm), and the image's
+# build context is build/images/iroh-relay/ with that one binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,11 +39,12 @@ image_ref() {
 key_of() { # key_of NAME: the images.env key of an image directory
 	case $1 in
 	services | operator | postfix | dovecot | nginx) echo "${1^^}" ;;
+	iroh-relay) echo IROH_RELAY ;;
 	*) return 1 ;;
 	esac
 }
 
-ALL=(services operator postfix dovecot nginx)
+ALL=(services operator postfix dovecot nginx iroh-relay)
 if [ "${1:-}" = --list ]; then
 	for n in "${ALL[@]}"; do echo "$(key_of "$n")=$(image_ref "$(key_of "$n")")"; done
 	exit 0
@@ -77,14 +83,27 @@ head)
 esac
 
 report=()
+# iroh_context: build/images/iroh-relay/ with the iroh-relay binary
+iroh_context() {
+	local bin dir=build/images/iroh-relay
+	bin=$(hack/iroh-relay-bin.sh build) || { say "iroh-relay build failed"; exit 1; }
+	mkdir -p "$dir"
+	cmp -s "$bin" "$dir/iroh-relay" || cp -f "$bin" "$dir/iroh-relay"
+	echo "$dir"
+}
+
 build() { # build NAME TAG
-	local name=$1 tag=$2 start size
+	local name=$1 tag=$2 start size c=$ctx extra=()
 	start=$SECONDS
+	if [ "$name" = iroh-relay ]; then
+		c=$(iroh_context)
+		extra=(--build-arg "IROH_RELAY_VERSION=$(hack/iroh-relay-bin.sh version)")
+	fi
 	say "building $tag from images/$name/Containerfile"
-	if ! podman build --pull=never --layers -q \
+	if ! podman build --pull=never --layers -q "${extra[@]}" \
 		--build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
 		--build-arg "BUILDER=$builder" --build-arg "CI=${IMAGES_CI:-true}" \
-		-f "images/$name/Containerfile" -t "$tag" "$ctx" >build/images/"$name".log 2>&1; then
+		-f "images/$name/Containerfile" -t "$tag" "$c" >build/images/"$name".log 2>&1; then
 		tail -n 30 build/images/"$name".log >&2
 		say "FAILED: $tag (log: build/images/$name.log)"
 		exit 1

@@ -40,17 +40,23 @@ usage(FILE *f)
 	(void)fprintf(
 		f,
 		"usage: chatmail-turn --socket PATH [--realm REALM] [options]\n"
-		"  --realm REALM          realm (default webrtc.rs, as upstream)\n"
-		"  --socket PATH          Unix socket answering one credential\n"
-		"                         line \"user:password\" per connection\n"
-		"  --secret-file PATH     shared secret (>= 16 bytes); without\n"
+		"  --realm REALM          realm (default webrtc.rs, as "
+		"upstream)\n"
+		"  --socket PATH          Unix socket answering one "
+		"credential\n"
+		"                         line \"user:password\" per "
+		"connection\n"
+		"  --secret-file PATH     shared secret (>= 16 bytes); "
+		"without\n"
 		"                         it a random one per start\n"
 		"  --listen ADDR          UDP address to serve (repeatable;\n"
 		"                         default: every non-loopback,\n"
 		"                         non-link-local interface address)\n"
 		"  --port N               UDP port (default 3478)\n"
-		"  --external-ip IP       relayed address told to clients (NAT)\n"
-		"  --relay-ports MIN-MAX  relay ports (default: any free port)\n"
+		"  --external-ip IP       relayed address told to clients "
+		"(NAT)\n"
+		"  --relay-ports MIN-MAX  relay ports (default: any free "
+		"port)\n"
 		"  --max-allocations N    in all (default 1000)\n"
 		"  --max-allocations-per-ip N    (default 32)\n"
 		"  --max-allocations-per-user N  (default 256)\n"
@@ -111,9 +117,11 @@ add_interfaces(struct turn_config *c)
 			a = v4;
 		} else if (fam == AF_INET6) {
 			const struct in6_addr *v6 =
-				&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+				&((struct sockaddr_in6 *)i->ifa_addr)
+					 ->sin6_addr;
 
-			if (IN6_IS_ADDR_LINKLOCAL(v6) || IN6_IS_ADDR_LOOPBACK(v6))
+			if (IN6_IS_ADDR_LINKLOCAL(v6) ||
+			    IN6_IS_ADDR_LOOPBACK(v6))
 				continue;
 			a = v6;
 		} else {
@@ -156,8 +164,18 @@ on_signal(struct evloop *loop, int signo, void *arg)
 }
 
 enum {
-	O_REALM = 256, O_SOCKET, O_SECRET, O_LISTEN, O_PORT, O_EXT, O_PORTS,
-	O_MAX, O_MAX_IP, O_MAX_USER, O_ALLOW, O_HELP
+	O_REALM = 256,
+	O_SOCKET,
+	O_SECRET,
+	O_LISTEN,
+	O_PORT,
+	O_EXT,
+	O_PORTS,
+	O_MAX,
+	O_MAX_IP,
+	O_MAX_USER,
+	O_ALLOW,
+	O_HELP
 };
 
 static const struct option longopts[] = {
@@ -188,30 +206,58 @@ parse_args(int argc, char **argv, struct turn_config *c, const char **sf_r,
 		int bad = 0;
 
 		switch (o) {
-		case O_REALM: c->realm = optarg; break;
-		case O_SOCKET: c->socket_path = optarg; break;
-		case O_SECRET: *sf_r = optarg; break;
+		case O_REALM:
+			c->realm = optarg;
+			break;
+		case O_SOCKET:
+			c->socket_path = optarg;
+			break;
+		case O_SECRET:
+			*sf_r = optarg;
+			break;
 		case O_LISTEN:
 			bad = c->n_listen == TURN_MAX_LISTENERS;
 			if (!bad)
 				c->listen[c->n_listen++] = optarg;
 			break;
-		case O_PORT: bad = num_parse_uint(optarg, 1, 65535, &c->port) < 0; break;
-		case O_EXT: c->external_ip = optarg; break;
-		case O_PORTS: bad = parse_ports(optarg, c) < 0; break;
-		case O_MAX: bad = num_parse_uint(optarg, 1, 1000000, &c->max_allocs) < 0; break;
-		case O_MAX_IP: bad = num_parse_uint(optarg, 1, 1000000, &c->max_allocs_per_ip) < 0; break;
-		case O_MAX_USER: bad = num_parse_uint(optarg, 1, 1000000, &c->max_allocs_per_user) < 0; break;
+		case O_PORT:
+			bad = num_parse_uint(optarg, 1, 65535, &c->port) < 0;
+			break;
+		case O_EXT:
+			c->external_ip = optarg;
+			break;
+		case O_PORTS:
+			bad = parse_ports(optarg, c) < 0;
+			break;
+		case O_MAX:
+			bad = num_parse_uint(optarg, 1, 1000000,
+					     &c->max_allocs) < 0;
+			break;
+		case O_MAX_IP:
+			bad = num_parse_uint(optarg, 1, 1000000,
+					     &c->max_allocs_per_ip) < 0;
+			break;
+		case O_MAX_USER:
+			bad = num_parse_uint(optarg, 1, 1000000,
+					     &c->max_allocs_per_user) < 0;
+			break;
 		case O_ALLOW:
 			bad = c->n_allow_peer == TURN_MAX_PEER_RULES ||
-			      turn_cidr_parse(optarg, &c->allow_peer[c->n_allow_peer++]) < 0;
+			      turn_cidr_parse(
+				      optarg,
+				      &c->allow_peer[c->n_allow_peer++]) < 0;
 			break;
-		case O_HELP: return usage(stdout) == 0 ? -1 : EX_USAGE;
-		case 'v': (*verbose_r)++; break;
-		default: return usage(stderr);
+		case O_HELP:
+			return usage(stdout) == 0 ? -1 : EX_USAGE;
+		case 'v':
+			(*verbose_r)++;
+			break;
+		default:
+			return usage(stderr);
 		}
 		if (bad) {
-			(void)fprintf(stderr, "chatmail-turn: bad value for %s: %s\n",
+			(void)fprintf(stderr,
+				      "chatmail-turn: bad value for %s: %s\n",
 				      argv[optind - 1], optarg);
 			return EX_USAGE;
 		}
@@ -223,9 +269,13 @@ int
 main(int argc, char **argv)
 {
 	struct turn_config c = {
-		.realm = "webrtc.rs", .port = TURN_PORT, .max_allocs = 1000,
-		.max_allocs_per_ip = 32, .max_allocs_per_user = 256,
-		.socket_uid = (uid_t)-1, .socket_gid = (gid_t)-1,
+		.realm = "webrtc.rs",
+		.port = TURN_PORT,
+		.max_allocs = 1000,
+		.max_allocs_per_ip = 32,
+		.max_allocs_per_user = 256,
+		.socket_uid = (uid_t)-1,
+		.socket_gid = (gid_t)-1,
 	};
 	struct buf secret = BUF_INIT(SECRET_MAX), err = BUF_INIT(1024);
 	const char *secret_file = NULL;
@@ -248,7 +298,8 @@ main(int argc, char **argv)
 			goto out;
 		}
 		buf_commit(&secret, 32);
-		log_warn("no --secret-file: credentials are valid until the next start only");
+		log_warn("no --secret-file: credentials are valid until the "
+			 "next start only");
 	}
 	c.secret = (const uint8_t *)secret.data;
 	c.secret_len = secret.len;
@@ -266,7 +317,8 @@ main(int argc, char **argv)
 	for (i = 0; i < (int)srv.n_lis; i++) {
 		char a[INET6_ADDRSTRLEN + 8];
 
-		log_info("Listening on %s", net_addr_str(&srv.lis[i].local, a, sizeof(a)));
+		log_info("Listening on %s",
+			 net_addr_str(&srv.lis[i].local, a, sizeof(a)));
 	}
 	(void)evloop_signal_add(loop, SIGTERM, on_signal, NULL);
 	(void)evloop_signal_add(loop, SIGINT, on_signal, NULL);

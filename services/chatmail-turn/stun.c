@@ -147,8 +147,7 @@ stun_parse(const uint8_t *p, size_t n, struct stun_msg *m)
 	uint16_t t;
 
 	memset(m, 0, sizeof(*m));
-	if (n < STUN_HDR_LEN || (p[0] & 0xC0) != 0 ||
-	    rd32(p + 4) != STUN_MAGIC)
+	if (n < STUN_HDR_LEN || (p[0] & 0xC0) != 0 || rd32(p + 4) != STUN_MAGIC)
 		return -EBADMSG;
 	blen = rd16(p + 2);
 	if (blen % 4 != 0 || STUN_HDR_LEN + blen != n)
@@ -230,8 +229,8 @@ stun_xaddr_get(const struct stun_attr *a, const uint8_t *tid,
 }
 
 int
-stun_check_integrity(uint8_t *p, const struct stun_msg *m,
-		     const uint8_t *key, size_t key_len)
+stun_check_integrity(uint8_t *p, const struct stun_msg *m, const uint8_t *key,
+		     size_t key_len)
 {
 	uint8_t mac[EVP_MAX_MD_SIZE], saved[2];
 	unsigned maclen = 0;
@@ -263,7 +262,8 @@ stun_long_term_key(const char *user, size_t user_len, const char *realm,
 	    EVP_DigestUpdate(c, ":", 1) != 1 ||
 	    EVP_DigestUpdate(c, pass, strlen(pass)) != 1 ||
 	    EVP_DigestFinal_ex(c, key, &len) != 1 || len != STUN_KEY_LEN)
-		memset(key, 0, STUN_KEY_LEN); /* matches nothing a client sends */
+		memset(key, 0,
+		       STUN_KEY_LEN); /* matches nothing a client sends */
 	EVP_MD_CTX_free(c);
 }
 
@@ -354,19 +354,32 @@ static const char *
 reason(unsigned code)
 {
 	switch (code) {
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 420: return "Unknown Attribute";
-	case 437: return "Allocation Mismatch";
-	case 438: return "Stale Nonce";
-	case 440: return "Address Family not Supported";
-	case 441: return "Wrong Credentials";
-	case 442: return "Unsupported Transport Protocol";
-	case 443: return "Peer Address Family Mismatch";
-	case 486: return "Allocation Quota Reached";
-	case 508: return "Insufficient Capacity";
-	default: return "Server Error";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 420:
+		return "Unknown Attribute";
+	case 437:
+		return "Allocation Mismatch";
+	case 438:
+		return "Stale Nonce";
+	case 440:
+		return "Address Family not Supported";
+	case 441:
+		return "Wrong Credentials";
+	case 442:
+		return "Unsupported Transport Protocol";
+	case 443:
+		return "Peer Address Family Mismatch";
+	case 486:
+		return "Allocation Quota Reached";
+	case 508:
+		return "Insufficient Capacity";
+	default:
+		return "Server Error";
 	}
 }
 

@@ -78,12 +78,12 @@ struct stun_attr {
 struct stun_msg {
 	uint16_t method;
 	uint16_t cls;
-	const uint8_t *tid;	/* 12 bytes, into the datagram */
-	size_t len;		/* whole message: 20 + header length */
-	size_t mi_off;		/* offset of MESSAGE-INTEGRITY, 0: none */
+	const uint8_t *tid; /* 12 bytes, into the datagram */
+	size_t len;	    /* whole message: 20 + header length */
+	size_t mi_off;	    /* offset of MESSAGE-INTEGRITY, 0: none */
 	size_t n_attrs;
 	struct stun_attr attrs[STUN_MAX_ATTRS];
-	size_t n_unknown;	/* comprehension-required, not understood */
+	size_t n_unknown; /* comprehension-required, not understood */
 	uint16_t unknown[STUN_MAX_UNKNOWN];
 };
 
@@ -120,9 +120,8 @@ int stun_check_integrity(uint8_t *p, const struct stun_msg *m,
 			 const uint8_t *key, size_t key_len);
 
 /* stun_long_term_key: MD5(username ":" realm ":" password) */
-void stun_long_term_key(const char *user, size_t user_len,
-			const char *realm, const char *pass,
-			uint8_t key[STUN_KEY_LEN]);
+void stun_long_term_key(const char *user, size_t user_len, const char *realm,
+			const char *pass, uint8_t key[STUN_KEY_LEN]);
 
 /* builder: writes into out[0..cap); an overflow sets err and later
  * calls do nothing (stun_out_finish reports it) */

@@ -22,8 +22,8 @@
 
 #define TURN_PORT 3478
 #define TURN_MAX_LISTENERS 16
-#define TURN_MAX_PERMS 16     /* per allocation */
-#define TURN_MAX_CHANNELS 16  /* per allocation */
+#define TURN_MAX_PERMS 16    /* per allocation */
+#define TURN_MAX_CHANNELS 16 /* per allocation */
 #define TURN_MAX_PEER_RULES 16
 #define TURN_USER_MAX 128
 #define TURN_DGRAM_MAX 65536
@@ -45,15 +45,15 @@ struct turn_cidr {
 
 struct turn_config {
 	const char *realm;
-	const char *socket_path;   /* credential socket, NULL: none */
-	const uint8_t *secret;	   /* shared secret */
+	const char *socket_path; /* credential socket, NULL: none */
+	const uint8_t *secret;	 /* shared secret */
 	size_t secret_len;
 	const char *listen[TURN_MAX_LISTENERS]; /* addresses to bind */
 	size_t n_listen;
 	unsigned port;
-	const char *external_ip;   /* advertised relay address, or NULL */
+	const char *external_ip;     /* advertised relay address, or NULL */
 	unsigned port_min, port_max; /* relay ports; 0,0: any free port */
-	unsigned max_allocs;	   /* global cap */
+	unsigned max_allocs;	     /* global cap */
 	unsigned max_allocs_per_ip;
 	unsigned max_allocs_per_user;
 	struct turn_cidr allow_peer[TURN_MAX_PEER_RULES];
@@ -155,8 +155,8 @@ int turn_alloc_permit(struct turn_server *s, struct turn_alloc *a,
 		      const struct net_addr *peer);
 /* turn_alloc_bind: channel bind (RFC 8656 section 11.2 rules); 0 or
  * the STUN error code (400 conflict, 508 full) */
-int turn_alloc_bind(struct turn_server *s, struct turn_alloc *a,
-		    uint16_t chan, const struct net_addr *peer);
+int turn_alloc_bind(struct turn_server *s, struct turn_alloc *a, uint16_t chan,
+		    const struct net_addr *peer);
 /* turn_alloc_send: relay client data to peer (channel or Send); the
  * permission is checked here */
 void turn_alloc_send(struct turn_server *s, struct turn_alloc *a,

@@ -44,10 +44,10 @@ struct turn_alloc {
 	struct turn_alloc *hnext;	/* hash chain */
 	struct turn_listener *lis;	/* server side of the 5-tuple */
 	struct net_addr client;
-	struct net_addr relay;		/* advertised relayed address */
+	struct net_addr relay; /* advertised relayed address */
 	int fd;
 	uint64_t expires;
-	uint8_t tid[STUN_TID_LEN];	/* of the Allocate, for retransmits */
+	uint8_t tid[STUN_TID_LEN]; /* of the Allocate, for retransmits */
 	uint8_t key[STUN_KEY_LEN];
 	size_t user_len;
 	char user[TURN_USER_MAX];
@@ -94,7 +94,8 @@ void
 turn_addr_set_port(struct net_addr *a, unsigned port)
 {
 	if (a->ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&a->ss)->sin_port = htons((uint16_t)port);
+		((struct sockaddr_in *)&a->ss)->sin_port =
+			htons((uint16_t)port);
 	else
 		((struct sockaddr_in6 *)&a->ss)->sin6_port =
 			htons((uint16_t)port);
@@ -171,7 +172,7 @@ v4_denied(const uint8_t *a)
 int
 turn_peer_allowed(const struct turn_server *s, const struct net_addr *p)
 {
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0,
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0,    0,
 					    0, 0, 0, 0, 0xFF, 0xFF };
 	const uint8_t *ip;
 	size_t i, len;
@@ -192,8 +193,8 @@ turn_peer_allowed(const struct turn_server *s, const struct net_addr *p)
 		return !v4_denied(ip + 12);
 	return !(IN6_IS_ADDR_UNSPECIFIED((const struct in6_addr *)ip) ||
 		 IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)ip) ||
-		 ip[0] == 0xFF ||		/* multicast */
-		 (ip[0] & 0xFE) == 0xFC ||	/* unique local */
+		 ip[0] == 0xFF ||			     /* multicast */
+		 (ip[0] & 0xFE) == 0xFC ||		     /* unique local */
 		 (ip[0] == 0xFE && (ip[1] & 0xC0) == 0x80)); /* link-local */
 }
 
@@ -264,7 +265,8 @@ permitted(struct turn_server *s, const struct turn_alloc *a,
 	size_t i;
 
 	for (i = 0; i < a->n_perm; i++)
-		if (a->perm[i].expires > now && turn_ip_equal(&a->perm[i].ip, peer))
+		if (a->perm[i].expires > now &&
+		    turn_ip_equal(&a->perm[i].ip, peer))
 			return 1;
 	return 0;
 }
@@ -296,8 +298,8 @@ to_client(struct turn_server *s, struct turn_alloc *a,
 	/* indications need no unpredictable id; make it unique enough */
 	memset(tid, 0, sizeof(tid));
 	memcpy(tid, &s->stats.pkts_to_client, sizeof(s->stats.pkts_to_client));
-	stun_out_init(&o, s->obuf, sizeof(s->obuf), TURN_DATA,
-		      STUN_INDICATION, tid);
+	stun_out_init(&o, s->obuf, sizeof(s->obuf), TURN_DATA, STUN_INDICATION,
+		      tid);
 	stun_out_xaddr(&o, STUN_A_XOR_PEER_ADDRESS,
 		       (const struct sockaddr *)&peer->ss);
 	stun_out_attr(&o, STUN_A_DATA, p, n);
@@ -358,8 +360,8 @@ turn_alloc_send(struct turn_server *s, struct turn_alloc *a,
  * of the configured range (or any), an even one if asked (EVEN-PORT);
  * the fd, or -1 */
 static int
-relay_socket(struct turn_server *s, struct turn_listener *l,
-	     int dont_fragment, int even, struct net_addr *bound)
+relay_socket(struct turn_server *s, struct turn_listener *l, int dont_fragment,
+	     int even, struct net_addr *bound)
 {
 	const struct turn_config *c = s->cfg;
 	unsigned span = c->port_max ? c->port_max - c->port_min + 1 : 1, i;
@@ -370,7 +372,8 @@ relay_socket(struct turn_server *s, struct turn_listener *l,
 	if (fd < 0)
 		return -1;
 	if (dont_fragment) {
-		int v = l->relay_ip.ss.ss_family == AF_INET ? IP_PMTUDISC_DO : 1;
+		int v = l->relay_ip.ss.ss_family == AF_INET ? IP_PMTUDISC_DO
+							    : 1;
 
 		if (l->relay_ip.ss.ss_family == AF_INET)
 			(void)setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v,
@@ -433,16 +436,15 @@ log_alloc(const struct turn_alloc *a, const char *what, const char *why)
 	(void)log_escape(u, sizeof(u), a->user, a->user_len);
 	log_info("allocation %s: client=%s relay=%s user=%s%s%s", what,
 		 net_addr_str(&a->client, c, sizeof(c)),
-		 net_addr_str(&a->relay, r, sizeof(r)), u, why ? " reason=" : "",
-		 why ? why : "");
+		 net_addr_str(&a->relay, r, sizeof(r)), u,
+		 why ? " reason=" : "", why ? why : "");
 }
 
 int
 turn_alloc_new(struct turn_server *s, struct turn_listener *l,
-	       const struct net_addr *client, const char *user,
-	       size_t user_len, const uint8_t key[STUN_KEY_LEN],
-	       const uint8_t *tid, unsigned lifetime, unsigned flags,
-	       struct turn_alloc **a_r)
+	       const struct net_addr *client, const char *user, size_t user_len,
+	       const uint8_t key[STUN_KEY_LEN], const uint8_t *tid,
+	       unsigned lifetime, unsigned flags, struct turn_alloc **a_r)
 {
 	struct turn_alloc *a;
 	struct net_addr bound;

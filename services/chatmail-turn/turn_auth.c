@@ -176,9 +176,9 @@ turn_cred_listen(struct turn_server *s, struct buf *err)
 	s->cred_fd = -1;
 	if (s->cfg->socket_path == NULL)
 		return 0;
-	s->cred_fd = net_listen_unix(s->cfg->socket_path, 0660,
-				     s->cfg->socket_uid, s->cfg->socket_gid,
-				     64, err);
+	s->cred_fd =
+		net_listen_unix(s->cfg->socket_path, 0660, s->cfg->socket_uid,
+				s->cfg->socket_gid, 64, err);
 	if (s->cred_fd < 0)
 		return -EIO;
 	r = evloop_io_add(s->loop, s->cred_fd, EV_READ, on_cred_conn, s);

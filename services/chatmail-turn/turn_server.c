@@ -169,8 +169,7 @@ allocate_ok(struct req *r)
 		      STUN_SUCCESS, r->m.tid);
 	stun_out_xaddr(&o, STUN_A_XOR_RELAYED_ADDRESS,
 		       (const struct sockaddr *)&turn_alloc_relay(r->a)->ss);
-	stun_out_u32(&o, STUN_A_LIFETIME,
-		     turn_alloc_lifetime_left(r->s, r->a));
+	stun_out_u32(&o, STUN_A_LIFETIME, turn_alloc_lifetime_left(r->s, r->a));
 	stun_out_xaddr(&o, STUN_A_XOR_MAPPED_ADDRESS,
 		       (const struct sockaddr *)&r->from->ss);
 	send_out(r, &o);
@@ -189,7 +188,7 @@ allocate_check(struct req *r, unsigned *flags_r)
 		return 442;
 	fam = stun_find(&r->m, STUN_A_REQUESTED_ADDRESS_FAMILY);
 	if (fam != NULL) {
-		int want = fam->len == 4 && fam->val[0] == 1	 ? AF_INET
+		int want = fam->len == 4 && fam->val[0] == 1   ? AF_INET
 			   : fam->len == 4 && fam->val[0] == 2 ? AF_INET6
 							       : -1;
 
@@ -204,9 +203,10 @@ allocate_check(struct req *r, unsigned *flags_r)
 	/* the R bit asks to reserve port + 1 too: no reservations here */
 	if (ev != NULL && (ev->val[0] & 0x80))
 		return 508;
-	*flags_r = (stun_find(&r->m, STUN_A_DONT_FRAGMENT) ? TURN_F_DONT_FRAGMENT
-							  : 0) |
-		   (ev ? TURN_F_EVEN_PORT : 0);
+	*flags_r =
+		(stun_find(&r->m, STUN_A_DONT_FRAGMENT) ? TURN_F_DONT_FRAGMENT
+							: 0) |
+		(ev ? TURN_F_EVEN_PORT : 0);
 	return 0;
 }
 
@@ -232,8 +232,8 @@ handle_allocate(struct req *r)
 	if (code == 0)
 		code = (unsigned)turn_alloc_new(
 			r->s, r->l, r->from, r->user, r->user_len, r->key,
-			r->m.tid, lifetime_of(r, TURN_LIFETIME_DEFAULT, 0), flags,
-			&r->a);
+			r->m.tid, lifetime_of(r, TURN_LIFETIME_DEFAULT, 0),
+			flags, &r->a);
 	if (code != 0) {
 		if (code == 486 || code == 508)
 			r->s->stats.allocs_failed++;
@@ -341,7 +341,8 @@ handle_channel_bind(struct req *r)
 		if (code == 0)
 			code = (unsigned)turn_alloc_bind(
 				r->s, r->a,
-				(uint16_t)((unsigned)ch->val[0] << 8 | ch->val[1]),
+				(uint16_t)((unsigned)ch->val[0] << 8 |
+					   ch->val[1]),
 				&peer);
 	}
 	if (code != 0) {
@@ -427,12 +428,24 @@ turn_server_handle(struct turn_listener *l, uint8_t *p, size_t n,
 	if (r.m.cls != STUN_REQUEST)
 		return;
 	switch (r.m.method) {
-	case STUN_BINDING: handle_binding(&r); break;
-	case TURN_ALLOCATE: handle_allocate(&r); break;
-	case TURN_REFRESH: handle_refresh(&r); break;
-	case TURN_CREATE_PERMISSION: handle_permission(&r); break;
-	case TURN_CHANNEL_BIND: handle_channel_bind(&r); break;
-	default: reply_error(&r, 400); break;
+	case STUN_BINDING:
+		handle_binding(&r);
+		break;
+	case TURN_ALLOCATE:
+		handle_allocate(&r);
+		break;
+	case TURN_REFRESH:
+		handle_refresh(&r);
+		break;
+	case TURN_CREATE_PERMISSION:
+		handle_permission(&r);
+		break;
+	case TURN_CHANNEL_BIND:
+		handle_channel_bind(&r);
+		break;
+	default:
+		reply_error(&r, 400);
+		break;
 	}
 	explicit_bzero(r.key, sizeof(r.key));
 }
@@ -485,8 +498,8 @@ listener_open(struct turn_server *s, const char *host,
 		l->adv_ip = *ext;
 	l->fd = socket(l->local.ss.ss_family,
 		       SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (l->fd < 0 || bind(l->fd, (struct sockaddr *)&l->local.ss,
-			      l->local.len) < 0) {
+	if (l->fd < 0 ||
+	    bind(l->fd, (struct sockaddr *)&l->local.ss, l->local.len) < 0) {
 		r = -errno;
 		buf_printf(err, "bind udp %s:%u: %s", host, s->cfg->port,
 			   strerror(errno));
@@ -536,7 +549,7 @@ turn_server_init(struct turn_server *s, struct evloop *loop,
 	    net_resolve(cfg->external_ip, 0, &ext, err) < 0)
 		return -EINVAL;
 	s->hash_size = cfg->max_allocs < 64 ? 64 : cfg->max_allocs;
-	s->hash = xcalloc(s->hash_size, sizeof(*s->hash));
+	s->hash = xcalloc(s->hash_size, sizeof(struct turn_alloc *));
 	for (i = 0; r == 0 && i < cfg->n_listen; i++)
 		r = listener_open(s, cfg->listen[i],
 				  cfg->external_ip ? &ext : NULL, err);

@@ -27,10 +27,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char secret[] = "fuzz-secret-0123456789";
 	struct turn_config cfg = {
-		.realm = "relay.test", .secret = (const uint8_t *)secret,
-		.secret_len = sizeof(secret) - 1, .listen = { "127.0.0.1" },
-		.n_listen = 1, .max_allocs = 4, .max_allocs_per_ip = 3,
-		.max_allocs_per_user = 3, .socket_uid = (uid_t)-1,
+		.realm = "relay.test",
+		.secret = (const uint8_t *)secret,
+		.secret_len = sizeof(secret) - 1,
+		.listen = { "127.0.0.1" },
+		.n_listen = 1,
+		.max_allocs = 4,
+		.max_allocs_per_ip = 3,
+		.max_allocs_per_user = 3,
+		.socket_uid = (uid_t)-1,
 		.socket_gid = (gid_t)-1,
 	};
 	struct buf err = BUF_INIT(256);

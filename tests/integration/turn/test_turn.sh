@@ -141,7 +141,7 @@ for pair in chromium,chromium firefox,firefox chromium,firefox; do
 	echo "$out" >>"$W/browsers.log"
 	[ $rc -eq 0 ]
 	ok $? "$a <-> $b: a data channel over relay candidates only, a message each way"
-	[ $rc -eq 0 ] || echo "$out" | sed 's/^/# /'
+	[ $rc -eq 0 ] || sed 's/^/# /' <<<"$out"
 done
 grep -c 'allocation created' "$W/turn.log" | sed 's/^/# allocations created: /'
 tap_done

@@ -104,8 +104,7 @@ test_rfc5769_ipv6_response(void **state)
 	assert_int(ntohs(in6->sin6_port), 32853);
 	assert_non_null(inet_ntop(AF_INET6, &in6->sin6_addr, s, sizeof(s)));
 	assert_str(s, "2001:db8:1234:5678:11:2233:4455:6677");
-	assert_int(stun_check_integrity(p, &m, (const uint8_t *)pw,
-					strlen(pw)),
+	assert_int(stun_check_integrity(p, &m, (const uint8_t *)pw, strlen(pw)),
 		   1);
 	/* a wrong FINGERPRINT rejects the datagram */
 	p[sizeof(p) - 1] ^= 0x80;
@@ -145,7 +144,9 @@ test_truncations(void **state)
 static void
 test_build_roundtrip(void **state)
 {
-	static const uint8_t tid[12] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+	static const uint8_t tid[12] = {
+		1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
+	};
 	uint8_t buf[512], key[STUN_KEY_LEN];
 	struct sockaddr_in in = { .sin_family = AF_INET,
 				  .sin_port = htons(49170) };
@@ -201,8 +202,8 @@ test_unknown_and_after_integrity(void **state)
 
 	(void)state;
 	stun_out_init(&o, buf, sizeof(buf), 0x003, STUN_REQUEST, tid);
-	stun_out_attr(&o, 0x0031, "x", 1);	/* required, unknown */
-	stun_out_attr(&o, 0x8077, "y", 1);	/* optional, unknown */
+	stun_out_attr(&o, 0x0031, "x", 1); /* required, unknown */
+	stun_out_attr(&o, 0x8077, "y", 1); /* optional, unknown */
 	stun_out_attr(&o, STUN_A_EVEN_PORT, "\x80", 1);
 	stun_out_integrity(&o, key);
 	stun_out_attr(&o, STUN_A_USERNAME, "late", 4); /* ignored */

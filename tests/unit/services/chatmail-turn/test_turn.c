@@ -393,8 +393,8 @@ test_relay(void **state)
 	assert_int(n, 10);
 	assert_memory_equal(buf, "hello peer", 10);
 	/* the peer answers: a Data indication from the peer's address */
-	assert_true(sendto(pfd, "hi client", 9, 0,
-			   (struct sockaddr *)&relay.ss, relay.len) == 9);
+	assert_true(sendto(pfd, "hi client", 9, 0, (struct sockaddr *)&relay.ss,
+			   relay.len) == 9);
 	n = pump_recv(c.fd, c.resp, sizeof(c.resp));
 	assert_true(n > 0);
 	assert_int(stun_parse(c.resp, (size_t)n, &c.m), 0);
@@ -402,15 +402,18 @@ test_relay(void **state)
 	assert_int(c.m.cls, STUN_INDICATION);
 	assert_memory_equal(stun_find(&c.m, STUN_A_DATA)->val, "hi client", 9);
 	/* a peer without permission is not relayed */
-	assert_true(sendto(pfd2, "intruder", 8, 0,
-			   (struct sockaddr *)&relay.ss, relay.len) == 8);
+	assert_true(sendto(pfd2, "intruder", 8, 0, (struct sockaddr *)&relay.ss,
+			   relay.len) == 8);
 	assert_int(pump_recv(c.fd, c.resp, sizeof(c.resp)), -1);
 
 	/* channels: bad numbers, then 0x4000 both ways */
 	assert_int(permit(&c, &peer, 0x3FFF), 400);
 	assert_int(permit(&c, &peer, 0x4000), 0);
 	assert_int(permit(&c, &peer, 0x4001), 400); /* peer already bound */
-	memcpy(buf, "\x40\x00\x00\x05" "abcde", 9);
+	memcpy(buf,
+	       "\x40\x00\x00\x05"
+	       "abcde",
+	       9);
 	assert_true(sendto(c.fd, buf, 9, 0,
 			   (struct sockaddr *)&srv.lis[0].local.ss,
 			   srv.lis[0].local.len) == 9);
@@ -423,7 +426,10 @@ test_relay(void **state)
 	assert_int(n, 7);
 	assert_memory_equal(buf, "\x40\x00\x00\x03xyz", 7);
 	/* ChannelData longer than the datagram is dropped */
-	memcpy(buf, "\x40\x00\x00\x09" "abcde", 9);
+	memcpy(buf,
+	       "\x40\x00\x00\x09"
+	       "abcde",
+	       9);
 	assert_true(sendto(c.fd, buf, 9, 0,
 			   (struct sockaddr *)&srv.lis[0].local.ss,
 			   srv.lis[0].local.len) == 9);
@@ -439,9 +445,9 @@ static void
 test_denied_peers(void **state)
 {
 	static const char *const denied[] = {
-		"127.0.0.2", "10.1.2.3", "172.16.0.1", "192.168.1.1",
-		"169.254.169.254", "100.64.0.1", "224.0.0.1", "0.0.0.0",
-		"255.255.255.255",
+		"127.0.0.2",   "10.1.2.3",	  "172.16.0.1",
+		"192.168.1.1", "169.254.169.254", "100.64.0.1",
+		"224.0.0.1",   "0.0.0.0",	  "255.255.255.255",
 	};
 	struct client c;
 	struct net_addr p;
