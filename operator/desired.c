@@ -21,17 +21,6 @@
 #include "desired.h"
 #include "xmalloc.h"
 
-/* public ports of a relay: name, port */
-static const struct {
-	const char *name;
-	int port;
-} public_ports[] = {
-	{ "smtp", 25 },	  { "http", 80 },   { "imap", 143 },
-	{ "https", 443 }, { "smtps", 465 }, { "submission", 587 },
-	{ "imaps", 993 },
-};
-#define NPUBLIC (sizeof(public_ports) / sizeof(public_ports[0]))
-
 cJSON *
 desired_labels(cJSON *parent, const char *relay, const char *component)
 {
@@ -211,26 +200,28 @@ build_configmaps(const struct desired_in *in, cJSON *list, struct buf *err)
 	return 0;
 }
 
-/* add_ports: the public ports of a Service */
+/* add_ports: the public ports of a Service (the layout's, render.h),
+ * each to the Pod's port of the same name */
 static void
-add_ports(cJSON *spec)
+add_ports(cJSON *spec, const struct render_target *t)
 {
 	cJSON *ports = cJSON_AddArrayToObject(spec, "ports"), *p;
 	size_t i;
 
-	for (i = 0; i < NPUBLIC; i++) {
+	for (i = 0; i < RENDER_NPUBLIC_PORTS; i++) {
 		p = cJSON_CreateObject();
-		cJSON_AddStringToObject(p, "name", public_ports[i].name);
-		cJSON_AddNumberToObject(p, "port", public_ports[i].port);
+		cJSON_AddStringToObject(p, "name", render_ports[i].name);
+		cJSON_AddNumberToObject(p, "port", render_ports[i].port);
 		cJSON_AddStringToObject(p, "protocol", "TCP");
-		cJSON_AddNumberToObject(p, "targetPort", public_ports[i].port);
+		cJSON_AddNumberToObject(p, "targetPort", t->port[i]);
 		cJSON_AddItemToArray(ports, p);
 	}
 }
 
 /* build_services: the public Service and the headless one */
 static void
-build_services(const struct desired_in *in, cJSON *list)
+build_services(const struct desired_in *in, const struct render_target *t,
+	       cJSON *list)
 {
 	const struct relay_spec *s = in->spec;
 	cJSON *svc = new_obj("v1", "Service"), *md, *spec, *ann;
@@ -248,7 +239,7 @@ build_services(const struct desired_in *in, cJSON *list)
 	spec = cJSON_AddObjectToObject(svc, "spec");
 	cJSON_AddStringToObject(spec, "type",
 				spec_service_type_name(s->service.type));
-	add_ports(spec);
+	add_ports(spec, t);
 	cJSON_AddItemToObject(spec, "selector", desired_selector(in->name));
 	if (s->service.type != SPEC_SVC_CLUSTER_IP)
 		cJSON_AddStringToObject(
@@ -266,7 +257,7 @@ build_services(const struct desired_in *in, cJSON *list)
 	desired_meta(svc, in, name, "relay");
 	spec = cJSON_AddObjectToObject(svc, "spec");
 	cJSON_AddStringToObject(spec, "clusterIP", "None");
-	add_ports(spec);
+	add_ports(spec, t);
 	cJSON_AddItemToObject(spec, "selector", desired_selector(in->name));
 	cJSON_AddTrueToObject(spec, "publishNotReadyAddresses");
 	cJSON_AddItemToArray(list, svc);
@@ -274,7 +265,8 @@ build_services(const struct desired_in *in, cJSON *list)
 
 /* build_netpol: only the public ports reach the Pod */
 static void
-build_netpol(const struct desired_in *in, cJSON *list)
+build_netpol(const struct desired_in *in, const struct render_target *t,
+	     cJSON *list)
 {
 	cJSON *np = new_obj("networking.k8s.io/v1", "NetworkPolicy");
 	cJSON *spec, *sel, *rule, *ports, *p;
@@ -288,9 +280,9 @@ build_netpol(const struct desired_in *in, cJSON *list)
 			     cJSON_CreateString("Ingress"));
 	rule = cJSON_CreateObject();
 	ports = cJSON_AddArrayToObject(rule, "ports");
-	for (i = 0; i < NPUBLIC; i++) {
+	for (i = 0; i < RENDER_NPUBLIC_PORTS; i++) {
 		p = cJSON_CreateObject();
-		cJSON_AddNumberToObject(p, "port", public_ports[i].port);
+		cJSON_AddNumberToObject(p, "port", t->port[i]);
 		cJSON_AddStringToObject(p, "protocol", "TCP");
 		cJSON_AddItemToArray(ports, p);
 	}
@@ -331,6 +323,7 @@ int
 desired_build(const struct desired_in *in, cJSON **list_r, struct buf *err)
 {
 	cJSON *list = cJSON_CreateArray();
+	struct render_target *t;
 	char hash[UTIL_SHA256_HEX];
 	int r;
 
@@ -345,18 +338,22 @@ desired_build(const struct desired_in *in, cJSON **list_r, struct buf *err)
 		cJSON_Delete(list);
 		return r;
 	}
-	build_services(in, list);
-	build_netpol(in, list);
+	/* the Pod's layout: the same target desired_render renders for */
+	t = render_target_new_pod();
+	build_services(in, t, list);
+	build_netpol(in, t, list);
 	if (in->spec->tls.mode == SPEC_TLS_CERT_MANAGER)
 		build_certificate(in, list);
 	desired_config_hash(in, hash);
-	cJSON_AddItemToArray(list, desired_statefulset(in, hash));
-	cJSON_AddItemToArray(
-		list, desired_cronjob(in, "expire", in->spec->expire.schedule));
+	cJSON_AddItemToArray(list, desired_statefulset(in, t, hash));
+	cJSON_AddItemToArray(list,
+			     desired_cronjob(in, t, RENDER_PROC_EXPIRE,
+					     in->spec->expire.schedule));
 	if (in->spec->metrics.schedule[0] != '\0')
 		cJSON_AddItemToArray(
-			list, desired_cronjob(in, "metrics",
+			list, desired_cronjob(in, t, RENDER_PROC_METRICS,
 					      in->spec->metrics.schedule));
+	render_target_free(&t);
 	*list_r = list;
 	return 0;
 }

@@ -95,8 +95,14 @@ cJSON *desired_meta(cJSON *obj, const struct desired_in *in, const char *name,
 		    const char *component);
 cJSON *desired_labels(cJSON *parent, const char *relay, const char *component);
 cJSON *desired_selector(const char *relay);
-cJSON *desired_statefulset(const struct desired_in *in, const char *hash);
-cJSON *desired_cronjob(const struct desired_in *in, const char *which,
+/* desired_statefulset: the relay's StatefulSet, its Pod laid out as t
+ * (the Pod target) says */
+cJSON *desired_statefulset(const struct desired_in *in,
+			   const struct render_target *t, const char *hash);
+/* desired_cronjob: the CronJob <relay>-<name of job> running job
+ * (RENDER_PROC_EXPIRE or RENDER_PROC_METRICS) on schedule */
+cJSON *desired_cronjob(const struct desired_in *in,
+		       const struct render_target *t, enum render_proc_id job,
 		       const char *schedule);
 
 #endif

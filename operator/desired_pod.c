@@ -2,8 +2,10 @@
  * desired_pod: the relay's StatefulSet (its one Pod with every daemon,
  * DESIGN.md) and the expire and metrics CronJobs.
  *
- * Containers are a table: name, image key, command, ports, which
- * volumes they mount, how they run. Every container has a read-only
+ * Containers are a table: the process (whose name, command line and
+ * ports are the Pod layout's, relay/render/render.h, like every path
+ * mounted here), image key, which volumes they mount, how they run.
+ * Every container has a read-only
  * root file system, no privilege escalation and drops all
  * capabilities; the Pod uses the runtime's default seccomp profile.
  * The chatmail services run as vmail (2000, runAsNonRoot), nginx as
@@ -17,7 +19,7 @@
  * masters of root and www-data; a non-root user's added capabilities
  * never become effective under containerd or CRI-O); finding them needs no
  * more, since /proc/<pid>/comm and stat are world-readable (no
- * SYS_PTRACE). Unix sockets live in the shared emptyDir /run/chatmail.
+ * SYS_PTRACE). Unix sockets live in the shared emptyDir run_dir.
  *
  * Untrusted input: the spec (validated by spec.c); resource objects
  * are copied as the user wrote them (the API server validates them).
@@ -27,9 +29,10 @@
 
 #include "desired.h"
 
-#define INI "/etc/chatmail/chatmail.ini"
 #define VMAIL 2000
 #define WWW_DATA 33 /* Debian's, in the nginx image */
+/* the postfix image's copy of the config (images/postfix/postfix-run) */
+#define POSTFIX_RUN_CONFIG "/run/postfix-config"
 
 enum {
 	M_RUN = 1 << 0,
@@ -54,82 +57,39 @@ enum ctr_run {
 	RUN_CERT,   /* root with KILL only: signals the masters */
 };
 
+/* a container; its name, command and ports are the layout's
+ * (render_procs, render_command, render_ports) */
 struct ctr_def {
-	const char *name;
-	const char *const *cmd;
+	enum render_proc_id proc;
 	const char *group1, *group2; /* ConfigMap groups mounted */
 	enum spec_container img;
 	unsigned mounts;
 	enum ctr_run run;
-	int ports[4];
-	int ready_port;
 };
-
-/* the image's entrypoint: copies the config out of the ConfigMap and
- * fixes the queue's and data directory's owners before start-fg
- * (images/postfix/postfix-run) */
-static const char *const cmd_postfix[] = { "/usr/local/bin/postfix-run", NULL };
-static const char *const cmd_dovecot[] = { "dovecot", "-F", "-c",
-					   "/etc/chatmail/dovecot/dovecot.conf",
-					   NULL };
-static const char *const cmd_nginx[] = {
-	"nginx", "-c",		"/etc/chatmail/nginx/nginx.conf",
-	"-g",	 "daemon off;", NULL
-};
-static const char *const cmd_fm_out[] = { "filtermail", INI, "outgoing", NULL };
-static const char *const cmd_fm_in[] = { "filtermail", INI, "incoming", NULL };
-static const char *const cmd_doveauth[] = { "doveauth",
-					    "/run/chatmail/doveauth.socket",
-					    INI, NULL };
-static const char *const cmd_metadata[] = { "chatmail-metadata",
-					    "/run/chatmail/metadata.socket",
-					    INI, NULL };
-static const char *const cmd_lastlogin[] = { "lastlogin",
-					     "/run/chatmail/lastlogin.socket",
-					     INI, NULL };
-static const char *const cmd_newemail[] = {
-	"newemail", INI, "--listen", "unix:/run/chatmail/newemail.socket", NULL
-};
-static const char *const cmd_iroh[] = { "iroh-relay", "--config-path",
-					"/etc/chatmail/iroh-relay.toml", NULL };
-static const char *const cmd_cert[] = { "cert-reloader", "--dir",
-					"/etc/chatmail/tls", NULL };
-
-#define CTR(n, i, c, g1, g2, m, v, rp, ...)                                    \
-	{                                                                      \
-		.name = (n), .img = (i), .cmd = (c), .group1 = (g1),           \
-		.group2 = (g2), .mounts = (m), .run = (v), .ready_port = (rp), \
-		.ports = {                                                     \
-			__VA_ARGS__                                            \
-		}                                                              \
-	}
 
 static const struct ctr_def ctrs[] = {
-	CTR("postfix", SPEC_C_POSTFIX, cmd_postfix, "postfix", NULL,
-	    M_RUN | M_QUEUE | M_CONFIG | M_TLS | M_POSTFIX_DATA |
-		    M_POSTFIX_CONFIG,
-	    RUN_DAEMON, 25, 25, 465, 587),
-	CTR("dovecot", SPEC_C_DOVECOT, cmd_dovecot, "dovecot", NULL,
-	    M_RUN | M_MAIL | M_CONFIG | M_TLS | M_DOVECOT_RUN, RUN_DAEMON, 143,
-	    143, 993),
-	CTR("nginx", SPEC_C_NGINX, cmd_nginx, "nginx", "www",
-	    M_RUN | M_CONFIG | M_TLS | M_NGINX_RUN | M_MAIL_RO, RUN_NGINX, 443,
-	    80, 443),
-	CTR("filtermail-outgoing", SPEC_C_FILTERMAIL, cmd_fm_out, NULL, NULL,
-	    M_RUN | M_CONFIG | M_DKIM | M_TMP, RUN_VMAIL, 0, 0),
-	CTR("filtermail-incoming", SPEC_C_FILTERMAIL, cmd_fm_in, NULL, NULL,
-	    M_RUN | M_MAIL | M_CONFIG | M_TMP, RUN_VMAIL, 0, 0),
-	CTR("doveauth", SPEC_C_DOVEAUTH, cmd_doveauth, NULL, NULL,
-	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL, 0, 0),
-	CTR("metadata", SPEC_C_METADATA, cmd_metadata, NULL, NULL,
-	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL, 0, 0),
-	CTR("lastlogin", SPEC_C_LASTLOGIN, cmd_lastlogin, NULL, NULL,
-	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL, 0, 0),
-	CTR("newemail", SPEC_C_NEWEMAIL, cmd_newemail, NULL, NULL,
-	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL, 0, 0),
-	CTR("iroh-relay", SPEC_C_IROH, cmd_iroh, NULL, NULL, M_CONFIG,
-	    RUN_VMAIL, 0, 0),
-	CTR("cert", SPEC_C_CERT, cmd_cert, NULL, NULL, M_TLS, RUN_CERT, 0, 0),
+	{ RENDER_PROC_POSTFIX, "postfix", NULL, SPEC_C_POSTFIX,
+	  M_RUN | M_QUEUE | M_CONFIG | M_TLS | M_POSTFIX_DATA |
+		  M_POSTFIX_CONFIG,
+	  RUN_DAEMON },
+	{ RENDER_PROC_DOVECOT, "dovecot", NULL, SPEC_C_DOVECOT,
+	  M_RUN | M_MAIL | M_CONFIG | M_TLS | M_DOVECOT_RUN, RUN_DAEMON },
+	{ RENDER_PROC_NGINX, "nginx", "www", SPEC_C_NGINX,
+	  M_RUN | M_CONFIG | M_TLS | M_NGINX_RUN | M_MAIL_RO, RUN_NGINX },
+	{ RENDER_PROC_FILTERMAIL_OUTGOING, NULL, NULL, SPEC_C_FILTERMAIL,
+	  M_RUN | M_CONFIG | M_DKIM | M_TMP, RUN_VMAIL },
+	{ RENDER_PROC_FILTERMAIL_INCOMING, NULL, NULL, SPEC_C_FILTERMAIL,
+	  M_RUN | M_MAIL | M_CONFIG | M_TMP, RUN_VMAIL },
+	{ RENDER_PROC_DOVEAUTH, NULL, NULL, SPEC_C_DOVEAUTH,
+	  M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL },
+	{ RENDER_PROC_METADATA, NULL, NULL, SPEC_C_METADATA,
+	  M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL },
+	{ RENDER_PROC_LASTLOGIN, NULL, NULL, SPEC_C_LASTLOGIN,
+	  M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL },
+	{ RENDER_PROC_NEWEMAIL, NULL, NULL, SPEC_C_NEWEMAIL,
+	  M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL },
+	{ RENDER_PROC_IROH, NULL, NULL, SPEC_C_IROH, M_CONFIG, RUN_VMAIL },
+	{ RENDER_PROC_CERT, NULL, NULL, SPEC_C_CERT, M_TLS, RUN_CERT },
 };
 
 /* str_array: a JSON array of the NULL-terminated strings */
@@ -171,53 +131,58 @@ has_group(const struct render_set *files, const char *group)
 	return 0;
 }
 
-/* add_mounts: the volumeMounts of container d */
+/* mount_group: the ConfigMap of one rendered directory at its place */
 static void
-add_mounts(cJSON *c, const struct ctr_def *d, const struct render_set *files)
+mount_group(cJSON *m, const struct render_target *t,
+	    const struct render_set *files, const char *group)
+{
+	char vol[80], path[512];
+
+	if (group == NULL || !has_group(files, group))
+		return;
+	(void)snprintf(vol, sizeof(vol), "config-%s", group);
+	(void)snprintf(path, sizeof(path), "%s/%s", t->root, group);
+	mount(m, vol, path, NULL, 1);
+}
+
+/* add_mounts: the volumeMounts of container d, at the layout's paths */
+static void
+add_mounts(cJSON *c, const struct ctr_def *d, const struct render_target *t,
+	   const struct render_set *files)
 {
 	cJSON *m = cJSON_AddArrayToObject(c, "volumeMounts");
-	char vol[80], path[160];
+	char path[512];
 	size_t i;
 
 	if (d->mounts & M_RUN)
-		mount(m, "run", "/run/chatmail", NULL, 0);
+		mount(m, "run", t->run_dir, NULL, 0);
 	if (d->mounts & (M_MAIL | M_MAIL_RO))
-		mount(m, "mail", "/home/vmail", NULL, !(d->mounts & M_MAIL));
+		mount(m, "mail", t->mail_home, NULL, !(d->mounts & M_MAIL));
 	if (d->mounts & M_QUEUE)
-		mount(m, "queue", "/var/spool/postfix", NULL, 0);
+		mount(m, "queue", t->spool_dir, NULL, 0);
 	for (i = 0; (d->mounts & M_CONFIG) && i < files->n; i++) {
 		if (strchr(files->files[i].path, '/') != NULL)
 			continue;
-		(void)snprintf(path, sizeof(path), "/etc/chatmail/%s",
+		(void)snprintf(path, sizeof(path), "%s/%s", t->root,
 			       files->files[i].path);
 		mount(m, "config", path, files->files[i].path, 1);
 	}
-	if (d->group1 != NULL && has_group(files, d->group1)) {
-		(void)snprintf(vol, sizeof(vol), "config-%s", d->group1);
-		(void)snprintf(path, sizeof(path), "/etc/chatmail/%s",
-			       d->group1);
-		mount(m, vol, path, NULL, 1);
-	}
-	if (d->group2 != NULL && has_group(files, d->group2)) {
-		(void)snprintf(vol, sizeof(vol), "config-%s", d->group2);
-		(void)snprintf(path, sizeof(path), "/etc/chatmail/%s",
-			       d->group2);
-		mount(m, vol, path, NULL, 1);
-	}
+	mount_group(m, t, files, d->group1);
+	mount_group(m, t, files, d->group2);
 	if (d->mounts & M_TLS)
-		mount(m, "tls", "/etc/chatmail/tls", NULL, 1);
+		mount(m, "tls", t->tls_dir, NULL, 1);
 	if (d->mounts & M_DKIM)
-		mount(m, "dkim", "/etc/dkimkeys", NULL, 1);
+		mount(m, "dkim", t->dkim_dir, NULL, 1);
 	if (d->mounts & M_DOVECOT_RUN) {
-		mount(m, "dovecot-run", "/run/dovecot", NULL, 0);
-		mount(m, "dovecot-state", "/var/lib/dovecot", NULL, 0);
+		mount(m, "dovecot-run", t->dovecot_base_dir, NULL, 0);
+		mount(m, "dovecot-state", t->dovecot_state_dir, NULL, 0);
 	}
 	if (d->mounts & M_POSTFIX_DATA)
-		mount(m, "postfix-data", "/var/lib/postfix", NULL, 0);
+		mount(m, "postfix-data", t->postfix_data_dir, NULL, 0);
 	if (d->mounts & M_POSTFIX_CONFIG)
-		mount(m, "postfix-config", "/run/postfix-config", NULL, 0);
+		mount(m, "postfix-config", POSTFIX_RUN_CONFIG, NULL, 0);
 	if (d->mounts & M_NGINX_RUN)
-		mount(m, "nginx-run", "/run/nginx", NULL, 0);
+		mount(m, "nginx-run", t->nginx_run_dir, NULL, 0);
 	if (d->mounts & M_TMP)
 		mount(m, "tmp", "/tmp", NULL, 0);
 }
@@ -266,41 +231,69 @@ security(cJSON *c, const struct ctr_def *d)
 	}
 }
 
-/* container: one container of the Pod */
-static cJSON *
-container(const struct desired_in *in, const struct ctr_def *d)
+/* add_ports: the container's public ports (the layout's) and the
+ * readiness probe on the one marked for it */
+static void
+add_ports(cJSON *c, const struct ctr_def *d, const struct render_target *t)
 {
-	const struct relay_spec *s = in->spec;
-	cJSON *c = cJSON_CreateObject(), *ports, *p, *probe;
+	cJSON *ports = NULL, *p;
 	size_t i;
 
-	cJSON_AddStringToObject(c, "name", d->name);
+	for (i = 0; i < RENDER_NPUBLIC_PORTS; i++) {
+		if (render_ports[i].proc != d->proc)
+			continue;
+		if (ports == NULL)
+			ports = cJSON_AddArrayToObject(c, "ports");
+		p = cJSON_CreateObject();
+		cJSON_AddNumberToObject(p, "containerPort", t->port[i]);
+		cJSON_AddStringToObject(p, "protocol", "TCP");
+		cJSON_AddItemToArray(ports, p);
+	}
+}
+
+/* add_probe: a TCP readiness probe on the container's probe port */
+static void
+add_probe(cJSON *c, const struct ctr_def *d, const struct render_target *t)
+{
+	cJSON *probe;
+	size_t i;
+
+	for (i = 0; i < RENDER_NPUBLIC_PORTS; i++) {
+		if (render_ports[i].proc != d->proc ||
+		    !(render_ports[i].flags & RENDER_PORT_PROBE))
+			continue;
+		probe = cJSON_AddObjectToObject(c, "readinessProbe");
+		cJSON_AddNumberToObject(
+			cJSON_AddObjectToObject(probe, "tcpSocket"), "port",
+			t->port[i]);
+		cJSON_AddNumberToObject(probe, "periodSeconds", 10);
+		return;
+	}
+}
+
+/* container: one container of the Pod (or of a CronJob's Pod) */
+static cJSON *
+container(const struct desired_in *in, const struct ctr_def *d,
+	  const struct render_target *t)
+{
+	const struct relay_spec *s = in->spec;
+	cJSON *c = cJSON_CreateObject();
+	char **cmd = render_command(t, d->proc);
+
+	cJSON_AddStringToObject(c, "name", render_procs[d->proc]);
 	cJSON_AddStringToObject(c, "image", images_for(in->images, s, d->img));
 	if (s->image_pull_policy[0] != '\0')
 		cJSON_AddStringToObject(c, "imagePullPolicy",
 					s->image_pull_policy);
-	cJSON_AddItemToObject(c, "command", str_array(d->cmd));
-	if (d->ports[0] != 0) {
-		ports = cJSON_AddArrayToObject(c, "ports");
-		for (i = 0; i < 4 && d->ports[i] != 0; i++) {
-			p = cJSON_CreateObject();
-			cJSON_AddNumberToObject(p, "containerPort",
-						d->ports[i]);
-			cJSON_AddStringToObject(p, "protocol", "TCP");
-			cJSON_AddItemToArray(ports, p);
-		}
-	}
+	cJSON_AddItemToObject(c, "command",
+			      str_array((const char *const *)cmd));
+	render_argv_free(&cmd);
+	add_ports(c, d, t);
 	if (s->resources[d->img] != NULL)
 		cJSON_AddItemToObject(c, "resources",
 				      cJSON_Duplicate(s->resources[d->img], 1));
-	add_mounts(c, d, in->files);
-	if (d->ready_port != 0) {
-		probe = cJSON_AddObjectToObject(c, "readinessProbe");
-		cJSON_AddNumberToObject(
-			cJSON_AddObjectToObject(probe, "tcpSocket"), "port",
-			d->ready_port);
-		cJSON_AddNumberToObject(probe, "periodSeconds", 10);
-	}
+	add_mounts(c, d, t, in->files);
+	add_probe(c, d, t);
 	security(c, d);
 	return c;
 }
@@ -404,7 +397,7 @@ pod_volumes(cJSON *pod, const struct desired_in *in)
 
 /* pod_spec: the Pod template's spec */
 static cJSON *
-pod_spec(const struct desired_in *in)
+pod_spec(const struct desired_in *in, const struct render_target *t)
 {
 	cJSON *pod = cJSON_CreateObject(), *cs, *sc, *sysctl;
 	size_t i;
@@ -414,7 +407,7 @@ pod_spec(const struct desired_in *in)
 	for (i = 0; i < sizeof(ctrs) / sizeof(ctrs[0]); i++) {
 		if (ctrs[i].img == SPEC_C_IROH && !in->spec->iroh.enabled)
 			continue;
-		cJSON_AddItemToArray(cs, container(in, &ctrs[i]));
+		cJSON_AddItemToArray(cs, container(in, &ctrs[i], t));
 	}
 	cJSON_AddFalseToObject(pod, "enableServiceLinks");
 	sc = cJSON_AddObjectToObject(pod, "securityContext");
@@ -480,7 +473,8 @@ split_vct(const char *rec, const struct spec_volume *v, char *size,
 }
 
 cJSON *
-desired_statefulset(const struct desired_in *in, const char *hash)
+desired_statefulset(const struct desired_in *in,
+		    const struct render_target *t, const char *hash)
 {
 	const struct relay_spec *s = in->spec;
 	cJSON *sts = cJSON_CreateObject(), *md, *spec, *tmpl, *tmd, *vcts, *r;
@@ -515,7 +509,7 @@ desired_statefulset(const struct desired_in *in, const char *hash)
 	cJSON_AddStringToObject(cJSON_AddObjectToObject(tmd, "annotations"),
 				DESIRED_CONFIG_HASH, hash);
 	desired_labels(tmd, in->name, "relay");
-	cJSON_AddItemToObject(tmpl, "spec", pod_spec(in));
+	cJSON_AddItemToObject(tmpl, "spec", pod_spec(in, t));
 	vcts = cJSON_AddArrayToObject(spec, "volumeClaimTemplates");
 	cJSON_AddItemToArray(vcts, vct(in, "mail", msize, mcls));
 	cJSON_AddItemToArray(vcts, vct(in, "queue", qsize, qcls));
@@ -524,24 +518,15 @@ desired_statefulset(const struct desired_in *in, const char *hash)
 
 /* job_pod: the Pod of a CronJob's Job, on the relay Pod's node */
 static cJSON *
-job_pod(const struct desired_in *in, const char *which)
+job_pod(const struct desired_in *in, const struct render_target *t,
+	enum render_proc_id job)
 {
-	static const char *const expire[] = { "chatmail-expire", INI, "-v",
-					      "--remove", NULL };
-	static const char *const metrics[] = {
-		"chatmail-metrics", INI, "--textfile",
-		"/home/vmail/metrics/fsreport.prom", NULL
-	};
-	static const struct ctr_def d = {
-		"job",	   NULL,  NULL, NULL, SPEC_C_JOBS, M_MAIL | M_CONFIG,
-		RUN_VMAIL, { 0 }, 0
-	};
+	const struct ctr_def def = { job,	       NULL,	 NULL,
+				     SPEC_C_JOBS,      M_MAIL | M_CONFIG,
+				     RUN_VMAIL };
 	cJSON *pod = cJSON_CreateObject(), *term, *c, *vols, *sel, *sc;
 	char pvc[128];
-	struct ctr_def def = d;
 
-	def.name = which;
-	def.cmd = strcmp(which, "expire") == 0 ? expire : metrics;
 	/* the mail volume is ReadWriteOnce: run where the relay runs */
 	term = cJSON_CreateObject();
 	sel = cJSON_AddObjectToObject(term, "labelSelector");
@@ -554,7 +539,7 @@ job_pod(const struct desired_in *in, const char *which)
 				"podAffinity"),
 			"requiredDuringSchedulingIgnoredDuringExecution"),
 		term);
-	c = container(in, &def);
+	c = container(in, &def, t);
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(pod, "containers"), c);
 	cJSON_AddStringToObject(pod, "restartPolicy", "OnFailure");
 	sc = cJSON_AddObjectToObject(pod, "securityContext");
@@ -570,9 +555,10 @@ job_pod(const struct desired_in *in, const char *which)
 }
 
 cJSON *
-desired_cronjob(const struct desired_in *in, const char *which,
-		const char *schedule)
+desired_cronjob(const struct desired_in *in, const struct render_target *t,
+		enum render_proc_id job, const char *schedule)
 {
+	const char *which = render_procs[job];
 	cJSON *cj = cJSON_CreateObject(), *spec, *jt, *tmpl, *tmd, *l;
 	char name[128];
 
@@ -592,7 +578,7 @@ desired_cronjob(const struct desired_in *in, const char *which,
 	/* not the relay's selector: the Services must not pick jobs up */
 	cJSON_ReplaceItemInObjectCaseSensitive(
 		l, DESIRED_LABEL_NAME, cJSON_CreateString("chatmail-job"));
-	cJSON_AddItemToObject(tmpl, "spec", job_pod(in, which));
+	cJSON_AddItemToObject(tmpl, "spec", job_pod(in, t, job));
 	cJSON_AddStringToObject(spec, "schedule", schedule);
 	cJSON_AddNumberToObject(spec, "startingDeadlineSeconds", 3600);
 	cJSON_AddNumberToObject(spec, "successfulJobsHistoryLimit", 1);

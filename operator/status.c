@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "render/render.h"
 #include "status.h"
 #include "util.h"
 
@@ -187,7 +188,19 @@ is_ip_domain(const char *d)
 cJSON *
 status_dns_records(const struct status_in *in)
 {
+	/* RFC 6186 and RFC 8314 records for clients, on the public ports
+	 * of the relay's Service (the layout's, render.h) */
+	static const struct {
+		const char *name;
+		enum render_port_id port;
+	} srv[] = {
+		{ "_submission._tcp.", RENDER_PORT_SUBMISSION },
+		{ "_submissions._tcp.", RENDER_PORT_SMTPS },
+		{ "_imap._tcp.", RENDER_PORT_IMAP },
+		{ "_imaps._tcp.", RENDER_PORT_IMAPS },
+	};
 	cJSON *arr = cJSON_CreateArray();
+	size_t i;
 	const char *d = in->domain;
 	struct buf v = BUF_INIT(8192);
 	char val[600];
@@ -220,14 +233,11 @@ status_dns_records(const struct status_in *in)
 	rec(arr, 0, "TXT", "\"v=DMARC1;p=reject;adkim=s;aspf=s\"", "_dmarc.",
 	    d);
 	rec(arr, 0, "TXT", "\"dkim=discardable\"", "_adsp._domainkey.", d);
-	(void)snprintf(val, sizeof(val), "0 1 587 %s.", d);
-	rec(arr, 0, "SRV", val, "_submission._tcp.", d);
-	(void)snprintf(val, sizeof(val), "0 1 465 %s.", d);
-	rec(arr, 0, "SRV", val, "_submissions._tcp.", d);
-	(void)snprintf(val, sizeof(val), "0 1 143 %s.", d);
-	rec(arr, 0, "SRV", val, "_imap._tcp.", d);
-	(void)snprintf(val, sizeof(val), "0 1 993 %s.", d);
-	rec(arr, 0, "SRV", val, "_imaps._tcp.", d);
+	for (i = 0; i < sizeof(srv) / sizeof(srv[0]); i++) {
+		(void)snprintf(val, sizeof(val), "0 1 %u %s.",
+			       render_ports[srv[i].port].port, d);
+		rec(arr, 0, "SRV", val, srv[i].name, d);
+	}
 	buf_deinit(&v);
 	return arr;
 }

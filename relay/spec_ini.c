@@ -138,9 +138,8 @@ write_deploy(const struct relay_spec *s, const struct render_target *t,
 	if (*s->turn.socket_path != '\0') {
 		r |= ini_kv(out, "turn_socket_path", s->turn.socket_path, bad);
 	} else {
-		v = xasprintf("%s/turn.socket", t->run_dir);
-		r |= ini_kv(out, "turn_socket_path", v, bad);
-		free(v);
+		r |= ini_kv(out, "turn_socket_path", t->sock[RENDER_SOCK_TURN],
+			    bad);
 	}
 	r |= ini_kv(out, "privacy_postal", s->privacy.postal, bad);
 	r |= ini_kv(out, "privacy_mail", s->privacy.mail, bad);

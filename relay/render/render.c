@@ -194,8 +194,10 @@ render_iroh(const struct render_ctx *c, struct buf *out)
 			  "# the TURN server replaces STUN\n"
 			  "enable_stun = false\n"
 			  "enable_metrics = false\n"
-			  "metrics_bind_addr = \"127.0.0.1:9092\"\n",
-			  c->spec->domain, c->t->local_addr, c->t->port_iroh);
+			  "metrics_bind_addr = \"127.0.0.1:%u\"\n",
+			  c->spec->domain, c->t->local_addr,
+			  c->t->port[RENDER_PORT_IROH],
+			  c->t->port[RENDER_PORT_IROH_METRICS]);
 }
 
 static int
@@ -224,7 +226,7 @@ add_web(struct render_set *set, const struct render_ctx *c, struct buf *err)
 		(void)buf_printf(err, "target: www_dir is not below root\n");
 		return -EINVAL;
 	}
-	r = web_render(&c->cfg, &site, err);
+	r = web_render(&c->cfg, c->t, &site, err);
 	for (i = 0; r == 0 && i < site->n; i++) {
 		const struct web_file *f = &site->files[i];
 
@@ -244,6 +246,22 @@ add_web(struct render_set *set, const struct render_ctx *c, struct buf *err)
 	web_site_free(&site);
 	buf_deinit(&b);
 	return r < 0 ? -EINVAL : 0;
+}
+
+/* add_at: render one file with fn into the set at the target's path
+ * (below its root) */
+static int
+add_at(struct render_set *set, const struct render_ctx *c, const char *path,
+       render_fn *fn, struct buf *err)
+{
+	const char *rel;
+
+	if (rel_dir(c->t, path, &rel) < 0) {
+		(void)buf_printf(err, "target: %s is not below root %s\n",
+				 path, c->t->root);
+		return -EINVAL;
+	}
+	return add_rendered(set, c, NULL, rel, fn, 0644, err);
 }
 
 /* render_all: every file for spec s on target t */
@@ -287,19 +305,10 @@ render_all(const struct relay_spec *s, const struct render_target *t,
 		r = add_web(set, &c, err);
 	/* upstream runs iroh-relay only when iroh_relay is unset */
 	if (r == 0 && s->iroh.enabled)
-		r = add_rendered(set, &c, NULL, "iroh-relay.toml", render_iroh,
-				 0644, err);
+		r = add_at(set, &c, t->iroh_config, render_iroh, err);
 	/* upstream's kill switch for new accounts is the file's presence */
-	if (r == 0 && s->registration == SPEC_REG_CLOSED) {
-		if (rel_dir(t, t->nocreate_file, &dir) < 0) {
-			(void)buf_printf(err, "target: nocreate_file is not "
-					      "below root\n");
-			r = -EINVAL;
-		} else {
-			r = add_rendered(set, &c, NULL, dir, render_empty, 0644,
-					 err);
-		}
-	}
+	if (r == 0 && s->registration == SPEC_REG_CLOSED)
+		r = add_at(set, &c, t->nocreate_file, render_empty, err);
 	render_ctx_deinit(&c);
 	if (r < 0)
 		render_set_free(set);

@@ -53,34 +53,99 @@ enum render_kind {
 };
 
 /*
- * Where a relay's files, sockets and listeners are. Every string is
- * owned by the target (render_target_free frees them); change one with
- * render_target_set(). Ports of 0 mean "not served".
+ * The relay's processes: the Pod's containers and CronJobs, the local
+ * relay's daemons and services. render_procs[] names them (container
+ * and component names); render_command gives their command lines.
+ */
+enum render_proc_id {
+	RENDER_PROC_POSTFIX,
+	RENDER_PROC_DOVECOT,
+	RENDER_PROC_NGINX,
+	RENDER_PROC_FILTERMAIL_OUTGOING,
+	RENDER_PROC_FILTERMAIL_INCOMING,
+	RENDER_PROC_DOVEAUTH,
+	RENDER_PROC_METADATA,
+	RENDER_PROC_LASTLOGIN,
+	RENDER_PROC_NEWEMAIL,
+	RENDER_PROC_IROH,
+	RENDER_PROC_CERT,
+	RENDER_PROC_EXPIRE,  /* the expire CronJob */
+	RENDER_PROC_METRICS, /* the metrics CronJob */
+	RENDER_NPROCS,
+	RENDER_PROC_NONE = RENDER_NPROCS,
+};
+extern const char *const render_procs[RENDER_NPROCS];
+
+/*
+ * The relay's TCP ports, in port order: the public ones first (what
+ * the Services, the NetworkPolicy, the DNS SRV records and autoconfig
+ * advertise), then the internal ones (on local_addr unless noted).
+ * render_ports[] holds upstream's numbers; a target's port[] starts
+ * from them and may be moved (render_target_offset_ports).
+ */
+enum render_port_id {
+	RENDER_PORT_SMTP,
+	RENDER_PORT_HTTP,
+	RENDER_PORT_IMAP,
+	RENDER_PORT_HTTPS, /* the ALPN multiplexer */
+	RENDER_PORT_SMTPS,
+	RENDER_PORT_SUBMISSION,
+	RENDER_PORT_IMAPS,
+	RENDER_NPUBLIC_PORTS,
+	RENDER_PORT_ACME = RENDER_NPUBLIC_PORTS, /* acmetool (ACME mode) */
+	RENDER_PORT_HTTPS_INTERNAL, /* nginx's HTTPS server behind 443 */
+	RENDER_PORT_IROH,
+	RENDER_PORT_DOVECOT_STATS, /* OpenMetrics, on mtail_address */
+	RENDER_PORT_IROH_METRICS,  /* iroh-relay's, disabled */
+	RENDER_NPORTS,
+};
+
+#define RENDER_PORT_PROBE 1 /* the listener's readiness probe */
+
+struct render_port {
+	const char *name; /* Service port name ("smtp"), env KEY_PORT */
+	unsigned port;	  /* upstream's number */
+	enum render_proc_id proc; /* who listens */
+	unsigned flags;		  /* RENDER_PORT_PROBE */
+};
+extern const struct render_port render_ports[RENDER_NPORTS];
+
+/* the Unix sockets in run_dir that the relay's processes share */
+enum render_sock_id {
+	RENDER_SOCK_DOVEAUTH,  /* doveauth: Dovecot's passdb/userdb dict */
+	RENDER_SOCK_METADATA,  /* chatmail-metadata: METADATA dict */
+	RENDER_SOCK_LASTLOGIN, /* lastlogin: last-login dict */
+	RENDER_SOCK_NEWEMAIL,  /* newemail behind nginx's /new */
+	RENDER_SOCK_TURN,      /* the TURN server (turn_socket_path) */
+	RENDER_SOCK_LMTP,      /* Dovecot LMTP, for Postfix */
+	RENDER_SOCK_AUTH,      /* Dovecot auth, for Postfix SASL */
+	RENDER_NSOCKS,
+};
+
+/*
+ * Where a relay's files, sockets and listeners are: the one
+ * description of the relay's layout, read by the renderers, the
+ * operator's Pod (operator/desired_pod.c) and, through `relay-render
+ * --env`, hack/local-relay.sh. Every string is owned by the target
+ * (render_target_free frees them); change one with render_target_set().
  */
 struct render_target {
 	enum render_kind kind;
 	char *instance; /* short name: Dovecot instance_name, log prefix */
 
 	/* listeners */
-	char *public_addr;  /* public listeners bind here; "" = all addrs */
-	char *local_addr;   /* internal listeners: "127.0.0.1" */
-	unsigned port_smtp; /* 25 */
-	unsigned port_submission;     /* 587 */
-	unsigned port_smtps;	      /* 465 */
-	unsigned port_imap;	      /* 143 */
-	unsigned port_imaps;	      /* 993 */
-	unsigned port_http;	      /* 80 */
-	unsigned port_https;	      /* 443: the ALPN multiplexer */
-	unsigned port_https_internal; /* 8443 on local_addr */
-	unsigned port_iroh;	      /* 3340 on local_addr */
-	unsigned port_acme;	      /* 402 on local_addr (ACME mode) */
-	unsigned port_newemail; /* 0 = newemail on run_dir/newemail.socket */
+	char *public_addr; /* public listeners bind here; "" = all addrs */
+	char *local_addr;  /* internal listeners: "127.0.0.1" */
+	unsigned port[RENDER_NPORTS];
+	unsigned port_newemail; /* 0 = newemail on sock[NEWEMAIL] */
 
 	/* files and directories */
-	char *root;		  /* local: the relay's directory; Pod: "" */
+	char *root;		  /* local: the relay's directory; Pod: the
+				   * config root /etc/chatmail */
 	char *ini_path;		  /* chatmail.ini as the services see it */
 	char *postfix_config_dir; /* main.cf, master.cf and the maps */
-	char *postfix_queue_dir;
+	char *spool_dir;	  /* the queue volume (Pod: its claim) */
+	char *postfix_queue_dir;  /* below spool_dir */
 	char *postfix_data_dir;
 	char *dovecot_config_dir; /* dovecot.conf, auth.conf, the lua */
 	char *dovecot_base_dir;
@@ -88,15 +153,18 @@ struct render_target {
 	char *nginx_config_dir;
 	char *nginx_run_dir; /* pid file and temp dirs */
 	char *www_dir;	     /* the website root */
-	char *run_dir;	     /* sockets of doveauth, metadata, lastlogin,
-			      * newemail, turn; LMTP and auth of Dovecot */
+	char *iroh_config;   /* iroh-relay.toml */
+	char *run_dir;	     /* the sockets of sock[] */
 	char *log_dir;	     /* "" = stdout/stderr */
+	char *tls_dir;	     /* holds tls_cert and tls_key */
 	char *tls_cert, *tls_key;
+	char *dkim_dir; /* holds dkim_key */
 	char *dkim_key;
 	char *nocreate_file;
 	char *quota_expire_bin; /* chatmail-quota-expire */
+	char *mail_home;	/* the mail volume (Pod: /home/vmail) */
 	char *metrics_file;	/* chatmail-metrics textfile, at /metrics */
-	char *vmail_dir;	/* parent of mailboxes_dir: /home/vmail/mail */
+	char *vmail_dir;	/* parent of mailboxes_dir: mail_home/mail */
 	char *dns_server;	/* "" = system resolver */
 	char *dh_file;		/* /usr/share/dovecot/dh.pem */
 	char *nginx_stream_module; /* path of ngx_stream_module.so */
@@ -107,6 +175,8 @@ struct render_target {
 	char *postfix_user;	  /* postfix */
 	char *nginx_user;	  /* www-data */
 	char *dovecot_login_user; /* "" = dovenull */
+
+	char *sock[RENDER_NSOCKS]; /* below run_dir, set when created */
 };
 
 /* render_target_new_pod: the Pod layout (DESIGN.md): standard ports,
@@ -121,10 +191,26 @@ struct render_target *render_target_new_local(const char *root,
 /* render_target_free: free t and its strings; NULLs *tp */
 void render_target_free(struct render_target **tp);
 /* render_target_check: every string field set and safe for a config
- * file, every needed port non-zero; 0 or -EINVAL with err */
+ * file, every port non-zero and below 65536, no two the same; 0 or
+ * -EINVAL with err */
 int render_target_check(const struct render_target *t, struct buf *err);
 /* render_target_set: replace one string field (value copied) */
 void render_target_set(char **field, const char *value);
+/* render_target_offset_ports: add off to every port of the layout
+ * (the loopback fallback of hack/local-relay.sh, where the host's
+ * daemons may hold the standard ports); -ERANGE if one would pass
+ * 65535 (t unchanged) */
+int render_target_offset_ports(struct render_target *t, unsigned off);
+/* render_target_env: the layout as shell assignments (KEY='value'
+ * lines: every path, port, socket and command line, the commands as
+ * bash arrays) for hack/local-relay.sh; 0 or -E2BIG */
+int render_target_env(const struct render_target *t, struct buf *out);
+
+/* render_command: the command line of process p on target t (the
+ * Pod's container command; locally the same programs in the
+ * foreground), NULL-terminated; free with render_argv_free */
+char **render_command(const struct render_target *t, enum render_proc_id p);
+void render_argv_free(char ***argvp);
 
 /* one rendered file */
 struct render_file {

@@ -138,7 +138,7 @@ dc_protocols(const struct render_ctx *c, struct buf *out)
 	return buf_printf(
 		out,
 		"# IMAP METADATA goes to chatmail-metadata (dict protocol).\n"
-		"mail_attribute_dict = proxy:%s/metadata.socket:metadata\n"
+		"mail_attribute_dict = proxy:%s:metadata\n"
 		"\n"
 		"protocol imap {\n"
 		"  mail_plugins = $mail_plugins imap_quota last_login%s\n"
@@ -146,7 +146,7 @@ dc_protocols(const struct render_ctx *c, struct buf *out)
 		"}\n"
 		"\n"
 		"plugin {\n"
-		"  last_login_dict = proxy:%s/lastlogin.socket:lastlogin\n"
+		"  last_login_dict = proxy:%s:lastlogin\n"
 		"  last_login_precision = s\n"
 		"}\n"
 		"\n"
@@ -166,8 +166,9 @@ dc_protocols(const struct render_ctx *c, struct buf *out)
 		"  imap_compress_deflate_level = 6\n"
 		"}\n"
 		"\n",
-		t->run_dir, c->cfg.imap_compress ? " imap_zlib" : "",
-		t->run_dir);
+		t->sock[RENDER_SOCK_METADATA],
+		c->cfg.imap_compress ? " imap_zlib" : "",
+		t->sock[RENDER_SOCK_LASTLOGIN]);
 }
 
 /* dc_quota: quota, the 75 % warning and the quota-expire service */
@@ -221,7 +222,7 @@ dc_services(const struct render_ctx *c, struct buf *out)
 		out,
 		"service lmtp {\n"
 		"  user = %s\n"
-		"  unix_listener %s/dovecot-lmtp {\n"
+		"  unix_listener %s {\n"
 		"    group = %s\n"
 		"    mode = 0600\n"
 		"    user = %s\n"
@@ -231,7 +232,7 @@ dc_services(const struct render_ctx *c, struct buf *out)
 		"lmtp_add_received_header = no\n"
 		"\n"
 		"service auth {\n"
-		"  unix_listener %s/auth {\n"
+		"  unix_listener %s {\n"
 		"    mode = 0660\n"
 		"    user = %s\n"
 		"    group = %s\n"
@@ -272,9 +273,9 @@ dc_services(const struct render_ctx *c, struct buf *out)
 		"ssl_min_protocol = TLSv1.3\n"
 		"ssl_prefer_server_ciphers = yes\n"
 		"\n",
-		t->vmail_user, t->run_dir, t->postfix_user, t->postfix_user,
-		t->run_dir, t->postfix_user, t->postfix_user, t->vmail_user,
-		t->port_imap, t->port_imaps, t->tls_cert, t->tls_key,
+		t->vmail_user, t->sock[RENDER_SOCK_LMTP], t->postfix_user,
+		t->postfix_user, t->sock[RENDER_SOCK_AUTH], t->postfix_user, t->postfix_user, t->vmail_user,
+		t->port[RENDER_PORT_IMAP], t->port[RENDER_PORT_IMAPS], t->tls_cert, t->tls_key,
 		t->dh_file);
 }
 
@@ -442,16 +443,18 @@ render_dovecot_conf(const struct render_ctx *c, struct buf *out)
 		r = dc_optional(c, out);
 	if (r == 0 && c->cfg.mtail_address != NULL)
 		r = buf_printf(out,
-			       "# OpenMetrics at http://%s:3904/metrics\n"
+			       "# OpenMetrics at http://%s:%u/metrics\n"
 			       "service stats {\n"
 			       "  inet_listener http {\n"
-			       "    port = 3904\n"
+			       "    port = %u\n"
 			       "    address = %s\n"
 			       "  }\n"
 			       "}\n"
 			       "%s",
-			       c->cfg.mtail_address, c->cfg.mtail_address,
-			       dc_metrics);
+			       c->cfg.mtail_address,
+			       c->t->port[RENDER_PORT_DOVECOT_STATS],
+			       c->t->port[RENDER_PORT_DOVECOT_STATS],
+			       c->cfg.mtail_address, dc_metrics);
 	return r < 0 ? -E2BIG : 0;
 }
 
@@ -463,7 +466,7 @@ render_dovecot_auth_conf(const struct render_ctx *c, struct buf *out)
 
 	r = buf_printf(
 		out,
-		"uri = proxy:%s/doveauth.socket:auth\n"
+		"uri = proxy:%s:auth\n"
 		"iterate_disable = no\n"
 		"iterate_prefix = userdb/\n"
 		"\n"
@@ -472,7 +475,7 @@ render_dovecot_auth_conf(const struct render_ctx *c, struct buf *out)
 		"# is escaped and a double quote separates password and user.\n"
 		"password_key = passdb/%%Ew\"%%Eu\n"
 		"user_key = userdb/%%Eu\n",
-		c->t->run_dir);
+		c->t->sock[RENDER_SOCK_DOVEAUTH]);
 	return r < 0 ? -E2BIG : 0;
 }
 

@@ -70,7 +70,7 @@ ngx_head(const struct render_ctx *c, struct buf *out)
 			"\tworker_connections 2048;\n"
 			"}\n"
 			"\n"
-			"# Port 443: TLS passthrough by ALPN; each backend "
+			"# Port %u: TLS passthrough by ALPN; each backend "
 			"terminates TLS.\n"
 			"stream {\n"
 			"\tmap $ssl_preread_alpn_protocols $proxy {\n"
@@ -81,11 +81,12 @@ ngx_head(const struct render_ctx *c, struct buf *out)
 			"\n"
 			"\tserver {\n",
 			t->nginx_run_dir, *t->log_dir ? t->log_dir : "stderr",
-			*t->log_dir ? "/nginx-error.log" : "", t->local_addr,
-			t->port_https_internal, t->local_addr, t->port_smtps,
-			t->local_addr, t->port_imaps);
+			*t->log_dir ? "/nginx-error.log" : "",
+			t->port[RENDER_PORT_HTTPS], t->local_addr,
+			t->port[RENDER_PORT_HTTPS_INTERNAL], t->local_addr, t->port[RENDER_PORT_SMTPS],
+			t->local_addr, t->port[RENDER_PORT_IMAPS]);
 	if (r == 0)
-		r = ngx_listen(c, out, "\t\t", t->port_https);
+		r = ngx_listen(c, out, "\t\t", t->port[RENDER_PORT_HTTPS]);
 	if (r == 0)
 		r = buf_puts(out, "\t\tproxy_pass $proxy;\n"
 				  "\t\tssl_preread on;\n"
@@ -164,8 +165,8 @@ ngx_newemail(const struct render_ctx *c, struct buf *out, const char *loc)
 	else if (r == 0)
 		r = buf_printf(out,
 			       "\t\t\tproxy_pass "
-			       "http://unix:%s/newemail.socket:/new;\n",
-			       t->run_dir);
+			       "http://unix:%s:/new;\n",
+			       t->sock[RENDER_SOCK_NEWEMAIL]);
 	if (r == 0)
 		r = buf_puts(out, "\t\t}\n\n");
 	return r;
@@ -202,7 +203,7 @@ ngx_main_server(const struct render_ctx *c, struct buf *out)
 		       "\t\t\talias %s;\n"
 		       "\t\t}\n"
 		       "\n",
-		       t->local_addr, t->port_https_internal, t->www_dir,
+		       t->local_addr, t->port[RENDER_PORT_HTTPS_INTERNAL], t->www_dir,
 		       c->cfg.mail_domain, c->cfg.mail_domain, t->local_addr,
 		       c->cfg.filtermail_http_port_incoming, t->metrics_file);
 	if (r == 0)
@@ -221,7 +222,7 @@ ngx_main_server(const struct render_ctx *c, struct buf *out)
 			"\t\t\tproxy_set_header Upgrade $http_upgrade;\n"
 			"\t\t\tproxy_set_header Connection \"upgrade\";\n"
 			"\t\t}\n",
-			t->local_addr, t->port_iroh);
+			t->local_addr, t->port[RENDER_PORT_IROH]);
 	for (i = 0; r == 0 && i < sizeof(iroh_loc) / sizeof(iroh_loc[0]); i++)
 		r = buf_printf(out,
 			       "\n"
@@ -229,7 +230,7 @@ ngx_main_server(const struct render_ctx *c, struct buf *out)
 			       "\t\t\tproxy_pass http://%s:%u;\n"
 			       "\t\t\tproxy_http_version 1.1;\n"
 			       "\t\t}\n",
-			       iroh_loc[i], t->local_addr, t->port_iroh);
+			       iroh_loc[i], t->local_addr, t->port[RENDER_PORT_IROH]);
 	if (r == 0)
 		r = buf_puts(out, "\t}\n\n");
 	return r;
@@ -252,10 +253,10 @@ ngx_redirects(const struct render_ctx *c, struct buf *out)
 		       "\t}\n"
 		       "\n"
 		       "\tserver {\n",
-		       t->local_addr, t->port_https_internal,
+		       t->local_addr, t->port[RENDER_PORT_HTTPS_INTERNAL],
 		       c->cfg.mail_domain, c->cfg.mail_domain);
 	if (r == 0)
-		r = ngx_listen(c, out, "\t\t", t->port_http);
+		r = ngx_listen(c, out, "\t\t", t->port[RENDER_PORT_HTTP]);
 	if (r == 0 && acme)
 		r = buf_puts(out,
 			     "\t\tlocation /.well-known/acme-challenge/ {\n"
@@ -273,7 +274,7 @@ ngx_redirects(const struct render_ctx *c, struct buf *out)
 			       "\tupstream acmetool {\n"
 			       "\t\tserver %s:%u;\n"
 			       "\t}\n",
-			       t->local_addr, t->port_acme);
+			       t->local_addr, t->port[RENDER_PORT_ACME]);
 	if (r == 0)
 		r = buf_puts(out, "}\n");
 	return r;

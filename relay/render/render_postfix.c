@@ -129,7 +129,7 @@ main_delivery(const struct render_ctx *c, struct buf *out)
 		"\n"
 		"# Mail for $mydestination goes to Dovecot over LMTP.\n"
 		"mydestination = %s\n"
-		"local_transport = lmtp:unix:%s/dovecot-lmtp\n"
+		"local_transport = lmtp:unix:%s\n"
 		"# Postfix does not check whether local users exist; Dovecot\n"
 		"# LMTP rejects unknown users.\n"
 		"local_recipient_maps =\n"
@@ -155,7 +155,8 @@ main_delivery(const struct render_ctx *c, struct buf *out)
 		"hash).\n"
 		"disable_mime_output_conversion = yes\n"
 		"\n",
-		cfg->postfix_myhostname, cfg->mail_domain, t->run_dir, nets,
+		cfg->postfix_myhostname, cfg->mail_domain,
+		t->sock[RENDER_SOCK_LMTP], nets,
 		(unsigned long long)cfg->max_message_size,
 		cfg->disable_ipv6 ? "ipv4" : "all", t->postfix_config_dir);
 }
@@ -250,7 +251,7 @@ master_mua(const struct render_ctx *c, struct buf *out, int wrapper)
 	unsigned maxproc = c->cfg.max_smtp_connections;
 	char lis[128];
 
-	listen_spec(t, wrapper ? t->port_smtps : t->port_submission, lis,
+	listen_spec(t, wrapper ? t->port[RENDER_PORT_SMTPS] : t->port[RENDER_PORT_SUBMISSION], lis,
 		    sizeof(lis));
 	return buf_printf(
 		out,
@@ -261,7 +262,7 @@ master_mua(const struct render_ctx *c, struct buf *out, int wrapper)
 		"  -o smtpd_tls_mandatory_protocols=>=TLSv1.3\n"
 		"  -o smtpd_sasl_auth_enable=yes\n"
 		"  -o smtpd_sasl_type=dovecot\n"
-		"  -o smtpd_sasl_path=%s/auth\n"
+		"  -o smtpd_sasl_path=%s\n"
 		"%s"
 		"  -o smtpd_reject_unlisted_recipient=no\n"
 		"  -o smtpd_client_restrictions=$mua_client_restrictions\n"
@@ -273,7 +274,8 @@ master_mua(const struct render_ctx *c, struct buf *out, int wrapper)
 		"  -o smtpd_client_connection_count_limit=%u\n"
 		"  -o smtpd_proxy_filter=%s:%u\n",
 		lis, maxproc, wrapper ? "smtps" : "submission",
-		wrapper ? "  -o smtpd_tls_wrappermode=yes\n" : "", t->run_dir,
+		wrapper ? "  -o smtpd_tls_wrappermode=yes\n" : "",
+		t->sock[RENDER_SOCK_AUTH],
 		wrapper ? "" : "  -o smtpd_tls_auth_only=yes\n", maxproc / 5,
 		t->local_addr, c->cfg.filtermail_smtp_port);
 }
@@ -353,7 +355,7 @@ render_postfix_master_cf(const struct render_ctx *c, struct buf *out)
 	char lis[128];
 	int r;
 
-	listen_spec(t, t->port_smtp, lis, sizeof(lis));
+	listen_spec(t, t->port[RENDER_PORT_SMTP], lis, sizeof(lis));
 	r = buf_printf(
 		out,
 		"# Postfix master.cf of chatmail relay %s, rendered by "

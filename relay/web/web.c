@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "render/render.h"
 #include "web.h"
 #include "web_int.h"
 #include "xmalloc.h"
@@ -210,33 +211,42 @@ add_page(struct web_site *s, struct vars *vs, const char *path,
 	return add_text(s, path, tpls, vs, err);
 }
 
-/* add_autoconfig: upstream's six servers, in its order */
+/* add_autoconfig: upstream's six servers, in its order, on the
+ * target's ports */
 static int
-add_autoconfig(struct web_site *s, struct vars *vs, struct buf *err)
+add_autoconfig(struct web_site *s, struct vars *vs,
+	       const struct render_target *t, struct buf *err)
 {
 	static const struct {
-		const char *kind, *proto, *port, *socket;
+		const char *kind, *proto;
+		enum render_port_id port;
+		const char *socket;
 	} servers[] = {
-		{ "incomingServer", "imap", "993", "SSL" },
-		{ "incomingServer", "imap", "143", "STARTTLS" },
-		{ "incomingServer", "imap", "443", "SSL" },
-		{ "outgoingServer", "smtp", "465", "SSL" },
-		{ "outgoingServer", "smtp", "587", "STARTTLS" },
-		{ "outgoingServer", "smtp", "443", "SSL" },
+		{ "incomingServer", "imap", RENDER_PORT_IMAPS, "SSL" },
+		{ "incomingServer", "imap", RENDER_PORT_IMAP, "STARTTLS" },
+		{ "incomingServer", "imap", RENDER_PORT_HTTPS, "SSL" },
+		{ "outgoingServer", "smtp", RENDER_PORT_SMTPS, "SSL" },
+		{ "outgoingServer", "smtp", RENDER_PORT_SUBMISSION, "STARTTLS" },
+		{ "outgoingServer", "smtp", RENDER_PORT_HTTPS, "SSL" },
 	};
 	struct buf b = BUF_INIT(FILE_MAX);
+	char port[16];
 	size_t i, len;
 	char *data;
 	int rc;
 
 	rc = fill(&b, web_tpl_autoconfig_head, vs, err);
 	for (i = 0; i < sizeof(servers) / sizeof(servers[0]) && rc == 0; i++) {
+		(void)snprintf(port, sizeof(port), "%u",
+			       t->port[servers[i].port]);
 		var_set(vs, "kind", servers[i].kind);
 		var_set(vs, "proto", servers[i].proto);
-		var_set(vs, "port", servers[i].port);
+		var_set(vs, "port", port);
 		var_set(vs, "socket", servers[i].socket);
 		rc = fill(&b, web_tpl_autoconfig_server, vs, err);
 	}
+	/* port points into this frame: no later fill may see it */
+	var_set(vs, "port", "");
 	if (rc == 0)
 		rc = fill(&b, web_tpl_autoconfig_tail, vs, err);
 	if (rc < 0) {
@@ -294,10 +304,10 @@ add_qr(struct web_site *s, const struct chatmail_config *cfg, const char *path,
 	return 0;
 }
 
-/* render_all: every file into s */
+/* render_site: every file into s */
 static int
-render_all(struct web_site *s, const struct chatmail_config *cfg,
-	   struct buf *err)
+render_site(struct web_site *s, const struct chatmail_config *cfg,
+	   const struct render_target *t, struct buf *err)
 {
 	const char *index_body[4] = { web_tpl_index_head, web_tpl_index_account,
 				      web_tpl_index_tail, NULL };
@@ -331,7 +341,7 @@ render_all(struct web_site *s, const struct chatmail_config *cfg,
 	if (rc == 0 && self)
 		rc = add_text(s, "dclogin.js", one, &vs, err);
 	if (rc == 0)
-		rc = add_autoconfig(s, &vs, err);
+		rc = add_autoconfig(s, &vs, t, err);
 	one[0] = web_tpl_mta_sts;
 	if (rc == 0)
 		rc = add_text(s, ".well-known/mta-sts.txt", one, &vs, err);
@@ -342,8 +352,8 @@ render_all(struct web_site *s, const struct chatmail_config *cfg,
 
 /* web_render: see web.h */
 int
-web_render(const struct chatmail_config *cfg, struct web_site **site_r,
-	   struct buf *err)
+web_render(const struct chatmail_config *cfg, const struct render_target *t,
+	   struct web_site **site_r, struct buf *err)
 {
 	struct web_site *s;
 	int rc;
@@ -356,7 +366,7 @@ web_render(const struct chatmail_config *cfg, struct web_site **site_r,
 		return -EINVAL;
 	}
 	s = xcalloc(1, sizeof(*s));
-	rc = render_all(s, cfg, err);
+	rc = render_site(s, cfg, t, err);
 	if (rc < 0) {
 		web_site_free(&s);
 		return rc == -E2BIG ? -EINVAL : rc;

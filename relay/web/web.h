@@ -4,8 +4,8 @@
  * Upstream builds the website with cmdeploy (www.py: Markdown pages in a
  * layout, Jinja2, a QR code PNG from genqr.py) and nginx's deployer
  * writes autoconfig and MTA-STS files (reference §1.4, §1.12). This is
- * the same content as a pure function: struct chatmail_config in, a list
- * of files out. The operator puts the list into a ConfigMap (binaryData
+ * the same content as a pure function: struct chatmail_config and the
+ * render target (its ports, for autoconfig) in, a list of files out. The operator puts the list into a ConfigMap (binaryData
  * for the PNG); the local relay writes it into nginx's root.
  *
  * ConfigMap keys cannot hold '/' (nor the brackets of an IPv4 relay's
@@ -32,6 +32,8 @@
 #include "buf.h"
 #include "config.h"
 
+struct render_target;
+
 struct web_file {
 	char *path;	     /* relative, e.g. "index.html" */
 	char *key;	     /* path as a ConfigMap key: every character
@@ -46,11 +48,13 @@ struct web_site {
 	size_t n;
 };
 
-/* web_render: every file for cfg (mail_domain must be set). The caller
- * owns the result and frees it with web_site_free. 0, or -EINVAL with a
- * reason in err (a value that cannot be rendered, e.g. a domain too long
- * for a QR code). */
-int web_render(const struct chatmail_config *cfg, struct web_site **site_r,
+/* web_render: every file for cfg (mail_domain must be set), served
+ * from target t (autoconfig advertises t's ports). The caller owns the
+ * result and frees it with web_site_free. 0, or -EINVAL with a reason
+ * in err (a value that cannot be rendered, e.g. a domain too long for
+ * a QR code). */
+int web_render(const struct chatmail_config *cfg,
+	       const struct render_target *t, struct web_site **site_r,
 	       struct buf *err);
 /* web_site_free: free everything; NULLs *site */
 void web_site_free(struct web_site **site);

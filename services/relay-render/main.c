@@ -9,12 +9,15 @@
  *                [--dns IP] [--newemail-port N] [--port-offset N]
  *                [--out DIR]
  *                [--list | --print PATH | --spec]
+ *   relay-render --env [--target local|pod] [--root DIR] [--addr ...]
  *
  * Writes the files under --out (default for --target local: its --root;
  * --target pod needs --out, its root being /etc/chatmail) unless one
  * of --list (paths), --print PATH (one file to stdout) or --spec (the
- * defaulted spec as JSON) is given. Exit codes: 0, 64 usage, 78 invalid
- * spec, 73 a file could not be written.
+ * defaulted spec as JSON) is given. --env prints the target's layout
+ * (every path, port, socket and command line) as shell assignments for
+ * hack/local-relay.sh; it needs no spec. Exit codes: 0, 64 usage, 78
+ * invalid spec, 73 a file could not be written.
  *
  * Untrusted input: the spec file (parsed and validated by spec.c).
  */
@@ -41,7 +44,9 @@ usage(void)
 		      "       [--local-addr ADDR] [--bin DIR] [--dns IP] "
 		      "[--newemail-port N]\n"
 		      "       [--port-offset N]\n"
-		      "       [--out DIR] [--list | --print PATH | --spec]\n");
+		      "       [--out DIR] [--list | --print PATH | --spec]\n"
+		      "       relay-render --env [--target local|pod] "
+		      "[--root DIR] [--addr ...]\n");
 }
 
 /* parse_args: the command line into o; 0 or EX_USAGE */
@@ -62,6 +67,7 @@ parse_args(int argc, char **argv, struct relay_render_opts *o)
 		{ "list", no_argument, NULL, 'L' },
 		{ "print", required_argument, NULL, 'p' },
 		{ "spec", no_argument, NULL, 'S' },
+		{ "env", no_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -111,18 +117,21 @@ parse_args(int argc, char **argv, struct relay_render_opts *o)
 		case 'S':
 			o->spec = 1;
 			break;
+		case 'E':
+			o->env = 1;
+			break;
 		default:
 			return EX_USAGE;
 		}
 	}
-	if (optind != argc || o->file == NULL ||
+	if (optind != argc || (o->file == NULL && !o->env) ||
 	    (strcmp(o->target, "local") != 0 &&
 	     strcmp(o->target, "pod") != 0) ||
 	    (strcmp(o->target, "local") == 0 && o->root == NULL))
 		return EX_USAGE;
 	/* a Pod's root is /etc/chatmail: never write there by default */
 	if (strcmp(o->target, "pod") == 0 && o->out == NULL && !o->list &&
-	    o->print == NULL && !o->spec)
+	    o->print == NULL && !o->spec && !o->env)
 		return EX_USAGE;
 	return 0;
 }
@@ -141,7 +150,8 @@ main(int argc, char **argv)
 		usage();
 		return rc;
 	}
-	if (spec_load_file(o.file, SPEC_STRICT, &spec, &err, &warn) < 0) {
+	if (o.file != NULL &&
+	    spec_load_file(o.file, SPEC_STRICT, &spec, &err, &warn) < 0) {
 		(void)fprintf(stderr,
 			      "relay-render: %s: invalid "
 			      "ChatmailRelay:\n%s",

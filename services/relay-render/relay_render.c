@@ -21,9 +21,9 @@
 #include "render/render.h"
 #include "xmalloc.h"
 
-/* make_target: the target o describes */
+/* make_target: the target o describes, or NULL with err */
 static struct render_target *
-make_target(const struct relay_render_opts *o)
+make_target(const struct relay_render_opts *o, struct buf *err)
 {
 	struct render_target *t;
 	char *path;
@@ -45,17 +45,30 @@ make_target(const struct relay_render_opts *o)
 	t->port_newemail = o->newemail_port;
 	/* the loopback fallback of hack/local-relay.sh: no namespace, so
 	 * the standard ports may be taken by the host's own daemons */
-	t->port_smtp += o->port_offset;
-	t->port_submission += o->port_offset;
-	t->port_smtps += o->port_offset;
-	t->port_imap += o->port_offset;
-	t->port_imaps += o->port_offset;
-	t->port_http += o->port_offset;
-	t->port_https += o->port_offset;
-	t->port_https_internal += o->port_offset;
-	t->port_iroh += o->port_offset;
-	t->port_acme += o->port_offset;
+	if (render_target_offset_ports(t, o->port_offset) < 0) {
+		(void)buf_printf(err, "--port-offset %u moves a port past "
+				      "65535\n",
+				 o->port_offset);
+		render_target_free(&t);
+	}
 	return t;
+}
+
+/* print_env: the layout as shell assignments on stdout */
+static int
+print_env(const struct render_target *t, struct buf *err)
+{
+	struct buf b = BUF_INIT(256 * 1024);
+	int rc = 0;
+
+	if (render_target_check(t, err) < 0)
+		rc = EX_USAGE;
+	else if (render_target_env(t, &b) < 0)
+		rc = EX_SOFTWARE;
+	else if (fwrite(b.data, 1, b.len, stdout) != b.len)
+		rc = EX_IOERR;
+	buf_deinit(&b);
+	return rc;
 }
 
 /* relay_render_write: every file of set below dir */
@@ -108,12 +121,18 @@ int
 relay_render_run(const struct relay_render_opts *o,
 		 const struct relay_spec *spec, struct buf *err)
 {
-	struct render_target *t = make_target(o);
+	struct render_target *t = make_target(o, err);
 	struct render_set set = { NULL, 0 };
 	const struct render_file *f;
 	int rc = 0;
 	size_t i;
 
+	if (t == NULL)
+		return EX_USAGE;
+	if (o->env) {
+		rc = print_env(t, err);
+		goto out;
+	}
 	if (o->spec) {
 		rc = print_spec(spec);
 		goto out;

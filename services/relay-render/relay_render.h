@@ -23,6 +23,7 @@ struct relay_render_opts {
 	int list;		/* print the relative paths */
 	const char *print;	/* print this one file */
 	int spec;		/* print the defaulted spec as JSON */
+	int env;		/* print the layout (render_target_env) */
 };
 
 /* relay_render_run: do what o asks for spec; a sysexits code (0 ok)

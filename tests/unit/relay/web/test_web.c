@@ -21,6 +21,7 @@
 #define TESTUTIL_IMPL
 #include "testutil.h"
 
+#include "render/render.h"
 #include "web/web.h"
 
 #define GOLDEN "tests/data/web"
@@ -51,6 +52,18 @@ cfg_of(struct chatmail_config *c, char *domain, int self)
 	c->privacy_postal = v_postal;
 	c->privacy_pdo = v_pdo;
 	c->privacy_supervisor = NULL; /* unset: renders empty */
+}
+
+/* render_pod: web_render for the Pod layout (upstream's ports) */
+static int
+render_pod(const struct chatmail_config *c, struct web_site **s,
+	   struct buf *err)
+{
+	struct render_target *t = render_target_new_pod();
+	int r = web_render(c, t, s, err);
+
+	render_target_free(&t);
+	return r;
 }
 
 /* slurp: a whole file, or NULL */
@@ -115,7 +128,7 @@ render_case(const char *tcase, char *domain, int self, size_t nfiles)
 	size_t i;
 
 	cfg_of(&c, domain, self);
-	assert_int(web_render(&c, &s, &err), 0);
+	assert_int(render_pod(&c, &s, &err), 0);
 	assert_int(s->n, nfiles);
 	for (i = 0; i < s->n; i++)
 		if (!s->files[i].binary)
@@ -180,7 +193,7 @@ ipv4_keys(void **state)
 
 	(void)state;
 	cfg_of(&c, d_ip, 1);
-	assert_int(web_render(&c, &s, &err), 0);
+	assert_int(render_pod(&c, &s, &err), 0);
 	f = web_site_find(s, "qr-chatmail-invite-[1.2.3.4].png");
 	assert_non_null(f);
 	assert_str(f->key, "qr-chatmail-invite-_1.2.3.4_.png");
@@ -190,6 +203,49 @@ ipv4_keys(void **state)
 						   "0123456789-._"),
 			   strlen(s->files[i].key));
 	web_site_free(&s);
+	buf_deinit(&err);
+}
+
+/* autoconfig_ports: autoconfig advertises the target's ports, in
+ * upstream's order (993, 143, 443 in; 465, 587, 443 out), so a local
+ * relay with moved ports advertises where it listens */
+static void
+autoconfig_ports(void **state)
+{
+	static const char *const want[] = { "<port>20993</port>",
+					    "<port>20143</port>",
+					    "<port>20443</port>",
+					    "<port>20465</port>",
+					    "<port>20587</port>",
+					    "<port>20443</port>" };
+	struct render_target *t = render_target_new_local("/srv/r1", "");
+	struct chatmail_config c;
+	struct web_site *s = NULL;
+	struct buf err = BUF_INIT(1024);
+	const struct web_file *f;
+	const char *p;
+	size_t i;
+
+	(void)state;
+	cfg_of(&c, d_acme, 0);
+	assert_int(render_target_offset_ports(t, 20000), 0);
+	assert_int(web_render(&c, t, &s, &err), 0);
+	f = web_site_find(s, ".well-known/autoconfig/mail/config-v1.1.xml");
+	assert_non_null(f);
+	p = (const char *)f->data;
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		p = strstr(p, want[i]);
+		if (p == NULL)
+			print_error("no %s in order in\n%s\n", want[i],
+				    (const char *)f->data);
+		assert_non_null(p);
+		p += strlen(want[i]);
+	}
+	assert_null(strstr(p, "<port>"));
+	/* no later page sees the port variable's stack copy */
+	assert_null(strstr((const char *)f->data, "<port></port>"));
+	web_site_free(&s);
+	render_target_free(&t);
 	buf_deinit(&err);
 }
 
@@ -203,10 +259,10 @@ bad_domain(void **state)
 
 	(void)state;
 	cfg_of(&c, d_bad, 0);
-	assert_int(web_render(&c, &s, &err), -EINVAL);
+	assert_int(render_pod(&c, &s, &err), -EINVAL);
 	assert_null(s);
 	cfg_of(&c, NULL, 0);
-	assert_int(web_render(&c, &s, &err), -EINVAL);
+	assert_int(render_pod(&c, &s, &err), -EINVAL);
 	buf_deinit(&err);
 }
 
@@ -338,6 +394,7 @@ main(void)
 		cmocka_unit_test(ipv4_keys),
 		cmocka_unit_test(self),
 		cmocka_unit_test(bad_domain),
+		cmocka_unit_test(autoconfig_ports),
 		cmocka_unit_test(escape_and_words),
 		cmocka_unit_test(checksums),
 		cmocka_unit_test(qr_png),
