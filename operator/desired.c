@@ -346,9 +346,8 @@ desired_build(const struct desired_in *in, cJSON **list_r, struct buf *err)
 		build_certificate(in, list);
 	desired_config_hash(in, hash);
 	cJSON_AddItemToArray(list, desired_statefulset(in, t, hash));
-	cJSON_AddItemToArray(list,
-			     desired_cronjob(in, t, RENDER_PROC_EXPIRE,
-					     in->spec->expire.schedule));
+	cJSON_AddItemToArray(list, desired_cronjob(in, t, RENDER_PROC_EXPIRE,
+						   in->spec->expire.schedule));
 	if (in->spec->metrics.schedule[0] != '\0')
 		cJSON_AddItemToArray(
 			list, desired_cronjob(in, t, RENDER_PROC_METRICS,

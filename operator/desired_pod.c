@@ -473,8 +473,8 @@ split_vct(const char *rec, const struct spec_volume *v, char *size,
 }
 
 cJSON *
-desired_statefulset(const struct desired_in *in,
-		    const struct render_target *t, const char *hash)
+desired_statefulset(const struct desired_in *in, const struct render_target *t,
+		    const char *hash)
 {
 	const struct relay_spec *s = in->spec;
 	cJSON *sts = cJSON_CreateObject(), *md, *spec, *tmpl, *tmd, *vcts, *r;
@@ -521,9 +521,9 @@ static cJSON *
 job_pod(const struct desired_in *in, const struct render_target *t,
 	enum render_proc_id job)
 {
-	const struct ctr_def def = { job,	       NULL,	 NULL,
-				     SPEC_C_JOBS,      M_MAIL | M_CONFIG,
-				     RUN_VMAIL };
+	const struct ctr_def def = {
+		job, NULL, NULL, SPEC_C_JOBS, M_MAIL | M_CONFIG, RUN_VMAIL
+	};
 	cJSON *pod = cJSON_CreateObject(), *term, *c, *vols, *sel, *sc;
 	char pvc[128];
 

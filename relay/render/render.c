@@ -257,8 +257,8 @@ add_at(struct render_set *set, const struct render_ctx *c, const char *path,
 	const char *rel;
 
 	if (rel_dir(c->t, path, &rel) < 0) {
-		(void)buf_printf(err, "target: %s is not below root %s\n",
-				 path, c->t->root);
+		(void)buf_printf(err, "target: %s is not below root %s\n", path,
+				 c->t->root);
 		return -EINVAL;
 	}
 	return add_rendered(set, c, NULL, rel, fn, 0644, err);

@@ -103,8 +103,8 @@ enum render_port_id {
 #define RENDER_PORT_PROBE 1 /* the listener's readiness probe */
 
 struct render_port {
-	const char *name; /* Service port name ("smtp"), env KEY_PORT */
-	unsigned port;	  /* upstream's number */
+	const char *name;	  /* Service port name ("smtp"), env KEY_PORT */
+	unsigned port;		  /* upstream's number */
 	enum render_proc_id proc; /* who listens */
 	unsigned flags;		  /* RENDER_PORT_PROBE */
 };
@@ -161,12 +161,12 @@ struct render_target {
 	char *dkim_dir; /* holds dkim_key */
 	char *dkim_key;
 	char *nocreate_file;
-	char *quota_expire_bin; /* chatmail-quota-expire */
-	char *mail_home;	/* the mail volume (Pod: /home/vmail) */
-	char *metrics_file;	/* chatmail-metrics textfile, at /metrics */
-	char *vmail_dir;	/* parent of mailboxes_dir: mail_home/mail */
-	char *dns_server;	/* "" = system resolver */
-	char *dh_file;		/* /usr/share/dovecot/dh.pem */
+	char *quota_expire_bin;	   /* chatmail-quota-expire */
+	char *mail_home;	   /* the mail volume (Pod: /home/vmail) */
+	char *metrics_file;	   /* chatmail-metrics textfile, at /metrics */
+	char *vmail_dir;	   /* parent of mailboxes_dir: mail_home/mail */
+	char *dns_server;	   /* "" = system resolver */
+	char *dh_file;		   /* /usr/share/dovecot/dh.pem */
 	char *nginx_stream_module; /* path of ngx_stream_module.so */
 	char *nginx_mime_types;	   /* /etc/nginx/mime.types */
 

@@ -274,8 +274,9 @@ dc_services(const struct render_ctx *c, struct buf *out)
 		"ssl_prefer_server_ciphers = yes\n"
 		"\n",
 		t->vmail_user, t->sock[RENDER_SOCK_LMTP], t->postfix_user,
-		t->postfix_user, t->sock[RENDER_SOCK_AUTH], t->postfix_user, t->postfix_user, t->vmail_user,
-		t->port[RENDER_PORT_IMAP], t->port[RENDER_PORT_IMAPS], t->tls_cert, t->tls_key,
+		t->postfix_user, t->sock[RENDER_SOCK_AUTH], t->postfix_user,
+		t->postfix_user, t->vmail_user, t->port[RENDER_PORT_IMAP],
+		t->port[RENDER_PORT_IMAPS], t->tls_cert, t->tls_key,
 		t->dh_file);
 }
 

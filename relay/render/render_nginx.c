@@ -83,8 +83,9 @@ ngx_head(const struct render_ctx *c, struct buf *out)
 			t->nginx_run_dir, *t->log_dir ? t->log_dir : "stderr",
 			*t->log_dir ? "/nginx-error.log" : "",
 			t->port[RENDER_PORT_HTTPS], t->local_addr,
-			t->port[RENDER_PORT_HTTPS_INTERNAL], t->local_addr, t->port[RENDER_PORT_SMTPS],
-			t->local_addr, t->port[RENDER_PORT_IMAPS]);
+			t->port[RENDER_PORT_HTTPS_INTERNAL], t->local_addr,
+			t->port[RENDER_PORT_SMTPS], t->local_addr,
+			t->port[RENDER_PORT_IMAPS]);
 	if (r == 0)
 		r = ngx_listen(c, out, "\t\t", t->port[RENDER_PORT_HTTPS]);
 	if (r == 0)
@@ -203,9 +204,10 @@ ngx_main_server(const struct render_ctx *c, struct buf *out)
 		       "\t\t\talias %s;\n"
 		       "\t\t}\n"
 		       "\n",
-		       t->local_addr, t->port[RENDER_PORT_HTTPS_INTERNAL], t->www_dir,
-		       c->cfg.mail_domain, c->cfg.mail_domain, t->local_addr,
-		       c->cfg.filtermail_http_port_incoming, t->metrics_file);
+		       t->local_addr, t->port[RENDER_PORT_HTTPS_INTERNAL],
+		       t->www_dir, c->cfg.mail_domain, c->cfg.mail_domain,
+		       t->local_addr, c->cfg.filtermail_http_port_incoming,
+		       t->metrics_file);
 	if (r == 0)
 		r = ngx_newemail(c, out, "/new");
 	/* old URL of printed QR codes; Delta Chat does not follow
@@ -230,7 +232,8 @@ ngx_main_server(const struct render_ctx *c, struct buf *out)
 			       "\t\t\tproxy_pass http://%s:%u;\n"
 			       "\t\t\tproxy_http_version 1.1;\n"
 			       "\t\t}\n",
-			       iroh_loc[i], t->local_addr, t->port[RENDER_PORT_IROH]);
+			       iroh_loc[i], t->local_addr,
+			       t->port[RENDER_PORT_IROH]);
 	if (r == 0)
 		r = buf_puts(out, "\t}\n\n");
 	return r;

@@ -251,8 +251,10 @@ master_mua(const struct render_ctx *c, struct buf *out, int wrapper)
 	unsigned maxproc = c->cfg.max_smtp_connections;
 	char lis[128];
 
-	listen_spec(t, wrapper ? t->port[RENDER_PORT_SMTPS] : t->port[RENDER_PORT_SUBMISSION], lis,
-		    sizeof(lis));
+	listen_spec(t,
+		    wrapper ? t->port[RENDER_PORT_SMTPS]
+			    : t->port[RENDER_PORT_SUBMISSION],
+		    lis, sizeof(lis));
 	return buf_printf(
 		out,
 		"%-9s inet  n       -       n       -       %-5u   smtpd\n"

@@ -292,7 +292,8 @@ check_ports(const struct render_target *t, struct buf *err)
 						 t->port[i]);
 				return -EINVAL;
 			}
-		if (t->port_newemail == t->port[i] || t->port_newemail > 65535) {
+		if (t->port_newemail == t->port[i] ||
+		    t->port_newemail > 65535) {
 			(void)buf_printf(err, "target: bad newemail port %u\n",
 					 t->port_newemail);
 			return -EINVAL;
@@ -329,9 +330,9 @@ env_key(const char *prefix, const char *name, const char *suffix, char *out,
 
 	(void)snprintf(out, outsize, "%s%s%s", prefix, name, suffix);
 	for (i = 0; out[i] != '\0'; i++)
-		out[i] = out[i] == '-'			   ? '_'
+		out[i] = out[i] == '-'			  ? '_'
 			 : out[i] >= 'a' && out[i] <= 'z' ? (char)(out[i] - 32)
-							   : out[i];
+							  : out[i];
 }
 
 /* env_quoted: v in single quotes, any ' as '\'' */
@@ -377,8 +378,9 @@ render_target_env(const struct render_target *t, struct buf *out)
 	size_t i;
 	int r;
 
-	r = buf_printf(out, "# the layout of a relay (relay-render --env)\n"
-			    "KIND=%s\n",
+	r = buf_printf(out,
+		       "# the layout of a relay (relay-render --env)\n"
+		       "KIND=%s\n",
 		       t->kind == RENDER_POD ? "pod" : "local");
 	for (i = 0; r == 0 && i < N_STR_FIELDS; i++) {
 		env_key("", str_fields[i].name, "=", key, sizeof(key));

@@ -226,7 +226,8 @@ add_autoconfig(struct web_site *s, struct vars *vs,
 		{ "incomingServer", "imap", RENDER_PORT_IMAP, "STARTTLS" },
 		{ "incomingServer", "imap", RENDER_PORT_HTTPS, "SSL" },
 		{ "outgoingServer", "smtp", RENDER_PORT_SMTPS, "SSL" },
-		{ "outgoingServer", "smtp", RENDER_PORT_SUBMISSION, "STARTTLS" },
+		{ "outgoingServer", "smtp", RENDER_PORT_SUBMISSION,
+		  "STARTTLS" },
 		{ "outgoingServer", "smtp", RENDER_PORT_HTTPS, "SSL" },
 	};
 	struct buf b = BUF_INIT(FILE_MAX);
@@ -307,7 +308,7 @@ add_qr(struct web_site *s, const struct chatmail_config *cfg, const char *path,
 /* render_site: every file into s */
 static int
 render_site(struct web_site *s, const struct chatmail_config *cfg,
-	   const struct render_target *t, struct buf *err)
+	    const struct render_target *t, struct buf *err)
 {
 	const char *index_body[4] = { web_tpl_index_head, web_tpl_index_account,
 				      web_tpl_index_tail, NULL };

@@ -53,9 +53,8 @@ struct web_site {
  * result and frees it with web_site_free. 0, or -EINVAL with a reason
  * in err (a value that cannot be rendered, e.g. a domain too long for
  * a QR code). */
-int web_render(const struct chatmail_config *cfg,
-	       const struct render_target *t, struct web_site **site_r,
-	       struct buf *err);
+int web_render(const struct chatmail_config *cfg, const struct render_target *t,
+	       struct web_site **site_r, struct buf *err);
 /* web_site_free: free everything; NULLs *site */
 void web_site_free(struct web_site **site);
 /* web_site_find: the file with this path, or NULL */

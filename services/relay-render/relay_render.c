@@ -46,8 +46,9 @@ make_target(const struct relay_render_opts *o, struct buf *err)
 	/* the loopback fallback of hack/local-relay.sh: no namespace, so
 	 * the standard ports may be taken by the host's own daemons */
 	if (render_target_offset_ports(t, o->port_offset) < 0) {
-		(void)buf_printf(err, "--port-offset %u moves a port past "
-				      "65535\n",
+		(void)buf_printf(err,
+				 "--port-offset %u moves a port past "
+				 "65535\n",
 				 o->port_offset);
 		render_target_free(&t);
 	}

@@ -11,7 +11,10 @@
  * namespace. nginx mounts the mail claim read-only (the
  * metrics textfile), Postfix starts through postfix-run with an
  * emptyDir for its copy of the config, and the CronJobs' Pods are held
- * to the same rules. iroh-relay.toml comes from the renderer.
+ * to the same rules. iroh-relay.toml comes from the renderer. The
+ * containers' commands, ports and probes are the Pod layout's
+ * (render_command, render_ports), and the Services and the
+ * NetworkPolicy send exactly those ports to the Pod.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -269,6 +272,122 @@ test_iroh(void **state)
 	fixture_teardown(&f);
 }
 
+/* port_list: the numbers at key of each element of a, joined by ","
+ * into out */
+static const char *
+port_list(const cJSON *a, const char *key, char *out, size_t outsize)
+{
+	const cJSON *e;
+	size_t n = 0;
+
+	out[0] = '\0';
+	cJSON_ArrayForEach(e, a)
+	{
+		n += (size_t)snprintf(out + n, outsize - n, "%s%d",
+				      n ? "," : "", util_get(e, key)->valueint);
+		if (n >= outsize)
+			break;
+	}
+	return out;
+}
+
+/* test_layout: commands, ports and probes from the Pod layout; the
+ * Services and NetworkPolicy agree with the containers' ports */
+static void
+test_layout(void **state)
+{
+	static const struct {
+		const char *name, *ports;
+		int probe;
+	} want[] = {
+		{ "postfix", "25,465,587", 25 },
+		{ "dovecot", "143,993", 143 },
+		{ "nginx", "80,443", 443 },
+		{ "doveauth", "", 0 },
+	};
+	struct render_target *t = render_target_new_pod();
+	struct fixture f;
+	const cJSON *cs, *c, *sts, *job;
+	char got[512], all[512], **cmd;
+	size_t i, n = 0;
+
+	(void)state;
+	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 1);
+	sts = fixture_find(f.list, "StatefulSet", "chat");
+	cs = util_get(sts, "spec.template.spec.containers");
+	for (i = 0; i < RENDER_NPROCS; i++) {
+		c = named(cs, render_procs[i]);
+		if (i == RENDER_PROC_EXPIRE || i == RENDER_PROC_METRICS) {
+			assert_null(c);
+			job = fixture_find(f.list, "CronJob",
+					   i == RENDER_PROC_EXPIRE
+						   ? "chat-expire"
+						   : "chat-metrics");
+			c = cJSON_GetArrayItem(
+				util_get(job, "spec.jobTemplate.spec.template."
+					      "spec.containers"),
+				0);
+		}
+		assert_non_null(c);
+		cmd = render_command(t, (enum render_proc_id)i);
+		(void)joined((const cJSON *)util_get(c, "command"), got,
+			     sizeof(got));
+		for (n = 0, all[0] = '\0'; cmd[n] != NULL; n++)
+			(void)snprintf(all + strlen(all),
+				       sizeof(all) - strlen(all), "%s%s",
+				       n ? "," : "", cmd[n]);
+		assert_str(got, all);
+		render_argv_free(&cmd);
+	}
+	assert_str(joined(util_get(named(cs, "doveauth"), "command"), got,
+			  sizeof(got)),
+		   "doveauth,/run/chatmail/doveauth.socket,"
+		   "/etc/chatmail/chatmail.ini");
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		c = named(cs, want[i].name);
+		assert_str(port_list(util_get(c, "ports"), "containerPort", got,
+				     sizeof(got)),
+			   want[i].ports);
+		if (want[i].probe != 0)
+			assert_int(util_get(c, "readinessProbe.tcpSocket.port")
+					   ->valueint,
+				   want[i].probe);
+		else
+			assert_null(util_get(c, "readinessProbe"));
+	}
+	/* what the Services and the policy let in is what the Pod serves */
+	(void)snprintf(all, sizeof(all), "%s", "25,80,143,443,465,587,993");
+	assert_str(port_list(util_get(fixture_find(f.list, "Service", "chat"),
+				      "spec.ports"),
+			     "targetPort", got, sizeof(got)),
+		   all);
+	assert_str(port_list(util_get(fixture_find(f.list, "Service",
+						   "chat-headless"),
+				      "spec.ports"),
+			     "port", got, sizeof(got)),
+		   all);
+	assert_str(
+		port_list(
+			util_get(cJSON_GetArrayItem(
+					 util_get(fixture_find(f.list,
+							       "NetworkPolicy",
+							       "chat"),
+						  "spec.ingress"),
+					 0),
+				 "ports"),
+			"port", got, sizeof(got)),
+		all);
+	assert_str(util_get_str(cJSON_GetArrayItem(
+					util_get(fixture_find(f.list, "Service",
+							      "chat"),
+						 "spec.ports"),
+					5),
+				"name"),
+		   "submission");
+	fixture_teardown(&f);
+	render_target_free(&t);
+}
+
 int
 main(void)
 {
@@ -277,6 +396,7 @@ main(void)
 		cmocka_unit_test(test_mounts),
 		cmocka_unit_test(test_cronjobs),
 		cmocka_unit_test(test_iroh),
+		cmocka_unit_test(test_layout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,10 +5,14 @@
  * produce, byte for byte). RENDER_UPDATE=1 rewrites out/ from the
  * renderer instead of comparing (then review the diff). Also: the
  * renderer is deterministic, rejects unsafe targets, reports a full
- * buffer, and each file's notable settings are present.
+ * buffer, and each file's notable settings are present; every case
+ * rendered with its ports moved (relay-render --port-offset) differs
+ * from the golden rendering in exactly the layout's ports, each moved,
+ * in every file (autoconfig included).
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,9 +95,10 @@ target_from_file(const char *path)
 	return t;
 }
 
-/* render_case: the render set of one case directory */
+/* render_case_moved: the render set of one case directory, its
+ * target's ports moved by off */
 static void
-render_case(const char *dir, struct render_set *set)
+render_case_moved(const char *dir, unsigned off, struct render_set *set)
 {
 	struct buf err = BUF_INIT(8192);
 	struct relay_spec *s = NULL;
@@ -107,6 +112,7 @@ render_case(const char *dir, struct render_set *set)
 	}
 	(void)snprintf(path, sizeof(path), "%s/target", dir);
 	t = target_from_file(path);
+	assert_int(render_target_offset_ports(t, off), 0);
 	if (render_all(s, t, set, &err) < 0) {
 		print_error("%s: %s", dir, buf_cstr(&err));
 		fail();
@@ -114,6 +120,13 @@ render_case(const char *dir, struct render_set *set)
 	render_target_free(&t);
 	spec_free(&s);
 	buf_deinit(&err);
+}
+
+/* render_case: the render set of one case directory */
+static void
+render_case(const char *dir, struct render_set *set)
+{
+	render_case_moved(dir, 0, set);
 }
 
 /* count_files: regular files below dir (recursively) */
@@ -442,6 +455,127 @@ test_full_buffer(void **state)
 	buf_deinit(&err);
 }
 
+/* layout_port: 1 if v is one of the layout's (unmoved) ports */
+static int
+layout_port(unsigned long v)
+{
+	size_t i;
+
+	for (i = 0; i < RENDER_NPORTS; i++)
+		if (render_ports[i].port == v)
+			return 1;
+	return 0;
+}
+
+/* number_at: the digit run at p (at most 9 digits count as a number);
+ * its length in *len, its value or ULONG_MAX */
+static unsigned long
+number_at(const char *p, const char *end, size_t *len)
+{
+	unsigned long v = 0;
+	size_t n = 0;
+
+	while (p + n < end && p[n] >= '0' && p[n] <= '9') {
+		if (n < 9)
+			v = v * 10 + (unsigned long)(p[n] - '0');
+		n++;
+	}
+	*len = n;
+	return n <= 9 ? v : ULONG_MAX;
+}
+
+/* moved_ports: compare file a (rendered on the case's own target) with
+ * b (the same target, ports moved by off): the same text but for
+ * numbers and the width of runs of spaces; every number that differs is a layout port moved by off,
+ * every layout port number is moved (a percentage such as "80%" is
+ * not a port). Returns how many ports were moved. */
+static size_t
+moved_ports(const char *path, const struct render_file *a,
+	    const struct render_file *b, unsigned off)
+{
+	const char *p = a->data, *q = b->data, *pe = p + a->len,
+		   *qe = q + b->len;
+	unsigned long va, vb;
+	size_t na, nb, moved = 0, line = 1;
+
+	while (p < pe && q < qe) {
+		va = number_at(p, pe, &na);
+		vb = number_at(q, qe, &nb);
+		if (*p == ' ' && *q == ' ') {
+			/* column padding (master.cf) follows the width */
+			while (p < pe && *p == ' ')
+				p++;
+			while (q < qe && *q == ' ')
+				q++;
+			continue;
+		}
+		if (na == 0 || nb == 0) {
+			if (*p != *q)
+				fail_msg("%s:%zu: text differs", path, line);
+			line += *p == '\n';
+			p++;
+			q++;
+			continue;
+		}
+		if (va != vb && !(layout_port(va) && vb == va + off))
+			fail_msg("%s:%zu: %lu became %lu, not a moved layout "
+				 "port",
+				 path, line, va, vb);
+		if (va == vb && layout_port(va) &&
+		    !(p + na < pe && p[na] == '%'))
+			fail_msg("%s:%zu: layout port %lu not moved", path,
+				 line, va);
+		moved += va != vb;
+		p += na;
+		q += nb;
+	}
+	if (p != pe || q != qe)
+		fail_msg("%s: lengths differ", path);
+	return moved;
+}
+
+/* test_port_offset: every case rendered with its ports moved agrees
+ * with the moved layout in every file */
+static void
+test_port_offset(void **state)
+{
+	static const char *const cases[] = { "local-ipv4", "local-netns",
+					     "pod-acme", "pod-minimal",
+					     "pod-options" };
+	const unsigned off = 20000;
+	struct render_set a, b;
+	char dir[4096];
+	size_t i, j, moved, autoconfig;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		(void)snprintf(dir, sizeof(dir), "%s/%s/%s", top(), DATA,
+			       cases[i]);
+		render_case(dir, &a);
+		render_case_moved(dir, off, &b);
+		assert_int(a.n, b.n);
+		autoconfig = 0;
+		for (j = 0, moved = 0; j < a.n; j++) {
+			assert_str(a.files[j].path, b.files[j].path);
+			if (a.files[j].binary) {
+				assert_int(a.files[j].len, b.files[j].len);
+				assert_memory_equal(a.files[j].data,
+						    b.files[j].data,
+						    a.files[j].len);
+				continue;
+			}
+			moved = moved_ports(a.files[j].path, &a.files[j],
+					    &b.files[j], off);
+			if (strstr(a.files[j].path, "config-v1.1.xml"))
+				autoconfig = moved;
+		}
+		/* 993, 143, 443, 465, 587, 443 */
+		assert_int(autoconfig, 6);
+		render_set_free(&a);
+		render_set_free(&b);
+	}
+}
+
 int
 main(void)
 {
@@ -452,6 +586,7 @@ main(void)
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_bad_targets),
 		cmocka_unit_test(test_full_buffer),
+		cmocka_unit_test(test_port_offset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

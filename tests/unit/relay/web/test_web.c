@@ -212,12 +212,11 @@ ipv4_keys(void **state)
 static void
 autoconfig_ports(void **state)
 {
-	static const char *const want[] = { "<port>20993</port>",
-					    "<port>20143</port>",
-					    "<port>20443</port>",
-					    "<port>20465</port>",
-					    "<port>20587</port>",
-					    "<port>20443</port>" };
+	static const char *const want[] = {
+		"<port>20993</port>", "<port>20143</port>",
+		"<port>20443</port>", "<port>20465</port>",
+		"<port>20587</port>", "<port>20443</port>"
+	};
 	struct render_target *t = render_target_new_local("/srv/r1", "");
 	struct chatmail_config c;
 	struct web_site *s = NULL;
