@@ -60,36 +60,42 @@ enum ctr_run {
 /* a container; its name, command and ports are the layout's
  * (render_procs, render_command, render_ports) */
 struct ctr_def {
-	enum render_proc_id proc;
 	const char *group1, *group2; /* ConfigMap groups mounted */
+	enum render_proc_id proc;
 	enum spec_container img;
 	unsigned mounts;
 	enum ctr_run run;
 };
 
+#define CTR(p, i, g1, g2, m, r)                                          \
+	{                                                                \
+		.group1 = (g1), .group2 = (g2), .proc = (p), .img = (i), \
+		.mounts = (m), .run = (r)                                \
+	}
+
 static const struct ctr_def ctrs[] = {
-	{ RENDER_PROC_POSTFIX, "postfix", NULL, SPEC_C_POSTFIX,
-	  M_RUN | M_QUEUE | M_CONFIG | M_TLS | M_POSTFIX_DATA |
-		  M_POSTFIX_CONFIG,
-	  RUN_DAEMON },
-	{ RENDER_PROC_DOVECOT, "dovecot", NULL, SPEC_C_DOVECOT,
-	  M_RUN | M_MAIL | M_CONFIG | M_TLS | M_DOVECOT_RUN, RUN_DAEMON },
-	{ RENDER_PROC_NGINX, "nginx", "www", SPEC_C_NGINX,
-	  M_RUN | M_CONFIG | M_TLS | M_NGINX_RUN | M_MAIL_RO, RUN_NGINX },
-	{ RENDER_PROC_FILTERMAIL_OUTGOING, NULL, NULL, SPEC_C_FILTERMAIL,
-	  M_RUN | M_CONFIG | M_DKIM | M_TMP, RUN_VMAIL },
-	{ RENDER_PROC_FILTERMAIL_INCOMING, NULL, NULL, SPEC_C_FILTERMAIL,
-	  M_RUN | M_MAIL | M_CONFIG | M_TMP, RUN_VMAIL },
-	{ RENDER_PROC_DOVEAUTH, NULL, NULL, SPEC_C_DOVEAUTH,
-	  M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL },
-	{ RENDER_PROC_METADATA, NULL, NULL, SPEC_C_METADATA,
-	  M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL },
-	{ RENDER_PROC_LASTLOGIN, NULL, NULL, SPEC_C_LASTLOGIN,
-	  M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL },
-	{ RENDER_PROC_NEWEMAIL, NULL, NULL, SPEC_C_NEWEMAIL,
-	  M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL },
-	{ RENDER_PROC_IROH, NULL, NULL, SPEC_C_IROH, M_CONFIG, RUN_VMAIL },
-	{ RENDER_PROC_CERT, NULL, NULL, SPEC_C_CERT, M_TLS, RUN_CERT },
+	CTR(RENDER_PROC_POSTFIX, SPEC_C_POSTFIX, "postfix", NULL,
+	    M_RUN | M_QUEUE | M_CONFIG | M_TLS | M_POSTFIX_DATA |
+		    M_POSTFIX_CONFIG,
+	    RUN_DAEMON),
+	CTR(RENDER_PROC_DOVECOT, SPEC_C_DOVECOT, "dovecot", NULL,
+	    M_RUN | M_MAIL | M_CONFIG | M_TLS | M_DOVECOT_RUN, RUN_DAEMON),
+	CTR(RENDER_PROC_NGINX, SPEC_C_NGINX, "nginx", "www",
+	    M_RUN | M_CONFIG | M_TLS | M_NGINX_RUN | M_MAIL_RO, RUN_NGINX),
+	CTR(RENDER_PROC_FILTERMAIL_OUTGOING, SPEC_C_FILTERMAIL, NULL, NULL,
+	    M_RUN | M_CONFIG | M_DKIM | M_TMP, RUN_VMAIL),
+	CTR(RENDER_PROC_FILTERMAIL_INCOMING, SPEC_C_FILTERMAIL, NULL, NULL,
+	    M_RUN | M_MAIL | M_CONFIG | M_TMP, RUN_VMAIL),
+	CTR(RENDER_PROC_DOVEAUTH, SPEC_C_DOVEAUTH, NULL, NULL,
+	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL),
+	CTR(RENDER_PROC_METADATA, SPEC_C_METADATA, NULL, NULL,
+	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL),
+	CTR(RENDER_PROC_LASTLOGIN, SPEC_C_LASTLOGIN, NULL, NULL,
+	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL),
+	CTR(RENDER_PROC_NEWEMAIL, SPEC_C_NEWEMAIL, NULL, NULL,
+	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL),
+	CTR(RENDER_PROC_IROH, SPEC_C_IROH, NULL, NULL, M_CONFIG, RUN_VMAIL),
+	CTR(RENDER_PROC_CERT, SPEC_C_CERT, NULL, NULL, M_TLS, RUN_CERT),
 };
 
 /* str_array: a JSON array of the NULL-terminated strings */
@@ -521,9 +527,8 @@ static cJSON *
 job_pod(const struct desired_in *in, const struct render_target *t,
 	enum render_proc_id job)
 {
-	const struct ctr_def def = {
-		job, NULL, NULL, SPEC_C_JOBS, M_MAIL | M_CONFIG, RUN_VMAIL
-	};
+	const struct ctr_def def =
+		CTR(job, SPEC_C_JOBS, NULL, NULL, M_MAIL | M_CONFIG, RUN_VMAIL);
 	cJSON *pod = cJSON_CreateObject(), *term, *c, *vols, *sel, *sc;
 	char pvc[128];
 

@@ -124,7 +124,8 @@ parse_args(int argc, char **argv, struct relay_render_opts *o)
 			return EX_USAGE;
 		}
 	}
-	if (optind != argc || (o->file == NULL && !o->env) ||
+	if (optind != argc || o->target == NULL ||
+	    (o->file == NULL && !o->env) ||
 	    (strcmp(o->target, "local") != 0 &&
 	     strcmp(o->target, "pod") != 0) ||
 	    (strcmp(o->target, "local") == 0 && o->root == NULL))
