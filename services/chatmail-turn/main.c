@@ -195,6 +195,27 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* set_number: a numeric option (the port, the allocation limits);
+ * 1 if its value is bad */
+static int
+set_number(int o, const char *arg, struct turn_config *c)
+{
+	switch (o) {
+	case O_PORT:
+		return num_parse_uint(arg, 1, 65535, &c->port) < 0;
+	case O_MAX:
+		return num_parse_uint(arg, 1, 1000000, &c->max_allocs) < 0;
+	case O_MAX_IP:
+		return num_parse_uint(arg, 1, 1000000, &c->max_allocs_per_ip) <
+		       0;
+	case O_MAX_USER:
+		return num_parse_uint(arg, 1, 1000000,
+				      &c->max_allocs_per_user) < 0;
+	default:
+		return 1;
+	}
+}
+
 /* parse_args: the command line into c; 0, or an exit code */
 static int
 parse_args(int argc, char **argv, struct turn_config *c, const char **sf_r,
@@ -221,25 +242,16 @@ parse_args(int argc, char **argv, struct turn_config *c, const char **sf_r,
 				c->listen[c->n_listen++] = optarg;
 			break;
 		case O_PORT:
-			bad = num_parse_uint(optarg, 1, 65535, &c->port) < 0;
+		case O_MAX:
+		case O_MAX_IP:
+		case O_MAX_USER:
+			bad = set_number(o, optarg, c);
 			break;
 		case O_EXT:
 			c->external_ip = optarg;
 			break;
 		case O_PORTS:
 			bad = parse_ports(optarg, c) < 0;
-			break;
-		case O_MAX:
-			bad = num_parse_uint(optarg, 1, 1000000,
-					     &c->max_allocs) < 0;
-			break;
-		case O_MAX_IP:
-			bad = num_parse_uint(optarg, 1, 1000000,
-					     &c->max_allocs_per_ip) < 0;
-			break;
-		case O_MAX_USER:
-			bad = num_parse_uint(optarg, 1, 1000000,
-					     &c->max_allocs_per_user) < 0;
 			break;
 		case O_ALLOW:
 			bad = c->n_allow_peer == TURN_MAX_PEER_RULES ||
@@ -265,6 +277,24 @@ parse_args(int argc, char **argv, struct turn_config *c, const char **sf_r,
 	return optind == argc ? 0 : usage(stderr);
 }
 
+/* load_secret: the shared secret from file, or 32 random bytes when
+ * there is none; 0 or an exit code */
+static int
+load_secret(const char *file, struct buf *secret)
+{
+	char *p;
+
+	if (file != NULL)
+		return read_secret(file, secret);
+	p = buf_reserve(secret, 32);
+	if (p == NULL || RAND_bytes((unsigned char *)p, 32) != 1)
+		return EX_SOFTWARE;
+	buf_commit(secret, 32);
+	log_warn("no --secret-file: credentials are valid until the next "
+		 "start only");
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -286,21 +316,9 @@ main(int argc, char **argv)
 	if (rc != 0)
 		return rc < 0 ? 0 : rc;
 	log_init("chatmail-turn", verbose);
-	if (secret_file != NULL) {
-		rc = read_secret(secret_file, &secret);
-		if (rc != 0)
-			goto out;
-	} else {
-		char *p = buf_reserve(&secret, 32);
-
-		if (p == NULL || RAND_bytes((unsigned char *)p, 32) != 1) {
-			rc = EX_SOFTWARE;
-			goto out;
-		}
-		buf_commit(&secret, 32);
-		log_warn("no --secret-file: credentials are valid until the "
-			 "next start only");
-	}
+	rc = load_secret(secret_file, &secret);
+	if (rc != 0)
+		goto out;
 	c.secret = (const uint8_t *)secret.data;
 	c.secret_len = secret.len;
 	if (c.n_listen == 0 && add_interfaces(&c) < 0) {

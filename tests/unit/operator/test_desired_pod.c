@@ -291,6 +291,78 @@ port_list(const cJSON *a, const char *key, char *out, size_t outsize)
 	return out;
 }
 
+/* container_of: the container of process i: in the relay's Pod, or in
+ * its CronJob for the two job processes */
+static const cJSON *
+container_of(const cJSON *list, const cJSON *cs, size_t i)
+{
+	const cJSON *c = named(cs, render_procs[i]), *job;
+
+	if (i != RENDER_PROC_EXPIRE && i != RENDER_PROC_METRICS)
+		return c;
+	assert_null(c);
+	job = fixture_find(list, "CronJob",
+			   i == RENDER_PROC_EXPIRE ? "chat-expire"
+						   : "chat-metrics");
+	return cJSON_GetArrayItem(
+		util_get(job, "spec.jobTemplate.spec.template.spec.containers"),
+		0);
+}
+
+/* check_commands: every process's command is the layout's */
+static void
+check_commands(const cJSON *list, const cJSON *cs)
+{
+	struct render_target *t = render_target_new_pod();
+	const cJSON *c;
+	char got[512], all[512], **cmd;
+	size_t i, n;
+
+	for (i = 0; i < RENDER_NPROCS; i++) {
+		c = container_of(list, cs, i);
+		assert_non_null(c);
+		cmd = render_command(t, (enum render_proc_id)i);
+		(void)joined((const cJSON *)util_get(c, "command"), got,
+			     sizeof(got));
+		for (n = 0, all[0] = '\0'; cmd[n] != NULL; n++)
+			(void)snprintf(all + strlen(all),
+				       sizeof(all) - strlen(all), "%s%s",
+				       n ? "," : "", cmd[n]);
+		assert_str(got, all);
+		render_argv_free(&cmd);
+	}
+	render_target_free(&t);
+}
+
+/* check_public_ports: what the Services and the policy let in is what
+ * the Pod serves */
+static void
+check_public_ports(const cJSON *list)
+{
+	static const char all[] = "25,80,143,443,465,587,993";
+	const cJSON *svc = fixture_find(list, "Service", "chat");
+	const cJSON *np = fixture_find(list, "NetworkPolicy", "chat");
+	char got[512];
+
+	assert_str(port_list(util_get(svc, "spec.ports"), "targetPort", got,
+			     sizeof(got)),
+		   all);
+	assert_str(port_list(util_get(fixture_find(list, "Service",
+						   "chat-headless"),
+				      "spec.ports"),
+			     "port", got, sizeof(got)),
+		   all);
+	assert_str(port_list(util_get(cJSON_GetArrayItem(
+					      util_get(np, "spec.ingress"), 0),
+				      "ports"),
+			     "port", got, sizeof(got)),
+		   all);
+	assert_str(
+		util_get_str(cJSON_GetArrayItem(util_get(svc, "spec.ports"), 5),
+			     "name"),
+		"submission");
+}
+
 /* test_layout: commands, ports and probes from the Pod layout; the
  * Services and NetworkPolicy agree with the containers' ports */
 static void
@@ -305,40 +377,16 @@ test_layout(void **state)
 		{ "nginx", "80,443", 443 },
 		{ "doveauth", "", 0 },
 	};
-	struct render_target *t = render_target_new_pod();
 	struct fixture f;
-	const cJSON *cs, *c, *sts, *job;
-	char got[512], all[512], **cmd;
-	size_t i, n = 0;
+	const cJSON *cs, *c, *sts;
+	char got[512];
+	size_t i;
 
 	(void)state;
 	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 1);
 	sts = fixture_find(f.list, "StatefulSet", "chat");
 	cs = util_get(sts, "spec.template.spec.containers");
-	for (i = 0; i < RENDER_NPROCS; i++) {
-		c = named(cs, render_procs[i]);
-		if (i == RENDER_PROC_EXPIRE || i == RENDER_PROC_METRICS) {
-			assert_null(c);
-			job = fixture_find(f.list, "CronJob",
-					   i == RENDER_PROC_EXPIRE
-						   ? "chat-expire"
-						   : "chat-metrics");
-			c = cJSON_GetArrayItem(
-				util_get(job, "spec.jobTemplate.spec.template."
-					      "spec.containers"),
-				0);
-		}
-		assert_non_null(c);
-		cmd = render_command(t, (enum render_proc_id)i);
-		(void)joined((const cJSON *)util_get(c, "command"), got,
-			     sizeof(got));
-		for (n = 0, all[0] = '\0'; cmd[n] != NULL; n++)
-			(void)snprintf(all + strlen(all),
-				       sizeof(all) - strlen(all), "%s%s",
-				       n ? "," : "", cmd[n]);
-		assert_str(got, all);
-		render_argv_free(&cmd);
-	}
+	check_commands(f.list, cs);
 	assert_str(joined(util_get(named(cs, "doveauth"), "command"), got,
 			  sizeof(got)),
 		   "doveauth,/run/chatmail/doveauth.socket,"
@@ -355,37 +403,8 @@ test_layout(void **state)
 		else
 			assert_null(util_get(c, "readinessProbe"));
 	}
-	/* what the Services and the policy let in is what the Pod serves */
-	(void)snprintf(all, sizeof(all), "%s", "25,80,143,443,465,587,993");
-	assert_str(port_list(util_get(fixture_find(f.list, "Service", "chat"),
-				      "spec.ports"),
-			     "targetPort", got, sizeof(got)),
-		   all);
-	assert_str(port_list(util_get(fixture_find(f.list, "Service",
-						   "chat-headless"),
-				      "spec.ports"),
-			     "port", got, sizeof(got)),
-		   all);
-	assert_str(
-		port_list(
-			util_get(cJSON_GetArrayItem(
-					 util_get(fixture_find(f.list,
-							       "NetworkPolicy",
-							       "chat"),
-						  "spec.ingress"),
-					 0),
-				 "ports"),
-			"port", got, sizeof(got)),
-		all);
-	assert_str(util_get_str(cJSON_GetArrayItem(
-					util_get(fixture_find(f.list, "Service",
-							      "chat"),
-						 "spec.ports"),
-					5),
-				"name"),
-		   "submission");
+	check_public_ports(f.list);
 	fixture_teardown(&f);
-	render_target_free(&t);
 }
 
 int

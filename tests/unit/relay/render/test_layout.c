@@ -83,10 +83,56 @@ arg(const struct render_target *t, enum render_proc_id p, size_t i)
 	return a;
 }
 
-/* check_agrees: the rendered files and the commands of t name the
- * same sockets and files */
+/* check_sockets: each service's socket, as its command names it, is
+ * the one its clients' configs name; all distinct, all in run_dir */
 static void
-check_agrees(const struct render_target *t)
+check_sockets(const struct render_target *t, const struct render_set *set)
+{
+	const char *const *sk = (const char *const *)t->sock;
+	char *a, unix_sock[600];
+	size_t i, j;
+
+	/* the socket each service listens on is the one its client uses */
+	a = arg(t, RENDER_PROC_DOVEAUTH, 1);
+	assert_str(a, sk[RENDER_SOCK_DOVEAUTH]);
+	contains(set, "dovecot/auth.conf", "uri = proxy:", a, ":auth\n");
+	free(a);
+	a = arg(t, RENDER_PROC_METADATA, 1);
+	assert_str(a, sk[RENDER_SOCK_METADATA]);
+	contains(set, "dovecot/dovecot.conf", "proxy:", a, ":metadata\n");
+	free(a);
+	a = arg(t, RENDER_PROC_LASTLOGIN, 1);
+	assert_str(a, sk[RENDER_SOCK_LASTLOGIN]);
+	contains(set, "dovecot/dovecot.conf", "proxy:", a, ":lastlogin\n");
+	free(a);
+	a = arg(t, RENDER_PROC_NEWEMAIL, 3);
+	(void)snprintf(unix_sock, sizeof(unix_sock), "unix:%s",
+		       sk[RENDER_SOCK_NEWEMAIL]);
+	assert_str(a, unix_sock);
+	contains(set, "nginx/nginx.conf", "http://", unix_sock, ":/new;");
+	free(a);
+	/* Dovecot's listeners and Postfix's clients */
+	contains(set, "dovecot/dovecot.conf", "unix_listener ",
+		 sk[RENDER_SOCK_LMTP], " {");
+	contains(set, "postfix/main.cf", "lmtp:unix:", sk[RENDER_SOCK_LMTP],
+		 "\n");
+	contains(set, "dovecot/dovecot.conf", "unix_listener ",
+		 sk[RENDER_SOCK_AUTH], " {");
+	contains(set, "postfix/master.cf",
+		 "smtpd_sasl_path=", sk[RENDER_SOCK_AUTH], "\n");
+	contains(set, "chatmail.ini",
+		 "turn_socket_path = ", sk[RENDER_SOCK_TURN], "\n");
+	/* the sockets: distinct, in run_dir */
+	for (i = 0; i < RENDER_NSOCKS; i++) {
+		assert_int(strncmp(sk[i], t->run_dir, strlen(t->run_dir)), 0);
+		for (j = 0; j < i; j++)
+			assert_true(strcmp(sk[i], sk[j]) != 0);
+	}
+}
+
+/* check_files: the config files the commands name are rendered ones */
+static void
+check_files(const struct render_target *t, const struct render_set *set)
 {
 	/* where each service's command has chatmail.ini */
 	static const struct {
@@ -102,72 +148,45 @@ check_agrees(const struct render_target *t)
 		{ RENDER_PROC_EXPIRE, 1 },
 		{ RENDER_PROC_METRICS, 1 },
 	};
-	const char *const *sk = (const char *const *)t->sock;
-	struct render_set set;
-	char *a, unix_sock[600];
-	size_t i, j;
+	char *a;
+	size_t i;
 
-	render_for(t, &set);
-	/* the socket each service listens on is the one its client uses */
-	a = arg(t, RENDER_PROC_DOVEAUTH, 1);
-	assert_str(a, sk[RENDER_SOCK_DOVEAUTH]);
-	contains(&set, "dovecot/auth.conf", "uri = proxy:", a, ":auth\n");
-	free(a);
-	a = arg(t, RENDER_PROC_METADATA, 1);
-	assert_str(a, sk[RENDER_SOCK_METADATA]);
-	contains(&set, "dovecot/dovecot.conf", "proxy:", a, ":metadata\n");
-	free(a);
-	a = arg(t, RENDER_PROC_LASTLOGIN, 1);
-	assert_str(a, sk[RENDER_SOCK_LASTLOGIN]);
-	contains(&set, "dovecot/dovecot.conf", "proxy:", a, ":lastlogin\n");
-	free(a);
-	a = arg(t, RENDER_PROC_NEWEMAIL, 3);
-	(void)snprintf(unix_sock, sizeof(unix_sock), "unix:%s",
-		       sk[RENDER_SOCK_NEWEMAIL]);
-	assert_str(a, unix_sock);
-	contains(&set, "nginx/nginx.conf", "http://", unix_sock, ":/new;");
-	free(a);
-	/* Dovecot's listeners and Postfix's clients */
-	contains(&set, "dovecot/dovecot.conf", "unix_listener ",
-		 sk[RENDER_SOCK_LMTP], " {");
-	contains(&set, "postfix/main.cf", "lmtp:unix:", sk[RENDER_SOCK_LMTP],
-		 "\n");
-	contains(&set, "dovecot/dovecot.conf", "unix_listener ",
-		 sk[RENDER_SOCK_AUTH], " {");
-	contains(&set, "postfix/master.cf",
-		 "smtpd_sasl_path=", sk[RENDER_SOCK_AUTH], "\n");
-	contains(&set, "chatmail.ini",
-		 "turn_socket_path = ", sk[RENDER_SOCK_TURN], "\n");
-	/* the sockets: distinct, in run_dir */
-	for (i = 0; i < RENDER_NSOCKS; i++) {
-		assert_int(strncmp(sk[i], t->run_dir, strlen(t->run_dir)), 0);
-		for (j = 0; j < i; j++)
-			assert_true(strcmp(sk[i], sk[j]) != 0);
-	}
 	/* the files the commands name are the rendered ones */
 	for (i = 0; i < sizeof(ini_procs) / sizeof(ini_procs[0]); i++) {
 		a = arg(t, ini_procs[i].p, ini_procs[i].i);
 		assert_str(a, t->ini_path);
 		free(a);
 	}
-	assert_non_null(strstr(file_at(t, &set, t->ini_path), "[params]"));
+	assert_non_null(strstr(file_at(t, set, t->ini_path), "[params]"));
 	a = arg(t, RENDER_PROC_DOVECOT, 3);
-	assert_non_null(strstr(file_at(t, &set, a), "protocols = imap lmtp"));
+	assert_non_null(strstr(file_at(t, set, a), "protocols = imap lmtp"));
 	free(a);
 	a = arg(t, RENDER_PROC_NGINX, 2);
-	assert_non_null(strstr(file_at(t, &set, a), "stream {"));
+	assert_non_null(strstr(file_at(t, set, a), "stream {"));
 	free(a);
 	a = arg(t, RENDER_PROC_IROH, 2);
-	assert_non_null(strstr(file_at(t, &set, a), "enable_relay = true"));
+	assert_non_null(strstr(file_at(t, set, a), "enable_relay = true"));
 	free(a);
 	/* chatmail-metrics writes what nginx serves at /metrics */
 	a = arg(t, RENDER_PROC_METRICS, 3);
-	contains(&set, "nginx/nginx.conf", "alias ", a, ";");
+	contains(set, "nginx/nginx.conf", "alias ", a, ";");
 	free(a);
 	a = arg(t, RENDER_PROC_CERT, 2);
 	assert_str(a, t->tls_dir);
-	contains(&set, "nginx/nginx.conf", "ssl_certificate ", a, "/");
+	contains(set, "nginx/nginx.conf", "ssl_certificate ", a, "/");
 	free(a);
+}
+
+/* check_agrees: the rendered files and the commands of t name the
+ * same sockets and files */
+static void
+check_agrees(const struct render_target *t)
+{
+	struct render_set set;
+
+	render_for(t, &set);
+	check_sockets(t, &set);
+	check_files(t, &set);
 	render_set_free(&set);
 }
 

@@ -368,6 +368,47 @@ send_ind(struct client *c, const struct net_addr *peer, const char *data)
 			   srv.lis[0].local.len) == (ssize_t)len);
 }
 
+/* check_channels: ChannelBind with bad and good numbers on the
+ * allocation of c, then ChannelData both ways between c and the peer
+ * on pfd (whose permission exists), and a truncated ChannelData */
+static void
+check_channels(struct client *c, int pfd, const struct net_addr *peer,
+	       const struct net_addr *relay)
+{
+	uint8_t buf[256];
+	ssize_t n;
+
+	/* channels: bad numbers, then 0x4000 both ways */
+	assert_int(permit(c, peer, 0x3FFF), 400);
+	assert_int(permit(c, peer, 0x4000), 0);
+	assert_int(permit(c, peer, 0x4001), 400); /* peer already bound */
+	memcpy(buf,
+	       "\x40\x00\x00\x05"
+	       "abcde",
+	       9);
+	assert_true(sendto(c->fd, buf, 9, 0,
+			   (struct sockaddr *)&srv.lis[0].local.ss,
+			   srv.lis[0].local.len) == 9);
+	n = pump_recv(pfd, buf, sizeof(buf));
+	assert_int(n, 5);
+	assert_memory_equal(buf, "abcde", 5);
+	assert_true(sendto(pfd, "xyz", 3, 0,
+			   (const struct sockaddr *)&relay->ss,
+			   relay->len) == 3);
+	n = pump_recv(c->fd, buf, sizeof(buf));
+	assert_int(n, 7);
+	assert_memory_equal(buf, "\x40\x00\x00\x03xyz", 7);
+	/* ChannelData longer than the datagram is dropped */
+	memcpy(buf,
+	       "\x40\x00\x00\x09"
+	       "abcde",
+	       9);
+	assert_true(sendto(c->fd, buf, 9, 0,
+			   (struct sockaddr *)&srv.lis[0].local.ss,
+			   srv.lis[0].local.len) == 9);
+	assert_int(pump_recv(pfd, buf, sizeof(buf)), -1);
+}
+
 static void
 test_relay(void **state)
 {
@@ -406,34 +447,7 @@ test_relay(void **state)
 			   relay.len) == 8);
 	assert_int(pump_recv(c.fd, c.resp, sizeof(c.resp)), -1);
 
-	/* channels: bad numbers, then 0x4000 both ways */
-	assert_int(permit(&c, &peer, 0x3FFF), 400);
-	assert_int(permit(&c, &peer, 0x4000), 0);
-	assert_int(permit(&c, &peer, 0x4001), 400); /* peer already bound */
-	memcpy(buf,
-	       "\x40\x00\x00\x05"
-	       "abcde",
-	       9);
-	assert_true(sendto(c.fd, buf, 9, 0,
-			   (struct sockaddr *)&srv.lis[0].local.ss,
-			   srv.lis[0].local.len) == 9);
-	n = pump_recv(pfd, buf, sizeof(buf));
-	assert_int(n, 5);
-	assert_memory_equal(buf, "abcde", 5);
-	assert_true(sendto(pfd, "xyz", 3, 0, (struct sockaddr *)&relay.ss,
-			   relay.len) == 3);
-	n = pump_recv(c.fd, buf, sizeof(buf));
-	assert_int(n, 7);
-	assert_memory_equal(buf, "\x40\x00\x00\x03xyz", 7);
-	/* ChannelData longer than the datagram is dropped */
-	memcpy(buf,
-	       "\x40\x00\x00\x09"
-	       "abcde",
-	       9);
-	assert_true(sendto(c.fd, buf, 9, 0,
-			   (struct sockaddr *)&srv.lis[0].local.ss,
-			   srv.lis[0].local.len) == 9);
-	assert_int(pump_recv(pfd, buf, sizeof(buf)), -1);
+	check_channels(&c, pfd, &peer, &relay);
 	assert_true(srv.stats.pkts_to_peer >= 2);
 	close(pfd);
 	close(pfd2);
