@@ -74,6 +74,7 @@ FUZZ_TARGETS :=
 MODULES := $(sort $(wildcard services/*/module.mk operator/module.mk))
 include relay/module.mk
 include $(MODULES)
+include dovecot/module.mk
 
 # program(name): objects, lib<name>.a, the binary, unit tests, fuzz targets
 define program
@@ -154,7 +155,7 @@ BINS := $(foreach p,$(PROGRAMS),$(if $(wildcard $($(p)_DIR)/main.c),$(BUILD)/bin
 .PHONY: all bins unit-bins unit fuzz-bins fuzz lint test deps clean bench \
 	integration e2e images chart demo demo-down
 
-all: bins unit-bins
+all: bins unit-bins dovecot-plugins
 bins: $(BINS)
 unit-bins: $(UNIT_TESTS)
 

@@ -14,6 +14,8 @@ pkgs=(
 	shellcheck
 	# integration tier: the real peers and real clients
 	postfix dovecot-core dovecot-imapd dovecot-lmtpd dovecot-auth-lua
+	# our Dovecot plugins (dovecot/) are built against its headers
+	dovecot-dev
 	nginx libnginx-mod-stream
 	gnupg curl openssl ca-certificates python3 python3-dkim python3-dnspython
 	dnsmasq iproute2 procps psmisc jq netcat-openbsd libxml2-utils
@@ -60,11 +62,28 @@ runtime = "runc"
 CONF
 }
 
+# ensure_dovecot_dev: dovecot-dev of exactly the installed dovecot-core
+# (dovecot-dev does not depend on it; hack/dovecot-abi.sh refuses to build
+# our plugins otherwise): that version's dovecot-dev, or, when the archive
+# has moved on, every Dovecot package upgraded together
+ensure_dovecot_dev() {
+	local core dev
+	core=$(dpkg-query -W -f='${Version}' dovecot-core 2>/dev/null) || return 0
+	dev=$(dpkg-query -W -f='${Version}' dovecot-dev 2>/dev/null) || dev=none
+	[ "$core" = "$dev" ] && return 0
+	echo "deps: dovecot-dev $dev differs from dovecot-core $core"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -q --no-install-recommends "dovecot-dev=$core" ||
+		apt-get install -y -q --no-install-recommends dovecot-core \
+			dovecot-imapd dovecot-lmtpd dovecot-auth-lua dovecot-dev
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "deps: all ${#pkgs[@]} packages present"
 	if [ "$(id -u)" -eq 0 ]; then
 		ensure_vmail
 		ensure_podman_conf
+		ensure_dovecot_dev
 	fi
 	exit 0
 fi
@@ -89,4 +108,5 @@ apt-get install -y -q --no-install-recommends "${missing[@]}"
 
 ensure_vmail
 ensure_podman_conf
+ensure_dovecot_dev
 echo "deps: done"

@@ -67,7 +67,7 @@ revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 ctx=.
 case ${IMAGES_FROM:-worktree} in
 worktree)
-	if [ -n "$(git status --porcelain -- services operator images Makefile 2>/dev/null)" ]; then
+	if [ -n "$(git status --porcelain -- services operator relay dovecot images Makefile 2>/dev/null)" ]; then
 		revision=$revision-dirty
 	fi
 	;;
@@ -76,7 +76,7 @@ head)
 	ctx=build/images/context
 	rm -rf "$ctx"
 	mkdir -p "$ctx"
-	git archive HEAD Makefile hack services operator images .containerignore |
+	git archive HEAD Makefile hack services operator relay dovecot images .containerignore |
 		tar -x -C "$ctx"
 	;;
 *) say "IMAGES_FROM must be worktree or head"; exit 64 ;;

@@ -29,6 +29,9 @@
 # The domain is "_NAME.chat.test" unless the spec says otherwise ("_"
 # makes it a self-signed relay other relays accept, as upstream).
 #
+# Our Dovecot plugins (build/dovecot, make dovecot-plugins) are put into
+# Dovecot's module directory first (hack/dovecot-plugins.sh install).
+#
 # LOCAL_RELAY_PUSH_CA names a CA file chatmail-metadata trusts for the
 # notification server (tests point notificationUrl at a local one).
 # Needs root (namespaces, privileged ports, daemons). Exit codes: 0,
@@ -341,6 +344,8 @@ cmd_up() {
 		command -v "$p" >/dev/null || { echo "local-relay: $p missing (make deps)" >&2; exit 69; }
 	done
 	[ -x "$BIN/relay-render" ] || { echo "local-relay: $BIN/relay-render missing: run make" >&2; exit 69; }
+	# the rendered dovecot.conf loads our plugins (dovecot/) into imap
+	"$TOP/hack/dovecot-plugins.sh" install >&2 || exit 69
 	if [ -e "$ROOT/relay.env" ]; then
 		echo "local-relay: $NAME is up already (down first)" >&2
 		exit 64
