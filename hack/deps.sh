@@ -18,6 +18,8 @@ pkgs=(
 	dovecot-dev
 	nginx libnginx-mod-stream
 	gnupg curl openssl ca-certificates python3 python3-dkim python3-dnspython
+	# Delta Chat core from PyPI in a venv (hack/deltachat.sh)
+	python3-venv
 	dnsmasq iproute2 procps psmisc jq netcat-openbsd libxml2-utils
 	# TURN clients: coturn's turnutils_uclient/turnutils_peer (coturn's
 	# own server is never started: policy-rc.d below), and two real

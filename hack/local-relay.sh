@@ -30,7 +30,9 @@
 # makes it a self-signed relay other relays accept, as upstream).
 #
 # Our Dovecot plugins (build/dovecot, make dovecot-plugins) are put into
-# Dovecot's module directory first (hack/dovecot-plugins.sh install).
+# Dovecot's module directory first (hack/dovecot-plugins.sh install),
+# and Dovecot starts only when imap loads them (the image's start check,
+# images/dovecot/dovecot-run --check).
 #
 # LOCAL_RELAY_PUSH_CA names a CA file chatmail-metadata trusts for the
 # notification server (tests point notificationUrl at a local one).
@@ -260,6 +262,12 @@ start_daemon() { # start_daemon dovecot|postfix|nginx (they daemonize)
 	local f
 	case $1 in
 	dovecot)
+		# the image's start check: imap loads our plugins
+		"$TOP/images/dovecot/dovecot-run" --check -c "$ROOT/dovecot/dovecot.conf" \
+			>>"$ROOT/log/dovecot-start.log" 2>&1 || {
+			tail -n 5 "$ROOT/log/dovecot-start.log" >&2
+			return 1
+		}
 		net_exec "$NAME" dovecot -c "$ROOT/dovecot/dovecot.conf" \
 			</dev/null >>"$ROOT/log/dovecot-start.log" 2>&1
 		;;

@@ -4,7 +4,9 @@
 # The relay as the operator renders it, run in podman by
 # hack/relay-pod.sh (RELAY_HARNESS): the relay end-to-end checks of
 # tests/integration/relay/ (onboarding, submission, federation between
-# two relay Pods, push) run unchanged against it, then this directory's
+# two relay Pods, push, IDLE with our Dovecot plugin) and Delta Chat
+# core (tests/interop) run
+# unchanged against it, then this directory's
 # tests: Pod restart (accounts, mail, queue kept), certificate rotation
 # through the cert container, the CronJobs' containers, and the Helm
 # chart on the test control plane (test_chart.sh). Counted by
@@ -20,10 +22,11 @@ export RELAY_HARNESS=$ROOT/hack/relay-pod.sh
 export LOCAL_RELAY_NET=${LOCAL_RELAY_NET:-10.$((100 + $$ % 50)).0}
 
 progs=()
-for t in onboarding submission federation push; do
+for t in onboarding submission federation push idle; do
 	progs+=("tests/integration/relay/test_$t.sh")
 done
-for p in tests/e2e/test_*.sh; do
+# Delta Chat core against the relay Pods (tests/interop)
+for p in tests/interop/test_*.sh tests/e2e/test_*.sh; do
 	progs+=("$p")
 done
 t0=$SECONDS

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # run.sh: the integration tier. Runs every tests/integration/**/test_*.sh
 # (each a TAP producer against real postfix/dovecot/nginx and our
-# services) through tests/run.sh.
+# services) and tests/interop/test_*.sh (Delta Chat core against the
+# local relays) through tests/run.sh.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
-mapfile -t tests < <(find tests/integration -name 'test_*.sh' -type f | sort)
+# tests/interop: Delta Chat core against the same local relays
+mapfile -t tests < <(find tests/integration tests/interop -name 'test_*.sh' -type f | sort)
 if [ ${#tests[@]} -eq 0 ]; then
 	mkdir -p "${RESULTS:-build/results}"
 	echo "ok 0 - integration: no tests yet # SKIP none written" >"${RESULTS:-build/results}/integration.tap"
