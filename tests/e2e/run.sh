@@ -5,8 +5,7 @@
 # hack/relay-pod.sh (RELAY_HARNESS): the relay end-to-end checks of
 # tests/integration/relay/ (onboarding, submission, federation between
 # two relay Pods, push, IDLE with our Dovecot plugin) and Delta Chat
-# core (tests/interop) run
-# unchanged against it, then this directory's
+# core (tests/interop) run unchanged against it, then this directory's
 # tests: Pod restart (accounts, mail, queue kept), certificate rotation
 # through the cert container, the CronJobs' containers, and the Helm
 # chart on the test control plane (test_chart.sh). Counted by
