@@ -37,9 +37,9 @@ tidy() {
 	local files
 	rm -rf build/lint/obj
 	bear --output build/lint/compile_commands.json -- \
-		make -s -j"$(nproc)" BUILD=build/lint/obj bins unit-bins >/dev/null ||
+		make -s -j"$(nproc)" BUILD=build/lint/obj bins unit-bins dovecot-plugins >/dev/null ||
 		return 1
-	files=$(git ls-files -co --exclude-standard -- 'services/*.c' 'operator/*.c' 'relay/*.c' | sort)
+	files=$(git ls-files -co --exclude-standard -- 'services/*.c' 'operator/*.c' 'relay/*.c' 'dovecot/*.c' | sort)
 	[ -n "$files" ] || return 0
 	# shellcheck disable=SC2086
 	printf '%s\n' $files | xargs -P "$(nproc)" -n 8 \

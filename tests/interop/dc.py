@@ -43,6 +43,19 @@ class Timeout(Exception):
     pass
 
 
+class StampedQueue(queue.Queue):
+    """an account's event queue that keeps when each event came in (the
+    client's events thread puts them as the server hands them out), so
+    the log shows core's own timing, not when a test read the event"""
+
+    def _put(self, item):
+        super()._put((time.time(), item))
+
+    def _get(self):
+        self.stamp, item = super()._get()
+        return item
+
+
 def start(accounts_dir, log):
     """a deltachat-rpc-server (from the venv's bin/) and its DeltaChat"""
     server = os.path.join(os.path.dirname(sys.executable),
@@ -53,6 +66,10 @@ def start(accounts_dir, log):
     _log = open(log, "a")
     rpc = Rpc(accounts_dir=accounts_dir, rpc_server_path=server,
               stderr=_log)
+
+    def get_queue(account_id):
+        return rpc.event_queues.setdefault(account_id, StampedQueue())
+    rpc.get_queue = get_queue
     rpc.start()
     return rpc, DeltaChat(rpc)
 
@@ -116,8 +133,10 @@ def pump(acc):
 
 def _note(acc, ev):
     if _log is not None and ev.kind in ("Info", "Warning", "Error"):
+        q = acc._rpc.get_queue(acc.id)
         _log.write("%.3f account %d %s: %s\n" % (
-            time.time(), acc.id, ev.kind, ev.get("msg", "")))
+            getattr(q, "stamp", time.time()), acc.id, ev.kind,
+            ev.get("msg", "")))
         _log.flush()
 
 
