@@ -56,7 +56,14 @@ daemon_command(const struct render_target *t, enum render_proc_id p)
 			       "start-fg", NULL);
 	case RENDER_PROC_DOVECOT:
 		conf = xasprintf("%s/dovecot.conf", t->dovecot_config_dir);
-		v = argv_of("dovecot", "-F", "-c", conf, NULL);
+		/* the image's entrypoint checks that imap loads our
+		 * plugins, then execs dovecot -F -c conf
+		 * (images/dovecot/dovecot-run) */
+		if (t->kind == RENDER_POD)
+			v = argv_of("/usr/local/bin/dovecot-run", "-F", "-c",
+				    conf, NULL);
+		else
+			v = argv_of("dovecot", "-F", "-c", conf, NULL);
 		break;
 	default:
 		conf = xasprintf("%s/nginx.conf", t->nginx_config_dir);

@@ -207,6 +207,9 @@ test_pod_and_local_agree(void **state)
 	a = arg(t, RENDER_PROC_POSTFIX, 0);
 	assert_str(a, "/usr/local/bin/postfix-run");
 	free(a);
+	a = arg(t, RENDER_PROC_DOVECOT, 0);
+	assert_str(a, "/usr/local/bin/dovecot-run");
+	free(a);
 	render_target_free(&t);
 
 	t = render_target_new_local("/srv/r1", "");
