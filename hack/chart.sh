@@ -30,7 +30,7 @@ helm_bin() {
 	dir=$(hack/k8s-bin.sh path)
 	if [ ! -x "$dir/helm" ]; then
 		say "building helm (hack/k8s-bin.sh)"
-		K8S_BIN_SKIP="etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok" \
+		K8S_BIN_SKIP="etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy kwok" \
 			hack/k8s-bin.sh >/dev/null
 	fi
 	echo "$dir/helm"

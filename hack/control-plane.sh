@@ -5,11 +5,12 @@
 # kube-scheduler and kwok with one fake node whose Pods reach Running (and
 # Succeeded when a Job owns them).
 #
-# Usage: hack/control-plane.sh up|down|status|env
+# Usage: hack/control-plane.sh up|stop|down|status|env
 #   up      start everything (idempotent: a healthy control plane is left
 #           alone, a broken one is stopped and started afresh); waits for
 #           /readyz and for the fake node to be Ready
-#   down    stop exactly the processes up started (pid files), remove state
+#   stop    stop exactly the processes up started (pid files), keep state
+#   down    stop, then remove state
 #   status  print each component; exit 0 when all run, 3 otherwise
 #   env     print shell exports (KUBECONFIG, CP_*) for a running plane
 #
@@ -22,7 +23,15 @@
 #   CP_KCM_PORT=20257 CP_SCHEDULER_PORT=20259 CP_KWOK_PORT=20247
 # CP_BIN_DIR overrides where the binaries are (default: hack/k8s-bin.sh path);
 # CP_TIMEOUT bounds each wait in seconds (default 60); CP_KWOK=0 leaves
-# kube-scheduler and kwok out.
+# kwok out, and kube-scheduler too unless CP_SCHEDULER=1.
+#
+# For a real node (hack/node.sh): CP_BIND_ADDRESS (default 127.0.0.1) is
+# where kube-apiserver listens and what it advertises (an address the
+# node's Pods reach; the `kubernetes` Service's endpoints then follow it
+# through the lease reconciler), CP_SERVICE_CIDR the Service range
+# (default 10.0.0.0/16), CP_KEEP_STATE=1 makes up reuse the PKI and etcd
+# data a stop left (the cluster comes back as it was). kube-apiserver
+# always reaches kubelets with the admin certificate, by InternalIP.
 set -Eeuo pipefail
 
 PROG="control-plane"
@@ -39,8 +48,15 @@ SCHEDULER_PORT=${CP_SCHEDULER_PORT:-20259}
 KWOK_PORT=${CP_KWOK_PORT:-20247}
 TIMEOUT=${CP_TIMEOUT:-60}
 WANT_KWOK=${CP_KWOK:-1}
+WANT_SCHEDULER=${CP_SCHEDULER:-$WANT_KWOK}
+BIND=${CP_BIND_ADDRESS:-127.0.0.1}
+KEEP_STATE=${CP_KEEP_STATE:-0}
+FRESH=0
 NODE_NAME=kwok-node-0
-SERVICE_CIDR=10.0.0.0/16
+SERVICE_CIDR=${CP_SERVICE_CIDR:-10.0.0.0/16}
+# the first address of the range is the `kubernetes` Service's
+SERVICE_IP=${SERVICE_CIDR%/*}
+SERVICE_IP=${SERVICE_IP%.*}.$((${SERVICE_IP##*.} + 1))
 POD_CIDR=10.244.0.0/24
 # components in start order; down stops them in reverse
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
@@ -77,8 +93,8 @@ alive() { # component
 }
 
 # port_busy succeeds when something accepts connections on the port.
-port_busy() {
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+port_busy() { # port [address]
+	(exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null
 }
 
 # wait_for polls a command until it succeeds, the component dies or time
@@ -174,7 +190,7 @@ make_pki() {
 	ca serving-ca "chatmail-envtest-serving-ca"
 	ca client-ca "chatmail-envtest-client-ca"
 	leaf apiserver "/CN=kube-apiserver" serving-ca serverAuth \
-		"IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.0.0.1"
+		"IP:127.0.0.1,IP:$BIND,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:$SERVICE_IP"
 	leaf admin "/O=system:masters/CN=chatmail-envtest-admin" client-ca clientAuth
 	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
 		-out "$PKI/sa.key" 2>/dev/null
@@ -191,7 +207,7 @@ kind: Config
 clusters:
 - name: chatmail-envtest
   cluster:
-    server: https://127.0.0.1:$APISERVER_PORT
+    server: https://$BIND:$APISERVER_PORT
     certificate-authority-data: $($b64 "$PKI/serving-ca.crt")
 users:
 - name: chatmail-envtest-admin
@@ -212,13 +228,14 @@ EOF
 write_env() {
 	cat >"$STATE/env" <<EOF
 export KUBECONFIG=$KUBECONFIG_FILE
-export CP_APISERVER_URL=https://127.0.0.1:$APISERVER_PORT
+export CP_APISERVER_URL=https://$BIND:$APISERVER_PORT
 export CP_ETCD_URL=http://127.0.0.1:$ETCD_PORT
 export CP_CA=$PKI/serving-ca.crt
 export CP_ADMIN_CERT=$PKI/admin.crt
 export CP_ADMIN_KEY=$PKI/admin.key
 export CP_BIN_DIR=$BIN
 export CP_KWOK=$WANT_KWOK
+export CP_SERVICE_CIDR=$SERVICE_CIDR
 export CP_NODE_NAME=$NODE_NAME
 EOF
 }
@@ -349,11 +366,18 @@ start_etcd() {
 # podtemplates (unused by anything here): their watches go straight to etcd,
 # so a test can see etcd compaction turn an old watch into 410 Gone (the
 # watch cache keeps its event window across compactions).
+# On loopback nothing could reach the `kubernetes` Service's endpoint,
+# so no endpoint reconciler runs; on another address the default one does.
 start_apiserver() {
+	local rec=lease
+	[ "$BIND" = 127.0.0.1 ] && rec=none
 	start kube-apiserver \
 		--etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-		--bind-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
-		--advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
+		--bind-address="$BIND" --secure-port="$APISERVER_PORT" \
+		--advertise-address="$BIND" --endpoint-reconciler-type="$rec" \
+		--kubelet-client-certificate="$PKI/admin.crt" \
+		--kubelet-client-key="$PKI/admin.key" \
+		--kubelet-preferred-address-types=InternalIP,Hostname \
 		--cert-dir="$PKI" \
 		--tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
 		--client-ca-file="$PKI/client-ca.crt" \
@@ -366,7 +390,7 @@ start_apiserver() {
 		--watch-cache-sizes=podtemplates#0
 	wait_for kube-apiserver "/readyz" curl -fsS --max-time 2 \
 		--cacert "$PKI/serving-ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
-		"https://127.0.0.1:$APISERVER_PORT/readyz"
+		"https://$BIND:$APISERVER_PORT/readyz"
 }
 
 # start_kcm starts kube-controller-manager acting as the admin identity.
@@ -439,7 +463,7 @@ healthy() {
 	done
 	[ $any = 1 ] && [ -f "$KUBECONFIG_FILE" ] || return 1
 	curl -fsS --max-time 2 --cacert "$PKI/serving-ca.crt" --cert "$PKI/admin.crt" \
-		--key "$PKI/admin.key" "https://127.0.0.1:$APISERVER_PORT/readyz" >/dev/null 2>&1
+		--key "$PKI/admin.key" "https://$BIND:$APISERVER_PORT/readyz" >/dev/null 2>&1
 }
 
 # preflight checks tools, binaries and that our ports are free.
@@ -455,16 +479,21 @@ preflight() {
 		say "kube-scheduler or kwok not built: running without a fake node"
 		WANT_KWOK=0
 	fi
-	for p in "$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" "$KWOK_PORT"; do
+	if [ "$WANT_SCHEDULER" = 1 ] && [ ! -x "$BIN/kube-scheduler" ]; then
+		die "$BIN/kube-scheduler missing: run hack/k8s-bin.sh (make k8s-bin)"
+	fi
+	for p in "$ETCD_PORT" "$ETCD_PEER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" "$KWOK_PORT"; do
 		port_busy "$p" && die "port 127.0.0.1:$p is in use (override with CP_*_PORT)"
 	done
+	port_busy "$APISERVER_PORT" "$BIND" &&
+		die "port $BIND:$APISERVER_PORT is in use (override with CP_APISERVER_PORT)"
 	return 0
 }
 
 # on_up_error stops whatever up had started when a step fails.
 on_up_error() {
 	say "up failed; stopping what was started (logs kept in $STATE)"
-	down
+	if [ "$KEEP_STATE" = 1 ]; then stop_all; else down; fi
 	exit 1
 }
 
@@ -481,33 +510,43 @@ up() {
 		say "already up ($KUBECONFIG_FILE)"
 		return 0
 	fi
-	down
+	stop_all
+	if [ "$KEEP_STATE" = 1 ] && [ -f "$PKI/admin.key" ] && [ -d "$STATE/etcd-data" ]; then
+		say "reusing the PKI and etcd data in $STATE"
+	else
+		down
+		FRESH=1
+	fi
 	mkdir -p "$STATE"
 	BIN=$(bin_dir)
 	preflight
 	trap on_up_error ERR
-	make_pki
+	if [ "$FRESH" = 1 ]; then make_pki; fi
 	write_kubeconfig
 	start_etcd
 	start_apiserver
 	start_kcm
-	if [ "$WANT_KWOK" = 1 ]; then
-		start_scheduler
-		start_kwok
-	fi
+	if [ "$WANT_SCHEDULER" = 1 ]; then start_scheduler; fi
+	if [ "$WANT_KWOK" = 1 ]; then start_kwok; fi
 	write_env
 	trap - ERR
 	say "up in $((SECONDS - t0))s: export KUBECONFIG=$KUBECONFIG_FILE"
 }
 
-# down stops every component in reverse order and removes the state; the
-# logs stay for reading until the next up.
-down() {
+# stop_all stops every component in reverse order.
+stop_all() {
 	local i
 	[ -d "$STATE" ] || return 0
 	for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
 		stop "${COMPONENTS[i]}"
 	done
+}
+
+# down stops every component and removes the state; the logs stay for
+# reading until the next up.
+down() {
+	[ -d "$STATE" ] || return 0
+	stop_all
 	rm -rf "$PKI" "$STATE/etcd-data" "$STATE/kwok-home" "$KUBECONFIG_FILE" \
 		"$STATE/env" "$STATE/kwok.yaml"
 }
@@ -528,8 +567,8 @@ status() {
 	done
 	if [ -f "$PKI/admin.key" ] && curl -fsS --max-time 2 --cacert "$PKI/serving-ca.crt" \
 		--cert "$PKI/admin.crt" --key "$PKI/admin.key" \
-		"https://127.0.0.1:$APISERVER_PORT/readyz" >/dev/null 2>&1; then
-		printf '%-24s ready (https://127.0.0.1:%s, KUBECONFIG=%s)\n' /readyz \
+		"https://$BIND:$APISERVER_PORT/readyz" >/dev/null 2>&1; then
+		printf '%-24s ready (https://%s:%s, KUBECONFIG=%s)\n' /readyz "$BIND" \
 			"$APISERVER_PORT" "$KUBECONFIG_FILE"
 	else
 		printf '%-24s not ready\n' /readyz
@@ -544,6 +583,11 @@ main() {
 		lock
 		up
 		;;
+	stop)
+		lock
+		stop_all
+		say "stopped (state kept in $STATE)"
+		;;
 	down)
 		lock
 		down
@@ -555,7 +599,7 @@ main() {
 		cat "$STATE/env"
 		;;
 	*)
-		say "usage: $0 up|down|status|env"
+		say "usage: $0 up|stop|down|status|env"
 		exit 64
 		;;
 	esac

@@ -29,6 +29,10 @@ pkgs=(
 	valgrind hyperfine time
 	# images and e2e tiers
 	podman buildah mmdebstrap runc uidmap slirp4netns fuse-overlayfs catatonit
+	# the test node (hack/node.sh): containerd runs Debian's runc and CNI
+	# plugins (bridge, host-local, loopback, portmap); kube-proxy drives
+	# iptables; the relay harness reads YAML specs
+	containernetworking-plugins iptables util-linux python3-yaml
 	# chart checks: the Argo CD health check (Lua) run on a real status
 	lua5.4
 )

@@ -20,6 +20,11 @@
 #                     its second octet is the tag in every name, so a
 #                     test's relays never collide with a developer's
 #   LOCAL_RELAY_MODE  auto | netns | loopback (default auto)
+#   LOCAL_RELAY_DNS_NETNS, LOCAL_RELAY_DNS_ADDR
+#                     run the relay DNS server in that network namespace
+#                     (a namespace file) at that address instead, without
+#                     a bridge: the test node's (hack/node.sh), whose
+#                     CoreDNS forwards to it
 
 BASE=${LOCAL_RELAY_BASE:-$TOP/build/local-relay}
 NET=${LOCAL_RELAY_NET:-10.77.0}
@@ -60,7 +65,11 @@ net_mode_save() {
 }
 
 MODE=$(net_mode)
-if [ "$MODE" = netns ]; then
+DNS_OWN_NS=${LOCAL_RELAY_DNS_NETNS:-}
+if [ -n "$DNS_OWN_NS" ]; then
+	DNS_ADDR=${LOCAL_RELAY_DNS_ADDR:?LOCAL_RELAY_DNS_ADDR goes with LOCAL_RELAY_DNS_NETNS}
+	DNS_EXEC="nsenter --net=$DNS_OWN_NS"
+elif [ "$MODE" = netns ]; then
 	DNS_ADDR=$NET.2
 	DNS_EXEC="ip netns exec $DNS_NS"
 else
@@ -69,7 +78,7 @@ else
 fi
 
 net_bridge_up() {
-	[ "$MODE" = netns ] || return 0
+	[ "$MODE" = netns ] && [ -z "$DNS_OWN_NS" ] || return 0
 	ip link show "$BR" >/dev/null 2>&1 && return 0
 	ip link add "$BR" type bridge &&
 		ip addr add "$NET.1/24" dev "$BR" &&
@@ -97,13 +106,13 @@ net_veth() {
 }
 
 net_dns_up() {
-	[ "$MODE" = netns ] || return 0
+	[ "$MODE" = netns ] && [ -z "$DNS_OWN_NS" ] || return 0
 	ip netns list | grep -qw "^$DNS_NS" && return 0
 	ip netns add "$DNS_NS" && net_veth "$DNS_NS" "cm${TAG}hd" "$DNS_ADDR"
 }
 
 net_dns_down() {
-	[ "$MODE" = netns ] || return 0
+	[ "$MODE" = netns ] && [ -z "$DNS_OWN_NS" ] || return 0
 	ip netns del "$DNS_NS" 2>/dev/null || true
 }
 
