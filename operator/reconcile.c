@@ -357,8 +357,8 @@ rec_call_start(struct rec *r, enum kube_verb v, const char *path,
 {
 	call->fn = fn;
 	r->pending++;
-	call->handle = r->env->ops->call(r->env->arg, v, path, body, call_done,
-					 call);
+	call->handle =
+		r->env->ops->call(r->env->arg, v, path, body, call_done, call);
 }
 
 struct rec_call *
@@ -393,83 +393,73 @@ rec_new(struct rec_env *env, const char *key)
 	return r;
 }
 
-/* env_event: an event about relay through the env's hook */
-static void
-env_event(struct rec_env *env, const cJSON *relay, const char *type,
-	  const char *reason, const char *action, const char *fmt, va_list ap)
-	__attribute__((format(printf, 6, 0)));
-
-static void
-env_event(struct rec_env *env, const cJSON *relay, const char *type,
-	  const char *reason, const char *action, const char *fmt, va_list ap)
-{
-	char note[1024];
-
-	(void)vsnprintf(note, sizeof(note), fmt, ap);
-	env->ops->event(env->arg, relay, type, reason, action, note);
-}
-
 void
 rec_event(struct rec *r, const char *type, const char *reason,
 	  const char *action, const char *fmt, ...)
 {
+	char note[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	env_event(r->env, r->relay, type, reason, action, fmt, ap);
+	(void)vsnprintf(note, sizeof(note), fmt, ap);
 	va_end(ap);
+	r->env->ops->event(r->env->arg, r->relay, type, reason, action, note);
 }
 
-/* gone_event: an event about a deleted relay */
+/* kept_volume: the claim which of a deleted relay, when it survives
+ * the relay (cached without an owner reference to it), is named in an
+ * event */
 static void
-gone_event(struct rec_env *env, const cJSON *last, const char *reason,
-	   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void
-gone_event(struct rec_env *env, const cJSON *last, const char *reason,
-	   const char *fmt, ...)
+kept_volume(struct rec *r, const struct spec_volume *v, const char *which)
 {
-	va_list ap;
+	struct child c;
+	char pvc[128];
 
-	va_start(ap, fmt);
-	env_event(env, last, "Normal", reason, "Delete", fmt, ap);
-	va_end(ap);
+	desired_pvc_name(r->name, which, pvc, sizeof(pvc));
+	if (!rec_child(r, OK_PVC, pvc, &c))
+		return;
+	if (!c.owner_is_relay && v->keep_on_delete)
+		rec_event(r, "Normal", "VolumeKept", "Delete",
+			  "kept PersistentVolumeClaim %s "
+			  "(storage.%s.keepOnDelete)",
+			  pvc, which);
+	else if (!c.owner_is_relay)
+		rec_event(r, "Normal", "VolumeKept", "Delete",
+			  "kept PersistentVolumeClaim %s (it had no owner "
+			  "reference to the relay yet)",
+			  pvc);
+	rec_child_clear(&c);
 }
 
-/* reconcile_gone: a relay was deleted: tell what was kept */
+/* reconcile_gone: a relay was deleted: tell what outlives it, as the
+ * caches show it (the garbage collector deletes only what the relay
+ * owns; what keepOnDelete said when the child was made may differ
+ * from the last spec: the DKIM key is never replaced) */
 static void
-reconcile_gone(struct rec_env *env, const char *key, const cJSON *last)
+reconcile_gone(struct rec *r)
 {
-	static const char *const which[] = { "mail", "queue" };
-	struct relay_spec *spec = NULL;
 	struct buf err = BUF_INIT(1024);
-	char pvc[128], dkim[256];
-	const char *name = util_get_str(last, "metadata.name");
-	size_t i;
+	struct child c;
 
-	if (name == NULL || spec_from_cr(last, 0, &spec, &err, NULL) < 0) {
+	if (r->name == NULL || r->ns == NULL ||
+	    spec_from_cr(r->relay, 0, &r->spec, &err, NULL) < 0) {
 		buf_deinit(&err);
 		return;
 	}
-	for (i = 0; i < 2; i++) {
-		const struct spec_volume *v =
-			i == 0 ? &spec->storage.mail : &spec->storage.queue;
-
-		desired_pvc_name(name, which[i], pvc, sizeof(pvc));
-		if (v->keep_on_delete)
-			gone_event(env, last, "VolumeKept",
-				   "kept PersistentVolumeClaim %s "
-				   "(storage.%s.keepOnDelete)",
-				   pvc, which[i]);
+	kept_volume(r, &r->spec->storage.mail, "mail");
+	kept_volume(r, &r->spec->storage.queue, "queue");
+	desired_dkim_secret_name(r->spec, r->name, r->dkim_secret,
+				 sizeof(r->dkim_secret));
+	if (r->spec->dkim.secret_name[0] == '\0' &&
+	    rec_child(r, OK_SECRET, r->dkim_secret, &c)) {
+		if (!c.owner_is_relay)
+			rec_event(r, "Normal", "SecretKept", "Delete",
+				  "kept the DKIM key Secret %s",
+				  r->dkim_secret);
+		rec_child_clear(&c);
 	}
-	desired_dkim_secret_name(spec, name, dkim, sizeof(dkim));
-	/* the generated key has no owner reference then (reconcile_secrets) */
-	if (spec->dkim.secret_name[0] == '\0' &&
-	    spec->storage.mail.keep_on_delete)
-		gone_event(env, last, "SecretKept",
-			   "kept the DKIM key Secret %s", dkim);
-	log_info("relay %s deleted; its children are garbage-collected", key);
-	spec_free(&spec);
+	log_info("relay %s deleted; its children are garbage-collected",
+		 r->key);
 	buf_deinit(&err);
 }
 
@@ -479,13 +469,15 @@ start_gone(struct rec *r)
 {
 	struct rec_env *env = r->env;
 	char *last = hmap_del(&env->gone, r->key);
-	cJSON *obj = last ? cJSON_Parse(last) : NULL;
 
 	env->ops->key_forget(env->arg, r->key);
-	if (obj != NULL)
-		reconcile_gone(env, r->key, obj);
-	cJSON_Delete(obj);
+	r->relay = last ? cJSON_Parse(last) : NULL;
 	free(last);
+	if (r->relay != NULL) {
+		r->ns = util_get_str(r->relay, "metadata.namespace");
+		r->name = util_get_str(r->relay, "metadata.name");
+		reconcile_gone(r);
+	}
 	phase_finish(r); /* not found is done */
 }
 

@@ -59,8 +59,7 @@ struct rec_ops {
 			 void *fn_arg);
 	/* post an event about relay (never fails the reconcile) */
 	void (*event)(void *arg, const cJSON *relay, const char *type,
-		      const char *reason, const char *action,
-		      const char *note);
+		      const char *reason, const char *action, const char *note);
 	/* DKIM keys: keygen_take, keygen_forget, keygen_error (keygen.h);
 	 * a waiter told of a key is queued again by the env's owner */
 	int (*key_take)(void *arg, const char *waiter, struct buf *pem);
