@@ -66,10 +66,10 @@ struct fake_failure {
 struct fake {
 	struct rec_env env;
 	struct images images;
-	struct hmap store;	       /* path -> cJSON object */
-	struct hmap relays;	       /* "ns/name" -> struct relay_entry */
-	struct hmap kids[OK_COUNT];    /* "ns/name" -> struct child */
-	struct fake_call **calls;      /* every call, in order */
+	struct hmap store;	    /* path -> cJSON object */
+	struct hmap relays;	    /* "ns/name" -> struct relay_entry */
+	struct hmap kids[OK_COUNT]; /* "ns/name" -> struct child */
+	struct fake_call **calls;   /* every call, in order */
 	size_t ncalls;
 	struct fake_failure fail[4];
 	enum fake_key_mode key_mode;
@@ -250,9 +250,9 @@ fake_set_spec(struct fake *f, const char *spec_json)
 	if (old != NULL) {
 		obj = cJSON_Duplicate(old, 1);
 		md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-		cJSON_SetNumberValue(cJSON_GetObjectItemCaseSensitive(
-					     md, "generation"),
-				     util_get_num(md, "generation", 0) + 1);
+		cJSON_SetNumberValue(
+			cJSON_GetObjectItemCaseSensitive(md, "generation"),
+			util_get_num(md, "generation", 0) + 1);
 		cJSON_ReplaceItemInObjectCaseSensitive(obj, "spec", spec);
 	} else {
 		obj = cJSON_CreateObject();

@@ -232,8 +232,8 @@ fake_error(struct kube_result *res, long code, const char *reason)
 {
 	res->code = code;
 	(void)snprintf(res->reason, sizeof(res->reason), "%s", reason);
-	(void)snprintf(res->message, sizeof(res->message), "fake: %ld %s",
-		       code, reason);
+	(void)snprintf(res->message, sizeof(res->message), "fake: %ld %s", code,
+		       reason);
 	res->err = kube_code_err(code, reason);
 }
 

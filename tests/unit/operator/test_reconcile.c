@@ -49,21 +49,21 @@
 
 #define SPEC "{\"domain\":\"chat.example.org\"}"
 /* the test relay's volumes: mail kept, queue deleted with the relay */
-#define SPEC_KEEP_MAIL                                    \
+#define SPEC_KEEP_MAIL                                   \
 	"{\"domain\":\"chat.example.org\",\"storage\":{" \
-	"\"mail\":{\"keepOnDelete\":true},"             \
+	"\"mail\":{\"keepOnDelete\":true},"              \
 	"\"queue\":{\"keepOnDelete\":false}}}"
-#define SPEC_KEEP_NONE                                    \
+#define SPEC_KEEP_NONE                                   \
 	"{\"domain\":\"chat.example.org\",\"storage\":{" \
-	"\"mail\":{\"keepOnDelete\":false},"            \
+	"\"mail\":{\"keepOnDelete\":false},"             \
 	"\"queue\":{\"keepOnDelete\":false}}}"
 
 /* status: the relay's stored .status */
 static const cJSON *
 status(struct fake *f)
 {
-	const cJSON *st = util_get(fake_obj(f, &KUBE_RELAY, FAKE_NAME),
-				   "status");
+	const cJSON *st =
+		util_get(fake_obj(f, &KUBE_RELAY, FAKE_NAME), "status");
 
 	assert_non_null(st);
 	return st;
@@ -81,9 +81,9 @@ cond(struct fake *f, const char *type, char *out, size_t outsize)
 }
 
 /* assert_cond: a condition of the stored status is "status reason" */
-#define assert_cond(f, type, want)                                       \
-	do {                                                             \
-		char c_[256];                                            \
+#define assert_cond(f, type, want)                                     \
+	do {                                                           \
+		char c_[256];                                          \
 		assert_str(cond((f), (type), c_, sizeof(c_)), (want)); \
 	} while (0)
 
@@ -211,7 +211,8 @@ create(struct fake *f)
 	/* the children, two Secrets, one status */
 	assert_int(fake_writes(f, mark), n + 3);
 	assert_non_null(strstr(buf_cstr(&calls), "create secrets\n"));
-	assert_non_null(strstr(buf_cstr(&calls), "apply chatmailrelays/chat/status\n"));
+	assert_non_null(
+		strstr(buf_cstr(&calls), "apply chatmailrelays/chat/status\n"));
 	assert_int(f->took_ms, 5 * (f->ncalls - mark));
 	buf_deinit(&calls);
 }
@@ -257,9 +258,11 @@ test_create_from_empty(void **state)
 	assert_dkim_of_key(&f);
 	assert_cond(&f, "Degraded", "False AsExpected");
 	assert_cond(&f, "Ready", "False RollingOut");
-	assert_non_null(strstr(buf_cstr(&f.events),
-			       "Normal Created: created ConfigMap chat-config, "));
-	assert_non_null(strstr(buf_cstr(&f.events), "Normal DKIMKeyGenerated: "));
+	assert_non_null(
+		strstr(buf_cstr(&f.events),
+		       "Normal Created: created ConfigMap chat-config, "));
+	assert_non_null(
+		strstr(buf_cstr(&f.events), "Normal DKIMKeyGenerated: "));
 	assert_non_null(
 		strstr(buf_cstr(&f.events), "Normal CertificateGenerated: "));
 	/* answered newest first, the same world results */
@@ -416,6 +419,252 @@ test_conflict_retried(void **state)
 	fake_teardown(&f);
 }
 
+static void
+test_keygen_failed(void **state)
+{
+	struct fake f;
+	struct buf calls = BUF_INIT(1u << 16);
+	size_t mark;
+
+	(void)state;
+	fake_setup(&f, SPEC);
+	/* still being made: the relay converges without it */
+	f.key_mode = FAKE_KEY_PENDING;
+	mark = fake_reconcile(&f);
+	assert_int(f.rc, 0);
+	assert_null(fake_obj(&f, &KUBE_SECRET, "chat-dkim"));
+	assert_cond(&f, "Progressing", "True GeneratingDKIMKey");
+	assert_cond(&f, "Degraded", "False AsExpected");
+	assert_null(dkim_value(&f));
+	/* making it failed: reported, retried, nothing crashes */
+	f.key_mode = FAKE_KEY_FAIL;
+	mark = fake_reconcile(&f);
+	assert_int(f.rc, -EAGAIN);
+	fake_calls(&f, mark, &calls);
+	assert_str(buf_cstr(&calls), "apply chatmailrelays/chat/status\n");
+	assert_null(fake_obj(&f, &KUBE_SECRET, "chat-dkim"));
+	assert_cond(&f, "Degraded", "True KeyGenerationFailed");
+	assert_cond(&f, "Progressing", "False Stable");
+	assert_non_null(
+		strstr(util_get_str(status_condition(status(&f), "Degraded"),
+				    "message"),
+		       "key child 42 killed by signal 9"));
+	assert_str(buf_cstr(&f.events),
+		   "Warning KeyGenerationFailed: key child 42 killed by "
+		   "signal 9; next attempt in 1 s\n");
+	/* the retry after the keygen's backoff gets a key */
+	f.key_mode = FAKE_KEY_READY;
+	mark = fake_reconcile(&f);
+	assert_int(f.rc, 0);
+	fake_calls(&f, mark, &calls);
+	assert_str(buf_cstr(&calls), "create secrets\n"
+				     "apply chatmailrelays/chat/status\n");
+	assert_non_null(fake_obj(&f, &KUBE_SECRET, "chat-dkim"));
+	assert_cond(&f, "Degraded", "False AsExpected");
+	assert_dkim_of_key(&f);
+	mark = fake_reconcile(&f);
+	assert_int(f.ncalls, mark);
+	buf_deinit(&calls);
+	fake_teardown(&f);
+}
+
+/* sts_pvcs: the StatefulSet controller creates the claims of the
+ * stored StatefulSet's templates (labels, spec; no owner reference,
+ * as its persistentVolumeClaimRetentionPolicy Retain has it) */
+static void
+sts_pvcs(struct fake *f)
+{
+	const cJSON *t;
+	cJSON *pvc, *md;
+	char name[128], path[512];
+
+	cJSON_ArrayForEach(t,
+			   util_get(fake_obj(f, &KUBE_STATEFULSET, FAKE_NAME),
+				    "spec.volumeClaimTemplates"))
+	{
+		pvc = cJSON_Duplicate(t, 1);
+		md = cJSON_GetObjectItemCaseSensitive(pvc, "metadata");
+		desired_pvc_name(FAKE_NAME, util_get_str(md, "name"), name,
+				 sizeof(name));
+		cJSON_ReplaceItemInObjectCaseSensitive(
+			md, "name", cJSON_CreateString(name));
+		cJSON_AddStringToObject(md, "namespace", FAKE_NS);
+		cJSON_DeleteItemFromObjectCaseSensitive(pvc, "status");
+		fake_stamp(f, pvc, 1);
+		fake_put(f, fake_path_of(&KUBE_PVC, name, path, sizeof(path)),
+			 pvc);
+	}
+}
+
+/* kept: status.keptOnDelete as "Kind/name,..." */
+static void
+kept(struct fake *f, struct buf *out)
+{
+	const cJSON *k;
+
+	buf_reset(out);
+	cJSON_ArrayForEach(k, util_get(status(f), "keptOnDelete"))
+	{
+		assert_int(buf_printf(out, "%s%s/%s", out->len ? "," : "",
+				      util_get_str(k, "kind"),
+				      util_get_str(k, "name")),
+			   0);
+	}
+}
+
+/* relay_deleted: the relay leaves the API (no finalizer), as the
+ * controller's watch handler reports it, and the garbage collector
+ * removes what the relay owns */
+static void
+relay_deleted(struct fake *f)
+{
+	const struct relay_entry *e = hmap_get(&f->relays, FAKE_KEY);
+	struct hmap_entry *he;
+	char path[512], *victims[64];
+	size_t i, n = 0;
+
+	assert_non_null(e);
+	rec_env_relay_deleted(&f->env, FAKE_KEY, e->json);
+	fake_remove(f,
+		    fake_path_of(&KUBE_RELAY, FAKE_NAME, path, sizeof(path)));
+	for (he = hmap_first(&f->store, &i); he != NULL;
+	     he = hmap_next(&f->store, &i, he))
+		if (has_owner(he->value) && n < 64)
+			victims[n++] = xstrdup(he->key);
+	for (i = 0; i < n; i++) {
+		fake_remove(f, victims[i]);
+		free(victims[i]);
+	}
+}
+
+static void
+test_delete_keeps_volumes(void **state)
+{
+	struct fake f;
+	struct buf calls = BUF_INIT(1u << 16), k = BUF_INIT(4096);
+	size_t mark;
+
+	(void)state;
+	fake_setup(&f, SPEC_KEEP_NONE);
+	create(&f);
+	assert_true(has_owner(fake_obj(&f, &KUBE_SECRET, "chat-dkim")));
+	sts_pvcs(&f);
+	mark = fake_reconcile(&f);
+	fake_calls(&f, mark, &calls);
+	assert_str(buf_cstr(&calls),
+		   "apply persistentvolumeclaims/mail-chat-0\n"
+		   "apply persistentvolumeclaims/queue-chat-0\n");
+	assert_true(has_owner(fake_obj(&f, &KUBE_PVC, "mail-chat-0")));
+	assert_null(util_get(status(&f), "keptOnDelete"));
+	/* keepOnDelete set later: the claim is detached and listed */
+	fake_set_spec(&f, SPEC_KEEP_MAIL);
+	mark = fake_reconcile(&f);
+	assert_int(f.rc, 0);
+	fake_calls(&f, mark, &calls);
+	assert_non_null(strstr(buf_cstr(&calls),
+			       "apply persistentvolumeclaims/mail-chat-0\n"));
+	assert_null(strstr(buf_cstr(&calls), "queue-chat-0"));
+	assert_false(has_owner(fake_obj(&f, &KUBE_PVC, "mail-chat-0")));
+	assert_true(has_owner(fake_obj(&f, &KUBE_PVC, "queue-chat-0")));
+	/* what the StatefulSet controller set stays */
+	assert_non_null(util_get(fake_obj(&f, &KUBE_PVC, "mail-chat-0"),
+				 "spec.accessModes"));
+	kept(&f, &k);
+	assert_str(buf_cstr(&k), "PersistentVolumeClaim/mail-chat-0");
+	mark = fake_reconcile(&f);
+	assert_int(f.ncalls, mark);
+	/* the relay is deleted: nothing is written, the kept claim is
+	 * named */
+	relay_deleted(&f);
+	assert_null(fake_obj(&f, &KUBE_PVC, "queue-chat-0"));
+	mark = fake_reconcile(&f);
+	assert_int(f.rc, 0);
+	assert_int(f.ncalls, mark);
+	assert_str(buf_cstr(&f.events),
+		   "Normal VolumeKept: kept PersistentVolumeClaim "
+		   "mail-chat-0 (storage.mail.keepOnDelete)\n");
+	assert_non_null(fake_obj(&f, &KUBE_PVC, "mail-chat-0"));
+	/* the key was made while nothing was kept: it went with the relay,
+	 * and no event claims otherwise */
+	assert_null(fake_obj(&f, &KUBE_SECRET, "chat-dkim"));
+	buf_deinit(&calls);
+	buf_deinit(&k);
+	fake_teardown(&f);
+}
+
+static void
+test_delete_default_keeps_all(void **state)
+{
+	struct fake f;
+	struct buf k = BUF_INIT(4096);
+	unsigned forgets;
+	size_t mark;
+
+	(void)state;
+	fake_setup(&f, SPEC);
+	create(&f);
+	sts_pvcs(&f);
+	mark = fake_reconcile(&f);
+	assert_int(fake_writes(&f, mark), 3); /* two claims, the status */
+	kept(&f, &k);
+	assert_str(buf_cstr(&k), "PersistentVolumeClaim/mail-chat-0,"
+				 "PersistentVolumeClaim/queue-chat-0,"
+				 "Secret/chat-dkim");
+	forgets = f.key_forgets;
+	relay_deleted(&f);
+	mark = fake_reconcile(&f);
+	assert_int(f.ncalls, mark);
+	assert_int(f.key_forgets, forgets + 1);
+	assert_str(buf_cstr(&f.events),
+		   "Normal VolumeKept: kept PersistentVolumeClaim "
+		   "mail-chat-0 (storage.mail.keepOnDelete)\n"
+		   "Normal VolumeKept: kept PersistentVolumeClaim "
+		   "queue-chat-0 (storage.queue.keepOnDelete)\n"
+		   "Normal SecretKept: kept the DKIM key Secret chat-dkim\n");
+	assert_null(fake_obj(&f, &KUBE_STATEFULSET, FAKE_NAME));
+	assert_non_null(fake_obj(&f, &KUBE_SECRET, "chat-dkim"));
+	/* told once: a second reconcile of the key finds nothing to say */
+	mark = fake_reconcile(&f);
+	assert_int(f.ncalls, mark);
+	assert_str(buf_cstr(&f.events), "");
+	buf_deinit(&k);
+	fake_teardown(&f);
+}
+
+static void
+test_abort(void **state)
+{
+	struct fake f;
+	unsigned finished;
+	size_t i;
+
+	(void)state;
+	fake_setup(&f, SPEC);
+	finished = f.finished;
+	reconcile_start(&f.env, FAKE_KEY);
+	assert_non_null(f.env.live);
+	assert_true(f.ncalls > 10);
+	/* half the calls answered, then the Lease is lost */
+	for (i = 0; i < f.ncalls / 2; i++) {
+		struct kube_result res;
+
+		memset(&res, 0, sizeof(res));
+		fake_answer(&f, f.calls[i], &res);
+		f.calls[i]->state = 1;
+		f.calls[i]->done(f.calls[i]->arg, &res);
+		cJSON_Delete(res.body);
+	}
+	reconcile_abort(f.env.live);
+	assert_null(f.env.live);
+	for (i = f.ncalls / 2; i < f.ncalls; i++)
+		assert_int(f.calls[i]->state, 2);
+	assert_int(f.finished, finished);
+	/* the next leader's reconcile finishes the job */
+	(void)fake_reconcile(&f);
+	assert_int(f.rc, 0);
+	fake_teardown(&f);
+}
+
 int
 main(void)
 {
@@ -424,6 +673,10 @@ main(void)
 		cmocka_unit_test(test_steady_state),
 		cmocka_unit_test(test_drift_restored),
 		cmocka_unit_test(test_conflict_retried),
+		cmocka_unit_test(test_keygen_failed),
+		cmocka_unit_test(test_delete_keeps_volumes),
+		cmocka_unit_test(test_delete_default_keeps_all),
+		cmocka_unit_test(test_abort),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
