@@ -15,14 +15,16 @@
  *                       again (that one only), a deleted child re-created
  *   conflict            a 409 on one apply fails the reconcile
  *                       (ApplyFailed, a retry through the env); the
- *                       retry writes that child and the status only
+ *                       retry writes that child and the status only; a
+ *                       429's Retry-After reaches the env
  *   key generation      pending: Progressing, no failure; failed:
  *                       KeyGenerationFailed, a retry, no DKIM Secret;
  *                       ready: the Secret and its record
  *   deletion            keepOnDelete PVCs lose the relay's owner
  *                       reference and are listed in status.keptOnDelete;
  *                       the reconcile after the relay's deletion writes
- *                       nothing and reports each kept volume
+ *                       nothing and names what survives (the default
+ *                       relay: both claims and the DKIM key), once
  *   abort               a reconcile cancelled in flight cancels every
  *                       call and reports no outcome
  *
