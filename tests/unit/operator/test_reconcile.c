@@ -25,6 +25,8 @@
  *                       the reconcile after the relay's deletion writes
  *                       nothing and names what survives (the default
  *                       relay: both claims and the DKIM key), once
+ *   user's Secrets      read each time (a missing one is Degraded and
+ *                       retried), the DKIM record from the user's key
  *   abort               a reconcile cancelled in flight cancels every
  *                       call and reports no outcome
  *
@@ -382,7 +384,7 @@ test_conflict_retried(void **state)
 	(void)state;
 	fake_setup(&f, SPEC);
 	fake_fail(&f, KV_APPLY, "/statefulsets/chat?", 409, "Conflict", 1);
-	mark = fake_reconcile(&f);
+	(void)fake_reconcile(&f);
 	/* failed: the env is asked for a retry with backoff */
 	assert_int(f.rc, -EAGAIN);
 	assert_null(fake_obj(&f, &KUBE_STATEFULSET, FAKE_NAME));
@@ -432,7 +434,7 @@ test_keygen_failed(void **state)
 	fake_setup(&f, SPEC);
 	/* still being made: the relay converges without it */
 	f.key_mode = FAKE_KEY_PENDING;
-	mark = fake_reconcile(&f);
+	(void)fake_reconcile(&f);
 	assert_int(f.rc, 0);
 	assert_null(fake_obj(&f, &KUBE_SECRET, "chat-dkim"));
 	assert_cond(&f, "Progressing", "True GeneratingDKIMKey");
@@ -633,6 +635,71 @@ test_delete_default_keeps_all(void **state)
 	fake_teardown(&f);
 }
 
+/* user_secret: the user creates Secret name with one data key */
+static void
+user_secret(struct fake *f, const char *name, const char *key,
+	    const struct buf *val)
+{
+	struct buf b64 = BUF_INIT(65536);
+	char path[512];
+	cJSON *sec = cJSON_CreateObject(), *md;
+
+	assert_int(util_b64_encode(val->data, val->len, &b64), 0);
+	cJSON_AddStringToObject(sec, "apiVersion", "v1");
+	cJSON_AddStringToObject(sec, "kind", "Secret");
+	md = cJSON_AddObjectToObject(sec, "metadata");
+	cJSON_AddStringToObject(md, "name", name);
+	cJSON_AddStringToObject(md, "namespace", FAKE_NS);
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(sec, "data"), key,
+				buf_cstr(&b64));
+	fake_stamp(f, sec, 1);
+	/* not labelled: no informer caches it, the reconcile reads it */
+	assert_null(hmap_put(
+		&f->store, fake_path_of(&KUBE_SECRET, name, path, sizeof(path)),
+		sec));
+	buf_deinit(&b64);
+}
+
+static void
+test_user_secrets(void **state)
+{
+	struct fake f;
+	struct buf calls = BUF_INIT(1u << 16), cert = BUF_INIT(16384),
+		   key = BUF_INIT(16384);
+	size_t mark;
+
+	(void)state;
+	fake_setup(&f,
+		   "{\"domain\":\"chat.example.org\","
+		   "\"tls\":{\"mode\":\"Secret\",\"secretName\":\"my-tls\"},"
+		   "\"dkim\":{\"secretName\":\"my-dkim\"}}");
+	mark = fake_reconcile(&f);
+	assert_int(f.rc, -EAGAIN);
+	fake_calls(&f, mark, &calls);
+	assert_non_null(strstr(buf_cstr(&calls), "get secrets/my-dkim\n"));
+	assert_non_null(strstr(buf_cstr(&calls), "get secrets/my-tls\n"));
+	assert_null(strstr(buf_cstr(&calls), "create secrets"));
+	assert_cond(&f, "Degraded", "True DKIMSecretMissing");
+	assert_str(util_get_str(status(&f), "dkimSecretName"), "my-dkim");
+	/* the user brings them: the record comes from the user's key */
+	user_secret(&f, "my-dkim", "opendkim.private", &f.key_pem);
+	assert_int(keys_self_signed("chat.example.org", 1, &cert, &key), 0);
+	user_secret(&f, "my-tls", "tls.crt", &cert);
+	(void)fake_reconcile(&f);
+	assert_int(f.rc, 0);
+	assert_cond(&f, "Degraded", "False AsExpected");
+	assert_dkim_of_key(&f);
+	/* steady: the two reads, no write */
+	mark = fake_reconcile(&f);
+	fake_calls(&f, mark, &calls);
+	assert_str(buf_cstr(&calls), "get secrets/my-dkim\n"
+				     "get secrets/my-tls\n");
+	buf_deinit(&calls);
+	buf_deinit(&cert);
+	buf_wipe_deinit(&key);
+	fake_teardown(&f);
+}
+
 static void
 test_abort(void **state)
 {
@@ -678,6 +745,7 @@ main(void)
 		cmocka_unit_test(test_keygen_failed),
 		cmocka_unit_test(test_delete_keeps_volumes),
 		cmocka_unit_test(test_delete_default_keeps_all),
+		cmocka_unit_test(test_user_secrets),
 		cmocka_unit_test(test_abort),
 	};
 
