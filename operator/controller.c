@@ -23,7 +23,10 @@
  * Reconciles are asynchronous (reconcile.h): the main loop starts them
  * between dispatch rounds, their API calls complete in loop callbacks,
  * so watches, Lease renewals and probes are served meanwhile, and a
- * slow request of one relay does not hold up the others.
+ * slow request of one relay does not hold up the others. They reach
+ * the client, the caches, events, the keygen, the loop's clock and the
+ * queue only through the struct rec_env wired here (the env_* hooks),
+ * which tests/unit/operator/test_reconcile.c replaces by a fake.
  *
  * Untrusted input: HTTP requests to the probe/metrics ports (handled by
  * services/lib/http with its limits; only the path is looked at).
