@@ -41,12 +41,7 @@ dict_req_new(struct dict_conn *c, char cmd)
 	req->conn = c;
 	req->cmd = cmd;
 	buf_init(&req->reply, DICT_REPLY_MAX);
-	if (c->tail != NULL)
-		c->tail->next = req;
-	else
-		c->head = req;
-	c->tail = req;
-	c->npending++;
+	LLIST_APPEND(&c->reqs, req, link);
 	return req;
 }
 
@@ -66,7 +61,7 @@ conn_move_replies(struct dict_conn *c)
 	struct dict_req *req;
 
 	/* past the high-water mark the rest waits for the peer to read */
-	while ((req = c->head) != NULL && req->done &&
+	while ((req = LLIST_FIRST(&c->reqs)) != NULL && req->done &&
 	       lineio_pending(&c->io) <= OUT_HIGH) {
 		if (lineio_write(&c->io, req->reply.data, req->reply.len) < 0) {
 			log_warn("dict %s#%lu: output queue full, closing",
@@ -74,10 +69,7 @@ conn_move_replies(struct dict_conn *c)
 			c->dead = 1;
 			return;
 		}
-		c->head = req->next;
-		if (c->head == NULL)
-			c->tail = NULL;
-		c->npending--;
+		LLIST_REMOVE(&c->reqs, req, link);
 		req_free(req);
 	}
 }
@@ -93,7 +85,7 @@ dict_req_done(struct dict_req *req)
 		return;
 	}
 	req->done = 1;
-	if (c->head != req)
+	if (LLIST_FIRST(&c->reqs) != req)
 		return; /* an earlier request still owes its answer */
 	conn_move_replies(c);
 	if (!c->in_dispatch)
@@ -185,7 +177,7 @@ dict_req_orphaned(const struct dict_req *req)
 static int
 conn_paused(const struct dict_conn *c)
 {
-	return c->npending >= DICT_PENDING_MAX ||
+	return LLIST_COUNT(&c->reqs) >= DICT_PENDING_MAX ||
 	       lineio_pending(&c->io) > OUT_HIGH;
 }
 
@@ -276,10 +268,11 @@ conn_update(struct dict_conn *c)
 		r = lineio_flush(&c->io);
 		if (r < 0)
 			c->dead = 1;
-		if (r <= 0 || c->head == NULL || !c->head->done)
+		if (r <= 0 || LLIST_EMPTY(&c->reqs) ||
+		    !LLIST_FIRST(&c->reqs)->done)
 			break;
 	}
-	if (c->eof && c->npending == 0 && lineio_pending(&c->io) == 0)
+	if (c->eof && LLIST_EMPTY(&c->reqs) && lineio_pending(&c->io) == 0)
 		c->dead = 1;
 	if (c->dead) {
 		conn_free(c);
@@ -334,11 +327,7 @@ conn_new(struct dict_server *srv, int fd)
 	c->num = ++srv->next_num;
 	lineio_init(&c->io, fd, DICT_LINE_MAX, OUT_HIGH + DICT_REPLY_MAX);
 	evloop_timer_init(&c->resume, conn_resume, c);
-	c->next = srv->conns;
-	if (srv->conns != NULL)
-		srv->conns->prev = c;
-	srv->conns = c;
-	srv->nconns++;
+	LLIST_PREPEND(&srv->conns, c, link);
 	srv->stats.conns++;
 	conn_watch(c, EV_READ);
 	if (c->dead) {
@@ -359,14 +348,12 @@ conn_free(struct dict_conn *c)
 	if (c->watched != 0)
 		evloop_io_del(srv->loop, c->fd);
 	(void)close(c->fd);
-	for (req = c->head; req != NULL; req = next) {
-		next = req->next;
-		if (req->done) {
+	LLIST_FOREACH_SAFE(req, &c->reqs, link, next) {
+		LLIST_REMOVE(&c->reqs, req, link);
+		if (req->done)
 			req_free(req);
-		} else {
+		else
 			req->conn = NULL;
-			req->next = NULL;
-		}
 	}
 	for (size_t i = 0; i < c->ntxns; i++) {
 		free(c->txns[i].user);
@@ -374,13 +361,7 @@ conn_free(struct dict_conn *c)
 	}
 	free(c->txns);
 	lineio_deinit(&c->io);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		srv->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	srv->nconns--;
+	LLIST_REMOVE(&srv->conns, c, link);
 	free(c);
 }
 
@@ -413,7 +394,8 @@ dict_server_new(struct evloop *loop, const char *name,
 		       "dict %s: accept", name);
 	opts.full_msg = srv->log_name;
 	opts.err_msg = srv->accept_msg;
-	net_server_init(&srv->ns, loop, &opts, &srv->nconns, srv_admit, srv);
+	net_server_init(&srv->ns, loop, &opts, &LLIST_COUNT(&srv->conns),
+			srv_admit, srv);
 	return srv;
 }
 
@@ -421,11 +403,12 @@ void
 dict_server_free(struct dict_server **srvp)
 {
 	struct dict_server *srv = *srvp;
+	struct dict_conn *c;
 
 	if (srv == NULL)
 		return;
-	while (srv->conns != NULL)
-		conn_free(srv->conns);
+	while ((c = LLIST_FIRST(&srv->conns)) != NULL)
+		conn_free(c);
 	net_server_close(&srv->ns);
 	free(srv->name);
 	free(srv);
@@ -471,7 +454,7 @@ dict_server_set_max_conns(struct dict_server *srv, size_t max)
 size_t
 dict_server_conns(const struct dict_server *srv)
 {
-	return srv->nconns;
+	return LLIST_COUNT(&srv->conns);
 }
 
 void

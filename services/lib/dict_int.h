@@ -13,6 +13,7 @@
 #include "dict.h"
 #include "evloop.h"
 #include "lineio.h"
+#include "llist.h"
 #include "net_server.h"
 
 #define OUT_HIGH (1024 * 1024) /* stop reading while more is queued */
@@ -25,12 +26,11 @@ struct dict_txn {
 
 struct dict_conn {
 	struct dict_server *srv;
-	struct dict_conn *prev, *next;
+	LLIST_LINK(dict_conn) link; /* in the server's conns */
 	int fd;
 	unsigned long num; /* for logs */
 	struct lineio io;
-	struct dict_req *head, *tail; /* requests awaiting their reply */
-	size_t npending;
+	LLIST_HEAD(, dict_req) reqs; /* requests awaiting their reply */
 	struct dict_txn *txns;
 	size_t ntxns;
 	int hello;
@@ -43,8 +43,8 @@ struct dict_conn {
 };
 
 struct dict_req {
-	struct dict_conn *conn; /* NULL: orphaned */
-	struct dict_req *next;
+	struct dict_conn *conn;	   /* NULL: orphaned */
+	LLIST_LINK(dict_req) link; /* in conn->reqs */
 	struct buf reply;
 	char cmd;
 	int done;
@@ -61,8 +61,7 @@ struct dict_server {
 	struct net_server ns;
 	char log_name[64];   /* "dict <name>", for the admission logs */
 	char accept_msg[80]; /* "dict <name>: accept" */
-	struct dict_conn *conns;
-	size_t nconns;
+	LLIST_HEAD(, dict_conn) conns;
 	unsigned long next_num;
 	struct dict_stats stats;
 };

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "llist.h"
 #include "log.h"
 #include "net.h"
 #include "net_server.h"
@@ -52,7 +53,7 @@ struct http_request {
 
 struct http_conn {
 	struct http_server *srv;
-	struct http_conn *prev, *next;
+	LLIST_LINK(http_conn) link; /* in the server's conns */
 	int fd;
 	enum conn_state state;
 	int close;	 /* close once the response is out */
@@ -75,8 +76,7 @@ struct http_server {
 	http_handler_fn *handler;
 	void *arg;
 	struct net_server ns;
-	struct http_conn *conns;
-	size_t nconns;
+	LLIST_HEAD(, http_conn) conns;
 };
 
 static void conn_process(struct http_conn *c);
@@ -96,13 +96,7 @@ conn_free(struct http_conn *c)
 	evloop_timer_stop(srv->loop, &c->timer);
 	evloop_io_del(srv->loop, c->fd);
 	close(c->fd);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		srv->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	srv->nconns--;
+	LLIST_REMOVE(&srv->conns, c, link);
 	buf_deinit(&c->in);
 	buf_deinit(&c->body);
 	buf_deinit(&c->out);
@@ -541,11 +535,7 @@ conn_new(void *arg, int fd)
 	if (c->peer[0] == '\0' || strncmp(c->peer, "unix:", 5) == 0)
 		(void)snprintf(c->peer, sizeof(c->peer), "unix");
 	evloop_timer_init(&c->timer, on_timer, c);
-	c->next = srv->conns;
-	if (c->next != NULL)
-		c->next->prev = c;
-	srv->conns = c;
-	srv->nconns++;
+	LLIST_PREPEND(&srv->conns, c, link);
 	if (evloop_io_add(srv->loop, fd, EV_READ, on_io, c) < 0) {
 		conn_free(c);
 		return;
@@ -581,8 +571,8 @@ http_server_new(struct evloop *loop, const struct http_server_opts *opts,
 	srv->head = head;
 	srv->handler = handler;
 	srv->arg = arg;
-	net_server_init(&srv->ns, loop, &admit_opts, &srv->nconns, conn_new,
-			srv);
+	net_server_init(&srv->ns, loop, &admit_opts, &LLIST_COUNT(&srv->conns),
+			conn_new, srv);
 	net_server_set_max(&srv->ns, srv->opts.max_conns);
 	return srv;
 }
@@ -605,7 +595,7 @@ http_server_close_listeners(struct http_server *srv)
 size_t
 http_server_conns(const struct http_server *srv)
 {
-	return srv->nconns;
+	return LLIST_COUNT(&srv->conns);
 }
 
 /* http_server_free: see http.h */
@@ -617,10 +607,8 @@ http_server_free(struct http_server **srvp)
 
 	if (srv == NULL)
 		return;
-	for (c = srv->conns; c != NULL; c = next) {
-		next = c->next;
+	LLIST_FOREACH_SAFE(c, &srv->conns, link, next)
 		conn_free(c);
-	}
 	http_server_close_listeners(srv);
 	free(srv);
 	*srvp = NULL;
