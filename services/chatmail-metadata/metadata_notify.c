@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "llist.h"
 #include "log.h"
 #include "num.h"
 #include "xmalloc.h"
@@ -42,9 +43,9 @@
 struct notify_item {
 	struct evloop_timer timer;
 	struct notifier *n;
-	struct notify_item *prev, *next; /* every item */
-	struct notify_item *wait_next;	 /* due, waiting for a slot */
-	char *name;			 /* queue file */
+	LLIST_LINK(notify_item) link;	   /* in n->items: every item */
+	LLIST_LINK(notify_item) wait_link; /* in n->waiting */
+	char *name;			   /* queue file */
 	char *addr, *token;
 	int64_t start_ts;
 	unsigned retry;
@@ -62,8 +63,8 @@ struct notifier {
 	time_t (*now)(void);
 	CURLM *multi;
 	struct evloop_timer curl_timer;
-	struct notify_item *items;
-	struct notify_item *wait_head, *wait_tail;
+	LLIST_HEAD(, notify_item) items;
+	LLIST_HEAD(, notify_item) waiting; /* due, waiting for a slot */
 	size_t inflight;
 	struct notify_stats st;
 };
@@ -142,12 +143,7 @@ item_free(struct notify_item *it)
 		curl_easy_cleanup(it->easy);
 	}
 	curl_slist_free_all(it->headers);
-	if (it->prev != NULL)
-		it->prev->next = it->next;
-	else
-		n->items = it->next;
-	if (it->next != NULL)
-		it->next->prev = it->prev;
+	LLIST_REMOVE(&n->items, it, link);
 	free(it->name);
 	free(it->addr);
 	if (it->token != NULL)
@@ -173,12 +169,8 @@ pump(struct notifier *n)
 {
 	struct notify_item *it;
 
-	while (n->inflight < NOTIFY_INFLIGHT_MAX && n->wait_head != NULL) {
-		it = n->wait_head;
-		n->wait_head = it->wait_next;
-		if (n->wait_head == NULL)
-			n->wait_tail = NULL;
-		it->wait_next = NULL;
+	while (n->inflight < NOTIFY_INFLIGHT_MAX && !LLIST_EMPTY(&n->waiting)) {
+		LLIST_POP(&n->waiting, it, wait_link);
 		n->st.waiting--;
 		item_start(it);
 	}
@@ -192,11 +184,7 @@ item_due(struct evloop *loop, void *arg)
 	struct notifier *n = it->n;
 
 	(void)loop;
-	if (n->wait_tail != NULL)
-		n->wait_tail->wait_next = it;
-	else
-		n->wait_head = it;
-	n->wait_tail = it;
+	LLIST_APPEND(&n->waiting, it, wait_link);
 	n->st.waiting++;
 	pump(n);
 }
@@ -235,10 +223,7 @@ item_new(struct notifier *n, const char *name, const char *addr,
 	it->token = xstrdup(token);
 	it->start_ts = start_ts;
 	evloop_timer_init(&it->timer, item_due, it);
-	it->next = n->items;
-	if (n->items != NULL)
-		n->items->prev = it;
-	n->items = it;
+	LLIST_PREPEND(&n->items, it, link);
 	n->st.queued++;
 	return it;
 }
@@ -574,10 +559,8 @@ notifier_free(struct notifier **np)
 
 	if (n == NULL)
 		return;
-	for (it = n->items; it != NULL; it = next) {
-		next = it->next;
+	LLIST_FOREACH_SAFE(it, &n->items, link, next)
 		item_free(it);
-	}
 	(void)curl_multi_cleanup(n->multi);
 	evloop_timer_stop(n->loop, &n->curl_timer);
 	curl_global_cleanup();

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "llist.h"
 #include "net.h"
 #include "xmalloc.h"
 
@@ -30,7 +31,7 @@
 
 struct turn_req {
 	struct turn *t;
-	struct turn_req *prev, *next;
+	LLIST_LINK(turn_req) link; /* in turn->pending */
 	struct dict_req *req;
 	struct evloop_timer deadline;
 	int fd;
@@ -42,7 +43,7 @@ struct turn {
 	struct evloop *loop;
 	char *path;
 	char *hostname;
-	struct turn_req *pending;
+	LLIST_HEAD(, turn_req) pending;
 };
 
 /* finish: answer with the line read so far (ok) or N, and free tr */
@@ -73,12 +74,7 @@ finish(struct turn_req *tr, int ok, const char *why)
 			 ok ? "empty answer" : why);
 		dict_reply_notfound(tr->req);
 	}
-	if (tr->prev != NULL)
-		tr->prev->next = tr->next;
-	else
-		t->pending = tr->next;
-	if (tr->next != NULL)
-		tr->next->prev = tr->prev;
+	LLIST_REMOVE(&t->pending, tr, link);
 	explicit_bzero(tr->line, sizeof(tr->line));
 	free(tr);
 }
@@ -140,10 +136,7 @@ turn_lookup(struct turn *t, struct dict_req *req)
 	tr->req = req;
 	tr->fd = -1;
 	evloop_timer_init(&tr->deadline, on_deadline, tr);
-	tr->next = t->pending;
-	if (t->pending != NULL)
-		t->pending->prev = tr;
-	t->pending = tr;
+	LLIST_PREPEND(&t->pending, tr, link);
 	r = net_connect_unix(t->path, &tr->fd);
 	if (r < 0) {
 		tr->fd = -1;
@@ -179,10 +172,8 @@ turn_free(struct turn **tp)
 
 	if (t == NULL)
 		return;
-	for (tr = t->pending; tr != NULL; tr = next) {
-		next = tr->next;
+	LLIST_FOREACH_SAFE(tr, &t->pending, link, next)
 		finish(tr, 0, "shutting down");
-	}
 	free(t->path);
 	free(t->hostname);
 	free(t);
