@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "fm_dns.h"
+#include "llist.h"
 #include "log.h"
 #include "net.h"
 #include "num.h"
@@ -37,7 +38,7 @@ struct cache_ent {
 struct fm_dns {
 	struct evloop *loop;
 	struct net_addr server;
-	struct fm_dns_query *queries; /* pending, doubly linked */
+	LLIST_HEAD(, fm_dns_query) queries; /* pending */
 	struct cache_ent cache[FM_DNS_CACHE_MAX];
 	size_t ncache;
 	uint64_t stamp;
@@ -47,7 +48,7 @@ struct fm_dns {
 
 struct fm_dns_query {
 	struct fm_dns *dns;
-	struct fm_dns_query *prev, *next;
+	LLIST_LINK(fm_dns_query) link; /* in dns->queries */
 	char name[256];
 	uint16_t id;
 	int fd, tcp, connected;
@@ -285,12 +286,7 @@ query_free(struct fm_dns_query *q)
 	query_close(q);
 	evloop_timer_stop(dns->loop, &q->retry);
 	evloop_timer_stop(dns->loop, &q->deadline);
-	if (q->prev != NULL)
-		q->prev->next = q->next;
-	else
-		dns->queries = q->next;
-	if (q->next != NULL)
-		q->next->prev = q->prev;
+	LLIST_REMOVE(&dns->queries, q, link);
 	free(q->tbuf);
 	free(q);
 }
@@ -506,10 +502,7 @@ fm_dns_lookup_txt(struct fm_dns *dns, const char *name, fm_dns_txt_fn *fn,
 		q->id = (uint16_t)(dns->stamp * 40503u + 1);
 	evloop_timer_init(&q->retry, on_retry, q);
 	evloop_timer_init(&q->deadline, on_deadline, q);
-	q->next = dns->queries;
-	if (q->next != NULL)
-		q->next->prev = q;
-	dns->queries = q;
+	LLIST_PREPEND(&dns->queries, q, link);
 	len = fm_dns_build_query(q->id, name, 16, q->q, sizeof(q->q));
 	q->fd = len > 0 ? udp_open(dns) : -1;
 	if (q->fd < 0 ||
@@ -540,10 +533,8 @@ fm_dns_free(struct fm_dns **dp)
 
 	if (dns == NULL)
 		return;
-	for (q = dns->queries; q != NULL; q = next) {
-		next = q->next;
+	LLIST_FOREACH_SAFE(q, &dns->queries, link, next)
 		query_free(q);
-	}
 	while (dns->ncache > 0)
 		cache_drop(dns, 0);
 	free(dns);

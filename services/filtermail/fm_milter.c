@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "filtermail.h"
+#include "llist.h"
 #include "log.h"
 #include "net_server.h"
 #include "xmalloc.h"
@@ -72,7 +73,7 @@
 
 struct fm_msession {
 	struct fm_milter *srv;
-	struct fm_msession *prev, *next;
+	LLIST_LINK(fm_msession) link; /* in srv->sessions */
 	int fd;
 	struct buf in, out;
 	struct buf hdr, body; /* the message being collected */
@@ -87,8 +88,7 @@ struct fm_msession {
 struct fm_milter {
 	const struct fm_ctx *ctx;
 	struct net_server ns;
-	struct fm_msession *sessions;
-	size_t nsessions;
+	LLIST_HEAD(, fm_msession) sessions;
 	char rbuf[READ_SIZE];
 };
 
@@ -146,13 +146,7 @@ session_free(struct fm_msession *s)
 	evloop_timer_stop(srv->ctx->loop, &s->timer);
 	evloop_io_del(srv->ctx->loop, s->fd);
 	close(s->fd);
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		srv->sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	srv->nsessions--;
+	LLIST_REMOVE(&srv->sessions, s, link);
 	buf_deinit(&s->in);
 	buf_deinit(&s->out);
 	buf_deinit(&s->hdr);
@@ -420,11 +414,7 @@ session_new(void *arg, int fd)
 	buf_init(&s->out, OUT_MAX);
 	reset_message(s);
 	evloop_timer_init(&s->timer, on_timer, s);
-	s->next = srv->sessions;
-	if (s->next != NULL)
-		s->next->prev = s;
-	srv->sessions = s;
-	srv->nsessions++;
+	LLIST_PREPEND(&srv->sessions, s, link);
 	if (evloop_io_add(srv->ctx->loop, fd, EV_READ, on_io, s) < 0) {
 		session_free(s);
 		return;
@@ -451,8 +441,8 @@ fm_milter_new(const struct fm_ctx *ctx, int lfd)
 
 	srv->ctx = ctx;
 	o.max_conns = ctx->max_sessions;
-	net_server_init(&srv->ns, ctx->loop, &o, &srv->nsessions, session_new,
-			srv);
+	net_server_init(&srv->ns, ctx->loop, &o, &LLIST_COUNT(&srv->sessions),
+			session_new, srv);
 	if (net_server_listen(&srv->ns, lfd) < 0) {
 		close(lfd);
 		free(srv);
@@ -484,10 +474,8 @@ fm_milter_free(struct fm_milter **mp)
 
 	if (srv == NULL)
 		return;
-	for (s = srv->sessions; s != NULL; s = next) {
-		next = s->next;
+	LLIST_FOREACH_SAFE(s, &srv->sessions, link, next)
 		session_free(s);
-	}
 	fm_milter_close_listener(srv);
 	free(srv);
 	*mp = NULL;
@@ -497,5 +485,5 @@ fm_milter_free(struct fm_milter **mp)
 size_t
 fm_milter_sessions(const struct fm_milter *srv)
 {
-	return srv->nsessions;
+	return LLIST_COUNT(&srv->sessions);
 }

@@ -90,8 +90,8 @@ fm_policy_free(struct fm_policy **pp)
 
 	if (pol == NULL)
 		return;
-	while (pol->checks != NULL) {
-		struct fm_check *c = pol->checks;
+	while (!LLIST_EMPTY(&pol->checks)) {
+		struct fm_check *c = LLIST_FIRST(&pol->checks);
 
 		fm_check_cancel(&c);
 	}
@@ -122,7 +122,7 @@ fm_policy_dns(struct fm_policy *pol)
 size_t
 fm_policy_pending(const struct fm_policy *pol)
 {
-	return pol->npending;
+	return LLIST_COUNT(&pol->checks);
 }
 
 void

@@ -16,6 +16,7 @@
 #include "fm_pgp.h"
 #include "fm_policy.h"
 #include "fm_sign_pool.h"
+#include "llist.h"
 
 struct fm_policy {
 	struct evloop *loop;
@@ -29,8 +30,7 @@ struct fm_policy {
 	struct buf scratch;	       /* transfer-decoded bodies */
 	struct buf prepend; /* a verdict's DKIM-Signature + cleaned section */
 	struct buf cleaned; /* the cleaned header section (outgoing) */
-	struct fm_check *checks; /* waiting for DNS */
-	size_t npending;
+	LLIST_HEAD(, fm_check) checks; /* waiting for DNS or a signature */
 	time_t (*now)(void);
 };
 
@@ -39,7 +39,7 @@ struct fm_policy {
  * fm_policy_sign.c); fm_check_cancel() calls drop */
 struct fm_check {
 	struct fm_policy *pol;
-	struct fm_check *prev, *next; /* pol->checks, while linked */
+	LLIST_LINK(fm_check) link; /* in pol->checks, while linked */
 	int linked;
 	fm_policy_done_fn *done;
 	void *arg;
@@ -47,7 +47,7 @@ struct fm_check {
 	void (*drop)(struct fm_check *c);
 };
 
-/* fm_check_link: count c as pending (pol->checks, npending) */
+/* fm_check_link: count c as pending (in pol->checks) */
 void fm_check_link(struct fm_check *c);
 /* fm_check_unlink: no longer pending; harmless when not linked */
 void fm_check_unlink(struct fm_check *c);

@@ -40,13 +40,8 @@ fm_check_link(struct fm_check *c)
 {
 	struct fm_policy *pol = c->pol;
 
-	c->prev = NULL;
-	c->next = pol->checks;
-	if (c->next != NULL)
-		c->next->prev = c;
-	pol->checks = c;
+	LLIST_PREPEND(&pol->checks, c, link);
 	c->linked = 1;
-	pol->npending++;
 }
 
 void
@@ -56,14 +51,8 @@ fm_check_unlink(struct fm_check *c)
 
 	if (!c->linked)
 		return;
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		pol->checks = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	LLIST_REMOVE(&pol->checks, c, link);
 	c->linked = 0;
-	pol->npending--;
 }
 
 /* fm_check_cancel: see fm_policy.h */

@@ -21,13 +21,14 @@
 #include <unistd.h>
 
 #include "fm_sign_pool.h"
+#include "llist.h"
 #include "num.h"
 #include "xmalloc.h"
 
 enum job_state { J_WAITING, J_QUEUED, J_RUNNING, J_DONE };
 
 struct fm_sign_job {
-	struct fm_sign_job *prev, *next;
+	LLIST_LINK(fm_sign_job) link; /* in the one list it is in */
 	enum job_state state;
 	int cancelled; /* running when cancelled: freed, not reported */
 	int rc;
@@ -38,10 +39,7 @@ struct fm_sign_job {
 	unsigned char sig[FM_SIGN_SIG_MAX];
 };
 
-struct jlist {
-	struct fm_sign_job *head, *tail;
-	size_t n;
-};
+LLIST_HEAD(jlist, fm_sign_job);
 
 struct fm_sign_pool {
 	struct evloop *loop;
@@ -59,44 +57,13 @@ struct fm_sign_pool {
 	int efd;
 };
 
-/* jl_push: append j to l */
-static void
-jl_push(struct jlist *l, struct fm_sign_job *j)
-{
-	j->next = NULL;
-	j->prev = l->tail;
-	if (l->tail != NULL)
-		l->tail->next = j;
-	else
-		l->head = j;
-	l->tail = j;
-	l->n++;
-}
-
-/* jl_unlink: take j out of l */
-static void
-jl_unlink(struct jlist *l, struct fm_sign_job *j)
-{
-	if (j->prev != NULL)
-		j->prev->next = j->next;
-	else
-		l->head = j->next;
-	if (j->next != NULL)
-		j->next->prev = j->prev;
-	else
-		l->tail = j->prev;
-	j->prev = j->next = NULL;
-	l->n--;
-}
-
-/* jl_pop: the first job of l, or NULL */
+/* jl_pop: the first job of l, taken out, or NULL */
 static struct fm_sign_job *
 jl_pop(struct jlist *l)
 {
-	struct fm_sign_job *j = l->head;
+	struct fm_sign_job *j;
 
-	if (j != NULL)
-		jl_unlink(l, j);
+	LLIST_POP(l, j, link);
 	return j;
 }
 
@@ -104,16 +71,14 @@ jl_pop(struct jlist *l)
 static void
 jl_free(struct jlist *l, size_t *jobs)
 {
-	struct fm_sign_job *j = l->head, *next;
+	struct fm_sign_job *j, *next;
 
-	for (; j != NULL; j = next) {
-		next = j->next;
+	LLIST_FOREACH_SAFE(j, l, link, next) {
 		explicit_bzero(j, sizeof(*j));
 		free(j);
 		(*jobs)--;
 	}
-	l->head = l->tail = NULL;
-	l->n = 0;
+	LLIST_INIT(l);
 }
 
 /* worker: a signer thread: take a queued job, sign, hand it back */
@@ -126,7 +91,7 @@ worker(void *arg)
 
 	(void)pthread_mutex_lock(&p->mu);
 	for (;;) {
-		while (p->queue.head == NULL && !p->stopping)
+		while (LLIST_EMPTY(&p->queue) && !p->stopping)
 			(void)pthread_cond_wait(&p->cv, &p->mu);
 		if (p->stopping)
 			break;
@@ -137,12 +102,12 @@ worker(void *arg)
 		j->rc = p->work(p->key, j->hh, j->sig, &j->siglen);
 		(void)pthread_mutex_lock(&p->mu);
 		j->state = J_DONE;
-		jl_push(&p->done, j);
+		LLIST_APPEND(&p->done, j, link);
 		/* the counter only wakes the loop, which empties the done
 		 * list before it waits again: one wake-up per non-empty
 		 * list is enough */
-		if (p->done.n == 1 && write(p->efd, &one, sizeof(one)) < 0 &&
-		    errno != EAGAIN)
+		if (LLIST_COUNT(&p->done) == 1 &&
+		    write(p->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 			abort(); /* a broken eventfd would hang sessions */
 	}
 	(void)pthread_mutex_unlock(&p->mu);
@@ -155,14 +120,15 @@ refill(struct fm_sign_pool *p)
 {
 	struct fm_sign_job *j;
 
-	while (p->queue.n < p->max_queue && (j = jl_pop(&p->waiting)) != NULL) {
+	while (LLIST_COUNT(&p->queue) < p->max_queue &&
+	       (j = jl_pop(&p->waiting)) != NULL) {
 		j->state = J_QUEUED;
-		jl_push(&p->queue, j);
+		LLIST_APPEND(&p->queue, j, link);
 		/* one job, one thread woken (no herd) */
 		(void)pthread_cond_signal(&p->cv);
 	}
-	if (p->queue.n > p->peak_queued)
-		p->peak_queued = p->queue.n;
+	if (LLIST_COUNT(&p->queue) > p->peak_queued)
+		p->peak_queued = LLIST_COUNT(&p->queue);
 }
 
 /* on_event: results are in: report them one at a time (a callback may
@@ -293,7 +259,7 @@ fm_sign_pool_submit(struct fm_sign_pool *p, const unsigned char hh[32],
 	j->arg = arg;
 	j->state = J_WAITING;
 	p->jobs++;
-	jl_push(&p->waiting, j);
+	LLIST_APPEND(&p->waiting, j, link);
 	(void)pthread_mutex_lock(&p->mu);
 	refill(p);
 	(void)pthread_mutex_unlock(&p->mu);
@@ -312,10 +278,10 @@ fm_sign_pool_cancel(struct fm_sign_pool *p, struct fm_sign_job **jp)
 	(void)pthread_mutex_lock(&p->mu);
 	switch (j->state) {
 	case J_WAITING:
-		jl_unlink(&p->waiting, j);
+		LLIST_REMOVE(&p->waiting, j, link);
 		break;
 	case J_QUEUED:
-		jl_unlink(&p->queue, j);
+		LLIST_REMOVE(&p->queue, j, link);
 		refill(p);
 		break;
 	case J_RUNNING:
@@ -325,7 +291,7 @@ fm_sign_pool_cancel(struct fm_sign_pool *p, struct fm_sign_job **jp)
 		keep = 1;
 		break;
 	case J_DONE:
-		jl_unlink(&p->done, j);
+		LLIST_REMOVE(&p->done, j, link);
 		break;
 	}
 	(void)pthread_mutex_unlock(&p->mu);
@@ -342,8 +308,8 @@ fm_sign_pool_stats(struct fm_sign_pool *p, struct fm_sign_pool_stats *st)
 	(void)pthread_mutex_lock(&p->mu);
 	st->threads = p->nthreads;
 	st->jobs = p->jobs;
-	st->waiting = p->waiting.n;
-	st->queued = p->queue.n;
+	st->waiting = LLIST_COUNT(&p->waiting);
+	st->queued = LLIST_COUNT(&p->queue);
 	st->peak_queued = p->peak_queued;
 	st->done = p->reported;
 	(void)pthread_mutex_unlock(&p->mu);

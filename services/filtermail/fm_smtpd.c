@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "filtermail.h"
+#include "llist.h"
 #include "log.h"
 #include "net_server.h"
 #include "xmalloc.h"
@@ -44,7 +45,7 @@ enum sess_state {
 
 struct fm_session {
 	struct fm_smtpd *srv;
-	struct fm_session *prev, *next;
+	LLIST_LINK(fm_session) link; /* in srv->sessions */
 	int fd;
 	enum sess_state state;
 	int discarding; /* skipping the rest of an over-long line */
@@ -62,8 +63,7 @@ struct fm_session {
 struct fm_smtpd {
 	const struct fm_ctx *ctx;
 	struct net_server ns;
-	struct fm_session *sessions;
-	size_t nsessions;
+	LLIST_HEAD(, fm_session) sessions;
 	char rbuf[READ_SIZE];
 };
 
@@ -116,13 +116,7 @@ session_free(struct fm_session *s)
 	evloop_timer_stop(srv->ctx->loop, &s->timer);
 	evloop_io_del(srv->ctx->loop, s->fd);
 	close(s->fd);
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		srv->sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	srv->nsessions--;
+	LLIST_REMOVE(&srv->sessions, s, link);
 	buf_deinit(&s->in);
 	buf_deinit(&s->out);
 	free(s);
@@ -606,11 +600,7 @@ session_new(void *arg, int fd)
 	buf_init(&s->out, OUT_MAX);
 	buf_init(&s->msg, 0);
 	evloop_timer_init(&s->timer, on_timer, s);
-	s->next = srv->sessions;
-	if (s->next != NULL)
-		s->next->prev = s;
-	srv->sessions = s;
-	srv->nsessions++;
+	LLIST_PREPEND(&srv->sessions, s, link);
 	if (evloop_io_add(srv->ctx->loop, fd, EV_READ, on_io, s) < 0) {
 		session_free(s);
 		return;
@@ -638,8 +628,8 @@ fm_smtpd_new(const struct fm_ctx *ctx, int lfd)
 
 	srv->ctx = ctx;
 	o.max_conns = ctx->max_sessions;
-	net_server_init(&srv->ns, ctx->loop, &o, &srv->nsessions, session_new,
-			srv);
+	net_server_init(&srv->ns, ctx->loop, &o, &LLIST_COUNT(&srv->sessions),
+			session_new, srv);
 	if (net_server_listen(&srv->ns, lfd) < 0) {
 		close(lfd);
 		free(srv);
@@ -657,10 +647,8 @@ fm_smtpd_free(struct fm_smtpd **sp)
 
 	if (srv == NULL)
 		return;
-	for (s = srv->sessions; s != NULL; s = next) {
-		next = s->next;
+	LLIST_FOREACH_SAFE(s, &srv->sessions, link, next)
 		session_free(s);
-	}
 	fm_smtpd_close_listener(srv);
 	free(srv);
 	*sp = NULL;
@@ -673,7 +661,7 @@ fm_smtpd_busy(const struct fm_smtpd *srv)
 	const struct fm_session *s;
 	size_t n = 0;
 
-	for (s = srv->sessions; s != NULL; s = s->next)
+	LLIST_FOREACH(s, &srv->sessions, link)
 		n += s->state == S_JOB;
 	return n;
 }
@@ -689,5 +677,5 @@ fm_smtpd_close_listener(struct fm_smtpd *srv)
 size_t
 fm_smtpd_sessions(const struct fm_smtpd *srv)
 {
-	return srv->nsessions;
+	return LLIST_COUNT(&srv->sessions);
 }
