@@ -28,6 +28,7 @@
 #include <curl/curl.h>
 
 #include "kube_client.h"
+#include "llist.h"
 #include "log.h"
 #include "metrics.h"
 #include "num.h"
@@ -54,7 +55,7 @@ const struct kube_kind KUBE_EVENT = { "events.k8s.io/v1", "Event", "events",
 				      1 };
 
 struct kube_call {
-	struct kube_call *prev, *next; /* the client's list */
+	LLIST_LINK(kube_call) link; /* in the client's calls */
 	struct kube_client *c;
 	CURL *easy;
 	enum kube_verb verb;
@@ -76,9 +77,8 @@ struct kube_client {
 	struct metrics *metrics;
 	CURLM *multi;
 	struct evloop_timer timer;
-	struct kube_call *calls; /* in flight */
-	size_t ncalls;
-	int in_curl; /* depth of curl calls on our stack */
+	LLIST_HEAD(, kube_call) calls; /* in flight */
+	int in_curl;		       /* depth of curl calls on our stack */
 	int zombies; /* cancelled calls waiting for curl to return */
 };
 
@@ -350,13 +350,7 @@ call_free(struct kube_client *c, struct kube_call *call)
 	for (h = call->headers; h != NULL; h = h->next)
 		explicit_bzero(h->data, strlen(h->data));
 	curl_slist_free_all(call->headers);
-	if (call->prev != NULL)
-		call->prev->next = call->next;
-	else
-		c->calls = call->next;
-	if (call->next != NULL)
-		call->next->prev = call->prev;
-	c->ncalls--;
+	LLIST_REMOVE(&c->calls, call, link);
 	/* bodies of Secret requests and responses hold key material */
 	if (call->body != NULL)
 		explicit_bzero(call->body, strlen(call->body));
@@ -369,11 +363,12 @@ void
 kube_client_free(struct kube_client **cp)
 {
 	struct kube_client *c = *cp;
+	struct kube_call *call;
 
 	if (c == NULL)
 		return;
-	while (c->calls != NULL)
-		call_free(c, c->calls);
+	while ((call = LLIST_FIRST(&c->calls)) != NULL)
+		call_free(c, call);
 	evloop_timer_stop(c->loop, &c->timer);
 	(void)curl_multi_cleanup(c->multi);
 	free(c);
@@ -383,7 +378,7 @@ kube_client_free(struct kube_client **cp)
 size_t
 kube_client_inflight(const struct kube_client *c)
 {
-	return c->ncalls;
+	return LLIST_COUNT(&c->calls);
 }
 
 /* fill_status: reason and message of an error response's Status */
@@ -458,8 +453,7 @@ check_done(struct kube_client *c)
 		return;
 	if (c->zombies) {
 		c->zombies = 0;
-		for (call = c->calls; call != NULL; call = next) {
-			next = call->next;
+		LLIST_FOREACH_SAFE(call, &c->calls, link, next) {
 			if (call->cancelled)
 				call_free(c, call);
 		}
@@ -622,11 +616,7 @@ call_new(struct kube_client *c, enum kube_verb v, const char *path,
 	(void)curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
 	set_tls(c, e);
 	set_headers(c, call, ctype);
-	call->next = c->calls;
-	if (c->calls != NULL)
-		c->calls->prev = call;
-	c->calls = call;
-	c->ncalls++;
+	LLIST_PREPEND(&c->calls, call, link);
 	if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
 		abort(); /* only fails out of memory or on misuse */
 	return call;

@@ -17,7 +17,7 @@
 #include "xmalloc.h"
 
 struct wq_item {
-	struct wq_item *next; /* ready FIFO link */
+	LLIST_LINK(wq_item) link; /* in q->ready */
 	char *key;
 	uint64_t due_ms; /* when delayed */
 	size_t heap_idx; /* SIZE_MAX when not delayed */
@@ -154,13 +154,7 @@ make_ready(struct workqueue *q, struct wq_item *it)
 	q->adds++;
 	if (it->processing)
 		return; /* re-queued by workqueue_done */
-	it->next = NULL;
-	if (q->tail != NULL)
-		q->tail->next = it;
-	else
-		q->head = it;
-	q->tail = it;
-	q->nready++;
+	LLIST_APPEND(&q->ready, it, link);
 }
 
 void
@@ -284,7 +278,7 @@ workqueue_tick(struct workqueue *q, uint64_t now_ms)
 int64_t
 workqueue_next_delay(const struct workqueue *q, uint64_t now_ms)
 {
-	if (q->nready > 0)
+	if (!LLIST_EMPTY(&q->ready))
 		return 0;
 	if (q->nheap == 0)
 		return -1;
@@ -296,15 +290,11 @@ workqueue_next_delay(const struct workqueue *q, uint64_t now_ms)
 const char *
 workqueue_get(struct workqueue *q)
 {
-	struct wq_item *it = q->head;
+	struct wq_item *it;
 
-	if (it == NULL || q->shutdown)
+	if (LLIST_EMPTY(&q->ready) || q->shutdown)
 		return NULL;
-	q->head = it->next;
-	if (q->head == NULL)
-		q->tail = NULL;
-	q->nready--;
-	it->next = NULL;
+	LLIST_POP(&q->ready, it, link);
 	it->dirty = 0;
 	it->processing = 1;
 	q->nprocessing++;
@@ -333,13 +323,13 @@ workqueue_done(struct workqueue *q, const char *key)
 size_t
 workqueue_len(const struct workqueue *q)
 {
-	return q->nready;
+	return LLIST_COUNT(&q->ready);
 }
 
 size_t
 workqueue_pending(const struct workqueue *q)
 {
-	return q->nready + q->nheap + q->nprocessing;
+	return LLIST_COUNT(&q->ready) + q->nheap + q->nprocessing;
 }
 
 void

@@ -22,15 +22,16 @@
 #include <stdint.h>
 
 #include "hmap.h"
+#include "llist.h"
 
 struct wq_item;
 
 struct workqueue {
 	struct hmap items;	     /* key -> struct wq_item */
-	struct wq_item *head, *tail; /* ready FIFO */
+	LLIST_HEAD(, wq_item) ready; /* FIFO */
 	struct wq_item **heap;	     /* delayed keys, min-heap by time */
 	size_t nheap, heap_cap;
-	size_t nready, nprocessing;
+	size_t nprocessing;
 	uint64_t base_ms, max_ms;  /* per-key backoff */
 	double qps, burst, tokens; /* global bucket */
 	uint64_t bucket_ms;	   /* when tokens was last updated */
