@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "evloop.h"
+#include "llist.h"
 #include "net.h"
 #include "stun.h"
 
@@ -87,10 +88,9 @@ struct turn_server {
 	size_t n_lis;
 	int cred_fd;
 	uint8_t nonce_key[32];
-	struct turn_alloc *allocs; /* list of every allocation */
-	struct turn_alloc **hash;  /* by client 5-tuple */
+	LLIST_HEAD(, turn_alloc) allocs; /* every allocation */
+	struct turn_alloc **hash;	 /* by client 5-tuple */
 	size_t hash_size;
-	unsigned n_allocs;
 	unsigned next_port;
 	struct evloop_timer sweep;
 	struct turn_stats stats;

@@ -40,9 +40,9 @@ struct turn_chan {
 };
 
 struct turn_alloc {
-	struct turn_alloc *next, *prev; /* every allocation */
-	struct turn_alloc *hnext;	/* hash chain */
-	struct turn_listener *lis;	/* server side of the 5-tuple */
+	LLIST_LINK(turn_alloc) link; /* in s->allocs */
+	struct turn_alloc *hnext;    /* hash chain */
+	struct turn_listener *lis;   /* server side of the 5-tuple */
 	struct net_addr client;
 	struct net_addr relay; /* advertised relayed address */
 	int fd;
@@ -418,7 +418,7 @@ over_quota(const struct turn_server *s, const struct net_addr *client,
 	const struct turn_alloc *a;
 	unsigned by_ip = 0, by_user = 0;
 
-	for (a = s->allocs; a != NULL; a = a->next) {
+	LLIST_FOREACH(a, &s->allocs, link) {
 		by_ip += turn_ip_equal(&a->client, client);
 		by_user += a->user_len == user_len &&
 			   memcmp(a->user, user, user_len) == 0;
@@ -451,7 +451,7 @@ turn_alloc_new(struct turn_server *s, struct turn_listener *l,
 	size_t h;
 	int fd;
 
-	if (s->n_allocs >= s->cfg->max_allocs)
+	if (LLIST_COUNT(&s->allocs) >= s->cfg->max_allocs)
 		return 508;
 	if (user_len > TURN_USER_MAX || over_quota(s, client, user, user_len))
 		return 486;
@@ -478,11 +478,7 @@ turn_alloc_new(struct turn_server *s, struct turn_listener *l,
 	h = hash_of(s, l, client);
 	a->hnext = s->hash[h];
 	s->hash[h] = a;
-	a->next = s->allocs;
-	if (s->allocs != NULL)
-		s->allocs->prev = a;
-	s->allocs = a;
-	s->n_allocs++;
+	LLIST_PREPEND(&s->allocs, a, link);
 	s->stats.allocs_total++;
 	log_alloc(a, "created", NULL);
 	*a_r = a;
@@ -501,15 +497,9 @@ turn_alloc_free(struct turn_server *s, struct turn_alloc *a, const char *why)
 			*pp = a->hnext;
 			break;
 		}
-	if (a->prev != NULL)
-		a->prev->next = a->next;
-	else
-		s->allocs = a->next;
-	if (a->next != NULL)
-		a->next->prev = a->prev;
+	LLIST_REMOVE(&s->allocs, a, link);
 	evloop_io_del(s->loop, a->fd);
 	(void)close(a->fd);
-	s->n_allocs--;
 	explicit_bzero(a->key, sizeof(a->key));
 	free(a);
 }
@@ -517,8 +507,10 @@ turn_alloc_free(struct turn_server *s, struct turn_alloc *a, const char *why)
 void
 turn_alloc_free_all(struct turn_server *s)
 {
-	while (s->allocs != NULL)
-		turn_alloc_free(s, s->allocs, "shutdown");
+	struct turn_alloc *a;
+
+	while ((a = LLIST_FIRST(&s->allocs)) != NULL)
+		turn_alloc_free(s, a, "shutdown");
 }
 
 void
@@ -609,8 +601,7 @@ turn_alloc_sweep(struct turn_server *s)
 	uint64_t now = evloop_now(s->loop);
 	struct turn_alloc *a, *next;
 
-	for (a = s->allocs; a != NULL; a = next) {
-		next = a->next;
+	LLIST_FOREACH_SAFE(a, &s->allocs, link, next) {
 		if (a->expires <= now)
 			turn_alloc_free(s, a, "expired");
 	}

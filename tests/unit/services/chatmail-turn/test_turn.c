@@ -247,7 +247,7 @@ test_auth(void **state)
 	assert_int(stun_attr_u32(stun_find(&c.m, STUN_A_LIFETIME), &life), 0);
 	assert_int(life, 600);
 	assert_int(stun_check_integrity(c.resp, &c.m, c.key, STUN_KEY_LEN), 1);
-	assert_int(srv.n_allocs, 1);
+	assert_int(LLIST_COUNT(&srv.allocs), 1);
 
 	/* wrong password */
 	client_new(&bad, "127.0.0.1", 3600);
@@ -305,7 +305,7 @@ test_allocate_errors(void **state)
 	begin(&o, buf, sizeof(buf), TURN_ALLOCATE, STUN_REQUEST);
 	sign(&c, &o);
 	assert_int(transact(&c, &o), 400);
-	assert_int(srv.n_allocs, 0);
+	assert_int(LLIST_COUNT(&srv.allocs), 0);
 	/* an even port is given when asked without R */
 	assert_int(allocate(&c, "\x00", STUN_A_EVEN_PORT, 1), 0);
 	{
@@ -508,7 +508,7 @@ test_caps(void **state)
 	assert_int(allocate(&a[2], NULL, 0, 0), 486); /* per IP */
 	assert_int(allocate(&b[0], NULL, 0, 0), 0);
 	assert_int(allocate(&b[1], NULL, 0, 0), 508); /* in all */
-	assert_int(srv.n_allocs, 3);
+	assert_int(LLIST_COUNT(&srv.allocs), 3);
 	assert_int(srv.stats.allocs_failed, 2);
 	for (i = 0; i < 3; i++)
 		close(a[i].fd);
@@ -536,7 +536,7 @@ test_refresh_expiry(void **state)
 	assert_int(transact(&c, &o), 0);
 	assert_int(stun_attr_u32(stun_find(&c.m, STUN_A_LIFETIME), &life), 0);
 	assert_int(life, 0);
-	assert_int(srv.n_allocs, 0);
+	assert_int(LLIST_COUNT(&srv.allocs), 0);
 	begin(&o, buf, sizeof(buf), TURN_REFRESH, STUN_REQUEST);
 	sign(&c, &o);
 	assert_int(transact(&c, &o), 437);
@@ -544,11 +544,11 @@ test_refresh_expiry(void **state)
 	/* an allocation nobody refreshes is gone after its lifetime */
 	client_new(&c, "127.0.0.1", 3600);
 	assert_int(allocate(&c, NULL, 0, 0), 0);
-	assert_int(srv.n_allocs, 1);
+	assert_int(LLIST_COUNT(&srv.allocs), 1);
 	fake_ms += 601 * 1000;
-	for (i = 0; i < 5 && srv.n_allocs > 0; i++)
+	for (i = 0; i < 5 && LLIST_COUNT(&srv.allocs) > 0; i++)
 		(void)evloop_run_once(loop, 0);
-	assert_int(srv.n_allocs, 0);
+	assert_int(LLIST_COUNT(&srv.allocs), 0);
 	close(c.fd);
 	srv_stop();
 }
