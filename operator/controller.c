@@ -506,11 +506,11 @@ export_queue(struct controller *ctl)
 static void
 cancel_inflight(struct controller *ctl, const char *why)
 {
-	if (ctl->env.live != NULL)
+	if (!LLIST_EMPTY(&ctl->env.live))
 		log_warn("cancelling %u reconciles in flight: %s",
 			 ctl->inflight, why);
-	while (ctl->env.live != NULL) {
-		reconcile_abort(ctl->env.live);
+	while (!LLIST_EMPTY(&ctl->env.live)) {
+		reconcile_abort(LLIST_FIRST(&ctl->env.live));
 		ctl->inflight--;
 	}
 	metrics_set(ctl->metrics, MG_ACTIVE_WORKERS, 0);

@@ -296,16 +296,9 @@ rec_free(struct rec *r)
 {
 	struct rec_call *c, *next;
 
-	if (r->prev_live != NULL)
-		r->prev_live->next_live = r->next_live;
-	else if (r->env->live == r)
-		r->env->live = r->next_live;
-	if (r->next_live != NULL)
-		r->next_live->prev_live = r->prev_live;
-	for (c = r->calls; c != NULL; c = next) {
-		next = c->next;
+	LLIST_REMOVE(&r->env->live, r, live_link);
+	LLIST_FOREACH_SAFE(c, &r->calls, link, next)
 		free(c);
-	}
 	buf_deinit(&r->created);
 	buf_deinit(&r->updated);
 	buf_deinit(&r->deleted);
@@ -369,8 +362,7 @@ rec_call_new(struct rec *r, enum op_kind k, const char *name)
 	call->r = r;
 	call->k = k;
 	(void)snprintf(call->name, sizeof(call->name), "%s", name);
-	call->next = r->calls;
-	r->calls = call;
+	LLIST_PREPEND(&r->calls, call, link);
 	return call;
 }
 
@@ -386,10 +378,7 @@ rec_new(struct rec_env *env, const char *key)
 	buf_init(&r->created, 4096);
 	buf_init(&r->updated, 4096);
 	buf_init(&r->deleted, 4096);
-	r->next_live = env->live;
-	if (env->live != NULL)
-		env->live->prev_live = r;
-	env->live = r;
+	LLIST_PREPEND(&env->live, r, live_link);
 	return r;
 }
 
@@ -522,7 +511,7 @@ reconcile_abort(struct rec *r)
 {
 	struct rec_call *c;
 
-	for (c = r->calls; c != NULL; c = c->next) {
+	LLIST_FOREACH(c, &r->calls, link) {
 		if (c->handle != NULL)
 			r->env->ops->cancel(r->env->arg, c->handle);
 		c->handle = NULL;

@@ -32,6 +32,7 @@
 #include <cjson/cJSON.h>
 
 #include "desired.h"
+#include "llist.h"
 #include "operator.h"
 
 struct rec;
@@ -87,9 +88,9 @@ struct rec_env {
 	const struct rec_ops *ops;
 	void *arg;
 	const struct images *images;
-	struct hmap memo; /* "Kind/ns/name" -> struct memo */
-	struct hmap gone; /* deleted relays -> their last JSON text */
-	struct rec *live; /* reconciles in flight */
+	struct hmap memo;	/* "Kind/ns/name" -> struct memo */
+	struct hmap gone;	/* deleted relays -> their last JSON text */
+	LLIST_HEAD(, rec) live; /* reconciles in flight */
 };
 
 /* rec_env_init / rec_env_deinit: an env over ops and arg (deinit
@@ -113,7 +114,7 @@ typedef void rec_call_fn(struct rec *r, struct rec_call *call,
 /* one API call of a reconcile, in flight with the others */
 struct rec_call {
 	struct rec *r;
-	struct rec_call *next;
+	LLIST_LINK(rec_call) link; /* in r->calls */
 	rec_call_fn *fn;
 	void *handle; /* the env's, while in flight */
 	enum op_kind k;
@@ -142,10 +143,10 @@ struct rec {
 	/* "Kind name, ..." of this reconcile, for one event each */
 	struct buf created, updated, deleted;
 	/* the phase in flight */
-	unsigned pending;		   /* calls not finished */
-	void (*next)(struct rec *r);	   /* runs when pending drops to 0 */
-	struct rec_call *calls;		   /* every call of this reconcile */
-	struct rec *prev_live, *next_live; /* the env's list */
+	unsigned pending;	      /* calls not finished */
+	void (*next)(struct rec *r);  /* runs when pending drops to 0 */
+	LLIST_HEAD(, rec_call) calls; /* every call of this reconcile */
+	LLIST_LINK(rec) live_link;    /* in env->live */
 };
 
 /* reconcile_start: begin reconciling the relay "namespace/name"; the

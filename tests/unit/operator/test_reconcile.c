@@ -711,7 +711,7 @@ test_abort(void **state)
 	fake_setup(&f, SPEC);
 	finished = f.finished;
 	reconcile_start(&f.env, FAKE_KEY);
-	assert_non_null(f.env.live);
+	assert_false(LLIST_EMPTY(&f.env.live));
 	assert_true(f.ncalls > 10);
 	/* half the calls answered, then the Lease is lost */
 	for (i = 0; i < f.ncalls / 2; i++) {
@@ -723,8 +723,8 @@ test_abort(void **state)
 		f.calls[i]->done(f.calls[i]->arg, &res);
 		cJSON_Delete(res.body);
 	}
-	reconcile_abort(f.env.live);
-	assert_null(f.env.live);
+	reconcile_abort(LLIST_FIRST(&f.env.live));
+	assert_true(LLIST_EMPTY(&f.env.live));
 	for (i = f.ncalls / 2; i < f.ncalls; i++)
 		assert_int(f.calls[i]->state, 2);
 	assert_int(f.finished, finished);
