@@ -66,6 +66,9 @@ endif
 
 LIBCM := $(BUILD)/lib/libcm.a
 LIBCM_LDLIBS = $(shell $(PKG_CONFIG) --libs libcjson openssl) -lcrypt -lm
+# libcm's curlloop.o needs libcurl: the programs that use it (the
+# operator, chatmail-metadata) name it in their LDLIBS, libcm's tests here
+CURL_LDLIBS = $(shell $(PKG_CONFIG) --libs libcurl)
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka)
 
 PROGRAMS :=
@@ -112,7 +115,7 @@ $(LIBCM): $(LIBCM_OBJS)
 LIBCM_TESTS := $(patsubst %.c,$(BUILD)/%,$(sort $(wildcard tests/unit/services/lib/test_*.c)))
 $(LIBCM_TESTS): $(BUILD)/%: %.c $(LIBCM) tests/unit/testutil.h
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests/unit -MMD -MP $(LDFLAGS) -o $@ $< $(LIBCM) $(LIBCM_LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -MMD -MP $(LDFLAGS) -o $@ $< $(LIBCM) $(LIBCM_LDLIBS) $(CURL_LDLIBS) $(CMOCKA_LIBS)
 UNIT_TESTS += $(LIBCM_TESTS)
 LIBCM_FUZZ := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/fuzz/lib/fuzz_*.c))
 $(LIBCM_FUZZ): $(BUILD)/%: %.c $(LIBCM)

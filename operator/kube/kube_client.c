@@ -1,7 +1,6 @@
 /*
  * kube_client: Kubernetes API calls over a libcurl multi handle driven
- * by the evloop (curl's socket and timer callbacks become evloop fds
- * and one evloop timer).
+ * by the evloop (services/lib/curlloop).
  *
  * Connections: curl's multi connection cache keeps the TLS connection
  * to the API server; HTTP/2 with PIPEWAIT makes every request and watch
@@ -13,7 +12,7 @@
  *
  * Re-entrancy: completion callbacks may start and cancel calls. A call
  * cancelled while curl is inside one of our callbacks (write, header) is
- * only marked and removed once curl has returned.
+ * only marked, and freed once curl has returned (reap_cancelled).
  *
  * Untrusted input: response headers and bodies (bounded by
  * KUBE_RESP_MAX, JSON parsed by cJSON), error texts copied into fixed
@@ -27,6 +26,7 @@
 
 #include <curl/curl.h>
 
+#include "curlloop.h"
 #include "kube_client.h"
 #include "llist.h"
 #include "log.h"
@@ -75,10 +75,8 @@ struct kube_client {
 	struct evloop *loop;
 	struct kube_config *kc;
 	struct metrics *metrics;
-	CURLM *multi;
-	struct evloop_timer timer;
+	struct curlloop *cl;
 	LLIST_HEAD(, kube_call) calls; /* in flight */
-	int in_curl;		       /* depth of curl calls on our stack */
 	int zombies; /* cancelled calls waiting for curl to return */
 };
 
@@ -186,79 +184,10 @@ kube_query(struct buf *out, const char *key, const char *value)
 	return r == 0 ? put_escaped(out, value) : r;
 }
 
-/* --- curl glue --- */
+/* --- transfers --- */
 
-static void check_done(struct kube_client *c);
-
-/* io_cb: a curl socket is ready */
-static void
-io_cb(struct evloop *loop, int fd, unsigned events, void *arg)
-{
-	struct kube_client *c = arg;
-	int running, flags = 0;
-
-	(void)loop;
-	if (events & EV_READ)
-		flags |= CURL_CSELECT_IN;
-	if (events & EV_WRITE)
-		flags |= CURL_CSELECT_OUT;
-	c->in_curl++;
-	(void)curl_multi_socket_action(c->multi, fd, flags, &running);
-	c->in_curl--;
-	check_done(c);
-}
-
-/* timer_fire: curl's timeout expired */
-static void
-timer_fire(struct evloop *loop, void *arg)
-{
-	struct kube_client *c = arg;
-	int running;
-
-	(void)loop;
-	c->in_curl++;
-	(void)curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0,
-				       &running);
-	c->in_curl--;
-	check_done(c);
-}
-
-/* sock_cb: curl tells which events it wants on a socket */
-static int
-sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	struct kube_client *c = userp;
-	unsigned ev = 0;
-
-	(void)e;
-	(void)socketp;
-	if (what == CURL_POLL_REMOVE) {
-		evloop_io_del(c->loop, s);
-		return 0;
-	}
-	if (what & CURL_POLL_IN)
-		ev |= EV_READ;
-	if (what & CURL_POLL_OUT)
-		ev |= EV_WRITE;
-	if (evloop_io_mod(c->loop, s, ev) == -ENOENT &&
-	    evloop_io_add(c->loop, s, ev, io_cb, c) < 0)
-		log_error("cannot watch curl socket %d", (int)s);
-	return 0;
-}
-
-/* timer_cb: curl asks for a timeout (-1: none) */
-static int
-timer_cb(CURLM *m, long timeout_ms, void *userp)
-{
-	struct kube_client *c = userp;
-
-	(void)m;
-	if (timeout_ms < 0)
-		evloop_timer_stop(c->loop, &c->timer);
-	else
-		evloop_timer_start(c->loop, &c->timer, (uint64_t)timeout_ms);
-	return 0;
-}
+static curlloop_done_fn on_done;
+static curlloop_returned_fn reap_cancelled;
 
 /* write_cb: response bytes: to the stream callback or the body buffer */
 static size_t
@@ -324,15 +253,10 @@ kube_client_new(struct evloop *loop, struct kube_config *kc, struct metrics *m)
 	c->loop = loop;
 	c->kc = kc;
 	c->metrics = m;
-	c->multi = curl_multi_init();
-	if (c->multi == NULL)
-		abort(); /* only fails out of memory */
-	evloop_timer_init(&c->timer, timer_fire, c);
-	(void)curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-	(void)curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-	(void)curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	(void)curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-	(void)curl_multi_setopt(c->multi, CURLMOPT_PIPELINING,
+	c->cl = curlloop_new(loop, on_done, reap_cancelled, c);
+	if (c->cl == NULL)
+		abort(); /* main initialised curl before: out of memory */
+	(void)curl_multi_setopt(curlloop_multi(c->cl), CURLMOPT_PIPELINING,
 				(long)CURLPIPE_MULTIPLEX);
 	return c;
 }
@@ -344,7 +268,7 @@ call_free(struct kube_client *c, struct kube_call *call)
 	struct curl_slist *h;
 
 	if (call->easy != NULL) {
-		(void)curl_multi_remove_handle(c->multi, call->easy);
+		curlloop_remove(c->cl, call->easy);
 		curl_easy_cleanup(call->easy);
 	}
 	for (h = call->headers; h != NULL; h = h->next)
@@ -369,8 +293,7 @@ kube_client_free(struct kube_client **cp)
 		return;
 	while ((call = LLIST_FIRST(&c->calls)) != NULL)
 		call_free(c, call);
-	evloop_timer_stop(c->loop, &c->timer);
-	(void)curl_multi_cleanup(c->multi);
+	curlloop_free(&c->cl);
 	free(c);
 	*cp = NULL;
 }
@@ -441,32 +364,32 @@ finish(struct kube_client *c, struct kube_call *call, CURLcode cc)
 	kube_result_deinit(&res);
 }
 
-/* check_done: report finished transfers; reap cancelled calls */
+/* reap_cancelled: curl has returned: free the calls cancelled while it
+ * was inside our callbacks */
 static void
-check_done(struct kube_client *c)
+reap_cancelled(void *arg)
 {
+	struct kube_client *c = arg;
 	struct kube_call *call, *next;
-	CURLMsg *msg;
-	int left;
 
-	if (c->in_curl > 0)
+	if (!c->zombies)
 		return;
-	if (c->zombies) {
-		c->zombies = 0;
-		LLIST_FOREACH_SAFE(call, &c->calls, link, next) {
-			if (call->cancelled)
-				call_free(c, call);
-		}
+	c->zombies = 0;
+	LLIST_FOREACH_SAFE(call, &c->calls, link, next) {
+		if (call->cancelled)
+			call_free(c, call);
 	}
-	while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		call = NULL;
-		(void)curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-					(char **)&call);
-		if (call != NULL)
-			finish(c, call, msg->data.result);
-	}
+}
+
+/* on_done: a transfer finished: report it */
+static void
+on_done(void *arg, CURL *easy, CURLcode cc)
+{
+	struct kube_call *call = NULL;
+
+	(void)curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&call);
+	if (call != NULL)
+		finish(arg, call, cc);
 }
 
 /* method_of: HTTP method and content type of a verb */
@@ -617,7 +540,7 @@ call_new(struct kube_client *c, enum kube_verb v, const char *path,
 	set_tls(c, e);
 	set_headers(c, call, ctype);
 	LLIST_PREPEND(&c->calls, call, link);
-	if (curl_multi_add_handle(c->multi, e) != CURLM_OK)
+	if (curlloop_add(c->cl, e) < 0)
 		abort(); /* only fails out of memory or on misuse */
 	return call;
 }
@@ -657,7 +580,7 @@ kube_call_cancel(struct kube_client *c, struct kube_call **callp)
 	*callp = NULL;
 	call->done = NULL;
 	call->stream = NULL;
-	if (c->in_curl > 0) {
+	if (curlloop_in_curl(c->cl)) {
 		call->cancelled = 1; /* curl is using it: reap later */
 		c->zombies = 1;
 		return;

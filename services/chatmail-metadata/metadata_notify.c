@@ -13,8 +13,8 @@
  * after the message arrived: then it is dropped and logged.
  *
  * Upstream runs 12 threads (4 first tries, 2 per retry level); we run at
- * most NOTIFY_INFLIGHT_MAX requests at once in a curl multi handle whose
- * sockets and timer live on our evloop, and queue the rest in due order.
+ * most NOTIFY_INFLIGHT_MAX requests at once in a curl multi handle on our
+ * evloop (services/lib/curlloop), and queue the rest in due order.
  *
  * Untrusted input: queue files (size-capped, strictly parsed; spurious
  * ones removed as upstream does) and the server's answers (only the
@@ -32,6 +32,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "curlloop.h"
 #include "fs.h"
 #include "llist.h"
 #include "log.h"
@@ -61,8 +62,7 @@ struct notifier {
 	void *ctx;
 	notify_post_fn *post;
 	time_t (*now)(void);
-	CURLM *multi;
-	struct evloop_timer curl_timer;
+	struct curlloop *cl; /* NULL: curl could not start */
 	LLIST_HEAD(, notify_item) items;
 	LLIST_HEAD(, notify_item) waiting; /* due, waiting for a slot */
 	size_t inflight;
@@ -139,7 +139,7 @@ item_free(struct notify_item *it)
 
 	evloop_timer_stop(n->loop, &it->timer);
 	if (it->easy != NULL) {
-		(void)curl_multi_remove_handle(n->multi, it->easy);
+		curlloop_remove(n->cl, it->easy);
 		curl_easy_cleanup(it->easy);
 	}
 	curl_slist_free_all(it->headers);
@@ -269,107 +269,26 @@ notifier_done(struct notifier *n, struct notify_item *it, long status,
 
 /* --- curl on our loop ------------------------------------------------ */
 
-/* curl_check_done: finish every transfer curl reports done */
+/* on_curl_done: a request finished: its status (0 when none came) */
 static void
-curl_check_done(struct notifier *n)
+on_curl_done(void *arg, CURL *easy, CURLcode res)
 {
-	struct notify_item *it;
-	CURLMsg *msg;
-	CURLcode res;
+	struct notifier *n = arg;
+	struct notify_item *it = NULL;
 	long status = 0;
-	int left;
 
-	while ((msg = curl_multi_info_read(n->multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		res = msg->data.result;
-		(void)curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-					(char **)&it);
-		(void)curl_easy_getinfo(msg->easy_handle,
-					CURLINFO_RESPONSE_CODE, &status);
-		(void)curl_multi_remove_handle(n->multi, it->easy);
-		curl_easy_cleanup(it->easy);
-		it->easy = NULL;
-		curl_slist_free_all(it->headers);
-		it->headers = NULL;
-		if (res != CURLE_OK)
-			notifier_done(n, it, 0,
-				      it->errbuf[0] ? it->errbuf
-						    : curl_easy_strerror(res));
-		else
-			notifier_done(n, it, status, NULL);
-	}
-}
-
-/* on_curl_io: a socket curl watches is ready */
-static void
-on_curl_io(struct evloop *loop, int fd, unsigned events, void *arg)
-{
-	struct notifier *n = arg;
-	int running, flags = 0;
-
-	(void)loop;
-	if (events & EV_READ)
-		flags |= CURL_CSELECT_IN;
-	if (events & EV_WRITE)
-		flags |= CURL_CSELECT_OUT;
-	(void)curl_multi_socket_action(n->multi, fd, flags, &running);
-	curl_check_done(n);
-}
-
-/* on_curl_timeout: curl's timer fired */
-static void
-on_curl_timeout(struct evloop *loop, void *arg)
-{
-	struct notifier *n = arg;
-	int running;
-
-	(void)loop;
-	(void)curl_multi_socket_action(n->multi, CURL_SOCKET_TIMEOUT, 0,
-				       &running);
-	curl_check_done(n);
-}
-
-/* curl_socket_cb: curl tells which events it wants on a socket */
-static int
-curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
-	       void *socketp)
-{
-	struct notifier *n = userp;
-	unsigned ev = EV_READ;
-
-	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		if (socketp != NULL) {
-			evloop_io_del(n->loop, s);
-			(void)curl_multi_assign(n->multi, s, NULL);
-		}
-		return 0;
-	}
-	if (what & CURL_POLL_OUT)
-		ev |= EV_WRITE;
-	if (socketp == NULL) {
-		if (evloop_io_add(n->loop, s, ev, on_curl_io, n) == 0)
-			(void)curl_multi_assign(n->multi, s, n);
-	} else {
-		(void)evloop_io_mod(n->loop, s, ev);
-	}
-	return 0;
-}
-
-/* curl_timer_cb: curl wants to be called back in timeout_ms */
-static int
-curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct notifier *n = userp;
-
-	(void)multi;
-	if (timeout_ms < 0)
-		evloop_timer_stop(n->loop, &n->curl_timer);
+	(void)curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&it);
+	(void)curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(it->easy);
+	it->easy = NULL;
+	curl_slist_free_all(it->headers);
+	it->headers = NULL;
+	if (res != CURLE_OK)
+		notifier_done(n, it, 0,
+			      it->errbuf[0] ? it->errbuf
+					    : curl_easy_strerror(res));
 	else
-		evloop_timer_start(n->loop, &n->curl_timer,
-				   (uint64_t)timeout_ms);
-	return 0;
+		notifier_done(n, it, status, NULL);
 }
 
 /* curl_post: the real request: POST the raw token, no content type
@@ -377,7 +296,7 @@ curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 static void
 curl_post(struct notifier *n, struct notify_item *it, const char *token)
 {
-	CURL *e = curl_easy_init();
+	CURL *e = n->cl != NULL ? curl_easy_init() : NULL;
 
 	if (e == NULL) {
 		notifier_done(n, it, 0, "cannot make a curl handle");
@@ -396,7 +315,7 @@ curl_post(struct notifier *n, struct notify_item *it, const char *token)
 	if (n->cafile != NULL)
 		(void)curl_easy_setopt(e, CURLOPT_CAINFO, n->cafile);
 	it->easy = e;
-	if (curl_multi_add_handle(n->multi, e) != CURLM_OK) {
+	if (curlloop_add(n->cl, e) < 0) {
 		curl_easy_cleanup(e);
 		it->easy = NULL;
 		notifier_done(n, it, 0, "cannot start a request");
@@ -531,7 +450,6 @@ notifier_new(struct evloop *loop, const char *queue_dir, const char *url,
 {
 	struct notifier *n = xcalloc(1, sizeof(*n));
 
-	(void)curl_global_init(CURL_GLOBAL_DEFAULT);
 	n->loop = loop;
 	n->dir = xstrdup(queue_dir);
 	n->url = xstrdup(url);
@@ -540,14 +458,9 @@ notifier_new(struct evloop *loop, const char *queue_dir, const char *url,
 	n->ctx = ctx;
 	n->post = curl_post;
 	n->now = wall_clock;
-	n->multi = curl_multi_init();
-	evloop_timer_init(&n->curl_timer, on_curl_timeout, n);
-	(void)curl_multi_setopt(n->multi, CURLMOPT_SOCKETFUNCTION,
-				curl_socket_cb);
-	(void)curl_multi_setopt(n->multi, CURLMOPT_SOCKETDATA, n);
-	(void)curl_multi_setopt(n->multi, CURLMOPT_TIMERFUNCTION,
-				curl_timer_cb);
-	(void)curl_multi_setopt(n->multi, CURLMOPT_TIMERDATA, n);
+	n->cl = curlloop_new(loop, on_curl_done, NULL, n);
+	if (n->cl == NULL)
+		log_error("cannot start curl: notifications will fail");
 	return n;
 }
 
@@ -561,9 +474,7 @@ notifier_free(struct notifier **np)
 		return;
 	LLIST_FOREACH_SAFE(it, &n->items, link, next)
 		item_free(it);
-	(void)curl_multi_cleanup(n->multi);
-	evloop_timer_stop(n->loop, &n->curl_timer);
-	curl_global_cleanup();
+	curlloop_free(&n->cl);
 	free(n->dir);
 	free(n->url);
 	free(n->cafile);
