@@ -291,6 +291,15 @@ on_curl_done(void *arg, CURL *easy, CURLcode res)
 		notifier_done(n, it, status, NULL);
 }
 
+/* discard_body: the answer's body is not used (only its status) */
+static size_t
+discard_body(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n;
+}
+
 /* curl_post: the real request: POST the raw token, no content type
  * (as Python's requests does with a str body) */
 static void
@@ -307,6 +316,7 @@ curl_post(struct notifier *n, struct notify_item *it, const char *token)
 	(void)curl_easy_setopt(e, CURLOPT_URL, n->url);
 	(void)curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, token);
 	(void)curl_easy_setopt(e, CURLOPT_HTTPHEADER, it->headers);
+	(void)curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
 	(void)curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)NOTIFY_TIMEOUT_S);
 	(void)curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	(void)curl_easy_setopt(e, CURLOPT_PRIVATE, it);

@@ -2,8 +2,8 @@
 
 usage: pushserver.py PORT CERT KEY LOG
 Appends every POSTed body (the device token) as one line to LOG and
-answers 410 for tokens starting with "gone-", else 200. Listens on
-127.0.0.1 only.
+answers 410 for tokens starting with "gone-", else 200, each with a
+short body (a notifier must not print it). Listens on 127.0.0.1 only.
 """
 import http.server
 import ssl
@@ -20,9 +20,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             f.write("%s %s %s\n" % (self.path,
                                     self.headers.get("Content-Type", "-"),
                                     body))
+        answer = b"pushserver-answer-body\n"
         self.send_response(410 if body.startswith("gone-") else 200)
-        self.send_header("Content-Length", "0")
+        self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
+        self.wfile.write(answer)
 
     def log_message(self, *args):
         pass

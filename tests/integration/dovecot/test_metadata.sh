@@ -193,4 +193,6 @@ echo "$n" | grep -q '^\* SEARCH 1'
 ok $? "fixture: the stored message is there (curl imaps SEARCH)"
 
 check "no service errors logged" bash -c "! grep -E 'level=error' '$SVCLOG'"
+check "the push server's answer bodies are not printed" \
+	bash -c "! grep -q pushserver-answer-body '$SVCLOG'"
 tap_done
