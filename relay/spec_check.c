@@ -2,10 +2,11 @@
  * spec_check: the rules a ChatmailRelay spec must satisfy, the same the
  * CRD's OpenAPI schema and CEL rules enforce in the apiserver: value
  * syntax per field (domain, sizes, quantities, names, schedules, URLs,
- * addresses, paths), ranges from the field table, and the cross-field
- * rules (username lengths ordered, TLS mode-dependent fields, iroh URL
- * only when the local iroh-relay is off, internal ports distinct,
- * upstream's privacy-contact check).
+ * addresses, paths) with the CRD pattern or CEL rule beside each check,
+ * ranges from the field table (the option table's for chatmail.ini
+ * options), and the cross-field rules (username lengths ordered, TLS
+ * mode-dependent fields, iroh URL only when the local iroh-relay is
+ * off, internal ports distinct, upstream's privacy-contact check).
  *
  * Untrusted input: every string of a spec (user-written). Checkers only
  * read their argument and never echo more than 64 bytes of it.
@@ -15,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "config.h"
 #include "spec.h"
 #include "spec_int.h"
 
@@ -338,30 +340,131 @@ spec_check_annotation_key(const char *v, struct buf *why)
 	return -EINVAL;
 }
 
-/* check_field: one table field's value against its range and checker */
+/*
+ * The syntaxes: each C check above with the pattern or CEL rule that
+ * says the same to the apiserver (spec_crd.c puts them into the CRD; the
+ * envtest tier feeds both the same invalid values). Patterns and rules
+ * are for a non-empty value unless the flags say they accept "" too.
+ */
+static const char *const pull_policies[] = { "", "Always", "IfNotPresent",
+					     "Never", NULL };
+static const char *const issuer_kinds[] = { "Issuer", "ClusterIssuer", NULL };
+
+const struct spec_syntax spec_syn_domain = {
+	spec_check_domain,
+	"^(([0-9]{1,3}\\.){3}[0-9]{1,3}|([a-z0-9_]([a-z0-9_-]{0,61}"
+	"[a-z0-9_])?\\.)+[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)$",
+	NULL, NULL, NULL, 0
+};
+const struct spec_syntax spec_syn_size_mb = {
+	spec_check_size_mb, "^0*[1-9][0-9]{0,11}[MmGg]?[Bb]?$",
+	/* int-or-string: a number is megabytes */
+	"type(self) == string || self > 0", "must be positive", NULL, 0
+};
+const struct spec_syntax spec_syn_quantity = {
+	spec_check_quantity,
+	"^[0-9]{1,18}(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$",
+	NULL,
+	NULL,
+	NULL,
+	0
+};
+const struct spec_syntax spec_syn_k8s_name = {
+	spec_check_k8s_name, "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", NULL, NULL,
+	NULL, 0
+};
+const struct spec_syntax spec_syn_selector = {
+	spec_check_selector, "^[a-z0-9_][a-z0-9_-]{0,62}$", NULL, NULL, NULL, 0
+};
+const struct spec_syntax spec_syn_schedule = {
+	spec_check_schedule,
+	"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|"
+	"[0-9A-Za-z*/,?-]+( [0-9A-Za-z*/,?-]+){4})$",
+	NULL,
+	NULL,
+	NULL,
+	0
+};
+const struct spec_syntax spec_syn_url = {
+	spec_check_url, "^https?://[^\\s\"'\\\\{}<>;`]+$", NULL, NULL, NULL, 0
+};
+const struct spec_syntax spec_syn_email = {
+	spec_check_email,
+	"^[^@\\s\"'\\\\{}<>;`,()]+@[^@\\s\"'\\\\{}<>;`,()]+$",
+	NULL,
+	NULL,
+	NULL,
+	0
+};
+const struct spec_syntax spec_syn_text = {
+	spec_check_text,	"^[^\\x00-\\x1f\\x7f]*$", NULL, NULL, NULL,
+	SPEC_SYN_PATTERN_EMPTY
+};
+const struct spec_syntax spec_syn_abs_path = {
+	spec_check_abs_path,	 "^/[^\\s\"'\\\\{};#`$]*$",
+	"!self.contains('/..')", "must not contain /..",
+	NULL,			 SPEC_SYN_RULE_EMPTY
+};
+const struct spec_syntax spec_syn_ip = {
+	spec_check_ip, NULL, "isIP(self)", "must be an IP address", NULL, 0
+};
+const struct spec_syntax spec_syn_image = {
+	spec_check_image,	"^[^\\s\"'\\\\{}<>;`$]*$", NULL, NULL, NULL,
+	SPEC_SYN_PATTERN_EMPTY
+};
+const struct spec_syntax spec_syn_pull_policy = {
+	spec_check_pull_policy, NULL, NULL, NULL, pull_policies, 0
+};
+const struct spec_syntax spec_syn_issuer_kind = {
+	spec_check_issuer_kind, NULL, NULL, NULL, issuer_kinds, 0
+};
+
+/* check_string: a string's length, syntax and, for a size, the
+ * option's range in megabytes */
+static int
+check_string(const struct spec_field *f, const char *str, struct buf *why)
+{
+	size_t n = strlen(str);
+	double min, max;
+	uint64_t mb = 0;
+
+	spec_field_range(f, &min, &max);
+	if (f->flags & SPEC_F_NUMSTR) {
+		min = 1;
+		max = SPEC_NUMSTR_MAX;
+	}
+	if (n < (size_t)min || n > (size_t)max) {
+		(void)buf_printf(why, "length must be %.0f to %.0f", min, max);
+		return -EINVAL;
+	}
+	if (f->syntax != NULL && *str != '\0' &&
+	    f->syntax->check(str, why) < 0)
+		return -EINVAL;
+	if (!(f->flags & SPEC_F_NUMSTR) || f->ini == NULL)
+		return 0;
+	spec_field_range(f, &min, &max);
+	if (config_parse_size_mb(str, &mb) == 0 && (double)mb >= min &&
+	    (double)mb <= max)
+		return 0;
+	(void)buf_printf(why, "must be between %.0f and %.0f MB, got \"%.32s\"",
+			 min, max, str);
+	return -EINVAL;
+}
+
+/* check_field: one table field's value against its range and syntax */
 static int
 check_field(const struct relay_spec *s, const struct spec_field *f,
 	    struct buf *err)
 {
 	const void *p = spec_field_ptr(s, f);
 	struct buf why = BUF_INIT(256);
-	const char *str;
-	double d = 0;
+	double d = 0, min, max;
 	int r = 0;
 
 	switch (f->type) {
 	case SPEC_FT_STR:
-		str = *(char *const *)p;
-		if (str == NULL)
-			break;
-		if (strlen(str) < (size_t)f->min ||
-		    strlen(str) > (size_t)f->max) {
-			(void)buf_printf(&why, "length must be %.0f to %.0f",
-					 f->min, f->max);
-			r = -EINVAL;
-		} else if (f->check != NULL && *str != '\0') {
-			r = f->check(str, &why);
-		}
+		if (*(char *const *)p != NULL)
+			r = check_string(f, *(char *const *)p, &why);
 		break;
 	case SPEC_FT_UINT:
 		d = *(const unsigned *)p;
@@ -376,14 +479,15 @@ check_field(const struct relay_spec *s, const struct spec_field *f,
 	case SPEC_FT_ENUM:
 		break;
 	}
+	spec_field_range(f, &min, &max);
 	if (r == 0 &&
 	    (f->type == SPEC_FT_UINT || f->type == SPEC_FT_U64 ||
 	     f->type == SPEC_FT_DOUBLE) &&
-	    (d < f->min || d > f->max)) {
+	    (d < min || d > max)) {
 		(void)buf_printf(&why,
 				 "must be between %.15g and %.15g, got "
 				 "%.15g",
-				 f->min, f->max, d);
+				 min, max, d);
 		r = -EINVAL;
 	}
 	if (r < 0)
@@ -392,29 +496,51 @@ check_field(const struct relay_spec *s, const struct spec_field *f,
 	return r;
 }
 
-/* check_ports: the six internal ports must differ */
+/* under: whether path is below the object at group ("a.b" under "a") */
+static int
+under(const char *path, const char *group)
+{
+	size_t n = strlen(group);
+
+	return strncmp(path, group, n) == 0 && path[n] == '.';
+}
+
+/* check_distinct: the fields below a SPEC_G_DISTINCT object (the
+ * internal ports) must differ; the CRD says the same in CEL */
+static int
+check_distinct(const struct relay_spec *s, const struct spec_group *g,
+	       struct buf *err)
+{
+	const struct spec_field *a, *b;
+	unsigned va;
+
+	for (a = spec_fields; a < spec_fields + spec_nfields; a++) {
+		if (a->type != SPEC_FT_UINT || !under(a->path, g->path))
+			continue;
+		va = *(const unsigned *)spec_field_ptr(s, a);
+		for (b = a + 1; b < spec_fields + spec_nfields; b++)
+			if (b->type == SPEC_FT_UINT && under(b->path, g->path) &&
+			    *(const unsigned *)spec_field_ptr(s, b) == va) {
+				(void)buf_printf(err,
+						 "spec.%s: port %u is used "
+						 "twice\n",
+						 g->path, va);
+				return -EINVAL;
+			}
+	}
+	return 0;
+}
+
+/* check_ports: every SPEC_G_DISTINCT object */
 static int
 check_ports(const struct relay_spec *s, struct buf *err)
 {
-	const unsigned ports[] = {
-		s->ports.filtermail_smtp,
-		s->ports.filtermail_smtp_incoming,
-		s->ports.filtermail_http_incoming,
-		s->ports.filtermail_lmtp_transport,
-		s->ports.postfix_reinject,
-		s->ports.postfix_reinject_incoming,
-	};
-	size_t i, j, n = sizeof(ports) / sizeof(ports[0]);
+	size_t i;
 
-	for (i = 0; i < n; i++)
-		for (j = i + 1; j < n; j++)
-			if (ports[i] == ports[j]) {
-				(void)buf_printf(err,
-						 "spec.ports: port %u is "
-						 "used twice\n",
-						 ports[i]);
-				return -EINVAL;
-			}
+	for (i = 0; i < spec_ngroups; i++)
+		if ((spec_groups[i].flags & SPEC_G_DISTINCT) &&
+		    check_distinct(s, &spec_groups[i], err) < 0)
+			return -EINVAL;
 	return 0;
 }
 
@@ -529,11 +655,20 @@ int
 spec_validate_update(const struct relay_spec *old, const struct relay_spec *s,
 		     struct buf *err)
 {
+	const struct spec_field *f;
+	const char *a, *b;
 	int r = 0;
 
-	if (strcmp(old->domain, s->domain) != 0) {
-		(void)buf_printf(err, "spec.domain: is immutable\n");
-		r = -EINVAL;
+	for (f = spec_fields; f < spec_fields + spec_nfields; f++) {
+		if (!(f->flags & SPEC_F_IMMUTABLE) || f->type != SPEC_FT_STR)
+			continue;
+		a = *(char *const *)spec_field_ptr(old, f);
+		b = *(char *const *)spec_field_ptr(s, f);
+		if (a != NULL && (b == NULL || strcmp(a, b) != 0)) {
+			(void)buf_printf(err, "spec.%s: is immutable\n",
+					 f->path);
+			r = -EINVAL;
+		}
 	}
 	if (strcmp(old->storage.mail.storage_class_name,
 		   s->storage.mail.storage_class_name) != 0 ||

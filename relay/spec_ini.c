@@ -4,40 +4,207 @@
  * with the services' own parser, so the renderer and the services can
  * never disagree on a value or a derived value.
  *
- * Mapping decisions (spec field -> chatmail.ini option):
- *  - every upstream option is written out explicitly, in upstream's
- *    order, except iroh_relay and mtail_address whose absence means
- *    something (local iroh-relay on; mtail off);
- *  - tls_external_cert_and_key: omitted for a SelfSigned relay whose
- *    domain upstream treats as self-signed ("_" prefix or IPv4), so the
- *    services see tls_cert_mode = self as upstream's would (newemail's
- *    dclogin_url, nginx's /new); in every other case the target's
- *    certificate paths, i.e. external mode, which is what they are: a
- *    certificate managed outside the relay (operator, Secret,
- *    cert-manager);
- *  - www_folder: "" for the built-in site, the target's www directory
- *    for custom pages, "disabled" (a path that does not exist, upstream's
- *    way to skip the site) when the website is off;
- *  - turn_socket_path, mailboxes_dir, passdb_path: the spec's value or
- *    the target's layout;
- *  - our own options (nocreate_file, dkim_*, dns_server, notification
- *    URL) follow, after upstream's.
+ * The writer is one loop over the option table (services/lib/
+ * config_opts.h), in its order (upstream's, our own options last under
+ * a comment). An option is written
+ *  - from the spec field that names it (spec_table.c), converted the
+ *    way the services read it back; a field left unset (NULL) is not
+ *    written, so the option keeps its meaning of "unset" (mtail_address);
+ *  - or by one of the special cases below, each with its reason: the
+ *    value depends on other fields or on the target's layout (struct
+ *    render_target: where the relay's files and sockets are), or the
+ *    option is left to the services' default;
+ * and never both: spec_ini_source() says which, and the unit tests
+ * (tests/unit/relay/test_spec_ini.c) fail for an option with neither.
  *
- * Untrusted input: spec strings, validated by spec_validate; each is
- * checked again here to be one line (render_safe_value) before it is
- * written.
+ * Untrusted input: spec strings, validated by spec_validate; each value
+ * is checked again here to be one line before it is written.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "config_opts.h"
 #include "render/render.h"
 #include "spec.h"
 #include "spec_int.h"
 #include "xmalloc.h"
 
-/* ini_kv: one "key = value" line; -EINVAL if value could break the
+/* a special case's value for spec s on target t (caller frees), or
+ * NULL: the option is not written */
+typedef char *ini_value_fn(const struct relay_spec *s,
+			   const struct render_target *t);
+
+/* tls_external_cert_and_key: "" (self-signed mode) for a SelfSigned
+ * relay whose domain upstream treats as self-signed ("_" prefix or
+ * IPv4), so the services see tls_cert_mode = self as upstream's would
+ * (newemail's dclogin_url, nginx's /new); in every other case the
+ * target's certificate paths, i.e. external mode, which is what they
+ * are: a certificate managed outside the relay (operator, Secret,
+ * cert-manager) */
+static char *
+tls_pair(const struct relay_spec *s, const struct render_target *t)
+{
+	if (s->tls.mode == SPEC_TLS_SELF_SIGNED &&
+	    (s->domain[0] == '_' || spec_is_ipv4(s->domain)))
+		return xstrdup("");
+	return xasprintf("%s %s", t->tls_cert, t->tls_key);
+}
+
+/* www_folder: "" for the built-in site, the target's www directory for
+ * custom pages, "disabled" (a path that does not exist, upstream's way
+ * to skip the site) when the website is off */
+static char *
+www_folder(const struct relay_spec *s, const struct render_target *t)
+{
+	if (!s->website.enabled)
+		return xstrdup("disabled");
+	if (*s->website.config_map_name != '\0')
+		return xstrdup(t->www_dir);
+	return xstrdup("");
+}
+
+/* iroh_relay: unset runs the local iroh-relay; any value (also "")
+ * turns it off and is what clients are told */
+static char *
+iroh_relay(const struct relay_spec *s, const struct render_target *t)
+{
+	(void)t;
+	return s->iroh.enabled ? NULL : xstrdup(s->iroh.url);
+}
+
+/* turn_socket_path: the spec's, or the target's socket directory */
+static char *
+turn_socket(const struct relay_spec *s, const struct render_target *t)
+{
+	if (*s->turn.socket_path != '\0')
+		return xstrdup(s->turn.socket_path);
+	return xstrdup(t->sock[RENDER_SOCK_TURN]);
+}
+
+/* mailboxes_dir: the spec's, or <the target's vmail dir>/<domain> */
+static char *
+mailboxes_dir(const struct relay_spec *s, const struct render_target *t)
+{
+	if (*s->storage.mailboxes_dir != '\0')
+		return xstrdup(s->storage.mailboxes_dir);
+	return xasprintf("%s/%s", t->vmail_dir, s->domain);
+}
+
+/* passdb_path: the spec's, or beside the mailboxes as upstream's
+ * /home/vmail/passdb.sqlite is beside /home/vmail/mail */
+static char *
+passdb_path(const struct relay_spec *s, const struct render_target *t)
+{
+	const char *slash = strrchr(t->vmail_dir, '/');
+
+	if (*s->storage.passdb_path != '\0')
+		return xstrdup(s->storage.passdb_path);
+	return xasprintf("%.*s/passdb.sqlite",
+			 (int)(slash ? slash - t->vmail_dir : 0), t->vmail_dir);
+}
+
+/* filtermail_smtp_host, postfix_reinject_host: the internal address */
+static char *
+local_addr(const struct relay_spec *s, const struct render_target *t)
+{
+	(void)s;
+	return xstrdup(t->local_addr);
+}
+
+/* nocreate_file: where the target keeps it (registration Closed
+ * renders the file there) */
+static char *
+nocreate_file(const struct relay_spec *s, const struct render_target *t)
+{
+	(void)s;
+	return xstrdup(t->nocreate_file);
+}
+
+/* dkim_key_file: where the target mounts the key */
+static char *
+dkim_key(const struct relay_spec *s, const struct render_target *t)
+{
+	(void)s;
+	return xstrdup(t->dkim_key);
+}
+
+/* dns_server: the target's resolver ("" = the system's) */
+static char *
+dns_server(const struct relay_spec *s, const struct render_target *t)
+{
+	(void)s;
+	return xstrdup(t->dns_server);
+}
+
+static const struct {
+	const char *key;
+	ini_value_fn *value; /* NULL: never written */
+} specials[] = {
+	{ "tls_external_cert_and_key", tls_pair },
+	{ "www_folder", www_folder },
+	{ "iroh_relay", iroh_relay },
+	{ "turn_socket_path", turn_socket },
+	{ "mailboxes_dir", mailboxes_dir },
+	{ "passdb_path", passdb_path },
+	{ "filtermail_smtp_host", local_addr },
+	{ "postfix_reinject_host", local_addr },
+	{ "nocreate_file", nocreate_file },
+	{ "dkim_key_file", dkim_key },
+	{ "dns_server", dns_server },
+	/* the services' defaults: the built-in app versions; the milter
+	 * port is internal to the Pod like the filtermail ports, but has
+	 * no spec field (nothing else listens beside it) */
+	{ "appversions_file", NULL },
+	{ "filtermail_milter_port", NULL },
+};
+
+#define NSPECIALS (sizeof(specials) / sizeof(specials[0]))
+
+/* special_find: the special case of an option, or -1 */
+static int
+special_find(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < NSPECIALS; i++)
+		if (strcmp(specials[i].key, key) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* field_find: the spec field an option is written from, or NULL */
+static const struct spec_field *
+field_find(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < spec_nfields; i++)
+		if (spec_fields[i].ini != NULL &&
+		    strcmp(spec_fields[i].ini, key) == 0 &&
+		    !(spec_fields[i].flags & SPEC_F_OWN_DEFAULT))
+			return &spec_fields[i];
+	return NULL;
+}
+
+/* spec_ini_source: how an option gets into chatmail.ini */
+int
+spec_ini_source(const char *key)
+{
+	int sp = special_find(key), fd = field_find(key) != NULL;
+
+	if (sp >= 0 && fd)
+		return SPEC_INI_NONE; /* both: a table mistake */
+	if (fd)
+		return SPEC_INI_FIELD;
+	if (sp < 0)
+		return SPEC_INI_NONE;
+	return specials[sp].value != NULL ? SPEC_INI_SPECIAL : SPEC_INI_DEFAULT;
+}
+
+/* ini_kv: one "key = value" line; *bad if the value could break the
  * file (a newline would start a new option) */
 static int
 ini_kv(struct buf *out, const char *key, const char *value, int *bad)
@@ -52,147 +219,52 @@ ini_kv(struct buf *out, const char *key, const char *value, int *bad)
 	return buf_printf(out, "%s = %s\n", key, value);
 }
 
-/* ini_uint: one numeric option */
+/* write_field: option key from field f of s, as the services read it */
 static int
-ini_uint(struct buf *out, const char *key, unsigned long long v)
+write_field(const struct relay_spec *s, const struct spec_field *f,
+	    const char *key, struct buf *out, int *bad)
 {
-	return buf_printf(out, "%s = %llu\n", key, v);
-}
+	const void *p = spec_field_ptr(s, f);
 
-/* self_signed_domain: upstream's rule for tls_cert_mode = self */
-static int
-self_signed_domain(const char *domain)
-{
-	return domain[0] == '_' || spec_is_ipv4(domain);
-}
-
-/* write_limits: the options of limits, retention and systemLimits */
-static int
-write_limits(const struct relay_spec *s, struct buf *out, int *bad)
-{
-	int r = 0;
-
-	r |= ini_uint(out, "max_user_send_per_minute",
-		      s->limits.max_user_send_per_minute);
-	r |= ini_uint(out, "max_user_send_burst_size",
-		      s->limits.max_user_send_burst_size);
-	r |= ini_kv(out, "max_mailbox_size", s->limits.max_mailbox_size, bad);
-	r |= ini_uint(out, "max_message_size", s->limits.max_message_size);
-	r |= ini_uint(out, "delete_mails_after",
-		      s->retention.delete_mails_after_days);
-	r |= ini_uint(out, "delete_large_after",
-		      s->retention.delete_large_after_days);
-	r |= ini_uint(out, "delete_inactive_users_after",
-		      s->retention.delete_inactive_users_after_days);
-	r |= ini_uint(out, "username_min_length",
-		      s->limits.username_min_length);
-	r |= ini_uint(out, "username_max_length",
-		      s->limits.username_max_length);
-	r |= ini_uint(out, "password_min_length",
-		      s->limits.password_min_length);
-	r |= buf_printf(out, "max_load_1m = %.15g\n",
-			s->system_limits.max_load_1m);
-	r |= ini_kv(out, "min_available_memory",
-		    s->system_limits.min_available_memory, bad);
-	r |= ini_kv(out, "min_free_disk_space",
-		    s->system_limits.min_free_disk_space, bad);
-	r |= ini_uint(out, "max_imap_connections",
-		      s->limits.max_imap_connections);
-	r |= ini_uint(out, "max_smtp_connections",
-		      s->limits.max_smtp_connections);
-	return r;
-}
-
-/* write_deploy: TLS, website, network, iroh, mtail, IMAP, TURN, privacy */
-static int
-write_deploy(const struct relay_spec *s, const struct render_target *t,
-	     struct buf *out, int *bad)
-{
-	char *v;
-	int r = 0;
-
-	if (s->tls.mode == SPEC_TLS_SELF_SIGNED &&
-	    self_signed_domain(s->domain))
-		v = xstrdup("");
-	else
-		v = xasprintf("%s %s", t->tls_cert, t->tls_key);
-	r |= ini_kv(out, "tls_external_cert_and_key", v, bad);
-	free(v);
-	if (!s->website.enabled)
-		r |= ini_kv(out, "www_folder", "disabled", bad);
-	else if (*s->website.config_map_name != '\0')
-		r |= ini_kv(out, "www_folder", t->www_dir, bad);
-	else
-		r |= ini_kv(out, "www_folder", "", bad);
-	r |= ini_kv(out, "disable_ipv6",
-		    s->network.disable_ipv6 ? "true" : "false", bad);
-	r |= ini_kv(out, "acme_email", s->tls.acme_email, bad);
-	if (!s->iroh.enabled)
-		r |= ini_kv(out, "iroh_relay", s->iroh.url, bad);
-	if (s->metrics.mtail_address != NULL)
-		r |= ini_kv(out, "mtail_address", s->metrics.mtail_address,
-			    bad);
-	r |= ini_kv(out, "imap_rawlog", s->imap.rawlog ? "true" : "false", bad);
-	r |= ini_kv(out, "imap_compress", s->imap.compress ? "true" : "false",
-		    bad);
-	if (*s->turn.socket_path != '\0') {
-		r |= ini_kv(out, "turn_socket_path", s->turn.socket_path, bad);
-	} else {
-		r |= ini_kv(out, "turn_socket_path", t->sock[RENDER_SOCK_TURN],
-			    bad);
+	switch (f->type) {
+	case SPEC_FT_STR:
+		if (*(char *const *)p == NULL)
+			return 0; /* unset stays unset */
+		return ini_kv(out, key, *(char *const *)p, bad);
+	case SPEC_FT_UINT:
+		return buf_printf(out, "%s = %u\n", key, *(const unsigned *)p);
+	case SPEC_FT_U64:
+		return buf_printf(out, "%s = %llu\n", key,
+				  (unsigned long long)*(const uint64_t *)p);
+	case SPEC_FT_DOUBLE:
+		return buf_printf(out, "%s = %.15g\n", key,
+				  *(const double *)p);
+	case SPEC_FT_BOOL:
+		return ini_kv(out, key, *(const int *)p ? "true" : "false",
+			      bad);
+	case SPEC_FT_ENUM:
+		return ini_kv(out, key, f->names[*(const int *)p], bad);
 	}
-	r |= ini_kv(out, "privacy_postal", s->privacy.postal, bad);
-	r |= ini_kv(out, "privacy_mail", s->privacy.mail, bad);
-	r |= ini_kv(out, "privacy_pdo", s->privacy.pdo, bad);
-	r |= ini_kv(out, "privacy_supervisor", s->privacy.supervisor, bad);
-	return r;
+	return 0;
 }
 
-/* write_ports_paths: internal ports, storage paths, hosts, our options */
+/* write_option: one option of the table, from its field or its case */
 static int
-write_ports_paths(const struct relay_spec *s, const struct render_target *t,
-		  struct buf *out, int *bad)
+write_option(const struct relay_spec *s, const struct render_target *t,
+	     const struct config_opt *o, struct buf *out, int *bad)
 {
+	const struct spec_field *f = field_find(o->name);
+	int sp = special_find(o->name), r = 0;
 	char *v;
-	const char *slash;
-	int r = 0;
 
-	r |= ini_uint(out, "filtermail_smtp_port", s->ports.filtermail_smtp);
-	r |= ini_uint(out, "filtermail_smtp_port_incoming",
-		      s->ports.filtermail_smtp_incoming);
-	r |= ini_uint(out, "filtermail_http_port_incoming",
-		      s->ports.filtermail_http_incoming);
-	r |= ini_uint(out, "filtermail_lmtp_port_transport",
-		      s->ports.filtermail_lmtp_transport);
-	r |= ini_uint(out, "postfix_reinject_port", s->ports.postfix_reinject);
-	r |= ini_uint(out, "postfix_reinject_port_incoming",
-		      s->ports.postfix_reinject_incoming);
-	if (*s->storage.mailboxes_dir != '\0')
-		v = xstrdup(s->storage.mailboxes_dir);
-	else
-		v = xasprintf("%s/%s", t->vmail_dir, s->domain);
-	r |= ini_kv(out, "mailboxes_dir", v, bad);
+	if (f != NULL)
+		return write_field(s, f, o->name, out, bad);
+	if (sp < 0 || specials[sp].value == NULL)
+		return 0;
+	v = specials[sp].value(s, t);
+	if (v != NULL)
+		r = ini_kv(out, o->name, v, bad);
 	free(v);
-	if (*s->storage.passdb_path != '\0') {
-		v = xstrdup(s->storage.passdb_path);
-	} else {
-		/* upstream: /home/vmail/passdb.sqlite beside /home/vmail/mail */
-		slash = strrchr(t->vmail_dir, '/');
-		v = xasprintf("%.*s/passdb.sqlite",
-			      (int)(slash ? slash - t->vmail_dir : 0),
-			      t->vmail_dir);
-	}
-	r |= ini_kv(out, "passdb_path", v, bad);
-	free(v);
-	r |= ini_kv(out, "filtermail_smtp_host", t->local_addr, bad);
-	r |= ini_kv(out, "postfix_reinject_host", t->local_addr, bad);
-	r |= buf_puts(out, "\n# chatmail-operator's own options "
-			   "(upstream warns about them as unknown)\n");
-	r |= ini_kv(out, "nocreate_file", t->nocreate_file, bad);
-	r |= ini_kv(out, "notification_url", s->push.notification_url, bad);
-	r |= ini_kv(out, "dkim_selector", s->dkim.selector, bad);
-	r |= ini_kv(out, "dkim_key_file", t->dkim_key, bad);
-	r |= ini_kv(out, "dns_server", t->dns_server, bad);
 	return r;
 }
 
@@ -201,17 +273,24 @@ int
 spec_to_ini(const struct relay_spec *s, const struct render_target *t,
 	    struct buf *out)
 {
-	int r = 0, bad = 0;
+	int r = 0, bad = 0, ours = 0;
+	size_t i;
 
 	r |= buf_printf(out,
 			"# chatmail.ini rendered by chatmail-operator from "
 			"ChatmailRelay %s%s%s; do not edit\n",
 			s->namespace, *s->namespace ? "/" : "", s->name);
 	r |= buf_puts(out, "[params]\n");
-	r |= ini_kv(out, "mail_domain", s->domain, &bad);
-	r |= write_limits(s, out, &bad);
-	r |= write_deploy(s, t, out, &bad);
-	r |= write_ports_paths(s, t, out, &bad);
+	for (i = 0; i < config_nopts; i++) {
+		if ((config_opts[i].flags & OF_OURS) && !ours) {
+			ours = 1;
+			r |= buf_puts(out,
+				      "\n# chatmail-operator's own options "
+				      "(upstream warns about them as "
+				      "unknown)\n");
+		}
+		r |= write_option(s, t, &config_opts[i], out, &bad);
+	}
 	if (bad)
 		return -EINVAL;
 	return r < 0 ? -E2BIG : 0;

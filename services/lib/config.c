@@ -1,9 +1,9 @@
 /*
  * config: chatmail.ini into struct chatmail_config (config.h).
  *
- * One table lists every option in upstream's order (chatmaild
- * config.py) with its type, default, range and field; defaults go
- * through the same setter as file values, so they obey the same rules.
+ * The option table (config_opts.c) lists every option in upstream's
+ * order with its type, default, range and field; defaults go through
+ * the same setter as file values, so they obey the same rules.
  * Loading is: defaults, [params] of the file (ini.c), CHATMAIL_*
  * environment overrides, conversion and range checks of every option
  * (all problems collected), cross-option checks, then the values upstream
@@ -26,102 +26,7 @@
 #include "num.h"
 #include "xmalloc.h"
 
-#define F(field) offsetof(struct chatmail_config, field)
-#define PORT(name, def)                                             \
-	{                                                           \
-#name, OPT_UINT, def, 1, 65535, F(name), 0, 0, NULL \
-	}
-#define DAYS(name, def)                                             \
-	{                                                           \
-#name, OPT_UINT, def, 1, 36500, F(name), 0, 0, NULL \
-	}
-#define PATHOPT(name, def, max)                                        \
-	{                                                              \
-#name, OPT_STR, def, 1, max, F(name), 0, OF_PATH, NULL \
-	}
-#define SIZE_MAX_MB ((uint64_t)1 << 30) /* a petabyte, in MB */
-
-const struct config_opt config_opts[] = {
-	{ "mail_domain", OPT_STR, NULL, 1, 253, F(mail_domain), 0, 0,
-	  config_check_domain },
-	{ "max_user_send_per_minute", OPT_UINT, "60", 1, 1000000,
-	  F(max_user_send_per_minute), 0, 0, NULL },
-	{ "max_user_send_burst_size", OPT_UINT, "10", 1, 1000000,
-	  F(max_user_send_burst_size), 0, 0, NULL },
-	{ "max_mailbox_size", OPT_SIZE, "500M", 1, SIZE_MAX_MB,
-	  F(max_mailbox_size), F(max_mailbox_size_mb), 0, NULL },
-	{ "max_message_size", OPT_U64, "31457280", 1, (uint64_t)1 << 40,
-	  F(max_message_size), 0, 0, NULL },
-	DAYS(delete_mails_after, "20"),
-	DAYS(delete_large_after, "7"),
-	DAYS(delete_inactive_users_after, "90"),
-	{ "username_min_length", OPT_UINT, "9", 1, 64, F(username_min_length),
-	  0, 0, NULL },
-	{ "username_max_length", OPT_UINT, "9", 1, 64, F(username_max_length),
-	  0, 0, NULL },
-	{ "password_min_length", OPT_UINT, "9", 1, 1024, F(password_min_length),
-	  0, 0, NULL },
-	{ "www_folder", OPT_STR, "", 0, 4096, F(www_folder), 0, 0, NULL },
-	PORT(filtermail_smtp_port, "10080"),
-	PORT(filtermail_smtp_port_incoming, "10081"),
-	PORT(filtermail_http_port_incoming, "10082"),
-	PORT(filtermail_lmtp_port_transport, "10083"),
-	PORT(postfix_reinject_port, "10025"),
-	PORT(postfix_reinject_port_incoming, "10026"),
-	{ "mtail_address", OPT_STR, NULL, 0, 255, F(mtail_address), 0,
-	  OF_EMPTY_NULL, NULL },
-	{ "disable_ipv6", OPT_BOOL, "false", 0, 1, F(disable_ipv6), 0, 0,
-	  NULL },
-	{ "acme_email", OPT_STR, "", 0, 254, F(acme_email), 0, 0, NULL },
-	{ "imap_rawlog", OPT_BOOL, "false", 0, 1, F(imap_rawlog), 0, 0, NULL },
-	{ "imap_compress", OPT_BOOL, "false", 0, 1, F(imap_compress), 0, 0,
-	  NULL },
-	{ "turn_socket_path", OPT_STR, "/run/chatmail-turn/turn.socket", 1, 107,
-	  F(turn_socket_path), 0, 0, NULL },
-	{ "iroh_relay", OPT_STR, NULL, 0, 2048, F(iroh_relay), 0, 0, NULL },
-	{ "privacy_postal", OPT_STR, "", 0, 4096, F(privacy_postal), 0,
-	  OF_MULTILINE, NULL },
-	{ "privacy_mail", OPT_STR, "", 0, 254, F(privacy_mail), 0, 0, NULL },
-	{ "privacy_pdo", OPT_STR, "", 0, 4096, F(privacy_pdo), 0, OF_MULTILINE,
-	  NULL },
-	{ "privacy_supervisor", OPT_STR, "", 0, 4096, F(privacy_supervisor), 0,
-	  OF_MULTILINE, NULL },
-	{ "max_load_1m", OPT_DOUBLE, "5", 0, 1000000, F(max_load_1m), 0, 0,
-	  NULL },
-	{ "min_available_memory", OPT_SIZE, "200M", 0, SIZE_MAX_MB,
-	  F(min_available_memory), F(min_available_memory_mb), 0, NULL },
-	{ "min_free_disk_space", OPT_SIZE, "1G", 0, SIZE_MAX_MB,
-	  F(min_free_disk_space), F(min_free_disk_space_mb), 0, NULL },
-	{ "max_imap_connections", OPT_UINT, "10000", 1, 10000000,
-	  F(max_imap_connections), 0, 0, NULL },
-	{ "max_smtp_connections", OPT_UINT, "1000", 1, 10000000,
-	  F(max_smtp_connections), 0, 0, NULL },
-	{ "tls_external_cert_and_key", OPT_STR, "", 0, 8192,
-	  F(tls_external_cert_and_key), 0, 0, config_check_tls_pair },
-	PATHOPT(mailboxes_dir, NULL, 3800),
-	PATHOPT(passdb_path, "/home/vmail/passdb.sqlite", 4095),
-	{ "filtermail_smtp_host", OPT_STR, "127.0.0.1", 1, 255,
-	  F(filtermail_smtp_host), 0, 0, NULL },
-	{ "postfix_reinject_host", OPT_STR, "127.0.0.1", 1, 255,
-	  F(postfix_reinject_host), 0, 0, NULL },
-	/* ours */
-	PATHOPT(nocreate_file, "/etc/chatmail-nocreate", 4095),
-	{ "notification_url", OPT_STR,
-	  "https://notifications.delta.chat/notify", 1, 2048,
-	  F(notification_url), 0, 0, config_check_url },
-	{ "dkim_selector", OPT_STR, "opendkim", 1, 63, F(dkim_selector), 0, 0,
-	  config_check_name },
-	/* empty: filtermail signs nothing (relays whose DKIM is elsewhere) */
-	{ "dkim_key_file", OPT_STR, "/etc/dkimkeys/opendkim.private", 0, 4095,
-	  F(dkim_key_file), 0, OF_PATH, NULL },
-	{ "dns_server", OPT_STR, "", 0, 255, F(dns_server), 0, 0, NULL },
-	{ "appversions_file", OPT_STR, "", 0, 4095, F(appversions_file), 0, 0,
-	  NULL },
-	PORT(filtermail_milter_port, "10084"),
-};
-
-#define NOPTS (sizeof(config_opts) / sizeof(config_opts[0]))
-const size_t config_nopts = NOPTS;
+#define NOPTS config_nopts
 
 /* other names of options: filtermail's README spelling */
 static const struct {
@@ -134,10 +39,11 @@ static const struct {
 /* one load: where each option's value came from, and what went wrong */
 struct load {
 	struct chatmail_config *cfg;
-	const char *raw[NOPTS]; /* the value to apply, NULL = default */
-	unsigned line[NOPTS];	/* its line in the file, 0 = environment */
-	const char *via[NOPTS]; /* the name it was given under */
-	char *envval[NOPTS];	/* stripped environment values (owned) */
+	/* per option (config_nopts entries each, allocated) */
+	const char **raw; /* the value to apply, NULL = default */
+	unsigned *line;	  /* its line in the file, 0 = environment */
+	const char **via; /* the name it was given under */
+	char **envval;	  /* stripped environment values (owned) */
 	struct buf unknown, warn;
 	struct buf *err;
 	int bad;
@@ -599,6 +505,10 @@ load_text(struct chatmail_config *cfg, const char *text, size_t len,
 	memset(&ld, 0, sizeof(ld));
 	ld.cfg = cfg;
 	ld.err = err;
+	ld.raw = xcalloc(NOPTS, sizeof(*ld.raw));
+	ld.line = xcalloc(NOPTS, sizeof(*ld.line));
+	ld.via = xcalloc(NOPTS, sizeof(*ld.via));
+	ld.envval = xcalloc(NOPTS, sizeof(*ld.envval));
 	buf_init(&ld.unknown, 65536);
 	buf_init(&ld.warn, 4096);
 	if (ini_parse(text, len, &ini, err) < 0) {
@@ -625,6 +535,10 @@ load_text(struct chatmail_config *cfg, const char *text, size_t len,
 out:
 	for (i = 0; i < NOPTS; i++)
 		free(ld.envval[i]);
+	free(ld.envval);
+	free(ld.via);
+	free(ld.line);
+	free(ld.raw);
 	ini_free(&ini);
 	buf_deinit(&ld.unknown);
 	buf_deinit(&ld.warn);

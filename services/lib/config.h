@@ -4,12 +4,12 @@
  * Reads upstream's format (ini.h: section [params], key = value, # and ;
  * comment lines, continuation lines) with upstream's defaults and
  * conversions (chatmaild config.py), so the same file drives upstream's
- * services and ours. One table lists every option {name, type, default,
- * min, max}; every value is validated at load time and every problem is
+ * services and ours. The option table (config_opts.h) defines every
+ * option once {name, type, default, min, max}; every value is validated at load time and every problem is
  * reported (not just the first). Unknown keys are kept in `unknown` and
  * reported as warnings, like upstream's _unused_keys.
  *
- * Options marked "ours" are not upstream's; upstream ignores them (with
+ * Options marked "ours" (OF_OURS) are not upstream's; upstream ignores them (with
  * its unknown-key warning). Every option can be overridden from the
  * environment as CHATMAIL_<UPPERCASE_NAME> (e.g. CHATMAIL_MAILBOXES_DIR),
  * which the container images use; an empty variable sets the option to

@@ -1,7 +1,8 @@
 /*
- * config_int: config's option table, private to config.c (which loads
- * options through it) and config_dump.c (which prints them). Not for
- * other modules: they use struct chatmail_config (config.h).
+ * config_int: private to config*.c: the value checks the option table
+ * (config_opts.c) names and the helpers config.c shares with them. Not
+ * for other modules: they use struct chatmail_config (config.h) and the
+ * option table (config_opts.h).
  */
 #ifndef CM_CONFIG_INT_H
 #define CM_CONFIG_INT_H
@@ -9,35 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum opt_type {
-	OPT_STR,    /* char *; min/max bound the length */
-	OPT_UINT,   /* unsigned */
-	OPT_U64,    /* uint64_t */
-	OPT_DOUBLE, /* double */
-	OPT_BOOL,   /* int, upstream's value.lower() == "true" */
-	OPT_SIZE,   /* char * as written + uint64_t megabytes at off_mb */
-};
+#include "config_opts.h"
 
-enum {
-	OF_MULTILINE = 1 << 0,	/* may hold '\n' (continuation lines) */
-	OF_PATH = 1 << 1,	/* trailing '/' dropped, like pathlib.Path */
-	OF_EMPTY_NULL = 1 << 2, /* "" means unset (NULL) */
-};
-
-typedef int config_check_fn(const char *v, const char **why_r);
-
-struct config_opt {
-	const char *name;
-	enum opt_type type;
-	const char *def; /* NULL: unset (or derived from the domain) */
-	uint64_t min, max;
-	size_t off, off_mb;
-	unsigned flags;
-	config_check_fn *check;
-};
-
-extern const struct config_opt config_opts[];
-extern const size_t config_nopts;
 
 /* config_check_blank: the ASCII whitespace Python's str.strip() removes */
 int config_check_blank(char c);

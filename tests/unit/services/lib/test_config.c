@@ -607,7 +607,7 @@ test_validation_table(void **state)
 		  " username_max_length (9)" },
 		{ "password_min_length = 0",
 		  "password_min_length (line 3): invalid value \"0\": out of"
-		  " range 1..1024" },
+		  " range 1..256" },
 		{ "filtermail_smtp_port = 65536",
 		  "filtermail_smtp_port (line 3): invalid value \"65536\": out"
 		  " of range 1..65535" },
@@ -625,7 +625,14 @@ test_validation_table(void **state)
 		  " size like 500M or 2G" },
 		{ "max_imap_connections = 0",
 		  "max_imap_connections (line 3): invalid value \"0\": out of"
-		  " range 1..10000000" },
+		  " range 1..1000000" },
+		/* Postfix's per-client limit is a fifth: 4 / 5 = 0, unlimited */
+		{ "max_smtp_connections = 4",
+		  "max_smtp_connections (line 3): invalid value \"4\": out of"
+		  " range 5..100000" },
+		{ "max_message_size = 1023",
+		  "max_message_size (line 3): invalid value \"1023\": out of"
+		  " range 1024..1073741824" },
 		{ "turn_socket_path =",
 		  "turn_socket_path (line 3): invalid value \"\": must not be"
 		  " empty" },

@@ -1,0 +1,553 @@
+/*
+ * spec_table: the ChatmailRelay spec, field by field: every CRD field
+ * with its C member, type, default, range, syntax and description; the
+ * objects between the fields; the containers. Parsing (spec_parse.c),
+ * defaulting (spec.c), validation (spec_check.c), chatmail.ini
+ * (spec_ini.c) and the CRD (spec_crd.c, `chatmail-operator crd`) all
+ * walk these tables, so each fact about a field is written once here.
+ *
+ * A field that sets a chatmail.ini option names the option (its ini key)
+ * and takes the option's default and range from the option table
+ * (services/lib/config_opts.c); its description gets "chatmail.ini:
+ * <key>" appended in the CRD. Fields with SPEC_F_OWN_DEFAULT set an
+ * option only when not empty ("" = the target's layout) and are written
+ * by an explicit case in spec_ini.c.
+ *
+ * Adding a field:
+ *  1. its member in struct relay_spec (spec.h);
+ *  2. one entry below, in the CRD's order: OPT* when it sets a
+ *     chatmail.ini option (add the option to config_opts.c first), else
+ *     STR/NUMSTR/UINT/BOOL/ENUM with its own default and range; a string
+ *     names a syntax (spec_check.c; add one there, with its C check and
+ *     its CRD pattern or CEL rule, if none fits); the description is what
+ *     `kubectl explain` shows;
+ *  3. a new object on its path needs an entry in spec_groups[]
+ *     (description, default, CEL rules between its fields);
+ *  4. `make crd` regenerates crds/ and the chart's copy; the unit tests
+ *     (tests/unit/relay/test_spec_crd.c, test_spec_ini.c) fail until the
+ *     committed CRD is the generated one and every option is written.
+ * Rules between fields are C in spec_check.c (check_cross) and CEL in
+ * spec_groups[]; the envtest tier checks that the two agree.
+ *
+ * Untrusted input: none (constant tables).
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_opts.h"
+#include "spec.h"
+#include "spec_int.h"
+
+static const char *const reg_names[] = { "Open", "Closed", NULL };
+static const char *const tls_names[] = { "SelfSigned", "Secret", "CertManager",
+					 "ACME", NULL };
+static const char *const svc_names[] = { "LoadBalancer", "NodePort",
+					 "ClusterIP", NULL };
+static const char *const etp_names[] = { "Local", "Cluster", NULL };
+
+#define OFF(m) offsetof(struct relay_spec, m)
+/* fields that set a chatmail.ini option: default and range the option's */
+#define OPT(p, m, type, key, desc)                                   \
+	{                                                            \
+		p, type, OFF(m), key, NULL, 0, 0, 0, NULL, NULL, desc \
+	}
+#define OPT_STR(p, m, key, syn, desc)                                      \
+	{                                                                  \
+		p, SPEC_FT_STR, OFF(m), key, NULL, 0, 0, 0, NULL, syn, desc \
+	}
+#define OPT_SIZE(p, m, key, desc)                                        \
+	{                                                                \
+		p, SPEC_FT_STR, OFF(m), key, NULL, 0, 0, SPEC_F_NUMSTR, NULL, \
+			&spec_syn_size_mb, desc                          \
+	}
+#define OPT_OWN(p, m, key, syn, desc)                                   \
+	{                                                               \
+		p, SPEC_FT_STR, OFF(m), key, "", 0, 0, SPEC_F_OWN_DEFAULT, \
+			NULL, syn, desc                                 \
+	}
+/* fields of the operator's own: default and range here */
+#define STR(p, m, def, lo, hi, syn, desc)                                  \
+	{                                                                  \
+		p, SPEC_FT_STR, OFF(m), NULL, def, lo, hi, 0, NULL, syn, desc \
+	}
+#define NUMSTR(p, m, def, syn, desc)                                      \
+	{                                                                 \
+		p, SPEC_FT_STR, OFF(m), NULL, def, 1, SPEC_NUMSTR_MAX,   \
+			SPEC_F_NUMSTR, NULL, syn, desc                    \
+	}
+#define BOOL(p, m, def, desc)                                               \
+	{                                                                   \
+		p, SPEC_FT_BOOL, OFF(m), NULL, def, 0, 1, 0, NULL, NULL, desc \
+	}
+#define ENUM(p, m, def, names, desc)                                          \
+	{                                                                     \
+		p, SPEC_FT_ENUM, OFF(m), NULL, def, 0, 0, 0, names, NULL, desc \
+	}
+
+const struct spec_field spec_fields[] = {
+	{ "domain", SPEC_FT_STR, OFF(domain), "mail_domain", NULL, 0, 0,
+	  SPEC_F_REQUIRED | SPEC_F_IMMUTABLE, NULL, &spec_syn_domain,
+	  "The mail domain: a fully qualified domain name, lowercase, or an "
+	  "IPv4 address (an IP-only relay, addresses user@[a.b.c.d]). A name "
+	  "starting with \"_\" is a test relay with a self-signed "
+	  "certificate, as upstream. Immutable." },
+	ENUM("registration", registration, "Open", reg_names,
+	     "Open: an account is created on its first login (and by POST "
+	     "/new). Closed: no new accounts, existing ones keep working "
+	     "(upstream's /etc/chatmail-nocreate)."),
+	BOOL("paused", paused, "false",
+	     "Stop reconciling this relay: the operator leaves every child "
+	     "object as it is until paused is false again."),
+
+	OPT("limits.maxUserSendPerMinute", limits.max_user_send_per_minute,
+	    SPEC_FT_UINT, "max_user_send_per_minute",
+	    "Messages a user may send per minute (the GCRA rate in filtermail "
+	    "outgoing)."),
+	OPT("limits.maxUserSendBurstSize", limits.max_user_send_burst_size,
+	    SPEC_FT_UINT, "max_user_send_burst_size",
+	    "Messages a user may send in a burst before the rate applies (the "
+	    "GCRA bucket)."),
+	OPT_SIZE("limits.maxMailboxSize", limits.max_mailbox_size,
+		 "max_mailbox_size",
+		 "Mailbox quota: a number of megabytes, or a size like 500M or "
+		 "2G. At 75 % the oldest messages are removed down to 70 %, so "
+		 "mailboxes never run full."),
+	OPT("limits.maxMessageSize", limits.max_message_size, SPEC_FT_U64,
+	    "max_message_size",
+	    "Largest message in bytes (Postfix message_size_limit, Dovecot "
+	    "quota_max_mail_size, filtermail)."),
+	OPT("limits.usernameMinLength", limits.username_min_length,
+	    SPEC_FT_UINT, "username_min_length",
+	    "Shortest local part an account may have."),
+	OPT("limits.usernameMaxLength", limits.username_max_length,
+	    SPEC_FT_UINT, "username_max_length",
+	    "Longest local part an account may have; also the length of names "
+	    "/new hands out."),
+	OPT("limits.passwordMinLength", limits.password_min_length,
+	    SPEC_FT_UINT, "password_min_length",
+	    "Shortest password an account may be created with (/new hands out "
+	    "3 more)."),
+	OPT("limits.maxImapConnections", limits.max_imap_connections,
+	    SPEC_FT_UINT, "max_imap_connections",
+	    "Concurrent logged-in IMAP connections (Dovecot's imap process "
+	    "limit). Hibernated IDLE connections do not count."),
+	OPT("limits.maxSmtpConnections", limits.max_smtp_connections,
+	    SPEC_FT_UINT, "max_smtp_connections",
+	    "Concurrent SMTP connections on each of the submission ports 587 "
+	    "and 465; one client IP may use a fifth of them."),
+
+	OPT("retention.deleteMailsAfterDays",
+	    retention.delete_mails_after_days, SPEC_FT_UINT,
+	    "delete_mails_after", "Days after which every message is deleted."),
+	OPT("retention.deleteLargeAfterDays",
+	    retention.delete_large_after_days, SPEC_FT_UINT,
+	    "delete_large_after",
+	    "Days after which messages larger than 200 kB are deleted."),
+	OPT("retention.deleteInactiveUsersAfterDays",
+	    retention.delete_inactive_users_after_days, SPEC_FT_UINT,
+	    "delete_inactive_users_after",
+	    "Days without a login after which an account and its mail are "
+	    "deleted."),
+
+	OPT("systemLimits.maxLoad1m", system_limits.max_load_1m,
+	    SPEC_FT_DOUBLE, "max_load_1m",
+	    "Highest 1-minute load average at which accounts are still "
+	    "created."),
+	OPT_SIZE("systemLimits.minAvailableMemory",
+		 system_limits.min_available_memory, "min_available_memory",
+		 "Least available memory at which accounts are still created, "
+		 "e.g. 200M."),
+	OPT_SIZE("systemLimits.minFreeDiskSpace",
+		 system_limits.min_free_disk_space, "min_free_disk_space",
+		 "Least free space on the mail volume at which accounts are "
+		 "still created, e.g. 1G."),
+
+	ENUM("tls.mode", tls.mode, "SelfSigned", tls_names,
+	     "SelfSigned: the operator generates a certificate for the domain, "
+	     "www. and mta-sts. (upstream's self-signed mode; other relays "
+	     "verify it only for \"_\" domains). Secret: a kubernetes.io/tls "
+	     "Secret you provide (secretName). CertManager: the operator "
+	     "requests a cert-manager Certificate from issuerRef. ACME: the "
+	     "built-in ACME client."),
+	STR("tls.secretName", tls.secret_name, "", 0, 253, &spec_syn_k8s_name,
+	    "The kubernetes.io/tls Secret to use (Secret mode) or the one "
+	    "cert-manager writes (CertManager mode; default <name>-tls)."),
+	STR("tls.issuerRef.name", tls.issuer_name, "", 0, 253,
+	    &spec_syn_k8s_name, "Name of the Issuer or ClusterIssuer."),
+	STR("tls.issuerRef.kind", tls.issuer_kind, "Issuer", 1, 63,
+	    &spec_syn_issuer_kind,
+	    "Issuer (in the relay's namespace) or ClusterIssuer."),
+	STR("tls.issuerRef.group", tls.issuer_group, "cert-manager.io", 1, 253,
+	    &spec_syn_k8s_name, "API group of the issuer."),
+	OPT_STR("tls.acmeEmail", tls.acme_email, "acme_email", &spec_syn_email,
+		"Contact address for the ACME account."),
+
+	OPT_STR("dkim.selector", dkim.selector, "dkim_selector",
+		&spec_syn_selector,
+		"DKIM selector; the key is published at "
+		"<selector>._domainkey.<domain>."),
+	STR("dkim.secretName", dkim.secret_name, "", 0, 253,
+	    &spec_syn_k8s_name,
+	    "An existing Secret holding the private key (key "
+	    "opendkim.private, PEM RSA). Empty: the operator generates an RSA "
+	    "2048 key once and never replaces it."),
+
+	NUMSTR("storage.mail.size", storage.mail.size, "10Gi",
+	       &spec_syn_quantity,
+	       "Requested size of the PersistentVolumeClaim."),
+	STR("storage.mail.storageClassName", storage.mail.storage_class_name,
+	    "", 0, 253, &spec_syn_k8s_name,
+	    "StorageClass of the claim; empty for the cluster's default "
+	    "class."),
+	BOOL("storage.mail.keepOnDelete", storage.mail.keep_on_delete, "true",
+	     "Keep the claim (and the mail) when the relay is deleted."),
+	NUMSTR("storage.queue.size", storage.queue.size, "1Gi",
+	       &spec_syn_quantity,
+	       "Requested size of the PersistentVolumeClaim."),
+	STR("storage.queue.storageClassName", storage.queue.storage_class_name,
+	    "", 0, 253, &spec_syn_k8s_name,
+	    "StorageClass of the claim; empty for the cluster's default "
+	    "class."),
+	BOOL("storage.queue.keepOnDelete", storage.queue.keep_on_delete,
+	     "true",
+	     "Keep the claim (and queued mail) when the relay is deleted."),
+	OPT_OWN("storage.mailboxesDir", storage.mailboxes_dir, "mailboxes_dir",
+		&spec_syn_abs_path,
+		"Directory of the mailboxes (deprecated upstream); empty for "
+		"/home/vmail/mail/<domain>."),
+	OPT_OWN("storage.passdbPath", storage.passdb_path, "passdb_path",
+		&spec_syn_abs_path,
+		"Legacy SQLite password database imported once at start; empty "
+		"for /home/vmail/passdb.sqlite."),
+
+	ENUM("service.type", service.type, "LoadBalancer", svc_names,
+	     "Service type."),
+	ENUM("service.externalTrafficPolicy", service.external_traffic_policy,
+	     "Local", etp_names,
+	     "Local keeps the client's IP address (rate limits, logs, no open "
+	     "relay through SNAT); Cluster spreads traffic over nodes but "
+	     "hides it."),
+	STR("service.loadBalancerIP", service.load_balancer_ip, "", 0, 45,
+	    &spec_syn_ip,
+	    "Requested load balancer address, if the provider supports it."),
+
+	OPT("network.disableIPv6", network.disable_ipv6, SPEC_FT_BOOL,
+	    "disable_ipv6", "Listen and deliver on IPv4 only."),
+
+	STR("imagePullPolicy", image_pull_policy, "", 0, 16,
+	    &spec_syn_pull_policy,
+	    "Pull policy of every container; empty for Kubernetes' default."),
+
+	BOOL("iroh.enabled", iroh.enabled, "true",
+	     "Run iroh-relay in the Pod and advertise https://<domain> "
+	     "(iroh_relay unset upstream)."),
+	OPT_OWN("iroh.url", iroh.url, "iroh_relay", &spec_syn_url,
+		"With enabled false, the iroh relay URL to advertise instead; "
+		"empty for the clients' default."),
+
+	OPT_OWN("turn.socketPath", turn.socket_path, "turn_socket_path",
+		&spec_syn_abs_path,
+		"Unix socket chatmail-metadata asks for TURN credentials; empty "
+		"for the Pod's shared socket directory."),
+
+	STR("expire.schedule", expire.schedule, "2 0 * * *", 1, 128,
+	    &spec_syn_schedule,
+	    "Cron schedule of the expire CronJob (upstream runs it daily at "
+	    "00:02)."),
+	STR("metrics.schedule", metrics.schedule, "*/15 * * * *", 1, 128,
+	    &spec_syn_schedule,
+	    "Cron schedule of the metrics CronJob (chatmail-metrics, served at "
+	    "https://<domain>/metrics)."),
+	{ "metrics.mtailAddress", SPEC_FT_STR, OFF(metrics.mtail_address),
+	  "mtail_address", NULL, 0, 0, SPEC_F_NULLABLE, NULL, &spec_syn_ip,
+	  "Private address for Dovecot's OpenMetrics endpoint on port 3904; "
+	  "unset turns it off. Never a public address." },
+
+	OPT("imap.rawlog", imap.rawlog, SPEC_FT_BOOL, "imap_rawlog",
+	    "Log every IMAP session to .in/.out files in the user's mailbox "
+	    "(debugging only, never cleaned up)."),
+	OPT("imap.compress", imap.compress, SPEC_FT_BOOL, "imap_compress",
+	    "Offer IMAP COMPRESS; disables hibernation of idle connections, so "
+	    "it costs memory."),
+
+	OPT_STR("privacy.mail", privacy.mail, "privacy_mail", &spec_syn_email,
+		"Email address of the privacy contact."),
+	OPT_STR("privacy.postal", privacy.postal, "privacy_postal",
+		&spec_syn_text, "Postal address of the privacy contact."),
+	OPT_STR("privacy.pdo", privacy.pdo, "privacy_pdo", &spec_syn_text,
+		"Postal address of the data protection officer."),
+	OPT_STR("privacy.supervisor", privacy.supervisor, "privacy_supervisor",
+		&spec_syn_text,
+		"Postal address of the privacy supervisory authority."),
+
+	BOOL("website.enabled", website.enabled, "true",
+	     "Serve the website (autoconfig, mta-sts.txt and /new are served "
+	     "either way)."),
+	STR("website.configMapName", website.config_map_name, "", 0, 253,
+	    &spec_syn_k8s_name,
+	    "A ConfigMap of custom pages served instead of the built-in ones "
+	    "(www_folder)."),
+
+	OPT_STR("push.notificationUrl", push.notification_url,
+		"notification_url", &spec_syn_url,
+		"Where chatmail-metadata POSTs device tokens of new messages "
+		"(Delta Chat's notification proxy)."),
+
+	OPT("ports.filtermailSmtp", ports.filtermail_smtp, SPEC_FT_UINT,
+	    "filtermail_smtp_port", "filtermail outgoing SMTP."),
+	OPT("ports.filtermailSmtpIncoming", ports.filtermail_smtp_incoming,
+	    SPEC_FT_UINT, "filtermail_smtp_port_incoming",
+	    "filtermail incoming SMTP."),
+	OPT("ports.filtermailHttpIncoming", ports.filtermail_http_incoming,
+	    SPEC_FT_UINT, "filtermail_http_port_incoming",
+	    "filtermail incoming HTTP, behind /mxdeliv."),
+	OPT("ports.filtermailLmtpTransport", ports.filtermail_lmtp_transport,
+	    SPEC_FT_UINT, "filtermail_lmtp_port_transport",
+	    "filtermail transport LMTP (unused, Postfix delivers remote mail "
+	    "itself)."),
+	OPT("ports.postfixReinject", ports.postfix_reinject, SPEC_FT_UINT,
+	    "postfix_reinject_port", "Postfix reinjection of outgoing mail."),
+	OPT("ports.postfixReinjectIncoming", ports.postfix_reinject_incoming,
+	    SPEC_FT_UINT, "postfix_reinject_port_incoming",
+	    "Postfix reinjection of incoming mail."),
+};
+const size_t spec_nfields = sizeof(spec_fields) / sizeof(spec_fields[0]);
+
+/* the objects of the schema, outermost first */
+const struct spec_group spec_groups[] = {
+	{ "",
+	  "The desired relay. Every option of upstream's chatmail.ini has a "
+	  "field here; fields left out take upstream's defaults.",
+	  NULL,
+	  0,
+	  { { "self.domain == 'testrun.org' || "
+	      "self.domain.endsWith('.testrun.org') || !['merlinux', "
+	      "'schmieder', 'testrun.org'].exists(w, "
+	      "self.privacy.mail.contains(w) || "
+	      "self.privacy.postal.contains(w) || "
+	      "self.privacy.pdo.contains(w) || "
+	      "self.privacy.supervisor.contains(w))",
+	      "please set your own privacy contacts/addresses (upstream "
+	      "refuses testrun.org's on other relays)" } } },
+	{ "limits",
+	  "Per-user limits and connection limits.",
+	  "usernameMinLength usernameMaxLength",
+	  0,
+	  { { "self.usernameMinLength <= self.usernameMaxLength",
+	      "usernameMinLength must not exceed usernameMaxLength" } } },
+	{ "retention",
+	  "How long mail and accounts are kept (the daily expire job).",
+	  "",
+	  0,
+	  { { NULL, NULL } } },
+	{ "systemLimits",
+	  "Host limits under which new accounts are refused while existing "
+	  "ones keep working; rejections are logged by doveauth.",
+	  "",
+	  0,
+	  { { NULL, NULL } } },
+	{ "tls",
+	  "The certificate Postfix, Dovecot and nginx share (port 443 passes "
+	  "TLS through to all three, so they present one name).",
+	  "mode",
+	  0,
+	  { { "self.mode != 'Secret' || (has(self.secretName) && "
+	      "self.secretName != '')",
+	      "secretName is required when mode is Secret" },
+	    { "self.mode != 'CertManager' || (has(self.issuerRef) && "
+	      "has(self.issuerRef.name) && self.issuerRef.name != '')",
+	      "issuerRef.name is required when mode is CertManager" },
+	    { "self.mode == 'CertManager' || !has(self.issuerRef) || "
+	      "!has(self.issuerRef.name) || self.issuerRef.name == ''",
+	      "issuerRef is only allowed when mode is CertManager" } } },
+	{ "tls.issuerRef",
+	  "The cert-manager issuer that signs the certificate (CertManager "
+	  "mode).",
+	  NULL,
+	  0,
+	  { { NULL, NULL } } },
+	{ "dkim",
+	  "DKIM signing of outgoing mail (in filtermail).",
+	  "",
+	  0,
+	  { { NULL, NULL } } },
+	{ "storage",
+	  "Persistent volumes. Deleting the relay never deletes mail unless "
+	  "keepOnDelete is false.",
+	  "mail.storageClassName queue.storageClassName",
+	  0,
+	  { { "self.mail.storageClassName == oldSelf.mail.storageClassName && "
+	      "self.queue.storageClassName == "
+	      "oldSelf.queue.storageClassName",
+	      "storageClassName is immutable" } } },
+	{ "storage.mail",
+	  "The mail store, mounted at /home/vmail (mailboxes, passwords, push "
+	  "tokens).",
+	  "",
+	  0,
+	  { { NULL, NULL } } },
+	{ "storage.queue",
+	  "The Postfix queue, mounted at /var/spool/postfix (queued mail "
+	  "survives restarts).",
+	  "",
+	  0,
+	  { { NULL, NULL } } },
+	{ "service",
+	  "The Service that exposes ports 25, 80, 143, 443, 465, 587 and 993.",
+	  "",
+	  0,
+	  { { NULL, NULL } } },
+	{ "network", "Network settings.", "", 0, { { NULL, NULL } } },
+	{ "iroh",
+	  "The iroh relay Delta Chat uses for realtime channels and calls.",
+	  "",
+	  0,
+	  { { "!self.enabled || !has(self.url) || self.url == ''",
+	      "url is only allowed when enabled is false" } } },
+	{ "turn", "TURN credentials for calls.", "", 0, { { NULL, NULL } } },
+	{ "expire",
+	  "The daily expiry job (chatmail-expire --remove).",
+	  "",
+	  0,
+	  { { NULL, NULL } } },
+	{ "metrics", "Metrics.", "", 0, { { NULL, NULL } } },
+	{ "imap", "IMAP options.", "", 0, { { NULL, NULL } } },
+	{ "privacy",
+	  "Contacts for the privacy policy page; privacy mail is also "
+	  "advertised as the admin contact (IMAP METADATA /shared/admin).",
+	  "",
+	  0,
+	  { { NULL, NULL } } },
+	{ "website",
+	  "The relay's website (index, info and privacy pages, QR code, "
+	  "autoconfig).",
+	  "",
+	  0,
+	  { { "self.enabled || !has(self.configMapName) || "
+	      "self.configMapName == ''",
+	      "configMapName is only allowed when enabled is true" } } },
+	{ "push", "Push notifications.", "", 0, { { NULL, NULL } } },
+	{ "ports",
+	  "Internal loopback ports inside the Pod (upstream's *_port "
+	  "options); change only to avoid a conflict.",
+	  "",
+	  SPEC_G_DISTINCT | SPEC_G_ALL_DEFAULTS,
+	  { { NULL, NULL } } },
+};
+const size_t spec_ngroups = sizeof(spec_groups) / sizeof(spec_groups[0]);
+
+/* the containers: JSON key and what runs there */
+static const struct {
+	const char *name, *desc;
+} containers[SPEC_C_COUNT] = {
+	{ "postfix", "the postfix container" },
+	{ "dovecot", "the dovecot container" },
+	{ "nginx", "the nginx container" },
+	{ "filtermail", "the filtermail containers (outgoing and incoming)" },
+	{ "doveauth", "the doveauth container" },
+	{ "metadata", "the chatmail-metadata container (IMAP METADATA and push "
+		      "notifications)" },
+	{ "lastlogin", "the lastlogin container" },
+	{ "newemail", "the newemail container (POST /new)" },
+	{ "irohRelay", "the iroh-relay container" },
+	{ "cert", "the cert container (reloads daemons on certificate "
+		  "renewal)" },
+	{ "jobs", "the expire and metrics CronJobs" },
+};
+
+/* spec_field_opt: the option an ini field sets */
+const struct config_opt *
+spec_field_opt(const struct spec_field *f)
+{
+	const struct config_opt *o;
+
+	if (f->ini == NULL)
+		return NULL;
+	o = config_opt_find(f->ini);
+	if (o == NULL)
+		abort(); /* the table names an option that does not exist */
+	return o;
+}
+
+/* spec_field_def: the option's default, or the field's own */
+const char *
+spec_field_def(const struct spec_field *f)
+{
+	const struct config_opt *o = spec_field_opt(f);
+
+	if (o == NULL || (f->flags & SPEC_F_OWN_DEFAULT))
+		return f->def;
+	return o->def;
+}
+
+/* spec_field_range: the option's range, or the field's own; an empty
+ * string means the target's value (OWN_DEFAULT) or is spelled by
+ * leaving the field out (NULLABLE) */
+void
+spec_field_range(const struct spec_field *f, double *min_r, double *max_r)
+{
+	const struct config_opt *o = spec_field_opt(f);
+
+	*min_r = f->min;
+	*max_r = f->max;
+	if (o == NULL)
+		return;
+	*min_r = (double)o->min;
+	*max_r = (double)o->max;
+	if (f->flags & SPEC_F_OWN_DEFAULT)
+		*min_r = 0;
+	if ((f->flags & SPEC_F_NULLABLE) && *min_r < 1)
+		*min_r = 1;
+}
+
+/* spec_container_index: the container whose JSON key is key, or -1 */
+int
+spec_container_index(const char *key)
+{
+	int c;
+
+	for (c = 0; c < SPEC_C_COUNT; c++)
+		if (strcmp(containers[c].name, key) == 0)
+			return c;
+	return -1;
+}
+
+/* spec_container_name: the JSON key of container c */
+const char *
+spec_container_name(enum spec_container c)
+{
+	return c < SPEC_C_COUNT ? containers[c].name : "";
+}
+
+/* spec_container_desc: what container c runs */
+const char *
+spec_container_desc(enum spec_container c)
+{
+	return c < SPEC_C_COUNT ? containers[c].desc : "";
+}
+
+const char *
+spec_tls_mode_name(enum spec_tls_mode m)
+{
+	return tls_names[m];
+}
+
+const char *
+spec_registration_name(enum spec_registration r)
+{
+	return reg_names[r];
+}
+
+const char *
+spec_service_type_name(enum spec_service_type t)
+{
+	return svc_names[t];
+}
+
+const char *
+spec_traffic_policy_name(enum spec_traffic_policy p)
+{
+	return etp_names[p];
+}
