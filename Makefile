@@ -156,7 +156,7 @@ BINS := $(foreach p,$(PROGRAMS),$(if $(wildcard $($(p)_DIR)/main.c),$(BUILD)/bin
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
 
 .PHONY: all bins unit-bins unit fuzz-bins fuzz lint test deps clean bench \
-	integration e2e images chart demo demo-down
+	integration e2e images chart demo demo-down crd
 
 all: bins unit-bins dovecot-plugins
 bins: $(BINS)
@@ -176,6 +176,14 @@ fuzz: fuzz-bins
 
 lint:
 	hack/lint.sh
+
+# crd: the ChatmailRelay CRD generated from the spec field and option
+# tables (chatmail-operator crd) into crds/ and the chart's copy
+CRD_FILE := crds/chatmail.at_chatmailrelays.yaml
+crd: $(BUILD)/bin/chatmail-operator
+	$(BUILD)/bin/chatmail-operator crd >$(CRD_FILE).tmp
+	mv $(CRD_FILE).tmp $(CRD_FILE)
+	hack/chart.sh sync
 
 deps:
 	hack/deps.sh

@@ -2,7 +2,8 @@
  * chatmail-operator: runs ChatmailRelays (chatmail.at/v1alpha1) on
  * Kubernetes. main() reads the flags, sets up logging and hands over
  * to controller_run(), or to render_cmd_main() for
- * `chatmail-operator render -f relay.yaml`.
+ * `chatmail-operator render -f relay.yaml`, or to crd_cmd_main() for
+ * `chatmail-operator crd` (the CRD generated from the spec tables).
  *
  * Flags (controller-runtime's names where they exist):
  *   --kubeconfig PATH --context NAME
@@ -31,6 +32,7 @@
 
 #include <curl/curl.h>
 
+#include "crd_cmd.h"
 #include "images.h"
 #include "log.h"
 #include "num.h"
@@ -93,7 +95,8 @@ usage(void)
 		      "         [--keygen-workers N] [--images-NAME IMAGE] "
 		      "[-v] [-n]\n"
 		      "       chatmail-operator render -f FILE [-o yaml|json] "
-		      "[--with-secrets]\n");
+		      "[--with-secrets]\n"
+		      "       chatmail-operator crd [-o yaml|json]\n");
 	return EX_USAGE;
 }
 
@@ -221,6 +224,10 @@ main(int argc, char **argv)
 	}
 	cJSON_InitHooks(
 		&(cJSON_Hooks){ .malloc_fn = xmalloc, .free_fn = free });
+	if (argc > 1 && strcmp(argv[1], "crd") == 0) {
+		images_deinit(&o.images);
+		return crd_cmd_main(argc - 1, argv + 1, stdout);
+	}
 	if (argc > 1 && strcmp(argv[1], "render") == 0) {
 		rc = render_cmd_main(argc - 1, argv + 1, &o.images, stdout);
 		images_deinit(&o.images);

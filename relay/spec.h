@@ -262,6 +262,14 @@ const char *spec_registration_name(enum spec_registration r);
 const char *spec_service_type_name(enum spec_service_type t);
 const char *spec_traffic_policy_name(enum spec_traffic_policy p);
 
+/* spec_crd_yaml: the ChatmailRelay CustomResourceDefinition generated
+ * from the field and option tables, as YAML (what `chatmail-operator
+ * crd` prints and crds/chatmail.at_chatmailrelays.yaml holds); 0 or
+ * -E2BIG when out is full */
+int spec_crd_yaml(struct buf *out);
+/* spec_crd_json: the same as a JSON tree; caller frees (cJSON_Delete) */
+struct cJSON *spec_crd_json(void);
+
 /* spec_dump_json: the fully defaulted spec as a .spec JSON object
  * (what the apiserver would store after defaulting); caller frees
  * with cJSON_Delete */

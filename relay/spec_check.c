@@ -300,7 +300,7 @@ spec_check_ip(const char *v, struct buf *why)
 int
 spec_check_image(const char *v, struct buf *why)
 {
-	if (strlen(v) <= 512 && printable(v, 0, "\"'\\{}<>;`$"))
+	if (strlen(v) <= SPEC_IMAGE_MAX && printable(v, 0, "\"'\\{}<>;`$"))
 		return 0;
 	(void)buf_printf(why, "must be an image reference, got \"%.64s\"", v);
 	return -EINVAL;
@@ -354,7 +354,10 @@ const struct spec_syntax spec_syn_domain = {
 	spec_check_domain,
 	"^(([0-9]{1,3}\\.){3}[0-9]{1,3}|([a-z0-9_]([a-z0-9_-]{0,61}"
 	"[a-z0-9_])?\\.)+[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)$",
-	NULL, NULL, NULL, 0
+	NULL,
+	NULL,
+	NULL,
+	0
 };
 const struct spec_syntax spec_syn_size_mb = {
 	spec_check_size_mb, "^0*[1-9][0-9]{0,11}[MmGg]?[Bb]?$",
@@ -370,8 +373,12 @@ const struct spec_syntax spec_syn_quantity = {
 	0
 };
 const struct spec_syntax spec_syn_k8s_name = {
-	spec_check_k8s_name, "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", NULL, NULL,
-	NULL, 0
+	spec_check_k8s_name,
+	"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+	NULL,
+	NULL,
+	NULL,
+	0
 };
 const struct spec_syntax spec_syn_selector = {
 	spec_check_selector, "^[a-z0-9_][a-z0-9_-]{0,62}$", NULL, NULL, NULL, 0
@@ -397,19 +404,20 @@ const struct spec_syntax spec_syn_email = {
 	0
 };
 const struct spec_syntax spec_syn_text = {
-	spec_check_text,	"^[^\\x00-\\x1f\\x7f]*$", NULL, NULL, NULL,
+	spec_check_text,       "^[^\\x00-\\x1f\\x7f]*$", NULL, NULL, NULL,
 	SPEC_SYN_PATTERN_EMPTY
 };
-const struct spec_syntax spec_syn_abs_path = {
-	spec_check_abs_path,	 "^/[^\\s\"'\\\\{};#`$]*$",
-	"!self.contains('/..')", "must not contain /..",
-	NULL,			 SPEC_SYN_RULE_EMPTY
-};
-const struct spec_syntax spec_syn_ip = {
-	spec_check_ip, NULL, "isIP(self)", "must be an IP address", NULL, 0
-};
+const struct spec_syntax spec_syn_abs_path = { spec_check_abs_path,
+					       "^/[^\\s\"'\\\\{};#`$]*$",
+					       "!self.contains('/..')",
+					       "must not contain /..",
+					       NULL,
+					       SPEC_SYN_RULE_EMPTY };
+const struct spec_syntax spec_syn_ip = { spec_check_ip, NULL,
+					 "isIP(self)",	"must be an IP address",
+					 NULL,		0 };
 const struct spec_syntax spec_syn_image = {
-	spec_check_image,	"^[^\\s\"'\\\\{}<>;`$]*$", NULL, NULL, NULL,
+	spec_check_image,      "^[^\\s\"'\\\\{}<>;`$]*$", NULL, NULL, NULL,
 	SPEC_SYN_PATTERN_EMPTY
 };
 const struct spec_syntax spec_syn_pull_policy = {
@@ -437,8 +445,7 @@ check_string(const struct spec_field *f, const char *str, struct buf *why)
 		(void)buf_printf(why, "length must be %.0f to %.0f", min, max);
 		return -EINVAL;
 	}
-	if (f->syntax != NULL && *str != '\0' &&
-	    f->syntax->check(str, why) < 0)
+	if (f->syntax != NULL && *str != '\0' && f->syntax->check(str, why) < 0)
 		return -EINVAL;
 	if (!(f->flags & SPEC_F_NUMSTR) || f->ini == NULL)
 		return 0;
@@ -519,7 +526,8 @@ check_distinct(const struct relay_spec *s, const struct spec_group *g,
 			continue;
 		va = *(const unsigned *)spec_field_ptr(s, a);
 		for (b = a + 1; b < spec_fields + spec_nfields; b++)
-			if (b->type == SPEC_FT_UINT && under(b->path, g->path) &&
+			if (b->type == SPEC_FT_UINT &&
+			    under(b->path, g->path) &&
 			    *(const unsigned *)spec_field_ptr(s, b) == va) {
 				(void)buf_printf(err,
 						 "spec.%s: port %u is used "

@@ -237,8 +237,7 @@ write_field(const struct relay_spec *s, const struct spec_field *f,
 		return buf_printf(out, "%s = %llu\n", key,
 				  (unsigned long long)*(const uint64_t *)p);
 	case SPEC_FT_DOUBLE:
-		return buf_printf(out, "%s = %.15g\n", key,
-				  *(const double *)p);
+		return buf_printf(out, "%s = %.15g\n", key, *(const double *)p);
 	case SPEC_FT_BOOL:
 		return ini_kv(out, key, *(const int *)p ? "true" : "false",
 			      bad);

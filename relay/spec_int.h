@@ -38,6 +38,8 @@ enum spec_ftype {
  * target's value, and spec_ini.c writes the option in an explicit case */
 #define SPEC_F_OWN_DEFAULT 0x10u
 
+/* the longest image reference in spec.images */
+#define SPEC_IMAGE_MAX 512
 /* the length of a SPEC_F_NUMSTR string (a size or quantity) */
 #define SPEC_NUMSTR_MAX 32
 
@@ -57,9 +59,9 @@ typedef int spec_check_fn(const char *v, struct buf *why);
  */
 struct spec_syntax {
 	spec_check_fn *check;
-	const char *pattern; /* anchored regular expression, or NULL */
-	const char *rule;    /* CEL on self, or NULL */
-	const char *message; /* the rule's message */
+	const char *pattern;	   /* anchored regular expression, or NULL */
+	const char *rule;	   /* CEL on self, or NULL */
+	const char *message;	   /* the rule's message */
 	const char *const *values; /* NULL-ended enum, or NULL */
 	unsigned flags;
 };
@@ -88,7 +90,7 @@ extern const size_t spec_nfields;
  * in defaults (paths relative to the object), which the apiserver needs
  * for rules that read them; NULL: no default (an optional object).
  */
-#define SPEC_G_DISTINCT 0x1u /* the fields below must differ (ports) */
+#define SPEC_G_DISTINCT 0x1u	 /* the fields below must differ (ports) */
 #define SPEC_G_ALL_DEFAULTS 0x2u /* default: every field below */
 #define SPEC_G_NRULES 3
 
@@ -120,8 +122,7 @@ const struct config_opt *spec_field_opt(const struct spec_field *f);
 const char *spec_field_def(const struct spec_field *f);
 /* spec_field_range: the range (numbers) or length (strings) allowed;
  * for sizes (SPEC_F_NUMSTR with an option) the option's MB range */
-void spec_field_range(const struct spec_field *f, double *min_r,
-		      double *max_r);
+void spec_field_range(const struct spec_field *f, double *min_r, double *max_r);
 
 /* spec_field_ptr: the address of field f inside s */
 void *spec_field_ptr(const struct relay_spec *s, const struct spec_field *f);
@@ -170,9 +171,5 @@ enum spec_ini_source {
 	SPEC_INI_DEFAULT, /* never written: the services' default */
 };
 int spec_ini_source(const char *key);
-
-/* spec_crd_json: the CustomResourceDefinition of ChatmailRelay, built
- * from the tables (spec_crd.c); caller frees with cJSON_Delete */
-struct cJSON *spec_crd_json(void);
 
 #endif

@@ -49,40 +49,40 @@ static const char *const etp_names[] = { "Local", "Cluster", NULL };
 
 #define OFF(m) offsetof(struct relay_spec, m)
 /* fields that set a chatmail.ini option: default and range the option's */
-#define OPT(p, m, type, key, desc)                                   \
-	{                                                            \
+#define OPT(p, m, type, key, desc)                                    \
+	{                                                             \
 		p, type, OFF(m), key, NULL, 0, 0, 0, NULL, NULL, desc \
 	}
-#define OPT_STR(p, m, key, syn, desc)                                      \
-	{                                                                  \
+#define OPT_STR(p, m, key, syn, desc)                                       \
+	{                                                                   \
 		p, SPEC_FT_STR, OFF(m), key, NULL, 0, 0, 0, NULL, syn, desc \
 	}
-#define OPT_SIZE(p, m, key, desc)                                        \
-	{                                                                \
+#define OPT_SIZE(p, m, key, desc)                                             \
+	{                                                                     \
 		p, SPEC_FT_STR, OFF(m), key, NULL, 0, 0, SPEC_F_NUMSTR, NULL, \
-			&spec_syn_size_mb, desc                          \
+			&spec_syn_size_mb, desc                               \
 	}
-#define OPT_OWN(p, m, key, syn, desc)                                   \
-	{                                                               \
+#define OPT_OWN(p, m, key, syn, desc)                                      \
+	{                                                                  \
 		p, SPEC_FT_STR, OFF(m), key, "", 0, 0, SPEC_F_OWN_DEFAULT, \
-			NULL, syn, desc                                 \
+			NULL, syn, desc                                    \
 	}
 /* fields of the operator's own: default and range here */
-#define STR(p, m, def, lo, hi, syn, desc)                                  \
-	{                                                                  \
+#define STR(p, m, def, lo, hi, syn, desc)                                     \
+	{                                                                     \
 		p, SPEC_FT_STR, OFF(m), NULL, def, lo, hi, 0, NULL, syn, desc \
 	}
-#define NUMSTR(p, m, def, syn, desc)                                      \
-	{                                                                 \
-		p, SPEC_FT_STR, OFF(m), NULL, def, 1, SPEC_NUMSTR_MAX,   \
-			SPEC_F_NUMSTR, NULL, syn, desc                    \
+#define NUMSTR(p, m, def, syn, desc)                                   \
+	{                                                              \
+		p, SPEC_FT_STR, OFF(m), NULL, def, 1, SPEC_NUMSTR_MAX, \
+			SPEC_F_NUMSTR, NULL, syn, desc                 \
 	}
-#define BOOL(p, m, def, desc)                                               \
-	{                                                                   \
+#define BOOL(p, m, def, desc)                                                 \
+	{                                                                     \
 		p, SPEC_FT_BOOL, OFF(m), NULL, def, 0, 1, 0, NULL, NULL, desc \
 	}
-#define ENUM(p, m, def, names, desc)                                          \
-	{                                                                     \
+#define ENUM(p, m, def, names, desc)                                           \
+	{                                                                      \
 		p, SPEC_FT_ENUM, OFF(m), NULL, def, 0, 0, 0, names, NULL, desc \
 	}
 
@@ -138,12 +138,11 @@ const struct spec_field spec_fields[] = {
 	    "Concurrent SMTP connections on each of the submission ports 587 "
 	    "and 465; one client IP may use a fifth of them."),
 
-	OPT("retention.deleteMailsAfterDays",
-	    retention.delete_mails_after_days, SPEC_FT_UINT,
-	    "delete_mails_after", "Days after which every message is deleted."),
-	OPT("retention.deleteLargeAfterDays",
-	    retention.delete_large_after_days, SPEC_FT_UINT,
-	    "delete_large_after",
+	OPT("retention.deleteMailsAfterDays", retention.delete_mails_after_days,
+	    SPEC_FT_UINT, "delete_mails_after",
+	    "Days after which every message is deleted."),
+	OPT("retention.deleteLargeAfterDays", retention.delete_large_after_days,
+	    SPEC_FT_UINT, "delete_large_after",
 	    "Days after which messages larger than 200 kB are deleted."),
 	OPT("retention.deleteInactiveUsersAfterDays",
 	    retention.delete_inactive_users_after_days, SPEC_FT_UINT,
@@ -151,8 +150,8 @@ const struct spec_field spec_fields[] = {
 	    "Days without a login after which an account and its mail are "
 	    "deleted."),
 
-	OPT("systemLimits.maxLoad1m", system_limits.max_load_1m,
-	    SPEC_FT_DOUBLE, "max_load_1m",
+	OPT("systemLimits.maxLoad1m", system_limits.max_load_1m, SPEC_FT_DOUBLE,
+	    "max_load_1m",
 	    "Highest 1-minute load average at which accounts are still "
 	    "created."),
 	OPT_SIZE("systemLimits.minAvailableMemory",
@@ -188,8 +187,7 @@ const struct spec_field spec_fields[] = {
 		&spec_syn_selector,
 		"DKIM selector; the key is published at "
 		"<selector>._domainkey.<domain>."),
-	STR("dkim.secretName", dkim.secret_name, "", 0, 253,
-	    &spec_syn_k8s_name,
+	STR("dkim.secretName", dkim.secret_name, "", 0, 253, &spec_syn_k8s_name,
 	    "An existing Secret holding the private key (key "
 	    "opendkim.private, PEM RSA). Empty: the operator generates an RSA "
 	    "2048 key once and never replaces it."),
@@ -210,8 +208,7 @@ const struct spec_field spec_fields[] = {
 	    "", 0, 253, &spec_syn_k8s_name,
 	    "StorageClass of the claim; empty for the cluster's default "
 	    "class."),
-	BOOL("storage.queue.keepOnDelete", storage.queue.keep_on_delete,
-	     "true",
+	BOOL("storage.queue.keepOnDelete", storage.queue.keep_on_delete, "true",
 	     "Keep the claim (and queued mail) when the relay is deleted."),
 	OPT_OWN("storage.mailboxesDir", storage.mailboxes_dir, "mailboxes_dir",
 		&spec_syn_abs_path,
@@ -249,7 +246,8 @@ const struct spec_field spec_fields[] = {
 
 	OPT_OWN("turn.socketPath", turn.socket_path, "turn_socket_path",
 		&spec_syn_abs_path,
-		"Unix socket chatmail-metadata asks for TURN credentials; empty "
+		"Unix socket chatmail-metadata asks for TURN credentials; "
+		"empty "
 		"for the Pod's shared socket directory."),
 
 	STR("expire.schedule", expire.schedule, "2 0 * * *", 1, 128,

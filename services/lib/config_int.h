@@ -12,7 +12,6 @@
 
 #include "config_opts.h"
 
-
 /* config_check_blank: the ASCII whitespace Python's str.strip() removes */
 int config_check_blank(char c);
 /* config_check_ipv4: 1 and the four octets if s is an IPv4 address as

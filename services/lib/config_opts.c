@@ -34,16 +34,17 @@
 	{                                                           \
 #name, OPT_UINT, def, min, max, F(name), 0, 0, NULL \
 	}
-#define BOOL(name)                                                      \
-	{                                                               \
+#define BOOL(name)                                                  \
+	{                                                           \
 #name, OPT_BOOL, "false", 0, 1, F(name), 0, 0, NULL \
 	}
-#define SIZE(name, def, min)                                               \
-	{                                                                  \
-#name, OPT_SIZE, def, min, SIZE_MAX_MB, F(name), F(name##_mb), 0, NULL \
+#define SIZE(name, def, min)                                                   \
+	{                                                                      \
+#name, OPT_SIZE, def, min, SIZE_MAX_MB, F(name), F(name##_mb), \
+			0, NULL                                                \
 	}
-#define STR(name, def, min, max, flags, check)                  \
-	{                                                       \
+#define STR(name, def, min, max, flags, check)                          \
+	{                                                               \
 #name, OPT_STR, def, min, max, F(name), 0, flags, check \
 	}
 #define SIZE_MAX_MB ((uint64_t)1 << 30) /* a petabyte, in MB */
@@ -95,8 +96,8 @@ const struct config_opt config_opts[] = {
 	STR(filtermail_smtp_host, "127.0.0.1", 1, 255, 0, NULL),
 	STR(postfix_reinject_host, "127.0.0.1", 1, 255, 0, NULL),
 
-	STR(nocreate_file, "/etc/chatmail-nocreate", 1, 4095,
-	    OF_OURS | OF_PATH, NULL),
+	STR(nocreate_file, "/etc/chatmail-nocreate", 1, 4095, OF_OURS | OF_PATH,
+	    NULL),
 	STR(notification_url, "https://notifications.delta.chat/notify", 1,
 	    2048, OF_OURS, config_check_url),
 	STR(dkim_selector, "opendkim", 1, 63, OF_OURS, config_check_name),

@@ -51,9 +51,9 @@ typedef int config_check_fn(const char *v, const char **why_r);
 struct config_opt {
 	const char *name; /* the key in [params] */
 	enum opt_type type;
-	const char *def;  /* as written in chatmail.ini; NULL: unset, or
+	const char *def;    /* as written in chatmail.ini; NULL: unset, or
 			   * derived from the domain (config.h) */
-	uint64_t min, max; /* range (numbers), length (strings), MB (sizes) */
+	uint64_t min, max;  /* range (numbers), length (strings), MB (sizes) */
 	size_t off, off_mb; /* the field(s) in struct chatmail_config */
 	unsigned flags;
 	config_check_fn *check; /* strings: syntax beyond the length */

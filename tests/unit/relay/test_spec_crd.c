@@ -1,11 +1,14 @@
 /*
  * test_spec_crd: the CRD (crds/chatmail.at_chatmailrelays.yaml) and the
- * C field table (relay/spec.c) describe the same resource: every
- * table field is in the schema with the same default, range, length
- * and enum values; every schema property is a table field or one of
- * the free-form subtrees; every property has a description (kubectl
- * explain); the CRD has the status subresource and printer columns.
- * The example CRs in crds/examples/ parse, strictly, with spec.c.
+ * C field table (relay/spec_table.c) describe the same resource: the
+ * committed CRD and the chart's copy are, byte for byte, what
+ * `chatmail-operator crd` generates from the tables (`make crd` after
+ * changing a field); every table field is in the schema with the same
+ * default, range, length and enum values, which for chatmail.ini
+ * options are the option table's; every schema property is a table
+ * field or one of the free-form subtrees; every property has a
+ * description (kubectl explain); the CRD has the status subresource and
+ * printer columns. The example CRs in crds/examples/ parse, strictly.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +26,7 @@
 #define TESTUTIL_IMPL
 #include "testutil.h"
 
+#include "config_opts.h"
 #include "fs.h"
 #include "num.h"
 #include "spec.h"
@@ -30,6 +34,8 @@
 #include "yamljson.h"
 
 #define CRD_PATH "crds/chatmail.at_chatmailrelays.yaml"
+#define CHART_CRD_PATH \
+	"charts/chatmail-operator/files/crds/chatmail.at_chatmailrelays.yaml"
 
 static cJSON *crd;
 
@@ -110,10 +116,11 @@ static void
 check_default(const struct spec_field *f, const cJSON *p)
 {
 	const cJSON *d = cJSON_GetObjectItem(p, "default");
+	const char *def = spec_field_def(f);
 	double want;
 	int b;
 
-	if (f->def == NULL) {
+	if (def == NULL || (f->flags & SPEC_F_REQUIRED)) {
 		if (d != NULL)
 			print_error("%s: CRD has a default, table none\n",
 				    f->path);
@@ -127,14 +134,14 @@ check_default(const struct spec_field *f, const cJSON *p)
 	case SPEC_FT_STR:
 	case SPEC_FT_ENUM:
 		assert_true(cJSON_IsString(d));
-		assert_str(d->valuestring, f->def);
+		assert_str(d->valuestring, def);
 		break;
 	case SPEC_FT_BOOL:
-		assert_int(num_parse_bool(f->def, &b), 0);
+		assert_int(num_parse_bool(def, &b), 0);
 		assert_int(cJSON_IsTrue(d), b);
 		break;
 	default:
-		assert_int(num_parse_double(f->def, -1e300, 1e300, &want), 0);
+		assert_int(num_parse_double(def, -1e300, 1e300, &want), 0);
 		assert_true(cJSON_IsNumber(d));
 		if (d->valuedouble != want)
 			print_error("%s: default %g, want %g\n", f->path,
@@ -157,18 +164,19 @@ static void
 check_limits(const struct spec_field *f, const cJSON *p)
 {
 	const cJSON *e = cJSON_GetObjectItem(p, "enum");
-	double minlen = num_item(p, "minLength");
+	double minlen = num_item(p, "minLength"), min, max;
 	int i;
 
+	spec_field_range(f, &min, &max);
 	switch (f->type) {
 	case SPEC_FT_UINT:
 	case SPEC_FT_U64:
 	case SPEC_FT_DOUBLE:
-		if (num_item(p, "minimum") != f->min ||
-		    num_item(p, "maximum") != f->max)
+		if (num_item(p, "minimum") != min ||
+		    num_item(p, "maximum") != max)
 			print_error("%s: range differs\n", f->path);
-		assert_true(num_item(p, "minimum") == f->min);
-		assert_true(num_item(p, "maximum") == f->max);
+		assert_true(num_item(p, "minimum") == min);
+		assert_true(num_item(p, "maximum") == max);
 		break;
 	case SPEC_FT_ENUM:
 		assert_non_null(e);
@@ -178,16 +186,26 @@ check_limits(const struct spec_field *f, const cJSON *p)
 		assert_int(cJSON_GetArraySize(e), i);
 		break;
 	case SPEC_FT_STR:
-		if (e != NULL || (f->flags & SPEC_F_NUMSTR))
-			break; /* enums and int-or-string: by value */
-		if (num_item(p, "maxLength") != f->max)
+		if (e != NULL) { /* a syntax that is a list of values */
+			assert_non_null(f->syntax);
+			assert_non_null(f->syntax->values);
+			for (i = 0; f->syntax->values[i] != NULL; i++)
+				assert_str(
+					cJSON_GetArrayItem(e, i)->valuestring,
+					f->syntax->values[i]);
+			assert_int(cJSON_GetArraySize(e), i);
+			break;
+		}
+		if (f->flags & SPEC_F_NUMSTR)
+			break; /* int-or-string: by value */
+		if (num_item(p, "maxLength") != max)
 			print_error("%s: maxLength differs\n", f->path);
-		assert_true(num_item(p, "maxLength") == f->max);
+		assert_true(num_item(p, "maxLength") == max);
 		if (isnan(minlen))
 			minlen = 0;
-		if (minlen != f->min)
+		if (minlen != min)
 			print_error("%s: minLength differs\n", f->path);
-		assert_true(minlen == f->min);
+		assert_true(minlen == min);
 		break;
 	case SPEC_FT_BOOL:
 		assert_str(cJSON_GetObjectItem(p, "type")->valuestring,
@@ -388,6 +406,126 @@ test_examples(void **state)
 	buf_deinit(&err);
 }
 
+/* first_diff: the first line where two texts differ (1-based) */
+static size_t
+first_diff(const char *a, const char *b)
+{
+	size_t line = 1;
+
+	for (; *a != '\0' && *a == *b; a++, b++)
+		line += *a == '\n';
+	return line;
+}
+
+/* same_as_generated: a committed file equals the generated CRD */
+static void
+same_as_generated(const char *rel, const struct buf *gen)
+{
+	struct buf text = BUF_INIT(4 << 20);
+	char path[4096];
+
+	(void)snprintf(path, sizeof(path), "%s/%s", top(), rel);
+	assert_int(fs_read_file(path, &text), 0);
+	if (text.len != gen->len || memcmp(text.data, gen->data, gen->len)) {
+		print_error("%s differs from `chatmail-operator crd` from line "
+			    "%zu on: run make crd\n",
+			    rel, first_diff(buf_cstr(&text), buf_cstr(gen)));
+		fail();
+	}
+	buf_deinit(&text);
+}
+
+/* test_crd_generated: crds/ and the chart's copy are the generated CRD */
+static void
+test_crd_generated(void **state)
+{
+	struct buf gen = BUF_INIT(4 << 20), again = BUF_INIT(4 << 20);
+	cJSON *j;
+
+	(void)state;
+	assert_int(spec_crd_yaml(&gen), 0);
+	assert_int(spec_crd_yaml(&again), 0);
+	assert_int(gen.len, again.len); /* deterministic */
+	assert_int(memcmp(gen.data, again.data, gen.len), 0);
+	same_as_generated(CRD_PATH, &gen);
+	same_as_generated(CHART_CRD_PATH, &gen);
+	/* the YAML is the JSON tree spec_crd_json() builds */
+	j = load_yaml(CRD_PATH);
+	assert_true(cJSON_Compare(j, crd, 1));
+	cJSON_Delete(j);
+	j = spec_crd_json();
+	assert_true(cJSON_Compare(j, crd, 1));
+	cJSON_Delete(j);
+	buf_deinit(&gen);
+	buf_deinit(&again);
+}
+
+/* ini_type_ok: a field's type can hold its option's values */
+static int
+ini_type_ok(const struct spec_field *f, const struct config_opt *o)
+{
+	switch (o->type) {
+	case OPT_STR:
+		return f->type == SPEC_FT_STR && !(f->flags & SPEC_F_NUMSTR);
+	case OPT_SIZE:
+		return f->type == SPEC_FT_STR && (f->flags & SPEC_F_NUMSTR);
+	case OPT_UINT:
+		return f->type == SPEC_FT_UINT;
+	case OPT_U64:
+		return f->type == SPEC_FT_U64;
+	case OPT_DOUBLE:
+		return f->type == SPEC_FT_DOUBLE;
+	case OPT_BOOL:
+		return f->type == SPEC_FT_BOOL;
+	}
+	return 0;
+}
+
+/* test_table: every ini field names an option of a matching type and
+ * keeps no default or range of its own; every field has a description;
+ * every object on a field's path has a spec_groups entry */
+static void
+test_table(void **state)
+{
+	const struct config_opt *o;
+	size_t i, j, n;
+	int found;
+
+	(void)state;
+	for (i = 0; i < spec_nfields; i++) {
+		const struct spec_field *f = &spec_fields[i];
+
+		assert_true(f->desc != NULL && strlen(f->desc) >= 8);
+		if (f->ini == NULL)
+			continue;
+		o = config_opt_find(f->ini);
+		if (o == NULL || !ini_type_ok(f, o))
+			print_error("%s: option %s missing or of another "
+				    "type\n",
+				    f->path, f->ini);
+		assert_true(o != NULL && ini_type_ok(f, o));
+		assert_true(f->min == 0 && f->max == 0);
+		if (!(f->flags & SPEC_F_OWN_DEFAULT))
+			assert_null(f->def);
+		for (n = strlen(f->path); n > 0; n--) {
+			if (f->path[n] != '.')
+				continue;
+			found = 0;
+			for (j = 0; j < spec_ngroups; j++)
+				found |= strlen(spec_groups[j].path) == n &&
+					 !strncmp(spec_groups[j].path, f->path,
+						  n);
+			if (!found)
+				print_error("%.*s: no spec_groups entry\n",
+					    (int)n, f->path);
+			assert_true(found);
+		}
+	}
+	for (j = 0; j < spec_ngroups; j++)
+		assert_true(strlen(spec_groups[j].desc) >= 8);
+	assert_str(spec_groups[0].path, "");
+}
+
 static int
 setup(void **state)
 {
@@ -408,6 +546,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crd_generated),
+		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_crd_shape),
 		cmocka_unit_test(test_fields_in_crd),
 		cmocka_unit_test(test_crd_in_fields),
