@@ -1,6 +1,7 @@
 /*
  * spec: the C type of a ChatmailRelay spec (chatmail.at/v1alpha1), the
- * contract between the CRD (crds/chatmail.at_chatmailrelays.yaml), the
+ * contract between the CRD (crds/chatmail.at_chatmailrelays.yaml, which
+ * spec_crd.c generates from the field table in spec_table.c), the
  * operator's reconcile, and the renderer (relay/render/).
  *
  * Role: parse a ChatmailRelay (the whole custom resource, or just its

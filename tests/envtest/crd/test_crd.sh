@@ -5,7 +5,8 @@
 # shows the descriptions; every example is accepted, by the apiserver and
 # by relay-render; the apiserver's defaulting of a minimal relay equals
 # spec.c's defaults field by field; each schema/CEL rule rejects its
-# invalid relay, and spec.c (relay-render) rejects the same relay; the
+# invalid relay, and spec.c (relay-render) rejects the same relay; both
+# accept each end of every numeric range and refuse one past it; the
 # transition rules (domain, storageClassName immutable) hold on update.
 # Needs the control plane up (build/control-plane/env); skips otherwise.
 # shellcheck source=tests/integration/lib/common.sh
@@ -141,6 +142,58 @@ the internal ports must differ|  domain: a.example\n  ports: {filtermailSmtp: 10
 spec.ports.filtermailSmtp|  domain: a.example\n  ports: {filtermailSmtp: 70000}
 spec.imagePullPolicy|  domain: a.example\n  imagePullPolicy: Sometimes
 EOF
+
+# every numeric range of the CRD as `chatmail-operator crd` generates it
+# (the option table's for chatmail.ini options): each end is accepted
+# and one past it refused, by the apiserver and by spec.c (relay-render,
+# which also loads the rendered chatmail.ini with the services' parser)
+mkdir -p "$W/range"
+"$BIN/chatmail-operator" crd -o json >"$W/crd.json"
+$PY - "$W/crd.json" "$W/range" >"$W/ranges" <<'PYEOF'
+import json, sys
+crd = json.load(open(sys.argv[1]))
+root = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+cases = []
+def walk(o, path):
+    for k, v in o.get("properties", {}).items():
+        if v.get("type") in ("integer", "number") and "minimum" in v:
+            lo, hi = v["minimum"], v["maximum"]
+            cases.extend([(path + [k], lo, 1), (path + [k], hi, 1),
+                          (path + [k], lo - 1, 0), (path + [k], hi + 1, 0)])
+        walk(v, path + [k])
+walk(root["properties"]["spec"], [])
+for n, (path, val, want) in enumerate(cases):
+    spec = {"domain": "a.example"}
+    o = spec
+    for k in path[:-1]:
+        o = o.setdefault(k, {})
+    o[path[-1]] = val
+    if want and path[-1] in ("usernameMinLength", "usernameMaxLength"):
+        o["usernameMinLength"] = o["usernameMaxLength"] = val
+    doc = {"apiVersion": "chatmail.at/v1alpha1", "kind": "ChatmailRelay",
+           "metadata": {"name": "range%d" % n}, "spec": spec}
+    json.dump(doc, open("%s/%d.json" % (sys.argv[2], n), "w"))
+    print(n, want, "%s=%s" % (".".join(path), val))
+PYEOF
+ok $? "the generated CRD's numeric ranges ($(wc -l <"$W/ranges") cases)"
+bad=0 nr=0
+while read -r n want what; do
+	nr=$((nr + 1))
+	k apply -n "$NS" --dry-run=server -f "$W/range/$n.json" >"$W/range/$n.k8s" 2>&1
+	a=$?
+	"$BIN/relay-render" -f "$W/range/$n.json" --target pod --list >"$W/range/$n.c" 2>&1
+	c=$?
+	if [ "$want" = 1 ] && { [ $a -ne 0 ] || [ $c -ne 0 ]; }; then
+		echo "# $what: refused (apiserver rc $a, spec.c rc $c)"
+		head -n 2 "$W/range/$n.k8s" "$W/range/$n.c" | sed 's/^/#   /'
+		bad=1
+	elif [ "$want" = 0 ] && { [ $a -eq 0 ] || [ $c -ne 78 ]; }; then
+		echo "# $what: accepted (apiserver rc $a, spec.c rc $c)"
+		bad=1
+	fi
+done <"$W/ranges"
+[ $bad -eq 0 ] && [ $nr -ge 60 ]
+ok $? "each range end accepted and one past it refused, by the apiserver and spec.c ($nr cases)"
 
 # metadata.name longer than 52
 sed 's/name: bad1}/name: a23456789012345678901234567890123456789012345678901234}/' \
