@@ -126,7 +126,7 @@ layout_value(const char *key, const struct render_target *t)
 	if (strcmp(key, "tls_external_cert_and_key") == 0)
 		return xasprintf("%s %s", t->tls_cert, t->tls_key);
 	if (strcmp(key, "turn_socket_path") == 0)
-		return xasprintf("%s/turn.socket", t->run_dir);
+		return xstrdup(t->sock[RENDER_SOCK_TURN]);
 	if (strcmp(key, "mailboxes_dir") == 0)
 		return xasprintf("%s/%s", t->vmail_dir, DOMAIN);
 	if (strcmp(key, "passdb_path") == 0)
