@@ -54,6 +54,10 @@ build() {
 
 case ${1:-build} in
 build)
+	# one build at a time on a machine (two make images at once)
+	mkdir -p "$CACHE"
+	exec 9>"$CACHE/.lock"
+	flock 9
 	present || build
 	echo "$BIN"
 	;;
