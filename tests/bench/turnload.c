@@ -112,7 +112,8 @@ setup(int fd, int bind_channel)
 		if (method == TURN_ALLOCATE)
 			stun_out_u32(&o, STUN_A_REQUESTED_TRANSPORT, 17u << 24);
 		else {
-			stun_out_u32(&o, STUN_A_CHANNEL_NUMBER, (uint32_t)CHAN << 16);
+			stun_out_u32(&o, STUN_A_CHANNEL_NUMBER,
+				     (uint32_t)CHAN << 16);
 			stun_out_xaddr(&o, STUN_A_XOR_PEER_ADDRESS,
 				       (struct sockaddr *)&peer);
 		}
@@ -137,7 +138,8 @@ setup(int fd, int bind_channel)
 			if (a == NULL || a->len >= sizeof(nonce))
 				return -1;
 			memcpy(nonce, a->val, a->len);
-			stun_long_term_key(user, strlen(user), realm, pass, key);
+			stun_long_term_key(user, strlen(user), realm, pass,
+					   key);
 		} else if (code != 0) {
 			fprintf(stderr, "turnload: %s: %d\n",
 				step == 1 ? "allocate" : "channel bind", code);
@@ -194,109 +196,181 @@ parse_addr(const char *s, struct sockaddr_in *a)
 	return inet_pton(AF_INET, ip, &a->sin_addr) == 1 ? 0 : -1;
 }
 
-int
-main(int argc, char **argv)
-{
-	static int fds[MAXC];
-	static struct pollfd pfds[MAXC + 1];
-	static uint64_t rtts[4000000];
-	int n = 50, win = 4, secs = 5, direct = 0, only_alloc = 0, o, i;
-	pid_t peer_pid;
-	size_t len = 100, nrtt = 0;
-	uint64_t t_end, t0;
-	socklen_t pl = sizeof(peer);
+struct opts {
+	int n, win, secs, direct, only_alloc;
+	size_t len;
+};
 
-	while ((o = getopt(argc, argv, "s:u:w:n:W:t:l:dA:")) != -1) {
-		switch (o) {
+static int fds[MAXC];
+static uint64_t rtts[4000000];
+static size_t nrtt;
+
+/* num: a decimal option value in [lo, hi], or -1 */
+static long
+num(const char *s, long lo, long hi)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	return *s == '\0' || *end != '\0' || v < lo || v > hi ? -1 : v;
+}
+
+static int
+parse_args(int argc, char **argv, struct opts *o)
+{
+	int c;
+
+	while ((c = getopt(argc, argv, "s:u:w:n:W:t:l:dA:")) != -1) {
+		switch (c) {
 		case 's':
 			if (parse_addr(optarg, &srv) < 0)
-				return 64;
+				return -1;
 			break;
-		case 'u': user = optarg; break;
-		case 'w': pass = optarg; break;
-		case 'n': n = atoi(optarg); break;
-		case 'W': win = atoi(optarg); break;
-		case 't': secs = atoi(optarg); break;
-		case 'l': len = (size_t)atoi(optarg); break;
-		case 'd': direct = 1; break;
-		case 'A': only_alloc = atoi(optarg); break;
-		default: return 64;
+		case 'u':
+			user = optarg;
+			break;
+		case 'w':
+			pass = optarg;
+			break;
+		case 'n':
+			o->n = (int)num(optarg, 1, MAXC);
+			break;
+		case 'W':
+			o->win = (int)num(optarg, 1, 1000);
+			break;
+		case 't':
+			o->secs = (int)num(optarg, 1, 3600);
+			break;
+		case 'l':
+			o->len = (size_t)num(optarg, 12, 1400);
+			break;
+		case 'd':
+			o->direct = 1;
+			break;
+		case 'A':
+			o->only_alloc = (int)num(optarg, 1, MAXC);
+			break;
+		default:
+			return -1;
 		}
 	}
-	if (only_alloc > 0)
-		n = only_alloc;
-	if (n < 1 || n > MAXC || len < 12 || len > 1400 || user == NULL ||
-	    pass == NULL)
-		return 64;
-	pfd = udp();
-	(void)getsockname(pfd, (struct sockaddr *)&peer, &pl);
-	for (i = 0; i < n; i++) {
+	if (o->only_alloc > 0)
+		o->n = o->only_alloc;
+	return o->n < 1 || o->win < 1 || o->secs < 1 || o->len == (size_t)-1 ||
+			       o->only_alloc < 0 || user == NULL || pass == NULL
+		       ? -1
+		       : 0;
+}
+
+/* clients: a socket (and an allocation with a channel) per client */
+static int
+clients(const struct opts *o)
+{
+	int i;
+
+	for (i = 0; i < o->n; i++) {
 		int r = 0, tries = 0;
 
 		do {
 			if (r == -EADDRINUSE)
 				close(fds[i]);
 			fds[i] = udp();
-			r = direct ? 0 : setup(fds[i], !only_alloc);
+			r = o->direct ? 0 : setup(fds[i], !o->only_alloc);
 		} while (r == -EADDRINUSE && ++tries < 5);
 		if (r < 0) {
-			fprintf(stderr, "turnload: client %d: setup failed\n", i);
-			return 1;
+			fprintf(stderr, "turnload: client %d: setup failed\n",
+				i);
+			return -1;
 		}
 	}
-	if (only_alloc) {
-		printf("ok allocations=%d\n", n);
+	return 0;
+}
+
+/* echo_peer: the peer, a process of its own; never returns */
+static void
+echo_peer(void)
+{
+	for (;;) {
+		uint8_t b[2048];
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t r = recvfrom(pfd, b, sizeof(b), 0,
+				     (struct sockaddr *)&from, &fl);
+
+		if (r > 0)
+			(void)sendto(pfd, b, (size_t)r, 0,
+				     (struct sockaddr *)&from, fl);
+	}
+}
+
+/* drain: every answer waiting on one client socket, each sent again */
+static void
+drain(const struct opts *o, int fd)
+{
+	uint8_t b[2048];
+	uint64_t sent;
+	ssize_t r;
+
+	while ((r = recv(fd, b, sizeof(b), MSG_DONTWAIT)) > 0) {
+		if (r < (o->direct ? 8 : 12))
+			continue;
+		memcpy(&sent, b + (o->direct ? 0 : 4), 8);
+		if (nrtt < sizeof(rtts) / sizeof(rtts[0]))
+			rtts[nrtt++] = now_us() - sent;
+		send_one(fd, o->direct, o->len);
+	}
+}
+
+/* run: the closed loop for o->secs; its duration in us */
+static uint64_t
+run(const struct opts *o)
+{
+	static struct pollfd pfds[MAXC];
+	uint64_t t0, t_end;
+	int i, w;
+
+	for (i = 0; i < o->n; i++) {
+		pfds[i].fd = fds[i];
+		pfds[i].events = POLLIN;
+		for (w = 0; w < o->win; w++)
+			send_one(fds[i], o->direct, o->len);
+	}
+	t0 = now_us();
+	t_end = t0 + (uint64_t)o->secs * 1000000u;
+	while (now_us() < t_end) {
+		if (poll(pfds, (nfds_t)o->n, 100) <= 0)
+			continue;
+		for (i = 0; i < o->n; i++)
+			if (pfds[i].revents & POLLIN)
+				drain(o, fds[i]);
+	}
+	return now_us() - t0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o = { .n = 50, .win = 4, .secs = 5, .len = 100 };
+	socklen_t pl = sizeof(peer);
+	uint64_t took;
+	pid_t peer_pid;
+
+	if (parse_args(argc, argv, &o) < 0)
+		return 64;
+	pfd = udp();
+	(void)getsockname(pfd, (struct sockaddr *)&peer, &pl);
+	if (clients(&o) < 0)
+		return 1;
+	if (o.only_alloc) {
+		printf("ok allocations=%d\n", o.n);
 		fflush(stdout);
-		sleep((unsigned)secs); /* hold them while RSS is read */
+		sleep((unsigned)o.secs); /* hold them while RSS is read */
 		return 0;
 	}
 	peer_pid = fork();
-	if (peer_pid == 0) { /* the echo peer, a process of its own */
-		for (;;) {
-			uint8_t b[2048];
-			struct sockaddr_in from;
-			socklen_t fl = sizeof(from);
-			ssize_t r = recvfrom(pfd, b, sizeof(b), 0,
-					     (struct sockaddr *)&from, &fl);
-
-			if (r > 0)
-				(void)sendto(pfd, b, (size_t)r, 0,
-					     (struct sockaddr *)&from, fl);
-		}
-	}
-	for (i = 0; i < n; i++) {
-		pfds[i].fd = fds[i];
-		pfds[i].events = POLLIN;
-		for (o = 0; o < win; o++)
-			send_one(fds[i], direct, len);
-	}
-	t0 = now_us();
-	t_end = t0 + (uint64_t)secs * 1000000u;
-	while (now_us() < t_end) {
-		if (poll(pfds, (nfds_t)n, 100) <= 0)
-			continue;
-		for (i = 0; i < n; i++) {
-			uint8_t b[2048];
-			struct sockaddr_in from;
-			socklen_t fl = sizeof(from);
-			uint64_t sent;
-			ssize_t r;
-
-			if (!(pfds[i].revents & POLLIN))
-				continue;
-			/* everything waiting on this socket */
-			while ((r = recvfrom(pfds[i].fd, b, sizeof(b),
-					     MSG_DONTWAIT, (struct sockaddr *)&from,
-					     &fl)) > 0) {
-				if (r < (direct ? 8 : 12))
-					continue;
-				memcpy(&sent, b + (direct ? 0 : 4), 8);
-				if (nrtt < sizeof(rtts) / sizeof(rtts[0]))
-					rtts[nrtt++] = now_us() - sent;
-				send_one(fds[i], direct, len);
-			}
-		}
-	}
+	if (peer_pid == 0)
+		echo_peer();
+	took = run(&o);
 	kill(peer_pid, SIGKILL);
 	(void)waitpid(peer_pid, NULL, 0);
 	if (nrtt == 0) {
@@ -306,7 +380,7 @@ main(int argc, char **argv)
 	qsort(rtts, nrtt, sizeof(rtts[0]), cmp_u64);
 	printf("ok clients=%d rtts=%zu pkts_per_s=%.0f rtt_us p50=%llu "
 	       "p99=%llu\n",
-	       n, nrtt, 2.0 * (double)nrtt * 1e6 / (double)(now_us() - t0),
+	       o.n, nrtt, 2.0 * (double)nrtt * 1e6 / (double)took,
 	       (unsigned long long)rtts[nrtt / 2],
 	       (unsigned long long)rtts[nrtt * 99 / 100]);
 	return 0;
