@@ -99,7 +99,6 @@ metadata:
 spec:
   domain: _$NAME.chat.test
   network: {disableIPv6: true}
-  iroh: {enabled: false}
   limits: {maxUserSendPerMinute: 600, maxUserSendBurstSize: 100}
   # a shared build machine is often loaded; test relays still register
   systemLimits: {maxLoad1m: 1000, minAvailableMemory: 1M, minFreeDiskSpace: 1M}

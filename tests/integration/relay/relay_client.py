@@ -30,6 +30,8 @@ TLS server name, verified against its self-signed certificate.
   noauth ENV FROM TO                        587 without AUTH is refused
   tls-min ENV PORT VERSION                  a handshake at VERSION fails
   setmetadata ENV USER PW TOKEN             IMAP SETMETADATA devicetoken
+  getmetadata ENV USER PW NAME              IMAP GETMETADATA "" NAME: the
+                                            value (nothing when NIL)
   genkey DIR EMAIL                          a gpg key for EMAIL in DIR
 """
 
@@ -39,6 +41,7 @@ import email.policy
 import imaplib
 import json
 import os
+import re
 import smtplib
 import socket
 import ssl
@@ -486,6 +489,24 @@ def cmd_setmetadata(env, a):
     return 0 if typ == "OK" else 1
 
 
+def cmd_getmetadata(env, a):
+    m = imap(env, "993")
+    m.login(a.user, a.pw)
+    typ, dat = m._simple_command("GETMETADATA", '""', a.name)
+    if typ != "OK":
+        return 1
+    typ, dat = m._untagged_response(typ, dat, "METADATA")
+    m.logout()
+    for item in dat:
+        if isinstance(item, tuple):  # (b'"" (/name {n}', b'value')
+            print(item[1].decode())
+        elif item is not None:
+            found = re.search(rb'\(\S+ (NIL|"(.*)")\)', item)
+            if found and found.group(1) != b"NIL":
+                print(found.group(2).decode())
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -549,6 +570,9 @@ def main():
     s = sub.add_parser("setmetadata")
     s.add_argument("env"), s.add_argument("user"), s.add_argument("pw")
     s.add_argument("token")
+    s = sub.add_parser("getmetadata")
+    s.add_argument("env"), s.add_argument("user"), s.add_argument("pw")
+    s.add_argument("name")
     s = sub.add_parser("genkey")
     s.add_argument("dir"), s.add_argument("addr")
     a = p.parse_args()
