@@ -72,10 +72,10 @@ EOF
 mkdir -p "$W/tmp"
 nginx -c "$W/nginx.conf" -g 'daemon off;' >"$W/nginx.out" 2>&1 &
 on_exit "stop_pid $!"
-wait_port 127.0.0.1 "$IR_PORT" && wait_port 127.0.0.1 "$PUB_PORT" || {
+if ! wait_port 127.0.0.1 "$IR_PORT" || ! wait_port 127.0.0.1 "$PUB_PORT"; then
 	echo "iroh-relay or nginx did not start"
 	exit 1
-}
+fi
 
 run() { # run URL: "rate p50 p90 max" (rate: round trips/s)
 	local out t0 t1
