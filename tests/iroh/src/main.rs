@@ -80,6 +80,30 @@ async fn recv_packet(c: &mut Client) -> Result<(iroh_base::NodeId, Bytes)> {
     }
 }
 
+/// recv_data: the next datagram that is not a late hello
+async fn recv_data(c: &mut Client) -> Result<(iroh_base::NodeId, Bytes)> {
+    loop {
+        let (from, data) = recv_packet(c).await?;
+        if &data[..] != b"hello" {
+            return Ok((from, data));
+        }
+    }
+}
+
+/// hello: send a short datagram from -> to every 200 ms until it arrives
+async fn hello(from: &mut Client, to: &mut Client, to_id: iroh_base::NodeId) -> Result<()> {
+    let msg = Bytes::from_static(b"hello");
+    for _ in 0..50 {
+        from.send(SendMessage::SendPacket(to_id, msg.clone())).await?;
+        if let Ok(got) = tokio::time::timeout(Duration::from_millis(200), recv_packet(to)).await {
+            if got?.1 == msg {
+                return Ok(());
+            }
+        }
+    }
+    bail!("no hello after 10 s")
+}
+
 fn payload(i: usize, size: usize) -> Bytes {
     let mut v = vec![0u8; size];
     v[..8].copy_from_slice(&(i as u64).to_be_bytes());
@@ -96,17 +120,22 @@ async fn run(a: &Args) -> Result<(usize, usize, Vec<Duration>)> {
     let mut ca = connect(a, ka).await?;
     let mut cb = connect(a, kb).await?;
     let (mut a_to_b, mut b_to_a, mut rtts) = (0, 0, Vec::new());
+    // the relay registers a client shortly after its handshake, and a
+    // datagram for a node it does not know yet is dropped: say hello
+    // both ways until each side has heard the other
+    hello(&mut ca, &mut cb, idb).await.context("no datagram A -> B")?;
+    hello(&mut cb, &mut ca, ida).await.context("no datagram B -> A")?;
     for i in 0..a.count {
         let msg = payload(i, a.size);
         let t0 = Instant::now();
         ca.send(SendMessage::SendPacket(idb, msg.clone())).await?;
-        let (from, got) = recv_packet(&mut cb).await?;
+        let (from, got) = recv_data(&mut cb).await?;
         if from != ida || got != msg {
             bail!("datagram {i}: B got {} bytes from {from}, not A's", got.len());
         }
         a_to_b += 1;
         cb.send(SendMessage::SendPacket(ida, got)).await?;
-        let (from, back) = recv_packet(&mut ca).await?;
+        let (from, back) = recv_data(&mut ca).await?;
         if from != idb || back != msg {
             bail!("datagram {i}: A got {} bytes from {from}, not B's echo", back.len());
         }
