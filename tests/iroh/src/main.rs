@@ -49,7 +49,9 @@ fn args() -> Result<Args> {
             }
             "--insecure" => out.insecure = true,
             u if url.is_none() && !u.starts_with('-') => url = Some(u.to_string()),
-            _ => bail!("usage: iroh-probe URL [--count N] [--size BYTES] [--insecure] [--timeout SECS]"),
+            _ => bail!(
+                "usage: iroh-probe URL [--count N] [--size BYTES] [--insecure] [--timeout SECS]"
+            ),
         }
     }
     out.url = url.context("no relay URL")?.parse()?;
@@ -71,9 +73,10 @@ async fn connect(a: &Args, key: SecretKey) -> Result<Client> {
 async fn recv_packet(c: &mut Client) -> Result<(iroh_base::NodeId, Bytes)> {
     loop {
         match c.next().await.context("relay closed the connection")?? {
-            ReceivedMessage::ReceivedPacket { remote_node_id, data } => {
-                return Ok((remote_node_id, data))
-            }
+            ReceivedMessage::ReceivedPacket {
+                remote_node_id,
+                data,
+            } => return Ok((remote_node_id, data)),
             ReceivedMessage::Ping(p) => c.send(SendMessage::Pong(p)).await?,
             _ => {}
         }
@@ -94,7 +97,8 @@ async fn recv_data(c: &mut Client) -> Result<(iroh_base::NodeId, Bytes)> {
 async fn hello(from: &mut Client, to: &mut Client, to_id: iroh_base::NodeId) -> Result<()> {
     let msg = Bytes::from_static(b"hello");
     for _ in 0..50 {
-        from.send(SendMessage::SendPacket(to_id, msg.clone())).await?;
+        from.send(SendMessage::SendPacket(to_id, msg.clone()))
+            .await?;
         if let Ok(got) = tokio::time::timeout(Duration::from_millis(200), recv_packet(to)).await {
             if got?.1 == msg {
                 return Ok(());
@@ -123,21 +127,31 @@ async fn run(a: &Args) -> Result<(usize, usize, Vec<Duration>)> {
     // the relay registers a client shortly after its handshake, and a
     // datagram for a node it does not know yet is dropped: say hello
     // both ways until each side has heard the other
-    hello(&mut ca, &mut cb, idb).await.context("no datagram A -> B")?;
-    hello(&mut cb, &mut ca, ida).await.context("no datagram B -> A")?;
+    hello(&mut ca, &mut cb, idb)
+        .await
+        .context("no datagram A -> B")?;
+    hello(&mut cb, &mut ca, ida)
+        .await
+        .context("no datagram B -> A")?;
     for i in 0..a.count {
         let msg = payload(i, a.size);
         let t0 = Instant::now();
         ca.send(SendMessage::SendPacket(idb, msg.clone())).await?;
         let (from, got) = recv_data(&mut cb).await?;
         if from != ida || got != msg {
-            bail!("datagram {i}: B got {} bytes from {from}, not A's", got.len());
+            bail!(
+                "datagram {i}: B got {} bytes from {from}, not A's",
+                got.len()
+            );
         }
         a_to_b += 1;
         cb.send(SendMessage::SendPacket(ida, got)).await?;
         let (from, back) = recv_data(&mut ca).await?;
         if from != idb || back != msg {
-            bail!("datagram {i}: A got {} bytes from {from}, not B's echo", back.len());
+            bail!(
+                "datagram {i}: A got {} bytes from {from}, not B's echo",
+                back.len()
+            );
         }
         b_to_a += 1;
         rtts.push(t0.elapsed());
