@@ -178,6 +178,9 @@ struct relay_spec {
 	} iroh;
 	struct {
 		char *socket_path; /* "" = the target's default */
+		int enabled;	   /* true: chatmail-turn runs in the Pod */
+		char *external_ip; /* "" = service.loadBalancerIP */
+		char *port_range;  /* relay ports "MIN-MAX" (49160-49199) */
 	} turn;
 	struct {
 		char *schedule; /* "2 0 * * *" (upstream 00:02 daily) */

@@ -295,6 +295,48 @@ spec_check_ip(const char *v, struct buf *why)
 	return -EINVAL;
 }
 
+/* spec_port_range: MIN and MAX of "MIN-MAX" (0, 0 if malformed) */
+void
+spec_port_range(const char *v, unsigned *min_r, unsigned *max_r)
+{
+	unsigned n[2] = { 0, 0 };
+	size_t i = 0, digits = 0;
+
+	*min_r = *max_r = 0;
+	for (; *v != '\0'; v++) {
+		if (*v == '-' && i == 0 && digits > 0) {
+			i = 1;
+			digits = 0;
+		} else if (*v >= '0' && *v <= '9' && digits < 5) {
+			n[i] = n[i] * 10 + (unsigned)(*v - '0');
+			digits++;
+		} else {
+			return;
+		}
+	}
+	if (i == 1 && digits > 0) {
+		*min_r = n[0];
+		*max_r = n[1];
+	}
+}
+
+/* spec_check_port_range: "MIN-MAX", 1024 <= MIN <= MAX <= 65535, at
+ * most 100 ports (each one a Service port) */
+int
+spec_check_port_range(const char *v, struct buf *why)
+{
+	unsigned lo, hi;
+
+	spec_port_range(v, &lo, &hi);
+	if (lo >= 1024 && lo <= hi && hi <= 65535 && hi - lo < 100)
+		return 0;
+	(void)buf_printf(why,
+			 "must be MIN-MAX with 1024 <= MIN <= MAX <= 65535 "
+			 "and at most 100 ports, got \"%.32s\"",
+			 v);
+	return -EINVAL;
+}
+
 /* spec_check_image: an image reference (no spaces or quotes); "" is
  * the operator's default */
 int
@@ -416,6 +458,18 @@ const struct spec_syntax spec_syn_abs_path = { spec_check_abs_path,
 const struct spec_syntax spec_syn_ip = { spec_check_ip, NULL,
 					 "isIP(self)",	"must be an IP address",
 					 NULL,		0 };
+const struct spec_syntax spec_syn_port_range = {
+	spec_check_port_range,
+	"^[0-9]{4,5}-[0-9]{4,5}$",
+	"int(self.split('-')[0]) >= 1024 && "
+	"int(self.split('-')[1]) <= 65535 && "
+	"int(self.split('-')[0]) <= int(self.split('-')[1]) && "
+	"int(self.split('-')[1]) - int(self.split('-')[0]) < 100",
+	"must be MIN-MAX with 1024 <= MIN <= MAX <= 65535 and at most 100 "
+	"ports",
+	NULL,
+	0
+};
 const struct spec_syntax spec_syn_image = {
 	spec_check_image,      "^[^\\s\"'\\\\{}<>;`$]*$", NULL, NULL, NULL,
 	SPEC_SYN_PATTERN_EMPTY

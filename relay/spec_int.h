@@ -141,7 +141,7 @@ extern const struct spec_syntax spec_syn_domain, spec_syn_size_mb,
 	spec_syn_quantity, spec_syn_k8s_name, spec_syn_selector,
 	spec_syn_schedule, spec_syn_url, spec_syn_email, spec_syn_text,
 	spec_syn_abs_path, spec_syn_ip, spec_syn_image, spec_syn_pull_policy,
-	spec_syn_issuer_kind;
+	spec_syn_issuer_kind, spec_syn_port_range;
 
 /* value checkers (spec_check.c) */
 spec_check_fn spec_check_domain;
@@ -155,7 +155,10 @@ spec_check_fn spec_check_email;
 spec_check_fn spec_check_text;
 spec_check_fn spec_check_abs_path;
 spec_check_fn spec_check_ip;
+spec_check_fn spec_check_port_range;
 spec_check_fn spec_check_image;
+/* spec_port_range: MIN and MAX of a checked "MIN-MAX" */
+void spec_port_range(const char *v, unsigned *min_r, unsigned *max_r);
 spec_check_fn spec_check_pull_policy;
 spec_check_fn spec_check_issuer_kind;
 spec_check_fn spec_check_annotation_key;

@@ -249,6 +249,20 @@ const struct spec_field spec_fields[] = {
 		"Unix socket chatmail-metadata asks for TURN credentials; "
 		"empty "
 		"for the Pod's shared socket directory."),
+	BOOL("turn.enabled", turn.enabled, "true",
+	     "Run chatmail-turn in the Pod (TURN for calls behind NAT: UDP "
+	     "3478 and portRange, credentials from a per-relay Secret) and "
+	     "answer the turn METADATA key. Clients must reach the relayed "
+	     "address, externalIP or else service.loadBalancerIP; with "
+	     "neither, no TURN server runs and the status says why."),
+	STR("turn.externalIP", turn.external_ip, "", 0, 45, &spec_syn_ip,
+	    "The public address of the relay's UDP ports (its load balancer "
+	    "or node), told to clients as the relayed address; empty for "
+	    "service.loadBalancerIP."),
+	STR("turn.portRange", turn.port_range, "49160-49199", 9, 11,
+	    &spec_syn_port_range,
+	    "UDP relay ports MIN-MAX, at most 100 (one allocation each); "
+	    "every one is a Service port and a container port."),
 
 	STR("expire.schedule", expire.schedule, "2 0 * * *", 1, 128,
 	    &spec_syn_schedule,
@@ -404,7 +418,8 @@ const struct spec_group spec_groups[] = {
 	  0,
 	  { { "!self.enabled || !has(self.url) || self.url == ''",
 	      "url is only allowed when enabled is false" } } },
-	{ "turn", "TURN credentials for calls.", "", 0, { { NULL, NULL } } },
+	{ "turn", "The TURN server for calls (chatmail-turn).", "", 0,
+	  { { NULL, NULL } } },
 	{ "expire",
 	  "The daily expiry job (chatmail-expire --remove).",
 	  "",

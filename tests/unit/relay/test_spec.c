@@ -272,6 +272,21 @@ test_invalid(void **state)
 		  "\"url\": "
 		  "\"ftp://x\"}}",
 		  "spec.iroh.url: must be an http(s) URL" },
+		{ "{\"domain\": \"a.b\", \"turn\": {\"portRange\": "
+		  "\"49160-49260\"}}",
+		  "spec.turn.portRange: must be MIN-MAX" },
+		{ "{\"domain\": \"a.b\", \"turn\": {\"portRange\": "
+		  "\"1000-1010\"}}",
+		  "spec.turn.portRange: must be MIN-MAX" },
+		{ "{\"domain\": \"a.b\", \"turn\": {\"portRange\": "
+		  "\"50000-49999\"}}",
+		  "spec.turn.portRange: must be MIN-MAX" },
+		{ "{\"domain\": \"a.b\", \"turn\": {\"portRange\": "
+		  "\"49160-4916a\"}}",
+		  "spec.turn.portRange: must be MIN-MAX" },
+		{ "{\"domain\": \"a.b\", \"turn\": {\"externalIP\": "
+		  "\"turn.example\"}}",
+		  "spec.turn.externalIP: must be an IP address" },
 		{ "{\"domain\": \"a.b\", \"expire\": {\"schedule\": "
 		  "\"daily\"}}",
 		  "spec.expire.schedule: must be a cron schedule" },
