@@ -218,6 +218,37 @@ add_ports(cJSON *spec, const struct render_target *t)
 	}
 }
 
+/* add_turn_ports: chatmail-turn's UDP ports on the public Service
+ * (3478 and each relay port: a Service cannot name a range) */
+static void
+add_turn_ports(cJSON *spec, const struct relay_spec *s)
+{
+	cJSON *ports = cJSON_GetObjectItemCaseSensitive(spec, "ports"), *p;
+	unsigned lo, hi, port;
+	char name[16];
+
+	if (spec_turn_address(s) == NULL)
+		return;
+	spec_port_range_of(s, &lo, &hi);
+	for (port = 0; port == 0 || (port >= lo && port <= hi);) {
+		p = cJSON_CreateObject();
+		if (port == 0)
+			(void)snprintf(name, sizeof(name), "turn");
+		else
+			(void)snprintf(name, sizeof(name), "turn-%u", port);
+		cJSON_AddStringToObject(p, "name", name);
+		cJSON_AddNumberToObject(p, "port",
+					port == 0 ? RENDER_TURN_PORT : port);
+		cJSON_AddStringToObject(p, "protocol", "UDP");
+		cJSON_AddNumberToObject(p, "targetPort",
+					port == 0 ? RENDER_TURN_PORT : port);
+		cJSON_AddItemToArray(ports, p);
+		port = port == 0 ? lo : port + 1;
+		if (lo == 0)
+			break;
+	}
+}
+
 /* build_services: the public Service and the headless one */
 static void
 build_services(const struct desired_in *in, const struct render_target *t,
@@ -240,6 +271,7 @@ build_services(const struct desired_in *in, const struct render_target *t,
 	cJSON_AddStringToObject(spec, "type",
 				spec_service_type_name(s->service.type));
 	add_ports(spec, t);
+	add_turn_ports(spec, s);
 	cJSON_AddItemToObject(spec, "selector", desired_selector(in->name));
 	if (s->service.type != SPEC_SVC_CLUSTER_IP)
 		cJSON_AddStringToObject(
@@ -263,7 +295,7 @@ build_services(const struct desired_in *in, const struct render_target *t,
 	cJSON_AddItemToArray(list, svc);
 }
 
-/* build_netpol: only the public ports reach the Pod */
+/* build_netpol: only the public ports (and TURN's UDP) reach the Pod */
 static void
 build_netpol(const struct desired_in *in, const struct render_target *t,
 	     cJSON *list)
@@ -284,6 +316,20 @@ build_netpol(const struct desired_in *in, const struct render_target *t,
 		p = cJSON_CreateObject();
 		cJSON_AddNumberToObject(p, "port", t->port[i]);
 		cJSON_AddStringToObject(p, "protocol", "TCP");
+		cJSON_AddItemToArray(ports, p);
+	}
+	if (spec_turn_address(in->spec) != NULL) {
+		unsigned lo, hi;
+
+		p = cJSON_CreateObject();
+		cJSON_AddNumberToObject(p, "port", RENDER_TURN_PORT);
+		cJSON_AddStringToObject(p, "protocol", "UDP");
+		cJSON_AddItemToArray(ports, p);
+		spec_port_range_of(in->spec, &lo, &hi);
+		p = cJSON_CreateObject();
+		cJSON_AddNumberToObject(p, "port", lo);
+		cJSON_AddNumberToObject(p, "endPort", hi);
+		cJSON_AddStringToObject(p, "protocol", "UDP");
 		cJSON_AddItemToArray(ports, p);
 	}
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(spec, "ingress"), rule);
@@ -340,6 +386,7 @@ desired_build(const struct desired_in *in, cJSON **list_r, struct buf *err)
 	}
 	/* the Pod's layout: the same target desired_render renders for */
 	t = render_target_new_pod();
+	render_target_turn(t, in->spec);
 	build_services(in, t, list);
 	build_netpol(in, t, list);
 	if (in->spec->tls.mode == SPEC_TLS_CERT_MANAGER)
@@ -402,6 +449,12 @@ desired_tls_secret_name(const struct relay_spec *s, const char *relay,
 		(void)snprintf(out, outsize, "%s-tls", relay);
 		break;
 	}
+}
+
+void
+desired_turn_secret_name(const char *relay, char *out, size_t outsize)
+{
+	(void)snprintf(out, outsize, "%s-turn", relay);
 }
 
 void

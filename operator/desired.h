@@ -73,6 +73,9 @@ void desired_pvc_name(const char *relay, const char *which, char *out,
 /* desired_tls_secret_name: the Secret the Pod mounts for TLS */
 void desired_tls_secret_name(const struct relay_spec *s, const char *relay,
 			     char *out, size_t outsize);
+/* desired_turn_secret_name: "<relay>-turn", chatmail-turn's shared
+ * secret (created once by the operator, mounted by the turn container) */
+void desired_turn_secret_name(const char *relay, char *out, size_t outsize);
 /* desired_dkim_secret_name: spec.dkim.secretName or "<relay>-dkim" */
 void desired_dkim_secret_name(const struct relay_spec *s, const char *relay,
 			      char *out, size_t outsize);

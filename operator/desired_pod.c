@@ -47,6 +47,7 @@ enum {
 	M_TMP = 1 << 9,
 	M_MAIL_RO = 1 << 10,	    /* nginx: the metrics textfile */
 	M_POSTFIX_CONFIG = 1 << 11, /* postfix-run's copy of the config */
+	M_TURN_SECRET = 1 << 12,    /* the TURN Secret: chatmail-turn only */
 };
 
 /* how a container runs */
@@ -95,6 +96,8 @@ static const struct ctr_def ctrs[] = {
 	CTR(RENDER_PROC_NEWEMAIL, SPEC_C_NEWEMAIL, NULL, NULL,
 	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL),
 	CTR(RENDER_PROC_IROH, SPEC_C_IROH, NULL, NULL, M_CONFIG, RUN_VMAIL),
+	CTR(RENDER_PROC_TURN, SPEC_C_TURN, NULL, NULL, M_RUN | M_TURN_SECRET,
+	    RUN_VMAIL),
 	CTR(RENDER_PROC_CERT, SPEC_C_CERT, NULL, NULL, M_TLS, RUN_CERT),
 };
 
@@ -191,6 +194,13 @@ add_mounts(cJSON *c, const struct ctr_def *d, const struct render_target *t,
 		mount(m, "nginx-run", t->nginx_run_dir, NULL, 0);
 	if (d->mounts & M_TMP)
 		mount(m, "tmp", "/tmp", NULL, 0);
+	if (d->mounts & M_TURN_SECRET) {
+		const char *slash = strrchr(t->turn_secret, '/');
+
+		(void)snprintf(path, sizeof(path), "%.*s",
+			       (int)(slash - t->turn_secret), t->turn_secret);
+		mount(m, "turn-secret", path, NULL, 1);
+	}
 }
 
 /* security: the container's securityContext */
@@ -257,6 +267,31 @@ add_ports(cJSON *c, const struct ctr_def *d, const struct render_target *t)
 	}
 }
 
+/* udp_port: one UDP containerPort */
+static void
+udp_port(cJSON *ports, unsigned port)
+{
+	cJSON *p = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(p, "containerPort", port);
+	cJSON_AddStringToObject(p, "protocol", "UDP");
+	cJSON_AddItemToArray(ports, p);
+}
+
+/* add_turn_ports: chatmail-turn's UDP 3478 and every relay port (a
+ * Service can only name ports, not ranges) */
+static void
+add_turn_ports(cJSON *c, const struct relay_spec *s)
+{
+	cJSON *ports = cJSON_AddArrayToObject(c, "ports");
+	unsigned lo, hi, p;
+
+	udp_port(ports, RENDER_TURN_PORT);
+	spec_port_range_of(s, &lo, &hi);
+	for (p = lo; p != 0 && p <= hi; p++)
+		udp_port(ports, p);
+}
+
 /* add_probe: a TCP readiness probe on the container's probe port */
 static void
 add_probe(cJSON *c, const struct ctr_def *d, const struct render_target *t)
@@ -294,7 +329,10 @@ container(const struct desired_in *in, const struct ctr_def *d,
 	cJSON_AddItemToObject(c, "command",
 			      str_array((const char *const *)cmd));
 	render_argv_free(&cmd);
-	add_ports(c, d, t);
+	if (d->proc == RENDER_PROC_TURN)
+		add_turn_ports(c, s);
+	else
+		add_ports(c, d, t);
 	if (s->resources[d->img] != NULL)
 		cJSON_AddItemToObject(c, "resources",
 				      cJSON_Duplicate(s->resources[d->img], 1));
@@ -399,6 +437,12 @@ pod_volumes(cJSON *pod, const struct desired_in *in)
 	vol_simple(vols, "postfix-config", "emptyDir", NULL, 0);
 	vol_simple(vols, "nginx-run", "emptyDir", NULL, 0);
 	vol_simple(vols, "tmp", "emptyDir", NULL, 0);
+	if (spec_turn_address(in->spec) != NULL) {
+		char name[128];
+
+		desired_turn_secret_name(in->name, name, sizeof(name));
+		vol_simple(vols, "turn-secret", "secret", name, 0440);
+	}
 }
 
 /* pod_spec: the Pod template's spec */
@@ -412,6 +456,9 @@ pod_spec(const struct desired_in *in, const struct render_target *t)
 	cs = cJSON_AddArrayToObject(pod, "containers");
 	for (i = 0; i < sizeof(ctrs) / sizeof(ctrs[0]); i++) {
 		if (ctrs[i].img == SPEC_C_IROH && !in->spec->iroh.enabled)
+			continue;
+		if (ctrs[i].img == SPEC_C_TURN &&
+		    spec_turn_address(in->spec) == NULL)
 			continue;
 		cJSON_AddItemToArray(cs, container(in, &ctrs[i], t));
 	}

@@ -122,6 +122,11 @@ status_inputs(struct rec *r, struct status_in *in, struct child *sts,
 	(void)rec_child(r, OK_SERVICE, r->name, svc);
 	in->address = svc->address ? svc->address : "";
 	in->domain = r->spec ? r->spec->domain : NULL;
+	in->turn_state = -1;
+	if (r->spec && r->spec->turn.enabled) {
+		in->turn_address = spec_turn_address(r->spec);
+		in->turn_state = in->turn_address != NULL;
+	}
 	in->dkim_selector = r->spec ? r->spec->dkim.selector : "";
 	if (r->dkim_txt[0] != '\0')
 		in->dkim_txt = r->dkim_txt;

@@ -36,6 +36,9 @@
 #include "operator.h"
 
 struct rec;
+/* which created-once Secret a call is about */
+enum { SECRET_TLS = 0, SECRET_DKIM = 1, SECRET_TURN = 2 };
+
 struct rec_call;
 
 /* rec_each_fn: one cached child ("namespace/name", struct child) */
@@ -121,7 +124,7 @@ struct rec_call {
 	char name[256];		    /* the object's name */
 	char want[UTIL_SHA256_HEX]; /* apply: desired hash */
 	int found;		    /* apply: the child existed */
-	int dkim;		    /* secret calls: the DKIM Secret */
+	int dkim; /* secret calls: SECRET_TLS, SECRET_DKIM, SECRET_TURN */
 };
 
 struct rec {

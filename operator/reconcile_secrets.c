@@ -9,6 +9,9 @@
  *                DNS publishes it.
  *   SelfSigned   a P-256 certificate for the domain (cheap: made here),
  *                created once
+ *   TURN         <relay>-turn, chatmail-turn's shared secret (32 random
+ *                bytes, base64), created once while TURN runs; only the
+ *                turn container mounts it
  *   user's own   spec.tls.secretName / spec.dkim.secretName must exist;
  *                the DKIM record is read from the user's key
  *
@@ -22,6 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "keys.h"
 #include "log.h"
@@ -45,18 +51,21 @@ wipe_strings(cJSON *v)
 static void
 created(struct rec *r, struct rec_call *call, struct kube_result *res)
 {
-	const char *what = call->dkim ? "DKIM" : "self-signed TLS";
+	const char *what = call->dkim == SECRET_DKIM   ? "DKIM"
+			   : call->dkim == SECRET_TURN ? "TURN"
+						       : "self-signed TLS";
 
 	if (res->err == 0) {
 		/* the status can carry the DKIM record at once, not one
 		 * status write later when the watch shows the Secret */
-		if (call->dkim)
+		if (call->dkim == SECRET_DKIM)
 			(void)snprintf(r->dkim_txt, sizeof(r->dkim_txt), "%s",
 				       r->dkim_new);
 		log_info("created %s Secret %s/%s", what, r->ns, call->name);
 		rec_event(r, "Normal",
-			  call->dkim ? "DKIMKeyGenerated"
-				     : "CertificateGenerated",
+			  call->dkim == SECRET_DKIM   ? "DKIMKeyGenerated"
+			  : call->dkim == SECRET_TURN ? "TURNSecretGenerated"
+						      : "CertificateGenerated",
 			  "Create",
 			  "generated the %s Secret %s; it is never replaced "
 			  "by the operator",
@@ -150,6 +159,33 @@ tls_secret(struct rec *r, const struct desired_in *in)
 	buf_wipe_deinit(&key);
 }
 
+/* turn_secret: chatmail-turn's shared secret, once, while TURN runs */
+static void
+turn_secret(struct rec *r, const struct desired_in *in)
+{
+	unsigned char raw[32];
+	struct buf txt = BUF_INIT(128);
+	char name[128];
+	struct child c;
+
+	desired_turn_secret_name(in->name, name, sizeof(name));
+	if (rec_child(r, OK_SECRET, name, &c)) {
+		rec_child_clear(&c);
+		return;
+	}
+	if (RAND_bytes(raw, sizeof(raw)) != 1 ||
+	    util_b64_encode((const char *)raw, sizeof(raw), &txt) < 0)
+		rec_fail(r, "KeyGenerationFailed", "no random TURN secret");
+	else
+		create_secret(r,
+			      desired_secret(in, name, "Opaque", "turn",
+					     "secret", txt.data, txt.len, NULL,
+					     NULL, 0),
+			      SECRET_TURN);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	buf_wipe_deinit(&txt);
+}
+
 /* user_read: a Secret the user names arrived (or not) */
 static void
 user_read(struct rec *r, struct rec_call *call, struct kube_result *res)
@@ -207,4 +243,6 @@ rec_secrets(struct rec *r, const struct desired_in *in)
 		tls_secret(r, in);
 	else if (r->spec->tls.mode == SPEC_TLS_SECRET)
 		user_secret(r, r->tls_secret, 0);
+	if (spec_turn_address(r->spec) != NULL)
+		turn_secret(r, in);
 }

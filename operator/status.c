@@ -106,6 +106,31 @@ rollout(const struct status_in *in, const char **reason, char *msg,
 	return 1;
 }
 
+/* turn_cond: TURNReady, and why not: a TURN server needs an address
+ * clients can reach, which the operator cannot guess */
+static void
+turn_cond(cJSON *conds, const struct status_in *in)
+{
+	char msg[256];
+
+	if (in->turn_state < 0) {
+		add_cond(conds, in, "TURNReady", 0, "Disabled",
+			 "spec.turn.enabled is false");
+	} else if (in->turn_state == 0) {
+		add_cond(conds, in, "TURNReady", 0, "NoExternalAddress",
+			 "no TURN server runs: set spec.turn.externalIP or "
+			 "spec.service.loadBalancerIP to the address clients "
+			 "reach the relay's UDP ports on; calls between "
+			 "clients behind NAT fail until then");
+	} else {
+		(void)snprintf(msg, sizeof(msg),
+			       "chatmail-turn relays on %.64s (UDP 3478 and "
+			       "spec.turn.portRange)",
+			       in->turn_address);
+		add_cond(conds, in, "TURNReady", 1, "Running", msg);
+	}
+}
+
 cJSON *
 status_build(const struct status_in *in)
 {
@@ -133,6 +158,8 @@ status_build(const struct status_in *in)
 	add_cond(conds, in, "Degraded", failed,
 		 failed ? in->err_reason : "AsExpected",
 		 failed ? in->err_message : "");
+	if (in->domain != NULL)
+		turn_cond(conds, in);
 	if (in->address && *in->address)
 		cJSON_AddStringToObject(st, "address", in->address);
 	if (in->tls_secret && *in->tls_secret)

@@ -43,6 +43,11 @@ struct status_in {
 	/* CertManager mode: 1 ready, 0 not yet; -1 other modes */
 	int cert_ready;
 
+	/* TURN: -1 turned off, 0 on without an address clients can reach
+	 * (no TURN server runs), 1 running; turn_address the relayed one */
+	int turn_state;
+	const char *turn_address;
+
 	/* for the DNS records */
 	const char *domain;
 	const char *address; /* "" unknown */

@@ -88,6 +88,7 @@ enum spec_container {
 	SPEC_C_NEWEMAIL,   /* "newemail" */
 	SPEC_C_IROH,	   /* "irohRelay" */
 	SPEC_C_CERT,	   /* "cert" (certificate reloader) */
+	SPEC_C_TURN,	   /* "turn" (chatmail-turn) */
 	SPEC_C_JOBS,	   /* "jobs" (expire and metrics CronJobs) */
 	SPEC_C_COUNT
 };
@@ -257,6 +258,16 @@ int spec_to_ini(const struct relay_spec *s, const struct render_target *t,
  * or zeroed; the caller config_deinit()s it. 0 or -EINVAL with err. */
 int spec_to_config(const struct relay_spec *s, const struct render_target *t,
 		   struct chatmail_config *cfg, struct buf *err);
+
+/* spec_turn_address: the relayed address chatmail-turn tells clients
+ * (turn.externalIP, else service.loadBalancerIP), or NULL when the relay
+ * runs no TURN server (turn.enabled false, or no address clients can
+ * reach: the status says so) */
+const char *spec_turn_address(const struct relay_spec *s);
+
+/* spec_port_range_of: turn.portRange as MIN and MAX */
+void spec_port_range_of(const struct relay_spec *s, unsigned *min_r,
+			unsigned *max_r);
 
 /* spec_container_name: the JSON key of container c ("irohRelay") */
 const char *spec_container_name(enum spec_container c);

@@ -418,7 +418,10 @@ const struct spec_group spec_groups[] = {
 	  0,
 	  { { "!self.enabled || !has(self.url) || self.url == ''",
 	      "url is only allowed when enabled is false" } } },
-	{ "turn", "The TURN server for calls (chatmail-turn).", "", 0,
+	{ "turn",
+	  "The TURN server for calls (chatmail-turn).",
+	  "",
+	  0,
 	  { { NULL, NULL } } },
 	{ "expire",
 	  "The daily expiry job (chatmail-expire --remove).",
@@ -467,8 +470,27 @@ static const struct {
 	{ "irohRelay", "the iroh-relay container" },
 	{ "cert", "the cert container (reloads daemons on certificate "
 		  "renewal)" },
+	{ "turn", "the turn container (chatmail-turn)" },
 	{ "jobs", "the expire and metrics CronJobs" },
 };
+
+const char *
+spec_turn_address(const struct relay_spec *s)
+{
+	if (!s->turn.enabled)
+		return NULL;
+	if (s->turn.external_ip[0] != '\0')
+		return s->turn.external_ip;
+	if (s->service.load_balancer_ip[0] != '\0')
+		return s->service.load_balancer_ip;
+	return NULL;
+}
+
+void
+spec_port_range_of(const struct relay_spec *s, unsigned *min_r, unsigned *max_r)
+{
+	spec_port_range(s->turn.port_range, min_r, max_r);
+}
 
 /* spec_field_opt: the option an ini field sets */
 const struct config_opt *

@@ -200,6 +200,16 @@ render_iroh(const struct render_ctx *c, struct buf *out)
 			  c->t->port[RENDER_PORT_IROH_METRICS]);
 }
 
+void
+render_target_turn(struct render_target *t, const struct relay_spec *s)
+{
+	const char *addr = spec_turn_address(s);
+
+	render_target_set(&t->turn_realm, s->domain);
+	render_target_set(&t->turn_address, addr != NULL ? addr : "");
+	render_target_set(&t->turn_relay_ports, s->turn.port_range);
+}
+
 static int
 render_empty(const struct render_ctx *c, struct buf *out)
 {

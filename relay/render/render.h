@@ -68,6 +68,7 @@ enum render_proc_id {
 	RENDER_PROC_LASTLOGIN,
 	RENDER_PROC_NEWEMAIL,
 	RENDER_PROC_IROH,
+	RENDER_PROC_TURN,
 	RENDER_PROC_CERT,
 	RENDER_PROC_EXPIRE,  /* the expire CronJob */
 	RENDER_PROC_METRICS, /* the metrics CronJob */
@@ -154,6 +155,7 @@ struct render_target {
 	char *nginx_run_dir; /* pid file and temp dirs */
 	char *www_dir;	     /* the website root */
 	char *iroh_config;   /* iroh-relay.toml */
+	char *turn_secret;   /* chatmail-turn's --secret-file */
 	char *run_dir;	     /* the sockets of sock[] */
 	char *log_dir;	     /* "" = stdout/stderr */
 	char *tls_dir;	     /* holds tls_cert and tls_key */
@@ -177,7 +179,16 @@ struct render_target {
 	char *dovecot_login_user; /* "" = dovenull */
 
 	char *sock[RENDER_NSOCKS]; /* below run_dir, set when created */
+
+	/* chatmail-turn's arguments from the spec (render_target_turn);
+	 * "" until then */
+	char *turn_realm;
+	char *turn_address;	/* --external-ip, "" = none */
+	char *turn_relay_ports; /* --relay-ports MIN-MAX */
 };
+
+/* the UDP ports of chatmail-turn (upstream's 3478) */
+#define RENDER_TURN_PORT 3478
 
 /* render_target_new_pod: the Pod layout (DESIGN.md): standard ports,
  * sockets in /run/chatmail (a shared emptyDir), /home/vmail, config
@@ -188,6 +199,9 @@ struct render_target *render_target_new_pod(void);
  * services on 127.0.0.1 inside the relay's network namespace */
 struct render_target *render_target_new_local(const char *root,
 					      const char *addr);
+/* render_target_turn: chatmail-turn's realm (the domain), relayed
+ * address and relay ports from spec s (spec_turn_address) */
+void render_target_turn(struct render_target *t, const struct relay_spec *s);
 /* render_target_free: free t and its strings; NULLs *tp */
 void render_target_free(struct render_target **tp);
 /* render_target_check: every string field set and safe for a config

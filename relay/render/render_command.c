@@ -16,7 +16,7 @@
 #include "render.h"
 #include "xmalloc.h"
 
-#define ARGV_MAX 8
+#define ARGV_MAX 12
 
 /* argv_of: a NULL-terminated copy of the arguments (NULL ends them) */
 static char **
@@ -90,6 +90,24 @@ newemail_command(const struct render_target *t)
 	return v;
 }
 
+/* turn_command: upstream's --realm and --socket, and ours: the secret
+ * file, the relay ports, the relayed address (docs/UPSTREAM.md, TURN) */
+static char **
+turn_command(const struct render_target *t)
+{
+	const char *sock = t->sock[RENDER_SOCK_TURN];
+
+	if (t->turn_address[0] == '\0')
+		return argv_of("chatmail-turn", "--realm", t->turn_realm,
+			       "--socket", sock, "--secret-file",
+			       t->turn_secret, "--relay-ports",
+			       t->turn_relay_ports, NULL);
+	return argv_of("chatmail-turn", "--realm", t->turn_realm, "--socket",
+		       sock, "--secret-file", t->turn_secret, "--relay-ports",
+		       t->turn_relay_ports, "--external-ip", t->turn_address,
+		       NULL);
+}
+
 /* render_command: the command line of process p on target t */
 char **
 render_command(const struct render_target *t, enum render_proc_id p)
@@ -119,6 +137,8 @@ render_command(const struct render_target *t, enum render_proc_id p)
 	case RENDER_PROC_IROH:
 		return argv_of("iroh-relay", "--config-path", t->iroh_config,
 			       NULL);
+	case RENDER_PROC_TURN:
+		return turn_command(t);
 	case RENDER_PROC_CERT:
 		return argv_of("cert-reloader", "--dir", t->tls_dir, NULL);
 	case RENDER_PROC_EXPIRE:

@@ -44,6 +44,7 @@ const char *const render_procs[RENDER_NPROCS] = {
 	[RENDER_PROC_LASTLOGIN] = "lastlogin",
 	[RENDER_PROC_NEWEMAIL] = "newemail",
 	[RENDER_PROC_IROH] = "iroh-relay",
+	[RENDER_PROC_TURN] = "turn",
 	[RENDER_PROC_CERT] = "cert",
 	[RENDER_PROC_EXPIRE] = "expire",
 	[RENDER_PROC_METRICS] = "metrics",
@@ -104,6 +105,9 @@ set_common(struct render_target *t, const char *cert, const char *key)
 	t->local_addr = xstrdup("127.0.0.1");
 	t->ini_path = path_in(t->root, "chatmail.ini");
 	t->iroh_config = path_in(t->root, "iroh-relay.toml");
+	t->turn_realm = xstrdup("");
+	t->turn_address = xstrdup("");
+	t->turn_relay_ports = xstrdup("");
 	t->nocreate_file = path_in(t->root, "chatmail-nocreate");
 	t->tls_cert = path_in(t->tls_dir, cert);
 	t->tls_key = path_in(t->tls_dir, key);
@@ -150,6 +154,8 @@ render_target_new_pod(void)
 	t->log_dir = xstrdup("");
 	t->tls_dir = path_in(t->root, "tls");
 	t->dkim_dir = xstrdup("/etc/dkimkeys");
+	/* the TURN Secret, mounted into the turn container only */
+	t->turn_secret = xstrdup("/etc/chatmail-turn/secret");
 	t->mail_home = xstrdup("/home/vmail");
 	set_common(t, "tls.crt", "tls.key");
 	/* nginx runs as www-data from the start (the Pod's runAsUser; its
@@ -184,6 +190,7 @@ render_target_new_local(const char *root, const char *addr)
 	t->log_dir = path_in(root, "log");
 	t->tls_dir = path_in(root, "tls");
 	t->dkim_dir = path_in(root, "dkim");
+	t->turn_secret = path_in(root, "turn-secret");
 	t->mail_home = path_in(root, "vmail");
 	set_common(t, "cert.pem", "key.pem");
 	t->nginx_user = xstrdup("www-data");
@@ -230,6 +237,10 @@ static const struct {
 	TF(nginx_run_dir),
 	TF(www_dir),
 	TF(iroh_config),
+	TF(turn_secret),
+	TF(turn_realm),
+	TF(turn_address),
+	TF(turn_relay_ports),
 	TF(run_dir),
 	TF(log_dir),
 	TF(tls_dir),

@@ -311,13 +311,15 @@ container_of(const cJSON *list, const cJSON *cs, size_t i)
 
 /* check_commands: every process's command is the layout's */
 static void
-check_commands(const cJSON *list, const cJSON *cs)
+check_commands(const cJSON *list, const cJSON *cs,
+	       const struct relay_spec *spec)
 {
 	struct render_target *t = render_target_new_pod();
 	const cJSON *c;
 	char got[512], all[512], **cmd;
 	size_t i, n;
 
+	render_target_turn(t, spec);
 	for (i = 0; i < RENDER_NPROCS; i++) {
 		c = container_of(list, cs, i);
 		assert_non_null(c);
@@ -340,13 +342,14 @@ static void
 check_public_ports(const cJSON *list)
 {
 	static const char all[] = "25,80,143,443,465,587,993";
+	static const char udp[] = "25,80,143,443,465,587,993,3478,49160,49161";
 	const cJSON *svc = fixture_find(list, "Service", "chat");
 	const cJSON *np = fixture_find(list, "NetworkPolicy", "chat");
 	char got[512];
 
 	assert_str(port_list(util_get(svc, "spec.ports"), "targetPort", got,
 			     sizeof(got)),
-		   all);
+		   udp);
 	assert_str(port_list(util_get(fixture_find(list, "Service",
 						   "chat-headless"),
 				      "spec.ports"),
@@ -356,7 +359,17 @@ check_public_ports(const cJSON *list)
 					      util_get(np, "spec.ingress"), 0),
 				      "ports"),
 			     "port", got, sizeof(got)),
-		   all);
+		   "25,80,143,443,465,587,993,3478,49160");
+	assert_int(
+		util_get(cJSON_GetArrayItem(
+				 util_get(cJSON_GetArrayItem(
+						  util_get(np, "spec.ingress"),
+						  0),
+					  "ports"),
+				 8),
+			 "endPort")
+			->valueint,
+		49161);
 	assert_str(
 		util_get_str(cJSON_GetArrayItem(util_get(svc, "spec.ports"), 5),
 			     "name"),
@@ -376,6 +389,7 @@ test_layout(void **state)
 		{ "dovecot", "143,993", 143 },
 		{ "nginx", "80,443", 443 },
 		{ "doveauth", "", 0 },
+		{ "turn", "3478,49160,49161", 0 },
 	};
 	struct fixture f;
 	const cJSON *cs, *c, *sts;
@@ -383,10 +397,14 @@ test_layout(void **state)
 	size_t i;
 
 	(void)state;
-	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 1);
+	fixture_setup(&f,
+		      "{\"domain\":\"chat.example.org\",\"turn\":{"
+		      "\"externalIP\":\"203.0.113.7\",\"portRange\":"
+		      "\"49160-49161\"}}",
+		      1);
 	sts = fixture_find(f.list, "StatefulSet", "chat");
 	cs = util_get(sts, "spec.template.spec.containers");
-	check_commands(f.list, cs);
+	check_commands(f.list, cs, f.spec);
 	assert_str(joined(util_get(named(cs, "doveauth"), "command"), got,
 			  sizeof(got)),
 		   "doveauth,/run/chatmail/doveauth.socket,"
@@ -407,6 +425,77 @@ test_layout(void **state)
 	fixture_teardown(&f);
 }
 
+/* test_turn: the turn container, its Secret volume and the UDP ports
+ * exist only with an address clients can reach */
+static void
+test_turn(void **state)
+{
+	static const struct {
+		const char *spec, *addr; /* addr NULL: no TURN server */
+	} cases[] = {
+		{ "{\"domain\":\"a.b\"}", NULL },
+		{ "{\"domain\":\"a.b\",\"turn\":{\"externalIP\":"
+		  "\"198.51.100.2\"}}",
+		  "198.51.100.2" },
+		{ "{\"domain\":\"a.b\",\"service\":{\"loadBalancerIP\":"
+		  "\"198.51.100.3\"}}",
+		  "198.51.100.3" },
+		{ "{\"domain\":\"a.b\",\"turn\":{\"enabled\":false,"
+		  "\"externalIP\":\"198.51.100.2\"}}",
+		  NULL },
+	};
+	struct fixture f;
+	const cJSON *pod, *c, *svc;
+	char got[1024], want[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fixture_setup(&f, cases[i].spec, 1);
+		pod = util_get(fixture_find(f.list, "StatefulSet", "chat"),
+			       "spec.template.spec");
+		c = named(util_get(pod, "containers"), "turn");
+		svc = fixture_find(f.list, "Service", "chat");
+		(void)port_list(util_get(svc, "spec.ports"), "port", got,
+				sizeof(got));
+		if (cases[i].addr == NULL) {
+			assert_null(c);
+			assert_null(
+				named(util_get(pod, "volumes"), "turn-secret"));
+			assert_null(strstr(got, "3478"));
+			fixture_teardown(&f);
+			continue;
+		}
+		assert_non_null(c);
+		assert_non_null(strstr(got, ",3478,49160,"));
+		(void)snprintf(want, sizeof(want),
+			       "chatmail-turn,--realm,a.b,--socket,"
+			       "/run/chatmail/turn.socket,--secret-file,"
+			       "/etc/chatmail-turn/secret,--relay-ports,"
+			       "49160-49199,--external-ip,%s",
+			       cases[i].addr);
+		assert_str(joined(util_get(c, "command"), got, sizeof(got)),
+			   want);
+		assert_str(util_get_str(named(util_get(pod, "volumes"),
+					      "turn-secret"),
+					"secret.secretName"),
+			   "chat-turn");
+		/* only the turn container mounts the secret */
+		{
+			const cJSON *ctr;
+			int n = 0;
+
+			cJSON_ArrayForEach(ctr, util_get(pod, "containers"))
+			{
+				n += named(util_get(ctr, "volumeMounts"),
+					   "turn-secret") != NULL;
+			}
+			assert_int(n, 1);
+		}
+		fixture_teardown(&f);
+	}
+}
+
 int
 main(void)
 {
@@ -416,6 +505,7 @@ main(void)
 		cmocka_unit_test(test_cronjobs),
 		cmocka_unit_test(test_iroh),
 		cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_turn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
