@@ -425,6 +425,20 @@ test_layout(void **state)
 	fixture_teardown(&f);
 }
 
+/* mounting: how many containers of pod mount volume vol */
+static int
+mounting(const cJSON *pod, const char *vol)
+{
+	const cJSON *ctr;
+	int n = 0;
+
+	cJSON_ArrayForEach(ctr, util_get(pod, "containers"))
+	{
+		n += named(util_get(ctr, "volumeMounts"), vol) != NULL;
+	}
+	return n;
+}
+
 /* test_turn: the turn container, its Secret volume and the UDP ports
  * exist only with an address clients can reach */
 static void
@@ -480,18 +494,7 @@ test_turn(void **state)
 					      "turn-secret"),
 					"secret.secretName"),
 			   "chat-turn");
-		/* only the turn container mounts the secret */
-		{
-			const cJSON *ctr;
-			int n = 0;
-
-			cJSON_ArrayForEach(ctr, util_get(pod, "containers"))
-			{
-				n += named(util_get(ctr, "volumeMounts"),
-					   "turn-secret") != NULL;
-			}
-			assert_int(n, 1);
-		}
+		assert_int(mounting(pod, "turn-secret"), 1);
 		fixture_teardown(&f);
 	}
 }
