@@ -2,15 +2,16 @@
  * keygen: DKIM keys (RSA) generated in child processes, off the
  * operator's event loop.
  *
- * Why a child process (STYLE.md rule 3): one RSA 2048 key costs
- * OpenSSL 3.0 (its SP 800-56B key generation) about 0.3 s of CPU here,
- * often much more on a loaded machine; profiling the operator while 150
- * new relays converged (perf record) showed 86 % of its CPU in that key
- * generation, during which the loop served no watch, no probe and
- * started no request. A forked child per key keeps the loop free and
- * lets the key use the other core; the loop reads the PEM from a pipe
- * like any other fd. No thread: the child shares nothing with the loop
- * and a crash in it costs one key, not the operator.
+ * Why a child process (docs/STYLE.md, Program shape: a measured reason):
+ * one RSA 2048 key costs OpenSSL 3.0 (its SP 800-56B key generation)
+ * about 0.3 s of CPU here, often much more on a loaded machine;
+ * profiling the operator while 150 new relays converged (perf record)
+ * showed 86 % of its CPU in that key generation, during which the loop
+ * served no watch, no probe and started no request. A forked child per
+ * key keeps the loop free and lets the key use the other core; the loop
+ * reads the PEM from a pipe like any other fd. No thread: the child
+ * shares nothing with the loop and a crash in it costs one key, not the
+ * operator.
  *
  * A reconcile that needs a key calls keygen_take: a ready key is handed
  * over at once; otherwise the relay joins a FIFO of waiters, the

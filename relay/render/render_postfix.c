@@ -3,10 +3,11 @@
  * a chatmail relay, for Debian 12's postfix 3.7.
  *
  * Follows upstream's cmdeploy postfix/main.cf.j2 and master.cf.j2
- * setting by setting (restrictions, TLS levels per service, size
- * limits, maxproc, smtpd_proxy_filter to filtermail, reinject services,
- * authclean cleanup, header cleanup maps). Differences, all from
- * DESIGN.md or the target:
+ * setting by setting (restrictions, TLS levels per service, size limits,
+ * maxproc, smtpd_proxy_filter to filtermail, reinject services,
+ * authclean cleanup, header cleanup maps). Differences
+ * (docs/UPSTREAM.md, Postfix, DKIM and Remote delivery), or from the
+ * target:
  *  - remote delivery: Postfix's own smtp client (default_transport is
  *    not overridden; verified TLS, SNI and smtp_tls_policy_map as
  *    upstream before filtermail-transport), no lmtp-filtermail service;

@@ -3,10 +3,11 @@
  *
  * Upstream builds the website with cmdeploy (www.py: Markdown pages in a
  * layout, Jinja2, a QR code PNG from genqr.py) and nginx's deployer
- * writes autoconfig and MTA-STS files (reference §1.4, §1.12). This is
- * the same content as a pure function: struct chatmail_config and the
- * render target (its ports, for autoconfig) in, a list of files out. The operator puts the list into a ConfigMap (binaryData
- * for the PNG); the local relay writes it into nginx's root.
+ * writes autoconfig and MTA-STS files (docs/UPSTREAM.md, nginx and Web
+ * content). This is the same content as a pure function: struct
+ * chatmail_config and the render target (its ports, for autoconfig) in,
+ * a list of files out. The operator puts the list into a ConfigMap
+ * (binaryData for the PNG); the local relay writes it into nginx's root.
  *
  * ConfigMap keys cannot hold '/' (nor the brackets of an IPv4 relay's
  * "[1.2.3.4]"), so each file also carries a key; mount the ConfigMap

@@ -1,6 +1,7 @@
 /*
- * expire: chatmail-expire's daily run, upstream's Expiry class (chatmaild
- * expire.py, reference §2.5) rule for rule and in the same order:
+ * expire: chatmail-expire's daily run, upstream's Expiry class
+ * (chatmaild expire.py, docs/UPSTREAM.md, Expiry) rule for rule and in
+ * the same order:
  *
  *   for every entry with '@' in mailboxes_dir (first --maxnum entries):
  *     password older than delete_inactive_users_after -> remove it whole

@@ -2,8 +2,8 @@
  * expire.h: private header of chatmail-expire and chatmail-quota-expire.
  *
  * chatmail-expire (expire.c) is upstream's daily expiry (chatmaild
- * expire.py, reference §2.5); the quota trim (expire_quota.c) is shared
- * with chatmail-quota-expire, Dovecot's quota-warning script.
+ * expire.py, docs/UPSTREAM.md, Expiry); the quota trim (expire_quota.c)
+ * is shared with chatmail-quota-expire, Dovecot's quota-warning script.
  */
 #ifndef EXPIRE_H
 #define EXPIRE_H

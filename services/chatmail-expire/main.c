@@ -1,7 +1,8 @@
 /*
  * chatmail-expire: upstream's daily expiry of messages and inactive
- * addresses (chatmaild expire.py, reference §2.5), run by the relay's
- * expire CronJob as `chatmail-expire <chatmail.ini> -v --remove`.
+ * addresses (chatmaild expire.py, docs/UPSTREAM.md, Expiry), run by the
+ * relay's expire CronJob as
+ * `chatmail-expire <chatmail.ini> -v --remove`.
  *
  *   chatmail-expire [<chatmail.ini>] [-v] [--remove] [--days N]
  *                   [--maxnum N] [-n]

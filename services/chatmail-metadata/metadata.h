@@ -1,6 +1,7 @@
 /*
- * chatmail-metadata: private interface (reference §2.3; upstream's
- * chatmaild metadata.py, notifier.py, filedict.py).
+ * chatmail-metadata: private interface (docs/UPSTREAM.md,
+ * chatmail-metadata; upstream's chatmaild metadata.py, notifier.py,
+ * filedict.py).
  *
  *   metadata.c              the dict handlers (lookups and sets)
  *   metadata_tokens.c       <mailboxes_dir>/<addr>/metadata.json: device

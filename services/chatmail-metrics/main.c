@@ -1,6 +1,6 @@
 /*
  * chatmail-metrics: upstream's chatmail-fsreport (chatmaild fsreport.py,
- * reference §2.6), run by the relay's metrics CronJob.
+ * docs/UPSTREAM.md, Metrics), run by the relay's metrics CronJob.
  *
  *   chatmail-metrics [<chatmail.ini>] [--textfile PATH]
  *                    [--legacy-metrics [FILENAME]] [--days N]

@@ -1,8 +1,9 @@
 /*
  * metrics.h: private header of chatmail-metrics, upstream's
- * chatmail-fsreport (chatmaild fsreport.py, reference §2.6): storage
- * totals, message-size buckets and login-age buckets of all mailboxes,
- * as a summary (stdout), a Prometheus textfile and the legacy gauges.
+ * chatmail-fsreport (chatmaild fsreport.py, docs/UPSTREAM.md, Metrics):
+ * storage totals, message-size buckets and login-age buckets of all
+ * mailboxes, as a summary (stdout), a Prometheus textfile and the legacy
+ * gauges.
  */
 #ifndef METRICS_H
 #define METRICS_H

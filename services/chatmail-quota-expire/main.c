@@ -1,6 +1,7 @@
 /*
  * chatmail-quota-expire: Dovecot's quota-warning script (upstream's
- * chatmaild expire.py quota_expire_main, reference §2.5). Dovecot runs
+ * chatmaild expire.py quota_expire_main, docs/UPSTREAM.md, Expiry).
+ * Dovecot runs
  *
  *   chatmail-quota-expire <target_mb> <mailbox_path>
  *

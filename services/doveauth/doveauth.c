@@ -1,6 +1,7 @@
 /*
- * doveauth: the passdb/userdb dict handlers (reference §2.2; upstream's
- * chatmaild doveauth.py AuthDictProxy and user.py get_userdb_dict).
+ * doveauth: the passdb/userdb dict handlers (docs/UPSTREAM.md, doveauth;
+ * upstream's chatmaild doveauth.py AuthDictProxy and user.py
+ * get_userdb_dict).
  *
  * Dovecot's auth.conf makes the keys
  *   passdb: shared/passdb/<%Ew password>"<%Eu user>

@@ -1,5 +1,6 @@
 /*
- * doveauth: private interface of the doveauth program (reference §2.2).
+ * doveauth: private interface of the doveauth program (docs/UPSTREAM.md,
+ * doveauth).
  *
  * doveauth answers Dovecot's passdb and userdb dict lookups for the
  * relay's own domain and creates an account on its first login:

@@ -1,17 +1,19 @@
 /*
  * fm_dkim: DKIM (RFC 6376) signing and verification for filtermail.
  *
- * Signing replaces upstream's OpenDKIM milter (reference §1.2): rsa-sha256,
- * c=relaxed/simple, OpenDKIM's "SignHeaders *,+autocrypt,+content-type"
- * (libopendkim's RFC 6376 §5.4 list plus autocrypt and content-type, every
- * instance present, in message order) and "OversignHeaders from,reply-to,
+ * Signing replaces upstream's OpenDKIM milter (docs/UPSTREAM.md, DKIM):
+ * rsa-sha256, c=relaxed/simple, OpenDKIM's "SignHeaders
+ * *,+autocrypt,+content-type" (libopendkim's RFC 6376 §5.4 list plus
+ * autocrypt and content-type, every instance present, in message order)
+ * and "OversignHeaders from,reply-to,
  * subject,date,to,cc,resent-*,in-reply-to,references,list-*,autocrypt"
  * (each entry appended to h= once more, verbatim, as libopendkim does).
- * Verification replaces upstream's viadkim: rsa-sha256 and ed25519-sha256
- * (rsa-sha1 refused, RFC 8301), RSA keys of at least 1024 bits, simple and
- * relaxed canonicalization, l= honoured (content past it unsigned), x=
- * expiry and t= in the future checked with 30 s of clock skew, From
- * required in h=, key records with v=, k=, h=, s=, t=s and revoked keys.
+ * Verification replaces upstream's viadkim: rsa-sha256 and
+ * ed25519-sha256 (rsa-sha1 refused, RFC 8301), RSA keys of at least 1024
+ * bits, simple and relaxed canonicalization, l= honoured (content past
+ * it unsigned), x= expiry and t= in the future checked with 30 s of
+ * clock skew, From required in h=, key records with v=, k=, h=, s=, t=s
+ * and revoked keys.
  *
  * Everything here is synchronous and pure (no DNS): fm_policy.c fetches
  * key records and calls fm_dkim_verify_sig() per signature. Canonical

@@ -1,9 +1,9 @@
 /*
  * fm_dkim_sign: DKIM-sign outgoing mail as upstream's OpenDKIM did
- * (reference §1.2): rsa-sha256, c=relaxed/simple, selector and key from
- * chatmail.ini, SignHeaders "*,+autocrypt,+content-type" and
- * OversignHeaders "from,reply-to,subject,date,to,cc,resent-*,in-reply-to,
- * references,list-*,autocrypt".
+ * (docs/UPSTREAM.md, DKIM): rsa-sha256, c=relaxed/simple, selector and
+ * key from chatmail.ini, SignHeaders "*,+autocrypt,+content-type" and
+ * OversignHeaders "from,reply-to,subject,date,to,cc,resent-*,
+ * in-reply-to,references,list-*,autocrypt".
  *
  * OpenDKIM's meaning of those settings (opendkim.conf(5), libopendkim
  * dkim.c): "*" is libopendkim's default list (RFC 6376 §5.4 "SHOULD

@@ -4,7 +4,7 @@
  * internal_mail_filter_classes = bounce: bounces and delivery status
  * notifications), and it answers with a DKIM-Signature field to insert
  * at the top: the job upstream's OpenDKIM milter does for bounces
- * (reference §1.1, §1.2, relay 1.11.0), so that other relays, which
+ * (docs/UPSTREAM.md, DKIM; relay 1.11.0), so that other relays, which
  * refuse unsigned mail, accept our bounces.
  *
  * The protocol (version 6 as Postfix's milter8 client speaks it; facts

@@ -1,6 +1,7 @@
 /*
  * fm_pgp: is this message end-to-end encrypted? Upstream filtermail's
- * check_encrypted() and is_securejoin() (reference §2.8), in C:
+ * check_encrypted() and is_securejoin() (docs/UPSTREAM.md, filtermail),
+ * in C:
  *
  *  - PGP/MIME structure (RFC 3156): top-level multipart/encrypted with
  *    exactly two non-multipart parts, application/pgp-encrypted whose

@@ -1,9 +1,9 @@
 /*
  * fm_policy: filtermail's decision on one message, outgoing or incoming
- * (rules, reply texts and log phrases of upstream filtermail, reference
- * §2.8; see fm_policy.h). The classifier is fm_pgp_classify(); the
- * outgoing cleanup and signature live in fm_policy_sign.c, the incoming
- * origin check in fm_policy_dkim.c.
+ * (rules, reply texts and log phrases of upstream filtermail,
+ * docs/UPSTREAM.md, filtermail; see fm_policy.h). The classifier is
+ * fm_pgp_classify(); the outgoing cleanup and signature live in
+ * fm_policy_sign.c, the incoming origin check in fm_policy_dkim.c.
  *
  * Role: called by the SMTP and HTTP side after DATA. Untrusted input:
  * the envelope and the message. Reply texts quoting the message (the

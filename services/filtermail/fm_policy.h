@@ -4,7 +4,7 @@
  * dot-unstuffed message) and the checks (MIME, PGP/MIME, OpenPGP packet
  * walk, SecureJoin, Autocrypt Setup Message, DKIM sign and verify).
  *
- * Upstream behaviour (reference §2.8), outgoing:
+ * Upstream behaviour (docs/UPSTREAM.md, filtermail), outgoing:
  *   From header required ("500 Invalid FROM header: ..."), equal to MAIL
  *   FROM ignoring case ("500 Invalid FROM <from> for <mail_from>");
  *   encrypted or SecureJoin request passes ("Outgoing: Filtering

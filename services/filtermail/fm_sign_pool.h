@@ -4,15 +4,16 @@
  * event loop, and hand the results back to it through an eventfd the
  * loop watches.
  *
- * Why threads (STYLE rule 3 asks for a measured reason): with DKIM on,
- * perf shows about 60% of filtermail's CPU in libcrypto's RSA bignum
- * code (~420 us per RSA-2048 signature here, `openssl speed rsa2048`),
- * 2-3% in SHA-256, the rest in the kernel's socket work and our own
- * parsing. One thread thus tops out near 1/420 us = 2400 signatures a
- * second while the other cores idle. Only the private-key operation
- * moves: the hashes stay on the loop (they need the message, which the
- * session owns; the job carries only the 32-byte digest and its
- * result, so a thread never touches a session or a message).
+ * Why threads (docs/STYLE.md, Program shape, asks for a measured
+ * reason): with DKIM on, perf shows about 60% of filtermail's CPU in
+ * libcrypto's RSA bignum code (~420 us per RSA-2048 signature here,
+ * `openssl speed rsa2048`), 2-3% in SHA-256, the rest in the kernel's
+ * socket work and our own parsing. One thread thus tops out near
+ * 1/420 us = 2400 signatures a second while the other cores idle. Only
+ * the private-key operation moves: the hashes stay on the loop (they
+ * need the message, which the session owns; the job carries only the
+ * 32-byte digest and its result, so a thread never touches a session or
+ * a message).
  *
  * Contract: submit, cancel and the done callbacks all run on the loop
  * thread. The shared queue holds at most max_queue jobs; jobs beyond it

@@ -1,6 +1,6 @@
 /*
- * lastlogin: private interface (reference §2.4; upstream's lastlogin.py
- * and user.py set_last_login_timestamp).
+ * lastlogin: private interface (docs/UPSTREAM.md, lastlogin; upstream's
+ * lastlogin.py and user.py set_last_login_timestamp).
  *
  * Dovecot's last_login plugin writes "S<id>\tshared/last-login/<addr>\t
  * <unix ts>"; the only last-login store is the mtime (and atime) of the

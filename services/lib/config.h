@@ -46,7 +46,8 @@ enum tls_cert_mode {
 };
 
 struct chatmail_config {
-	/* upstream options (reference §2.10), in upstream's order */
+	/* upstream options (docs/UPSTREAM.md, chatmail.ini), in upstream's
+	 * order */
 	char *mail_domain; /* "[1.2.3.4]" when given an IPv4 address */
 	unsigned max_user_send_per_minute;    /* 60 */
 	unsigned max_user_send_burst_size;    /* 10 */

@@ -3,7 +3,8 @@
  * file-name parsing, shared by chatmail-expire, chatmail-quota-expire and
  * chatmail-metrics.
  *
- * Layout (upstream chatmaild expire.py, reference §2.9):
+ * Layout (upstream chatmaild expire.py, docs/UPSTREAM.md, Mail store on
+ * disk):
  *
  *   <mailboxes_dir>/<addr>/password            mtime = last login
  *   <mailboxes_dir>/<addr>/{cur,new,tmp}/<msg> messages

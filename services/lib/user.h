@@ -1,6 +1,7 @@
 /*
  * user: a chatmail user's directory under mailboxes_dir, and the files
- * in it whose format is shared with upstream (reference §2.9):
+ * in it whose format is shared with upstream (docs/UPSTREAM.md, Mail
+ * store on disk):
  *
  *   <mailboxes_dir>/<addr>/password             "{SHA512-CRYPT}$6$..."
  *                                                (no newline; mtime = last

@@ -1,6 +1,6 @@
 /*
  * newemail.h: private header of newemail, the /new endpoint (upstream's
- * chatmaild newemail.py CGI, reference §2.7).
+ * chatmaild newemail.py CGI, docs/UPSTREAM.md, newemail).
  */
 #ifndef NEWEMAIL_H
 #define NEWEMAIL_H

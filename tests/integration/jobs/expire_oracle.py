@@ -4,10 +4,10 @@
     expire_oracle.py MAILBOXES_DIR --quota-mb N [--locked REL ...]
 
 An independent statement of upstream's rules (chatmaild expire.py,
-reference §2.5), written from the rules, not from our C code, walking the
-tree without following symlinks. Prints JSON: the relative paths a real
-run removes, and the summary figures. --locked names entries the run
-cannot read (they and everything below are left alone).
+docs/UPSTREAM.md, Expiry), written from the rules, not from our C code,
+walking the tree without following symlinks. Prints JSON: the relative
+paths a real run removes, and the summary figures. --locked names
+entries the run cannot read (they and everything below are left alone).
 """
 import argparse
 import json

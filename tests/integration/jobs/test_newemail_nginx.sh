@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_newemail_nginx.sh: newemail and the rendered web content behind
 # Debian's real nginx, TLS terminated by nginx as on the relay (8443
-# server of reference §1.4), newemail on a Unix socket, run as vmail.
+# server of docs/UPSTREAM.md, nginx), newemail on a Unix socket, run as
+# vmail.
 #
 # Checks with curl: POST /new returns upstream's JSON with credentials of
 # the right shape (9 x [a-z0-9] at the domain, 12 printable characters),

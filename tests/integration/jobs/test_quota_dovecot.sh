@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # test_quota_dovecot.sh: the expiry jobs against Debian's real Dovecot
-# with upstream's quota setup (reference §1.3: maildir quota, quota_rule,
-# quota_warning = storage=75%% quota-warning <70 % in MB> <mailbox>, the
-# quota-warning service running chatmail-quota-expire as vmail through
-# Dovecot's script helper).
+# with upstream's quota setup (docs/UPSTREAM.md, Dovecot: maildir quota,
+# quota_rule, quota_warning = storage=75%% quota-warning <70 % in MB>
+# <mailbox>, the quota-warning service running chatmail-quota-expire as
+# vmail through Dovecot's script helper).
 #
 #  1. A mailbox at 70 % of a 10 MiB quota gets one more message over
 #     LMTP: Dovecot crosses 75 %, runs chatmail-quota-expire 7 <mailbox>,

@@ -22,7 +22,7 @@
 #   wait_socket PATH [SECS]       until PATH is a socket
 #   wait_log FILE REGEX [SECS]    until FILE has a line matching REGEX
 #
-# Traps handled (see shared/reference/local-mail-stack.md): dovecot keeps
+# Traps handled (Debian's Dovecot run by a test as root): dovecot keeps
 # the caller's stderr, so it is started with its output to a file; the
 # master is reparented to init, so a zombie counts as stopped.
 

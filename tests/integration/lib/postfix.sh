@@ -25,7 +25,7 @@
 #                                message into DIR (one file each); sets
 #                                SINK_PID; stopped at exit
 #
-# Traps handled (shared/reference/local-mail-stack.md): maillog_file
+# Traps handled (Debian's Postfix in a test directory): maillog_file
 # needs maillog_file_prefixes; data_directory must belong to postfix;
 # chroot must be off for absolute socket paths; a config younger than
 # about 2 s makes Postfix wait; the master is reparented to init, so a

@@ -317,7 +317,7 @@ test_settings(void **state)
 			print_error("%s lacks: %s", want[i].file, want[i].line);
 			fail();
 		}
-	/* the differences from upstream DESIGN.md asks for: no OpenDKIM;
+	/* differences from upstream (docs/UPSTREAM.md, DKIM): no OpenDKIM;
 	 * bounces go to filtermail's milter instead */
 	assert_non_null(strstr(case_file(&set, "postfix/main.cf"),
 			       "\nnon_smtpd_milters = inet:127.0.0.1:10084\n"
