@@ -99,6 +99,8 @@ metadata:
 spec:
   domain: _$NAME.chat.test
   network: {disableIPv6: true}
+  # TURN relays on the Pod's address, which the test clients reach
+  turn: {externalIP: "$ADDR", portRange: "49160-49179"}
   limits: {maxUserSendPerMinute: 600, maxUserSendBurstSize: 100}
   # a shared build machine is often loaded; test relays still register
   systemLimits: {maxLoad1m: 1000, minAvailableMemory: 1M, minFreeDiskSpace: 1M}

@@ -299,3 +299,19 @@ out:
 	EVP_PKEY_free(pk);
 	return r;
 }
+
+int
+keys_turn_secret(struct buf *out)
+{
+	unsigned char raw[32], b64[48];
+	int n, r = -EIO;
+
+	if (RAND_bytes(raw, sizeof(raw)) == 1) {
+		n = EVP_EncodeBlock(b64, raw, sizeof(raw));
+		if (n == 44 && buf_append(out, b64, (size_t)n) == 0)
+			r = 0;
+	}
+	OPENSSL_cleanse(raw, sizeof(raw));
+	OPENSSL_cleanse(b64, sizeof(b64));
+	return r;
+}

@@ -26,6 +26,9 @@ int keys_dkim_generate(unsigned bits, struct buf *pem);
  * (len bytes) appended to out; 0 or -EINVAL */
 int keys_dkim_txt(const char *pem, size_t len, struct buf *out);
 /* keys_self_signed: certificate and key PEM for domain; 0 or -EIO */
+/* keys_turn_secret: chatmail-turn's shared secret, 32 random bytes in
+ * base64 (44 characters) into out; 0 or -EIO */
+int keys_turn_secret(struct buf *out);
 int keys_self_signed(const char *domain, unsigned days, struct buf *cert,
 		     struct buf *key);
 

@@ -26,9 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
-
 #include "keys.h"
 #include "log.h"
 #include "reconcile.h"
@@ -163,7 +160,6 @@ tls_secret(struct rec *r, const struct desired_in *in)
 static void
 turn_secret(struct rec *r, const struct desired_in *in)
 {
-	unsigned char raw[32];
 	struct buf txt = BUF_INIT(128);
 	char name[128];
 	struct child c;
@@ -173,8 +169,7 @@ turn_secret(struct rec *r, const struct desired_in *in)
 		rec_child_clear(&c);
 		return;
 	}
-	if (RAND_bytes(raw, sizeof(raw)) != 1 ||
-	    util_b64_encode((const char *)raw, sizeof(raw), &txt) < 0)
+	if (keys_turn_secret(&txt) < 0)
 		rec_fail(r, "KeyGenerationFailed", "no random TURN secret");
 	else
 		create_secret(r,
@@ -182,7 +177,6 @@ turn_secret(struct rec *r, const struct desired_in *in)
 					     "secret", txt.data, txt.len, NULL,
 					     NULL, 0),
 			      SECRET_TURN);
-	OPENSSL_cleanse(raw, sizeof(raw));
 	buf_wipe_deinit(&txt);
 }
 

@@ -6,7 +6,7 @@
  * The objects are exactly those the controller applies (desired.c),
  * without owner references (there is no live relay to point at) and in
  * apply order. The generated Secrets (DKIM key, self-signed
- * certificate) are only printed with --with-secrets, freshly generated
+ * certificate, TURN secret) are only printed with --with-secrets, freshly generated
  * on every run: commit them once, or let the operator create them. With
  * -o json the output is one List object.
  *
@@ -59,6 +59,19 @@ add_secrets(const struct desired_in *in, cJSON *list)
 						     "kubernetes.io/tls", "tls",
 						     "tls.crt", a.data, a.len,
 						     "tls.key", b.data, b.len));
+	}
+	if (r == 0 && spec_turn_address(in->spec) != NULL) {
+		char name[128];
+
+		buf_wipe_deinit(&a);
+		buf_init(&a, 128);
+		desired_turn_secret_name(in->name, name, sizeof(name));
+		r = keys_turn_secret(&a);
+		if (r == 0)
+			cJSON_AddItemToArray(
+				list, desired_secret(in, name, "Opaque", "turn",
+						     "secret", a.data, a.len,
+						     NULL, NULL, 0));
 	}
 	buf_wipe_deinit(&a);
 	buf_wipe_deinit(&b);
