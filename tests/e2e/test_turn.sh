@@ -70,6 +70,8 @@ for pair in chromium,chromium firefox,firefox chromium,firefox; do
 	rc=$?
 	[ $rc -eq 0 ]
 	ok $? "${pair/,/ <-> }: a data channel through the relay Pod's TURN, relay candidates only"
-	[ $rc -eq 0 ] || sed 's/^/# /' <<<"$out"
+	if [ $rc -ne 0 ]; then
+		while IFS= read -r l; do echo "# $l"; done <<<"$out"
+	fi
 done
 tap_done

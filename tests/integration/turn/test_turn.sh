@@ -141,7 +141,9 @@ for pair in chromium,chromium firefox,firefox chromium,firefox; do
 	echo "$out" >>"$W/browsers.log"
 	[ $rc -eq 0 ]
 	ok $? "$a <-> $b: a data channel over relay candidates only, a message each way"
-	[ $rc -eq 0 ] || sed 's/^/# /' <<<"$out"
+	if [ $rc -ne 0 ]; then
+		while IFS= read -r l; do echo "# $l"; done <<<"$out"
+	fi
 done
 grep -c 'allocation created' "$W/turn.log" | sed 's/^/# allocations created: /'
 tap_done
