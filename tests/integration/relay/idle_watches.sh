@@ -5,6 +5,7 @@
 # the PIDs from `doveadm who`, WATCHES the inotify watches of the process
 # (every "inotify wd:" line of its inotify descriptors' fdinfo), MAPPED
 # 1 if our chatmail_idle plugin is mapped into it. For idle_relay.py.
+# Only bash, grep and readlink: the Dovecot image has no awk.
 set -euo pipefail
 env=$1 user=$2
 get() { sed -n "s/^$1=//p" "$env" | tr -d '"'; }
@@ -12,8 +13,8 @@ get() { sed -n "s/^$1=//p" "$env" | tr -d '"'; }
 # shellcheck disable=SC2016 # run by bash -c, with its own $1 $2
 snippet='conf=$1 user=$2
 doveadm -c "$conf" -f tab who -1 2>/dev/null |
-	awk -v u="$user" '\''$1 == u && $2 == "imap" { print $3 }'\'' |
-	while read -r pid; do
+	while IFS="	" read -r u proto pid _; do
+		[ "$u" = "$user" ] && [ "$proto" = imap ] || continue
 		n=0
 		for fd in /proc/"$pid"/fd/*; do
 			[ "$(readlink "$fd" 2>/dev/null)" = anon_inode:inotify ] || continue
