@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # idle_watches.sh ENV USER: one line "PID WATCHES MAPPED" per imap
 # process of USER on the relay of ENV (hack/local-relay.sh, or a relay
-# Pod: then inside its dovecot container, with the container's PIDs):
+# Pod: then inside its dovecot container, with the container's PIDs,
+# through RELAY_HARNESS's "exec" where it has one, else podman exec):
 # the PIDs from `doveadm who`, WATCHES the inotify watches of the process
 # (every "inotify wd:" line of its inotify descriptors' fdinfo), MAPPED
 # 1 if our chatmail_idle plugin is mapped into it. For idle_relay.py.
@@ -25,7 +26,12 @@ doveadm -c "$conf" -f tab who -1 2>/dev/null |
 		echo "$pid $n $m"
 	done'
 pod=$(get POD)
-if [ -n "$pod" ]; then
+harness=${RELAY_HARNESS:-}
+if [ -n "$pod" ] && [ -n "$harness" ] && grep -q '^exec)' "$harness"; then
+	# a harness with "exec NAME CONTAINER CMD..." (a cluster's)
+	"$harness" exec "$(get NAME)" dovecot bash -c "$snippet" _ \
+		/etc/chatmail/dovecot/dovecot.conf "$user"
+elif [ -n "$pod" ]; then
 	podman exec "$pod-dovecot" bash -c "$snippet" _ \
 		/etc/chatmail/dovecot/dovecot.conf "$user"
 else

@@ -19,7 +19,16 @@ tap_init
 relay_workdir relay-idle
 relays_up "$W" 1 || { ok 1 "relay up"; tap_done; }
 
-grep -rhs "dovecot-run: imap loads chatmail_idle" "$(renv "$ENV1" LOG)" >"$W/start.txt"
+# dovecot_log: the relay's Dovecot output (a harness with "logs NAME
+# CONTAINER", a cluster's; else the files in LOG)
+dovecot_log() {
+	if grep -q '^logs)' "$RELAY_HARNESS"; then
+		"$RELAY_HARNESS" logs "$(renv "$ENV1" NAME)" dovecot 2>/dev/null
+	else
+		cat "$(renv "$ENV1" LOG)"/*dovecot* 2>/dev/null
+	fi
+}
+dovecot_log | grep "dovecot-run: imap loads chatmail_idle" >"$W/start.txt"
 ok $? "Dovecot started after its start check: $(head -n 1 "$W/start.txt")"
 
 read -r A PA < <(new_account "$ENV1")
@@ -43,7 +52,7 @@ if [ $rc -ne 0 ] && ! grep -q '^not ok' "$W/idle.tap"; then
 	ok 1 "idle_relay.py exited $rc"
 	sed 's/^/# /' "$W/idle.err" | tail -n 20
 fi
-leaks=$(grep -rhsE "I/O notify leak|inotify_rm_watch|Panic|Fatal" "$(renv "$ENV1" LOG)" | head -n 5)
+leaks=$(dovecot_log | grep -E "I/O notify leak|inotify_rm_watch|Panic|Fatal" | head -n 5)
 [ -z "$leaks" ]
-ok $? "no leak, inotify or fatal lines in the relay's logs${leaks:+: $leaks}"
+ok $? "no leak, inotify or fatal lines in Dovecot's log${leaks:+: $leaks}"
 tap_done
