@@ -25,7 +25,8 @@
  *     (description, default, CEL rules between its fields);
  *  4. `make crd` regenerates crds/ and the chart's copy; the unit tests
  *     (tests/unit/relay/test_spec_crd.c, test_spec_ini.c) fail until the
- *     committed CRD is the generated one and every option is written.
+ *     committed CRD is the generated one, every option is written, and
+ *     test_spec_ini's all_set sets a new option-backed field.
  * Rules between fields are C in spec_check.c (check_cross) and CEL in
  * spec_groups[]; the envtest tier checks that the two agree.
  *
@@ -76,6 +77,11 @@ static const char *const etp_names[] = { "Local", "Cluster", NULL };
 	{                                                              \
 		p, SPEC_FT_STR, OFF(m), NULL, def, 1, SPEC_NUMSTR_MAX, \
 			SPEC_F_NUMSTR, NULL, syn, desc                 \
+	}
+#define UINT(p, m, def, lo, hi, desc)                                      \
+	{                                                                  \
+		p, SPEC_FT_UINT, OFF(m), NULL, def, lo, hi, 0, NULL, NULL, \
+			desc                                               \
 	}
 #define BOOL(p, m, def, desc)                                                 \
 	{                                                                     \
