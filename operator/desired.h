@@ -4,7 +4,8 @@
  * inputs give byte-identical objects, which both the controller (server-
  * side apply) and `chatmail-operator render` (printing) use.
  *
- * Children of relay <r> in its namespace (DESIGN.md):
+ * Children of relay <r> in its namespace (docs/DESIGN.md, The relay
+ * on Kubernetes):
  *   ConfigMap   <r>-config (chatmail.ini ...), <r>-postfix, <r>-dovecot,
  *               <r>-nginx, <r>-www: every file render_all produced
  *   Service     <r> (public ports, type/policy from the spec), <r>-headless

@@ -1,6 +1,6 @@
 /*
  * desired_pod: the relay's StatefulSet (its one Pod with every daemon,
- * DESIGN.md) and the expire and metrics CronJobs.
+ * docs/DESIGN.md, The Pod) and the expire and metrics CronJobs.
  *
  * Containers are a table: the process (whose name, command line and
  * ports are the Pod layout's, relay/render/render.h, like every path

@@ -180,9 +180,10 @@ render_ini(const struct render_ctx *c, struct buf *out)
 	return spec_to_ini(c->spec, c->t, out);
 }
 
-/* render_iroh: iroh-relay.toml as upstream writes it (section 1.7),
- * but bound to the internal address: nginx proxies /relay, /ping and
- * /generate_204 to it, nothing else needs to reach it */
+/* render_iroh: iroh-relay.toml as upstream writes it (docs/UPSTREAM.md,
+ * iroh-relay and TURN), but bound to the internal address: nginx
+ * proxies /relay, /ping and /generate_204 to it, nothing else needs to
+ * reach it */
 static int
 render_iroh(const struct render_ctx *c, struct buf *out)
 {

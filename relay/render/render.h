@@ -19,13 +19,15 @@
  *   iroh-relay.toml    when the local iroh-relay is enabled
  *   chatmail-nocreate  (empty) when registration is Closed
  *
- * What follows upstream (chatmail/relay cmdeploy templates, reference
- * §1.1-1.5) and what deliberately differs (DESIGN.md):
+ * What follows upstream (chatmail/relay cmdeploy templates) and what
+ * deliberately differs (docs/UPSTREAM.md, Postfix, DKIM, Remote
+ * delivery, Dovecot, nginx, TLS certificates):
  *  - remote delivery uses Postfix's own smtp client with verified TLS
  *    and the smtp_tls_policy_map (upstream before filtermail-transport),
  *    so there is no lmtp-filtermail transport;
  *  - DKIM signing happens in our filtermail outgoing, so there is no
- *    OpenDKIM milter on the reinject service and no non_smtpd_milters;
+ *    OpenDKIM milter on the reinject service, and non_smtpd_milters
+ *    (the bounces) points at filtermail outgoing's milter;
  *  - all paths and ports are the target's (struct render_target), and
  *    Postfix services are not chrooted (absolute socket paths, and a
  *    container's file system is its own jail);
@@ -190,9 +192,10 @@ struct render_target {
 /* the UDP ports of chatmail-turn (upstream's 3478) */
 #define RENDER_TURN_PORT 3478
 
-/* render_target_new_pod: the Pod layout (DESIGN.md): standard ports,
- * sockets in /run/chatmail (a shared emptyDir), /home/vmail, config
- * from ConfigMaps under /etc/chatmail, logs to stdout/stderr */
+/* render_target_new_pod: the Pod layout (docs/DESIGN.md, The Pod):
+ * standard ports, sockets in /run/chatmail (a shared emptyDir),
+ * /home/vmail, config from ConfigMaps under /etc/chatmail, logs to
+ * stdout/stderr */
 struct render_target *render_target_new_pod(void);
 /* render_target_new_local: a local relay under root (an absolute path)
  * whose public listeners bind to addr; standard ports, internal

@@ -3,14 +3,14 @@
  * the only definition of the relay's port numbers (render_ports, the
  * public ones and the internal ones), its process names (render_procs)
  * and its Unix socket names (in run_dir); the two constructors are the
- * only definition of its paths. The Pod layout is the one of DESIGN.md
- * (config from ConfigMaps under /etc/chatmail, sockets in the shared
- * emptyDir /run/chatmail, mail on the PVC at /home/vmail, Postfix
- * queue on its PVC); the local layout puts everything of one test
- * relay under one directory and binds the public ports to the relay's
- * own address (hack/local-relay.sh, which reads this layout through
- * `relay-render --env`, render_target_env). The command lines are in
- * render_command.c.
+ * only definition of its paths. The Pod layout is the one of
+ * docs/DESIGN.md, The Pod (config from ConfigMaps under /etc/chatmail,
+ * sockets in the shared emptyDir /run/chatmail, mail on the PVC at
+ * /home/vmail, Postfix queue on its PVC); the local layout puts
+ * everything of one test relay under one directory and binds the public
+ * ports to the relay's own address (hack/local-relay.sh, which reads
+ * this layout through `relay-render --env`, render_target_env). The
+ * command lines are in render_command.c.
  *
  * Untrusted input: none (the root and address come from our scripts);
  * render_ctx_init checks every path for characters that would break a
