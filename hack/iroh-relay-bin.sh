@@ -9,11 +9,12 @@
 #   hack/iroh-relay-bin.sh path      print the path, build nothing
 #   hack/iroh-relay-bin.sh version   print the wanted version
 #
-# Version: 0.35.0, what upstream pins (docs/UPSTREAM.md, iroh-relay): Delta
-# Chat's clients speak the 0.35 relay protocol; iroh 1.x is not compatible.
-# `cargo install --locked` takes the crate's own Cargo.lock, so every build
-# resolves the same dependency versions. Cold: about 6.5 min on 2 cores,
-# 570 MB peak RSS, under nice; the binary is stripped (11.5 MB).
+# Version: 0.35.0, what upstream pins (docs/UPSTREAM.md, iroh-relay and
+# TURN): Delta Chat's clients speak the 0.35 relay protocol; iroh 1.x is
+# not compatible. `cargo install --locked` takes the crate's own
+# Cargo.lock, so every build resolves the same dependency versions. Cold:
+# about 6.5 min on 2 cores, 570 MB peak RSS, under nice; the binary is
+# stripped (11.5 MB).
 #
 # Environment: IROH_RELAY_VERSION overrides the version; XDG_CACHE_HOME
 # moves the cache; CARGO_BUILD_JOBS (default 2) the parallelism.

@@ -91,7 +91,8 @@ newemail_command(const struct render_target *t)
 }
 
 /* turn_command: upstream's --realm and --socket, and ours: the secret
- * file, the relay ports, the relayed address (docs/UPSTREAM.md, TURN) */
+ * file, the relay ports, the relayed address (docs/UPSTREAM.md,
+ * iroh-relay and TURN) */
 static char **
 turn_command(const struct render_target *t)
 {

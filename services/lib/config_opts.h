@@ -7,7 +7,7 @@
  * ChatmailRelay fields that set an option from here, writes chatmail.ini
  * in this order, and generates the CRD's schema from it.
  *
- * The order is upstream's (the option table of docs/UPSTREAM.md, which
+ * The order is upstream's (docs/UPSTREAM.md, chatmail.ini, which
  * follows chatmaild's config.py and cmdeploy's chatmail.ini template);
  * mail_domain is first. Options with OF_OURS are not upstream's: they
  * come last, and upstream ignores them with its unknown-key warning.

@@ -1,7 +1,8 @@
 /*
  * curlloop: a libcurl multi handle driven by the process's one evloop
- * (docs: one event loop per process), shared by the operator's
- * Kubernetes client and chatmail-metadata's push notifier.
+ * (one event loop per process: docs/STYLE.md, Program shape), shared by
+ * the operator's Kubernetes client and chatmail-metadata's push
+ * notifier.
  *
  * curl's socket callback becomes evloop fds and its timer callback one
  * evloop timer; when curl has returned to the loop, finished transfers
