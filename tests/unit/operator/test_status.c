@@ -1,7 +1,8 @@
 /*
  * test_status: the conditions logic (table of observed states), the
  * lastTransitionTime kept unless a status flips, the DNS records in
- * upstream's `cmdeploy dns` order and syntax, and keptOnDelete.
+ * upstream's `cmdeploy dns` order and syntax, keptOnDelete, and the
+ * TURNReady condition.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -292,6 +293,44 @@ test_kept(void **state)
 	cJSON_Delete(kept);
 }
 
+/* test_turn_condition: TURNReady says whether calls behind NAT work */
+static void
+test_turn_condition(void **state)
+{
+	static const struct {
+		int turn_state;
+		const char *addr, *status, *reason, *msg_part;
+	} cases[] = {
+		{ 1, "198.51.100.2", "True", "Running", "198.51.100.2" },
+		{ 0, NULL, "False", "NoExternalAddress",
+		  "spec.turn.externalIP" },
+		{ -1, NULL, "False", "Disabled", "enabled is false" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct status_in in = base();
+		cJSON *st;
+		const cJSON *c;
+
+		in.turn_state = cases[i].turn_state;
+		in.turn_address = cases[i].addr;
+		st = status_build(&in);
+		c = status_condition(st, "TURNReady");
+		assert_non_null(c);
+		assert_str(util_get_str(c, "status"), cases[i].status);
+		assert_str(util_get_str(c, "reason"), cases[i].reason);
+		assert_non_null(
+			strstr(util_get_str(c, "message"), cases[i].msg_part));
+		/* TURN never makes the relay not Ready */
+		assert_str(
+			util_get_str(status_condition(st, "Ready"), "status"),
+			"True");
+		cJSON_Delete(st);
+	}
+}
+
 int
 main(void)
 {
@@ -301,6 +340,7 @@ main(void)
 		cmocka_unit_test(test_dns_records),
 		cmocka_unit_test(test_compact),
 		cmocka_unit_test(test_kept),
+		cmocka_unit_test(test_turn_condition),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
