@@ -379,15 +379,6 @@ on_inotify(struct evloop *loop, int fd, unsigned events, void *arg)
 	evloop_timer_start(loop, &rn->debounce, rn->o->debounce_ms);
 }
 
-/* on_signal: SIGTERM/SIGINT end the loop */
-static void
-on_signal(struct evloop *loop, int signo, void *arg)
-{
-	(void)arg;
-	log_info("received signal %d, exiting", signo);
-	evloop_stop(loop);
-}
-
 int
 reloader_run(const struct reloader_opts *o)
 {
@@ -419,8 +410,7 @@ reloader_run(const struct reloader_opts *o)
 	evloop_timer_init(&rn.probe, on_probe, &rn);
 	evloop_timer_start(rn.loop, &rn.probe, PROBE_MS);
 	if (evloop_io_add(rn.loop, rn.ifd, EV_READ, on_inotify, &rn) < 0 ||
-	    evloop_signal_add(rn.loop, SIGTERM, on_signal, &rn) < 0 ||
-	    evloop_signal_add(rn.loop, SIGINT, on_signal, &rn) < 0) {
+	    evloop_stop_on_signals(rn.loop) < 0) {
 		rc = EX_OSERR;
 		goto out;
 	}

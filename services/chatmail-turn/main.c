@@ -155,14 +155,6 @@ parse_ports(const char *s, struct turn_config *c)
 	return 0;
 }
 
-static void
-on_signal(struct evloop *loop, int signo, void *arg)
-{
-	(void)arg;
-	log_info("signal %d: shutting down", signo);
-	evloop_stop(loop);
-}
-
 enum {
 	O_REALM = 256,
 	O_SOCKET,
@@ -338,8 +330,7 @@ main(int argc, char **argv)
 		log_info("Listening on %s",
 			 net_addr_str(&srv.lis[i].local, a, sizeof(a)));
 	}
-	(void)evloop_signal_add(loop, SIGTERM, on_signal, NULL);
-	(void)evloop_signal_add(loop, SIGINT, on_signal, NULL);
+	(void)evloop_stop_on_signals(loop);
 	(void)signal(SIGPIPE, SIG_IGN);
 	rc = evloop_run(loop) < 0 ? EX_SOFTWARE : 0;
 	turn_server_deinit(&srv);

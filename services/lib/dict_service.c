@@ -40,15 +40,6 @@ usage(const struct dict_service *svc)
 		      svc->prog);
 }
 
-/* on_signal: TERM/INT stop the loop; dict_service_main cleans up */
-static void
-on_signal(struct evloop *loop, int signo, void *arg)
-{
-	(void)arg;
-	log_info("signal %d, stopping", signo);
-	evloop_stop(loop);
-}
-
 /* parse_args: flags and the two operands; 0 or -1 (usage) */
 static int
 parse_args(const struct dict_service *svc, int argc, char **argv,
@@ -115,9 +106,7 @@ dict_service_main(const struct dict_service *svc, int argc, char **argv)
 	}
 	(void)signal(SIGPIPE, SIG_IGN);
 	rc = EX_TEMPFAIL;
-	if ((loop = evloop_new()) == NULL ||
-	    evloop_signal_add(loop, SIGTERM, on_signal, NULL) < 0 ||
-	    evloop_signal_add(loop, SIGINT, on_signal, NULL) < 0) {
+	if ((loop = evloop_new()) == NULL || evloop_stop_on_signals(loop) < 0) {
 		log_error("cannot set up the event loop");
 		goto out;
 	}

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "xmalloc.h"
 
 #define MAX_EVENTS 256
@@ -319,6 +320,24 @@ evloop_signal_add(struct evloop *loop, int signo, evloop_signal_fn *fn,
 	loop->sigs[loop->nsigs].arg = arg;
 	loop->nsigs++;
 	return 0;
+}
+
+/* stop_on_signal: log the signal and end evloop_run */
+static void
+stop_on_signal(struct evloop *loop, int signo, void *arg)
+{
+	(void)arg;
+	log_info("signal %d, stopping", signo);
+	evloop_stop(loop);
+}
+
+int
+evloop_stop_on_signals(struct evloop *loop)
+{
+	int r = evloop_signal_add(loop, SIGTERM, stop_on_signal, NULL);
+
+	return r < 0 ? r
+		     : evloop_signal_add(loop, SIGINT, stop_on_signal, NULL);
 }
 
 /* dispatch_signals: read the signalfd dry and call the handlers */

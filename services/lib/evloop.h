@@ -62,6 +62,9 @@ int evloop_timer_active(const struct evloop_timer *t);
 /* evloop_signal_add: block signo and deliver it as an event */
 int evloop_signal_add(struct evloop *loop, int signo, evloop_signal_fn *fn,
 		      void *arg);
+/* evloop_stop_on_signals: SIGTERM and SIGINT log "signal N, stopping"
+ * and end evloop_run (for programs with nothing to drain); 0 or -errno */
+int evloop_stop_on_signals(struct evloop *loop);
 
 /* evloop_now: the loop's clock in ms (cached per dispatch round) */
 uint64_t evloop_now(struct evloop *loop);

@@ -34,15 +34,6 @@
 
 #define DEFAULT_LISTEN "unix:/run/newemail/newemail.socket"
 
-/* on_signal: stop the loop */
-static void
-on_signal(struct evloop *loop, int signo, void *arg)
-{
-	(void)arg;
-	log_info("signal %d, stopping", signo);
-	evloop_stop(loop);
-}
-
 /* open_listener: "unix:/path" or "host:port" ("[v6]:port"); fd or -1 */
 static int
 open_listener(const char *spec, struct buf *err)
@@ -89,9 +80,7 @@ serve(const struct chatmail_config *cfg, const char *listen)
 		goto out;
 	}
 	ne = newemail_new(loop, cfg, fd);
-	if (ne == NULL ||
-	    evloop_signal_add(loop, SIGTERM, on_signal, NULL) < 0 ||
-	    evloop_signal_add(loop, SIGINT, on_signal, NULL) < 0) {
+	if (ne == NULL || evloop_stop_on_signals(loop) < 0) {
 		log_error("cannot start serving %s", listen);
 		rc = EX_TEMPFAIL;
 		goto out;

@@ -1,5 +1,6 @@
 /* test_evloop: timers with an injected clock, io dispatch, deletion
- * during dispatch, signals; net listen/connect over the loop */
+ * during dispatch, signals (and stopping on TERM/INT); net listen/connect
+ * over the loop */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -185,6 +186,39 @@ test_signal(void **state)
 	evloop_free(&loop);
 }
 
+/* too_late: the bound of test_stop_on_signals */
+static void
+too_late(struct evloop *loop, void *arg)
+{
+	*(int *)arg = 1;
+	evloop_stop(loop);
+}
+
+/* evloop_stop_on_signals: SIGTERM and SIGINT each end evloop_run (a 2 s
+ * timer bounds the wait; without the handler the signal would kill the
+ * test) */
+static void
+test_stop_on_signals(void **state)
+{
+	static const int sigs[] = { SIGTERM, SIGINT };
+	struct evloop_timer bound;
+	struct evloop *loop;
+	int timed_out = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		loop = evloop_new();
+		assert_int(evloop_stop_on_signals(loop), 0);
+		evloop_timer_init(&bound, too_late, &timed_out);
+		evloop_timer_start(loop, &bound, 2000);
+		assert_int(kill(getpid(), sigs[i]), 0);
+		assert_int(evloop_run(loop), 0);
+		assert_int(timed_out, 0);
+		evloop_timer_stop(loop, &bound);
+		evloop_free(&loop);
+	}
+}
+
 struct conn_ctx {
 	int lfd, accepted, connected, cfd;
 };
@@ -302,6 +336,7 @@ main(void)
 		cmocka_unit_test(test_timer_heap_stress),
 		cmocka_unit_test(test_delete_during_dispatch),
 		cmocka_unit_test(test_signal),
+		cmocka_unit_test(test_stop_on_signals),
 		cmocka_unit_test(test_net_tcp),
 		cmocka_unit_test(test_net_unix),
 	};
