@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -504,13 +505,17 @@ put_indent(struct buf *out, int n)
 	return r;
 }
 
-/* put_quoted: a double-quoted string with JSON escapes */
-static int
-put_quoted(struct buf *out, const char *s)
+int
+yamljson_put_quoted(struct buf *out, const char *s)
 {
-	cJSON *tmp = cJSON_CreateString(s);
+	/* cJSON's escaping (a reference: s is not copied) */
+	cJSON *tmp = cJSON_CreateStringReference(s);
 	char *txt = cJSON_PrintUnformatted(tmp);
-	int r = buf_puts(out, txt);
+	int r;
+
+	if (txt == NULL)
+		abort(); /* only fails out of memory */
+	r = buf_puts(out, txt);
 
 	cJSON_free(txt);
 	cJSON_Delete(tmp);
@@ -557,7 +562,7 @@ put_scalar(struct buf *out, const cJSON *v, int ind)
 			return buf_printf(out, "%s\n", v->valuestring);
 		if (literal_ok(v->valuestring))
 			return put_literal(out, v->valuestring, ind);
-		if (put_quoted(out, v->valuestring) < 0)
+		if (yamljson_put_quoted(out, v->valuestring) < 0)
 			return -E2BIG;
 		return buf_putc(out, '\n');
 	}
@@ -593,7 +598,7 @@ emit_key(struct buf *out, const char *k)
 {
 	if (plain_ok(k))
 		return buf_puts(out, k);
-	return put_quoted(out, k);
+	return yamljson_put_quoted(out, k);
 }
 
 /* emit_entry: one "key: value" of a mapping (indentation written) */

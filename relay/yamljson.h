@@ -37,5 +37,8 @@ int yamljson_parse_one(const char *text, size_t len, cJSON **doc_r,
  * keys in the object's order, multi-line strings as block literals;
  * 0 or -E2BIG when out is full */
 int yamljson_emit(const cJSON *obj, struct buf *out);
+/* yamljson_put_quoted: append s as a JSON string literal (also valid
+ * YAML); 0 or -E2BIG */
+int yamljson_put_quoted(struct buf *out, const char *s);
 
 #endif

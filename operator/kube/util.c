@@ -25,6 +25,7 @@
 
 #include "util.h"
 #include "xmalloc.h"
+#include "yamljson.h"
 
 static const char b64chars[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -117,19 +118,6 @@ canon_number(double d, struct buf *out)
 	return buf_printf(out, "%.17g", d);
 }
 
-/* canon_string: a JSON string literal */
-static int
-canon_string(const char *s, struct buf *out)
-{
-	cJSON *tmp = cJSON_CreateStringReference(s);
-	char *txt = cJSON_PrintUnformatted(tmp);
-	int r = buf_puts(out, txt);
-
-	cJSON_free(txt);
-	cJSON_Delete(tmp);
-	return r;
-}
-
 /* canon_object: members sorted by key */
 static int
 canon_object(const cJSON *v, struct buf *out)
@@ -148,7 +136,7 @@ canon_object(const cJSON *v, struct buf *out)
 		if (i > 0)
 			r = buf_putc(out, ',');
 		if (r == 0)
-			r = canon_string(kids[i]->string, out);
+			r = yamljson_put_quoted(out, kids[i]->string);
 		if (r == 0)
 			r = buf_putc(out, ':');
 		if (r == 0)
@@ -179,7 +167,7 @@ util_canonical(const cJSON *v, struct buf *out)
 		return r == 0 ? buf_putc(out, ']') : r;
 	}
 	if (cJSON_IsString(v))
-		return canon_string(v->valuestring, out);
+		return yamljson_put_quoted(out, v->valuestring);
 	if (cJSON_IsNumber(v))
 		return canon_number(v->valuedouble, out);
 	if (cJSON_IsBool(v))
