@@ -100,7 +100,7 @@ load_blob(const cJSON *obj, const char *name, const char *base_dir,
 	if (file == NULL || *file == '\0')
 		return 0;
 	path = resolve(base_dir, file);
-	r = fs_read_file(path, out);
+	r = fs_read_stream(path, out);
 	if (r < 0)
 		(void)buf_printf(err, "kubeconfig: %s %s: %s", name, path,
 				 strerror(-r));
@@ -266,7 +266,7 @@ kube_config_load_file(struct kube_config *kc, const char *path,
 		*slash = '\0';
 	else
 		dir[0] = '\0';
-	r = fs_read_file(path, &text);
+	r = fs_read_stream(path, &text);
 	if (r < 0) {
 		(void)buf_printf(err, "kubeconfig %s: %s", path, strerror(-r));
 		goto out;
@@ -303,7 +303,7 @@ kube_config_in_cluster(struct kube_config *kc, const char *sa_dir,
 			     : xasprintf("https://%s:%s", host, port);
 	path = xasprintf("%s/ca.crt", sa_dir);
 	buf_reset(&kc->ca);
-	r = fs_read_file(path, &kc->ca);
+	r = fs_read_stream(path, &kc->ca);
 	if (r < 0)
 		(void)buf_printf(err, "in-cluster: %s: %s", path, strerror(-r));
 	free(path);
@@ -316,7 +316,7 @@ kube_config_in_cluster(struct kube_config *kc, const char *sa_dir,
 		return -ENOENT;
 	}
 	path = xasprintf("%s/namespace", sa_dir);
-	if (fs_read_file(path, &ns) == 0)
+	if (fs_read_stream(path, &ns) == 0)
 		strip_token(&ns);
 	kc->namespace = xstrdup(buf_cstr(&ns));
 	free(path);
@@ -335,7 +335,7 @@ kube_config_token(struct kube_config *kc, uint64_t now_ms, int force)
 	if (!force && kc->token.len > 0 &&
 	    now_ms - kc->token_read_ms < KUBE_TOKEN_REFRESH_MS)
 		return buf_cstr(&kc->token);
-	if (fs_read_file(kc->token_file, &fresh) == 0) {
+	if (fs_read_stream(kc->token_file, &fresh) == 0) {
 		strip_token(&fresh);
 		if (fresh.len > 0) {
 			buf_wipe_deinit(&kc->token);

@@ -280,31 +280,50 @@ read_into(int fd, struct buf *b, size_t step)
 	}
 }
 
-/* fs_read_file: read a regular file into b, bounded by b's maximum */
-int
-fs_read_file(const char *path, struct buf *b)
+/* read_path: path into b; only a regular file unless any (then
+ * anything but a directory: a pipe the operator named) */
+static int
+read_path(const char *path, struct buf *b, int any)
 {
 	struct stat st;
 	size_t step = FS_READ_STEP;
 	int fd, e = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO where a regular file belongs is refused
+	 * below, not waited on in open(2) */
+	fd = open(path,
+		  O_RDONLY | O_CLOEXEC | O_NOCTTY | (any ? 0 : O_NONBLOCK));
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {
 		e = -errno;
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	if (S_ISDIR(st.st_mode) || (!any && !S_ISREG(st.st_mode))) {
 		e = -EINVAL;
 		goto out;
 	}
 	/* one allocation when the size holds (one byte more sees the end);
-	 * /proc files say 0 */
-	if (st.st_size > 0 && (uint64_t)st.st_size < SIZE_MAX)
+	 * /proc files and pipes say 0 */
+	if (S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    (uint64_t)st.st_size < SIZE_MAX)
 		step = (size_t)st.st_size + 1;
 	e = read_into(fd, b, step);
 out:
 	(void)close(fd);
 	return e;
+}
+
+/* fs_read_file: read a regular file into b, bounded by b's maximum */
+int
+fs_read_file(const char *path, struct buf *b)
+{
+	return read_path(path, b, 0);
+}
+
+/* fs_read_stream: read any file but a directory into b */
+int
+fs_read_stream(const char *path, struct buf *b)
+{
+	return read_path(path, b, 1);
 }

@@ -10,7 +10,9 @@
  *   fs_lock           an exclusive flock(2) with a bounded wait; the
  *                     same lock Python's filelock takes (upstream's
  *                     password.lock, metadata.json.lock)
- *   fs_read_file      a whole file into a bounded buffer
+ *   fs_read_file      a whole regular file into a bounded buffer
+ *   fs_read_stream    the same for a file the operator named on the
+ *                     command line, which may be a pipe
  *
  * Names and paths come from callers that have validated them (user.h
  * for user directories); these functions never follow a symlink in the
@@ -47,5 +49,8 @@ int fs_lock(const char *path, int timeout_ms, int *fd_r);
  * does not fit b's maximum (b then holds a prefix), -EINVAL if not a
  * regular file, else 0 or -errno */
 int fs_read_file(const char *path, struct buf *b);
+/* fs_read_stream: like fs_read_file, but path may also be a pipe or a
+ * device (a flag's "-f <(...)", /dev/stdin); -EINVAL for a directory */
+int fs_read_stream(const char *path, struct buf *b);
 
 #endif

@@ -158,6 +158,10 @@ test_errors(void **state)
 	assert_int(kube_config_load_file(&kc, "/nonexistent/kc", NULL, &err),
 		   -ENOENT);
 	kube_config_deinit(&kc);
+	/* a directory is no kubeconfig */
+	kube_config_init(&kc);
+	assert_int(kube_config_load_file(&kc, "/", NULL, &err), -EINVAL);
+	kube_config_deinit(&kc);
 	buf_deinit(&err);
 }
 
@@ -209,6 +213,30 @@ test_file_limits(void **state)
 	buf_deinit(&err);
 }
 
+/* --kubeconfig <(...): a kubeconfig read from a pipe */
+static void
+test_pipe(void **state)
+{
+	struct kube_config kc;
+	struct buf err = BUF_INIT(512);
+	char path[64];
+	int p[2];
+
+	(void)state;
+	assert_int(pipe(p), 0);
+	assert_int(write(p[1], kubeconfig, strlen(kubeconfig)),
+		   strlen(kubeconfig));
+	assert_int(close(p[1]), 0);
+	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", p[0]);
+	kube_config_init(&kc);
+	assert_int(kube_config_load_file(&kc, path, NULL, &err), 0);
+	assert_str(kc.server, "https://127.0.0.1:6443");
+	assert_str(kc.namespace, "mail");
+	kube_config_deinit(&kc);
+	assert_int(close(p[0]), 0);
+	buf_deinit(&err);
+}
+
 static void
 test_in_cluster(void **state)
 {
@@ -251,6 +279,7 @@ main(void)
 		cmocka_unit_test(test_files_and_token_rotation),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_file_limits),
+		cmocka_unit_test(test_pipe),
 		cmocka_unit_test(test_in_cluster),
 	};
 

@@ -467,6 +467,34 @@ test_read_file(void **state)
 	free(dir);
 }
 
+/* fs_read_file takes regular files only and never waits on a FIFO;
+ * fs_read_stream also reads a pipe (a flag's "-f <(...)") */
+static void
+test_read_stream(void **state)
+{
+	char *dir = test_tmpdir(), path[64];
+	struct buf b = BUF_INIT(64);
+	int p[2];
+
+	(void)state;
+	assert_int(mkfifo(path2(dir, "fifo"), 0600), 0);
+	(void)alarm(10); /* a read that waited for a writer would hang */
+	assert_int(fs_read_file(path2(dir, "fifo"), &b), -EINVAL);
+	(void)alarm(0);
+	assert_int(pipe(p), 0);
+	assert_int(write(p[1], "from a pipe", 11), 11);
+	assert_int(close(p[1]), 0);
+	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", p[0]);
+	assert_int(fs_read_file(path, &b), -EINVAL);
+	assert_int(fs_read_stream(path, &b), 0);
+	assert_str(buf_cstr(&b), "from a pipe");
+	assert_int(close(p[0]), 0);
+	assert_int(fs_read_stream(dir, &b), -EINVAL);
+	buf_deinit(&b);
+	test_rmtree(dir);
+	free(dir);
+}
+
 /* fs_read_file: a file of known size is read in one allocation (no
  * copies of a key left in freed memory); /proc files (size 0) too */
 static void
@@ -509,6 +537,7 @@ main(void)
 		cmocka_unit_test(test_lock_other_process),
 		cmocka_unit_test(test_read_file),
 		cmocka_unit_test(test_read_file_one_alloc),
+		cmocka_unit_test(test_read_stream),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
