@@ -11,16 +11,15 @@
  * capped at 64 bytes.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "fs.h"
 #include "spec.h"
 #include "spec_int.h"
 #include "xmalloc.h"
@@ -445,36 +444,18 @@ out:
 	return r;
 }
 
-/* read_file: the whole file, at most SPEC_FILE_MAX bytes, into b */
+/* read_file: the whole file (a pipe too: "-f <(...)"), at most
+ * SPEC_FILE_MAX bytes, into b; the reason into err */
 static int
 read_file(const char *path, struct buf *b, struct buf *err)
 {
-	char chunk[16384];
-	ssize_t n;
-	int fd, r = 0;
+	int r = fs_read_stream(path, b);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
+	if (r == -EFBIG)
+		(void)buf_printf(err, "%s: larger than %d bytes\n", path,
+				 SPEC_FILE_MAX);
+	else if (r < 0)
 		(void)buf_printf(err, "%s: %s\n", path, strerror(-r));
-		return r;
-	}
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			(void)buf_printf(err, "%s: %s\n", path, strerror(-r));
-			break;
-		}
-		if (buf_append(b, chunk, (size_t)n) < 0) {
-			r = -EFBIG;
-			(void)buf_printf(err, "%s: larger than %d bytes\n",
-					 path, SPEC_FILE_MAX);
-			break;
-		}
-	}
-	(void)close(fd);
 	return r;
 }
 

@@ -619,6 +619,31 @@ write_tmp(const char *dir, const char *name, const char *text)
 }
 
 /* test_load_file: YAML and JSON files, and the ways they go wrong */
+/* render -f <(...): spec_load_file reads a pipe too */
+static void
+test_load_pipe(void **state)
+{
+	static const char doc[] = "apiVersion: chatmail.at/v1alpha1\n"
+				  "kind: ChatmailRelay\n"
+				  "metadata: {name: p}\n"
+				  "spec: {domain: p.example.org}\n";
+	struct buf err = BUF_INIT(8192);
+	struct relay_spec *s = NULL;
+	char fdpath[64];
+	int p[2];
+
+	(void)state;
+	assert_int(pipe(p), 0);
+	assert_int(write(p[1], doc, sizeof(doc) - 1), sizeof(doc) - 1);
+	assert_int(close(p[1]), 0);
+	(void)snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", p[0]);
+	assert_int(spec_load_file(fdpath, 0, &s, &err, NULL), 0);
+	assert_str(s->domain, "p.example.org");
+	spec_free(&s);
+	assert_int(close(p[0]), 0);
+	buf_deinit(&err);
+}
+
 static void
 test_load_file(void **state)
 {
@@ -692,6 +717,7 @@ main(void)
 		cmocka_unit_test(test_dump_roundtrip),
 		cmocka_unit_test(test_ini_config),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_load_pipe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
