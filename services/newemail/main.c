@@ -1,6 +1,6 @@
 /*
- * newemail: upstream's /new endpoint (chatmaild newemail.py, reference
- * §2.7) as a tiny HTTP service behind nginx:
+ * newemail: upstream's /new endpoint (chatmaild newemail.py,
+ * docs/UPSTREAM.md, newemail) as a tiny HTTP service behind nginx:
  *
  *   newemail <chatmail.ini> [--listen unix:/path | HOST:PORT] [-n]
  *
