@@ -24,6 +24,22 @@
 
 #include "desired_fixture.h"
 
+/* check_meta: a child's namespace, labels and owner reference */
+static void
+check_meta(const cJSON *o)
+{
+	const cJSON *c;
+
+	assert_str(util_get_str(o, "metadata.namespace"), "mail");
+	assert_str(util_meta_str(o, "labels", DESIRED_LABEL_RELAY), "chat");
+	assert_str(util_meta_str(o, "labels", DESIRED_LABEL_MANAGED),
+		   "chatmail-operator");
+	assert_null(util_meta_str(o, "labels", "app.kubernetes.io/instance"));
+	c = cJSON_GetArrayItem(util_get(o, "metadata.ownerReferences"), 0);
+	assert_str(util_get_str(c, "uid"), "0000-uid");
+	assert_true(cJSON_IsTrue(util_get(c, "controller")));
+}
+
 static void
 test_objects(void **state)
 {
@@ -39,17 +55,7 @@ test_objects(void **state)
 	{
 		(void)buf_printf(&names, "%s/%s ", util_get_str(o, "kind"),
 				 util_get_str(o, "metadata.name"));
-		assert_str(util_get_str(o, "metadata.namespace"), "mail");
-		assert_str(util_meta_str(o, "labels", DESIRED_LABEL_RELAY),
-			   "chat");
-		assert_str(util_meta_str(o, "labels", DESIRED_LABEL_MANAGED),
-			   "chatmail-operator");
-		assert_null(util_meta_str(o, "labels",
-					  "app.kubernetes.io/instance"));
-		c = cJSON_GetArrayItem(util_get(o, "metadata.ownerReferences"),
-				       0);
-		assert_str(util_get_str(c, "uid"), "0000-uid");
-		assert_true(cJSON_IsTrue(util_get(c, "controller")));
+		check_meta(o);
 	}
 	assert_str(buf_cstr(&names),
 		   "ConfigMap/chat-config ConfigMap/chat-postfix "

@@ -59,50 +59,53 @@ conds(const cJSON *st, char *out, size_t outsize)
 	}
 }
 
+/* condition_cases: observed state in, conditions out */
+static const struct {
+	const char *what;
+	int field, value;
+	const char *want;
+} condition_cases[] = {
+	{ "ready", 0, 0,
+	  "Ready=True/Ready Progressing=False/Stable "
+	  "Degraded=False/AsExpected" },
+	{ "no sts", 1, 0,
+	  "Ready=False/Creating Progressing=True/Creating "
+	  "Degraded=False/AsExpected" },
+	{ "old generation observed", 2, 1,
+	  "Ready=False/RollingOut Progressing=True/RollingOut "
+	  "Degraded=False/AsExpected" },
+	{ "pod not ready", 3, 0,
+	  "Ready=False/PodNotReady Progressing=True/PodNotReady "
+	  "Degraded=False/AsExpected" },
+	{ "cert pending", 4, 0,
+	  "Ready=False/CertificateNotReady "
+	  "Progressing=True/CertificateNotReady "
+	  "Degraded=False/AsExpected" },
+	{ "failed", 5, 0,
+	  "Ready=False/ReconcileFailed Progressing=False/Stable "
+	  "Degraded=True/ApplyFailed" },
+	{ "paused", 6, 0,
+	  "Ready=True/Ready Progressing=False/ReconciliationPaused "
+	  "Degraded=False/AsExpected" },
+	{ "DKIM key being generated", 7, 1,
+	  "Ready=False/GeneratingDKIMKey "
+	  "Progressing=True/GeneratingDKIMKey "
+	  "Degraded=False/AsExpected" },
+};
+
 static void
 test_conditions_table(void **state)
 {
-	static const struct {
-		const char *what;
-		int field, value;
-		const char *want;
-	} cases[] = {
-		{ "ready", 0, 0,
-		  "Ready=True/Ready Progressing=False/Stable "
-		  "Degraded=False/AsExpected" },
-		{ "no sts", 1, 0,
-		  "Ready=False/Creating Progressing=True/Creating "
-		  "Degraded=False/AsExpected" },
-		{ "old generation observed", 2, 1,
-		  "Ready=False/RollingOut Progressing=True/RollingOut "
-		  "Degraded=False/AsExpected" },
-		{ "pod not ready", 3, 0,
-		  "Ready=False/PodNotReady Progressing=True/PodNotReady "
-		  "Degraded=False/AsExpected" },
-		{ "cert pending", 4, 0,
-		  "Ready=False/CertificateNotReady "
-		  "Progressing=True/CertificateNotReady "
-		  "Degraded=False/AsExpected" },
-		{ "failed", 5, 0,
-		  "Ready=False/ReconcileFailed Progressing=False/Stable "
-		  "Degraded=True/ApplyFailed" },
-		{ "paused", 6, 0,
-		  "Ready=True/Ready Progressing=False/ReconciliationPaused "
-		  "Degraded=False/AsExpected" },
-		{ "DKIM key being generated", 7, 1,
-		  "Ready=False/GeneratingDKIMKey "
-		  "Progressing=True/GeneratingDKIMKey "
-		  "Degraded=False/AsExpected" },
-	};
 	char got[256];
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < sizeof(condition_cases) / sizeof(condition_cases[0]);
+	     i++) {
 		struct status_in in = base();
 		cJSON *st;
 
-		switch (cases[i].field) {
+		switch (condition_cases[i].field) {
 		case 1:
 			in.sts_found = 0;
 			break;
@@ -128,9 +131,9 @@ test_conditions_table(void **state)
 		}
 		st = status_build(&in);
 		conds(st, got, sizeof(got));
-		if (strcmp(got, cases[i].want) != 0)
-			fail_msg("%s: got %s\nwant %s", cases[i].what, got,
-				 cases[i].want);
+		if (strcmp(got, condition_cases[i].want) != 0)
+			fail_msg("%s: got %s\nwant %s", condition_cases[i].what,
+				 got, condition_cases[i].want);
 		assert_int(util_get_num(st, "observedGeneration", 0), 3);
 		cJSON_Delete(st);
 	}

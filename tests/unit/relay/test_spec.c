@@ -177,161 +177,162 @@ struct bad_case {
 	const char *want; /* substring of the error */
 };
 
+/* invalid_cases: a bad spec each, the error it gives */
+static const struct bad_case invalid_cases[] = {
+	{ "{}", "spec.domain: required field missing" },
+	{ "{\"domain\": \"Chat.Example.org\"}", "spec.domain: must be" },
+	{ "{\"domain\": \"localhost\"}", "spec.domain: must be" },
+	{ "{\"domain\": \"a..b\"}", "spec.domain: must be" },
+	{ "{\"domain\": \"-a.b\"}", "spec.domain: must be" },
+	{ "{\"domain\": 5}", "spec.domain: must be a string" },
+	{ "{\"domain\": \"a.b\", \"registration\": \"open\"}",
+	  "spec.registration: must be one of Open Closed" },
+	{ "{\"domain\": \"a.b\", \"paused\": \"yes\"}",
+	  "spec.paused: must be a boolean" },
+	{ "{\"domain\": \"a.b\", \"limits\": "
+	  "{\"maxUserSendPerMinute\": 0}}",
+	  "spec.limits.maxUserSendPerMinute: must be between 1 and" },
+	{ "{\"domain\": \"a.b\", \"limits\": "
+	  "{\"maxUserSendPerMinute\": 1.5}}",
+	  "spec.limits.maxUserSendPerMinute: must be a non-negative" },
+	{ "{\"domain\": \"a.b\", \"limits\": "
+	  "{\"maxUserSendPerMinute\": -1}}",
+	  "spec.limits.maxUserSendPerMinute: must be a non-negative" },
+	{ "{\"domain\": \"a.b\", \"limits\": "
+	  "{\"maxUserSendPerMinute\": "
+	  "\"60\"}}",
+	  "spec.limits.maxUserSendPerMinute: must be a non-negative" },
+	{ "{\"domain\": \"a.b\", \"limits\": {\"maxSmtpConnections\": "
+	  "4}}",
+	  "spec.limits.maxSmtpConnections: must be between 5" },
+	{ "{\"domain\": \"a.b\", \"limits\": {\"maxMailboxSize\": "
+	  "\"0M\"}}",
+	  "spec.limits.maxMailboxSize: must be a size" },
+	{ "{\"domain\": \"a.b\", \"limits\": {\"maxMailboxSize\": "
+	  "\"5T\"}}",
+	  "spec.limits.maxMailboxSize: must be a size" },
+	{ "{\"domain\": \"a.b\", \"limits\": {\"usernameMinLength\": "
+	  "10}}",
+	  "usernameMinLength must not exceed usernameMaxLength" },
+	{ "{\"domain\": \"a.b\", \"limits\": 3}",
+	  "spec.limits: must be an object" },
+	{ "{\"domain\": \"a.b\", \"tls\": {\"mode\": \"Secret\"}}",
+	  "spec.tls.secretName: required when mode is Secret" },
+	{ "{\"domain\": \"a.b\", \"tls\": {\"mode\": \"CertManager\"}}",
+	  "spec.tls.issuerRef.name: required when mode is "
+	  "CertManager" },
+	{ "{\"domain\": \"a.b\", \"tls\": {\"issuerRef\": {\"name\": "
+	  "\"x\"}}}",
+	  "spec.tls.issuerRef: only allowed when mode is CertManager" },
+	{ "{\"domain\": \"a.b\", \"tls\": {\"mode\": \"CertManager\", "
+	  "\"issuerRef\": {\"name\": \"x\", \"kind\": \"Foo\"}}}",
+	  "spec.tls.issuerRef.kind: must be Issuer or ClusterIssuer" },
+	{ "{\"domain\": \"a.b\", \"tls\": {\"mode\": \"Secret\", "
+	  "\"secretName\": \"Bad_Name\"}}",
+	  "spec.tls.secretName: must be a lowercase DNS-1123 name" },
+	{ "{\"domain\": \"a.b\", \"dkim\": {\"selector\": \"\"}}",
+	  "spec.dkim.selector: length must be 1 to 63" },
+	{ "{\"domain\": \"a.b\", \"dkim\": {\"selector\": \"a.b\"}}",
+	  "spec.dkim.selector: must be one lowercase DNS label" },
+	{ "{\"domain\": \"a.b\", \"storage\": {\"mail\": {\"size\": "
+	  "\"10GB\"}}}",
+	  "spec.storage.mail.size: must be a quantity" },
+	{ "{\"domain\": \"a.b\", \"storage\": {\"mailboxesDir\": "
+	  "\"rel/dir\"}}",
+	  "spec.storage.mailboxesDir: must be an absolute path" },
+	{ "{\"domain\": \"a.b\", \"storage\": {\"mailboxesDir\": "
+	  "\"/a/../b\"}}",
+	  "spec.storage.mailboxesDir: must be an absolute path" },
+	{ "{\"domain\": \"a.b\", \"service\": {\"loadBalancerIP\": "
+	  "\"1.2.3\"}}",
+	  "spec.service.loadBalancerIP: must be an IP address" },
+	{ "{\"domain\": \"a.b\", \"service\": {\"annotations\": "
+	  "{\"a\": "
+	  "1}}}",
+	  "spec.service.annotations.a: must be a string" },
+	{ "{\"domain\": \"a.b\", \"images\": {\"exim\": \"x\"}}",
+	  "spec.images.exim: unknown container" },
+	{ "{\"domain\": \"a.b\", \"images\": {\"nginx\": \"a b\"}}",
+	  "spec.images.nginx: must be an image reference" },
+	{ "{\"domain\": \"a.b\", \"resources\": {\"nginx\": "
+	  "{\"requests\": "
+	  "{\"cpu\": \"lots\"}}}}",
+	  "spec.resources.nginx.requests.cpu: not a quantity" },
+	{ "{\"domain\": \"a.b\", \"resources\": {\"nginx\": "
+	  "{\"claims\": "
+	  "[]}}}",
+	  "spec.resources.nginx.claims: unknown field" },
+	{ "{\"domain\": \"a.b\", \"iroh\": {\"url\": \"https://x.y\"}}",
+	  "spec.iroh.url: only allowed when enabled is false" },
+	{ "{\"domain\": \"a.b\", \"iroh\": {\"enabled\": false, "
+	  "\"url\": "
+	  "\"ftp://x\"}}",
+	  "spec.iroh.url: must be an http(s) URL" },
+	{ "{\"domain\": \"a.b\", \"turn\": {\"portRange\": "
+	  "\"49160-49260\"}}",
+	  "spec.turn.portRange: must be MIN-MAX" },
+	{ "{\"domain\": \"a.b\", \"turn\": {\"portRange\": "
+	  "\"1000-1010\"}}",
+	  "spec.turn.portRange: must be MIN-MAX" },
+	{ "{\"domain\": \"a.b\", \"turn\": {\"portRange\": "
+	  "\"50000-49999\"}}",
+	  "spec.turn.portRange: must be MIN-MAX" },
+	{ "{\"domain\": \"a.b\", \"turn\": {\"portRange\": "
+	  "\"49160-4916a\"}}",
+	  "spec.turn.portRange: must be MIN-MAX" },
+	{ "{\"domain\": \"a.b\", \"turn\": {\"externalIP\": "
+	  "\"turn.example\"}}",
+	  "spec.turn.externalIP: must be an IP address" },
+	{ "{\"domain\": \"a.b\", \"expire\": {\"schedule\": "
+	  "\"daily\"}}",
+	  "spec.expire.schedule: must be a cron schedule" },
+	{ "{\"domain\": \"a.b\", \"expire\": {\"schedule\": \"1 2 3 "
+	  "4\"}}",
+	  "spec.expire.schedule: must be a cron schedule" },
+	{ "{\"domain\": \"a.b\", \"metrics\": {\"mtailAddress\": "
+	  "\"\"}}",
+	  "spec.metrics.mtailAddress: length must be 1 to 45" },
+	{ "{\"domain\": \"a.b\", \"privacy\": {\"mail\": \"no-at\"}}",
+	  "spec.privacy.mail: must be an email address" },
+	{ "{\"domain\": \"a.b\", \"privacy\": {\"postal\": \"a\\nb\"}}",
+	  "spec.privacy.postal: must be one line of text" },
+	{ "{\"domain\": \"a.b\", \"privacy\": {\"mail\": "
+	  "\"x@testrun.org\"}}",
+	  "please set your own privacy contacts" },
+	{ "{\"domain\": \"a.b\", \"website\": {\"enabled\": false, "
+	  "\"configMapName\": \"pages\"}}",
+	  "spec.website.configMapName: only allowed when enabled" },
+	{ "{\"domain\": \"a.b\", \"ports\": {\"filtermailSmtp\": "
+	  "10025}}",
+	  "spec.ports: port 10025 is used twice" },
+	{ "{\"domain\": \"a.b\", \"ports\": {\"filtermailSmtp\": "
+	  "70000}}",
+	  "spec.ports.filtermailSmtp: must be between 1 and 65535" },
+	{ "{\"domain\": \"a.b\", \"imagePullPolicy\": \"Sometimes\"}",
+	  "spec.imagePullPolicy: must be Always" },
+	{ "{\"domain\": \"a.b\", \"limitz\": {}}",
+	  "spec.limitz: unknown field" },
+	{ "{\"domain\": \"a.b\", \"limits\": {\"maxFoo\": 1}}",
+	  "spec.limits.maxFoo: unknown field" },
+};
+
 /* test_invalid: each case fails, naming the field */
 static void
 test_invalid(void **state)
 {
-	static const struct bad_case cases[] = {
-		{ "{}", "spec.domain: required field missing" },
-		{ "{\"domain\": \"Chat.Example.org\"}",
-		  "spec.domain: must be" },
-		{ "{\"domain\": \"localhost\"}", "spec.domain: must be" },
-		{ "{\"domain\": \"a..b\"}", "spec.domain: must be" },
-		{ "{\"domain\": \"-a.b\"}", "spec.domain: must be" },
-		{ "{\"domain\": 5}", "spec.domain: must be a string" },
-		{ "{\"domain\": \"a.b\", \"registration\": \"open\"}",
-		  "spec.registration: must be one of Open Closed" },
-		{ "{\"domain\": \"a.b\", \"paused\": \"yes\"}",
-		  "spec.paused: must be a boolean" },
-		{ "{\"domain\": \"a.b\", \"limits\": "
-		  "{\"maxUserSendPerMinute\": 0}}",
-		  "spec.limits.maxUserSendPerMinute: must be between 1 and" },
-		{ "{\"domain\": \"a.b\", \"limits\": "
-		  "{\"maxUserSendPerMinute\": 1.5}}",
-		  "spec.limits.maxUserSendPerMinute: must be a non-negative" },
-		{ "{\"domain\": \"a.b\", \"limits\": "
-		  "{\"maxUserSendPerMinute\": -1}}",
-		  "spec.limits.maxUserSendPerMinute: must be a non-negative" },
-		{ "{\"domain\": \"a.b\", \"limits\": "
-		  "{\"maxUserSendPerMinute\": "
-		  "\"60\"}}",
-		  "spec.limits.maxUserSendPerMinute: must be a non-negative" },
-		{ "{\"domain\": \"a.b\", \"limits\": {\"maxSmtpConnections\": "
-		  "4}}",
-		  "spec.limits.maxSmtpConnections: must be between 5" },
-		{ "{\"domain\": \"a.b\", \"limits\": {\"maxMailboxSize\": "
-		  "\"0M\"}}",
-		  "spec.limits.maxMailboxSize: must be a size" },
-		{ "{\"domain\": \"a.b\", \"limits\": {\"maxMailboxSize\": "
-		  "\"5T\"}}",
-		  "spec.limits.maxMailboxSize: must be a size" },
-		{ "{\"domain\": \"a.b\", \"limits\": {\"usernameMinLength\": "
-		  "10}}",
-		  "usernameMinLength must not exceed usernameMaxLength" },
-		{ "{\"domain\": \"a.b\", \"limits\": 3}",
-		  "spec.limits: must be an object" },
-		{ "{\"domain\": \"a.b\", \"tls\": {\"mode\": \"Secret\"}}",
-		  "spec.tls.secretName: required when mode is Secret" },
-		{ "{\"domain\": \"a.b\", \"tls\": {\"mode\": \"CertManager\"}}",
-		  "spec.tls.issuerRef.name: required when mode is "
-		  "CertManager" },
-		{ "{\"domain\": \"a.b\", \"tls\": {\"issuerRef\": {\"name\": "
-		  "\"x\"}}}",
-		  "spec.tls.issuerRef: only allowed when mode is CertManager" },
-		{ "{\"domain\": \"a.b\", \"tls\": {\"mode\": \"CertManager\", "
-		  "\"issuerRef\": {\"name\": \"x\", \"kind\": \"Foo\"}}}",
-		  "spec.tls.issuerRef.kind: must be Issuer or ClusterIssuer" },
-		{ "{\"domain\": \"a.b\", \"tls\": {\"mode\": \"Secret\", "
-		  "\"secretName\": \"Bad_Name\"}}",
-		  "spec.tls.secretName: must be a lowercase DNS-1123 name" },
-		{ "{\"domain\": \"a.b\", \"dkim\": {\"selector\": \"\"}}",
-		  "spec.dkim.selector: length must be 1 to 63" },
-		{ "{\"domain\": \"a.b\", \"dkim\": {\"selector\": \"a.b\"}}",
-		  "spec.dkim.selector: must be one lowercase DNS label" },
-		{ "{\"domain\": \"a.b\", \"storage\": {\"mail\": {\"size\": "
-		  "\"10GB\"}}}",
-		  "spec.storage.mail.size: must be a quantity" },
-		{ "{\"domain\": \"a.b\", \"storage\": {\"mailboxesDir\": "
-		  "\"rel/dir\"}}",
-		  "spec.storage.mailboxesDir: must be an absolute path" },
-		{ "{\"domain\": \"a.b\", \"storage\": {\"mailboxesDir\": "
-		  "\"/a/../b\"}}",
-		  "spec.storage.mailboxesDir: must be an absolute path" },
-		{ "{\"domain\": \"a.b\", \"service\": {\"loadBalancerIP\": "
-		  "\"1.2.3\"}}",
-		  "spec.service.loadBalancerIP: must be an IP address" },
-		{ "{\"domain\": \"a.b\", \"service\": {\"annotations\": "
-		  "{\"a\": "
-		  "1}}}",
-		  "spec.service.annotations.a: must be a string" },
-		{ "{\"domain\": \"a.b\", \"images\": {\"exim\": \"x\"}}",
-		  "spec.images.exim: unknown container" },
-		{ "{\"domain\": \"a.b\", \"images\": {\"nginx\": \"a b\"}}",
-		  "spec.images.nginx: must be an image reference" },
-		{ "{\"domain\": \"a.b\", \"resources\": {\"nginx\": "
-		  "{\"requests\": "
-		  "{\"cpu\": \"lots\"}}}}",
-		  "spec.resources.nginx.requests.cpu: not a quantity" },
-		{ "{\"domain\": \"a.b\", \"resources\": {\"nginx\": "
-		  "{\"claims\": "
-		  "[]}}}",
-		  "spec.resources.nginx.claims: unknown field" },
-		{ "{\"domain\": \"a.b\", \"iroh\": {\"url\": \"https://x.y\"}}",
-		  "spec.iroh.url: only allowed when enabled is false" },
-		{ "{\"domain\": \"a.b\", \"iroh\": {\"enabled\": false, "
-		  "\"url\": "
-		  "\"ftp://x\"}}",
-		  "spec.iroh.url: must be an http(s) URL" },
-		{ "{\"domain\": \"a.b\", \"turn\": {\"portRange\": "
-		  "\"49160-49260\"}}",
-		  "spec.turn.portRange: must be MIN-MAX" },
-		{ "{\"domain\": \"a.b\", \"turn\": {\"portRange\": "
-		  "\"1000-1010\"}}",
-		  "spec.turn.portRange: must be MIN-MAX" },
-		{ "{\"domain\": \"a.b\", \"turn\": {\"portRange\": "
-		  "\"50000-49999\"}}",
-		  "spec.turn.portRange: must be MIN-MAX" },
-		{ "{\"domain\": \"a.b\", \"turn\": {\"portRange\": "
-		  "\"49160-4916a\"}}",
-		  "spec.turn.portRange: must be MIN-MAX" },
-		{ "{\"domain\": \"a.b\", \"turn\": {\"externalIP\": "
-		  "\"turn.example\"}}",
-		  "spec.turn.externalIP: must be an IP address" },
-		{ "{\"domain\": \"a.b\", \"expire\": {\"schedule\": "
-		  "\"daily\"}}",
-		  "spec.expire.schedule: must be a cron schedule" },
-		{ "{\"domain\": \"a.b\", \"expire\": {\"schedule\": \"1 2 3 "
-		  "4\"}}",
-		  "spec.expire.schedule: must be a cron schedule" },
-		{ "{\"domain\": \"a.b\", \"metrics\": {\"mtailAddress\": "
-		  "\"\"}}",
-		  "spec.metrics.mtailAddress: length must be 1 to 45" },
-		{ "{\"domain\": \"a.b\", \"privacy\": {\"mail\": \"no-at\"}}",
-		  "spec.privacy.mail: must be an email address" },
-		{ "{\"domain\": \"a.b\", \"privacy\": {\"postal\": \"a\\nb\"}}",
-		  "spec.privacy.postal: must be one line of text" },
-		{ "{\"domain\": \"a.b\", \"privacy\": {\"mail\": "
-		  "\"x@testrun.org\"}}",
-		  "please set your own privacy contacts" },
-		{ "{\"domain\": \"a.b\", \"website\": {\"enabled\": false, "
-		  "\"configMapName\": \"pages\"}}",
-		  "spec.website.configMapName: only allowed when enabled" },
-		{ "{\"domain\": \"a.b\", \"ports\": {\"filtermailSmtp\": "
-		  "10025}}",
-		  "spec.ports: port 10025 is used twice" },
-		{ "{\"domain\": \"a.b\", \"ports\": {\"filtermailSmtp\": "
-		  "70000}}",
-		  "spec.ports.filtermailSmtp: must be between 1 and 65535" },
-		{ "{\"domain\": \"a.b\", \"imagePullPolicy\": \"Sometimes\"}",
-		  "spec.imagePullPolicy: must be Always" },
-		{ "{\"domain\": \"a.b\", \"limitz\": {}}",
-		  "spec.limitz: unknown field" },
-		{ "{\"domain\": \"a.b\", \"limits\": {\"maxFoo\": 1}}",
-		  "spec.limits.maxFoo: unknown field" },
-	};
 	struct buf err = BUF_INIT(8192);
 	struct relay_spec *s;
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < sizeof(invalid_cases) / sizeof(invalid_cases[0]); i++) {
 		buf_reset(&err);
-		s = parse_spec(cases[i].json, SPEC_STRICT, &err, NULL);
+		s = parse_spec(invalid_cases[i].json, SPEC_STRICT, &err, NULL);
 		if (s != NULL ||
-		    strstr(buf_cstr(&err), cases[i].want) == NULL) {
+		    strstr(buf_cstr(&err), invalid_cases[i].want) == NULL) {
 			print_error("case %zu %s\n got: %s\nwant: %s\n", i,
-				    cases[i].json, buf_cstr(&err),
-				    cases[i].want);
+				    invalid_cases[i].json, buf_cstr(&err),
+				    invalid_cases[i].want);
 			fail();
 		}
 	}
@@ -533,6 +534,27 @@ ini_has(const struct buf *ini, const char *line)
 	return 0;
 }
 
+/* check_ipv4_relay: an IPv4 relay's chatmail.ini as the services read
+ * it, on t */
+static void
+check_ipv4_relay(const struct render_target *t)
+{
+	struct buf err = BUF_INIT(4096);
+	struct chatmail_config cfg;
+	struct relay_spec *s;
+
+	s = parse_spec("{\"domain\": \"203.0.113.7\"}", SPEC_STRICT, &err,
+		       NULL);
+	memset(&cfg, 0, sizeof(cfg));
+	assert_int(spec_to_config(s, t, &cfg, &err), 0);
+	assert_str(cfg.mail_domain, "[203.0.113.7]");
+	assert_int(cfg.tls_cert_mode, TLS_CERT_SELF);
+	assert_true(cfg.ipv4_relay);
+	config_deinit(&cfg);
+	spec_free(&s);
+	buf_deinit(&err);
+}
+
 /* test_ini_config: the spec as chatmail.ini and as the services read it */
 static void
 test_ini_config(void **state)
@@ -586,16 +608,7 @@ test_ini_config(void **state)
 	config_deinit(&cfg);
 	spec_free(&s);
 
-	/* an IPv4 relay */
-	s = parse_spec("{\"domain\": \"203.0.113.7\"}", SPEC_STRICT, &err,
-		       NULL);
-	memset(&cfg, 0, sizeof(cfg));
-	assert_int(spec_to_config(s, t, &cfg, &err), 0);
-	assert_str(cfg.mail_domain, "[203.0.113.7]");
-	assert_int(cfg.tls_cert_mode, TLS_CERT_SELF);
-	assert_true(cfg.ipv4_relay);
-	config_deinit(&cfg);
-	spec_free(&s);
+	check_ipv4_relay(t);
 	render_target_free(&t);
 	buf_deinit(&ini);
 	buf_deinit(&err);

@@ -565,107 +565,109 @@ test_env_override(void **state)
 	buf_deinit(&err);
 }
 
+/* validation_cases: one bad line each, the error it gives */
+static const struct {
+	const char *line, *want;
+} validation_cases[] = {
+	{ "max_user_send_per_minute = 0",
+	  "max_user_send_per_minute (line 3): invalid value \"0\": out"
+	  " of range 1..1000000" },
+	{ "max_user_send_burst_size = ten",
+	  "max_user_send_burst_size (line 3): invalid value \"ten\":"
+	  " not a number" },
+	{ "max_mailbox_size = 5K",
+	  "max_mailbox_size (line 3): invalid value \"5K\": not a size"
+	  " like 500M or 2G" },
+	{ "max_mailbox_size = 0M",
+	  "max_mailbox_size (line 3): invalid value \"0M\": out of"
+	  " range 1..1073741824 MB" },
+	{ "max_message_size = -1",
+	  "max_message_size (line 3): invalid value \"-1\": not a"
+	  " number" },
+	{ "delete_mails_after = 0",
+	  "delete_mails_after (line 3): invalid value \"0\": out of"
+	  " range 1..36500" },
+	{ "delete_large_after = 7 # a week",
+	  "delete_large_after (line 3): invalid value \"7 # a week\":"
+	  " not a number" },
+	{ "delete_inactive_users_after = 1e3",
+	  "delete_inactive_users_after (line 3): invalid value \"1e3\":"
+	  " not a number" },
+	{ "username_min_length = 65",
+	  "username_min_length (line 3): invalid value \"65\": out of"
+	  " range 1..64" },
+	{ "username_max_length = 0",
+	  "username_max_length (line 3): invalid value \"0\": out of"
+	  " range 1..64" },
+	{ "username_min_length = 10", "username_min_length (10) is greater than"
+				      " username_max_length (9)" },
+	{ "password_min_length = 0",
+	  "password_min_length (line 3): invalid value \"0\": out of"
+	  " range 1..256" },
+	{ "filtermail_smtp_port = 65536",
+	  "filtermail_smtp_port (line 3): invalid value \"65536\": out"
+	  " of range 1..65535" },
+	{ "postfix_reinject_port = 0",
+	  "postfix_reinject_port (line 3): invalid value \"0\": out of"
+	  " range 1..65535" },
+	{ "max_load_1m = lots",
+	  "max_load_1m (line 3): invalid value \"lots\": not a"
+	  " number" },
+	{ "max_load_1m = -1",
+	  "max_load_1m (line 3): invalid value \"-1\": out of range"
+	  " 0..1000000" },
+	{ "min_free_disk_space = 1T",
+	  "min_free_disk_space (line 3): invalid value \"1T\": not a"
+	  " size like 500M or 2G" },
+	{ "max_imap_connections = 0",
+	  "max_imap_connections (line 3): invalid value \"0\": out of"
+	  " range 1..1000000" },
+	/* Postfix's per-client limit is a fifth: 4 / 5 = 0, unlimited */
+	{ "max_smtp_connections = 4",
+	  "max_smtp_connections (line 3): invalid value \"4\": out of"
+	  " range 5..100000" },
+	{ "max_message_size = 1023",
+	  "max_message_size (line 3): invalid value \"1023\": out of"
+	  " range 1024..1073741824" },
+	{ "turn_socket_path =",
+	  "turn_socket_path (line 3): invalid value \"\": must not be"
+	  " empty" },
+	{ "mailboxes_dir =",
+	  "mailboxes_dir (line 3): invalid value \"\": must not be"
+	  " empty" },
+	{ "notification_url = ftp://x",
+	  "notification_url (line 3): invalid value \"ftp://x\": not"
+	  " an http:// or https:// URL" },
+	{ "dkim_selector = a b",
+	  "dkim_selector (line 3): invalid value \"a b\": only letters,"
+	  " digits, '.', '-' and '_' are allowed" },
+	{ "acme_email = a\tb\x01",
+	  "acme_email (line 3): invalid value \"a\\tb\\x01\": control"
+	  " characters are not allowed" },
+	{ "postfix_host = 10.0.0.1\npostfix_reinject_host = 10.0.0.2",
+	  "postfix_reinject_host (line 4): the same option as"
+	  " postfix_host (line 3); set only one" },
+	{ "k = 1\nk = 2", "line 4: duplicate name 'k'" },
+};
+
 /* each validation rule, one bad value at a time: got/want error line */
 static void
 test_validation_table(void **state)
 {
-	static const struct {
-		const char *line, *want;
-	} cases[] = {
-		{ "max_user_send_per_minute = 0",
-		  "max_user_send_per_minute (line 3): invalid value \"0\": out"
-		  " of range 1..1000000" },
-		{ "max_user_send_burst_size = ten",
-		  "max_user_send_burst_size (line 3): invalid value \"ten\":"
-		  " not a number" },
-		{ "max_mailbox_size = 5K",
-		  "max_mailbox_size (line 3): invalid value \"5K\": not a size"
-		  " like 500M or 2G" },
-		{ "max_mailbox_size = 0M",
-		  "max_mailbox_size (line 3): invalid value \"0M\": out of"
-		  " range 1..1073741824 MB" },
-		{ "max_message_size = -1",
-		  "max_message_size (line 3): invalid value \"-1\": not a"
-		  " number" },
-		{ "delete_mails_after = 0",
-		  "delete_mails_after (line 3): invalid value \"0\": out of"
-		  " range 1..36500" },
-		{ "delete_large_after = 7 # a week",
-		  "delete_large_after (line 3): invalid value \"7 # a week\":"
-		  " not a number" },
-		{ "delete_inactive_users_after = 1e3",
-		  "delete_inactive_users_after (line 3): invalid value \"1e3\":"
-		  " not a number" },
-		{ "username_min_length = 65",
-		  "username_min_length (line 3): invalid value \"65\": out of"
-		  " range 1..64" },
-		{ "username_max_length = 0",
-		  "username_max_length (line 3): invalid value \"0\": out of"
-		  " range 1..64" },
-		{ "username_min_length = 10",
-		  "username_min_length (10) is greater than"
-		  " username_max_length (9)" },
-		{ "password_min_length = 0",
-		  "password_min_length (line 3): invalid value \"0\": out of"
-		  " range 1..256" },
-		{ "filtermail_smtp_port = 65536",
-		  "filtermail_smtp_port (line 3): invalid value \"65536\": out"
-		  " of range 1..65535" },
-		{ "postfix_reinject_port = 0",
-		  "postfix_reinject_port (line 3): invalid value \"0\": out of"
-		  " range 1..65535" },
-		{ "max_load_1m = lots",
-		  "max_load_1m (line 3): invalid value \"lots\": not a"
-		  " number" },
-		{ "max_load_1m = -1",
-		  "max_load_1m (line 3): invalid value \"-1\": out of range"
-		  " 0..1000000" },
-		{ "min_free_disk_space = 1T",
-		  "min_free_disk_space (line 3): invalid value \"1T\": not a"
-		  " size like 500M or 2G" },
-		{ "max_imap_connections = 0",
-		  "max_imap_connections (line 3): invalid value \"0\": out of"
-		  " range 1..1000000" },
-		/* Postfix's per-client limit is a fifth: 4 / 5 = 0, unlimited */
-		{ "max_smtp_connections = 4",
-		  "max_smtp_connections (line 3): invalid value \"4\": out of"
-		  " range 5..100000" },
-		{ "max_message_size = 1023",
-		  "max_message_size (line 3): invalid value \"1023\": out of"
-		  " range 1024..1073741824" },
-		{ "turn_socket_path =",
-		  "turn_socket_path (line 3): invalid value \"\": must not be"
-		  " empty" },
-		{ "mailboxes_dir =",
-		  "mailboxes_dir (line 3): invalid value \"\": must not be"
-		  " empty" },
-		{ "notification_url = ftp://x",
-		  "notification_url (line 3): invalid value \"ftp://x\": not"
-		  " an http:// or https:// URL" },
-		{ "dkim_selector = a b",
-		  "dkim_selector (line 3): invalid value \"a b\": only letters,"
-		  " digits, '.', '-' and '_' are allowed" },
-		{ "acme_email = a\tb\x01",
-		  "acme_email (line 3): invalid value \"a\\tb\\x01\": control"
-		  " characters are not allowed" },
-		{ "postfix_host = 10.0.0.1\npostfix_reinject_host = 10.0.0.2",
-		  "postfix_reinject_host (line 4): the same option as"
-		  " postfix_host (line 3); set only one" },
-		{ "k = 1\nk = 2", "line 4: duplicate name 'k'" },
-	};
 	struct chatmail_config c = { 0 };
 	struct buf err = BUF_INIT(4096);
 	char text[512];
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < sizeof(validation_cases) / sizeof(validation_cases[0]);
+	     i++) {
 		(void)snprintf(text, sizeof(text),
 			       "[params]\nmail_domain = a.org\n%s\n",
-			       cases[i].line);
+			       validation_cases[i].line);
 		assert_int(load(&c, text, &err), -1);
 		buf_truncate(&err, err.len > 0 ? err.len - 1 : 0);
-		assert_str(buf_cstr(&err), cases[i].want);
+		assert_str(buf_cstr(&err), validation_cases[i].want);
 		config_deinit(&c);
 	}
 	buf_deinit(&err);
