@@ -547,7 +547,7 @@ main() {
 		exec "$("$ROOT/hack/node-bin.sh" path)/ctr" --address "$SOCK" -n k8s.io "$@"
 		;;
 	*)
-		sed -n '13,33p' "$0" | sed 's/^# \{0,1\}//' >&2
+		sed -n '11,31p' "$0" | sed 's/^# \{0,1\}//' >&2
 		exit 64
 		;;
 	esac
