@@ -471,18 +471,22 @@ leftovers() {
 	for p in $(pgrep -f -- "$STATE/" 2>/dev/null); do
 		[ "$p" = $$ ] || out+=("process $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-100)")
 	done
-	p=$(findmnt -rn -o TARGET | grep -F "$STATE" | tr '\n' ' ')
+	p=$(findmnt -rn -o TARGET | grep -F "$STATE" | tr '\n' ' ' || true)
 	[ -z "$p" ] || out+=("mounts: $p")
-	ip link show "$VETH" >/dev/null 2>&1 && out+=("interface $VETH")
-	ip route show | grep -q "^$NET\." && out+=("route to $NET.0.0/16")
+	if ip link show "$VETH" >/dev/null 2>&1; then out+=("interface $VETH"); fi
+	if ip route show | grep "^$NET\." >/dev/null; then out+=("route to $NET.0.0/16"); fi
 	for h in $(cgroup_roots); do
-		[ -d "$h$CGROUP" ] && out+=("cgroup $h$CGROUP")
+		if [ -d "$h$CGROUP" ]; then out+=("cgroup $h$CGROUP"); fi
 	done
+	# (not /var/lib/cni: podman's CNI keeps its own state there; the
+	# node's libcni cache is in its own /var/lib)
 	for p in /run/containerd /var/lib/kubelet /var/log/containers /var/log/pods \
-		/var/lib/cni /etc/cni/net.d/10-chatmail-node.conflist; do
-		[ -e "$p" ] && out+=("path $p")
+		/etc/cni/net.d/10-chatmail-node.conflist; do
+		if [ -e "$p" ]; then out+=("path $p"); fi
 	done
-	iptables-save 2>/dev/null | grep -q 'KUBE-' && out+=("KUBE-* iptables chains in the host's namespace")
+	if iptables-save 2>/dev/null | grep 'KUBE-' >/dev/null; then
+		out+=("KUBE-* iptables chains in the host's namespace")
+	fi
 	if [ ${#out[@]} -gt 0 ]; then
 		printf 'left behind: %s\n' "${out[@]}"
 		return 1
