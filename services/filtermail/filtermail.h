@@ -21,6 +21,7 @@
 #include "evloop.h"
 #include "fm_policy.h"
 #include "net.h"
+#include "prom.h"
 
 #define FM_ADDR_MAX 320	     /* longest address we take (RFC 5321 path) */
 #define FM_MAX_RCPTS 1000    /* Postfix's smtpd_recipient_limit */
@@ -45,6 +46,21 @@ struct fm_timeouts {
 	uint64_t total_ms;   /* reinject: all of it */
 };
 
+/* the process's own counters (fm_stats.c renders them with the
+ * policy's; docs/DESIGN.md, Metrics) */
+struct fm_stats {
+	uint64_t smtp_sessions;	   /* SMTP connections accepted */
+	uint64_t http_requests;	   /* /mxdeliv requests */
+	uint64_t milter_sessions;  /* milter connections accepted */
+	uint64_t accepted;	   /* 250: Postfix took the message */
+	uint64_t rejected;	   /* answered 5xx (the policy, or Postfix) */
+	uint64_t deferred;	   /* answered 4xx: the sender retries */
+	uint64_t reinject_errors;  /* reinjection not answered 2xx */
+	uint64_t rate_limited;	   /* MAIL FROM over the sender's rate */
+	struct prom_hist check;	   /* seconds from DATA to the verdict */
+	struct prom_hist reinject; /* seconds Postfix took to accept */
+};
+
 /* fm_ctx: what every session of the process shares (borrowed by all) */
 struct fm_ctx {
 	struct evloop *loop;
@@ -60,6 +76,7 @@ struct fm_ctx {
 	struct fm_reinject_pool *pool; /* idle reinject connections */
 	struct fm_timeouts t;
 	size_t max_sessions; /* concurrent SMTP sessions */
+	struct fm_stats *stats; /* main()'s; NULL: not counted (tests) */
 };
 
 /* fm_ctx_init: defaults (timeouts, limits) for loop; the caller sets
@@ -197,6 +214,27 @@ void fm_httpd_free(struct fm_httpd **hp);
 void fm_httpd_close_listener(struct fm_httpd *h);
 /* fm_httpd_busy: requests being checked or reinjected */
 size_t fm_httpd_busy(const struct fm_httpd *h);
+
+/* ---- fm_stats.c: the metrics endpoint's text ---- */
+
+/* what the render reads; any but ctx may be NULL */
+struct fm_stats_view {
+	const struct fm_ctx *ctx;
+	const struct fm_policy *policy; /* ctx->policy when it is one */
+	const struct fm_smtpd *smtpd;
+	const struct fm_httpd *httpd;
+	const struct fm_milter *milter;
+};
+/* fm_stats_render: prom_render_fn over a struct fm_stats_view: the
+ * policy's counters under upstream's names for the mode, then ours */
+int fm_stats_render(void *arg, struct buf *out);
+/* fm_stats_job: count a finished job: the code answered, and the
+ * seconds its check and its reinjection took (< 0: that step did not
+ * run); st may be NULL */
+void fm_stats_job(struct fm_stats *st, int code, double check_s,
+		  double reinject_s);
+/* fm_stats_now: a monotonic clock in seconds, for the latencies */
+double fm_stats_now(void);
 
 /* ---- fm_milter.c: DKIM-signing milter for Postfix's own mail ---- */
 

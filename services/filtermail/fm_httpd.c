@@ -171,6 +171,8 @@ on_request(void *arg, struct http_request *req)
 
 	mx->h = h;
 	mx->req = req;
+	if (h->ctx->stats != NULL)
+		h->ctx->stats->http_requests++;
 	if ((err = envelope(req, mx)) != NULL) {
 		(void)http_respond_text(req, 400, err);
 		mx_free(mx);

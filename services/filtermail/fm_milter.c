@@ -408,6 +408,8 @@ session_new(void *arg, int fd)
 	struct fm_milter *srv = arg;
 	struct fm_msession *s = xcalloc(1, sizeof(*s));
 
+	if (srv->ctx->stats != NULL)
+		srv->ctx->stats->milter_sessions++;
 	s->srv = srv;
 	s->fd = fd;
 	buf_init(&s->in, FM_MILTER_PKT_MAX + 4 + READ_SIZE);

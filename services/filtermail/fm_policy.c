@@ -125,6 +125,12 @@ fm_policy_pending(const struct fm_policy *pol)
 	return LLIST_COUNT(&pol->checks);
 }
 
+const struct fm_policy_stats *
+fm_policy_stats(const struct fm_policy *pol)
+{
+	return &pol->st;
+}
+
 void
 fm_verdict_set(struct fm_verdict *v, int code, const char *fmt, ...)
 {
@@ -185,13 +191,17 @@ outgoing(struct fm_policy *pol, const struct fm_envelope *env,
 	struct fm_class c;
 
 	fm_pgp_classify(msg, len, 1, &pol->scratch, &c);
+	pol->st.filtered++;
 	if (c.encrypted || c.securejoin) {
+		pol->st.encrypted++;
 		log_info("Outgoing: Filtering encrypted mail.");
 		return 1;
 	}
+	pol->st.unencrypted++;
 	log_info("Outgoing: Filtering unencrypted mail.");
 	if (is_asm(env, top, &c))
 		return 1;
+	pol->st.rejected_unencrypted++;
 	log_warn("Rejected unencrypted mail from: %s", env->mail_from);
 	fm_verdict_set(v, 523, REPLY_523);
 	return 0;
@@ -207,19 +217,24 @@ incoming(struct fm_policy *pol, const struct fm_envelope *env, const char *from,
 	size_t i;
 
 	fm_pgp_classify(msg, len, 0, &pol->scratch, &c);
+	pol->st.filtered++;
 	if (c.encrypted || c.securejoin) {
+		pol->st.encrypted++;
 		log_info("Incoming: Filtering encrypted mail.");
 		return 0;
 	}
+	pol->st.unencrypted++;
 	log_info("Incoming: Filtering unencrypted mail.");
 	if (c.mailer_daemon_report &&
 	    strncmp(from, "mailer-daemon@", 14) == 0) {
+		pol->st.mailer_daemon++;
 		log_info("Incoming: Filtering mailer-daemon message from %s",
 			 from);
 		return 0;
 	}
 	for (i = 0; i < env->nrcpts; i++) {
 		if (!cleartext_ok(pol->cfg, env->rcpts[i])) {
+			pol->st.rejected_unencrypted++;
 			log_warn("Rejected unencrypted mail from: %s",
 				 env->mail_from);
 			fm_verdict_set(v, 523, REPLY_523);

@@ -30,6 +30,7 @@
 #define FM_POLICY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 #include "config.h"
@@ -119,5 +120,18 @@ int fm_policy_sign(struct fm_policy *pol, const char *hdr, size_t hlen,
 
 /* fm_policy_pending: checks waiting for DNS or a signature (tests) */
 size_t fm_policy_pending(const struct fm_policy *pol);
+
+/* the decisions counted where upstream's mtail programs count their log
+ * lines (docs/UPSTREAM.md, Metrics): each field moves with one line */
+struct fm_policy_stats {
+	uint64_t encrypted;	       /* "<Dir>: Filtering encrypted mail." */
+	uint64_t unencrypted;	       /* "... Filtering unencrypted mail." */
+	uint64_t filtered;	       /* either of the two */
+	uint64_t mailer_daemon;	       /* "... mailer-daemon message from" */
+	uint64_t rejected_unencrypted; /* "Rejected unencrypted mail" */
+	uint64_t dkim_signed;	       /* "DKIM-Signature field added" */
+};
+/* fm_policy_stats: the counters so far (valid as long as pol) */
+const struct fm_policy_stats *fm_policy_stats(const struct fm_policy *pol);
 
 #endif

@@ -32,6 +32,7 @@ struct fm_policy {
 	struct buf cleaned; /* the cleaned header section (outgoing) */
 	LLIST_HEAD(, fm_check) checks; /* waiting for DNS or a signature */
 	time_t (*now)(void);
+	struct fm_policy_stats st;
 };
 
 /* the head of every check that finishes later, the first member of

@@ -78,10 +78,12 @@ ours(const struct fm_policy *pol, const char *from)
 	       strcasecmp(at + 1, pol->cfg->mail_domain_bare) == 0;
 }
 
-/* log_signed: OpenDKIM's phrase: upstream's mtail counts dkim_signed */
+/* log_signed: OpenDKIM's phrase, which upstream's mtail counts as
+ * dkim_signed, and our count of it */
 static void
-log_signed(const struct fm_policy *pol)
+log_signed(struct fm_policy *pol)
 {
+	pol->st.dkim_signed++;
 	log_info("DKIM-Signature field added (s=%s, d=%s)",
 		 pol->cfg->dkim_selector ? pol->cfg->dkim_selector : "opendkim",
 		 pol->cfg->mail_domain_bare);

@@ -36,6 +36,8 @@ struct fm_job {
 	char *prepend; /* copy of the verdict's prepend */
 	size_t prepend_len;
 	int in_check; /* inside fm_check_fn: done may run synchronously */
+	double t_start, t_reinject; /* fm_stats_now() at each step */
+	double check_s, reinject_s; /* how long each took; -1: not run */
 };
 
 /* fm_ctx_init: see filtermail.h */
@@ -63,6 +65,7 @@ report(struct fm_job *job, int code, const char *text)
 	void *arg = job->arg;
 	char copy[FM_VERDICT_TEXT_MAX];
 
+	fm_stats_job(job->ctx->stats, code, job->check_s, job->reinject_s);
 	(void)snprintf(copy, sizeof(copy), "%s", text);
 	job->done = NULL;
 	fm_job_cancel(&job);
@@ -86,6 +89,7 @@ on_reinjected(void *arg, int code, const char *text)
 	struct fm_job *job = arg;
 
 	job->rj = NULL;
+	job->reinject_s = fm_stats_now() - job->t_reinject;
 	report(job, code, text);
 }
 
@@ -120,6 +124,8 @@ on_verdict(void *arg, const struct fm_verdict *v)
 	struct fm_job *job = arg;
 
 	job->check = NULL;
+	job->t_reinject = fm_stats_now();
+	job->check_s = job->t_reinject - job->t_start;
 	if (v->code == 250) {
 		start_reinject(job, v);
 		return;
@@ -150,6 +156,8 @@ fm_job_start(const struct fm_ctx *ctx, const struct fm_envelope *env,
 	job->len = len;
 	job->done = done;
 	job->arg = arg;
+	job->t_start = fm_stats_now();
+	job->check_s = job->reinject_s = -1;
 	evloop_timer_init(&job->timer, on_timer, job);
 	job->in_check = 1;
 	chk = ctx->check(ctx->policy, env, msg, len, on_verdict, job);

@@ -204,6 +204,8 @@ check_sender(struct fm_session *s, const char *addr)
 				       &wait_ms)) {
 		log_debug("<%s> rate limited for %llu ms", addr,
 			  (unsigned long long)wait_ms);
+		if (ctx->stats != NULL)
+			ctx->stats->rate_limited++;
 		(void)snprintf(text, sizeof(text),
 			       "450 4.7.1: Too much mail from <%s>, rate "
 			       "limited, try again in %llu s",
@@ -596,6 +598,8 @@ session_new(void *arg, int fd)
 	s->srv = srv;
 	s->fd = fd;
 	s->state = S_CMD;
+	if (srv->ctx->stats != NULL)
+		srv->ctx->stats->smtp_sessions++;
 	buf_init(&s->in, FM_CMD_LINE_MAX + 2 + READ_SIZE);
 	buf_init(&s->out, OUT_MAX);
 	buf_init(&s->msg, 0);

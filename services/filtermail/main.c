@@ -2,7 +2,7 @@
  * filtermail: the relay's mail filter, a drop-in for upstream's Rust
  * filtermail (outgoing and incoming modes).
  *
- *   filtermail [-n] [-v] <chatmail.ini> outgoing|incoming
+ *   filtermail [-n] [-v] [--metrics ADDR] <chatmail.ini> outgoing|incoming
  *
  * outgoing: SMTP on filtermail_smtp_host:filtermail_smtp_port (10080),
  *   reinjects to postfix_reinject_host:postfix_reinject_port (10025);
@@ -12,6 +12,8 @@
  *   /mxdeliv on filtermail_http_port_incoming (10082), reinjects to
  *   postfix_reinject_port_incoming (10026).
  * -n prints the effective configuration and exits; -v logs debug lines.
+ * --metrics (ours) serves the counters on ADDR, "unix:/path" or
+ * "host:port" (fm_stats.c; docs/DESIGN.md, Metrics).
  * FILTERMAIL_SIGN_THREADS in the environment sets the DKIM signer
  * threads of outgoing (default the online CPUs, at most 4; 0 = sign on
  * the event loop; fm_sign_pool.h), printed by -n.
@@ -20,6 +22,7 @@
  * SIGTERM/SIGINT. Untrusted input: none here (the config is trusted but
  * validated by config_load).
  */
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +39,7 @@
 
 struct opts {
 	int dump, verbose, outgoing;
-	const char *ini;
+	const char *ini, *metrics;
 };
 
 /* usage: the command line, as upstream prints it */
@@ -44,7 +47,8 @@ static void
 usage(void)
 {
 	(void)fprintf(stderr,
-		      "Usage: filtermail [-n] [-v] <config_file> <mode>\n"
+		      "Usage: filtermail [-n] [-v] [--metrics ADDR] "
+		      "<config_file> <mode>\n"
 		      "  mode: incoming or outgoing\n");
 }
 
@@ -52,11 +56,18 @@ usage(void)
 static int
 parse_args(int argc, char **argv, struct opts *o)
 {
+	static const struct option longopts[] = {
+		{ "metrics", required_argument, NULL, 'M' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	while ((c = getopt(argc, argv, "nvh")) != -1) {
+	while ((c = getopt_long(argc, argv, "nvh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'M':
+			o->metrics = optarg;
+			break;
 		case 'n':
 			o->dump = 1;
 			break;
@@ -229,10 +240,31 @@ setup_ctx(struct fm_ctx *ctx, const struct chatmail_config *cfg, int outgoing)
 	return r;
 }
 
+/* metrics_start: the --metrics listener over view, or NULL (logged;
+ * the mail path runs on without it) */
+static struct prom_server *
+metrics_start(struct fm_ctx *ctx, struct fm_stats_view *view,
+	      const char *addr)
+{
+	struct buf err = BUF_INIT(512);
+	struct prom_server *p = NULL;
+
+	if (addr != NULL &&
+	    (p = prom_server_new(ctx->loop, addr, fm_stats_render, view,
+				 &err)) == NULL)
+		log_error("cannot serve metrics on %s: %s", addr,
+			  buf_cstr(&err));
+	buf_deinit(&err);
+	return p;
+}
+
 /* serve: listeners, then the loop; returns the exit code */
 static int
-serve(struct fm_ctx *ctx, const struct chatmail_config *cfg)
+serve(struct fm_ctx *ctx, const struct chatmail_config *cfg,
+      const struct opts *o)
 {
+	struct fm_stats_view view = { ctx, NULL, NULL, NULL, NULL };
+	struct prom_server *prom = NULL;
 	struct fm_smtpd *smtpd = NULL;
 	struct fm_httpd *httpd = NULL;
 	struct fm_milter *milter = NULL;
@@ -268,6 +300,11 @@ serve(struct fm_ctx *ctx, const struct chatmail_config *cfg)
 		log_debug("Incoming HTTP server listening on %s:%u", host,
 			  port);
 	}
+	view.policy = ctx->policy;
+	view.smtpd = smtpd;
+	view.httpd = httpd;
+	view.milter = milter;
+	prom = metrics_start(ctx, &view, o->metrics);
 	memset(&d, 0, sizeof(d));
 	d.smtpd = smtpd;
 	d.httpd = httpd;
@@ -281,6 +318,7 @@ serve(struct fm_ctx *ctx, const struct chatmail_config *cfg)
 		r = EX_SOFTWARE;
 	evloop_timer_stop(ctx->loop, &d.timer);
 out:
+	prom_server_free(&prom);
 	fm_milter_free(&milter);
 	fm_httpd_free(&httpd);
 	fm_smtpd_free(&smtpd);
@@ -295,6 +333,7 @@ main(int argc, char **argv)
 	struct fm_policy *policy = NULL;
 	struct evloop *loop = NULL;
 	struct fm_ctx ctx;
+	struct fm_stats stats;
 	struct opts o;
 	int r;
 
@@ -319,6 +358,8 @@ main(int argc, char **argv)
 	raise_fd_limit();
 	loop = evloop_new();
 	fm_ctx_init(&ctx, loop);
+	memset(&stats, 0, sizeof(stats));
+	ctx.stats = &stats;
 	policy = fm_policy_new(loop, &cfg, o.outgoing, &err);
 	if (policy == NULL) {
 		log_error("cannot set up the policy: %s", buf_cstr(&err));
@@ -328,7 +369,7 @@ main(int argc, char **argv)
 	ctx.policy = policy;
 	if ((r = setup_ctx(&ctx, &cfg, o.outgoing)) != 0)
 		goto out;
-	r = serve(&ctx, &cfg);
+	r = serve(&ctx, &cfg, &o);
 out:
 	fm_reinject_pool_free(&ctx.pool);
 	fm_ratelimit_free(&ctx.rl);

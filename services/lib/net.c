@@ -16,6 +16,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "num.h"
+
 int
 net_set_nonblock(int fd)
 {
@@ -183,6 +185,36 @@ net_listen_unix(const char *path, mode_t mode, uid_t uid, gid_t gid,
 fail:
 	close(fd);
 	return -1;
+}
+
+/* net_listen_spec: see net.h */
+int
+net_listen_spec(const char *spec, mode_t mode, struct buf *err)
+{
+	const char *colon = strrchr(spec, ':');
+	char host[256];
+	unsigned port;
+	size_t hl;
+
+	if (strncmp(spec, "unix:", 5) == 0)
+		return net_listen_unix(spec + 5, mode, (uid_t)-1, (gid_t)-1,
+				       128, err);
+	if (colon == NULL || num_parse_uint(colon + 1, 1, 65535, &port) < 0) {
+		(void)buf_printf(err, "bad listen address %s", spec);
+		return -1;
+	}
+	hl = (size_t)(colon - spec);
+	if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
+		spec++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host)) {
+		(void)buf_printf(err, "bad listen host in %s", spec);
+		return -1;
+	}
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	return net_listen_tcp(host, port, 128, err);
 }
 
 int

@@ -33,6 +33,10 @@ int net_listen_tcp(const char *host, unsigned port, int backlog,
  * chown to uid/gid unless they are -1; -1 + err on failure */
 int net_listen_unix(const char *path, mode_t mode, uid_t uid, gid_t gid,
 		    int backlog, struct buf *err);
+/* net_listen_spec: "unix:/path" (a Unix socket with mode) or "host:port"
+ * ("[v6]:port"; host "" or "*" = any) as given on a command line
+ * (newemail --listen, the services' --metrics); -1 + err on failure */
+int net_listen_spec(const char *spec, mode_t mode, struct buf *err);
 /* net_accept: a connection fd, or -1 with errno (EAGAIN: none left) */
 int net_accept(int lfd);
 

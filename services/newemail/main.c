@@ -30,39 +30,8 @@
 #include "log.h"
 #include "net.h"
 #include "newemail.h"
-#include "num.h"
 
 #define DEFAULT_LISTEN "unix:/run/newemail/newemail.socket"
-
-/* open_listener: "unix:/path" or "host:port" ("[v6]:port"); fd or -1 */
-static int
-open_listener(const char *spec, struct buf *err)
-{
-	const char *colon = strrchr(spec, ':');
-	char host[256];
-	unsigned port;
-	size_t hl;
-
-	if (strncmp(spec, "unix:", 5) == 0)
-		return net_listen_unix(spec + 5, 0666, (uid_t)-1, (gid_t)-1,
-				       128, err);
-	if (colon == NULL || num_parse_uint(colon + 1, 1, 65535, &port) < 0) {
-		(void)buf_printf(err, "bad --listen %s", spec);
-		return -1;
-	}
-	hl = (size_t)(colon - spec);
-	if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
-		spec++;
-		hl -= 2;
-	}
-	if (hl >= sizeof(host)) {
-		(void)buf_printf(err, "bad --listen host");
-		return -1;
-	}
-	memcpy(host, spec, hl);
-	host[hl] = '\0';
-	return net_listen_tcp(host, port, 128, err);
-}
 
 /* serve: listen and run until a signal; an exit code */
 static int
@@ -73,7 +42,7 @@ serve(const struct chatmail_config *cfg, const char *listen)
 	struct newemail *ne = NULL;
 	int fd, rc = 0;
 
-	fd = open_listener(listen, &err);
+	fd = net_listen_spec(listen, 0666, &err);
 	if (fd < 0) {
 		log_error("cannot listen on %s: %s", listen, buf_cstr(&err));
 		rc = EX_TEMPFAIL;

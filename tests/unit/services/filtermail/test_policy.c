@@ -29,6 +29,7 @@
 #include "../../../../services/filtermail/fm_clean.h"
 #include "../../../../services/filtermail/fm_dkim.h"
 #include "../../../../services/filtermail/fm_dns.h"
+#include "../../../../services/filtermail/filtermail.h"
 #include "../../../../services/filtermail/fm_mime.h"
 #include "../../../../services/filtermail/fm_policy.h"
 #include "../../../../services/filtermail/fm_policy_int.h"
@@ -536,6 +537,102 @@ test_incoming_cleartext(void **state)
 	free(m);
 }
 
+/* check_render: the metrics text of a filtermail with pol has the
+ * mode's upstream names with pol's counts, not the other mode's */
+static void
+check_render(struct fm_policy *pol, int outgoing)
+{
+	const struct fm_policy_stats *p = fm_policy_stats(pol);
+	struct fm_stats st = { 0 };
+	struct fm_ctx ctx;
+	struct fm_stats_view v = { &ctx, pol, NULL, NULL, NULL };
+	struct buf out = BUF_INIT(1 << 16);
+	char want[128];
+
+	fm_ctx_init(&ctx, fx.loop);
+	ctx.outgoing = outgoing;
+	ctx.stats = &st;
+	st.accepted = 7;
+	assert_int(fm_stats_render(&v, &out), 0);
+	(void)snprintf(want, sizeof(want), "\n%s_encrypted_mail_count %llu\n",
+		       outgoing ? "outgoing" : "incoming",
+		       (unsigned long long)p->encrypted);
+	assert_non_null(strstr(buf_cstr(&out), want));
+	(void)snprintf(want, sizeof(want),
+		       "\nrejected_unencrypted_mail_count %llu\n",
+		       (unsigned long long)p->rejected_unencrypted);
+	assert_non_null(strstr(buf_cstr(&out), want));
+	assert_null(strstr(buf_cstr(&out), outgoing ? "incoming_" : "outgoing_"));
+	assert_int(strstr(buf_cstr(&out), "\ndkim_signed ") != NULL, outgoing);
+	assert_non_null(strstr(buf_cstr(&out),
+			       "chatmail_filtermail_messages_total{result="
+			       "\"accepted\"} 7\n"));
+	assert_non_null(strstr(buf_cstr(&out),
+			       "# TYPE chatmail_filtermail_check_duration_"
+			       "seconds histogram\n"));
+	buf_deinit(&out);
+}
+
+/* test_counters: each decision moves the counter upstream's mtail
+ * programs keep for its log line (fm_policy_stats), outgoing, incoming
+ * and the milter's signature */
+static void
+test_counters(void **state)
+{
+	const struct fm_policy_stats *o = fm_policy_stats(fx.out),
+				     *in = fm_policy_stats(fx.in);
+	struct fm_policy_stats o0 = *o, i0 = *in;
+	struct buf out = BUF_INIT(1 << 16), err = BUF_INIT(256);
+	static const char report[] =
+		"From: mailer-daemon@example.net\r\nAuto-Submitted: "
+		"auto-replied\r\n"
+		"Content-Type: multipart/report; boundary=r\r\n\r\n--r\r\n\r\n"
+		"x\r\n--r--\r\n";
+	static const char hdr[] = "From: a@example.org\r\nTo: b@example.net";
+
+	(void)state;
+	assert_int(run(fx.out, "a@example.org", "b@example.net", NULL, enc)->code,
+		   250);
+	assert_int(run(fx.out, "a@example.org", "b@example.net", NULL, plain)
+			   ->code,
+		   523);
+	assert_int(run(fx.out, "a@example.org", "a@example.org", NULL, asm_msg)
+			   ->code,
+		   250);
+	/* refused before the content is looked at: not filtered */
+	assert_int(run(fx.out, "a@example.org", "b@example.net", NULL,
+		       "To: b@example.net\r\n\r\nx\r\n")
+			   ->code,
+		   500);
+	assert_int(o->encrypted - o0.encrypted, 1);
+	assert_int(o->unencrypted - o0.unencrypted, 2);
+	assert_int(o->filtered - o0.filtered, 3);
+	assert_int(o->rejected_unencrypted - o0.rejected_unencrypted, 1);
+	assert_int(o->dkim_signed - o0.dkim_signed, 2);
+	assert_int(o->mailer_daemon - o0.mailer_daemon, 0);
+	/* a bounce signed by the milter counts as upstream's OpenDKIM */
+	assert_int(fm_policy_sign(fx.out, hdr, strlen(hdr), "x\r\n", 3, &out,
+				  &err),
+		   1);
+	assert_int(o->dkim_signed - o0.dkim_signed, 3);
+	run(fx.in, "a@example.org", "b@example.net", NULL, enc);
+	assert_int(run(fx.in, "a@example.org", "enforced@example.org", NULL,
+		       plain)
+			   ->code,
+		   523);
+	run(fx.in, "", "b@example.org", NULL, report);
+	assert_int(in->encrypted - i0.encrypted, 1);
+	assert_int(in->unencrypted - i0.unencrypted, 2);
+	assert_int(in->filtered - i0.filtered, 3);
+	assert_int(in->mailer_daemon - i0.mailer_daemon, 1);
+	assert_int(in->rejected_unencrypted - i0.rejected_unencrypted, 1);
+	assert_int(in->dkim_signed - i0.dkim_signed, 0);
+	buf_deinit(&out);
+	buf_deinit(&err);
+	check_render(fx.out, 1);
+	check_render(fx.in, 0);
+}
+
 static void
 test_domain_literal(void **state)
 {
@@ -665,6 +762,7 @@ main(void)
 		cmocka_unit_test(test_outgoing_clean),
 		cmocka_unit_test(test_incoming_cleartext),
 		cmocka_unit_test(test_domain_literal),
+		cmocka_unit_test(test_counters),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -10,6 +10,9 @@
  *   @sink nopipelining|down|silent   @sink rcpt=REPLY   @sink dot=REPLY
  *   @cmd_timeout MS           filtermail's idle timeout (default 300 s)
  *   @messages N               messages the fake Postfix must accept
+ *   @stats A R D E L          filtermail's counters afterwards: messages
+ *                             accepted, rejected, deferred, reinjection
+ *                             errors, rate-limited MAIL FROMs
  *   @closed                   filtermail closes the connection
  *   C: text                   client line (CRLF added)
  *   C| text                   client bytes, no CRLF added
@@ -141,6 +144,8 @@ struct script {
 	uint64_t cmd_ms; /* 0: the default */
 	int messages;	 /* -1: not checked */
 	int closed;
+	int stats;	      /* @stats given */
+	uint64_t counts[5];   /* @stats: accepted ... rate_limited */
 	struct buf client, server, cmds, msg;
 };
 
@@ -169,6 +174,18 @@ ratelimit(struct script *sc, const char *s)
 
 	sc->rl_rate = (unsigned)strtoul(s, &end, 10);
 	sc->rl_burst = (unsigned)strtoul(end, NULL, 10);
+}
+
+/* stats: "A R D E L" */
+static void
+stats(struct script *sc, const char *s)
+{
+	char *end;
+	size_t i;
+
+	sc->stats = 1;
+	for (i = 0; i < 5; i++, s = end)
+		sc->counts[i] = strtoull(s, &end, 10);
 }
 
 /* directive: one "@..." line */
@@ -201,6 +218,8 @@ directive(struct script *sc, const char *l)
 		sc->cmd_ms = strtoull(l + 13, NULL, 10);
 	else if (strcmp(l, "@closed") == 0)
 		sc->closed = 1;
+	else if (strncmp(l, "@stats ", 7) == 0)
+		stats(sc, l + 7);
 	else
 		fail_msg("unknown directive %s", l);
 }
@@ -359,6 +378,26 @@ converse(const struct script *sc, struct evloop *loop, int fd, int bytewise,
 	return closed;
 }
 
+/* check_stats: the counters after a transcript: one session, every
+ * finished message counted once with its check's latency, and the
+ * numbers @stats asks for */
+static void
+check_stats(const struct script *sc, const struct fm_stats *st)
+{
+	uint64_t jobs = st->accepted + st->rejected + st->deferred;
+
+	assert_int(st->smtp_sessions, 1);
+	assert_int(st->check.count, jobs);
+	assert_true(st->reinject.count <= jobs);
+	if (!sc->stats)
+		return;
+	assert_int(st->accepted, sc->counts[0]);
+	assert_int(st->rejected, sc->counts[1]);
+	assert_int(st->deferred, sc->counts[2]);
+	assert_int(st->reinject_errors, sc->counts[3]);
+	assert_int(st->rate_limited, sc->counts[4]);
+}
+
 /* play: run one transcript, bytewise or all at once */
 static void
 play(const struct script *sc, int bytewise)
@@ -366,6 +405,7 @@ play(const struct script *sc, int bytewise)
 	struct evloop *loop = evloop_new();
 	struct buf got = BUF_INIT(1 << 20), err = BUF_INIT(256);
 	struct fm_ctx ctx;
+	struct fm_stats st;
 	struct fm_smtpd *srv;
 	struct sink k;
 	struct net_addr a;
@@ -373,6 +413,8 @@ play(const struct script *sc, int bytewise)
 
 	test_loop = loop;
 	play_setup(sc, loop, &ctx, &k);
+	memset(&st, 0, sizeof(st));
+	ctx.stats = &st;
 	lfd = net_listen_tcp("127.0.0.1", 0, 16, &err);
 	assert_true(lfd >= 0);
 	assert_int(net_resolve("127.0.0.1", (unsigned)net_local_port(lfd), &a,
@@ -392,6 +434,7 @@ play(const struct script *sc, int bytewise)
 		assert_int(k.messages, sc->messages);
 		assert_str(buf_cstr(&k.msg), buf_cstr(&sc->msg));
 	}
+	check_stats(sc, &st);
 	close(fd);
 	fm_smtpd_free(&srv);
 	sink_stop(&k);
