@@ -67,6 +67,13 @@ stop(void *state)
 	metadata_free(&md);
 }
 
+static int
+metrics(void *state, struct buf *out)
+{
+	(void)state;
+	return notifier_metrics(md->notifier, out);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -78,6 +85,7 @@ main(int argc, char **argv)
 		.opt = opt,
 		.start = start,
 		.stop = stop,
+		.metrics = metrics,
 	};
 
 	return dict_service_main(&svc, argc, argv);

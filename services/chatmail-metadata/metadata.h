@@ -118,10 +118,16 @@ int notify_item_format(const char *addr, int64_t start_ts, const char *token,
 int notify_item_parse(char *text, const char **addr_r, int64_t *start_ts_r,
 		      const char **token_r);
 
+/* counters since start (queued ... retried), and gauges now (pending:
+ * items in the queue, inflight, waiting for a slot) */
 struct notify_stats {
-	uint64_t queued, sent, gone, failed, dropped, inflight, waiting;
+	uint64_t queued, sent, gone, failed, dropped, retried;
+	uint64_t pending, inflight, waiting;
 };
 void notifier_stats(const struct notifier *n, struct notify_stats *st);
+/* notifier_metrics: the notifier's figures as Prometheus text appended
+ * to out (docs/DESIGN.md, Metrics); 0 or -E2BIG */
+int notifier_metrics(const struct notifier *n, struct buf *out);
 
 /* --- TURN (metadata_turn.c) ------------------------------------------ */
 

@@ -37,6 +37,7 @@
 #include "llist.h"
 #include "log.h"
 #include "num.h"
+#include "prom.h"
 #include "xmalloc.h"
 
 #define ITEM_FILE_MAX 65536
@@ -207,6 +208,8 @@ item_schedule(struct notify_item *it, unsigned retry)
 		return;
 	}
 	it->retry = retry;
+	if (retry > 0)
+		n->st.retried++;
 	evloop_timer_start(n->loop, &it->timer, (uint64_t)(when - now) * 1000);
 }
 
@@ -508,4 +511,38 @@ void
 notifier_stats(const struct notifier *n, struct notify_stats *st)
 {
 	*st = n->st;
+	st->pending = LLIST_COUNT(&n->items);
+}
+
+#define NS struct notify_stats
+#define PUSH "chatmail_metadata_push_"
+static const struct prom_metric push_table[] = {
+	PROM_C(PUSH "queued_total", NULL, NS, queued,
+	       "Push notifications queued (one per device token)."),
+	PROM_C(PUSH "sent_total", NULL, NS, sent,
+	       "Push notifications the notification server took (200)."),
+	PROM_C(PUSH "gone_total", NULL, NS, gone,
+	       "Push notifications answered 410 (the token was removed)."),
+	PROM_C(PUSH "failed_total", NULL, NS, failed,
+	       "Push attempts that failed (HTTP error or no answer)."),
+	PROM_C(PUSH "retried_total", NULL, NS, retried,
+	       "Push notifications scheduled again after a failure."),
+	PROM_C(PUSH "dropped_total", NULL, NS, dropped,
+	       "Push notifications dropped past the 5 hour deadline."),
+	PROM_G(PUSH "pending", NULL, NS, pending,
+	       "Push notifications in the queue now."),
+	PROM_G(PUSH "in_flight", NULL, NS, inflight,
+	       "Push requests being sent now."),
+	PROM_G(PUSH "waiting", NULL, NS, waiting,
+	       "Push notifications due and waiting for a free request."),
+};
+
+int
+notifier_metrics(const struct notifier *n, struct buf *out)
+{
+	struct notify_stats st;
+
+	notifier_stats(n, &st);
+	return prom_render(out, push_table,
+			   sizeof(push_table) / sizeof(push_table[0]), &st);
 }

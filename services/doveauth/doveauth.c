@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "prom.h"
 #include "user.h"
 #include "xmalloc.h"
 
@@ -133,9 +134,12 @@ lookup(struct doveauth *auth, const char *addr, const char *password,
 	}
 	r = user_read_password(userdir, hash, sizeof(hash));
 	if (r == 0 && password != NULL) {
-		if (!auth_may_create(auth, addr, password) ||
-		    !auth_has_resources(auth))
+		if (!auth_may_create(auth, addr, password))
 			goto out;
+		if (!auth_has_resources(auth)) {
+			auth->rejected_registrations++;
+			goto out;
+		}
 		if (auth_create(auth, addr, userdir, password) < 0) {
 			r = -1;
 			goto out;
@@ -275,4 +279,24 @@ doveauth_free(struct doveauth **authp)
 	free(auth->mailboxes_dir);
 	free(auth);
 	*authp = NULL;
+}
+
+static const struct prom_metric metrics_table[] = {
+	PROM_C("created_accounts", NULL, struct doveauth, created,
+	       "Accounts created on their first login."),
+	PROM_C("created_ci_accounts", NULL, struct doveauth, created_ci,
+	       "Accounts created with \"ci-\" in the address."),
+	PROM_C("created_nonci_accounts", NULL, struct doveauth, created_nonci,
+	       "Accounts created without \"ci-\" in the address."),
+	PROM_C("rejected_registrations", NULL, struct doveauth,
+	       rejected_registrations,
+	       "New accounts refused for lack of system resources."),
+};
+
+int
+doveauth_metrics(const struct doveauth *auth, struct buf *out)
+{
+	return prom_render(out, metrics_table,
+			   sizeof(metrics_table) / sizeof(metrics_table[0]),
+			   auth);
 }

@@ -58,8 +58,16 @@ struct doveauth {
 	char *mailboxes_dir; /* cfg's, without trailing '/' */
 	const char *nocreate_file;
 	struct auth_probe probe;
-	uint64_t created; /* accounts created since start */
+	/* since start, as upstream's mtail counts them (docs/UPSTREAM.md,
+	 * Metrics): "Created address:" lines, with and without "ci-" in
+	 * the address, and "registration rejected:" lines */
+	uint64_t created, created_ci, created_nonci;
+	uint64_t rejected_registrations;
 };
+
+/* doveauth_metrics: the counters above as Prometheus text (upstream's
+ * names) appended to out; 0 or -E2BIG */
+int doveauth_metrics(const struct doveauth *auth, struct buf *out);
 
 /* doveauth_new: state for cfg (which must outlive it) */
 struct doveauth *doveauth_new(const struct chatmail_config *cfg);

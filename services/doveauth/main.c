@@ -39,6 +39,13 @@ stop(void *state)
 	doveauth_free(&auth);
 }
 
+static int
+metrics(void *state, struct buf *out)
+{
+	(void)state;
+	return doveauth_metrics(auth, out);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -47,6 +54,7 @@ main(int argc, char **argv)
 		.dict_name = "auth",
 		.start = start,
 		.stop = stop,
+		.metrics = metrics,
 	};
 
 	return dict_service_main(&svc, argc, argv);

@@ -185,6 +185,7 @@ struct chatmail_config;
 struct dict_service_args {
 	const char *socket; /* NULL with -n */
 	const char *ini;
+	const char *metrics; /* --metrics ADDR, or NULL */
 	unsigned mode;
 	int verbose;
 	int dump;
@@ -206,6 +207,9 @@ struct dict_service {
 		     const struct dict_ops **ops_r, void **ctx_r);
 	/* stop: free what start made (the server is already gone) */
 	void (*stop)(void *state);
+	/* metrics: the program's own counters as Prometheus text appended
+	 * to out (prom.h), 0 or -E2BIG; NULL: the dict server's only */
+	int (*metrics)(void *state, struct buf *out);
 	void *state;
 };
 

@@ -8,6 +8,9 @@
  *   -m MODE  the socket's mode, octal (default 0660: Dovecot's processes
  *            and the service share the vmail user or group; upstream
  *            runs as vmail with UMask 0077, i.e. 0600)
+ *   --metrics ADDR  serve the metrics (prom.h) on "unix:/path" or
+ *            "host:port": the dict server's connections and requests,
+ *            then the program's own counters
  *   plus the program's own flags.
  *
  * Exit codes (sysexits): 64 usage, 78 bad configuration, 75 cannot
@@ -17,6 +20,7 @@
  */
 #include "dict.h"
 
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,13 +32,17 @@
 #include "evloop.h"
 #include "log.h"
 #include "num.h"
+#include "prom.h"
+
+#define OPT_METRICS 0x100 /* --metrics: no short letter to collide with */
 
 /* usage: the synopsis of svc */
 static void
 usage(const struct dict_service *svc)
 {
 	(void)fprintf(stderr,
-		      "usage: %s [-v] [-m mode]%s <socket> <chatmail.ini>\n"
+		      "usage: %s [-v] [-m mode] [--metrics ADDR]%s <socket> "
+		      "<chatmail.ini>\n"
 		      "       %s -n <chatmail.ini>\n",
 		      svc->prog, svc->extra_usage ? svc->extra_usage : "",
 		      svc->prog);
@@ -45,14 +53,21 @@ static int
 parse_args(const struct dict_service *svc, int argc, char **argv,
 	   struct dict_service_args *a)
 {
+	static const struct option longopts[] = {
+		{ "metrics", required_argument, NULL, OPT_METRICS },
+		{ NULL, 0, NULL, 0 },
+	};
 	char optstring[64];
 	int opt;
 
 	(void)snprintf(optstring, sizeof(optstring), "vnm:%s",
 		       svc->extra_opts ? svc->extra_opts : "");
 	a->mode = 0660;
-	while ((opt = getopt(argc, argv, optstring)) != -1) {
-		if (opt == 'v') {
+	while ((opt = getopt_long(argc, argv, optstring, longopts, NULL)) !=
+	       -1) {
+		if (opt == OPT_METRICS) {
+			a->metrics = optarg;
+		} else if (opt == 'v') {
 			a->verbose++;
 		} else if (opt == 'n') {
 			a->dump = 1;
@@ -75,6 +90,66 @@ parse_args(const struct dict_service *svc, int argc, char **argv,
 	return 0;
 }
 
+/* what the metrics read: the server's figures, then the program's */
+struct metrics_view {
+	const struct dict_service *svc;
+	const struct dict_server *srv;
+};
+
+struct dict_figures {
+	struct dict_stats st;
+	uint64_t open;
+};
+
+#define DF struct dict_figures
+static const struct prom_metric dict_table[] = {
+	PROM_G("chatmail_dict_connections", NULL, DF, open,
+	       "Dict connections from Dovecot open now."),
+	PROM_C("chatmail_dict_connections_total", NULL, DF, st.conns,
+	       "Dict connections accepted."),
+	PROM_C("chatmail_dict_requests_total", "command=\"lookup\"",
+	       DF, st.lookups, "Dict requests by command."),
+	PROM_C("chatmail_dict_requests_total", "command=\"iterate\"",
+	       DF, st.iterates, ""),
+	PROM_C("chatmail_dict_requests_total", "command=\"commit\"",
+	       DF, st.commits, ""),
+	PROM_C("chatmail_dict_bad_input_total", NULL, DF, st.bad_input,
+	       "Broken lines, bad hellos and unknown commands."),
+};
+
+/* render_metrics: prom_render_fn over a struct metrics_view */
+static int
+render_metrics(void *arg, struct buf *out)
+{
+	const struct metrics_view *v = arg;
+	struct dict_figures f;
+	int r;
+
+	dict_server_stats(v->srv, &f.st);
+	f.open = dict_server_conns(v->srv);
+	r = prom_render(out, dict_table, sizeof(dict_table) / sizeof(*dict_table),
+			&f);
+	if (r == 0 && v->svc->metrics != NULL)
+		r = v->svc->metrics(v->svc->state, out);
+	return r;
+}
+
+/* start_metrics: the --metrics listener, or NULL (logged: the dict
+ * server runs on without it) */
+static struct prom_server *
+start_metrics(struct evloop *loop, const char *addr, struct metrics_view *v)
+{
+	struct buf err = BUF_INIT(512);
+	struct prom_server *p = NULL;
+
+	if (addr != NULL &&
+	    (p = prom_server_new(loop, addr, render_metrics, v, &err)) == NULL)
+		log_error("cannot serve metrics on %s: %s", addr,
+			  buf_cstr(&err));
+	buf_deinit(&err);
+	return p;
+}
+
 int
 dict_service_main(const struct dict_service *svc, int argc, char **argv)
 {
@@ -83,6 +158,8 @@ dict_service_main(const struct dict_service *svc, int argc, char **argv)
 	struct buf err = BUF_INIT(16384);
 	struct evloop *loop = NULL;
 	struct dict_server *srv = NULL;
+	struct prom_server *prom = NULL;
+	struct metrics_view mv = { svc, NULL };
 	const struct dict_ops *ops = NULL;
 	void *ctx = NULL;
 	int rc = 0, started = 0;
@@ -119,9 +196,12 @@ dict_service_main(const struct dict_service *svc, int argc, char **argv)
 		goto out;
 	}
 	log_info("serving %s for %s", a.socket, cfg.mail_domain);
+	mv.srv = srv;
+	prom = start_metrics(loop, a.metrics, &mv);
 	if (evloop_run(loop) == 0)
 		rc = 0;
 out:
+	prom_server_free(&prom);
 	dict_server_free(&srv);
 	if (started && svc->stop != NULL)
 		svc->stop(svc->state);

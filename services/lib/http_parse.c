@@ -229,6 +229,8 @@ http_reason(int status)
 		return "Accepted";
 	case 204:
 		return "No Content";
+	case 301:
+		return "Moved Permanently";
 	case 400:
 		return "Bad Request";
 	case 403:

@@ -2,10 +2,13 @@
  * newemail: upstream's /new endpoint (chatmaild newemail.py,
  * docs/UPSTREAM.md, newemail) as a tiny HTTP service behind nginx:
  *
- *   newemail <chatmail.ini> [--listen unix:/path | HOST:PORT] [-n]
+ *   newemail <chatmail.ini> [--listen unix:/path | HOST:PORT]
+ *            [--metrics unix:/path | HOST:PORT] [-n]
  *
  * (default --listen unix:/run/newemail/newemail.socket; nginx proxies
- * /new and /cgi-bin/newemail.py to it; -n prints the effective config).
+ * /new and /cgi-bin/newemail.py to it; --metrics serves the counts of
+ * its answers, docs/DESIGN.md, Metrics; -n prints the effective
+ * config).
  *
  * Why a service and not a CGI as upstream: a CGI needs fcgiwrap, one
  * more daemon in the pod, and a fork and exec of an interpreter or
@@ -30,16 +33,19 @@
 #include "log.h"
 #include "net.h"
 #include "newemail.h"
+#include "prom.h"
 
 #define DEFAULT_LISTEN "unix:/run/newemail/newemail.socket"
 
 /* serve: listen and run until a signal; an exit code */
 static int
-serve(const struct chatmail_config *cfg, const char *listen)
+serve(const struct chatmail_config *cfg, const char *listen,
+      const char *metrics)
 {
 	struct buf err = BUF_INIT(1024);
 	struct evloop *loop = evloop_new();
 	struct newemail *ne = NULL;
+	struct prom_server *prom = NULL;
 	int fd, rc = 0;
 
 	fd = net_listen_spec(listen, 0666, &err);
@@ -55,9 +61,15 @@ serve(const struct chatmail_config *cfg, const char *listen)
 		goto out;
 	}
 	log_info("listening on %s for %s", listen, cfg->mail_domain);
+	if (metrics != NULL &&
+	    (prom = prom_server_new(loop, metrics, newemail_metrics, ne,
+				    &err)) == NULL)
+		log_error("cannot serve metrics on %s: %s", metrics,
+			  buf_cstr(&err));
 	if (evloop_run(loop) < 0)
 		rc = EX_TEMPFAIL;
 out:
+	prom_server_free(&prom);
 	newemail_free(&ne);
 	evloop_free(&loop);
 	buf_deinit(&err);
@@ -72,10 +84,11 @@ main(int argc, char **argv)
 	static const struct args_opt opts[] = {
 		{ "-n", ARGS_FLAG, 'n' },
 		{ "--listen", ARGS_VALUE, 'l' },
+		{ "--metrics", ARGS_VALUE, 'm' },
 		{ NULL, ARGS_FLAG, 0 },
 	};
 	struct args_iter it;
-	const char *ini = NULL, *listen = DEFAULT_LISTEN, *v;
+	const char *ini = NULL, *listen = DEFAULT_LISTEN, *metrics = NULL, *v;
 	int k, dump = 0, bad = 0, rc = 0;
 
 	log_init("newemail", 0);
@@ -85,6 +98,8 @@ main(int argc, char **argv)
 			dump = 1;
 		else if (k == 'l')
 			listen = v;
+		else if (k == 'm')
+			metrics = v;
 		else if (k == ARGS_POSITIONAL && ini == NULL)
 			ini = v;
 		else
@@ -93,6 +108,7 @@ main(int argc, char **argv)
 	if (ini == NULL || bad) {
 		(void)fprintf(stderr,
 			      "usage: newemail <chatmail.ini> [--listen "
+			      "unix:/path|HOST:PORT] [--metrics "
 			      "unix:/path|HOST:PORT] [-n]\n");
 		return EX_USAGE;
 	}
@@ -104,7 +120,7 @@ main(int argc, char **argv)
 	} else if (dump) {
 		config_dump(&cfg, stdout);
 	} else {
-		rc = serve(&cfg, listen);
+		rc = serve(&cfg, listen, metrics);
 	}
 	buf_deinit(&err);
 	config_deinit(&cfg);

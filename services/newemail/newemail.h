@@ -57,5 +57,8 @@ struct evloop;
 struct newemail *newemail_new(struct evloop *loop,
 			      const struct chatmail_config *cfg, int lfd);
 void newemail_free(struct newemail **ne);
+/* newemail_metrics: prom_render_fn over a struct newemail: its answers
+ * by kind and its open connections (docs/DESIGN.md, Metrics) */
+int newemail_metrics(void *arg, struct buf *out);
 
 #endif

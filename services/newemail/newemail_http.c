@@ -16,12 +16,14 @@
  * options in newemail_new). No request data reaches the logs except the
  * method and path, and credentials are never logged.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http.h"
 #include "log.h"
 #include "newemail.h"
+#include "prom.h"
 #include "xmalloc.h"
 
 #define ANSWER_MAX 4096
@@ -30,6 +32,8 @@ struct newemail {
 	const struct chatmail_config *cfg;
 	struct http_server *srv;
 	char *location; /* "Location: dcaccount:https://<domain>/new\r\n" */
+	/* answers since start (newemail_metrics) */
+	uint64_t credentials, redirects, failed, refused, open;
 };
 
 /* is_new_path: the two paths upstream serves the CGI under */
@@ -47,9 +51,11 @@ answer_credentials(struct newemail *ne, struct http_request *req)
 	struct buf body = BUF_INIT(ANSWER_MAX);
 
 	if (newemail_answer(ne->cfg, &body) < 0) {
+		ne->failed++;
 		log_error("cannot make credentials");
 		(void)http_respond_text(req, 500, "Internal Server Error\n");
 	} else {
+		ne->credentials++;
 		(void)http_respond(req, 200, "application/json",
 				   "Cache-Control: no-store\r\n", body.data,
 				   body.len);
@@ -66,6 +72,7 @@ handle(void *arg, struct http_request *req)
 	int self = ne->cfg->tls_cert_mode == TLS_CERT_SELF;
 
 	if (!is_new_path(http_request_path(req))) {
+		ne->refused++;
 		(void)http_respond_text(req, 404, "Not Found\n");
 		return;
 	}
@@ -75,10 +82,12 @@ handle(void *arg, struct http_request *req)
 		return;
 	}
 	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) {
+		ne->redirects++;
 		(void)http_respond(req, 301, "text/plain", ne->location, NULL,
 				   0);
 		return;
 	}
+	ne->refused++;
 	(void)http_respond(req, 405, "text/plain", "Allow: GET, POST\r\n",
 			   "Method Not Allowed\n", 19);
 }
@@ -103,6 +112,35 @@ newemail_new(struct evloop *loop, const struct chatmail_config *cfg, int lfd)
 		return NULL;
 	}
 	return ne;
+}
+
+#define NE struct newemail
+static const struct prom_metric metrics_table[] = {
+	PROM_C("chatmail_newemail_answers_total", "answer=\"credentials\"",
+	       NE, credentials,
+	       "Answers of /new: credentials handed out (the account is "
+	       "created on its first login), redirects to dcaccount:, "
+	       "failures, refused requests."),
+	PROM_C("chatmail_newemail_answers_total", "answer=\"redirect\"", NE,
+	       redirects, ""),
+	PROM_C("chatmail_newemail_answers_total", "answer=\"failed\"", NE,
+	       failed, ""),
+	PROM_C("chatmail_newemail_answers_total", "answer=\"refused\"", NE,
+	       refused, ""),
+	PROM_G("chatmail_newemail_connections", NULL, NE, open,
+	       "Connections from nginx open now."),
+};
+
+/* newemail_metrics: see newemail.h */
+int
+newemail_metrics(void *arg, struct buf *out)
+{
+	struct newemail *ne = arg;
+
+	ne->open = http_server_conns(ne->srv);
+	return prom_render(out, metrics_table,
+			   sizeof(metrics_table) / sizeof(metrics_table[0]),
+			   ne);
 }
 
 /* newemail_free: see newemail.h */

@@ -536,6 +536,20 @@ queue_files(const struct fake *f)
 	return n;
 }
 
+/* check_metrics: the notifier's metrics text has the line want */
+static void
+check_metrics(struct fake *f, const char *want)
+{
+	struct buf out = BUF_INIT(1 << 14);
+
+	assert_int(notifier_metrics(f->n, &out), 0);
+	if (strstr(buf_cstr(&out), want) == NULL) {
+		print_error("want %s in:\n%s", want, buf_cstr(&out));
+		fail();
+	}
+	buf_deinit(&out);
+}
+
 static void
 test_retries_then_drop(void **state)
 {
@@ -559,7 +573,12 @@ test_retries_then_drop(void **state)
 	notifier_stats(f->n, &st);
 	assert_int(st.dropped, 1);
 	assert_int(st.failed, 5);
+	assert_int(st.retried, 4);
+	assert_int(st.pending, 0);
 	assert_int(queue_files(f), 0);
+	check_metrics(f, "chatmail_metadata_push_retried_total 4\n");
+	check_metrics(f, "chatmail_metadata_push_dropped_total 1\n");
+	check_metrics(f, "chatmail_metadata_push_sent_total 0\n");
 }
 
 static void
@@ -637,6 +656,10 @@ test_bounded_concurrency(void **state)
 	notifier_stats(f->n, &st);
 	assert_int(st.inflight, NOTIFY_INFLIGHT_MAX);
 	assert_int(st.waiting, 30 - NOTIFY_INFLIGHT_MAX);
+	assert_int(st.pending, 30);
+	check_metrics(f, "chatmail_metadata_push_in_flight 12\n");
+	assert_int(NOTIFY_INFLIGHT_MAX, 12);
+	check_metrics(f, "chatmail_metadata_push_pending 30\n");
 	/* finishing one starts the next (which answers 200 at once after
 	 * the 16 scripted pending ones) */
 	for (int i = 0; i < f->npending; i++)
@@ -645,6 +668,9 @@ test_bounded_concurrency(void **state)
 	notifier_stats(f->n, &st);
 	assert_int(st.sent, 30);
 	assert_int(st.inflight, 0);
+	assert_int(st.retried, 0);
+	check_metrics(f, "chatmail_metadata_push_sent_total 30\n");
+	check_metrics(f, "chatmail_metadata_push_pending 0\n");
 	assert_int(f->attempts, 30);
 }
 

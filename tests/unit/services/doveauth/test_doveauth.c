@@ -501,6 +501,58 @@ test_concurrent_creation(void **state)
 	buf_deinit(&j);
 }
 
+/* test_counters: upstream's mtail counters move with their log lines:
+ * created (ci- or not) once per account, rejected_registrations when
+ * the system limits refuse one; the metrics text carries them */
+static void
+test_counters(void **state)
+{
+	struct fx *f = *state;
+	struct buf j = BUF_INIT(8192), out = BUF_INIT(8192);
+
+	assert_int(doveauth_lookup_passdb(f->auth, "ci-abcdef@chat.example.org",
+					  "q9mr3faue", &j),
+		   1);
+	assert_int(doveauth_lookup_passdb(f->auth, "abcdefghi@chat.example.org",
+					  "q9mr3faue", &j),
+		   1);
+	assert_int(doveauth_lookup_passdb(f->auth, "abcdefghi@chat.example.org",
+					  "q9mr3faue", &j),
+		   1);
+	assert_int(f->auth->created, 2);
+	assert_int(f->auth->created_ci, 1);
+	assert_int(f->auth->created_nonci, 1);
+	assert_int(f->auth->rejected_registrations, 0);
+	/* refused by the rules: not a rejected registration upstream */
+	assert_int(doveauth_lookup_passdb(f->auth, "short@chat.example.org",
+					  "q9mr3faue", &j),
+		   0);
+	assert_int(f->auth->rejected_registrations, 0);
+	f->auth->probe.load1 = p_load;
+	f->auth->probe.mem_avail_mb = p_mem;
+	f->auth->probe.disk_free_mb = p_disk;
+	fake_load = 1e9;
+	fake_err = 0;
+	assert_int(doveauth_lookup_passdb(f->auth, "newaddr12@chat.example.org",
+					  "q9mr3faue", &j),
+		   0);
+	assert_int(f->auth->rejected_registrations, 1);
+	assert_int(f->auth->created, 2);
+	assert_int(doveauth_metrics(f->auth, &out), 0);
+	assert_non_null(strstr(buf_cstr(&out), "\ncreated_accounts 2\n"));
+	assert_non_null(strstr(buf_cstr(&out), "\ncreated_ci_accounts 1\n"));
+	assert_non_null(
+		strstr(buf_cstr(&out), "\ncreated_nonci_accounts 1\n"));
+	assert_non_null(
+		strstr(buf_cstr(&out), "\nrejected_registrations 1\n"));
+	assert_non_null(strstr(buf_cstr(&out),
+			       "# TYPE created_accounts counter\n"));
+	/* no address in the text */
+	assert_null(strstr(buf_cstr(&out), "@"));
+	buf_deinit(&j);
+	buf_deinit(&out);
+}
+
 int
 main(void)
 {
@@ -520,6 +572,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_wire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_creation, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_counters, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,8 +2,9 @@
  * test_newemail: credential shape and charset (upstream's alphabets and
  * lengths), uniformity of the draw, Python-compatible JSON and URL
  * quoting, the dclogin URL for self-signed and IPv4 relays, and the
- * whole answer parsed back with cJSON. The HTTP side is tested through
- * real nginx in tests/integration/jobs/test_newemail_nginx.sh.
+ * whole answer parsed back with cJSON; the answers counted for the
+ * metrics, over a Unix socket. The HTTP side is tested through real
+ * nginx in tests/integration/jobs/test_newemail_nginx.sh.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,11 +15,15 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define TESTUTIL_IMPL
 #include "testutil.h"
 
 #include "../../../../services/newemail/newemail.h"
+#include "evloop.h"
+#include "net.h"
 
 static char d_acme[] = "chat.example.org", d_self[] = "_chat.example.org",
 	    d_ip[] = "[1.3.3.7]", d_ipbare[] = "1.3.3.7";
@@ -181,13 +186,82 @@ answers(void **state)
 	cJSON_Delete(j);
 }
 
+/* ask: one request to the server on path; the answer's status line */
+static void
+ask(struct evloop *loop, const char *path, const char *req, char *out,
+    size_t outsize)
+{
+	size_t n = 0;
+	ssize_t r;
+	int fd, i;
+
+	assert_int(net_connect_unix(path, &fd), 0);
+	assert_int(send(fd, req, strlen(req), MSG_NOSIGNAL),
+		   (ssize_t)strlen(req));
+	for (i = 0; i < 1000; i++) {
+		(void)evloop_run_once(loop, 5);
+		r = recv(fd, out + n, outsize - 1 - n, MSG_DONTWAIT);
+		if (r == 0)
+			break;
+		if (r > 0)
+			n += (size_t)r;
+	}
+	out[n] = '\0';
+	out[strcspn(out, "\r")] = '\0';
+	(void)close(fd);
+}
+
+/* counted: every answer is counted by kind in the metrics text, and no
+ * credentials reach it */
+static void
+counted(void **state)
+{
+	struct chatmail_config c;
+	struct evloop *loop = evloop_new();
+	struct buf err = BUF_INIT(256), m = BUF_INIT(8192);
+	char *dir = test_tmpdir(), path[512], out[4096];
+	struct newemail *ne;
+	int fd;
+
+	(void)state;
+	cfg_of(&c, d_acme, d_acme, 0, 0);
+	(void)snprintf(path, sizeof(path), "%s/n.sock", dir);
+	fd = net_listen_unix(path, 0600, (uid_t)-1, (gid_t)-1, 8, &err);
+	assert_true(fd >= 0);
+	ne = newemail_new(loop, &c, fd);
+	assert_non_null(ne);
+	ask(loop, path, "POST /new HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
+	    out, sizeof(out));
+	assert_str(out, "HTTP/1.1 200 OK");
+	ask(loop, path, "POST /new HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
+	    out, sizeof(out));
+	ask(loop, path, "GET /new HTTP/1.0\r\n\r\n", out, sizeof(out));
+	assert_str(out, "HTTP/1.1 301 Moved Permanently");
+	ask(loop, path, "GET /old HTTP/1.0\r\n\r\n", out, sizeof(out));
+	assert_str(out, "HTTP/1.1 404 Not Found");
+	assert_int(newemail_metrics(ne, &m), 0);
+	assert_non_null(strstr(buf_cstr(&m), "chatmail_newemail_answers_total"
+					     "{answer=\"credentials\"} 2\n"));
+	assert_non_null(strstr(buf_cstr(&m), "chatmail_newemail_answers_total"
+					     "{answer=\"redirect\"} 1\n"));
+	assert_non_null(strstr(buf_cstr(&m), "chatmail_newemail_answers_total"
+					     "{answer=\"refused\"} 1\n"));
+	assert_null(strstr(buf_cstr(&m), "@"));
+	newemail_free(&ne);
+	evloop_free(&loop);
+	test_rmtree(dir);
+	free(dir);
+	buf_deinit(&err);
+	buf_deinit(&m);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(shape),   cmocka_unit_test(uniform),
 		cmocka_unit_test(quoting), cmocka_unit_test(dclogin),
-		cmocka_unit_test(answers),
+		cmocka_unit_test(answers), cmocka_unit_test(counted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
