@@ -75,7 +75,7 @@ struct fm_ctx {
 	struct fm_ratelimit *rl;       /* outgoing only, else NULL */
 	struct fm_reinject_pool *pool; /* idle reinject connections */
 	struct fm_timeouts t;
-	size_t max_sessions; /* concurrent SMTP sessions */
+	size_t max_sessions;	/* concurrent SMTP sessions */
 	struct fm_stats *stats; /* main()'s; NULL: not counted (tests) */
 };
 

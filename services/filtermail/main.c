@@ -46,10 +46,9 @@ struct opts {
 static void
 usage(void)
 {
-	(void)fprintf(stderr,
-		      "Usage: filtermail [-n] [-v] [--metrics ADDR] "
-		      "<config_file> <mode>\n"
-		      "  mode: incoming or outgoing\n");
+	(void)fprintf(stderr, "Usage: filtermail [-n] [-v] [--metrics ADDR] "
+			      "<config_file> <mode>\n"
+			      "  mode: incoming or outgoing\n");
 }
 
 /* parse_args: 0, or the exit code for a bad command line */
@@ -243,8 +242,7 @@ setup_ctx(struct fm_ctx *ctx, const struct chatmail_config *cfg, int outgoing)
 /* metrics_start: the --metrics listener over view, or NULL (logged;
  * the mail path runs on without it) */
 static struct prom_server *
-metrics_start(struct fm_ctx *ctx, struct fm_stats_view *view,
-	      const char *addr)
+metrics_start(struct fm_ctx *ctx, struct fm_stats_view *view, const char *addr)
 {
 	struct buf err = BUF_INIT(512);
 	struct prom_server *p = NULL;

@@ -107,12 +107,12 @@ static const struct prom_metric dict_table[] = {
 	       "Dict connections from Dovecot open now."),
 	PROM_C("chatmail_dict_connections_total", NULL, DF, st.conns,
 	       "Dict connections accepted."),
-	PROM_C("chatmail_dict_requests_total", "command=\"lookup\"",
-	       DF, st.lookups, "Dict requests by command."),
-	PROM_C("chatmail_dict_requests_total", "command=\"iterate\"",
-	       DF, st.iterates, ""),
-	PROM_C("chatmail_dict_requests_total", "command=\"commit\"",
-	       DF, st.commits, ""),
+	PROM_C("chatmail_dict_requests_total", "command=\"lookup\"", DF,
+	       st.lookups, "Dict requests by command."),
+	PROM_C("chatmail_dict_requests_total", "command=\"iterate\"", DF,
+	       st.iterates, ""),
+	PROM_C("chatmail_dict_requests_total", "command=\"commit\"", DF,
+	       st.commits, ""),
 	PROM_C("chatmail_dict_bad_input_total", NULL, DF, st.bad_input,
 	       "Broken lines, bad hellos and unknown commands."),
 };
@@ -127,8 +127,8 @@ render_metrics(void *arg, struct buf *out)
 
 	dict_server_stats(v->srv, &f.st);
 	f.open = dict_server_conns(v->srv);
-	r = prom_render(out, dict_table, sizeof(dict_table) / sizeof(*dict_table),
-			&f);
+	r = prom_render(out, dict_table,
+			sizeof(dict_table) / sizeof(*dict_table), &f);
 	if (r == 0 && v->svc->metrics != NULL)
 		r = v->svc->metrics(v->svc->state, out);
 	return r;

@@ -23,7 +23,7 @@
 #define PROM_OUT_MAX (4u << 20) /* one exposition at most */
 
 const double prom_latency_le[14] = { 0.001, 0.0025, 0.005, 0.01, 0.025,
-				     0.05,  0.1,    0.25,  0.5,  1,
+				     0.05,  0.1,    0.25,  0.5,	 1,
 				     2.5,   5,	    10,	   60 };
 
 /* prom_hist_observe: see prom.h */
@@ -108,12 +108,12 @@ prom_render(struct buf *out, const struct prom_metric *table, size_t n,
 		if (m->type == PROM_HISTOGRAM)
 			r = render_hist(out, m, field(base, m));
 		else
-			r = buf_printf(
-				out, "%s%s%s%s %llu\n", m->name,
-				m->labels ? "{" : "", m->labels ? m->labels : "",
-				m->labels ? "}" : "",
-				(unsigned long long)*(const uint64_t *)field(
-					base, m));
+			r = buf_printf(out, "%s%s%s%s %llu\n", m->name,
+				       m->labels ? "{" : "",
+				       m->labels ? m->labels : "",
+				       m->labels ? "}" : "",
+				       (unsigned long long)*(
+					       const uint64_t *)field(base, m));
 	}
 	return r < 0 ? -E2BIG : 0;
 }

@@ -59,20 +59,19 @@ struct prom_metric {
 	size_t nle;	  /* at most PROM_HIST_MAX */
 };
 
-#define PROM_C(name, labels, st, member, help)                           \
-	{                                                                \
-		name, labels, PROM_COUNTER, help, offsetof(st, member), \
-			NULL, 0                                          \
+#define PROM_C(name, labels, st, member, help)                                \
+	{                                                                     \
+		name, labels, PROM_COUNTER, help, offsetof(st, member), NULL, \
+			0                                                     \
 	}
-#define PROM_G(name, labels, st, member, help)                         \
-	{                                                              \
-		name, labels, PROM_GAUGE, help, offsetof(st, member), \
-			NULL, 0                                        \
+#define PROM_G(name, labels, st, member, help)                                \
+	{                                                                     \
+		name, labels, PROM_GAUGE, help, offsetof(st, member), NULL, 0 \
 	}
-#define PROM_H(name, st, member, le, help)                                 \
-	{                                                                  \
+#define PROM_H(name, st, member, le, help)                                  \
+	{                                                                   \
 		name, NULL, PROM_HISTOGRAM, help, offsetof(st, member), le, \
-			sizeof(le) / sizeof((le)[0])                       \
+			sizeof(le) / sizeof((le)[0])                        \
 	}
 
 /* latency bounds in seconds, 1 ms to 60 s, for the services' histograms */

@@ -116,8 +116,8 @@ newemail_new(struct evloop *loop, const struct chatmail_config *cfg, int lfd)
 
 #define NE struct newemail
 static const struct prom_metric metrics_table[] = {
-	PROM_C("chatmail_newemail_answers_total", "answer=\"credentials\"",
-	       NE, credentials,
+	PROM_C("chatmail_newemail_answers_total", "answer=\"credentials\"", NE,
+	       credentials,
 	       "Answers of /new: credentials handed out (the account is "
 	       "created on its first login), redirects to dcaccount:, "
 	       "failures, refused requests."),

@@ -562,7 +562,8 @@ check_render(struct fm_policy *pol, int outgoing)
 		       "\nrejected_unencrypted_mail_count %llu\n",
 		       (unsigned long long)p->rejected_unencrypted);
 	assert_non_null(strstr(buf_cstr(&out), want));
-	assert_null(strstr(buf_cstr(&out), outgoing ? "incoming_" : "outgoing_"));
+	assert_null(
+		strstr(buf_cstr(&out), outgoing ? "incoming_" : "outgoing_"));
 	assert_int(strstr(buf_cstr(&out), "\ndkim_signed ") != NULL, outgoing);
 	assert_non_null(strstr(buf_cstr(&out),
 			       "chatmail_filtermail_messages_total{result="
@@ -591,8 +592,9 @@ test_counters(void **state)
 	static const char hdr[] = "From: a@example.org\r\nTo: b@example.net";
 
 	(void)state;
-	assert_int(run(fx.out, "a@example.org", "b@example.net", NULL, enc)->code,
-		   250);
+	assert_int(
+		run(fx.out, "a@example.org", "b@example.net", NULL, enc)->code,
+		250);
 	assert_int(run(fx.out, "a@example.org", "b@example.net", NULL, plain)
 			   ->code,
 		   523);
@@ -616,10 +618,10 @@ test_counters(void **state)
 		   1);
 	assert_int(o->dkim_signed - o0.dkim_signed, 3);
 	run(fx.in, "a@example.org", "b@example.net", NULL, enc);
-	assert_int(run(fx.in, "a@example.org", "enforced@example.org", NULL,
-		       plain)
-			   ->code,
-		   523);
+	assert_int(
+		run(fx.in, "a@example.org", "enforced@example.org", NULL, plain)
+			->code,
+		523);
 	run(fx.in, "", "b@example.org", NULL, report);
 	assert_int(in->encrypted - i0.encrypted, 1);
 	assert_int(in->unencrypted - i0.unencrypted, 2);

@@ -144,8 +144,8 @@ struct script {
 	uint64_t cmd_ms; /* 0: the default */
 	int messages;	 /* -1: not checked */
 	int closed;
-	int stats;	      /* @stats given */
-	uint64_t counts[5];   /* @stats: accepted ... rate_limited */
+	int stats;	    /* @stats given */
+	uint64_t counts[5]; /* @stats: accepted ... rate_limited */
 	struct buf client, server, cmds, msg;
 };
 

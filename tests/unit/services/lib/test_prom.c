@@ -33,8 +33,7 @@ static const struct prom_metric table[] = {
 	PROM_C("chatmail_accounts_created_total", "kind=\"nonci\"",
 	       struct stats, nonci, ""),
 	PROM_G("chatmail_open", NULL, struct stats, open, "Open now."),
-	PROM_H("chatmail_latency_seconds", struct stats, lat, le,
-	       "Latency."),
+	PROM_H("chatmail_latency_seconds", struct stats, lat, le, "Latency."),
 };
 
 static void
@@ -128,8 +127,10 @@ test_server(void **state)
 	(void)snprintf(spec, sizeof(spec), "unix:%s", path);
 	s = prom_server_new(loop, spec, render_fn, &st, &err);
 	assert_non_null(s);
-	get(loop, path, "GET /metrics HTTP/1.1\r\nHost: x\r\n"
-			"Connection: close\r\n\r\n", out, sizeof(out));
+	get(loop, path,
+	    "GET /metrics HTTP/1.1\r\nHost: x\r\n"
+	    "Connection: close\r\n\r\n",
+	    out, sizeof(out));
 	assert_non_null(strstr(out, "HTTP/1.1 200 "));
 	assert_non_null(strstr(out, "Content-Type: " PROM_CONTENT_TYPE));
 	assert_non_null(strstr(out, "\r\n\r\n# HELP created_accounts "));

@@ -230,11 +230,11 @@ counted(void **state)
 	assert_true(fd >= 0);
 	ne = newemail_new(loop, &c, fd);
 	assert_non_null(ne);
-	ask(loop, path, "POST /new HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
-	    out, sizeof(out));
+	ask(loop, path, "POST /new HTTP/1.0\r\nContent-Length: 0\r\n\r\n", out,
+	    sizeof(out));
 	assert_str(out, "HTTP/1.1 200 OK");
-	ask(loop, path, "POST /new HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
-	    out, sizeof(out));
+	ask(loop, path, "POST /new HTTP/1.0\r\nContent-Length: 0\r\n\r\n", out,
+	    sizeof(out));
 	ask(loop, path, "GET /new HTTP/1.0\r\n\r\n", out, sizeof(out));
 	assert_str(out, "HTTP/1.1 301 Moved Permanently");
 	ask(loop, path, "GET /old HTTP/1.0\r\n\r\n", out, sizeof(out));
