@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# test_minimal: the smallest relay a new user applies,
+# crds/examples/minimal.yaml unchanged (only its domain, which the
+# e2e tier's DNS serves), runs: every container of its Pod is up, with
+# iroh-relay (on by default) answering /ping through 443 and two iroh
+# endpoints talking through it, and a new account logging in. Without
+# an address for TURN its Pod has no turn container (TURNReady says
+# NoExternalAddress; test_status covers the condition).
+# shellcheck source=tests/integration/lib/common.sh
+. "$(dirname "$0")/../integration/lib/common.sh"
+# shellcheck source=tests/integration/relay/lib.sh
+. "$(dirname "$0")/../integration/relay/lib.sh"
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+e2e_prereqs
+relay_prereqs
+tap_init
+relay_workdir minimal
+cp "$TOP/crds/examples/minimal.yaml" "$W/minimal.yaml"
+t0=$SECONDS
+relays_up "$W" 1 "$W/minimal.yaml" || { ok 1 "minimal.yaml: relay Pod up"; tap_done; }
+ok 0 "crds/examples/minimal.yaml: relay Pod up, every probed port answers ($((SECONDS - t0)) s)"
+ADDR=$(renv "$ENV1" ADDR)
+DOMAIN=$(renv "$ENV1" DOMAIN)
+CA=$(renv "$ENV1" CA)
+[ "$DOMAIN" = chat.example.org ]
+ok $? "its domain is the example's (got $DOMAIN)"
+
+pod=$(pod_of "$ENV1")
+names=$(podman ps --filter "pod=$pod" --format '{{.Names}}' | sort | tr '\n' ' ')
+[[ $names == *"$pod-iroh-relay "* ]] && [[ $names != *"$pod-turn "* ]]
+ok $? "containers running: iroh-relay yes, turn no (no TURN address) ($names)"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$CA" \
+	--resolve "$DOMAIN:443:$ADDR" "https://$DOMAIN/ping")
+[ "$code" = 200 ]
+ok $? "GET https://$DOMAIN/ping: 200 from iroh-relay (got $code)"
+if PROBE=$("$TOP/hack/iroh-probe.sh" 2>"$W/iroh-probe-build.log"); then
+	out=$("$PROBE" "https://$ADDR/" --insecure --count 20 --timeout 30 2>&1)
+	echo "$out" | grep -q '^ok sent=20 a_to_b=20 b_to_a=20 '
+	ok $? "iroh datagrams both ways through the relay ($out)"
+else
+	ok 1 "iroh-probe builds (hack/iroh-probe.sh)"
+fi
+creds=$(new_account "$ENV1")
+[ -n "$creds" ]
+ok $? "a new account logs in"
+tap_done
