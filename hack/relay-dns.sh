@@ -10,7 +10,8 @@
 #   hack/relay-dns.sh stop      stop dnsmasq (by PID), remove what it
 #                               created
 #
-# Records per relay (as upstream's `cmdeploy dns` asks for, §1.13):
+# Records per relay (as upstream's `cmdeploy dns` asks for, docs/UPSTREAM.md,
+# DNS records):
 # A, MX 10, www/mta-sts, _mta-sts TXT, SPF, DMARC, the DKIM TXT of the
 # relay's key, SRV for submission(s) and imap(s). dnsmasq is
 # authoritative for every relay domain (local=/<domain>/) and answers
