@@ -35,17 +35,23 @@ def quote(s):
 
 
 async def new_account(env, ctx):
-    """POST /new on the relay: (email, password)"""
-    r, w = await asyncio.open_connection(
-        env["ADDR"], int(env.get("HTTPS_PORT", 443)), ssl=ctx,
-        server_hostname=env["DOMAIN"])
-    w.write(("POST /new HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\n"
-             "Connection: close\r\n\r\n" % env["DOMAIN"]).encode())
-    data = await r.read()
-    w.close()
-    body = data.split(b"\r\n\r\n", 1)[1]
-    d = json.loads(body)
-    return d["email"], d["password"]
+    """POST /new on the relay: (email, password). The relay allows 2 a
+    second from one address (upstream's nginx limit_req): a refusal is
+    retried after half a second, at most 100 times"""
+    for _ in range(100):
+        r, w = await asyncio.open_connection(
+            env["ADDR"], int(env.get("HTTPS_PORT", 443)), ssl=ctx,
+            server_hostname=env["DOMAIN"])
+        w.write(("POST /new HTTP/1.0\r\nHost: %s\r\nContent-Length: 0"
+                 "\r\n\r\n" % env["DOMAIN"]).encode())
+        data = await r.read()
+        w.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        if head.split(b" ", 2)[1:2] == [b"200"]:
+            d = json.loads(body)
+            return d["email"], d["password"]
+        await asyncio.sleep(0.5)
+    raise ConnectionError("POST /new refused 100 times")
 
 
 async def expect(r, tag):
