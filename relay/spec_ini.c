@@ -131,6 +131,18 @@ dkim_key(const struct relay_spec *s, const struct render_target *t)
 	return xstrdup(t->dkim_key);
 }
 
+/* filtermail_milter_port: the target's; the option has no default (no
+ * milter, as on an upstream host), the relay's Postfix signs its
+ * bounces through it (non_smtpd_milters). Not on an IPv4 relay, which
+ * signs nothing (upstream runs no OpenDKIM there). */
+static char *
+milter_port(const struct relay_spec *s, const struct render_target *t)
+{
+	if (spec_is_ipv4(s->domain))
+		return NULL;
+	return xasprintf("%u", t->port[RENDER_PORT_MILTER]);
+}
+
 /* dns_server: the target's resolver ("" = the system's) */
 static char *
 dns_server(const struct relay_spec *s, const struct render_target *t)
@@ -154,11 +166,11 @@ static const struct {
 	{ "nocreate_file", nocreate_file },
 	{ "dkim_key_file", dkim_key },
 	{ "dns_server", dns_server },
-	/* the services' defaults: the built-in app versions; the milter
-	 * port is internal to the Pod like the filtermail ports, but has
-	 * no spec field (nothing else listens beside it) */
+	/* the services' default: the built-in app versions */
 	{ "appversions_file", NULL },
-	{ "filtermail_milter_port", NULL },
+	/* DKIM signing and the bounce milter are on only when chatmail.ini
+	 * asks (docs/UPSTREAM.md, DKIM): the relay's asks for both */
+	{ "filtermail_milter_port", milter_port },
 };
 
 #define NSPECIALS (sizeof(specials) / sizeof(specials[0]))

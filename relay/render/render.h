@@ -100,6 +100,7 @@ enum render_port_id {
 	RENDER_PORT_IROH,
 	RENDER_PORT_DOVECOT_STATS, /* OpenMetrics, on mtail_address */
 	RENDER_PORT_IROH_METRICS,  /* iroh-relay's, disabled */
+	RENDER_PORT_MILTER, /* filtermail outgoing's bounce-signing milter */
 	RENDER_NPORTS,
 };
 

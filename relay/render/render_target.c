@@ -71,6 +71,10 @@ const struct render_port render_ports[RENDER_NPORTS] = {
 					RENDER_PROC_DOVECOT, 0 },
 	[RENDER_PORT_IROH_METRICS] = { "iroh-metrics", 9092, RENDER_PROC_IROH,
 				       0 },
+	/* ours (docs/UPSTREAM.md, DKIM): chatmail.ini's
+	 * filtermail_milter_port, which has no default */
+	[RENDER_PORT_MILTER] = { "milter", 10084,
+				 RENDER_PROC_FILTERMAIL_OUTGOING, 0 },
 };
 
 /* the socket file names below run_dir: the one place they are set */

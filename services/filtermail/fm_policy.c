@@ -68,6 +68,11 @@ fm_policy_new(struct evloop *loop, const struct chatmail_config *cfg,
 		if (pol->signer == NULL ||
 		    fm_policy_signers_start(pol, err) < 0)
 			goto fail;
+	} else if (outgoing) {
+		/* upstream's ini: OpenDKIM signs (docs/UPSTREAM.md, DKIM) */
+		log_info("DKIM signing off: %s",
+			 cfg->ipv4_relay ? "an IPv4 relay"
+					 : "no dkim_key_file in chatmail.ini");
 	}
 	if (!outgoing) {
 		pol->skip_dkim = env_true("FILTERMAIL_SKIP_DKIM");

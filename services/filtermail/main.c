@@ -5,8 +5,11 @@
  *   filtermail [-n] [-v] [--metrics ADDR] <chatmail.ini> outgoing|incoming
  *
  * outgoing: SMTP on filtermail_smtp_host:filtermail_smtp_port (10080),
- *   reinjects to postfix_reinject_host:postfix_reinject_port (10025);
- *   a milter on filtermail_milter_port (10084) DKIM-signs the bounces
+ *   reinjects to postfix_reinject_host:postfix_reinject_port (10025).
+ *   Only when chatmail.ini asks, as a drop-in on an upstream host where
+ *   OpenDKIM signs (docs/UPSTREAM.md, DKIM): dkim_key_file set, it
+ *   DKIM-signs with that key (a key it cannot load is exit 78);
+ *   filtermail_milter_port set, a milter there signs the bounces
  *   Postfix generates (non_smtpd_milters).
  * incoming: SMTP on filtermail_smtp_port_incoming (10081) and HTTP
  *   /mxdeliv on filtermail_http_port_incoming (10082), reinjects to
@@ -256,6 +259,39 @@ metrics_start(struct fm_ctx *ctx, struct fm_stats_view *view, const char *addr)
 	return p;
 }
 
+/* listen_second: outgoing's milter, only when chatmail.ini asks
+ * (docs/UPSTREAM.md, DKIM); incoming's HTTP server. 0 or -1 (logged) */
+static int
+listen_second(struct fm_ctx *ctx, const struct chatmail_config *cfg,
+	      struct fm_milter **milter_r, struct fm_httpd **httpd_r)
+{
+	const char *host = cfg->filtermail_smtp_host;
+	unsigned port;
+	int fd;
+
+	if (ctx->outgoing && cfg->filtermail_milter_port == 0)
+		return 0;
+	if (ctx->outgoing) {
+		port = cfg->filtermail_milter_port;
+		if ((fd = listen_on(host, port)) < 0 ||
+		    (*milter_r = fm_milter_new(ctx, fd)) == NULL)
+			return -1;
+		log_debug("Milter (DKIM signing) listening on %s:%u", host,
+			  port);
+		if (cfg->dkim_key_file[0] == '\0' || cfg->ipv4_relay)
+			log_warn("filtermail_milter_port is set but nothing "
+				 "is signed (no dkim_key_file, or an IPv4 "
+				 "relay): bounces pass unsigned");
+		return 0;
+	}
+	port = cfg->filtermail_http_port_incoming;
+	if ((fd = listen_on(host, port)) < 0 ||
+	    (*httpd_r = fm_httpd_new(ctx, fd)) == NULL)
+		return -1;
+	log_debug("Incoming HTTP server listening on %s:%u", host, port);
+	return 0;
+}
+
 /* serve: listeners, then the loop; returns the exit code */
 static int
 serve(struct fm_ctx *ctx, const struct chatmail_config *cfg,
@@ -279,24 +315,9 @@ serve(struct fm_ctx *ctx, const struct chatmail_config *cfg,
 	}
 	log_debug("%s SMTP server listening on %s:%u",
 		  ctx->outgoing ? "Outgoing" : "Incoming", host, port);
-	if (ctx->outgoing) {
-		port = cfg->filtermail_milter_port;
-		if ((fd = listen_on(host, port)) < 0 ||
-		    (milter = fm_milter_new(ctx, fd)) == NULL) {
-			r = EX_TEMPFAIL;
-			goto out;
-		}
-		log_debug("Milter (DKIM signing) listening on %s:%u", host,
-			  port);
-	} else {
-		port = cfg->filtermail_http_port_incoming;
-		if ((fd = listen_on(host, port)) < 0 ||
-		    (httpd = fm_httpd_new(ctx, fd)) == NULL) {
-			r = EX_TEMPFAIL;
-			goto out;
-		}
-		log_debug("Incoming HTTP server listening on %s:%u", host,
-			  port);
+	if (listen_second(ctx, cfg, &milter, &httpd) < 0) {
+		r = EX_TEMPFAIL;
+		goto out;
 	}
 	view.policy = ctx->policy;
 	view.smtpd = smtpd;

@@ -93,12 +93,13 @@ struct chatmail_config {
 	char *nocreate_file;	/* /etc/chatmail-nocreate */
 	char *notification_url; /* https://notifications.delta.chat/notify */
 	char *dkim_selector;	/* opendkim */
-	char *dkim_key_file;	/* /etc/dkimkeys/opendkim.private */
+	char *dkim_key_file;	/* "" = no signing (upstream: OpenDKIM) */
 	char *dns_server;	/* "" = system resolver; else IP[:port] */
 	char *appversions_file; /* "" = the built-in copy */
 	/* filtermail outgoing's milter, which DKIM-signs Postfix-generated
-	 * bounces (non_smtpd_milters), on filtermail_smtp_host */
-	unsigned filtermail_milter_port; /* 10084 */
+	 * bounces (non_smtpd_milters), on filtermail_smtp_host; 0 = unset:
+	 * no milter (the operator's chatmail.ini sets 10084) */
+	unsigned filtermail_milter_port;
 
 	/* derived at load time (upstream's derived properties) */
 	char *mail_domain_bare; /* mail_domain without [ ] */

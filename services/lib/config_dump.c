@@ -60,8 +60,13 @@ dump_opt(const struct chatmail_config *cfg, size_t i, FILE *out)
 
 	switch (o->type) {
 	case OPT_UINT:
-		(void)fprintf(out, "%s = %u\n", o->name,
-			      *(const unsigned *)(const void *)field);
+		/* a number without a default is 0 while unset */
+		if (o->def == NULL &&
+		    *(const unsigned *)(const void *)field == 0)
+			(void)fprintf(out, "# %s is unset\n", o->name);
+		else
+			(void)fprintf(out, "%s = %u\n", o->name,
+				      *(const unsigned *)(const void *)field);
 		return;
 	case OPT_U64:
 		(void)fprintf(out, "%s = %llu\n", o->name,

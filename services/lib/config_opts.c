@@ -101,15 +101,18 @@ const struct config_opt config_opts[] = {
 	STR(notification_url, "https://notifications.delta.chat/notify", 1,
 	    2048, OF_OURS, config_check_url),
 	STR(dkim_selector, "opendkim", 1, 63, OF_OURS, config_check_name),
-	/* empty: filtermail signs nothing (relays whose DKIM is elsewhere) */
-	STR(dkim_key_file, "/etc/dkimkeys/opendkim.private", 0, 4095,
-	    OF_OURS | OF_PATH, NULL),
+	/* empty (the default, as on an upstream host, where OpenDKIM
+	 * signs): filtermail signs nothing; a path: filtermail outgoing
+	 * signs with that key and refuses to start without it */
+	STR(dkim_key_file, "", 0, 4095, OF_OURS | OF_PATH, NULL),
 	/* empty: the system resolver; else IP[:port] */
 	STR(dns_server, "", 0, 255, OF_OURS, NULL),
 	/* empty: the built-in copy */
 	STR(appversions_file, "", 0, 4095, OF_OURS, NULL),
-	/* filtermail outgoing's milter for Postfix-generated bounces */
-	PORT(filtermail_milter_port, "10084", OF_OURS),
+	/* filtermail outgoing's milter for Postfix-generated bounces;
+	 * unset (0, the default: nothing of upstream's listens on 10084):
+	 * no milter */
+	PORT(filtermail_milter_port, NULL, OF_OURS),
 };
 
 const size_t config_nopts = sizeof(config_opts) / sizeof(config_opts[0]);

@@ -141,6 +141,9 @@ layout_value(const char *key, const struct render_target *t)
 		return xstrdup(t->dkim_key);
 	if (strcmp(key, "dns_server") == 0)
 		return xstrdup(t->dns_server);
+	/* the relay asks for the bounce milter (no default: off) */
+	if (strcmp(key, "filtermail_milter_port") == 0)
+		return xasprintf("%u", t->port[RENDER_PORT_MILTER]);
 	return NULL;
 }
 

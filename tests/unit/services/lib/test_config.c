@@ -123,10 +123,11 @@ test_defaults(void **state)
 	assert_str(c.notification_url,
 		   "https://notifications.delta.chat/notify");
 	assert_str(c.dkim_selector, "opendkim");
-	assert_str(c.dkim_key_file, "/etc/dkimkeys/opendkim.private");
+	/* upstream's ini: no signing, no milter (docs/UPSTREAM.md, DKIM) */
+	assert_str(c.dkim_key_file, "");
 	assert_str(c.dns_server, "");
 	assert_str(c.appversions_file, "");
-	assert_int(c.filtermail_milter_port, 10084);
+	assert_int(c.filtermail_milter_port, 0);
 	assert_int(c.tls_cert_mode, TLS_CERT_ACME);
 	assert_str(c.unknown, "");
 	assert_str(c.warnings, "");
@@ -460,6 +461,13 @@ test_iroh_and_mtail(void **state)
 			&err),
 		   0);
 	assert_str(c.dkim_key_file, "");
+	config_deinit(&c);
+	/* the milter port has no default; once given it is a real port */
+	assert_int(load(&c,
+			"[params]\nmail_domain = a.org\n"
+			"filtermail_milter_port = 0\n",
+			&err),
+		   -1);
 	config_deinit(&c);
 	buf_deinit(&err);
 }
@@ -833,6 +841,8 @@ test_dump_roundtrip(void **state)
 				strstr(one, "\nmax_load_1m = 0.000012345\n"));
 			assert_non_null(strstr(one, "# iroh_relay is unset"));
 			assert_non_null(strstr(one, "# mtail_address is"));
+			assert_non_null(strstr(
+				one, "# filtermail_milter_port is unset\n"));
 			assert_non_null(strstr(one, "tls_cert_mode self"));
 			assert_non_null(
 				strstr(one, "# unknown keys (ignored): zz\n"));
