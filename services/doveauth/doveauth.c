@@ -265,7 +265,7 @@ doveauth_new(const struct chatmail_config *cfg)
 	while (n > 1 && auth->mailboxes_dir[n - 1] == '/')
 		auth->mailboxes_dir[--n] = '\0';
 	auth->nocreate_file = cfg->nocreate_file;
-	auth_probe_system(&auth->probe);
+	auth_probe_init(&auth->probe, "");
 	return auth;
 }
 

@@ -6,8 +6,10 @@
  * relay's own domain and creates an account on its first login:
  *
  *   doveauth.c         the dict handlers: key parsing, lookups, iterate
- *   doveauth_create.c  creation rules, system limits, SHA512-CRYPT,
+ *   doveauth_create.c  creation rules, the limits' check, SHA512-CRYPT,
  *                      the locked first write of the password file
+ *   doveauth_limits.c  the figures the limits are checked against: the
+ *                      container's cgroup, else the node
  *
  * Untrusted input: the dict keys (they carry the cleartext password of
  * a login attempt, which is wiped after use and never logged).
@@ -45,12 +47,24 @@ struct auth_key {
  * a user). */
 int auth_parse_key(char *key, struct auth_key *out);
 
+/* where doveauth's cgroup is, per hierarchy (doveauth_limits.c);
+ * version 0: not found (the node's figures count) */
+#define AUTH_CG_PATH_MAX 1024
+struct auth_cgroup {
+	int mem_version, cpu_version; /* 0, 1 (cgroup v1) or 2 */
+	char mem_dir[AUTH_CG_PATH_MAX], mem_top[AUTH_CG_PATH_MAX];
+	char cpu_dir[AUTH_CG_PATH_MAX], cpu_top[AUTH_CG_PATH_MAX];
+};
+
 /* what the system has left, for the creation limits; each reader
  * returns 0 or -errno (then that limit is not checked, as upstream) */
 struct auth_probe {
-	int (*load1)(double *load_r);
-	int (*mem_avail_mb)(uint64_t *mb_r);
-	int (*disk_free_mb)(const char *dir, uint64_t *mb_r);
+	char root[256]; /* prefix of every path read: "" on a system */
+	struct auth_cgroup cg;
+	int (*load1)(const struct auth_probe *p, double *load_r);
+	int (*mem_avail_mb)(const struct auth_probe *p, uint64_t *mb_r);
+	int (*disk_free_mb)(const struct auth_probe *p, const char *dir,
+			    uint64_t *mb_r);
 };
 
 struct doveauth {
@@ -101,8 +115,30 @@ int auth_hash_password(const char *password, char *out, size_t outsize);
  * -errno */
 int auth_create(struct doveauth *auth, const char *addr, const char *userdir,
 		const char *password);
-/* auth_probe_system: the real readers (getloadavg, /proc/meminfo,
- * statvfs) */
-void auth_probe_system(struct auth_probe *probe);
+/* --- doveauth_limits.c: the figures of the container ------------- */
+
+/* auth_probe_init: the real readers below root ("" on a system): the
+ * cgroup doveauth runs in (found once, logged), else the node's
+ * /proc/loadavg and /proc/meminfo; statvfs for the disk */
+void auth_probe_init(struct auth_probe *probe, const char *root);
+/* auth_cgroup_find: the cgroup of this process from root's
+ * /proc/self/cgroup and /proc/self/mountinfo: for memory the v2 one when
+ * it has the memory controller, else v1's memory hierarchy; for the CPU
+ * likewise (v2 cpu.max or cpu.pressure, else v1's cpu). 0 or -errno
+ * (no /proc); a hierarchy not found has version 0 */
+int auth_cgroup_find(const char *root, struct auth_cgroup *cg);
+/* auth_cgroup_mem_room: the smallest headroom (limit - usage + inactive
+ * page cache, in bytes) of cg's memory cgroup and its visible
+ * ancestors; 1, 0 (no limit anywhere), or -errno (ours unreadable) */
+int auth_cgroup_mem_room(const char *root, const struct auth_cgroup *cg,
+			 uint64_t *room_r);
+/* auth_cgroup_cpu_limit: the smallest CPU limit (quota / period, in
+ * CPUs) of cg's cpu cgroup and its visible ancestors; 1 or 0 (none) */
+int auth_cgroup_cpu_limit(const char *root, const struct auth_cgroup *cg,
+			  double *cores_r);
+/* auth_cgroup_cpu_pressure: "some avg60" of cgroup v2's cpu.pressure,
+ * percent; 0 or -errno (v1, or PSI off) */
+int auth_cgroup_cpu_pressure(const char *root, const struct auth_cgroup *cg,
+			     double *avg60_r);
 
 #endif

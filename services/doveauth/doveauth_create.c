@@ -5,7 +5,8 @@
  *
  *   1. the rules: no nocreate file, password length, exactly one '@',
  *      localpart length and charset [a-z0-9._-]
- *   2. the system limits: 1-minute load, MemAvailable, free disk
+ *   2. the system limits: 1-minute load, available memory, free disk
+ *      (doveauth_limits.c reads them from the container's cgroup)
  *   3. under <userdir>/password.lock (the flock upstream's filelock
  *      takes, so our doveauth and upstream's can even run side by side),
  *      check again, then write "{SHA512-CRYPT}$6$..." atomically and the
@@ -23,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -32,7 +32,6 @@
 #include "user.h"
 #include "xmalloc.h"
 
-#define MB (1024.0 * 1024.0)
 #define LOCK_TIMEOUT_MS 5000 /* upstream's FileLock(timeout=5) */
 
 /* utf8_len: characters (not bytes) in s, as Python's len() counts */
@@ -87,68 +86,6 @@ auth_may_create(const struct doveauth *auth, const char *addr,
 	return 1;
 }
 
-/* sys_load1: the 1-minute load average */
-static int
-sys_load1(double *load_r)
-{
-	double l[1];
-
-	if (getloadavg(l, 1) != 1)
-		return -EIO;
-	*load_r = l[0];
-	return 0;
-}
-
-/* sys_mem_avail_mb: MemAvailable from /proc/meminfo in MiB (psutil's
- * virtual_memory().available) */
-static int
-sys_mem_avail_mb(uint64_t *mb_r)
-{
-	char line[256];
-	uint64_t kb;
-	FILE *fp = fopen("/proc/meminfo", "r");
-	int r = -ENOENT;
-
-	if (fp == NULL)
-		return -errno;
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		char *p = line + strlen("MemAvailable:"), *end;
-
-		if (strncmp(line, "MemAvailable:", 13) != 0)
-			continue;
-		p += strspn(p, " ");
-		end = p + strspn(p, "0123456789");
-		*end = '\0';
-		r = num_parse_u64(p, 0, UINT64_MAX / 1024, &kb);
-		if (r == 0)
-			*mb_r = kb / 1024;
-		break;
-	}
-	(void)fclose(fp);
-	return r;
-}
-
-/* sys_disk_free_mb: space left for unprivileged users on dir's file
- * system, in MiB (psutil's disk_usage().free) */
-static int
-sys_disk_free_mb(const char *dir, uint64_t *mb_r)
-{
-	struct statvfs st;
-
-	if (statvfs(dir, &st) < 0)
-		return -errno;
-	*mb_r = (uint64_t)((double)st.f_bavail * (double)st.f_frsize / MB);
-	return 0;
-}
-
-void
-auth_probe_system(struct auth_probe *probe)
-{
-	probe->load1 = sys_load1;
-	probe->mem_avail_mb = sys_mem_avail_mb;
-	probe->disk_free_mb = sys_disk_free_mb;
-}
-
 int
 auth_has_resources(const struct doveauth *auth)
 {
@@ -157,7 +94,7 @@ auth_has_resources(const struct doveauth *auth)
 	uint64_t mem, disk;
 	int r;
 
-	if ((r = auth->probe.load1(&load)) < 0) {
+	if ((r = auth->probe.load1(&auth->probe, &load)) < 0) {
 		log_warn("ignoring unreadable system limit: load: %s",
 			 strerror(-r));
 	} else if (load > cfg->max_load_1m) {
@@ -165,7 +102,7 @@ auth_has_resources(const struct doveauth *auth)
 			 cfg->max_load_1m);
 		return 0;
 	}
-	if ((r = auth->probe.mem_avail_mb(&mem)) < 0) {
+	if ((r = auth->probe.mem_avail_mb(&auth->probe, &mem)) < 0) {
 		log_warn("ignoring unreadable system limit: memory: %s",
 			 strerror(-r));
 	} else if (mem < cfg->min_available_memory_mb) {
@@ -175,7 +112,8 @@ auth_has_resources(const struct doveauth *auth)
 			 (unsigned long long)cfg->min_available_memory_mb);
 		return 0;
 	}
-	if ((r = auth->probe.disk_free_mb(auth->mailboxes_dir, &disk)) < 0) {
+	if ((r = auth->probe.disk_free_mb(&auth->probe, auth->mailboxes_dir,
+					  &disk)) < 0) {
 		log_warn("ignoring unreadable system limit: disk: %s",
 			 strerror(-r));
 	} else if (disk < cfg->min_free_disk_space_mb) {

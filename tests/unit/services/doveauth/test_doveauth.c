@@ -202,22 +202,25 @@ static uint64_t fake_mem, fake_disk;
 static int fake_err;
 
 static int
-p_load(double *r)
+p_load(const struct auth_probe *p, double *r)
 {
+	(void)p;
 	*r = fake_load;
 	return fake_err & 1 ? -EIO : 0;
 }
 
 static int
-p_mem(uint64_t *r)
+p_mem(const struct auth_probe *p, uint64_t *r)
 {
+	(void)p;
 	*r = fake_mem;
 	return fake_err & 2 ? -EIO : 0;
 }
 
 static int
-p_disk(const char *dir, uint64_t *r)
+p_disk(const struct auth_probe *p, const char *dir, uint64_t *r)
 {
+	(void)p;
 	(void)dir;
 	*r = fake_disk;
 	return fake_err & 4 ? -EIO : 0;
@@ -254,7 +257,7 @@ test_limits(void **state)
 	fake_err = 0;
 }
 
-/* the real readers work on this machine */
+/* the real readers work on this machine (its cgroup: test_limits.c) */
 static void
 test_probe_system(void **state)
 {
@@ -263,12 +266,12 @@ test_probe_system(void **state)
 	uint64_t m, d;
 
 	(void)state;
-	auth_probe_system(&p);
-	assert_int(p.load1(&l), 0);
-	assert_int(p.mem_avail_mb(&m), 0);
+	auth_probe_init(&p, "");
+	assert_int(p.load1(&p, &l), 0);
+	assert_int(p.mem_avail_mb(&p, &m), 0);
 	assert_true(m > 0);
-	assert_int(p.disk_free_mb("/", &d), 0);
-	assert_true(p.disk_free_mb("/nonexistent/dir", &d) < 0);
+	assert_int(p.disk_free_mb(&p, "/", &d), 0);
+	assert_true(p.disk_free_mb(&p, "/nonexistent/dir", &d) < 0);
 }
 
 static void
