@@ -10,6 +10,8 @@ pkgs=(
 	libclang-rt-14-dev libfuzzer-14-dev llvm bear
 	libcurl4-openssl-dev libcjson-dev libwebsockets-dev libssl-dev
 	libcmocka-dev libyaml-dev libqrencode-dev libcrypt-dev
+	# doveauth's one-time import of a legacy SQLite password database
+	libsqlite3-dev
 	# lint
 	shellcheck
 	# integration tier: the real peers and real clients

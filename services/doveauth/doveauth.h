@@ -10,6 +10,8 @@
  *                      the locked first write of the password file
  *   doveauth_limits.c  the figures the limits are checked against: the
  *                      container's cgroup, else the node
+ *   doveauth_migrate.c upstream's one-time import of a legacy SQLite
+ *                      password database (passdb_path)
  *
  * Untrusted input: the dict keys (they carry the cleartext password of
  * a login attempt, which is wiped after use and never logged).
@@ -115,6 +117,15 @@ int auth_hash_password(const char *password, char *out, size_t outsize);
  * -errno */
 int auth_create(struct doveauth *auth, const char *addr, const char *userdir,
 		const char *password);
+/* auth_migrate_sqlite: upstream's migrate_from_db_to_maildir: when the
+ * SQLite database at path exists, write the password file of each of its
+ * users under mailboxes_dir (not the "ci-"/"ac_" ones; the mtime from
+ * the last login), then rename it to <path>.old and remove its
+ * "<name>-*" files; progress logged every chunk rows (0: 10000). 0
+ * (migrated, or no database), or -errno (logged; the database stays). */
+int auth_migrate_sqlite(const char *path, const char *mailboxes_dir,
+			unsigned chunk);
+
 /* --- doveauth_limits.c: the figures of the container ------------- */
 
 /* auth_probe_init: the real readers below root ("" on a system): the

@@ -4,7 +4,6 @@
  * services/lib/dict_service.c).
  */
 #include <stddef.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "dict.h"
@@ -13,7 +12,8 @@
 
 static struct doveauth *auth;
 
-/* start: the lookup state; a legacy sqlite passdb is only reported */
+/* start: a legacy SQLite passdb migrated (upstream does it before
+ * serving), then the lookup state */
 static int
 start(void *state, const struct chatmail_config *cfg, struct evloop *loop,
       const struct dict_service_args *a, const struct dict_ops **ops_r,
@@ -22,10 +22,8 @@ start(void *state, const struct chatmail_config *cfg, struct evloop *loop,
 	(void)state;
 	(void)loop;
 	(void)a;
-	if (access(cfg->passdb_path, F_OK) == 0)
-		log_warn("legacy %s exists: this doveauth does not migrate "
-			 "it; run upstream's doveauth once to convert it",
-			 cfg->passdb_path);
+	if (auth_migrate_sqlite(cfg->passdb_path, cfg->mailboxes_dir, 0) < 0)
+		return -1;
 	auth = doveauth_new(cfg);
 	*ops_r = &doveauth_ops;
 	*ctx_r = auth;

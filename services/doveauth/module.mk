@@ -2,5 +2,5 @@
 PROGRAMS += doveauth
 doveauth_DIR := services/doveauth
 doveauth_SRCS := $(sort $(wildcard services/doveauth/*.c))
-doveauth_LDLIBS = -lcrypt
+doveauth_LDLIBS = -lcrypt -lsqlite3
 doveauth_TESTDIR := tests/unit/services/doveauth
