@@ -87,6 +87,9 @@ static const struct ctr_def ctrs[] = {
 	    M_RUN | M_CONFIG | M_DKIM | M_TMP, RUN_VMAIL),
 	CTR(RENDER_PROC_FILTERMAIL_INCOMING, SPEC_C_FILTERMAIL, NULL, NULL,
 	    M_RUN | M_MAIL | M_CONFIG | M_TMP, RUN_VMAIL),
+	/* remote delivery (delivery mode Transport): only chatmail.ini */
+	CTR(RENDER_PROC_FILTERMAIL_TRANSPORT, SPEC_C_FILTERMAIL, NULL, NULL,
+	    M_CONFIG, RUN_VMAIL),
 	CTR(RENDER_PROC_DOVEAUTH, SPEC_C_DOVEAUTH, NULL, NULL,
 	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL),
 	CTR(RENDER_PROC_METADATA, SPEC_C_METADATA, NULL, NULL,
@@ -455,6 +458,9 @@ pod_spec(const struct desired_in *in, const struct render_target *t)
 	cJSON_AddFalseToObject(pod, "automountServiceAccountToken");
 	cs = cJSON_AddArrayToObject(pod, "containers");
 	for (i = 0; i < sizeof(ctrs) / sizeof(ctrs[0]); i++) {
+		if (ctrs[i].proc == RENDER_PROC_FILTERMAIL_TRANSPORT &&
+		    in->spec->delivery.mode != SPEC_DELIVERY_TRANSPORT)
+			continue;
 		if (ctrs[i].img == SPEC_C_IROH && !in->spec->iroh.enabled)
 			continue;
 		if (ctrs[i].img == SPEC_C_TURN &&

@@ -75,13 +75,20 @@ enum spec_traffic_policy {
 	SPEC_ETP_CLUSTER, /* "Cluster" */
 };
 
+/* how mail for other domains leaves (docs/UPSTREAM.md, Remote delivery) */
+enum spec_delivery_mode {
+	SPEC_DELIVERY_TRANSPORT, /* "Transport" (default, as upstream):
+				  * filtermail transport, HTTPS then SMTP */
+	SPEC_DELIVERY_POSTFIX,	 /* "PostfixSMTP": Postfix's smtp client */
+};
+
 /* the containers of a relay's Pod and its jobs, for images/resources;
  * JSON keys in spec_container_name() */
 enum spec_container {
 	SPEC_C_POSTFIX,	   /* "postfix" */
 	SPEC_C_DOVECOT,	   /* "dovecot" */
 	SPEC_C_NGINX,	   /* "nginx" */
-	SPEC_C_FILTERMAIL, /* "filtermail" (outgoing and incoming) */
+	SPEC_C_FILTERMAIL, /* "filtermail" (outgoing, incoming, transport) */
 	SPEC_C_DOVEAUTH,   /* "doveauth" */
 	SPEC_C_METADATA,   /* "metadata" (chatmail-metadata) */
 	SPEC_C_LASTLOGIN,  /* "lastlogin" */
@@ -167,6 +174,9 @@ struct relay_spec {
 	struct {
 		int disable_ipv6; /* false */
 	} network;
+	struct {
+		enum spec_delivery_mode mode; /* Transport */
+	} delivery;
 	/* images[c]: "" = the operator's default image for container c */
 	char *images[SPEC_C_COUNT];
 	char *image_pull_policy; /* "" = Kubernetes' default */
@@ -276,6 +286,7 @@ const char *spec_tls_mode_name(enum spec_tls_mode m);
 const char *spec_registration_name(enum spec_registration r);
 const char *spec_service_type_name(enum spec_service_type t);
 const char *spec_traffic_policy_name(enum spec_traffic_policy p);
+const char *spec_delivery_mode_name(enum spec_delivery_mode m);
 
 /* spec_crd_yaml: the ChatmailRelay CustomResourceDefinition generated
  * from the field and option tables, as YAML (what `chatmail-operator

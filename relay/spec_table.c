@@ -47,6 +47,8 @@ static const char *const tls_names[] = { "SelfSigned", "Secret", "CertManager",
 static const char *const svc_names[] = { "LoadBalancer", "NodePort",
 					 "ClusterIP", NULL };
 static const char *const etp_names[] = { "Local", "Cluster", NULL };
+static const char *const delivery_names[] = { "Transport", "PostfixSMTP",
+					      NULL };
 
 #define OFF(m) offsetof(struct relay_spec, m)
 /* fields that set a chatmail.ini option: default and range the option's */
@@ -239,6 +241,14 @@ const struct spec_field spec_fields[] = {
 	OPT("network.disableIPv6", network.disable_ipv6, SPEC_FT_BOOL,
 	    "disable_ipv6", "Listen and deliver on IPv4 only."),
 
+	ENUM("delivery.mode", delivery.mode, "Transport", delivery_names,
+	     "Transport (as upstream): Postfix hands mail for other domains to "
+	     "filtermail transport, which posts it to https://<mx>/mxdeliv "
+	     "first and falls back to SMTP on port 25 (verified STARTTLS), so "
+	     "relays federate where outgoing port 25 is blocked. PostfixSMTP: "
+	     "Postfix's own smtp client delivers on port 25 only, for relays "
+	     "that must not send over HTTPS."),
+
 	STR("imagePullPolicy", image_pull_policy, "", 0, 16,
 	    &spec_syn_pull_policy,
 	    "Pull policy of every container; empty for Kubernetes' default."),
@@ -323,8 +333,8 @@ const struct spec_field spec_fields[] = {
 	    "filtermail incoming HTTP, behind /mxdeliv."),
 	OPT("ports.filtermailLmtpTransport", ports.filtermail_lmtp_transport,
 	    SPEC_FT_UINT, "filtermail_lmtp_port_transport",
-	    "filtermail transport LMTP (unused, Postfix delivers remote mail "
-	    "itself)."),
+	    "filtermail transport LMTP (Postfix's default_transport in "
+	    "delivery mode Transport)."),
 	OPT("ports.postfixReinject", ports.postfix_reinject, SPEC_FT_UINT,
 	    "postfix_reinject_port", "Postfix reinjection of outgoing mail."),
 	OPT("ports.postfixReinjectIncoming", ports.postfix_reinject_incoming,
@@ -418,6 +428,11 @@ const struct spec_group spec_groups[] = {
 	  0,
 	  { { NULL, NULL } } },
 	{ "network", "Network settings.", "", 0, { { NULL, NULL } } },
+	{ "delivery",
+	  "How mail for other domains leaves the relay.",
+	  "",
+	  0,
+	  { { NULL, NULL } } },
 	{ "iroh",
 	  "The iroh relay Delta Chat uses for realtime channels and calls.",
 	  "",
@@ -467,7 +482,8 @@ static const struct {
 	{ "postfix", "the postfix container" },
 	{ "dovecot", "the dovecot container" },
 	{ "nginx", "the nginx container" },
-	{ "filtermail", "the filtermail containers (outgoing and incoming)" },
+	{ "filtermail", "the filtermail containers (outgoing, incoming and "
+			"transport)" },
 	{ "doveauth", "the doveauth container" },
 	{ "metadata", "the chatmail-metadata container (IMAP METADATA and push "
 		      "notifications)" },
@@ -591,4 +607,10 @@ const char *
 spec_traffic_policy_name(enum spec_traffic_policy p)
 {
 	return etp_names[p];
+}
+
+const char *
+spec_delivery_mode_name(enum spec_delivery_mode m)
+{
+	return delivery_names[m];
 }

@@ -124,6 +124,8 @@ render_command(const struct render_target *t, enum render_proc_id p)
 		return argv_of("filtermail", ini, "outgoing", NULL);
 	case RENDER_PROC_FILTERMAIL_INCOMING:
 		return argv_of("filtermail", ini, "incoming", NULL);
+	case RENDER_PROC_FILTERMAIL_TRANSPORT:
+		return argv_of("filtermail", ini, "transport", NULL);
 	case RENDER_PROC_DOVEAUTH:
 		return argv_of("doveauth", t->sock[RENDER_SOCK_DOVEAUTH], ini,
 			       NULL);

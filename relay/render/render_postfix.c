@@ -5,12 +5,14 @@
  * Follows upstream's cmdeploy postfix/main.cf.j2 and master.cf.j2
  * setting by setting (restrictions, TLS levels per service, size limits,
  * maxproc, smtpd_proxy_filter to filtermail, reinject services,
- * authclean cleanup, header cleanup maps). Differences
- * (docs/UPSTREAM.md, Postfix, DKIM and Remote delivery), or from the
- * target:
- *  - remote delivery: Postfix's own smtp client (default_transport is
- *    not overridden; verified TLS, SNI and smtp_tls_policy_map as
- *    upstream before filtermail-transport), no lmtp-filtermail service;
+ * authclean cleanup, header cleanup maps, remote delivery through
+ * filtermail transport: default_transport = lmtp-filtermail:... and the
+ * lmtp-filtermail service). Differences (docs/UPSTREAM.md, Postfix, DKIM
+ * and Remote delivery), or from the spec or the target:
+ *  - delivery.mode PostfixSMTP: Postfix's own smtp client delivers
+ *    remote mail (default_transport not overridden; verified TLS, SNI
+ *    and smtp_tls_policy_map as upstream before filtermail transport),
+ *    no lmtp-filtermail service;
  *  - no OpenDKIM: filtermail outgoing cleans the header as authclean
  *    does and signs before reinjecting, so no smtpd_milters on the
  *    reinject service, which also gets local_header_rewrite_clients
@@ -57,10 +59,11 @@ main_tls(const struct render_ctx *c, struct buf *out)
 		"smtpd_tls_key_file = %s\n"
 		"smtpd_tls_security_level = may\n"
 		"\n"
-		"# Remote delivery: Postfix's smtp client with verified TLS;\n"
-		"# the policy map relaxes it for IP literals and \"_\" "
-		"domains\n"
-		"# (self-signed relays) and nauta.cu, as upstream did.\n"
+		"# Postfix's smtp client (delivery mode PostfixSMTP, and any\n"
+		"# other smtp use): verified TLS; the policy map relaxes it "
+		"for\n"
+		"# IP literals and \"_\" domains (self-signed relays) and "
+		"nauta.cu.\n"
 		"smtp_tls_CApath = /etc/ssl/certs\n"
 		"smtp_tls_security_level = verify\n"
 		"# Send SNI when connecting to other servers.\n"
@@ -70,9 +73,7 @@ main_tls(const struct render_ctx *c, struct buf *out)
 		"smtp_tls_policy_maps = regexp:%s/smtp_tls_policy_map\n"
 		"smtp_tls_protocols = >=TLSv1.2\n"
 		"smtp_tls_mandatory_protocols = >=TLSv1.2\n"
-		"# Log the TLS of each delivery (upstream's "
-		"filtermail-transport\n"
-		"# logs its own; here Postfix delivers).\n"
+		"# Log the TLS of each delivery Postfix makes itself.\n"
 		"smtp_tls_loglevel = 1\n"
 		"\n"
 		"# Disable anonymous cipher suites and known insecure "
@@ -162,6 +163,26 @@ main_delivery(const struct render_ctx *c, struct buf *out)
 		cfg->disable_ipv6 ? "ipv4" : "all", t->postfix_config_dir);
 }
 
+/* main_transport: delivery mode Transport: every non-local message to
+ * filtermail transport over LMTP, as upstream (LMTP gives a status per
+ * recipient); Postfix's per-destination scheduler sees one destination
+ * there, so its concurrency limits are lifted as upstream does */
+static int
+main_transport(const struct render_ctx *c, struct buf *out)
+{
+	if (c->spec->delivery.mode != SPEC_DELIVERY_TRANSPORT)
+		return 0;
+	return buf_printf(
+		out,
+		"# Remote delivery: filtermail transport (HTTPS /mxdeliv, then\n"
+		"# SMTP), one LMTP status per recipient.\n"
+		"default_transport = lmtp-filtermail:inet:[%s]:%u\n"
+		"lmtp-filtermail_initial_destination_concurrency = 10000\n"
+		"lmtp-filtermail_destination_concurrency_limit = 10000\n"
+		"\n",
+		c->t->local_addr, c->cfg.filtermail_lmtp_port_transport);
+}
+
 /* main_milter: the mail Postfix generates (bounces) DKIM-signed by
  * filtermail's milter, as upstream does with OpenDKIM (1.11.0); IPv4
  * relays sign nothing, so they get no milter (as upstream) */
@@ -238,6 +259,8 @@ render_postfix_main_cf(const struct render_ctx *c, struct buf *out)
 	if (r == 0)
 		r = main_delivery(c, out);
 	if (r == 0)
+		r = main_transport(c, out);
+	if (r == 0)
 		r = main_milter(c, out);
 	if (r == 0)
 		r = main_restrictions(c, out);
@@ -309,6 +332,17 @@ static const char master_standard[] =
 	"anvil     unix  -       -       n       -       1       anvil\n"
 	"scache    unix  -       -       n       -       1       scache\n"
 	"postlog   unix-dgram n  -       n       -       1       postlogd\n";
+
+/* the LMTP client that feeds filtermail transport (delivery mode
+ * Transport), as upstream's: at most 500 at once, the DKIM-Signature
+ * kept (no lmtp_header_checks), no TLS on loopback */
+static const char master_lmtp_filtermail[] =
+	"\n"
+	"# Remote delivery through filtermail transport.\n"
+	"lmtp-filtermail unix  -       -       n       -       500     lmtp\n"
+	"  -o syslog_name=postfix/lmtp-filtermail\n"
+	"  -o lmtp_header_checks=\n"
+	"  -o lmtp_tls_security_level=none\n";
 
 /* master_reinject: the two loopback smtpd services and authclean */
 static int
@@ -385,6 +419,8 @@ render_postfix_master_cf(const struct render_ctx *c, struct buf *out)
 		r = buf_puts(out, master_standard);
 	if (r == 0)
 		r = master_reinject(c, out);
+	if (r == 0 && c->spec->delivery.mode == SPEC_DELIVERY_TRANSPORT)
+		r = buf_puts(out, master_lmtp_filtermail);
 	return r < 0 ? -E2BIG : 0;
 }
 

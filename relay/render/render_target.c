@@ -39,6 +39,7 @@ const char *const render_procs[RENDER_NPROCS] = {
 	[RENDER_PROC_NGINX] = "nginx",
 	[RENDER_PROC_FILTERMAIL_OUTGOING] = "filtermail-outgoing",
 	[RENDER_PROC_FILTERMAIL_INCOMING] = "filtermail-incoming",
+	[RENDER_PROC_FILTERMAIL_TRANSPORT] = "filtermail-transport",
 	[RENDER_PROC_DOVEAUTH] = "doveauth",
 	[RENDER_PROC_METADATA] = "metadata",
 	[RENDER_PROC_LASTLOGIN] = "lastlogin",

@@ -1,8 +1,8 @@
 /*
- * fm_dns: the asynchronous TXT resolver and its LRU cache (see fm_dns.h).
+ * fm_dns: the asynchronous resolver and its LRU cache (see fm_dns.h).
  *
- * Role: DKIM key lookups for incoming filtermail without blocking the
- * event loop. Each query owns one connected UDP socket (the kernel drops
+ * Role: DKIM key lookups for incoming filtermail, MX and address
+ * lookups for the transport, without blocking the event loop. Each query owns one connected UDP socket (the kernel drops
  * datagrams from anyone but the server; the 16-bit ID and the question
  * are checked too), retransmits after 1, 2, 4, 8 ... s, fails at once
  * (temporarily) when the kernel reports the server's port unreachable,
@@ -29,7 +29,9 @@
 
 struct cache_ent {
 	char *name;
+	unsigned qtype;
 	char *data; /* the records, each NUL-terminated, back to back */
+	uint16_t *pref;
 	size_t ndata, nrec;
 	uint64_t expires; /* seconds on the dns clock */
 	uint64_t used;	  /* LRU stamp */
@@ -43,13 +45,15 @@ struct fm_dns {
 	size_t ncache;
 	uint64_t stamp;
 	uint64_t (*now_s)(void);
-	struct fm_dns_txt scratch; /* what callbacks see */
+	struct fm_dns_rrs scratch; /* what callbacks see */
 };
 
 struct fm_dns_query {
 	struct fm_dns *dns;
 	LLIST_LINK(fm_dns_query) link; /* in dns->queries */
 	char name[256];
+	unsigned qtype;
+	int nx_empty; /* NXDOMAIN is status 0 (TXT), not -ENOENT */
 	uint16_t id;
 	int fd, tcp, connected;
 	unsigned attempt;
@@ -58,7 +62,7 @@ struct fm_dns_query {
 	size_t qlen;
 	unsigned char *tbuf; /* TCP: 2-byte length + message */
 	size_t tlen, tdone;
-	fm_dns_txt_fn *fn;
+	fm_dns_fn *fn;
 	void *arg;
 };
 
@@ -173,17 +177,20 @@ cache_drop(struct fm_dns *dns, size_t i)
 {
 	free(dns->cache[i].name);
 	free(dns->cache[i].data);
+	free(dns->cache[i].pref);
 	dns->cache[i] = dns->cache[--dns->ncache];
 }
 
-/* cache_find: the live entry for name, or -1 (expired ones dropped) */
+/* cache_find: the live entry for name and qtype, or -1 (expired ones
+ * dropped) */
 static long
-cache_find(struct fm_dns *dns, const char *name)
+cache_find(struct fm_dns *dns, const char *name, unsigned qtype)
 {
 	size_t i;
 
 	for (i = 0; i < dns->ncache; i++) {
-		if (strcasecmp(dns->cache[i].name, name) != 0)
+		if (dns->cache[i].qtype != qtype ||
+		    strcasecmp(dns->cache[i].name, name) != 0)
 			continue;
 		if (dns->cache[i].expires <= dns->now_s()) {
 			cache_drop(dns, i);
@@ -194,13 +201,15 @@ cache_find(struct fm_dns *dns, const char *name)
 	return -1;
 }
 
-/* cache_put: remember txt for name, evicting the least recently used */
+/* cache_put: remember rrs for name and qtype, evicting the least
+ * recently used */
 static void
-cache_put(struct fm_dns *dns, const char *name, const struct fm_dns_txt *txt)
+cache_put(struct fm_dns *dns, const char *name, unsigned qtype,
+	  const struct fm_dns_rrs *rrs)
 {
 	struct cache_ent *e;
 	size_t i, lru = 0, n = 0;
-	long old = cache_find(dns, name);
+	long old = cache_find(dns, name, qtype);
 
 	if (old >= 0)
 		cache_drop(dns, (size_t)old);
@@ -212,16 +221,19 @@ cache_put(struct fm_dns *dns, const char *name, const struct fm_dns_txt *txt)
 	}
 	e = &dns->cache[dns->ncache++];
 	e->name = xstrdup(name);
-	for (i = 0; i < txt->n; i++)
-		n += txt->len[i] + 1;
+	e->qtype = qtype;
+	for (i = 0; i < rrs->n; i++)
+		n += rrs->len[i] + 1;
 	e->data = xmalloc(n + 1);
+	e->pref = xcalloc(rrs->n + 1, sizeof(*e->pref));
 	e->ndata = n;
-	e->nrec = txt->n;
-	for (i = 0, n = 0; i < txt->n; i++) {
-		memcpy(e->data + n, txt->txt[i], txt->len[i] + 1);
-		n += txt->len[i] + 1;
+	e->nrec = rrs->n;
+	for (i = 0, n = 0; i < rrs->n; i++) {
+		memcpy(e->data + n, rrs->rr[i], rrs->len[i] + 1);
+		e->pref[i] = rrs->pref[i];
+		n += rrs->len[i] + 1;
 	}
-	e->expires = dns->now_s() + (txt->ttl > 86400 ? 86400 : txt->ttl);
+	e->expires = dns->now_s() + (rrs->ttl > 86400 ? 86400 : rrs->ttl);
 	e->used = ++dns->stamp;
 }
 
@@ -236,8 +248,9 @@ cache_load(struct fm_dns *dns, struct cache_ent *e)
 	for (i = 0; i < e->nrec; i++) {
 		size_t l = strlen(e->data + off);
 
-		memcpy(dns->scratch.txt[i], e->data + off, l + 1);
+		memcpy(dns->scratch.rr[i], e->data + off, l + 1);
 		dns->scratch.len[i] = l;
+		dns->scratch.pref[i] = e->pref[i];
 		off += l + 1;
 	}
 	e->used = ++dns->stamp;
@@ -246,7 +259,7 @@ cache_load(struct fm_dns *dns, struct cache_ent *e)
 void
 fm_dns_invalidate(struct fm_dns *dns, const char *name)
 {
-	long i = cache_find(dns, name);
+	long i = cache_find(dns, name, FM_DNS_TXT);
 
 	if (i >= 0) {
 		cache_drop(dns, (size_t)i);
@@ -295,12 +308,12 @@ query_free(struct fm_dns_query *q)
 static void
 query_done(struct fm_dns_query *q, int status)
 {
-	fm_dns_txt_fn *fn = q->fn;
+	fm_dns_fn *fn = q->fn;
 	void *arg = q->arg;
 	struct fm_dns *dns = q->dns;
 
 	if (status == 1)
-		cache_put(dns, q->name, &dns->scratch);
+		cache_put(dns, q->name, q->qtype, &dns->scratch);
 	query_free(q);
 	fn(arg, status, &dns->scratch);
 }
@@ -314,8 +327,8 @@ query_answer(struct fm_dns_query *q, const unsigned char *pkt, size_t len)
 {
 	int tc, rcode;
 
-	rcode = fm_dns_parse_txt(pkt, len, q->id, q->name, &q->dns->scratch,
-				 &tc);
+	rcode = fm_dns_parse(pkt, len, q->id, q->name, q->qtype,
+			     &q->dns->scratch, &tc);
 	if (rcode < 0)
 		return 0; /* not ours or garbage: keep waiting */
 	if (tc && !q->tcp)
@@ -323,7 +336,7 @@ query_answer(struct fm_dns_query *q, const unsigned char *pkt, size_t len)
 	if (rcode == 0)
 		query_done(q, q->dns->scratch.n > 0 ? 1 : 0);
 	else if (rcode == 3)
-		query_done(q, 0);
+		query_done(q, q->nx_empty ? 0 : -ENOENT);
 	else
 		query_done(q, -EIO);
 	return 1;
@@ -478,12 +491,13 @@ udp_open(const struct fm_dns *dns)
 	return fd;
 }
 
-struct fm_dns_query *
-fm_dns_lookup_txt(struct fm_dns *dns, const char *name, fm_dns_txt_fn *fn,
-		  void *arg)
+/* lookup: fm_dns_lookup with the TXT flavour of NXDOMAIN or not */
+static struct fm_dns_query *
+lookup(struct fm_dns *dns, const char *name, unsigned qtype, int nx_empty,
+       fm_dns_fn *fn, void *arg)
 {
 	struct fm_dns_query *q;
-	long hit = cache_find(dns, name);
+	long hit = cache_find(dns, name, qtype);
 	int len;
 
 	if (hit >= 0) {
@@ -497,23 +511,41 @@ fm_dns_lookup_txt(struct fm_dns *dns, const char *name, fm_dns_txt_fn *fn,
 	q->fd = -1;
 	q->fn = fn;
 	q->arg = arg;
+	q->qtype = qtype;
+	q->nx_empty = nx_empty;
 	(void)snprintf(q->name, sizeof(q->name), "%s", name);
 	if (getrandom(&q->id, sizeof(q->id), 0) != sizeof(q->id))
 		q->id = (uint16_t)(dns->stamp * 40503u + 1);
 	evloop_timer_init(&q->retry, on_retry, q);
 	evloop_timer_init(&q->deadline, on_deadline, q);
 	LLIST_PREPEND(&dns->queries, q, link);
-	len = fm_dns_build_query(q->id, name, 16, q->q, sizeof(q->q));
+	len = fm_dns_build_query(q->id, name, (uint16_t)qtype, q->q,
+				 sizeof(q->q));
 	q->fd = len > 0 ? udp_open(dns) : -1;
 	if (q->fd < 0 ||
 	    evloop_io_add(dns->loop, q->fd, EV_READ, on_udp, q) < 0) {
-		query_done(q, len > 0 ? -EIO : 0);
+		dns->scratch.n = 0;
+		query_done(q, len > 0 ? -EIO : nx_empty ? 0 : -EINVAL);
 		return NULL;
 	}
 	q->qlen = (size_t)len;
 	evloop_timer_start(dns->loop, &q->deadline, FM_DNS_TIMEOUT_MS);
 	udp_send(q);
 	return q;
+}
+
+struct fm_dns_query *
+fm_dns_lookup(struct fm_dns *dns, const char *name, unsigned qtype,
+	      fm_dns_fn *fn, void *arg)
+{
+	return lookup(dns, name, qtype, 0, fn, arg);
+}
+
+struct fm_dns_query *
+fm_dns_lookup_txt(struct fm_dns *dns, const char *name, fm_dns_fn *fn,
+		  void *arg)
+{
+	return lookup(dns, name, FM_DNS_TXT, 1, fn, arg);
 }
 
 void

@@ -1,20 +1,22 @@
 /*
- * fm_dns_msg: the DNS wire format (RFC 1035) for TXT lookups: building a
- * query with an EDNS0 OPT record, and checking and reading the answer.
+ * fm_dns_msg: the DNS wire format (RFC 1035) for TXT, MX, A and AAAA
+ * lookups: building a query with an EDNS0 OPT record, and checking and
+ * reading the answer.
  *
  * Role: fm_dns.c's codec. Untrusted input: the answer packet. Every read
  * is bounds-checked against the packet length; compression pointers are
  * followed only backwards and at most 64 times, names are at most 255
  * bytes, and the answer must repeat our ID and question exactly.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "fm_dns.h"
 
 #define DNS_HDR 12
-#define TYPE_TXT 16
 #define CLASS_IN 1
 
 /* put16: big-endian 16 bits */
@@ -128,45 +130,115 @@ same_name(const char *a, const char *b)
 	return la == lb && strncasecmp(a, b, la) == 0;
 }
 
-/* read_txt: one TXT rdata (character-strings joined) into txt */
+/* rr_slot: the next free record of rrs, or NULL when it is full */
+static char *
+rr_slot(struct fm_dns_rrs *rrs)
+{
+	return rrs->n < FM_DNS_MAX_RR ? rrs->rr[rrs->n] : NULL;
+}
+
+/* rr_keep: the record just written into rr_slot counts */
+static void
+rr_keep(struct fm_dns_rrs *rrs, size_t len, uint32_t ttl)
+{
+	rrs->len[rrs->n] = len;
+	if (rrs->n == 0 || ttl < rrs->ttl)
+		rrs->ttl = ttl;
+	rrs->n++;
+}
+
+/* read_txt: one TXT rdata (character-strings joined) into rrs */
 static void
 read_txt(const unsigned char *rd, size_t rdlen, uint32_t ttl,
-	 struct fm_dns_txt *txt)
+	 struct fm_dns_rrs *rrs)
 {
 	size_t i = 0, o = 0, l;
-	char *dst;
+	char *dst = rr_slot(rrs);
 
-	if (txt->n == FM_DNS_MAX_TXT)
+	if (dst == NULL)
 		return;
-	dst = txt->txt[txt->n];
 	while (i < rdlen) {
 		l = rd[i++];
 		if (i + l > rdlen)
 			return; /* malformed: skip the record */
-		if (o + l >= FM_DNS_TXT_MAX)
-			l = FM_DNS_TXT_MAX - 1 - o;
+		if (o + l >= FM_DNS_RR_MAX)
+			l = FM_DNS_RR_MAX - 1 - o;
 		memcpy(dst + o, rd + i, l);
 		o += l;
 		i += rd[i - 1];
 	}
 	dst[o] = '\0';
-	txt->len[txt->n] = o;
-	if (txt->n == 0 || ttl < txt->ttl)
-		txt->ttl = ttl;
-	txt->n++;
+	rr_keep(rrs, o, ttl);
+}
+
+/* read_mx: one MX rdata at off (preference, exchange) into rrs; the
+ * exchange may be compressed against the whole packet */
+static int
+read_mx(const unsigned char *pkt, size_t off, size_t rdlen, uint32_t ttl,
+	struct fm_dns_rrs *rrs)
+{
+	char *dst = rr_slot(rrs);
+	size_t p = off + 2;
+
+	if (rdlen < 3)
+		return -1;
+	if (dst == NULL)
+		return 0;
+	if (read_name(pkt, off + rdlen, &p, dst, 256) < 0 || p != off + rdlen)
+		return -1;
+	rrs->pref[rrs->n] = (uint16_t)get16(pkt + off);
+	rr_keep(rrs, strlen(dst), ttl);
+	return 0;
+}
+
+/* read_addr: one A or AAAA rdata into rrs as text */
+static int
+read_addr(const unsigned char *rd, size_t rdlen, unsigned qtype, uint32_t ttl,
+	  struct fm_dns_rrs *rrs)
+{
+	char *dst = rr_slot(rrs);
+	int af = qtype == FM_DNS_A ? AF_INET : AF_INET6;
+
+	if (rdlen != (qtype == FM_DNS_A ? 4u : 16u))
+		return -1;
+	if (dst == NULL)
+		return 0;
+	if (inet_ntop(af, rd, dst, FM_DNS_RR_MAX) == NULL)
+		return -1;
+	rr_keep(rrs, strlen(dst), ttl);
+	return 0;
+}
+
+/* read_rr: one answer record of the type we asked for into rrs */
+static int
+read_rr(const unsigned char *pkt, size_t off, size_t rdlen, unsigned qtype,
+	uint32_t ttl, struct fm_dns_rrs *rrs)
+{
+	switch (qtype) {
+	case FM_DNS_TXT:
+		read_txt(pkt + off, rdlen, ttl, rrs);
+		return 0;
+	case FM_DNS_MX:
+		return read_mx(pkt, off, rdlen, ttl, rrs);
+	case FM_DNS_A:
+	case FM_DNS_AAAA:
+		return read_addr(pkt + off, rdlen, qtype, ttl, rrs);
+	default:
+		return 0;
+	}
 }
 
 int
-fm_dns_parse_txt(const unsigned char *pkt, size_t len, uint16_t id,
-		 const char *name, struct fm_dns_txt *txt, int *tc_r)
+fm_dns_parse(const unsigned char *pkt, size_t len, uint16_t id,
+	     const char *name, unsigned qtype, struct fm_dns_rrs *rrs, int *tc_r)
 {
 	char qname[260];
 	size_t off = DNS_HDR, i, an;
 	unsigned type, cls, rdlen;
 	uint32_t ttl;
 
-	txt->n = 0;
-	txt->ttl = 0;
+	rrs->n = 0;
+	rrs->ttl = 0;
 	*tc_r = 0;
 	if (len < DNS_HDR || get16(pkt) != id || !(pkt[2] & 0x80) ||
 	    get16(pkt + 4) != 1)
@@ -174,7 +246,7 @@ fm_dns_parse_txt(const unsigned char *pkt, size_t len, uint16_t id,
 	*tc_r = (pkt[2] & 0x02) != 0;
 	if (read_name(pkt, len, &off, qname, sizeof(qname)) < 0 ||
 	    !same_name(qname, name) || off + 4 > len ||
-	    get16(pkt + off) != TYPE_TXT || get16(pkt + off + 2) != CLASS_IN)
+	    get16(pkt + off) != qtype || get16(pkt + off + 2) != CLASS_IN)
 		return -EINVAL;
 	off += 4;
 	an = get16(pkt + 6);
@@ -190,10 +262,18 @@ fm_dns_parse_txt(const unsigned char *pkt, size_t len, uint16_t id,
 		off += 10;
 		if (off + rdlen > len)
 			return -EINVAL;
-		/* CNAMEs the resolver followed come first; take the TXTs */
-		if (type == TYPE_TXT && cls == CLASS_IN)
-			read_txt(pkt + off, rdlen, ttl, txt);
+		/* CNAMEs the resolver followed come first; take ours */
+		if (type == qtype && cls == CLASS_IN &&
+		    read_rr(pkt, off, rdlen, qtype, ttl, rrs) < 0)
+			return -EINVAL;
 		off += rdlen;
 	}
 	return pkt[3] & 0x0F;
+}
+
+int
+fm_dns_parse_txt(const unsigned char *pkt, size_t len, uint16_t id,
+		 const char *name, struct fm_dns_rrs *rrs, int *tc_r)
+{
+	return fm_dns_parse(pkt, len, id, name, FM_DNS_TXT, rrs, tc_r);
 }

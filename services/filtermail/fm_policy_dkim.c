@@ -147,7 +147,7 @@ maybe_finish(struct origin *c)
 
 /* on_key: a key lookup ended; verify the signature with each record */
 static void
-on_key(void *arg, int status, const struct fm_dns_txt *txt)
+on_key(void *arg, int status, const struct fm_dns_rrs *txt)
 {
 	struct sigjob *j = arg;
 	struct origin *c = j->c;
@@ -161,7 +161,7 @@ on_key(void *arg, int status, const struct fm_dns_txt *txt)
 	for (i = 0; status == 1 && i < txt->n && j->state != SJ_PASS; i++) {
 		buf_reset(&err);
 		if (fm_dkim_verify_sig(sig, c->top.hdr, c->top.hlen,
-				       c->top.body, c->top.blen, txt->txt[i],
+				       c->top.body, c->top.blen, txt->rr[i],
 				       txt->len[i], c->base.pol->now(),
 				       &err) == FM_DKIM_PASS)
 			j->state = SJ_PASS;

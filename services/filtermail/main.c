@@ -1,8 +1,9 @@
 /*
  * filtermail: the relay's mail filter, a drop-in for upstream's Rust
- * filtermail (outgoing and incoming modes).
+ * filtermail (outgoing, incoming and transport modes).
  *
- *   filtermail [-n] [-v] [--metrics ADDR] <chatmail.ini> outgoing|incoming
+ *   filtermail [-n] [-v] [--metrics ADDR] <chatmail.ini>
+ *              outgoing|incoming|transport
  *
  * outgoing: SMTP on filtermail_smtp_host:filtermail_smtp_port (10080),
  *   reinjects to postfix_reinject_host:postfix_reinject_port (10025).
@@ -14,6 +15,9 @@
  * incoming: SMTP on filtermail_smtp_port_incoming (10081) and HTTP
  *   /mxdeliv on filtermail_http_port_incoming (10082), reinjects to
  *   postfix_reinject_port_incoming (10026).
+ * transport: LMTP on filtermail_lmtp_port_transport (10083), Postfix's
+ *   default_transport: delivers to remote relays over HTTPS /mxdeliv,
+ *   else SMTP on port 25 (fm_lmtpd.h, fm_tp.h).
  * -n prints the effective configuration and exits; -v logs debug lines.
  * --metrics (ours) serves the counters on ADDR, "unix:/path" or
  * "host:port" (fm_stats.c; docs/DESIGN.md, Metrics).
@@ -36,12 +40,13 @@
 
 #include "config.h"
 #include "filtermail.h"
+#include "fm_lmtpd.h"
 #include "fm_policy.h"
 #include "fm_sign_pool.h"
 #include "log.h"
 
 struct opts {
-	int dump, verbose, outgoing;
+	int dump, verbose, outgoing, transport;
 	const char *ini, *metrics;
 };
 
@@ -51,7 +56,7 @@ usage(void)
 {
 	(void)fprintf(stderr, "Usage: filtermail [-n] [-v] [--metrics ADDR] "
 			      "<config_file> <mode>\n"
-			      "  mode: incoming or outgoing\n");
+			      "  mode: incoming, outgoing or transport\n");
 }
 
 /* parse_args: 0, or the exit code for a bad command line */
@@ -88,9 +93,11 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->ini = argv[optind];
 	if (strcmp(argv[optind + 1], "outgoing") == 0) {
 		o->outgoing = 1;
+	} else if (strcmp(argv[optind + 1], "transport") == 0) {
+		o->transport = 1;
 	} else if (strcmp(argv[optind + 1], "incoming") != 0) {
-		(void)fprintf(stderr,
-			      "Error: mode must be 'incoming' or 'outgoing'\n");
+		(void)fprintf(stderr, "Error: mode must be 'incoming', "
+				      "'outgoing' or 'transport'\n");
 		return EX_USAGE;
 	}
 	return 0;
@@ -376,6 +383,10 @@ main(int argc, char **argv)
 	(void)signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 	loop = evloop_new();
+	if (o.transport) {
+		r = fm_transport_run(loop, &cfg);
+		goto out;
+	}
 	fm_ctx_init(&ctx, loop);
 	memset(&stats, 0, sizeof(stats));
 	ctx.stats = &stats;

@@ -1,4 +1,6 @@
-/* fuzz_dns: the DNS answer parser (name compression, record bounds) */
+/* fuzz_dns: the DNS answer parser (name compression, record bounds) for
+ * every record type filtermail asks for: TXT (DKIM keys), MX, A and
+ * AAAA (transport); the first input byte picks the type */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -9,11 +11,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct fm_dns_txt txt;
-	uint16_t id = size >= 2 ? (uint16_t)(data[0] << 8 | data[1]) : 0;
+	static const unsigned types[] = { FM_DNS_TXT, FM_DNS_MX, FM_DNS_A,
+					  FM_DNS_AAAA };
+	static struct fm_dns_rrs rrs;
+	unsigned qtype;
+	uint16_t id;
 	int tc;
 
-	(void)fm_dns_parse_txt(data, size, id, "s._domainkey.example.org", &txt,
-			       &tc);
+	if (size < 1)
+		return 0;
+	qtype = types[data[0] & 3];
+	data++;
+	size--;
+	id = size >= 2 ? (uint16_t)(data[0] << 8 | data[1]) : 0;
+	(void)fm_dns_parse(data, size, id,
+			   qtype == FM_DNS_TXT ? "s._domainkey.example.org"
+					       : "example.org",
+			   qtype, &rrs, &tc);
 	return 0;
 }

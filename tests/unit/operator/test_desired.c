@@ -67,7 +67,7 @@ test_objects(void **state)
 	assert_non_null(sts);
 	assert_int(cJSON_GetArraySize(
 			   util_get(sts, "spec.template.spec.containers")),
-		   11);
+		   12);
 	c = cJSON_GetArrayItem(util_get(sts, "spec.template.spec.containers"),
 			       0);
 	assert_str(util_get_str(c, "name"), "postfix");

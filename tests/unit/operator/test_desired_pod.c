@@ -123,6 +123,7 @@ test_security_contexts(void **state)
 {
 	static const char *const vmail[] = { "filtermail-outgoing",
 					     "filtermail-incoming",
+					     "filtermail-transport",
 					     "doveauth",
 					     "metadata",
 					     "lastlogin",
@@ -147,7 +148,7 @@ test_security_contexts(void **state)
 	assert_true(
 		cJSON_IsFalse(util_get(pod, "automountServiceAccountToken")));
 	cs = util_get(pod, "containers");
-	assert_int(cJSON_GetArraySize(cs), 11);
+	assert_int(cJSON_GetArraySize(cs), 12);
 	for (i = 0; vmail[i] != NULL; i++) {
 		assert_non_null(named(cs, vmail[i]));
 		check_container(named(cs, vmail[i]), 2000, "");
@@ -268,7 +269,43 @@ test_iroh(void **state)
 	cs = util_get(fixture_find(f.list, "StatefulSet", "chat"),
 		      "spec.template.spec.containers");
 	assert_null(named(cs, "iroh-relay"));
-	assert_int(cJSON_GetArraySize(cs), 10);
+	assert_int(cJSON_GetArraySize(cs), 11);
+	fixture_teardown(&f);
+}
+
+/* test_delivery: delivery mode Transport (the default) runs filtermail
+ * transport with only chatmail.ini; PostfixSMTP runs none */
+static void
+test_delivery(void **state)
+{
+	struct fixture f;
+	const cJSON *cs, *c;
+	char got[256];
+
+	(void)state;
+	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 1);
+	cs = util_get(fixture_find(f.list, "StatefulSet", "chat"),
+		      "spec.template.spec.containers");
+	c = named(cs, "filtermail-transport");
+	assert_non_null(c);
+	assert_str(joined(util_get(c, "command"), got, sizeof(got)),
+		   "filtermail,/etc/chatmail/chatmail.ini,transport");
+	assert_str(mount_of(c, "config", "/etc/chatmail/chatmail.ini"), "ro");
+	assert_str(mount_of(c, "mail", "/home/vmail"), "");
+	assert_str(mount_of(c, "dkim", "/etc/dkimkeys"), "");
+	assert_non_null(strstr(render_set_find(&f.files, "postfix/main.cf")->data,
+			       "\ndefault_transport = lmtp-filtermail:"));
+	fixture_teardown(&f);
+	fixture_setup(&f,
+		      "{\"domain\":\"chat.example.org\",\"delivery\":"
+		      "{\"mode\":\"PostfixSMTP\"}}",
+		      1);
+	cs = util_get(fixture_find(f.list, "StatefulSet", "chat"),
+		      "spec.template.spec.containers");
+	assert_null(named(cs, "filtermail-transport"));
+	assert_int(cJSON_GetArraySize(cs), 11);
+	assert_null(strstr(render_set_find(&f.files, "postfix/main.cf")->data,
+			   "default_transport"));
 	fixture_teardown(&f);
 }
 
@@ -507,6 +544,7 @@ main(void)
 		cmocka_unit_test(test_mounts),
 		cmocka_unit_test(test_cronjobs),
 		cmocka_unit_test(test_iroh),
+		cmocka_unit_test(test_delivery),
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_turn),
 	};

@@ -145,6 +145,7 @@ check_files(const struct render_target *t, const struct render_set *set)
 		{ RENDER_PROC_NEWEMAIL, 1 },
 		{ RENDER_PROC_FILTERMAIL_OUTGOING, 1 },
 		{ RENDER_PROC_FILTERMAIL_INCOMING, 1 },
+		{ RENDER_PROC_FILTERMAIL_TRANSPORT, 1 },
 		{ RENDER_PROC_EXPIRE, 1 },
 		{ RENDER_PROC_METRICS, 1 },
 	};

@@ -323,10 +323,17 @@ test_settings(void **state)
 			       "\nnon_smtpd_milters = inet:127.0.0.1:10084\n"
 			       "internal_mail_filter_classes = bounce\n"));
 	assert_null(strstr(case_file(&set, "postfix/master.cf"), "milters"));
-	assert_null(strstr(case_file(&set, "postfix/master.cf"),
-			   "lmtp-filtermail"));
-	assert_null(strstr(case_file(&set, "postfix/main.cf"),
-			   "default_transport"));
+	/* delivery mode Transport (the default): remote mail goes to
+	 * filtermail transport, as upstream */
+	assert_non_null(strstr(case_file(&set, "postfix/master.cf"),
+			       "\nlmtp-filtermail unix  -       -       n       "
+			       "-       500     lmtp\n"
+			       "  -o syslog_name=postfix/lmtp-filtermail\n"
+			       "  -o lmtp_header_checks=\n"
+			       "  -o lmtp_tls_security_level=none\n"));
+	assert_non_null(strstr(case_file(&set, "postfix/main.cf"),
+			       "\ndefault_transport = "
+			       "lmtp-filtermail:inet:[127.0.0.1]:10083\n"));
 	assert_null(render_set_find(&set, "chatmail-nocreate"));
 	render_set_free(&set);
 }
@@ -360,6 +367,11 @@ test_closed_and_options(void **state)
 			       "inet_protocols = ipv4\n"));
 	assert_non_null(strstr(case_file(&set, "postfix/master.cf"),
 			       "127.0.0.1:11025 inet"));
+	/* delivery mode PostfixSMTP: Postfix's smtp client delivers */
+	assert_null(strstr(case_file(&set, "postfix/master.cf"),
+			   "lmtp-filtermail"));
+	assert_null(strstr(case_file(&set, "postfix/main.cf"),
+			   "default_transport"));
 	render_set_free(&set);
 }
 

@@ -653,7 +653,7 @@ static void
 test_dns_codec(void **state)
 {
 	unsigned char q[512], a[600];
-	struct fm_dns_txt txt;
+	struct fm_dns_rrs txt;
 	int n, tc;
 
 	(void)state;
@@ -685,7 +685,7 @@ test_dns_codec(void **state)
 				    "S._domainkey.example.org", &txt, &tc),
 		   0);
 	assert_int(txt.n, 2);
-	assert_str(txt.txt[0], "p=AB");
+	assert_str(txt.rr[0], "p=AB");
 	assert_int(txt.ttl, 16);
 	/* wrong id, wrong name, truncated, pointer loop */
 	assert_int(fm_dns_parse_txt(a, (size_t)n, 0x1235,
@@ -708,7 +708,7 @@ static int refused_status = 1, refused_calls;
 
 /* on_refused_txt: the lookup's result */
 static void
-on_refused_txt(void *arg, int status, const struct fm_dns_txt *txt)
+on_refused_txt(void *arg, int status, const struct fm_dns_rrs *txt)
 {
 	(void)arg, (void)txt;
 	refused_status = status;
