@@ -10,7 +10,8 @@
 #                                      one daemon (dovecot, postfix, nginx)
 #                                      or service (doveauth, lastlogin,
 #                                      metadata, filtermail-outgoing,
-#                                      filtermail-incoming, newemail)
+#                                      filtermail-incoming,
+#                                      filtermail-transport, newemail)
 #
 # NAME ends in its index (relay1, relay2, e2e3): relay N gets address
 # $LOCAL_RELAY_NET.<10+N> in its own network namespace, where it listens
@@ -79,10 +80,22 @@ service_args() {
 		;;
 	filtermail-outgoing) echo "filtermail $INI outgoing" ;;
 	filtermail-incoming) echo "filtermail $INI incoming" ;;
+	filtermail-transport) echo "filtermail $INI transport" ;;
 	newemail) echo "newemail $INI --listen unix:$RUN/newemail.socket" ;;
 	esac
 }
-SERVICES="doveauth lastlogin metadata filtermail-outgoing filtermail-incoming newemail"
+SERVICES="doveauth lastlogin metadata filtermail-outgoing filtermail-incoming filtermail-transport newemail"
+
+# service_wanted NAME: the rendered relay runs it (filtermail transport
+# only in delivery mode Transport, where Postfix hands it remote mail)
+service_wanted() {
+	case $1 in
+	filtermail-transport)
+		grep -q '^default_transport = lmtp-filtermail:' "$ROOT/postfix/main.cf" 2>/dev/null
+		;;
+	*) return 0 ;;
+	esac
+}
 
 alive() { # alive PID: running and not a zombie
 	local st
@@ -226,6 +239,7 @@ layout() {
 
 start_service() { # start_service NAME: one of ours, as vmail
 	local svc=$1 args bin pid pre i
+	service_wanted "$svc" || return 0
 	read -r -a args <<<"$(service_args "$svc")"
 	bin=$BIN/${args[0]}
 	if [ ! -x "$bin" ]; then
@@ -434,6 +448,8 @@ cmd_status() {
 		bin=$BIN/${args[0]}
 		if pid=$(pid_of "$PIDS/$svc.pid"); then
 			echo "  $svc: running, pid $pid"
+		elif ! service_wanted "$svc"; then
+			echo "  $svc: not used by this relay"
 		elif [ ! -x "$bin" ]; then
 			echo "  $svc: missing (${args[0]} not built)"
 		else

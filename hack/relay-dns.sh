@@ -17,6 +17,10 @@
 # authoritative for every relay domain (local=/<domain>/) and answers
 # nothing else (no upstream servers: the relays stay offline).
 #
+# Tests add records of their own (more MX hosts, a null MX, a zone
+# forwarded to a test server) as dnsmasq lines in $LOCAL_RELAY_BASE/
+# dns-extra.conf, read at every reload.
+#
 # In namespace mode dnsmasq runs in its own network namespace at
 # $LOCAL_RELAY_NET.2 on the relays' bridge; in loopback mode at
 # 127.<tag>.0.2 on the host's loopback. Nothing listens elsewhere.
@@ -123,6 +127,10 @@ dns_reload() {
 		for f in $envs; do
 			zone_for "$f"
 		done
+		if [ -f "$BASE/dns-extra.conf" ]; then
+			echo "# $BASE/dns-extra.conf"
+			cat "$BASE/dns-extra.conf"
+		fi
 	} >"$conf"
 	net_bridge_up
 	net_dns_up

@@ -191,6 +191,7 @@ ngx_main_server(const struct render_ctx *c, struct buf *out)
 		       "\n"
 		       "\t\t# Relay-to-relay delivery over HTTPS.\n"
 		       "\t\tlocation /mxdeliv {\n"
+		       "\t\t\tclient_max_body_size %llu;\n"
 		       "\t\t\tproxy_pass http://%s:%u;\n"
 		       "\t\t}\n"
 		       "\n"
@@ -206,6 +207,7 @@ ngx_main_server(const struct render_ctx *c, struct buf *out)
 		       "\n",
 		       t->local_addr, t->port[RENDER_PORT_HTTPS_INTERNAL],
 		       t->www_dir, c->cfg.mail_domain, c->cfg.mail_domain,
+		       (unsigned long long)c->cfg.max_message_size,
 		       t->local_addr, c->cfg.filtermail_http_port_incoming,
 		       t->metrics_file);
 	if (r == 0)

@@ -336,9 +336,14 @@ send_results(struct lsession *s)
 	size_t i;
 
 	for (i = 0; i < s->nrcpts; i++) {
-		log_debug("<%s>: %s", s->rcpts[i].addr, s->res[i].text);
-		reply(s, s->res[i].text[0] != '\0' ? s->res[i].text
-						   : FM_TP_LOCAL_ERROR);
+		const char *t = s->res[i].text;
+
+		log_debug("<%s>: %s", s->rcpts[i].addr, t);
+		/* one line that starts with its code, or Postfix would
+		 * read it wrong: anything else is our bug, answered 451 */
+		if (fm_tp_reply_code(t, strcspn(t, " ")) < 0)
+			t = FM_TP_LOCAL_ERROR;
+		reply(s, t);
 	}
 	reset_tx(s);
 	if (s->state == L_WAIT)

@@ -114,14 +114,18 @@ ehlo_caps(const char *p, size_t len)
 	return 0;
 }
 
-/* add_text: a reply line's text to the joined text */
+/* add_text: a reply line's text to the joined text: "ddd text text
+ * ..." (never "ddd-", which would read as a continuation where the text
+ * is handed on as one line) */
 static void
 add_text(char *text, size_t textsize, const char *p, size_t len)
 {
 	size_t have = strlen(text);
 
 	if (have == 0) {
-		(void)snprintf(text, textsize, "%.*s", (int)len, p);
+		(void)snprintf(text, textsize, "%.3s%s%.*s", p,
+			       len > 4 ? " " : "", (int)(len > 4 ? len - 4 : 0),
+			       p + 4);
 		return;
 	}
 	if (len > 4 && have + 1 < textsize)
@@ -584,6 +588,10 @@ handshake(struct fm_smtp *s)
 		(void)evloop_io_mod(s->tp->loop, s->c->fd, want);
 		return 0;
 	}
+	log_info("STARTTLS with %s (%s): %s, %s, certificate %s", s->host,
+		 s->c->peer, SSL_get_version(s->c->ssl),
+		 SSL_get_cipher_name(s->c->ssl),
+		 s->tls == FM_SMTP_VERIFY ? "verified" : "not checked");
 	arm(s);
 	send_ehlo(s);
 	s->state = SM_EHLO2;
