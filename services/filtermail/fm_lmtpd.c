@@ -686,3 +686,10 @@ fm_lmtpd_busy(const struct fm_lmtpd *srv)
 		n += s->state == L_WAIT;
 	return n;
 }
+
+/* fm_lmtpd_sessions: see fm_lmtpd.h */
+size_t
+fm_lmtpd_sessions(const struct fm_lmtpd *srv)
+{
+	return LLIST_COUNT(&srv->sessions);
+}

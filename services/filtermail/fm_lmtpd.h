@@ -37,6 +37,8 @@ void fm_lmtpd_adopt(struct fm_lmtpd *srv, int fd);
 void fm_lmtpd_close_listener(struct fm_lmtpd *srv);
 /* fm_lmtpd_busy: sessions waiting for their deliveries */
 size_t fm_lmtpd_busy(const struct fm_lmtpd *srv);
+/* fm_lmtpd_sessions: open sessions */
+size_t fm_lmtpd_sessions(const struct fm_lmtpd *srv);
 
 /* fm_tp_opts_from_config: the transport's options from chatmail.ini and
  * our environment variables (FILTERMAIL_SMTP_PREFER_SECONDS,
