@@ -237,6 +237,14 @@ layout() {
 	chown postfix "$ROOT/lib/postfix"
 }
 
+# became PID BIN: PID runs BIN now (filtermail's transport mode execs
+# filtermail-transport, next to it)
+became() {
+	local exe
+	exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+	[ "$exe" = "$(readlink -f "$2")" ] || [ "$exe" = "$(readlink -f "$2")-transport" ]
+}
+
 start_service() { # start_service NAME: one of ours, as vmail
 	local svc=$1 args bin pid pre i
 	service_wanted "$svc" || return 0
@@ -256,7 +264,7 @@ start_service() { # start_service NAME: one of ours, as vmail
 	# a moment to get there
 	for ((i = 0; i < WAIT * 20; i++)); do
 		alive "$pid" || break
-		if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(readlink -f "$bin")" ]; then
+		if became "$pid" "$bin"; then
 			sleep 0.1 # a bad config makes it exit at once
 			alive "$pid" && return 0
 			break

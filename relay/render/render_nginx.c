@@ -173,15 +173,33 @@ ngx_newemail(const struct render_ctx *c, struct buf *out, const char *loc)
 	return r;
 }
 
+/* ngx_mxdeliv: relay-to-relay delivery to filtermail incoming, bodies
+ * up to max_message_size (as upstream; nginx's default is 1 MB) */
+static void
+ngx_mxdeliv(const struct render_ctx *c, char *out, size_t outsize)
+{
+	(void)snprintf(out, outsize,
+		       "\t\t# Relay-to-relay delivery over HTTPS.\n"
+		       "\t\tlocation /mxdeliv {\n"
+		       "\t\t\tclient_max_body_size %llu;\n"
+		       "\t\t\tproxy_pass http://%s:%u;\n"
+		       "\t\t}\n"
+		       "\n",
+		       (unsigned long long)c->cfg.max_message_size,
+		       c->t->local_addr, c->cfg.filtermail_http_port_incoming);
+}
+
 /* ngx_main_server: the internal HTTPS server on local_addr:8443 */
 static int
 ngx_main_server(const struct render_ctx *c, struct buf *out)
 {
 	const struct render_target *t = c->t;
 	const char *iroh_loc[] = { "/ping", "/generate_204" };
+	char mx[512];
 	size_t i;
 	int r;
 
+	ngx_mxdeliv(c, mx, sizeof(mx));
 	r = buf_printf(out,
 		       "\tserver {\n"
 		       "\t\tlisten %s:%u ssl default_server;\n"
@@ -189,12 +207,7 @@ ngx_main_server(const struct render_ctx *c, struct buf *out)
 		       "\t\tindex index.html index.htm;\n"
 		       "\t\tserver_name %s mta-sts.%s;\n"
 		       "\n"
-		       "\t\t# Relay-to-relay delivery over HTTPS.\n"
-		       "\t\tlocation /mxdeliv {\n"
-		       "\t\t\tclient_max_body_size %llu;\n"
-		       "\t\t\tproxy_pass http://%s:%u;\n"
-		       "\t\t}\n"
-		       "\n"
+		       "%s"
 		       "\t\tlocation / {\n"
 		       "\t\t\ttry_files $uri $uri/ =404;\n"
 		       "\t\t}\n"
@@ -206,9 +219,7 @@ ngx_main_server(const struct render_ctx *c, struct buf *out)
 		       "\t\t}\n"
 		       "\n",
 		       t->local_addr, t->port[RENDER_PORT_HTTPS_INTERNAL],
-		       t->www_dir, c->cfg.mail_domain, c->cfg.mail_domain,
-		       (unsigned long long)c->cfg.max_message_size,
-		       t->local_addr, c->cfg.filtermail_http_port_incoming,
+		       t->www_dir, c->cfg.mail_domain, c->cfg.mail_domain, mx,
 		       t->metrics_file);
 	if (r == 0)
 		r = ngx_newemail(c, out, "/new");

@@ -174,7 +174,8 @@ main_transport(const struct render_ctx *c, struct buf *out)
 		return 0;
 	return buf_printf(
 		out,
-		"# Remote delivery: filtermail transport (HTTPS /mxdeliv, then\n"
+		"# Remote delivery: filtermail transport (HTTPS /mxdeliv, "
+		"then\n"
 		"# SMTP), one LMTP status per recipient.\n"
 		"default_transport = lmtp-filtermail:inet:[%s]:%u\n"
 		"lmtp-filtermail_initial_destination_concurrency = 10000\n"

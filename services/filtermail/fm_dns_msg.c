@@ -230,7 +230,8 @@ read_rr(const unsigned char *pkt, size_t off, size_t rdlen, unsigned qtype,
 
 int
 fm_dns_parse(const unsigned char *pkt, size_t len, uint16_t id,
-	     const char *name, unsigned qtype, struct fm_dns_rrs *rrs, int *tc_r)
+	     const char *name, unsigned qtype, struct fm_dns_rrs *rrs,
+	     int *tc_r)
 {
 	char qname[260];
 	size_t off = DNS_HDR, i, an;

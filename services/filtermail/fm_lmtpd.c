@@ -207,7 +207,8 @@ slot_for(struct lsession *s, const char *dest)
 static void
 cmd_rcpt(struct lsession *s, const char *arg)
 {
-	char addr[FM_ADDR_MAX + 1], dest[FM_TP_HOST_MAX], text[FM_ADDR_MAX + 64];
+	char addr[FM_ADDR_MAX + 1], dest[FM_TP_HOST_MAX],
+		text[FM_ADDR_MAX + 64];
 	struct lrcpt *r;
 
 	if (strncasecmp(arg, "TO:", 3) != 0) {

@@ -35,10 +35,10 @@
 #include "llist.h"
 #include "net.h"
 
-#define FM_TP_TEXT_MAX 512   /* one reply line we hand to Postfix */
-#define FM_TP_HOST_MAX 256   /* a destination or MX host name */
-#define FM_TP_MAX_MX 16	     /* MX hosts tried per delivery */
-#define FM_TP_MAX_ADDRS 8    /* addresses tried per MX host */
+#define FM_TP_TEXT_MAX 512    /* one reply line we hand to Postfix */
+#define FM_TP_HOST_MAX 256    /* a destination or MX host name */
+#define FM_TP_MAX_MX 16	      /* MX hosts tried per delivery */
+#define FM_TP_MAX_ADDRS 8     /* addresses tried per MX host */
 #define FM_TP_PREFER_MAX 4096 /* MX hosts remembered as SMTP-only */
 
 /* upstream's texts (filtermail's src/smtp_responses.rs) */
@@ -124,8 +124,7 @@ int fm_tp_reserve(struct fm_tp *tp, const char *dest, struct fm_tp_dest **d_r);
 void fm_tp_unreserve(struct fm_tp_dest *d);
 
 /* fm_tp_done_fn: the job ended: res[i] answers rcpts[i] */
-typedef void fm_tp_done_fn(void *arg, const struct fm_tp_result *res,
-			   size_t n);
+typedef void fm_tp_done_fn(void *arg, const struct fm_tp_result *res, size_t n);
 
 /* fm_tp_submit: deliver msg (a reference is taken) to rcpts (copied), all
  * of d's destination, on d's reservation. done runs from the loop,
@@ -157,7 +156,7 @@ struct fm_tp {
 	struct fm_tp_prefer {
 		char *host;
 		uint64_t until; /* loop ms */
-	} *prefer;
+	} * prefer;
 	size_t nprefer;
 };
 
@@ -197,10 +196,10 @@ void fm_tp_run_cancel(struct fm_tp_run **rp);
 /* ---- fm_tp_https.c: POST https://<mx>/mxdeliv ---- */
 
 enum fm_tp_outcome {
-	FM_TP_SENT,	/* the remote took it: 250 for everyone */
-	FM_TP_REFUSED,	/* the remote answered 4xx/5xx: final */
-	FM_TP_FAILED,	/* no answer about the message: try on */
-	FM_TP_DOUBT,	/* the remote may have it: final 4xx */
+	FM_TP_SENT,    /* the remote took it: 250 for everyone */
+	FM_TP_REFUSED, /* the remote answered 4xx/5xx: final */
+	FM_TP_FAILED,  /* no answer about the message: try on */
+	FM_TP_DOUBT,   /* the remote may have it: final 4xx */
 };
 
 /* fm_https_done_fn: outcome; code and text for REFUSED and DOUBT (the
@@ -241,8 +240,7 @@ struct fm_https_answer {
  * docs/UPSTREAM.md, Remote delivery); *code_r and text: the reply to
  * hand on (SENT, REFUSED, DOUBT) or the reason (FAILED) */
 enum fm_tp_outcome fm_https_classify(const struct fm_https_answer *a,
-				     int *code_r, char *text,
-				     size_t textsize);
+				     int *code_r, char *text, size_t textsize);
 
 /* ---- fm_tp_smtp.c: SMTP on port 25 ---- */
 
@@ -276,8 +274,8 @@ void fm_smtp_cancel(struct fm_smtp **sp);
  * code, its lines joined into text, and the EHLO keywords seen in
  * *caps_r when caps_r is not NULL), 0 need more, -1 malformed or too
  * long. Consumes what it used from in. */
-int fm_smtp_reply_step(struct buf *in, int *code_r, char *text,
-		       size_t textsize, unsigned *caps_r);
+int fm_smtp_reply_step(struct buf *in, int *code_r, char *text, size_t textsize,
+		       unsigned *caps_r);
 
 #define FM_SMTP_CAP_PIPELINING 1u
 #define FM_SMTP_CAP_STARTTLS 2u
@@ -297,8 +295,7 @@ struct fm_conn {
 
 /* fm_conn_connect_fn: connected (c owned by the callee) or not (c NULL,
  * err says why) */
-typedef void fm_conn_connect_fn(void *arg, struct fm_conn *c,
-				const char *err);
+typedef void fm_conn_connect_fn(void *arg, struct fm_conn *c, const char *err);
 struct fm_connect;
 /* fm_conn_connect: connect to every address at once; the first to
  * answer wins. fn runs from the loop. */

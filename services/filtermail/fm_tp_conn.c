@@ -228,8 +228,7 @@ fm_conn_tls_begin(struct fm_conn *c, SSL_CTX *ctx, int verify, struct buf *err)
 		return -1;
 	}
 	SSL_set_connect_state(c->ssl);
-	if (!is_ip(c->host) &&
-	    SSL_set_tlsext_host_name(c->ssl, c->host) != 1) {
+	if (!is_ip(c->host) && SSL_set_tlsext_host_name(c->ssl, c->host) != 1) {
 		(void)buf_printf(err, "bad TLS server name %s", c->host);
 		return -1;
 	}
@@ -362,8 +361,9 @@ fm_tls_ctx_new(const char *ca_file, struct buf *err)
 	(void)SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	/* partial writes and a moving buffer: we resend from a struct buf
 	 * whose data may move between calls */
-	(void)SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-					    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	(void)SSL_CTX_set_mode(ctx,
+			       SSL_MODE_ENABLE_PARTIAL_WRITE |
+				       SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	/* OpenSSL's default paths (under /usr/lib/ssl on Debian) are
 	 * missing in the distroless image; Debian's bundle is the file
 	 * libcurl reads too */

@@ -127,8 +127,7 @@ fm_https_classify(const struct fm_https_answer *a, int *code_r, char *text,
 	    code >= 400 && code <= 599) {
 		*code_r = code;
 		(void)snprintf(text, textsize, "%.*s (forwarded from %s)",
-			       (int)strcspn(a->body, "\r\n"), a->body,
-			       a->host);
+			       (int)strcspn(a->body, "\r\n"), a->body, a->host);
 		return FM_TP_REFUSED;
 	}
 	(void)snprintf(text, textsize, "HTTPS: HTTP %ld%s", a->status,
@@ -308,8 +307,7 @@ fm_https_start(struct fm_tp *tp, const char *host, const char *const *addrs,
 		log_error("cannot start an HTTPS request to %s", host);
 		return NULL;
 	}
-	log_debug("POST %s (%zu bytes, %zu recipients)", url, msg->len,
-		  nrcpts);
+	log_debug("POST %s (%zu bytes, %zu recipients)", url, msg->len, nrcpts);
 	return h;
 }
 
@@ -331,8 +329,7 @@ fm_https_loop_new(struct fm_tp *tp)
 
 	if (cl != NULL) {
 		/* HTTP/2: many deliveries over one connection per host */
-		(void)curl_multi_setopt(curlloop_multi(cl),
-					CURLMOPT_PIPELINING,
+		(void)curl_multi_setopt(curlloop_multi(cl), CURLMOPT_PIPELINING,
 					(long)CURLPIPE_MULTIPLEX);
 	}
 	return cl;

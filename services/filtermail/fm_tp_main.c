@@ -37,9 +37,9 @@ env_u64(const char *name, uint64_t min, uint64_t max, uint64_t dflt,
 	if (v == NULL || v[0] == '\0')
 		return 0;
 	if (num_parse_u64(v, min, max, r) < 0) {
-		(void)buf_printf(err, "%s=%.32s: not a number from %llu to %llu",
-				 name, v, (unsigned long long)min,
-				 (unsigned long long)max);
+		(void)buf_printf(
+			err, "%s=%.32s: not a number from %llu to %llu", name,
+			v, (unsigned long long)min, (unsigned long long)max);
 		return -1;
 	}
 	return 0;

@@ -78,8 +78,7 @@ go(struct fm_tp_run *r, enum run_phase phase)
 }
 
 /* end_all: the same answer for every recipient, then the end */
-static void
-end_all(struct fm_tp_run *r, int code, const char *fmt, ...)
+static void end_all(struct fm_tp_run *r, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void
 end_all(struct fm_tp_run *r, int code, const char *fmt, ...)
@@ -141,8 +140,7 @@ on_mx(void *arg, int status, const struct fm_dns_rrs *rrs)
 	} else if (status == 1 && r->nmx > 0) {
 		go(r, PH_MX);
 	} else if (status == 0 || status == 1) {
-		log_debug("No MX record found, using implicit MX: %s",
-			  r->dest);
+		log_debug("No MX record found, using implicit MX: %s", r->dest);
 		(void)snprintf(r->mx[0].host, FM_TP_HOST_MAX, "%s", r->dest);
 		r->nmx = 1;
 		go(r, PH_MX);
@@ -245,8 +243,8 @@ host_start(struct fm_tp_run *r)
 	r->pending = tp->o.ipv6 ? 2 : 1;
 	r->q_a = fm_dns_lookup(tp->dns, host, FM_DNS_A, on_a, r);
 	if (tp->o.ipv6)
-		r->q_aaaa = fm_dns_lookup(tp->dns, host, FM_DNS_AAAA, on_aaaa,
-					  r);
+		r->q_aaaa =
+			fm_dns_lookup(tp->dns, host, FM_DNS_AAAA, on_aaaa, r);
 }
 
 /* host_failed: this host is out (why); on to the next */
@@ -325,10 +323,10 @@ channel_smtp(struct fm_tp_run *r)
 	struct fm_conn *c = fm_tp_take_conn(job->dest, host);
 
 	memset(job->res, 0, job->nrcpts * sizeof(*job->res));
-	r->smtp = fm_smtp_start(r->tp, job->dest, c, host, r->addrs,
-				r->naddrs, r->tls, job->msg,
-				(const char *const *)job->rcpts, job->nrcpts,
-				job->res, on_smtp, r);
+	r->smtp =
+		fm_smtp_start(r->tp, job->dest, c, host, r->addrs, r->naddrs,
+			      r->tls, job->msg, (const char *const *)job->rcpts,
+			      job->nrcpts, job->res, on_smtp, r);
 }
 
 /* channel_https: POST /mxdeliv to the current host, unless it had an
@@ -354,10 +352,9 @@ channel_https(struct fm_tp_run *r)
 		channel_smtp(r);
 		return;
 	}
-	r->https = fm_https_start(r->tp, host, r->addr_ptr, r->naddrs,
-				  r->relaxed, job->msg,
-				  (const char *const *)job->rcpts, job->nrcpts,
-				  on_https, r);
+	r->https = fm_https_start(
+		r->tp, host, r->addr_ptr, r->naddrs, r->relaxed, job->msg,
+		(const char *const *)job->rcpts, job->nrcpts, on_https, r);
 	if (r->https == NULL) {
 		(void)snprintf(r->https_why, sizeof(r->https_why),
 			       "HTTPS: cannot start a request");

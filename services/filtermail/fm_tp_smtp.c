@@ -263,11 +263,10 @@ static void
 queue_cmd(struct fm_smtp *s, size_t i)
 {
 	if (i == 0)
-		(void)buf_printf(&s->out, "MAIL FROM:<%s>%s\r\n",
-				 s->msg->mail_from,
-				 (s->c->caps & FM_SMTP_CAP_8BITMIME)
-					 ? " BODY=8BITMIME"
-					 : "");
+		(void)buf_printf(
+			&s->out, "MAIL FROM:<%s>%s\r\n", s->msg->mail_from,
+			(s->c->caps & FM_SMTP_CAP_8BITMIME) ? " BODY=8BITMIME"
+							    : "");
 	else if (i <= s->nrcpts)
 		(void)buf_printf(&s->out, "RCPT TO:<%s>\r\n", s->rcpts[i - 1]);
 	else
@@ -298,14 +297,12 @@ fill_body(struct fm_smtp *s)
 		dst = buf_reserve(&s->out, CHUNK);
 		if (dst == NULL)
 			break;
-		used = fm_dot_stuff(s->msg->data + s->off,
-				    s->msg->len - s->off, &s->bol, dst, CHUNK,
-				    &wrote);
+		used = fm_dot_stuff(s->msg->data + s->off, s->msg->len - s->off,
+				    &s->bol, dst, CHUNK, &wrote);
 		buf_commit(&s->out, wrote);
 		s->off += used;
 	}
-	if (s->off == s->msg->len && !s->dot_queued &&
-	    s->out.len < OUT_FILL) {
+	if (s->off == s->msg->len && !s->dot_queued && s->out.len < OUT_FILL) {
 		(void)buf_puts(&s->out, s->bol ? ".\r\n" : "\r\n.\r\n");
 		s->dot_queued = 1;
 	}
@@ -410,8 +407,7 @@ on_dot_reply(struct fm_smtp *s, int code, const char *text)
 	}
 	for (i = 0; i < s->nrcpts; i++)
 		if (s->res[i].code == 250)
-			fm_tp_result_set(&s->res[i], 250, "%s",
-					 FM_TP_OK_SMTP);
+			fm_tp_result_set(&s->res[i], 250, "%s", FM_TP_OK_SMTP);
 	tx_done(s, 1);
 }
 
@@ -690,8 +686,8 @@ struct fm_smtp *
 fm_smtp_start(struct fm_tp *tp, struct fm_tp_dest *d, struct fm_conn *c,
 	      const char *host, const struct net_addr *addrs, size_t naddrs,
 	      enum fm_smtp_tls tls, const struct fm_tp_msg *msg,
-	      const char *const *rcpts, size_t nrcpts,
-	      struct fm_tp_result *res, fm_smtp_done_fn *done, void *arg)
+	      const char *const *rcpts, size_t nrcpts, struct fm_tp_result *res,
+	      fm_smtp_done_fn *done, void *arg)
 {
 	struct fm_smtp *s = xcalloc(1, sizeof(*s));
 

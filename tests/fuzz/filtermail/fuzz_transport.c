@@ -82,8 +82,8 @@ fuzz_session(const char *p, size_t n)
 			;
 	}
 	close(sv[1]);
-	for (i = 0; i < 3000 && (fm_lmtpd_sessions(srv) > 0 ||
-				fm_tp_running(tp) > 0);
+	for (i = 0;
+	     i < 3000 && (fm_lmtpd_sessions(srv) > 0 || fm_tp_running(tp) > 0);
 	     i++)
 		(void)evloop_run_once(loop, i < 50 ? 0 : 1);
 	if (fm_lmtpd_sessions(srv) != 0 || fm_tp_running(tp) != 0)

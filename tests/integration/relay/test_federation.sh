@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# test_federation: two local relays deliver to each other over port 25
-# with STARTTLS and DKIM, found through the test DNS server (MX, A, DKIM
-# TXT). A message with a real Subject arrives rewritten to "[...]" under
+# test_federation: two local relays deliver to each other through
+# filtermail transport (delivery mode Transport, the default: HTTPS
+# /mxdeliv first, SMTP on port 25 with STARTTLS second; the channels
+# themselves are tests/integration/relay/test_transport.sh) with DKIM,
+# found through the test DNS server (MX, A, DKIM TXT). A message with a real Subject arrives rewritten to "[...]" under
 # a valid signature; a message to a user the other relay lacks comes
 # back as a DKIM-signed bounce that the sending relay accepts. Messages another MTA hands to port 25 are checked
 # as upstream's filtermail incoming does: a forged sender without a
@@ -50,16 +52,15 @@ else
 	tap_done
 fi
 
-# relay to relay: submission on e2e1, Postfix delivers to e2e2:25
+# relay to relay: submission on e2e1, Postfix hands it to e2e1's
+# filtermail transport (LMTP), which posts it to https://e2e2/mxdeliv
 id="fed-$RANDOM@e2e.test"
 rc send "$ENV1" "$A" "$PA" "$B" --keydir "$K" --msgid "$id" >/dev/null
 rc fetch "$ENV2" "$B" "$PB" "$id" >"$W/fed.eml" 2>/dev/null
 ok $? "A@e2e1 -> B@e2e2 delivered"
 L1=$(renv "$ENV1" LOG)/postfix.log
-grep -qE "TLS connection established to $D2\[[0-9.]+\]:25: TLSv1\.3" "$L1"
-ok $? "e2e1's smtp client used STARTTLS (TLS 1.3) to e2e2:25"
-grep -q "to=<$B>, relay=$D2\[$(renv "$ENV2" ADDR)\]:25,.*status=sent" "$L1"
-ok $? "e2e1 logged the delivery to e2e2's MX"
+grep -q "postfix/lmtp-filtermail/lmtp\[[0-9]*\]: [0-9A-F]*: to=<$B>, relay=127.0.0.1\[127.0.0.1\]:10083,.*status=sent (250 OK (HTTPS))" "$L1"
+ok $? "e2e1's Postfix handed it to filtermail transport, which delivered it over HTTPS"
 
 # a real Subject: e2e1 rewrites it to "[...]" (as upstream's authclean)
 # and signs what it sends, so e2e2's filtermail incoming, which refuses

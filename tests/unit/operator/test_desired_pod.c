@@ -293,8 +293,9 @@ test_delivery(void **state)
 	assert_str(mount_of(c, "config", "/etc/chatmail/chatmail.ini"), "ro");
 	assert_str(mount_of(c, "mail", "/home/vmail"), "");
 	assert_str(mount_of(c, "dkim", "/etc/dkimkeys"), "");
-	assert_non_null(strstr(render_set_find(&f.files, "postfix/main.cf")->data,
-			       "\ndefault_transport = lmtp-filtermail:"));
+	assert_non_null(
+		strstr(render_set_find(&f.files, "postfix/main.cf")->data,
+		       "\ndefault_transport = lmtp-filtermail:"));
 	fixture_teardown(&f);
 	fixture_setup(&f,
 		      "{\"domain\":\"chat.example.org\",\"delivery\":"

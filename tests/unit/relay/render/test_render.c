@@ -270,6 +270,26 @@ case_file(const struct render_set *set, const char *path)
 	return f->data;
 }
 
+/* check_transport: delivery mode Transport (the default): remote mail
+ * goes to filtermail transport, as upstream */
+static void
+check_transport(const struct render_set *set)
+{
+	assert_non_null(
+		strstr(case_file(set, "postfix/master.cf"),
+		       "\nlmtp-filtermail unix  -       -       n       "
+		       "-       500     lmtp\n"
+		       "  -o syslog_name=postfix/lmtp-filtermail\n"
+		       "  -o lmtp_header_checks=\n"
+		       "  -o lmtp_tls_security_level=none\n"));
+	assert_non_null(strstr(case_file(set, "postfix/main.cf"),
+			       "\ndefault_transport = "
+			       "lmtp-filtermail:inet:[127.0.0.1]:10083\n"));
+	assert_non_null(strstr(case_file(set, "nginx/nginx.conf"),
+			       "location /mxdeliv {\n"
+			       "\t\t\tclient_max_body_size 31457280;\n"));
+}
+
 /* test_settings: the settings the relay's behaviour depends on */
 static void
 test_settings(void **state)
@@ -323,17 +343,7 @@ test_settings(void **state)
 			       "\nnon_smtpd_milters = inet:127.0.0.1:10084\n"
 			       "internal_mail_filter_classes = bounce\n"));
 	assert_null(strstr(case_file(&set, "postfix/master.cf"), "milters"));
-	/* delivery mode Transport (the default): remote mail goes to
-	 * filtermail transport, as upstream */
-	assert_non_null(strstr(case_file(&set, "postfix/master.cf"),
-			       "\nlmtp-filtermail unix  -       -       n       "
-			       "-       500     lmtp\n"
-			       "  -o syslog_name=postfix/lmtp-filtermail\n"
-			       "  -o lmtp_header_checks=\n"
-			       "  -o lmtp_tls_security_level=none\n"));
-	assert_non_null(strstr(case_file(&set, "postfix/main.cf"),
-			       "\ndefault_transport = "
-			       "lmtp-filtermail:inet:[127.0.0.1]:10083\n"));
+	check_transport(&set);
 	assert_null(render_set_find(&set, "chatmail-nocreate"));
 	render_set_free(&set);
 }

@@ -78,79 +78,79 @@ struct answer_case {
 	const char *text; /* a substring of the text */
 };
 
+static const struct answer_case answers[] = {
+	/* our fm_httpd and upstream's server, as recorded */
+	{ 0, 200, "250 OK", 0, 1, FM_TP_SENT, 250, "250 OK (HTTPS)" },
+	{ 0, 200, "250 OK\r\n", 0, 1, FM_TP_SENT, 250, "(HTTPS)" },
+	{ 0, 400, "523 Encryption Needed: Invalid Unencrypted Mail", 0, 1,
+	  FM_TP_REFUSED, 523,
+	  "523 Encryption Needed: Invalid Unencrypted Mail "
+	  "(forwarded from mx.example)" },
+	{ 0, 400, "554 5.7.1 No valid DKIM signature found", 0, 1,
+	  FM_TP_REFUSED, 554, "554 5.7.1 No valid DKIM" },
+	{ 0, 400, "451 4.3.0 Reinjection failed: timed out", 0, 1,
+	  FM_TP_REFUSED, 451, "451 4.3.0 Reinjection" },
+	{ 0, 413, "552 Message exceeds maximum size", 0, 1, FM_TP_REFUSED, 552,
+	  "552 Message exceeds" },
+	{ 0, 405, "Method Not Allowed", 0, 1, FM_TP_FAILED, 451,
+	  "HTTPS: HTTP 405" },
+	/* a 2xx that is no SMTP success: in doubt, never a 250 */
+	{ 0, 200, "<html>hello</html>", 0, 1, FM_TP_DOUBT, 451,
+	  "(not understood)" },
+	{ 0, 200, "", 0, 1, FM_TP_DOUBT, 451, "not understood" },
+	{ 0, 200, "550 no", 0, 1, FM_TP_DOUBT, 451, "without an SMTP" },
+	{ 0, 200, "250 OK\r\n250 OK", 0, 1, FM_TP_DOUBT, 451, "" },
+	{ 0, 204, "250", 0, 1, FM_TP_SENT, 250, "" },
+	{ CURLE_WRITE_ERROR, 200, "250 OK xxxx", 1, 1, FM_TP_DOUBT, 451,
+	  "(answer too long)" },
+	/* redirects and other statuses: on to SMTP */
+	{ 0, 302, "", 0, 1, FM_TP_FAILED, 451,
+	  "HTTP 302 (redirect not followed)" },
+	{ 0, 404, "Not Found", 0, 1, FM_TP_FAILED, 451, "HTTP 404" },
+	{ 0, 502, "<html>Bad Gateway</html>", 0, 1, FM_TP_FAILED, 451,
+	  "HTTP 502" },
+	{ 0, 400, "<html>Bad Request</html>", 0, 1, FM_TP_FAILED, 451,
+	  "HTTP 400" },
+	{ 0, 400, "250 OK", 0, 1, FM_TP_FAILED, 451, "HTTP 400" },
+	{ CURLE_WRITE_ERROR, 400, "554 x", 1, 1, FM_TP_FAILED, 451,
+	  "HTTP 400" },
+	/* no answer: before the message was out, on to SMTP; after,
+	 * in doubt */
+	{ CURLE_COULDNT_CONNECT, 0, "", 0, 0, FM_TP_FAILED, 451, "HTTPS: " },
+	{ CURLE_PEER_FAILED_VERIFICATION, 0, "", 0, 0, FM_TP_FAILED, 451,
+	  "HTTPS: " },
+	{ CURLE_OPERATION_TIMEDOUT, 0, "", 0, 0, FM_TP_FAILED, 451, "HTTPS: " },
+	{ CURLE_OPERATION_TIMEDOUT, 0, "", 0, 1, FM_TP_DOUBT, 451,
+	  "451 4.4.2 No answer from mx.example" },
+	{ CURLE_GOT_NOTHING, 0, "", 0, 1, FM_TP_DOUBT, 451, "may have" },
+};
+
 static void
 test_classify(void **state)
 {
-	static const struct answer_case cases[] = {
-		/* our fm_httpd and upstream's server, as recorded */
-		{ 0, 200, "250 OK", 0, 1, FM_TP_SENT, 250, "250 OK (HTTPS)" },
-		{ 0, 200, "250 OK\r\n", 0, 1, FM_TP_SENT, 250, "(HTTPS)" },
-		{ 0, 400, "523 Encryption Needed: Invalid Unencrypted Mail", 0,
-		  1, FM_TP_REFUSED, 523,
-		  "523 Encryption Needed: Invalid Unencrypted Mail "
-		  "(forwarded from mx.example)" },
-		{ 0, 400, "554 5.7.1 No valid DKIM signature found", 0, 1,
-		  FM_TP_REFUSED, 554, "554 5.7.1 No valid DKIM" },
-		{ 0, 400, "451 4.3.0 Reinjection failed: timed out", 0, 1,
-		  FM_TP_REFUSED, 451, "451 4.3.0 Reinjection" },
-		{ 0, 413, "552 Message exceeds maximum size", 0, 1,
-		  FM_TP_REFUSED, 552, "552 Message exceeds" },
-		{ 0, 405, "Method Not Allowed", 0, 1, FM_TP_FAILED, 451,
-		  "HTTPS: HTTP 405" },
-		/* a 2xx that is no SMTP success: in doubt, never a 250 */
-		{ 0, 200, "<html>hello</html>", 0, 1, FM_TP_DOUBT, 451,
-		  "(not understood)" },
-		{ 0, 200, "", 0, 1, FM_TP_DOUBT, 451, "not understood" },
-		{ 0, 200, "550 no", 0, 1, FM_TP_DOUBT, 451, "without an SMTP" },
-		{ 0, 200, "250 OK\r\n250 OK", 0, 1, FM_TP_DOUBT, 451, "" },
-		{ 0, 204, "250", 0, 1, FM_TP_SENT, 250, "" },
-		{ CURLE_WRITE_ERROR, 200, "250 OK xxxx", 1, 1, FM_TP_DOUBT, 451,
-		  "(answer too long)" },
-		/* redirects and other statuses: on to SMTP */
-		{ 0, 302, "", 0, 1, FM_TP_FAILED, 451,
-		  "HTTP 302 (redirect not followed)" },
-		{ 0, 404, "Not Found", 0, 1, FM_TP_FAILED, 451, "HTTP 404" },
-		{ 0, 502, "<html>Bad Gateway</html>", 0, 1, FM_TP_FAILED, 451,
-		  "HTTP 502" },
-		{ 0, 400, "<html>Bad Request</html>", 0, 1, FM_TP_FAILED, 451,
-		  "HTTP 400" },
-		{ 0, 400, "250 OK", 0, 1, FM_TP_FAILED, 451, "HTTP 400" },
-		{ CURLE_WRITE_ERROR, 400, "554 x", 1, 1, FM_TP_FAILED, 451,
-		  "HTTP 400" },
-		/* no answer: before the message was out, on to SMTP; after,
-		 * in doubt */
-		{ CURLE_COULDNT_CONNECT, 0, "", 0, 0, FM_TP_FAILED, 451,
-		  "HTTPS: " },
-		{ CURLE_PEER_FAILED_VERIFICATION, 0, "", 0, 0, FM_TP_FAILED,
-		  451, "HTTPS: " },
-		{ CURLE_OPERATION_TIMEDOUT, 0, "", 0, 0, FM_TP_FAILED, 451,
-		  "HTTPS: " },
-		{ CURLE_OPERATION_TIMEDOUT, 0, "", 0, 1, FM_TP_DOUBT, 451,
-		  "451 4.4.2 No answer from mx.example" },
-		{ CURLE_GOT_NOTHING, 0, "", 0, 1, FM_TP_DOUBT, 451, "may have" },
-	};
 	struct fm_https_answer a;
 	char text[FM_TP_TEXT_MAX];
 	size_t i;
 	int code;
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+		const struct answer_case *c = &answers[i];
+
 		memset(&a, 0, sizeof(a));
-		a.curl_rc = cases[i].curl_rc;
+		a.curl_rc = c->curl_rc;
 		a.curl_err = "some curl error";
-		a.status = cases[i].status;
-		a.body = cases[i].body;
-		a.len = strlen(cases[i].body);
-		a.truncated = cases[i].truncated;
-		a.sent_all = cases[i].sent_all;
+		a.status = c->status;
+		a.body = c->body;
+		a.len = strlen(c->body);
+		a.truncated = c->truncated;
+		a.sent_all = c->sent_all;
 		a.host = "mx.example";
 		if (fm_https_classify(&a, &code, text, sizeof(text)) !=
-			    cases[i].want ||
-		    code != cases[i].code ||
-		    strstr(text, cases[i].text) == NULL)
+			    c->want ||
+		    code != c->code || strstr(text, c->text) == NULL)
 			fail_msg("case %zu (%ld \"%s\"): got %d %d \"%s\"", i,
-				 cases[i].status, cases[i].body,
+				 c->status, c->body,
 				 (int)fm_https_classify(&a, &code, text,
 							sizeof(text)),
 				 code, text);
@@ -177,9 +177,8 @@ reply_all(const char *s, size_t step, char *out, size_t outsize,
 		off += k;
 		while ((r = fm_smtp_reply_step(&in, &code, text, sizeof(text),
 					       caps_r)) == 1)
-			(void)snprintf(out + strlen(out),
-				       outsize - strlen(out), "%d %s|", code,
-				       text);
+			(void)snprintf(out + strlen(out), outsize - strlen(out),
+				       "%d %s|", code, text);
 		if (r < 0 || (k == 0 && r == 0))
 			break;
 	}
@@ -259,26 +258,30 @@ dns_answer(unsigned char *out, const unsigned char *q, int n,
 	return qlen + an;
 }
 
+/* MX 10 mx1.<q> (compressed), MX 5 "mx0.example.net", a null MX
+ * would be alone: checked separately */
+static const unsigned char rr_mx[] =
+	"\xc0\x0c\x00\x0f\x00\x01\x00\x00\x01\x00\x00\x08\x00\x0a"
+	"\x03mx1\xc0\x0c"
+	"\xc0\x0c\x00\x0f\x00\x01\x00\x00\x00\x20\x00\x13\x00\x05"
+	"\x03mx0\x07"
+	"example\x03net\x00";
+static const unsigned char rr_null_mx[] =
+	"\xc0\x0c\x00\x0f\x00\x01\x00\x00\x01\x00\x00\x03\x00\x00"
+	"\x00";
+static const unsigned char rr_a[] =
+	"\xc0\x0c\x00\x01\x00\x01\x00\x00\x01\x00\x00\x04\xc0\x00"
+	"\x02\x01";
+static const unsigned char rr_aaaa[] =
+	"\xc0\x0c\x00\x1c\x00\x01\x00\x00\x01\x00\x00\x10\x20\x01"
+	"\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+	"\x00\x01";
+
+static void test_dns_mx_bad(const unsigned char *q, int n);
+
 static void
-test_dns_records(void **state)
+test_dns_mx(void **state)
 {
-	/* MX 10 mx1.<q> (compressed), MX 5 "mx0.example.net", a null MX
-	 * would be alone: checked separately */
-	static const unsigned char mx[] =
-		"\xc0\x0c\x00\x0f\x00\x01\x00\x00\x01\x00\x00\x08\x00\x0a"
-		"\x03mx1\xc0\x0c"
-		"\xc0\x0c\x00\x0f\x00\x01\x00\x00\x00\x20\x00\x13\x00\x05"
-		"\x03mx0\x07" "example\x03net\x00";
-	static const unsigned char null_mx[] =
-		"\xc0\x0c\x00\x0f\x00\x01\x00\x00\x01\x00\x00\x03\x00\x00"
-		"\x00";
-	static const unsigned char a[] =
-		"\xc0\x0c\x00\x01\x00\x01\x00\x00\x01\x00\x00\x04\xc0\x00"
-		"\x02\x01";
-	static const unsigned char aaaa[] =
-		"\xc0\x0c\x00\x1c\x00\x01\x00\x00\x01\x00\x00\x10\x20\x01"
-		"\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-		"\x00\x01";
 	unsigned char q[300], pkt[600];
 	struct fm_dns_rrs rrs;
 	size_t len;
@@ -287,50 +290,73 @@ test_dns_records(void **state)
 	(void)state;
 	n = fm_dns_build_query(7, "example.org", FM_DNS_MX, q, sizeof(q));
 	assert_true(n > 0);
-	len = dns_answer(pkt, q, n, mx, sizeof(mx) - 1, 2, 0);
-	assert_int(fm_dns_parse(pkt, len, 7, "example.org.", FM_DNS_MX, &rrs,
-				&tc),
-		   0);
+	len = dns_answer(pkt, q, n, rr_mx, sizeof(rr_mx) - 1, 2, 0);
+	assert_int(
+		fm_dns_parse(pkt, len, 7, "example.org.", FM_DNS_MX, &rrs, &tc),
+		0);
 	assert_int(rrs.n, 2);
 	assert_str(rrs.rr[0], "mx1.example.org");
 	assert_int(rrs.pref[0], 10);
 	assert_str(rrs.rr[1], "mx0.example.net");
 	assert_int(rrs.pref[1], 5);
 	assert_int(rrs.ttl, 32);
+	test_dns_mx_bad(q, n);
+}
+
+/* test_dns_mx_bad: the MX answers that are no list of hosts */
+static void
+test_dns_mx_bad(const unsigned char *q, int n)
+{
+	unsigned char pkt[600];
+	struct fm_dns_rrs rrs;
+	size_t len;
+	int tc;
+
 	/* an MX whose name runs past its rdata is malformed */
-	len = dns_answer(pkt, q, n, mx, sizeof(mx) - 1, 2, 0);
+	len = dns_answer(pkt, q, n, rr_mx, sizeof(rr_mx) - 1, 2, 0);
 	pkt[len - 17] = 0x12; /* "mx0" label 18 long */
-	assert_int(fm_dns_parse(pkt, len, 7, "example.org", FM_DNS_MX, &rrs,
-				&tc),
-		   -EINVAL);
-	len = dns_answer(pkt, q, n, null_mx, sizeof(null_mx) - 1, 1, 0);
-	assert_int(fm_dns_parse(pkt, len, 7, "example.org", FM_DNS_MX, &rrs,
-				&tc),
-		   0);
+	assert_int(
+		fm_dns_parse(pkt, len, 7, "example.org", FM_DNS_MX, &rrs, &tc),
+		-EINVAL);
+	len = dns_answer(pkt, q, n, rr_null_mx, sizeof(rr_null_mx) - 1, 1, 0);
+	assert_int(
+		fm_dns_parse(pkt, len, 7, "example.org", FM_DNS_MX, &rrs, &tc),
+		0);
 	assert_int(rrs.n, 1);
 	assert_str(rrs.rr[0], "");
 	/* NXDOMAIN comes back as its RCODE */
 	len = dns_answer(pkt, q, n, (const unsigned char *)"", 0, 0, 3);
-	assert_int(fm_dns_parse(pkt, len, 7, "example.org", FM_DNS_MX, &rrs,
-				&tc),
-		   3);
+	assert_int(
+		fm_dns_parse(pkt, len, 7, "example.org", FM_DNS_MX, &rrs, &tc),
+		3);
 	/* the wrong type in the question is not our answer */
-	assert_int(fm_dns_parse(pkt, len, 7, "example.org", FM_DNS_A, &rrs,
-				&tc),
-		   -EINVAL);
+	assert_int(
+		fm_dns_parse(pkt, len, 7, "example.org", FM_DNS_A, &rrs, &tc),
+		-EINVAL);
+}
+
+/* test_dns_addr: A and AAAA answers as text */
+static void
+test_dns_addr(void **state)
+{
+	unsigned char q[300], pkt[600];
+	struct fm_dns_rrs rrs;
+	size_t len;
+	int n, tc;
+
+	(void)state;
 	n = fm_dns_build_query(8, "mx1.example.org", FM_DNS_A, q, sizeof(q));
-	len = dns_answer(pkt, q, n, a, sizeof(a) - 1, 1, 0);
-	assert_int(fm_dns_parse(pkt, len, 8, "mx1.example.org", FM_DNS_A,
-				&rrs, &tc),
+	len = dns_answer(pkt, q, n, rr_a, sizeof(rr_a) - 1, 1, 0);
+	assert_int(fm_dns_parse(pkt, len, 8, "mx1.example.org", FM_DNS_A, &rrs,
+				&tc),
 		   0);
 	assert_str(rrs.rr[0], "192.0.2.1");
 	pkt[len - 5] = 5; /* rdlength 5: not an IPv4 address */
 	assert_int(fm_dns_parse(pkt, len + 1, 8, "mx1.example.org", FM_DNS_A,
 				&rrs, &tc),
 		   -EINVAL);
-	n = fm_dns_build_query(9, "mx1.example.org", FM_DNS_AAAA, q,
-			       sizeof(q));
-	len = dns_answer(pkt, q, n, aaaa, sizeof(aaaa) - 1, 1, 0);
+	n = fm_dns_build_query(9, "mx1.example.org", FM_DNS_AAAA, q, sizeof(q));
+	len = dns_answer(pkt, q, n, rr_aaaa, sizeof(rr_aaaa) - 1, 1, 0);
 	assert_int(fm_dns_parse(pkt, len, 9, "mx1.example.org", FM_DNS_AAAA,
 				&rrs, &tc),
 		   0);
@@ -345,7 +371,8 @@ main(void)
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_smtp_replies),
 		cmocka_unit_test(test_reply_too_long),
-		cmocka_unit_test(test_dns_records),
+		cmocka_unit_test(test_dns_mx),
+		cmocka_unit_test(test_dns_addr),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

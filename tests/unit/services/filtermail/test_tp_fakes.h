@@ -34,9 +34,9 @@
 
 struct fk_rr {
 	const char *name;
-	unsigned qtype; /* 1 A, 15 MX */
-	int rcode;	/* 0, 2 SERVFAIL, 3 NXDOMAIN */
-	unsigned pref;	/* MX */
+	unsigned qtype;	  /* 1 A, 15 MX */
+	int rcode;	  /* 0, 2 SERVFAIL, 3 NXDOMAIN */
+	unsigned pref;	  /* MX */
 	const char *data; /* MX target ("" = null MX) or IPv4 */
 };
 
@@ -484,10 +484,9 @@ fk_tls(void)
 	(void)X509_gmtime_adj(X509_getm_notBefore(x), -60);
 	(void)X509_gmtime_adj(X509_getm_notAfter(x), 3600);
 	(void)X509_set_pubkey(x, k);
-	(void)X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN",
-					 MBSTRING_ASC,
-					 (const unsigned char *)"fake.test",
-					 -1, -1, 0);
+	(void)X509_NAME_add_entry_by_txt(
+		X509_get_subject_name(x), "CN", MBSTRING_ASC,
+		(const unsigned char *)"fake.test", -1, -1, 0);
 	(void)X509_set_issuer_name(x, X509_get_subject_name(x));
 	if (X509_sign(x, k, EVP_sha256()) == 0 ||
 	    SSL_CTX_use_certificate(ctx, x) != 1 ||
@@ -507,8 +506,7 @@ fk_start(const struct fk_rr *rrs, size_t nrrs)
 	fk.rrs = rrs;
 	fk.nrrs = nrrs;
 	fk.starttls = fk.pipelining = 1;
-	(void)snprintf(fk.dot_reply, sizeof(fk.dot_reply),
-		       "250 2.0.0 queued");
+	(void)snprintf(fk.dot_reply, sizeof(fk.dot_reply), "250 2.0.0 queued");
 	fk.status = 200;
 	(void)snprintf(fk.body, sizeof(fk.body), "250 OK");
 	fk.ssl = fk_tls();

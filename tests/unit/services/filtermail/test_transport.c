@@ -99,8 +99,8 @@ start(size_t queue_size)
 	assert_non_null(tp);
 	fm_lmtpd_opts_default(&lo);
 	lo.max_size = 1 << 20;
-	srv = fm_lmtpd_new(loop, tp, &lo, net_listen_tcp("127.0.0.1", 0, 8,
-							   &err));
+	srv = fm_lmtpd_new(loop, tp, &lo,
+			   net_listen_tcp("127.0.0.1", 0, 8, &err));
 	assert_non_null(srv);
 	buf_deinit(&err);
 }
@@ -161,8 +161,7 @@ lmtp_until(struct lmtp *l, size_t want)
 		l->in[l->len] = '\0';
 	}
 	if (lines(l) < want)
-		fail_msg("got %zu lines, want %zu:\n%s", lines(l), want,
-			 l->in);
+		fail_msg("got %zu lines, want %zu:\n%s", lines(l), want, l->in);
 }
 
 /* lmtp_say: send text, then wait for the total line count want */
@@ -192,8 +191,7 @@ line(const struct lmtp *l, size_t i, char *out, size_t outsize)
  * the recipients (space separated); the replies to the final dot into
  * res[] (n of them) */
 static void
-deliver(struct lmtp *l, const char *rcpts, char res[][FM_TP_TEXT_MAX],
-	size_t n)
+deliver(struct lmtp *l, const char *rcpts, char res[][FM_TP_TEXT_MAX], size_t n)
 {
 	char cmd[2048], one[FM_TP_HOST_MAX];
 	const char *p = rcpts;
@@ -264,7 +262,8 @@ test_smtp(void **state)
 	lmtp_open(&l);
 	deliver(&l, "a@_a.test refuse@_a.test c@_a.test", res, 3);
 	assert_str(res[0], "250 OK (SMTP)");
-	assert_str(res[1], "550 5.1.1 no such user (forwarded from mx._a.test)");
+	assert_str(res[1],
+		   "550 5.1.1 no such user (forwarded from mx._a.test)");
 	assert_str(res[2], "250 OK (SMTP)");
 	assert_int(fk.https_reqs, 1);
 	assert_int(fk.smtp_msgs, 1);
@@ -343,8 +342,9 @@ test_dns(void **state)
 	start(30);
 	lmtp_open(&l);
 	deliver(&l, "a@null.test b@nx.test c@servfail.test", res, 3);
-	assert_str(res[0],
-		   "556 5.1.10 Permanent failure: Recipient address has null MX");
+	assert_str(
+		res[0],
+		"556 5.1.10 Permanent failure: Recipient address has null MX");
 	assert_str(res[1], "512 Domain nx.test does not exist");
 	assert_str(res[2], "421 DNS resolution failed for servfail.test");
 	close(l.fd);
@@ -429,11 +429,13 @@ test_busy(void **state)
 	start(1);
 	lmtp_open(&a);
 	lmtp_open(&b);
-	lmtp_say(&a, "LHLO p\r\nMAIL FROM:<s@relay.test>\r\n"
-		     "RCPT TO:<x@_a.test>\r\n",
+	lmtp_say(&a,
+		 "LHLO p\r\nMAIL FROM:<s@relay.test>\r\n"
+		 "RCPT TO:<x@_a.test>\r\n",
 		 7);
-	lmtp_say(&b, "LHLO p\r\nMAIL FROM:<s@relay.test>\r\n"
-		     "RCPT TO:<x@_a.test>\r\nDATA\r\n",
+	lmtp_say(&b,
+		 "LHLO p\r\nMAIL FROM:<s@relay.test>\r\n"
+		 "RCPT TO:<x@_a.test>\r\nDATA\r\n",
 		 8);
 	assert_str(line(&b, 7, got, sizeof(got)), "421 Transport busy");
 	base = lines(&b);
@@ -454,10 +456,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_https),	 cmocka_unit_test(test_smtp),
-		cmocka_unit_test(test_prefer),	 cmocka_unit_test(test_mx),
-		cmocka_unit_test(test_dns),	 cmocka_unit_test(test_failures),
-		cmocka_unit_test(test_remote),	 cmocka_unit_test(test_busy),
+		cmocka_unit_test(test_https),  cmocka_unit_test(test_smtp),
+		cmocka_unit_test(test_prefer), cmocka_unit_test(test_mx),
+		cmocka_unit_test(test_dns),    cmocka_unit_test(test_failures),
+		cmocka_unit_test(test_remote), cmocka_unit_test(test_busy),
 	};
 
 	log_init("test_transport", 0);
