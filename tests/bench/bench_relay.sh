@@ -11,8 +11,9 @@
 #              filtermail outgoing (PGP/MIME check, DKIM signing) ->
 #              reinject -> qmgr -> LMTP -> Dovecot -> IDLE client
 #   federated  A -> B on the other relay: the same up to the queue, then
-#              Postfix's smtp client (DNS MX, TLS) -> :25 -> filtermail
-#              incoming (DKIM verification) -> reinject -> LMTP
+#              LMTP -> filtermail transport (DNS MX) -> HTTPS /mxdeliv
+#              (nginx) -> filtermail incoming (DKIM verification) ->
+#              reinject -> LMTP
 #   Delta Chat core (hack/deltachat.sh: deltachat-rpc-server from PyPI)
 #              two accounts of one relay: send_text to the other's
 #              IncomingMsg event, and a ping-pong (B answers as soon as
@@ -133,7 +134,7 @@ for spec in "SMTP submission: TCP + TLS + AUTH on 465:3" \
 	"IMAP fetch: DONE + FETCH of the message:7"; do
 	row "  local, ${spec%:*}" "$(q "$W/paths.txt" local-with "${spec##*:}" 0.5)" "$(q "$W/paths.txt" local-without "${spec##*:}" 0.5)" ""
 done
-row "  federated, queue to the remote maildir (smtp, :25, filtermail incoming, LMTP)" "" "" ""
+row "  federated, queue to the remote maildir (transport, HTTPS, filtermail incoming, LMTP)" "" "" ""
 row "" "$(q "$W/paths.txt" fed-with 5 0.5)" "$(q "$W/paths.txt" fed-without 5 0.5)" ""
 row "  federated, notify on the remote relay" "$(q "$W/paths.txt" fed-with 6 0.5)" "$(q "$W/paths.txt" fed-without 6 0.5)" ""
 f=$(q "$W/direct10080.txt" "" 1 0.5)
