@@ -412,6 +412,9 @@ end_of_data(struct lsession *s)
 		return;
 	}
 	data = buf_steal(&s->msg, &len);
+	/* it may wait in queues: no room to spare (the buffer grew by
+	 * doubling) */
+	data = xrealloc(data, len + 1);
 	msg = fm_tp_msg_new(s->mail_from, data, len);
 	s->state = L_WAIT;
 	for (i = 0; i < s->nslots; i++)
@@ -534,7 +537,9 @@ session_run(struct lsession *s, const char *p, size_t n)
 			break;
 	}
 	if (s->in.len == 0)
-		buf_deinit(&s->in);
+		buf_deinit(&s->in); /* idle sessions hold no buffers */
+	if (s->out.len == 0)
+		buf_deinit(&s->out);
 	if (r == 0)
 		ev = EV_WRITE;
 	else if (s->state == L_CMD || s->state == L_DATA)

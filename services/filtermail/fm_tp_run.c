@@ -56,7 +56,7 @@ struct fm_tp_run {
 	struct evloop_timer step;
 	struct fm_dns_query *q_mx, *q_a, *q_aaaa;
 	int pending; /* address lookups outstanding */
-	struct mx_host mx[FM_TP_MAX_MX];
+	struct mx_host *mx; /* nmx of them, allocated when known */
 	size_t nmx, cur;
 	char addr_txt[FM_TP_MAX_ADDRS][64];
 	const char *addr_ptr[FM_TP_MAX_ADDRS];
@@ -114,6 +114,8 @@ take_mx(struct fm_tp_run *r, const struct fm_dns_rrs *rrs)
 	size_t i;
 
 	r->nmx = 0;
+	r->mx = xcalloc(rrs->n < FM_TP_MAX_MX ? rrs->n : FM_TP_MAX_MX,
+			sizeof(*r->mx));
 	for (i = 0; i < rrs->n && r->nmx < FM_TP_MAX_MX; i++) {
 		/* RFC 7505: a null MX is the only record */
 		if (rrs->rr[i][0] == '\0')
@@ -141,6 +143,8 @@ on_mx(void *arg, int status, const struct fm_dns_rrs *rrs)
 		go(r, PH_MX);
 	} else if (status == 0 || status == 1) {
 		log_debug("No MX record found, using implicit MX: %s", r->dest);
+		free(r->mx);
+		r->mx = xcalloc(1, sizeof(*r->mx));
 		(void)snprintf(r->mx[0].host, FM_TP_HOST_MAX, "%s", r->dest);
 		r->nmx = 1;
 		go(r, PH_MX);
@@ -338,7 +342,7 @@ channel_https(struct fm_tp_run *r)
 	const char *host = r->mx[r->cur].host;
 
 	if (r->naddrs == 0) {
-		char why[300];
+		char why[FM_TP_HOST_MAX + 160];
 
 		(void)snprintf(why, sizeof(why), "no address for %s%s%s", host,
 			       r->dns_err[0] != '\0' ? ": " : "", r->dns_err);
@@ -418,6 +422,7 @@ fm_tp_run_start(struct fm_tp *tp, struct fm_tp_job *job)
 		 * addresses have self-signed certificates (as upstream) */
 		r->relaxed = 1;
 		r->tls = FM_SMTP_RELAXED;
+		r->mx = xcalloc(1, sizeof(*r->mx));
 		(void)snprintf(r->mx[0].host, FM_TP_HOST_MAX, "%.*s",
 			       (int)(n - 2), d + 1);
 		r->nmx = 1;
@@ -447,6 +452,7 @@ fm_tp_run_cancel(struct fm_tp_run **rp)
 	fm_https_cancel(&r->https);
 	fm_smtp_cancel(&r->smtp);
 	evloop_timer_stop(r->tp->loop, &r->step);
+	free(r->mx);
 	free(r);
 	*rp = NULL;
 }

@@ -64,7 +64,7 @@ channel() {
 channel https 25
 channel smtp 443
 grep -c 'over HTTPS' "$(renv "$ENV1" LOG)/filtermail-transport.log" >"$W/n_https"
-$PY "$HERE/transport_load.py" queue "$BIN/filtermail-transport" "$DESTS" >"$W/queue.txt" || exit 1
+$PY "$HERE/transport_load.py" queue "$BIN/filtermail" "$DESTS" >"$W/queue.txt" || exit 1
 
 # q FILE P: the P-quantile (nearest rank) of the latencies in FILE
 q() {
