@@ -55,7 +55,7 @@ struct fm_tp_run {
 	enum run_phase phase;
 	struct evloop_timer step;
 	struct fm_dns_query *q_mx, *q_a, *q_aaaa;
-	int pending; /* address lookups outstanding */
+	int pending;	    /* address lookups outstanding */
 	struct mx_host *mx; /* nmx of them, allocated when known */
 	size_t nmx, cur;
 	char addr_txt[FM_TP_MAX_ADDRS][64];
