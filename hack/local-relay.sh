@@ -432,6 +432,10 @@ cmd_down() {
 	done
 	rm -f "$ROOT/relay.env"
 	net_relay_down "$NAME"
+	# the host's neighbour entry names the old veth's MAC: a relay up
+	# again at this address would be unreachable from the host until it
+	# times out
+	[ "$MODE" != netns ] || ip neigh flush to "$ADDR" 2>/dev/null || true
 	"$TOP/hack/relay-dns.sh" reload
 	echo "local-relay: $NAME down"
 }
