@@ -395,6 +395,12 @@ main(int argc, char **argv)
 
 	if ((r = parse_args(argc, argv, &o)) != 0)
 		return r == EX_OK + 1 ? EX_OK : r;
+	if (o.transport && o.metrics != NULL) {
+		(void)fprintf(stderr,
+			      "Error: --metrics serves outgoing's and "
+			      "incoming's counters; transport has none\n");
+		return EX_USAGE;
+	}
 	if (o.transport)
 		return run_transport(argv);
 	log_init("filtermail", o.verbose);
