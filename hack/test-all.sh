@@ -50,7 +50,14 @@ tier lint "$MAKE" lint
 tier fuzz "$MAKE" fuzz FUZZ_SECONDS="${TEST_FUZZ_SECONDS:-5}"
 
 echo
+# every failure with the diagnostics around it (up to 12 "#" lines just
+# before it and 12 after), so the tail of a CI log alone says why
 for f in "$RESULTS"/*.tap; do
-	grep -h '^not ok' "$f" | sed 's/^/FAILED: /'
+	awk '/^not ok/ { for (i = 0; i < nb; i++) print "    " b[i]
+		nb = 0; print "FAILED: " $0; d = 12; next }
+	/^#/ { if (d > 0) { print "    " $0; d--; next }
+		if (nb == 12) { for (i = 1; i < 12; i++) b[i - 1] = b[i]; nb = 11 }
+		b[nb++] = $0; next }
+	{ d = 0; nb = 0 }' "$f"
 done
 tests/run.sh --summary

@@ -63,7 +63,7 @@ relays_up() {
 		on_exit "'$RELAY_HARNESS' down e2e$i >/dev/null 2>&1"
 		if ! LOCAL_RELAY_SPEC=$spec "$RELAY_HARNESS" up "e2e$i" >"$dir/up$i.log" 2>&1; then
 			echo "# local-relay up e2e$i failed:"
-			sed 's/^/# /' "$dir/up$i.log"
+			tail -n 20 "$dir/up$i.log" | sed 's/^/# /'
 			return 1
 		fi
 		eval "ENV$i=\$LOCAL_RELAY_BASE/e2e$i/relay.env"
