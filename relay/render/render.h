@@ -192,7 +192,7 @@ struct render_target {
 };
 
 /* the UDP ports of chatmail-turn (upstream's 3478) */
-#define RENDER_TURN_PORT 3478
+#define RENDER_TURN_PORT CM_TURN_PORT
 
 /* render_target_new_pod: the Pod layout (docs/DESIGN.md, The Pod):
  * standard ports, sockets in /run/chatmail (a shared emptyDir),

@@ -66,7 +66,7 @@ finish(struct turn_req *tr, int ok, const char *why)
 	if (ok && *s != '\0') {
 		struct buf v = BUF_INIT(TURN_LINE_MAX + 512);
 
-		(void)buf_printf(&v, "%s:3478:%s", t->hostname, s);
+		(void)buf_printf(&v, "%s:%d:%s", t->hostname, CM_TURN_PORT, s);
 		dict_reply_value(tr->req, buf_cstr(&v));
 		buf_wipe_deinit(&v);
 	} else {

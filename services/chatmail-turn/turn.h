@@ -16,12 +16,13 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "config.h"
 #include "evloop.h"
 #include "llist.h"
 #include "net.h"
 #include "stun.h"
 
-#define TURN_PORT 3478
+#define TURN_PORT CM_TURN_PORT
 #define TURN_MAX_LISTENERS 16
 #define TURN_MAX_PERMS 16    /* per allocation */
 #define TURN_MAX_CHANNELS 16 /* per allocation */

@@ -38,6 +38,9 @@
 #include "buf.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024) /* bytes in chatmail.ini */
+/* chatmail-turn's UDP port: upstream's fixed 3478, which chatmail-metadata
+ * advertises in the "turn" key and the relay Pod exposes */
+#define CM_TURN_PORT 3478
 
 enum tls_cert_mode {
 	TLS_CERT_ACME,	   /* Let's Encrypt via acmetool (upstream default) */
