@@ -32,7 +32,6 @@ ALLOW_LONG=(
 	# flag parsers: one case per flag
 	operator/main.c:parse
 	services/relay-render/main.c:parse_args
-	services/cert-reloader/main.c:main
 	# dovecot.conf's service blocks, one printf
 	relay/render/render_dovecot.c:dc_services
 )

@@ -3,5 +3,5 @@
 PROGRAMS += cert-reloader
 cert-reloader_DIR := services/cert-reloader
 cert-reloader_SRCS := $(sort $(wildcard services/cert-reloader/*.c))
-cert-reloader_LDLIBS = -Wl,--as-needed
+cert-reloader_LDLIBS = -Wl,--as-needed $(shell $(PKG_CONFIG) --libs libcurl)
 cert-reloader_TESTDIR := tests/unit/services/cert-reloader

@@ -26,6 +26,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "acme.h"
 #include "evloop.h"
 #include "fs.h"
 #include "log.h"
@@ -248,6 +249,7 @@ struct run {
 	struct evloop *loop;
 	struct evloop_timer debounce, check, probe;
 	int ifd;
+	struct acme_client *acme;
 	unsigned probed, probes; /* targets probed (bits), probe rounds */
 	char current[65];	 /* fingerprint of what the daemons serve */
 };
@@ -391,6 +393,8 @@ reloader_run(const struct reloader_opts *o)
 	rn.o = o;
 	rn.loop = evloop_new();
 	rn.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (o->acme != NULL && fs_mkdirs(o->dir, 0755) < 0)
+		log_warn("cannot create %s", o->dir);
 	if (rn.ifd < 0 ||
 	    inotify_add_watch(rn.ifd, o->dir,
 			      IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE |
@@ -409,6 +413,14 @@ reloader_run(const struct reloader_opts *o)
 	evloop_timer_start(rn.loop, &rn.check, o->check_ms);
 	evloop_timer_init(&rn.probe, on_probe, &rn);
 	evloop_timer_start(rn.loop, &rn.probe, PROBE_MS);
+	buf_reset(&err);
+	if (o->acme != NULL &&
+	    (rn.acme = acme_client_new(rn.loop, o->acme, NULL, NULL, &err)) ==
+		    NULL) {
+		log_error("ACME client not started: %s", buf_cstr(&err));
+		rc = EX_CONFIG;
+		goto out;
+	}
 	if (evloop_io_add(rn.loop, rn.ifd, EV_READ, on_inotify, &rn) < 0 ||
 	    evloop_stop_on_signals(rn.loop) < 0) {
 		rc = EX_OSERR;
@@ -417,6 +429,7 @@ reloader_run(const struct reloader_opts *o)
 	if (evloop_run(rn.loop) < 0)
 		rc = EX_OSERR;
 out:
+	acme_client_free(&rn.acme);
 	if (rn.ifd >= 0) {
 		evloop_io_del(rn.loop, rn.ifd);
 		(void)close(rn.ifd);

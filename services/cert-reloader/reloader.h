@@ -26,6 +26,8 @@
 
 #include "buf.h"
 
+struct acme_opts;
+
 #define RELOADER_MAX_TARGETS 8
 #define RELOADER_FILE_MAX (1u << 20)
 
@@ -43,6 +45,7 @@ struct reloader_opts {
 	size_t ntargets;
 	unsigned debounce_ms; /* after an event, wait for quiet (1000) */
 	unsigned check_ms;    /* look anyway this often (60000) */
+	const struct acme_opts *acme; /* ACME mode (acme.h), or NULL */
 };
 
 /* reloader_opts_default: /etc/chatmail/tls, tls.crt, tls.key, /proc,
