@@ -17,7 +17,8 @@ for `podman kube play` plus the volumes, laid out as a kubelet does:
                       --pvc-dir that outlives the Pod; fsGroup applied
                       on first use (fsGroupChangePolicy OnRootMismatch)
   subPath             resolved to the file itself at start, as kubelet
-                      bind-mounts it (and, like kubelet, never updated)
+                      bind-mounts it (and, like kubelet, never updated);
+                      a missing one is created as a directory
 
 Podman runs all of it as hostPath bind mounts. What podman does not do
 the kubelet way is translated: fsGroup becomes a supplemental group,
@@ -255,6 +256,9 @@ def translate_mounts(spec, paths, args):
                 n += 1
                 real = os.path.realpath(os.path.join(paths[m["name"]],
                                                      m["subPath"]))
+                if not os.path.exists(real):
+                    # kubelet creates a missing subPath directory
+                    os.makedirs(real)
                 vname = "subpath-%d" % n
                 spec["volumes"].append({"name": vname, "hostPath": {
                     "path": real,

@@ -39,7 +39,9 @@
 # hack/podlet.py; the Pod's sysctls are set here in its namespace.
 # What a cluster adds is played here: the DNS (resolv.conf names the
 # relays' dnsmasq, hack/relay-dns.sh), a CA bundle with
-# $LOCAL_RELAY_PUSH_CA (a test's notification server) in every container,
+# $LOCAL_RELAY_PUSH_CA (a test's notification server) and
+# $LOCAL_RELAY_ACME_CA (a test ACME server's root, also the clients' CA
+# of an ACME-mode relay) in every container,
 # readiness (the probes' TCP ports, from inside the namespace), and logs
 # ($ROOT/log/<container>.log link podman's log files).
 #
@@ -158,7 +160,25 @@ dkim_txt() {
 tls_ca() { # the relay's certificate, for clients to verify it
 	jqo '.items[] | select(.kind == "Secret" and .type == "kubernetes.io/tls") | .data["tls.crt"]' |
 		head -n 1 | base64 -d >"$ROOT/tls.crt"
-	[ -s "$ROOT/tls.crt" ] || die "no TLS Secret in the objects"
+	[ -s "$ROOT/tls.crt" ] && return 0
+	# ACME mode: the issuing CA's root when a test gives one (Pebble's),
+	# else the placeholder the cert-init container writes (acme_placeholder)
+	is_acme || die "no TLS Secret in the objects"
+	if [ -n "${LOCAL_RELAY_ACME_CA:-}" ]; then
+		cp "$LOCAL_RELAY_ACME_CA" "$ROOT/tls.crt"
+	else
+		rm -f "$ROOT/tls.crt"
+	fi
+}
+
+is_acme() { # the Pod gets its certificate from the ACME client
+	[ "$(jqo '[.items[] | select(.kind == "StatefulSet") | .spec.template.spec.initContainers // [] | .[] | select(.name == "cert-init")] | length')" -gt 0 ]
+}
+
+acme_placeholder() { # an ACME relay without a test CA: trust what it serves
+	[ -s "$ROOT/tls.crt" ] && return 0
+	cp "$(host_path /home/vmail)/acme/tls/tls.crt" "$ROOT/tls.crt" 2>/dev/null ||
+		die "no certificate in the ACME relay's acme/tls"
 }
 
 cluster_files() { # what the cluster gives every Pod: DNS and trust
@@ -166,6 +186,10 @@ cluster_files() { # what the cluster gives every Pod: DNS and trust
 	cat /etc/ssl/certs/ca-certificates.crt >"$ROOT/ca-bundle.crt"
 	if [ -n "${LOCAL_RELAY_PUSH_CA:-}" ]; then
 		cat "$LOCAL_RELAY_PUSH_CA" >>"$ROOT/ca-bundle.crt"
+	fi
+	# a test ACME server's root (Pebble): relays verify each other
+	if [ -n "${LOCAL_RELAY_ACME_CA:-}" ]; then
+		cat "$LOCAL_RELAY_ACME_CA" >>"$ROOT/ca-bundle.crt"
 	fi
 	chmod 644 "$ROOT/resolv.conf" "$ROOT/ca-bundle.crt"
 }
@@ -293,6 +317,7 @@ cmd_up() {
 	write_env "$domain" "$dkim"
 	"$TOP/hack/relay-dns.sh" reload >/dev/null
 	play || { cmd_down >/dev/null; exit 75; }
+	acme_placeholder
 	say "$NAME up: Pod $POD for $domain at $ADDR in $((SECONDS - t0)) s, env in $ROOT/relay.env"
 }
 

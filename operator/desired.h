@@ -71,6 +71,11 @@ cJSON *desired_pvc(const struct desired_in *in, const char *which);
 void desired_pvc_name(const char *relay, const char *which, char *out,
 		      size_t outsize);
 
+/* desired_acme_pod: an ACME-mode relay's Pod spec: the certificate on
+ * the mail volume instead of a Secret, the cert container's ACME flags,
+ * state, probe and init container (desired_acme.c) */
+void desired_acme_pod(cJSON *pod, const struct desired_in *in);
+
 /* desired_tls_secret_name: the Secret the Pod mounts for TLS */
 void desired_tls_secret_name(const struct relay_spec *s, const char *relay,
 			     char *out, size_t outsize);

@@ -485,6 +485,8 @@ pod_spec(const struct desired_in *in, const struct render_target *t)
 	cJSON_AddTrueToObject(pod, "shareProcessNamespace");
 	cJSON_AddNumberToObject(pod, "terminationGracePeriodSeconds", 60);
 	pod_volumes(pod, in);
+	if (in->spec->tls.mode == SPEC_TLS_ACME)
+		desired_acme_pod(pod, in);
 	return pod;
 }
 

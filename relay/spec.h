@@ -147,12 +147,18 @@ struct relay_spec {
 		char *min_free_disk_space;  /* "1G" */
 	} system_limits;
 	struct {
-		enum spec_tls_mode mode; /* SelfSigned */
+		/* ACME; SelfSigned for "_" and IPv4 domains */
+		enum spec_tls_mode mode;
 		char *secret_name;  /* Secret mode: kubernetes.io/tls Secret */
 		char *issuer_name;  /* CertManager: issuerRef.name */
 		char *issuer_kind;  /* issuerRef.kind: "Issuer" */
 		char *issuer_group; /* issuerRef.group: "cert-manager.io" */
 		char *acme_email;   /* acme_email, "" */
+		char *acme_directory; /* Let's Encrypt production */
+		int acme_tos_agreed;  /* termsOfServiceAgreed, false */
+		char *acme_ca_bundle; /* PEM, "" = system trust */
+		char *eab_key_id;     /* "" = no external account binding */
+		char *eab_secret_name, *eab_secret_key; /* "", "secret" */
 	} tls;
 	struct {
 		char *selector;	   /* "opendkim" */

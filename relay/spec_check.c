@@ -12,6 +12,7 @@
  * read their argument and never echo more than 64 bytes of it.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -359,6 +360,35 @@ spec_check_pull_policy(const char *v, struct buf *why)
 	return -EINVAL;
 }
 
+/* spec_check_pem: PEM certificates only (base64 lines between BEGIN and
+ * END CERTIFICATE markers), as the CRD's pattern says */
+int
+spec_check_pem(const char *v, struct buf *why)
+{
+	static const char begin[] = "-----BEGIN CERTIFICATE-----",
+			  end[] = "-----END CERTIFICATE-----";
+	const char *p = v, *e;
+
+	while (*p != '\0') {
+		if (strncmp(p, begin, strlen(begin)) != 0)
+			goto bad;
+		p += strlen(begin);
+		e = strstr(p, end);
+		if (e == NULL || e == p)
+			goto bad;
+		for (; p < e; p++)
+			if (!isalnum((unsigned char)*p) &&
+			    strchr("+/= \t\r\n", *p) == NULL)
+				goto bad;
+		p += strlen(end);
+		p += strspn(p, " \t\r\n");
+	}
+	return 0;
+bad:
+	(void)buf_printf(why, "must be PEM CERTIFICATE blocks");
+	return -EINVAL;
+}
+
 /* spec_check_issuer_kind: Issuer or ClusterIssuer */
 int
 spec_check_issuer_kind(const char *v, struct buf *why)
@@ -476,6 +506,15 @@ const struct spec_syntax spec_syn_image = {
 };
 const struct spec_syntax spec_syn_pull_policy = {
 	spec_check_pull_policy, NULL, NULL, NULL, pull_policies, 0
+};
+const struct spec_syntax spec_syn_pem = {
+	spec_check_pem,
+	"^(-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\\s]+-----END "
+	"CERTIFICATE-----\\s*)+$",
+	NULL,
+	NULL,
+	NULL,
+	0
 };
 const struct spec_syntax spec_syn_issuer_kind = {
 	spec_check_issuer_kind, NULL, NULL, NULL, issuer_kinds, 0
@@ -633,18 +672,12 @@ check_privacy(const struct relay_spec *s, struct buf *err)
 	return 0;
 }
 
-/* check_cross: rules that involve more than one field */
+/* check_tls: the rules between the tls fields */
 static int
-check_cross(const struct relay_spec *s, struct buf *err)
+check_tls(const struct relay_spec *s, struct buf *err)
 {
-	struct buf why = BUF_INIT(256);
-	int r = 0, c;
+	int r = 0;
 
-	if (s->limits.username_min_length > s->limits.username_max_length) {
-		(void)buf_printf(err, "spec.limits: usernameMinLength must "
-				      "not exceed usernameMaxLength\n");
-		r = -EINVAL;
-	}
 	if (s->tls.mode == SPEC_TLS_SECRET && *s->tls.secret_name == '\0') {
 		(void)buf_printf(err, "spec.tls.secretName: required when mode "
 				      "is Secret\n");
@@ -662,6 +695,29 @@ check_cross(const struct relay_spec *s, struct buf *err)
 				      "mode is CertManager\n");
 		r = -EINVAL;
 	}
+	if ((*s->tls.eab_key_id == '\0') != (*s->tls.eab_secret_name == '\0')) {
+		(void)buf_printf(err,
+				 "spec.tls: eabKeyId and eabSecretRef.name "
+				 "go together\n");
+		r = -EINVAL;
+	}
+	return r;
+}
+
+/* check_cross: rules that involve more than one field */
+static int
+check_cross(const struct relay_spec *s, struct buf *err)
+{
+	struct buf why = BUF_INIT(256);
+	int r = 0, c;
+
+	if (s->limits.username_min_length > s->limits.username_max_length) {
+		(void)buf_printf(err, "spec.limits: usernameMinLength must "
+				      "not exceed usernameMaxLength\n");
+		r = -EINVAL;
+	}
+	if (check_tls(s, err) < 0)
+		r = -EINVAL;
 	if (s->iroh.enabled && *s->iroh.url != '\0') {
 		(void)buf_printf(err, "spec.iroh.url: only allowed when "
 				      "enabled is false\n");

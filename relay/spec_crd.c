@@ -288,7 +288,7 @@ default_json(const struct spec_field *f)
 {
 	const char *def = spec_field_def(f);
 
-	if (def == NULL || (f->flags & SPEC_F_REQUIRED))
+	if (def == NULL || (f->flags & (SPEC_F_REQUIRED | SPEC_F_DERIVED)))
 		return NULL;
 	switch (f->type) {
 	case SPEC_FT_UINT:

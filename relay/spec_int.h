@@ -37,6 +37,9 @@ enum spec_ftype {
 /* the option's value is not the field's: "" (the default) means the
  * target's value, and spec_ini.c writes the option in an explicit case */
 #define SPEC_F_OWN_DEFAULT 0x10u
+/* the default depends on other fields (spec_parse.c, spec_derive):
+ * the CRD has none; the table's is spec_new's placeholder */
+#define SPEC_F_DERIVED 0x20u
 
 /* the longest image reference in spec.images */
 #define SPEC_IMAGE_MAX 512
@@ -92,7 +95,7 @@ extern const size_t spec_nfields;
  */
 #define SPEC_G_DISTINCT 0x1u	 /* the fields below must differ (ports) */
 #define SPEC_G_ALL_DEFAULTS 0x2u /* default: every field below */
-#define SPEC_G_NRULES 3
+#define SPEC_G_NRULES 4
 
 struct spec_group {
 	const char *path;
@@ -141,7 +144,7 @@ extern const struct spec_syntax spec_syn_domain, spec_syn_size_mb,
 	spec_syn_quantity, spec_syn_k8s_name, spec_syn_selector,
 	spec_syn_schedule, spec_syn_url, spec_syn_email, spec_syn_text,
 	spec_syn_abs_path, spec_syn_ip, spec_syn_image, spec_syn_pull_policy,
-	spec_syn_issuer_kind, spec_syn_port_range;
+	spec_syn_issuer_kind, spec_syn_port_range, spec_syn_pem;
 
 /* value checkers (spec_check.c) */
 spec_check_fn spec_check_domain;
@@ -161,6 +164,7 @@ spec_check_fn spec_check_image;
 void spec_port_range(const char *v, unsigned *min_r, unsigned *max_r);
 spec_check_fn spec_check_pull_policy;
 spec_check_fn spec_check_issuer_kind;
+spec_check_fn spec_check_pem;
 spec_check_fn spec_check_annotation_key;
 
 /* spec_is_ipv4: 1 if s is a dotted-quad IPv4 address */

@@ -315,6 +315,21 @@ walk_unknown(const cJSON *obj, const char *prefix, unsigned flags,
 	return r;
 }
 
+/* derive: the defaults that depend on other fields (SPEC_F_DERIVED):
+ * tls.mode is upstream's by domain, ACME unless the domain starts with
+ * "_" or is an IPv4 address (docs/UPSTREAM.md, TLS certificates) */
+static void
+derive(struct relay_spec *s, const cJSON *obj)
+{
+	const cJSON *v = json_at(obj, "tls.mode");
+
+	if (v != NULL && !cJSON_IsNull(v))
+		return;
+	s->tls.mode = s->domain[0] == '_' || spec_is_ipv4(s->domain)
+			      ? SPEC_TLS_SELF_SIGNED
+			      : SPEC_TLS_ACME;
+}
+
 /* fill_from_json: every table field and free-form subtree from obj */
 static int
 fill_from_json(struct relay_spec *s, const cJSON *obj, struct buf *err)
@@ -340,6 +355,7 @@ fill_from_json(struct relay_spec *s, const cJSON *obj, struct buf *err)
 		if (parse_field(s, f, v, err) < 0)
 			r = -EINVAL;
 	}
+	derive(s, obj);
 	v = cJSON_GetObjectItemCaseSensitive(obj, SPEC_PATH_IMAGES);
 	if (cJSON_IsObject(v) && parse_images(s, v, err) < 0)
 		r = -EINVAL;

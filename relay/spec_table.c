@@ -171,13 +171,17 @@ const struct spec_field spec_fields[] = {
 		 "Least free space on the mail volume at which accounts are "
 		 "still created, e.g. 1G."),
 
-	ENUM("tls.mode", tls.mode, "SelfSigned", tls_names,
-	     "SelfSigned: the operator generates a certificate for the domain, "
-	     "www. and mta-sts. (upstream's self-signed mode; other relays "
-	     "verify it only for \"_\" domains). Secret: a kubernetes.io/tls "
-	     "Secret you provide (secretName). CertManager: the operator "
-	     "requests a cert-manager Certificate from issuerRef. ACME: the "
-	     "built-in ACME client."),
+	{ "tls.mode", SPEC_FT_ENUM, OFF(tls.mode), NULL, "SelfSigned", 0, 0,
+	  SPEC_F_DERIVED, tls_names, NULL,
+	  "Default, as upstream: ACME, or SelfSigned for a domain starting "
+	  "with \"_\" or an IPv4 address. ACME: the cert container gets a "
+	  "certificate for the domain, www. and mta-sts. from acmeDirectory "
+	  "(HTTP-01 on port 80; renewed at two thirds of its lifetime or as "
+	  "the server's renewal information says). SelfSigned: the operator "
+	  "generates one (upstream's self-signed mode; other relays verify "
+	  "it only for \"_\" domains). Secret: a kubernetes.io/tls Secret "
+	  "you provide (secretName). CertManager: the operator requests a "
+	  "cert-manager Certificate from issuerRef." },
 	STR("tls.secretName", tls.secret_name, "", 0, 253, &spec_syn_k8s_name,
 	    "The kubernetes.io/tls Secret to use (Secret mode) or the one "
 	    "cert-manager writes (CertManager mode; default <name>-tls)."),
@@ -190,6 +194,29 @@ const struct spec_field spec_fields[] = {
 	    &spec_syn_k8s_name, "API group of the issuer."),
 	OPT_STR("tls.acmeEmail", tls.acme_email, "acme_email", &spec_syn_email,
 		"Contact address for the ACME account."),
+	STR("tls.acmeDirectory", tls.acme_directory,
+	    "https://acme-v02.api.letsencrypt.org/directory", 1, 1024,
+	    &spec_syn_url,
+	    "ACME directory URL (ACME mode): Let's Encrypt production by "
+	    "default; its staging server is "
+	    "https://acme-staging-v02.api.letsencrypt.org/directory."),
+	BOOL("tls.acmeTermsOfServiceAgreed", tls.acme_tos_agreed, "false",
+	     "Agree to the ACME server's terms of service (for Let's Encrypt "
+	     "its subscriber agreement). Without it no account is registered "
+	     "and the CertificateReady condition says so."),
+	STR("tls.acmeCABundle", tls.acme_ca_bundle, "", 0, 65536, &spec_syn_pem,
+	    "PEM CA certificates trusted for the ACME server's HTTPS (a "
+	    "private "
+	    "ACME server); empty: the system's trust store."),
+	STR("tls.eabKeyId", tls.eab_key_id, "", 0, 256, &spec_syn_text,
+	    "External account binding key ID, for an ACME server that "
+	    "requires one (with eabSecretRef)."),
+	STR("tls.eabSecretRef.name", tls.eab_secret_name, "", 0, 253,
+	    &spec_syn_k8s_name,
+	    "The Secret holding the external account binding HMAC key "
+	    "(base64url, as the ACME server gives it)."),
+	STR("tls.eabSecretRef.key", tls.eab_secret_key, "secret", 1, 253,
+	    &spec_syn_k8s_name, "The key in that Secret."),
 
 	OPT_STR("dkim.selector", dkim.selector, "dkim_selector",
 		&spec_syn_selector,
@@ -379,17 +406,29 @@ const struct spec_group spec_groups[] = {
 	{ "tls",
 	  "The certificate Postfix, Dovecot and nginx share (port 443 passes "
 	  "TLS through to all three, so they present one name).",
-	  "mode",
+	  "",
 	  0,
-	  { { "self.mode != 'Secret' || (has(self.secretName) && "
-	      "self.secretName != '')",
+	  { { "!has(self.mode) || self.mode != 'Secret' || "
+	      "(has(self.secretName) && self.secretName != '')",
 	      "secretName is required when mode is Secret" },
-	    { "self.mode != 'CertManager' || (has(self.issuerRef) && "
-	      "has(self.issuerRef.name) && self.issuerRef.name != '')",
+	    { "!has(self.mode) || self.mode != 'CertManager' || "
+	      "(has(self.issuerRef) && has(self.issuerRef.name) && "
+	      "self.issuerRef.name != '')",
 	      "issuerRef.name is required when mode is CertManager" },
-	    { "self.mode == 'CertManager' || !has(self.issuerRef) || "
-	      "!has(self.issuerRef.name) || self.issuerRef.name == ''",
-	      "issuerRef is only allowed when mode is CertManager" } } },
+	    { "(has(self.mode) && self.mode == 'CertManager') || "
+	      "!has(self.issuerRef) || !has(self.issuerRef.name) || "
+	      "self.issuerRef.name == ''",
+	      "issuerRef is only allowed when mode is CertManager" },
+	    { "(has(self.eabKeyId) && self.eabKeyId != '') == "
+	      "(has(self.eabSecretRef) && has(self.eabSecretRef.name) && "
+	      "self.eabSecretRef.name != '')",
+	      "eabKeyId and eabSecretRef.name go together" } } },
+	{ "tls.eabSecretRef",
+	  "The Secret with the external account binding's HMAC key (ACME "
+	  "mode).",
+	  NULL,
+	  0,
+	  { { NULL, NULL } } },
 	{ "tls.issuerRef",
 	  "The cert-manager issuer that signs the certificate (CertManager "
 	  "mode).",

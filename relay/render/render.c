@@ -211,6 +211,13 @@ render_target_turn(struct render_target *t, const struct relay_spec *s)
 	render_target_set(&t->turn_relay_ports, s->turn.port_range);
 }
 
+/* render_acme_ca: the CA bundle of a private ACME server (ACME mode) */
+static int
+render_acme_ca(const struct render_ctx *c, struct buf *out)
+{
+	return buf_puts(out, c->spec->tls.acme_ca_bundle);
+}
+
 static int
 render_empty(const struct render_ctx *c, struct buf *out)
 {
@@ -320,6 +327,9 @@ render_all(const struct relay_spec *s, const struct render_target *t,
 	/* upstream's kill switch for new accounts is the file's presence */
 	if (r == 0 && s->registration == SPEC_REG_CLOSED)
 		r = add_at(set, &c, t->nocreate_file, render_empty, err);
+	if (r == 0 && s->tls.mode == SPEC_TLS_ACME && *s->tls.acme_ca_bundle)
+		r = add_rendered(set, &c, NULL, "acme-ca.pem", render_acme_ca,
+				 0644, err);
 	render_ctx_deinit(&c);
 	if (r < 0)
 		render_set_free(set);

@@ -74,6 +74,7 @@ struct acme_opts {
 	unsigned poll_max;	/* polls before an attempt gives up (120) */
 	unsigned ari_check_s;	/* renewal information re-read (21600) */
 	unsigned timeout_s;	/* one request (30) */
+	long key_gid;		/* group of tls.key; -1: the directory's */
 };
 
 /* acme_opts_default: the defaults above, Let's Encrypt production */
@@ -196,7 +197,12 @@ int acme_cert_read(const char *dir, char names[][ACME_NAME_MAX + 1], size_t n,
  * a Secret volume (..<ts> directory, ..data symlink, tls.crt and
  * tls.key symlinks through it); old versions are removed */
 int acme_cert_store(const char *dir, const char *cert, size_t clen,
-		    const char *key, size_t klen, struct buf *err);
+		    const char *key, size_t klen, long gid, struct buf *err);
+/* acme_cert_placeholder: unless dir holds a certificate, store a
+ * self-signed one for names (a year, a fresh key) so the daemons can
+ * start; the flow never treats it as its own. 0 or -errno */
+int acme_cert_placeholder(const char *dir, char names[][ACME_NAME_MAX + 1],
+			  size_t n, long gid, struct buf *err);
 /* acme_renew_at: when a certificate valid from nb to na is due: at two
  * thirds of its lifetime, less up to 1/30 of it by jitter (0..1) */
 time_t acme_renew_at(time_t nb, time_t na, double jitter);

@@ -11,9 +11,12 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "acme.h"
 #include "acme_args.h"
+#include "fs.h"
+#include "log.h"
 #include "num.h"
 
 const struct option acme_longopts[] = {
@@ -30,6 +33,8 @@ const struct option acme_longopts[] = {
 	{ "acme-poll-ms", required_argument, NULL, ACME_OPT_POLL },
 	{ "acme-ari-check", required_argument, NULL, ACME_OPT_ARI },
 	{ "acme-status", required_argument, NULL, ACME_OPT_STATUS },
+	{ "acme-init", no_argument, NULL, ACME_OPT_INIT },
+	{ "acme-key-group", required_argument, NULL, ACME_OPT_KEY_GROUP },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -63,6 +68,8 @@ backoff(struct acme_opts *o, const char *v)
 int
 acme_args_opt(struct acme_opts *o, int c, const char *v, int *on)
 {
+	unsigned gid;
+
 	switch (c) {
 	case ACME_OPT_DIRECTORY:
 		*on = 1;
@@ -92,6 +99,11 @@ acme_args_opt(struct acme_opts *o, int c, const char *v, int *on)
 		return num_parse_uint(v, 10, 60000, &o->poll_ms);
 	case ACME_OPT_ARI:
 		return num_parse_uint(v, 1, 604800, &o->ari_check_s);
+	case ACME_OPT_KEY_GROUP:
+		if (num_parse_uint(v, 0, 2147483647, &gid) < 0)
+			return -1;
+		o->key_gid = (long)gid;
+		return 0;
 	default:
 		return -1;
 	}
@@ -124,11 +136,11 @@ acme_args_print(const struct acme_opts *o)
 		     "acme-agree-tos = %s\nacme-eab-kid = %s\n"
 		     "acme-ca-bundle = %s\nacme-listen = %s\n"
 		     "acme-backoff = %u:%u\nacme-poll-ms = %u\n"
-		     "acme-ari-check = %u\n",
+		     "acme-ari-check = %u\nacme-key-group = %ld\n",
 		     o->directory, o->state_dir, o->email,
 		     o->agree_tos ? "yes" : "no", o->eab_kid, o->ca_bundle,
 		     o->listen, o->backoff_min_s, o->backoff_max_s, o->poll_ms,
-		     o->ari_check_s);
+		     o->ari_check_s, o->key_gid);
 	for (i = 0; i < o->nnames; i++)
 		(void)printf("acme-name = %s\n", o->names[i]);
 }
@@ -156,4 +168,25 @@ acme_args_status(const char *path)
 		     st.not_after ? na : "-", st.next_attempt ? next : "-",
 		     st.failures, st.last_error);
 	return st.ready ? 0 : 1;
+}
+
+int
+acme_args_init(const struct acme_opts *o)
+{
+	static struct acme_opts names; /* a writable copy of the names */
+	struct buf err = BUF_INIT(512);
+	int r;
+
+	names = *o;
+	if ((r = fs_mkdirs(o->state_dir, 0755)) < 0 ||
+	    (r = fs_mkdirs(o->tls_dir, 0755)) < 0) {
+		log_error("cannot create %s: %s", o->state_dir, strerror(-r));
+		return EX_CANTCREAT;
+	}
+	r = acme_cert_placeholder(o->tls_dir, names.names, o->nnames,
+				  o->key_gid, &err);
+	if (r < 0)
+		log_error("%s", buf_cstr(&err));
+	buf_deinit(&err);
+	return r < 0 ? EX_CANTCREAT : 0;
 }

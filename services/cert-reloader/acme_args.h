@@ -24,6 +24,8 @@ enum {
 	ACME_OPT_POLL,
 	ACME_OPT_ARI,
 	ACME_OPT_STATUS,
+	ACME_OPT_INIT,
+	ACME_OPT_KEY_GROUP,
 };
 
 /* the --acme-* entries of getopt_long's table, NULL-terminated */
@@ -38,5 +40,8 @@ int acme_args_check(const struct acme_opts *o, int on);
 void acme_args_print(const struct acme_opts *o);
 /* acme_args_status: --acme-status FILE: one line; 0 when ready, else 1 */
 int acme_args_status(const char *path);
+/* acme_args_init: --acme-init: the state directory and, unless the TLS
+ * directory has a certificate, a placeholder; a sysexits code */
+int acme_args_init(const struct acme_opts *o);
 
 #endif

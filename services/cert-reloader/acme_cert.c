@@ -208,7 +208,7 @@ prune(const char *dir, int dfd, const char *keep)
 
 int
 acme_cert_store(const char *dir, const char *cert, size_t clen, const char *key,
-		size_t klen, struct buf *err)
+		size_t klen, long gid, struct buf *err)
 {
 	char ver[64];
 	struct timespec ts;
@@ -233,8 +233,10 @@ acme_cert_store(const char *dir, const char *cert, size_t clen, const char *key,
 		r = -errno;
 		goto out;
 	}
-	if ((r = write_in(vfd, "tls.key", key, klen, 0640, st.st_gid)) < 0 ||
-	    (r = write_in(vfd, "tls.crt", cert, clen, 0644, st.st_gid)) < 0 ||
+	if (gid < 0)
+		gid = (long)st.st_gid;
+	if ((r = write_in(vfd, "tls.key", key, klen, 0640, (gid_t)gid)) < 0 ||
+	    (r = write_in(vfd, "tls.crt", cert, clen, 0644, (gid_t)gid)) < 0 ||
 	    (r = relink(dfd, ver, "..data")) < 0 ||
 	    (r = relink(dfd, "..data/tls.crt", "tls.crt")) < 0 ||
 	    (r = relink(dfd, "..data/tls.key", "tls.key")) < 0)
@@ -249,6 +251,82 @@ out:
 		(void)close(vfd);
 	if (dfd >= 0)
 		(void)close(dfd);
+	return r;
+}
+
+/* placeholder_pem: a self-signed certificate for names with key */
+static int
+placeholder_pem(EVP_PKEY *key, char names[][ACME_NAME_MAX + 1], size_t n,
+		struct buf *out)
+{
+	X509 *x = X509_new();
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext = NULL;
+	struct buf san = BUF_INIT(ACME_MAX_NAMES * (ACME_NAME_MAX + 8));
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p;
+	long len;
+	size_t i;
+	int r = -EINVAL;
+
+	for (i = 0; i < n; i++)
+		(void)buf_printf(&san, "%sDNS:%s", i ? "," : "", names[i]);
+	if (x == NULL || b == NULL || san.len == 0 ||
+	    X509_set_version(x, 2) != 1 ||
+	    ASN1_INTEGER_set(X509_get_serialNumber(x), 1) != 1 ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), 0) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365) == NULL ||
+	    X509_NAME_add_entry_by_txt(
+		    X509_get_subject_name(x), "CN", MBSTRING_ASC,
+		    (const uint8_t *)"ACME placeholder", -1, -1, 0) != 1 ||
+	    X509_set_issuer_name(x, X509_get_subject_name(x)) != 1 ||
+	    X509_set_pubkey(x, key) != 1)
+		goto out;
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, san.data);
+	if (ext == NULL || X509_add_ext(x, ext, -1) != 1 ||
+	    X509_sign(x, key, EVP_sha256()) <= 0 ||
+	    PEM_write_bio_X509(b, x) != 1)
+		goto out;
+	len = BIO_get_mem_data(b, &p);
+	r = buf_append(out, p, (size_t)len);
+out:
+	X509_EXTENSION_free(ext);
+	X509_free(x);
+	BIO_free(b);
+	buf_deinit(&san);
+	return r;
+}
+
+int
+acme_cert_placeholder(const char *dir, char names[][ACME_NAME_MAX + 1],
+		      size_t n, long gid, struct buf *err)
+{
+	struct buf crt = BUF_INIT(16384), key = BUF_INIT(16384);
+	char path[1024];
+	EVP_PKEY *k = NULL;
+	int r = 0;
+
+	(void)snprintf(path, sizeof(path), "%s/tls.crt", dir);
+	if (access(path, F_OK) == 0)
+		goto out; /* a certificate is there: leave it */
+	k = acme_key_new();
+	if (k == NULL || acme_key_pem(k, &key) < 0 ||
+	    placeholder_pem(k, names, n, &crt) < 0) {
+		(void)buf_puts(err, "cannot make the placeholder certificate");
+		r = -EINVAL;
+		goto out;
+	}
+	r = acme_cert_store(dir, crt.data, crt.len, key.data, key.len, gid,
+			    err);
+	if (r == 0)
+		log_info("placeholder certificate in %s until the ACME server "
+			 "issues one",
+			 dir);
+out:
+	EVP_PKEY_free(k);
+	buf_deinit(&crt);
+	buf_wipe_deinit(&key);
 	return r;
 }
 

@@ -39,6 +39,7 @@ acme_opts_default(struct acme_opts *o)
 	o->poll_max = 120;
 	o->ari_check_s = 21600;
 	o->timeout_s = 30;
+	o->key_gid = -1;
 }
 
 struct acme_flow *

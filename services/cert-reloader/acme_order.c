@@ -402,7 +402,7 @@ on_cert(struct acme_flow *f, const struct acme_resp *r)
 	    acme_cert_inspect(r->body, r->len, key.data, key.len, f->o.names,
 			      f->o.nnames, &ci, &err) < 0 ||
 	    acme_cert_store(f->o.tls_dir, r->body, r->len, key.data, key.len,
-			    &err) < 0) {
+			    f->o.key_gid, &err) < 0) {
 		acme_fail(f, r, "certificate from %s unusable: %s", f->req.url,
 			  buf_cstr(&err));
 		goto out;

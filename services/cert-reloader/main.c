@@ -11,13 +11,17 @@
  *                  [--acme-agree-tos] [--acme-eab-kid KID
  *                  --acme-eab-hmac-file FILE] [--acme-ca-bundle FILE]
  *                  [--acme-listen HOST:PORT] [--acme-backoff MIN:MAX]
- *                  [--acme-poll-ms N] [--acme-ari-check SECS]]
+ *                  [--acme-poll-ms N] [--acme-ari-check SECS]
+ *                  [--acme-key-group GID]]
  *   cert-reloader --acme-status FILE
+ *   cert-reloader --dir DIR --acme-init --acme-directory URL ...
  *
  * With --acme-directory the helper also gets the certificate itself
  * from that ACME server into --dir (acme.h); --acme-status prints a
  * status file as one line and exits 0 only while the certificate is
- * valid (the container's readiness probe).
+ * valid (the container's readiness probe); --acme-init creates the
+ * state directory and a self-signed placeholder in --dir unless a
+ * certificate is there (the Pod's init container), then exits.
  *
  * --target replaces the default targets (nginx, dovecot, master) and may
  * be repeated; with a pid file only that process is signalled (for
@@ -51,8 +55,11 @@ usage(void)
 		      "[--acme-eab-kid KID --acme-eab-hmac-file FILE]\n"
 		      "        [--acme-ca-bundle FILE] [--acme-listen "
 		      "HOST:PORT] [--acme-backoff MIN:MAX]\n"
-		      "        [--acme-poll-ms N] [--acme-ari-check SECS]]\n"
-		      "       cert-reloader --acme-status FILE\n");
+		      "        [--acme-poll-ms N] [--acme-ari-check SECS] "
+		      "[--acme-key-group GID]]\n"
+		      "       cert-reloader --acme-status FILE\n"
+		      "       cert-reloader --dir DIR --acme-init "
+		      "--acme-directory URL --acme-name NAME...\n");
 	return EX_USAGE;
 }
 
@@ -142,7 +149,8 @@ main(int argc, char **argv)
 	struct option all[32];
 	struct reloader_opts o;
 	const char *status = NULL;
-	int c, r, verbose = 0, dump = 0, own_targets = 0, bad = 0, acme = 0;
+	int c, r, verbose = 0, dump = 0, own_targets = 0, bad = 0, acme = 0,
+		  init = 0;
 
 	reloader_opts_default(&o);
 	acme_opts_default(&ao);
@@ -154,6 +162,8 @@ main(int argc, char **argv)
 			dump = 1;
 		} else if (c == ACME_OPT_STATUS) {
 			status = optarg;
+		} else if (c == ACME_OPT_INIT) {
+			init = 1;
 		} else if (c >= ACME_OPT_DIRECTORY) {
 			bad |= acme_args_opt(&ao, c, optarg, &acme);
 		} else if ((r = one_opt(&o, c, optarg, &own_targets)) == -2) {
@@ -176,5 +186,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_init("cert-reloader", verbose);
+	if (init)
+		return acme ? acme_args_init(&ao) : usage();
 	return reloader_run(&o);
 }

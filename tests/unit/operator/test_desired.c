@@ -161,7 +161,8 @@ test_pvc_and_secret(void **state)
 
 	(void)state;
 	fixture_setup(&f,
-		      "{\"domain\":\"chat.example.org\",\"storage\":{\"queue\":"
+		      "{\"domain\":\"chat.example.org\",\"tls\":{\"mode\":"
+		      "\"SelfSigned\"},\"storage\":{\"queue\":"
 		      "{\"keepOnDelete\":false}}}",
 		      0);
 	desired_pvc_name("chat", "mail", name, sizeof(name));

@@ -177,7 +177,10 @@ test_mounts(void **state)
 	char got[256];
 
 	(void)state;
-	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 1);
+	fixture_setup(&f,
+		      "{\"domain\":\"chat.example.org\",\"tls\":{\"mode\":"
+		      "\"SelfSigned\"}}",
+		      1);
 	pod = util_get(fixture_find(f.list, "StatefulSet", "chat"),
 		       "spec.template.spec");
 	cs = util_get(pod, "containers");
@@ -438,7 +441,8 @@ test_layout(void **state)
 	fixture_setup(&f,
 		      "{\"domain\":\"chat.example.org\",\"turn\":{"
 		      "\"externalIP\":\"203.0.113.7\",\"portRange\":"
-		      "\"49160-49161\"}}",
+		      "\"49160-49161\"},\"tls\":{\"mode\":\"Secret\","
+		      "\"secretName\":\"mine\"}}",
 		      1);
 	sts = fixture_find(f.list, "StatefulSet", "chat");
 	cs = util_get(sts, "spec.template.spec.containers");
@@ -537,6 +541,100 @@ test_turn(void **state)
 	}
 }
 
+/* test_acme_pod: ACME mode (the default for a public domain): the
+ * certificate lives on the mail volume (acme/tls, read-only for the
+ * daemons, written by cert), no tls Secret volume, the cert container
+ * runs the ACME client with the spec's settings and is probed with
+ * --acme-status, an init container writes the placeholder */
+static void
+test_acme_pod(void **state)
+{
+	static const char *const daemons[] = { "postfix", "dovecot", "nginx",
+					       NULL };
+	struct fixture f;
+	const cJSON *pod, *cs, *c, *m;
+	char got[1024];
+	size_t i;
+
+	(void)state;
+	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 1);
+	pod = util_get(fixture_find(f.list, "StatefulSet", "chat"),
+		       "spec.template.spec");
+	cs = util_get(pod, "containers");
+	assert_null(named(util_get(pod, "volumes"), "tls"));
+	for (i = 0; daemons[i] != NULL; i++) {
+		c = named(cs, daemons[i]);
+		assert_str(mount_of(c, "mail", "/etc/chatmail/tls"), "ro");
+		assert_str(mount_of(c, "tls", "/etc/chatmail/tls"), "");
+	}
+	c = named(cs, "cert");
+	assert_str(mount_of(c, "mail", "/etc/chatmail/tls"), "rw");
+	assert_str(mount_of(c, "mail", "/var/lib/chatmail-acme"), "rw");
+	cJSON_ArrayForEach(m, util_get(c, "volumeMounts"))
+		assert_non_null(strstr(util_get_str(m, "subPath"), "acme"));
+	assert_str(joined(util_get(c, "command"), got, sizeof(got)),
+		   "cert-reloader,--dir,/etc/chatmail/tls,--acme-directory,"
+		   "https://acme-v02.api.letsencrypt.org/directory,"
+		   "--acme-state,/var/lib/chatmail-acme,--acme-key-group,2000,"
+		   "--acme-name,chat.example.org,--acme-name,"
+		   "www.chat.example.org,--acme-name,mta-sts.chat.example.org");
+	assert_str(joined(util_get(c, "readinessProbe.exec.command"), got,
+			  sizeof(got)),
+		   "cert-reloader,--acme-status,"
+		   "/var/lib/chatmail-acme/status.json");
+	c = named(util_get(pod, "initContainers"), "cert-init");
+	assert_non_null(c);
+	assert_non_null(
+		strstr(joined(util_get(c, "command"), got, sizeof(got)),
+		       "--dir,/var/lib/chatmail-acme/tls,--acme-init,"));
+	assert_null(util_get(c, "readinessProbe"));
+	assert_null(render_set_find(&f.files, "acme-ca.pem"));
+	fixture_teardown(&f);
+}
+
+/* test_acme_options: the spec's ACME settings reach the cert container:
+ * email, agreement, a private server's CA bundle (a config file), EAB
+ * (its Secret mounted) */
+static void
+test_acme_options(void **state)
+{
+	struct fixture f;
+	const cJSON *pod, *c, *v;
+	char got[2048];
+
+	(void)state;
+	fixture_setup(&f,
+		      "{\"domain\":\"chat.example.org\",\"tls\":{"
+		      "\"acmeDirectory\":\"https://acme.test/dir\","
+		      "\"acmeEmail\":\"ops@example.org\","
+		      "\"acmeTermsOfServiceAgreed\":true,\"acmeCABundle\":"
+		      "\"-----BEGIN CERTIFICATE-----\\nQUJD\\n-----END "
+		      "CERTIFICATE-----\\n\",\"eabKeyId\":\"kid-1\","
+		      "\"eabSecretRef\":{\"name\":\"eab\"}}}",
+		      1);
+	pod = util_get(fixture_find(f.list, "StatefulSet", "chat"),
+		       "spec.template.spec");
+	c = named(util_get(pod, "containers"), "cert");
+	assert_str(
+		joined(util_get(c, "command"), got, sizeof(got)),
+		"cert-reloader,--dir,/etc/chatmail/tls,--acme-directory,"
+		"https://acme.test/dir,--acme-state,/var/lib/chatmail-acme,"
+		"--acme-key-group,2000,--acme-name,chat.example.org,"
+		"--acme-name,www.chat.example.org,--acme-name,"
+		"mta-sts.chat.example.org,--acme-email,ops@example.org,"
+		"--acme-agree-tos,--acme-ca-bundle,/etc/chatmail/acme-ca.pem,"
+		"--acme-eab-kid,kid-1,--acme-eab-hmac-file,"
+		"/etc/chatmail-acme-eab/secret");
+	assert_str(mount_of(c, "config", "/etc/chatmail/acme-ca.pem"), "ro");
+	assert_str(mount_of(c, "acme-eab", "/etc/chatmail-acme-eab"), "ro");
+	v = named(util_get(pod, "volumes"), "acme-eab");
+	assert_str(util_get_str(v, "secret.secretName"), "eab");
+	assert_non_null(render_set_find(&f.files, "acme-ca.pem"));
+	assert_non_null(
+		strstr(render_set_find(&f.files, "acme-ca.pem")->data, "QUJD"));
+	fixture_teardown(&f);
+}
+
 int
 main(void)
 {
@@ -548,6 +646,8 @@ main(void)
 		cmocka_unit_test(test_delivery),
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_turn),
+		cmocka_unit_test(test_acme_pod),
+		cmocka_unit_test(test_acme_options),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,15 +51,17 @@
 
 #include "reconcile_fake.h"
 
-#define SPEC "{\"domain\":\"chat.example.org\"}"
+/* SelfSigned: the operator's own certificate is one of the writes */
+#define SPEC \
+	"{\"domain\":\"chat.example.org\",\"tls\":{\"mode\":\"SelfSigned\"}}"
 /* the test relay's volumes: mail kept, queue deleted with the relay */
-#define SPEC_KEEP_MAIL                                   \
-	"{\"domain\":\"chat.example.org\",\"storage\":{" \
-	"\"mail\":{\"keepOnDelete\":true},"              \
+#define SPEC_KEEP_MAIL                                                        \
+	"{\"domain\":\"chat.example.org\",\"tls\":{\"mode\":\"SelfSigned\"}," \
+	"\"storage\":{\"mail\":{\"keepOnDelete\":true},"                      \
 	"\"queue\":{\"keepOnDelete\":false}}}"
-#define SPEC_KEEP_NONE                                   \
-	"{\"domain\":\"chat.example.org\",\"storage\":{" \
-	"\"mail\":{\"keepOnDelete\":false},"             \
+#define SPEC_KEEP_NONE                                                        \
+	"{\"domain\":\"chat.example.org\",\"tls\":{\"mode\":\"SelfSigned\"}," \
+	"\"storage\":{\"mail\":{\"keepOnDelete\":false},"                     \
 	"\"queue\":{\"keepOnDelete\":false}}}"
 
 /* status: the relay's stored .status */

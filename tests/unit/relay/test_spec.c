@@ -65,7 +65,8 @@ test_defaults(void **state)
 	assert_true(s->system_limits.max_load_1m == 5.0);
 	assert_str(s->system_limits.min_available_memory, "200M");
 	assert_str(s->system_limits.min_free_disk_space, "1G");
-	assert_int(s->tls.mode, SPEC_TLS_SELF_SIGNED);
+	/* upstream's default by domain: ACME for a public name */
+	assert_int(s->tls.mode, SPEC_TLS_ACME);
 	assert_str(s->tls.issuer_kind, "Issuer");
 	assert_str(s->tls.issuer_group, "cert-manager.io");
 	assert_str(s->dkim.selector, "opendkim");
@@ -97,6 +98,52 @@ test_defaults(void **state)
 	spec_free(&s);
 	assert_null(s);
 	spec_free(&s); /* NULL is fine */
+	buf_deinit(&err);
+}
+
+/* test_tls_mode_by_domain: SelfSigned for "_" and IPv4 domains, ACME
+ * otherwise, and what the spec says always wins */
+static void
+test_tls_mode_by_domain(void **state)
+{
+	static const struct {
+		const char *json;
+		enum spec_tls_mode want;
+	} cases[] = {
+		{ "{\"domain\": \"chat.example.org\"}", SPEC_TLS_ACME },
+		{ "{\"domain\": \"_chat.example.org\"}", SPEC_TLS_SELF_SIGNED },
+		{ "{\"domain\": \"10.1.2.3\"}", SPEC_TLS_SELF_SIGNED },
+		{ "{\"domain\": \"chat.example.org\", \"tls\": {\"mode\": "
+		  "\"SelfSigned\"}}",
+		  SPEC_TLS_SELF_SIGNED },
+		{ "{\"domain\": \"_chat.example.org\", \"tls\": {\"mode\": "
+		  "\"ACME\"}}",
+		  SPEC_TLS_ACME },
+		{ "{\"domain\": \"chat.example.org\", \"tls\": {}}",
+		  SPEC_TLS_ACME },
+	};
+	struct buf err = BUF_INIT(4096);
+	struct relay_spec *s;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		s = parse_spec(cases[i].json, SPEC_STRICT, &err, NULL);
+		if (s == NULL)
+			print_error("%s: %s\n", cases[i].json, buf_cstr(&err));
+		assert_non_null(s);
+		assert_int(s->tls.mode, cases[i].want);
+		if (i == 0) { /* the ACME defaults */
+			assert_str(s->tls.acme_directory,
+				   "https://acme-v02.api.letsencrypt.org/"
+				   "directory");
+			assert_false(s->tls.acme_tos_agreed);
+			assert_str(s->tls.acme_ca_bundle, "");
+			assert_str(s->tls.eab_key_id, "");
+			assert_str(s->tls.eab_secret_key, "secret");
+		}
+		spec_free(&s);
+	}
 	buf_deinit(&err);
 }
 
@@ -230,6 +277,13 @@ static const struct bad_case invalid_cases[] = {
 	{ "{\"domain\": \"a.b\", \"tls\": {\"mode\": \"Secret\", "
 	  "\"secretName\": \"Bad_Name\"}}",
 	  "spec.tls.secretName: must be a lowercase DNS-1123 name" },
+	{ "{\"domain\": \"a.b\", \"tls\": {\"eabKeyId\": \"k\"}}",
+	  "spec.tls: eabKeyId and eabSecretRef.name go together" },
+	{ "{\"domain\": \"a.b\", \"tls\": {\"acmeCABundle\": \"x\"}}",
+	  "spec.tls.acmeCABundle: must be PEM CERTIFICATE blocks" },
+	{ "{\"domain\": \"a.b\", \"tls\": {\"acmeDirectory\": "
+	  "\"ftp://x\"}}",
+	  "spec.tls.acmeDirectory: " },
 	{ "{\"domain\": \"a.b\", \"dkim\": {\"selector\": \"\"}}",
 	  "spec.dkim.selector: length must be 1 to 63" },
 	{ "{\"domain\": \"a.b\", \"dkim\": {\"selector\": \"a.b\"}}",
@@ -721,6 +775,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tls_mode_by_domain),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_invalid),

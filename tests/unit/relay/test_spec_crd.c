@@ -120,7 +120,7 @@ check_default(const struct spec_field *f, const cJSON *p)
 	double want;
 	int b;
 
-	if (def == NULL || (f->flags & SPEC_F_REQUIRED)) {
+	if (def == NULL || (f->flags & (SPEC_F_REQUIRED | SPEC_F_DERIVED))) {
 		if (d != NULL)
 			print_error("%s: CRD has a default, table none\n",
 				    f->path);
