@@ -30,21 +30,14 @@
 #include <unistd.h>
 
 #include "filtermail.h"
+#include "fm_lines.h"
 #include "fm_lmtpd.h"
 #include "log.h"
 #include "net_server.h"
 #include "xmalloc.h"
 
-#define READ_SIZE 65536
 #define OUT_MAX (64 * 1024)
 #define SIZE_SLACK 65536 /* Postfix's own header lines on top */
-
-enum lstate {
-	L_CMD,	/* reading commands */
-	L_DATA, /* reading the message */
-	L_WAIT, /* the jobs run */
-	L_QUIT, /* sending the last reply, then closing */
-};
 
 struct lsession;
 
@@ -62,13 +55,7 @@ struct lrcpt {
 };
 
 struct lsession {
-	LLIST_LINK(lsession) link;
-	struct fm_lmtpd *srv;
-	int fd;
-	enum lstate state;
-	int discarding;
-	struct buf in, out, msg;
-	struct fm_unstuffer un;
+	struct fm_ls_session ls; /* first: the line server's part */
 	int has_mail;
 	char *mail_from;
 	struct lrcpt *rcpts;
@@ -77,28 +64,26 @@ struct lsession {
 	size_t nslots;
 	struct fm_tp_result *res;
 	size_t waiting; /* jobs running */
-	struct evloop_timer timer;
 };
 
 struct fm_lmtpd {
-	struct evloop *loop;
 	struct fm_tp *tp;
 	struct fm_lmtpd_opts o;
-	struct net_server ns;
-	LLIST_HEAD(, lsession) sessions;
-	char rbuf[READ_SIZE];
+	struct fm_lines *lines;
 };
 
-static void session_run(struct lsession *s, const char *p, size_t n);
+/* srv_of: the LMTP server of a session */
+static struct fm_lmtpd *
+srv_of(const struct lsession *s)
+{
+	return fm_lines_arg(s->ls.srv);
+}
 
 /* reply: queue one reply line */
 static void
 reply(struct lsession *s, const char *text)
 {
-	size_t n = strcspn(text, "\r\n");
-
-	if (buf_printf(&s->out, "%.*s\r\n", (int)n, text) < 0)
-		s->state = L_QUIT; /* a client that never reads */
+	fm_ls_reply(&s->ls, text);
 }
 
 /* reset_tx: forget the transaction: slots not used go back, queued
@@ -128,29 +113,22 @@ reset_tx(struct lsession *s)
 	s->mail_from = NULL;
 	s->has_mail = 0;
 	s->waiting = 0;
-	buf_deinit(&s->msg);
+	buf_deinit(&s->ls.msg);
 }
 
-/* session_free: close; jobs of this session are cancelled */
+/* closing: jobs of this session are cancelled (the line server
+ * closes) */
 static void
-session_free(struct lsession *s)
+closing(struct fm_ls_session *ls)
 {
-	struct fm_lmtpd *srv = s->srv;
-
-	reset_tx(s);
-	evloop_timer_stop(srv->loop, &s->timer);
-	evloop_io_del(srv->loop, s->fd);
-	(void)close(s->fd);
-	LLIST_REMOVE(&srv->sessions, s, link);
-	buf_deinit(&s->in);
-	buf_deinit(&s->out);
-	free(s);
+	reset_tx((struct lsession *)ls);
 }
 
 /* cmd_lhlo: our capabilities (EHLO and HELO are taken too) */
 static void
-cmd_lhlo(struct lsession *s, const char *arg)
+cmd_lhlo(struct fm_ls_session *ls, const char *arg)
 {
+	struct lsession *s = (struct lsession *)ls;
 	(void)arg;
 	reset_tx(s);
 	reply(s, "250-filtermail");
@@ -161,8 +139,9 @@ cmd_lhlo(struct lsession *s, const char *arg)
 
 /* cmd_mail: MAIL FROM:<addr> [params]; a new transaction */
 static void
-cmd_mail(struct lsession *s, const char *arg)
+cmd_mail(struct fm_ls_session *ls, const char *arg)
 {
+	struct lsession *s = (struct lsession *)ls;
 	char addr[FM_ADDR_MAX + 1];
 
 	if (strncasecmp(arg, "FROM:", 5) != 0) {
@@ -198,15 +177,16 @@ slot_for(struct lsession *s, const char *dest)
 	memset(sl, 0, sizeof(*sl));
 	sl->s = s;
 	(void)snprintf(sl->dest, sizeof(sl->dest), "%s", dest);
-	if (!fm_tp_reserve(s->srv->tp, dest, &sl->d))
+	if (!fm_tp_reserve(srv_of(s)->tp, dest, &sl->d))
 		sl->d = NULL;
 	return s->nslots++;
 }
 
 /* cmd_rcpt: RCPT TO:<addr> [params] */
 static void
-cmd_rcpt(struct lsession *s, const char *arg)
+cmd_rcpt(struct fm_ls_session *ls, const char *arg)
 {
+	struct lsession *s = (struct lsession *)ls;
 	char addr[FM_ADDR_MAX + 1], dest[FM_TP_HOST_MAX],
 		text[FM_ADDR_MAX + 64];
 	struct lrcpt *r;
@@ -255,8 +235,9 @@ any_slot(const struct lsession *s)
 
 /* cmd_data: start reading the message, if it can be sent anywhere */
 static void
-cmd_data(struct lsession *s, const char *arg)
+cmd_data(struct fm_ls_session *ls, const char *arg)
 {
+	struct lsession *s = (struct lsession *)ls;
 	(void)arg;
 	if (!s->has_mail || s->nrcpts == 0) {
 		reply(s, "503 Bad sequence of commands");
@@ -271,64 +252,26 @@ cmd_data(struct lsession *s, const char *arg)
 		return;
 	}
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
-	buf_deinit(&s->msg);
-	buf_init(&s->msg, (size_t)s->srv->o.max_size + SIZE_SLACK);
-	fm_unstuff_init(&s->un);
-	s->state = L_DATA;
+	fm_ls_data(&s->ls, (size_t)srv_of(s)->o.max_size + SIZE_SLACK);
 }
 
-/* cmd_rset, cmd_noop, cmd_quit */
+/* cmd_rset: drop the transaction */
 static void
-cmd_rset(struct lsession *s, const char *arg)
+cmd_rset(struct fm_ls_session *ls, const char *arg)
 {
+	struct lsession *s = (struct lsession *)ls;
 	(void)arg;
 	reset_tx(s);
 	reply(s, "250 OK");
 }
 
-static void
-cmd_noop(struct lsession *s, const char *arg)
-{
-	(void)arg;
-	reply(s, "250 OK");
-}
-
-static void
-cmd_quit(struct lsession *s, const char *arg)
-{
-	(void)arg;
-	reply(s, "221 OK");
-	s->state = L_QUIT;
-}
-
-static const struct lmtp_cmd {
-	const char *verb;
-	void (*fn)(struct lsession *s, const char *arg);
-} lmtp_cmds[] = {
-	{ "LHLO", cmd_lhlo }, { "EHLO", cmd_lhlo }, { "HELO", cmd_lhlo },
-	{ "MAIL", cmd_mail }, { "RCPT", cmd_rcpt }, { "DATA", cmd_data },
-	{ "RSET", cmd_rset }, { "NOOP", cmd_noop }, { "QUIT", cmd_quit },
+static const struct fm_ls_cmd lmtp_cmds[] = {
+	{ "LHLO", cmd_lhlo },	    { "EHLO", cmd_lhlo },
+	{ "HELO", cmd_lhlo },	    { "MAIL", cmd_mail },
+	{ "RCPT", cmd_rcpt },	    { "DATA", cmd_data },
+	{ "RSET", cmd_rset },	    { "NOOP", fm_ls_cmd_noop },
+	{ "QUIT", fm_ls_cmd_quit },
 };
-
-/* fm_lmtp_command: see fm_lmtpd.h */
-static void
-do_command(struct lsession *s, const char *line)
-{
-	size_t vlen = strcspn(line, " "), i;
-	const char *arg = line + vlen;
-
-	while (*arg == ' ')
-		arg++;
-	log_debug("Received: %s", line);
-	for (i = 0; i < sizeof(lmtp_cmds) / sizeof(lmtp_cmds[0]); i++) {
-		if (strlen(lmtp_cmds[i].verb) == vlen &&
-		    strncasecmp(line, lmtp_cmds[i].verb, vlen) == 0) {
-			lmtp_cmds[i].fn(s, arg);
-			return;
-		}
-	}
-	reply(s, "500 Command not recognized");
-}
 
 /* send_results: one reply per recipient, in RCPT order */
 static void
@@ -347,8 +290,8 @@ send_results(struct lsession *s)
 		reply(s, t);
 	}
 	reset_tx(s);
-	if (s->state == L_WAIT)
-		s->state = L_CMD;
+	if (s->ls.state == FM_LS_WAIT)
+		s->ls.state = FM_LS_CMD;
 }
 
 /* on_job_done: one destination's job ended */
@@ -367,7 +310,7 @@ on_job_done(void *arg, const struct fm_tp_result *res, size_t n)
 	if (--s->waiting > 0)
 		return;
 	send_results(s);
-	session_run(s, NULL, 0);
+	fm_ls_resume(&s->ls);
 }
 
 /* submit_slot: one job for the recipients of slot i */
@@ -396,227 +339,41 @@ submit_slot(struct lsession *s, size_t i, struct fm_tp_msg *msg)
 
 /* end_of_data: the message is complete: deliver it */
 static void
-end_of_data(struct lsession *s)
+end_of_data(struct fm_ls_session *ls)
 {
+	struct lsession *s = (struct lsession *)ls;
 	struct fm_tp_msg *msg;
 	size_t i, len;
 	char *data;
 
 	s->res = xcalloc(s->nrcpts, sizeof(*s->res));
-	if (s->un.total > s->srv->o.max_size + SIZE_SLACK) {
+	if (ls->un.total > srv_of(s)->o.max_size + SIZE_SLACK) {
 		for (i = 0; i < s->nrcpts; i++)
 			fm_tp_result_set(&s->res[i], 552, "%s",
 					 "552 Message exceeds maximum size");
 		send_results(s);
-		s->state = L_CMD;
+		ls->state = FM_LS_CMD;
 		return;
 	}
-	data = buf_steal(&s->msg, &len);
+	data = buf_steal(&ls->msg, &len);
 	/* it may wait in queues: no room to spare (the buffer grew by
 	 * doubling) */
 	data = xrealloc(data, len + 1);
 	msg = fm_tp_msg_new(s->mail_from, data, len);
-	s->state = L_WAIT;
+	ls->state = FM_LS_WAIT;
 	for (i = 0; i < s->nslots; i++)
 		submit_slot(s, i, msg);
 	fm_tp_msg_unref(&msg);
 }
 
-/* command_step: one command line from p; bytes used, 0 if incomplete */
-static size_t
-command_step(struct lsession *s, const char *p, size_t n)
-{
-	const char *lf = memchr(p, '\n', n);
-	char line[FM_CMD_LINE_MAX + 1];
-	size_t len;
-
-	if (lf == NULL) {
-		if (n <= FM_CMD_LINE_MAX + 1 && !s->discarding)
-			return 0;
-		if (!s->discarding)
-			reply(s, "500 Line too long");
-		s->discarding = 1;
-		return n;
-	}
-	len = (size_t)(lf - p);
-	if (s->discarding) {
-		s->discarding = 0;
-		return len + 1;
-	}
-	if (len == 0 || p[len - 1] != '\r') {
-		log_warn("Malformed command without CRLF ending! "
-			 "Closing connection.");
-		s->state = L_QUIT;
-		return n;
-	}
-	if (--len > FM_CMD_LINE_MAX) {
-		reply(s, "500 Line too long");
-		return (size_t)(lf - p) + 1;
-	}
-	memcpy(line, p, len);
-	line[len] = '\0';
-	if (memchr(line, '\0', len) != NULL)
-		reply(s, "500 Command not recognized");
-	else
-		do_command(s, line);
-	return (size_t)(lf - p) + 1;
-}
-
-/* process: commands and DATA over p; bytes used */
-static size_t
-process(struct lsession *s, const char *p, size_t n)
-{
-	size_t i = 0, used;
-	int r;
-
-	while (i < n && s->out.len < OUT_MAX / 2) {
-		if (s->state == L_CMD) {
-			used = command_step(s, p + i, n - i);
-			if (used == 0)
-				break;
-			i += used;
-		} else if (s->state == L_DATA) {
-			r = fm_unstuff(&s->un, p + i, n - i, &s->msg, &used);
-			i += used;
-			if (r < 0) {
-				log_warn("Malformed DATA line without CRLF "
-					 "ending! Closing connection.");
-				s->state = L_QUIT;
-			} else if (r == 1) {
-				end_of_data(s);
-			}
-		} else {
-			break;
-		}
-	}
-	return i;
-}
-
-/* take_input: process new input, holding what is left */
-static void
-take_input(struct lsession *s, const char *p, size_t n)
-{
-	size_t used;
-
-	if (n == 0)
-		return;
-	if (s->in.len > 0) {
-		if (buf_append(&s->in, p, n) < 0)
-			abort(); /* in holds at most a partial line */
-		return;
-	}
-	used = process(s, p, n);
-	if (used < n && buf_append(&s->in, p + used, n - used) < 0)
-		abort();
-}
-
-/* session_run: process input, send replies, wait for what comes next;
- * may free the session */
-static void
-session_run(struct lsession *s, const char *p, size_t n)
-{
-	struct evloop *loop = s->srv->loop;
-	size_t used = 0;
-	unsigned ev = 0;
-	int r, reading;
-
-	take_input(s, p, n);
-	for (;;) {
-		reading = s->state == L_CMD || s->state == L_DATA;
-		if (s->in.len > 0 && reading) {
-			used = process(s, s->in.data, s->in.len);
-			buf_consume(&s->in, used);
-		}
-		r = net_send_buf(s->fd, &s->out);
-		if (r < 0 || (r == 1 && s->state == L_QUIT)) {
-			session_free(s);
-			return;
-		}
-		if (r == 0 || used == 0 || s->in.len == 0 ||
-		    !(s->state == L_CMD || s->state == L_DATA))
-			break;
-	}
-	if (s->in.len == 0)
-		buf_deinit(&s->in); /* idle sessions hold no buffers */
-	if (s->out.len == 0)
-		buf_deinit(&s->out);
-	if (r == 0)
-		ev = EV_WRITE;
-	else if (s->state == L_CMD || s->state == L_DATA)
-		ev = EV_READ;
-	(void)evloop_io_mod(loop, s->fd, ev);
-	if (s->state == L_WAIT)
-		evloop_timer_stop(loop, &s->timer);
-	else
-		evloop_timer_start(loop, &s->timer, s->srv->o.cmd_ms);
-}
-
-/* on_io: readiness of a session */
-static void
-on_io(struct evloop *loop, int fd, unsigned events, void *arg)
-{
-	struct lsession *s = arg;
-	struct fm_lmtpd *srv = s->srv;
-	ssize_t n = 0;
-
-	(void)loop;
-	if ((events & EV_READ) && (s->state == L_CMD || s->state == L_DATA) &&
-	    s->in.len <= FM_CMD_LINE_MAX + 1) {
-		do
-			n = recv(fd, srv->rbuf, sizeof(srv->rbuf), 0);
-		while (n < 0 && errno == EINTR);
-		if (n == 0 ||
-		    (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-			session_free(s); /* Postfix keeps the message */
-			return;
-		}
-		if (n < 0)
-			n = 0;
-	}
-	session_run(s, srv->rbuf, (size_t)n);
-}
-
-/* on_timer: the client was idle too long */
-static void
-on_timer(struct evloop *loop, void *arg)
-{
-	struct lsession *s = arg;
-
-	(void)loop;
-	reply(s, "421 4.4.2 filtermail Error: timeout exceeded");
-	s->state = L_QUIT;
-	session_run(s, NULL, 0);
-}
-
-/* session_new: greet an accepted connection */
-static void
-session_new(void *arg, int fd)
-{
-	struct fm_lmtpd *srv = arg;
-	struct lsession *s = xcalloc(1, sizeof(*s));
-
-	s->srv = srv;
-	s->fd = fd;
-	s->state = L_CMD;
-	buf_init(&s->in, FM_CMD_LINE_MAX + 2 + READ_SIZE);
-	buf_init(&s->out, OUT_MAX);
-	buf_init(&s->msg, 0);
-	evloop_timer_init(&s->timer, on_timer, s);
-	LLIST_PREPEND(&srv->sessions, s, link);
-	if (evloop_io_add(srv->loop, fd, EV_READ, on_io, s) < 0) {
-		session_free(s);
-		return;
-	}
-	reply(s, "220 filtermail LMTP");
-	session_run(s, NULL, 0);
-}
-
-static const struct net_server_opts admit_opts = {
-	.busy = "421 4.3.2 Too many connections\r\n",
-	.err_msg = "Error accepting connection",
-	.err_level = LOG_LVL_ERROR,
-	.pause_ms = 1000,
-	.nodelay = 1,
+static const struct fm_ls_ops lmtp_ops = {
+	.size = sizeof(struct lsession),
+	.greeting = "220 filtermail LMTP",
+	.out_max = OUT_MAX,
+	.cmds = lmtp_cmds,
+	.ncmds = sizeof(lmtp_cmds) / sizeof(lmtp_cmds[0]),
+	.end_of_data = end_of_data,
+	.closing = closing,
 };
 
 /* fm_lmtpd_opts_default: see fm_lmtpd.h */
@@ -634,17 +391,17 @@ fm_lmtpd_new(struct evloop *loop, struct fm_tp *tp,
 	     const struct fm_lmtpd_opts *o, int lfd)
 {
 	struct fm_lmtpd *srv = xcalloc(1, sizeof(*srv));
-	struct net_server_opts no = admit_opts;
+	struct fm_lines_opts lo = {
+		.ops = &lmtp_ops,
+		.arg = srv,
+		.idle_ms = o->cmd_ms,
+		.max_sessions = o->max_sessions,
+	};
 
-	srv->loop = loop;
 	srv->tp = tp;
 	srv->o = *o;
-	LLIST_INIT(&srv->sessions);
-	no.max_conns = o->max_sessions;
-	net_server_init(&srv->ns, loop, &no, &LLIST_COUNT(&srv->sessions),
-			session_new, srv);
-	if (net_server_listen(&srv->ns, lfd) < 0) {
-		(void)close(lfd);
+	srv->lines = fm_lines_new(loop, &lo, lfd);
+	if (srv->lines == NULL) {
 		free(srv);
 		return NULL;
 	}
@@ -655,22 +412,17 @@ fm_lmtpd_new(struct evloop *loop, struct fm_tp *tp,
 void
 fm_lmtpd_adopt(struct fm_lmtpd *srv, int fd)
 {
-	session_new(srv, fd);
+	fm_lines_adopt(srv->lines, fd);
 }
 
 /* fm_lmtpd_free: see fm_lmtpd.h */
 void
 fm_lmtpd_free(struct fm_lmtpd **sp)
 {
-	struct fm_lmtpd *srv = *sp;
-	struct lsession *s, *next;
-
-	if (srv == NULL)
+	if (*sp == NULL)
 		return;
-	LLIST_FOREACH_SAFE(s, &srv->sessions, link, next)
-		session_free(s);
-	net_server_close(&srv->ns);
-	free(srv);
+	fm_lines_free(&(*sp)->lines);
+	free(*sp);
 	*sp = NULL;
 }
 
@@ -678,24 +430,19 @@ fm_lmtpd_free(struct fm_lmtpd **sp)
 void
 fm_lmtpd_close_listener(struct fm_lmtpd *srv)
 {
-	net_server_close(&srv->ns);
+	fm_lines_close_listener(srv->lines);
 }
 
 /* fm_lmtpd_busy: see fm_lmtpd.h */
 size_t
 fm_lmtpd_busy(const struct fm_lmtpd *srv)
 {
-	const struct lsession *s;
-	size_t n = 0;
-
-	LLIST_FOREACH(s, &srv->sessions, link)
-		n += s->state == L_WAIT;
-	return n;
+	return fm_lines_busy(srv->lines);
 }
 
 /* fm_lmtpd_sessions: see fm_lmtpd.h */
 size_t
 fm_lmtpd_sessions(const struct fm_lmtpd *srv)
 {
-	return LLIST_COUNT(&srv->sessions);
+	return fm_lines_sessions(srv->lines);
 }
