@@ -109,7 +109,7 @@ send_now(struct acme_flow *f)
 /* start: a new request (the previous one is over) */
 static void
 start(struct acme_flow *f, enum acme_method m, const char *url,
-      const char *payload, int is_signed, acme_step_fn *ok)
+      const char *payload, int is_signed, int use_jwk, acme_step_fn *ok)
 {
 	free(f->req.payload);
 	memset(&f->req, 0, sizeof(f->req));
@@ -117,6 +117,7 @@ start(struct acme_flow *f, enum acme_method m, const char *url,
 	(void)snprintf(f->req.url, sizeof(f->req.url), "%s", url);
 	f->req.payload = payload ? xstrdup(payload) : NULL;
 	f->req.is_signed = is_signed;
+	f->req.use_jwk = use_jwk;
 	f->req.ok = ok;
 	send_now(f);
 }
@@ -125,15 +126,14 @@ void
 acme_get(struct acme_flow *f, enum acme_method m, const char *url,
 	 acme_step_fn *ok)
 {
-	start(f, m, url, NULL, 0, ok);
+	start(f, m, url, NULL, 0, 0, ok);
 }
 
 void
 acme_post(struct acme_flow *f, const char *url, const char *payload,
 	  int use_jwk, acme_step_fn *ok)
 {
-	start(f, ACME_POST, url, payload, 1, ok);
-	f->req.use_jwk = use_jwk;
+	start(f, ACME_POST, url, payload, 1, use_jwk, ok);
 }
 
 /* backoff_s: the wait after the failures-th failure in a row */

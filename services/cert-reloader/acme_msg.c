@@ -50,15 +50,22 @@ str_field(const cJSON *o, const char *name, char *out, size_t outsize)
 	return 1;
 }
 
-/* url_field: like str_field for a URL (http or https, no spaces) */
+/* is_url: http or https, no whitespace or quotes */
+static int
+is_url(const char *u)
+{
+	return (strncmp(u, "https://", 8) == 0 ||
+		strncmp(u, "http://", 7) == 0) &&
+	       strpbrk(u, " \t\r\n\"") == NULL;
+}
+
+/* url_field: like str_field for a URL (is_url) */
 static int
 url_field(const cJSON *o, const char *name, char *out, size_t outsize)
 {
 	int r = str_field(o, name, out, outsize);
 
-	if (r == 1 && ((strncmp(out, "https://", 8) != 0 &&
-			strncmp(out, "http://", 7) != 0) ||
-		       strpbrk(out, " \t\r\n\"") != NULL)) {
+	if (r == 1 && !is_url(out)) {
 		out[0] = '\0';
 		return -EINVAL;
 	}
@@ -195,8 +202,7 @@ order_urls(const cJSON *j, struct acme_order *o, struct buf *err)
 	{
 		if (!cJSON_IsString(it) ||
 		    strlen(it->valuestring) >= sizeof(o->authz[0]) ||
-		    (strncmp(it->valuestring, "https://", 8) != 0 &&
-		     strncmp(it->valuestring, "http://", 7) != 0)) {
+		    !is_url(it->valuestring)) {
 			(void)buf_printf(err, "order: an authorization is not "
 					      "a URL");
 			return -EINVAL;
