@@ -116,6 +116,13 @@ status_inputs(struct rec *r, struct status_in *in, struct child *sts,
 	in->current_revision = sts->current_revision;
 	in->update_revision = sts->update_revision;
 	in->cert_ready = -1;
+	if (r->spec && r->spec->tls.mode == SPEC_TLS_ACME) {
+		in->acme_directory = r->spec->tls.acme_directory;
+		in->acme_tos_agreed = r->spec->tls.acme_tos_agreed;
+		(void)snprintf(r->pod_name, sizeof(r->pod_name), "%s-0",
+			       r->name);
+		in->pod_name = r->pod_name;
+	}
 	if (r->spec && r->spec->tls.mode == SPEC_TLS_CERT_MANAGER)
 		in->cert_ready = rec_child(r, OK_CERTIFICATE, r->name, cert) &&
 				 cert->cert_ready;
@@ -172,6 +179,27 @@ status_body(struct rec *r, cJSON *st)
 	return body;
 }
 
+/* cert_event: an event when CertificateReady (ACME mode) flips: the
+ * certificate issued, or no longer served / not obtainable */
+static void
+cert_event(struct rec *r, const cJSON *st, const cJSON *old)
+{
+	const cJSON *c = status_condition(st, "CertificateReady");
+	const cJSON *o = old ? status_condition(old, "CertificateReady") : NULL;
+	const char *now = c ? util_get_str(c, "status") : "";
+
+	if (c == NULL ||
+	    (o != NULL && strcmp(util_get_str(o, "status"), now) == 0 &&
+	     strcmp(util_get_str(o, "reason"), util_get_str(c, "reason")) == 0))
+		return;
+	if (strcmp(now, "True") == 0)
+		rec_event(r, "Normal", "CertificateIssued", "Certificate", "%s",
+			  util_get_str(c, "message"));
+	else
+		rec_event(r, "Warning", util_get_str(c, "reason"),
+			  "Certificate", "%s", util_get_str(c, "message"));
+}
+
 /* phase_status: write the rebuilt status when it differs */
 static void
 phase_status(struct rec *r)
@@ -188,6 +216,7 @@ phase_status(struct rec *r)
 		      sizeof(now));
 	in.kept = kept;
 	st = status_build(&in);
+	cert_event(r, st, in.old_status);
 	cmp = cJSON_Duplicate(st, 1);
 	status_compact(cmp); /* the cache keeps dnsRecords as a hash */
 	r->next = phase_finish;

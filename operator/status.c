@@ -131,6 +131,51 @@ turn_cond(cJSON *conds, const struct status_in *in)
 	}
 }
 
+/* acme_cond: CertificateReady in ACME mode. The operator has no API
+ * access into the Pod and the Pod none to the API: what it observes is
+ * the spec and the Pod's readiness, which includes the cert container's
+ * probe (`cert-reloader --acme-status`, ready only while a certificate
+ * from the ACME server is served; docs/DESIGN.md, Certificates in ACME
+ * mode). The probe's line (names, notAfter, last error, next attempt)
+ * is what `kubectl exec` shows and what the kubelet puts into the Pod's
+ * Unhealthy events. */
+static void
+acme_cond(cJSON *conds, const struct status_in *in)
+{
+	char msg[1024];
+
+	if (in->acme_directory == NULL)
+		return;
+	if (!in->acme_tos_agreed) {
+		(void)snprintf(msg, sizeof(msg),
+			       "no ACME account is registered until "
+			       "spec.tls.acmeTermsOfServiceAgreed is true "
+			       "(the terms of service of %.300s)",
+			       in->acme_directory);
+		add_cond(conds, in, "CertificateReady", 0,
+			 "TermsOfServiceNotAgreed", msg);
+		return;
+	}
+	if (in->sts_found && in->replicas > 0 &&
+	    in->ready_replicas >= in->replicas) {
+		(void)snprintf(msg, sizeof(msg),
+			       "a certificate from %.300s for %.200s, www. and "
+			       "mta-sts. is served; renewed at two thirds of "
+			       "its lifetime",
+			       in->acme_directory, in->domain);
+		add_cond(conds, in, "CertificateReady", 1, "Issued", msg);
+		return;
+	}
+	(void)snprintf(msg, sizeof(msg),
+		       "no certificate from %.300s is served yet (or the Pod "
+		       "is not Ready); the cert container's status (names, "
+		       "notAfter, last error, next attempt): kubectl exec "
+		       "%.100s -c cert -- cert-reloader --acme-status "
+		       "/var/lib/chatmail-acme/status.json",
+		       in->acme_directory, in->pod_name ? in->pod_name : "");
+	add_cond(conds, in, "CertificateReady", 0, "Pending", msg);
+}
+
 cJSON *
 status_build(const struct status_in *in)
 {
@@ -158,8 +203,10 @@ status_build(const struct status_in *in)
 	add_cond(conds, in, "Degraded", failed,
 		 failed ? in->err_reason : "AsExpected",
 		 failed ? in->err_message : "");
-	if (in->domain != NULL)
+	if (in->domain != NULL) {
 		turn_cond(conds, in);
+		acme_cond(conds, in);
+	}
 	if (in->address && *in->address)
 		cJSON_AddStringToObject(st, "address", in->address);
 	if (in->tls_secret && *in->tls_secret)

@@ -42,6 +42,11 @@ struct status_in {
 	const char *current_revision, *update_revision;
 	/* CertManager mode: 1 ready, 0 not yet; -1 other modes */
 	int cert_ready;
+	/* ACME mode: the directory (NULL in other modes), whether the spec
+	 * agreed to its terms, and the Pod's name (for the hint) */
+	const char *acme_directory;
+	int acme_tos_agreed;
+	const char *pod_name;
 
 	/* TURN: -1 turned off, 0 on without an address clients can reach
 	 * (no TURN server runs), 1 running; turn_address the relayed one */

@@ -334,6 +334,53 @@ test_turn_condition(void **state)
 	}
 }
 
+/* test_acme_condition: CertificateReady in ACME mode: the terms of
+ * service first, then the Pod's readiness (the cert container's probe) */
+static void
+test_acme_condition(void **state)
+{
+	static const struct {
+		int tos, ready;
+		const char *status, *reason, *msg_part;
+	} cases[] = {
+		{ 0, 1, "False", "TermsOfServiceNotAgreed",
+		  "spec.tls.acmeTermsOfServiceAgreed" },
+		{ 1, 0, "False", "Pending",
+		  "kubectl exec chat-0 -c cert -- cert-reloader "
+		  "--acme-status" },
+		{ 1, 1, "True", "Issued", "https://acme.test/dir for " },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct status_in in = base();
+		cJSON *st;
+		const cJSON *c;
+
+		in.acme_directory = "https://acme.test/dir";
+		in.acme_tos_agreed = cases[i].tos;
+		in.pod_name = "chat-0";
+		in.ready_replicas = cases[i].ready;
+		st = status_build(&in);
+		c = status_condition(st, "CertificateReady");
+		assert_non_null(c);
+		assert_str(util_get_str(c, "status"), cases[i].status);
+		assert_str(util_get_str(c, "reason"), cases[i].reason);
+		assert_non_null(
+			strstr(util_get_str(c, "message"), cases[i].msg_part));
+		cJSON_Delete(st);
+	}
+	/* other modes: no such condition */
+	{
+		struct status_in in = base();
+		cJSON *st = status_build(&in);
+
+		assert_null(status_condition(st, "CertificateReady"));
+		cJSON_Delete(st);
+	}
+}
+
 int
 main(void)
 {
@@ -344,6 +391,7 @@ main(void)
 		cmocka_unit_test(test_compact),
 		cmocka_unit_test(test_kept),
 		cmocka_unit_test(test_turn_condition),
+		cmocka_unit_test(test_acme_condition),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
