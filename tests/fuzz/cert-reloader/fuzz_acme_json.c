@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void
 url_ok(const char *u)
 {
-	if (*u != '\0' && (strncmp(u, "http", 4) != 0 ||
-			   strpbrk(u, " \t\r\n\"") != NULL))
+	if (*u != '\0' &&
+	    (strncmp(u, "http", 4) != 0 || strpbrk(u, " \t\r\n\"") != NULL))
 		abort();
 }
 
@@ -59,8 +59,9 @@ parse(unsigned which, const char *body, size_t len)
 	case 2:
 		if (acme_parse_authz(body, len, &a, &err) == 0) {
 			url_ok(a.chall_url);
-			if (strspn(a.token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij"
-					    "klmnopqrstuvwxyz0123456789-_") !=
+			if (strspn(a.token,
+				   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij"
+				   "klmnopqrstuvwxyz0123456789-_") !=
 			    strlen(a.token))
 				abort();
 		}
