@@ -140,7 +140,7 @@ acme_post(struct acme_flow *f, const char *url, const char *payload,
 static uint64_t
 backoff_s(struct acme_flow *f, const struct acme_resp *r)
 {
-	uint64_t d = f->o.backoff_min_s ? f->o.backoff_min_s : 1;
+	uint64_t d = f->o.backoff_min_s ? f->o.backoff_min_s : 1, half;
 	unsigned i;
 	long ra;
 
@@ -149,7 +149,8 @@ backoff_s(struct acme_flow *f, const struct acme_resp *r)
 	if (d > f->o.backoff_max_s)
 		d = f->o.backoff_max_s;
 	/* equal jitter: half fixed, half random */
-	d = d / 2 + (uint64_t)(f->env.random(f->env.ctx) * (double)(d - d / 2));
+	half = d / 2;
+	d = half + (uint64_t)(f->env.random(f->env.ctx) * (double)(d - half));
 	if (d == 0)
 		d = 1;
 	ra = r ? acme_parse_retry_after(r->retry_after, f->env.now(f->env.ctx))
