@@ -33,6 +33,7 @@ TLS=$(free_port)
 CH=$(free_port)
 DNS=$(free_port)
 PEBBLE_PID="" CR_PID=""
+STATE=$D/state # the state directory whose certificate nginx serves
 
 start_dns() {
 	/usr/sbin/dnsmasq --keep-in-foreground --port "$DNS" \
@@ -95,8 +96,8 @@ http {
 	}
 	server {
 		listen 127.0.0.1:$TLS ssl;
-		ssl_certificate $D/state/tls/tls.crt;
-		ssl_certificate_key $D/state/tls/tls.key;
+		ssl_certificate $STATE/tls/tls.crt;
+		ssl_certificate_key $STATE/tls/tls.key;
 		location / { return 200 "ok\n"; }
 	}
 }
@@ -213,9 +214,7 @@ use_state() {
 	stop_client
 	stop_nginx
 	rm -rf "${1:?}"
-	sed -i -e "s|ssl_certificate .*|ssl_certificate $1/tls/tls.crt;|" \
-		-e "s|ssl_certificate_key .*|ssl_certificate_key $1/tls/tls.key;|" \
-		"$D/nginx/nginx.conf"
+	STATE=$1
 	mapfile -t flags < <(acme_flags "$1")
 	"$BIN/cert-reloader" "${flags[@]}" --acme-init >/dev/null 2>&1
 	start_nginx
