@@ -39,8 +39,20 @@ on_exit "'$KUBECTL' delete namespace $NS --wait=false >/dev/null 2>&1"
 
 CRD=$TOP/crds/chatmail.at_chatmailrelays.yaml
 check "the CRD applies (server-side)" k apply --server-side --force-conflicts -f "$CRD"
-check "the CRD becomes Established" \
-	k wait --for=condition=Established --timeout=60s crd/chatmailrelays.chatmail.at
+# established: the CRD's Established condition is True within 60 s
+# (kubectl wait fails at once while the apiserver has not yet written any
+# condition, which a loaded machine shows)
+established() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		[ "$(k get crd chatmailrelays.chatmail.at -o \
+			jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>/dev/null)" = True ] &&
+			return 0
+		sleep 0.2
+	done
+	return 1
+}
+check "the CRD becomes Established" established
 # the OpenAPI document is published a moment after Established
 for ((i = 0; i < 50; i++)); do
 	k explain chatmailrelay.spec.limits.maxMailboxSize >"$W/explain" 2>&1 &&
