@@ -15,13 +15,22 @@
 #   make                      build everything into build/ (binaries in build/bin)
 #   make SAN=address,undefined  the same with sanitizers, into build/san
 #   make FUZZ=1               clang + libFuzzer instrumentation, into build/fuzz
+#   make FUZZ=cov             the same with source-based coverage (llvm-cov),
+#                             no sanitizers, into build/fuzzcov
+#   make FUZZ=afl             afl-clang-fast (AFL++), into build/afl
 #   make CI=true              warnings are errors
 
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
 TOP := $(CURDIR)
 
-ifdef FUZZ
+ifeq ($(FUZZ),cov)
+BUILD ?= build/fuzzcov
+CC := clang
+else ifeq ($(FUZZ),afl)
+BUILD ?= build/afl
+CC := afl-clang-fast
+else ifdef FUZZ
 BUILD ?= build/fuzz
 CC := clang
 else ifdef SAN
@@ -53,7 +62,15 @@ HARDEN := -fstack-protector-strong -fPIE
 XCFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SAN)
 endif
-ifdef FUZZ
+ifeq ($(FUZZ),cov)
+# coverage of a corpus: every input run once, counted by llvm-cov
+HARDEN := -fPIE
+CFLAGS := -O1 -g
+XCFLAGS += -fsanitize=fuzzer-no-link -fprofile-instr-generate \
+	-fcoverage-mapping -DFUZZING
+LDFLAGS += -fsanitize=fuzzer -fprofile-instr-generate
+else ifdef FUZZ
+# libFuzzer, or AFL++'s driver (afl-clang-fast maps -fsanitize=fuzzer to it)
 HARDEN := -fPIE
 CFLAGS := -O1 -g
 XCFLAGS += -fsanitize=fuzzer-no-link,address,undefined -DFUZZING
@@ -155,7 +172,8 @@ BINS := $(foreach p,$(PROGRAMS),$(if $(wildcard $($(p)_DIR)/main.c),$(BUILD)/bin
 # dependency files of objects and of test binaries (their headers)
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
 
-.PHONY: all bins unit-bins unit fuzz-bins fuzz lint test deps clean bench \
+PHONY_FUZZ := fuzzcov-bins afl-bins _afl-bins fuzz-campaign
+.PHONY: all bins unit-bins unit fuzz-bins fuzz $(PHONY_FUZZ) lint test deps clean bench \
 	integration e2e images chart demo demo-down crd
 
 all: bins unit-bins dovecot-plugins
@@ -173,6 +191,19 @@ _fuzz-bins: $(FUZZ_TARGETS)
 FUZZ_SECONDS ?= 60
 fuzz: fuzz-bins
 	hack/fuzz.sh $(FUZZ_SECONDS)
+
+# fuzz-campaign: every target for CAMPAIGN_RUNS executions or
+# CAMPAIGN_SECONDS, AFL++ on the network parsers, coverage of the
+# corpus (hack/fuzz-campaign.sh; knobs there)
+AFL_FUZZ_NAMES := fuzz_smtp_cmd fuzz_mime fuzz_pgp fuzz_dkim fuzz_dkim_dns \
+	fuzz_http fuzz_dict fuzz_watch
+fuzzcov-bins:
+	$(MAKE) FUZZ=cov _fuzz-bins
+afl-bins:
+	$(MAKE) FUZZ=afl _afl-bins
+_afl-bins: $(filter $(addprefix %/,$(AFL_FUZZ_NAMES)),$(FUZZ_TARGETS))
+fuzz-campaign: fuzz-bins fuzzcov-bins afl-bins
+	hack/fuzz-campaign.sh
 
 lint:
 	hack/lint.sh

@@ -8,6 +8,8 @@ pkgs=(
 	# build
 	build-essential pkg-config make gcc clang clang-tidy clang-format
 	libclang-rt-14-dev libfuzzer-14-dev llvm bear
+	# make fuzz-campaign: AFL++ as a second engine on the network parsers
+	afl++
 	libcurl4-openssl-dev libcjson-dev libwebsockets-dev libssl-dev
 	libcmocka-dev libyaml-dev libqrencode-dev libcrypt-dev
 	# doveauth's one-time import of a legacy SQLite password database
