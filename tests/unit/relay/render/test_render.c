@@ -303,6 +303,9 @@ test_settings(void **state)
 		{ "postfix/main.cf", "mydestination = _relay1.chat.test\n" },
 		{ "postfix/main.cf", "maximal_queue_lifetime = 2d\n" },
 		{ "postfix/main.cf", "disable_mime_input_processing = yes\n" },
+		{ "postfix/main.cf",
+		  "\nsmtpd_forbid_bare_newline = reject\n"
+		  "smtpd_forbid_bare_newline_exclusions =\n" },
 		{ "postfix/master.cf",
 		  "  -o smtpd_proxy_filter=127.0.0.1:10081\n" },
 		{ "postfix/master.cf",
