@@ -80,6 +80,25 @@ fm_mime_split(const char *msg, size_t len, struct fm_entity *e)
 	e->blen = 0;
 }
 
+/* fm_mime_longest_field: see fm_mime.h */
+size_t
+fm_mime_longest_field(const struct fm_entity *e)
+{
+	size_t i = 0, end, start = 0, longest = 0;
+
+	while (i < e->hlen) {
+		end = line_end(e->hdr, e->hlen, i);
+		/* a line not starting with SP or HT starts a new field */
+		if (i > 0 && e->hdr[i] != ' ' && e->hdr[i] != '\t') {
+			if (i - start > longest)
+				longest = i - start;
+			start = i;
+		}
+		i = end;
+	}
+	return e->hlen - start > longest ? e->hlen - start : longest;
+}
+
 /* field_name_is: whether the field at [i, end) is named name; on a match
  * *val_r is the offset just past the colon */
 static int

@@ -27,6 +27,10 @@ struct fm_entity {
 
 #define FM_MIMETYPE_MAX 128
 #define FM_BOUNDARY_MAX 200
+/* longest header field the policy passes on: Postfix's
+ * header_size_limit, past which its cleanup would cut the field short
+ * after our 250 */
+#define FM_HEADER_FIELD_MAX 102400
 
 /* a parsed Content-Type header (text/plain when absent) */
 struct fm_ctype {
@@ -37,6 +41,10 @@ struct fm_ctype {
 
 /* fm_mime_split: split msg into header section and body */
 void fm_mime_split(const char *msg, size_t len, struct fm_entity *e);
+
+/* fm_mime_longest_field: the length in bytes of e's longest header
+ * field, its folded continuation lines and line ends included */
+size_t fm_mime_longest_field(const struct fm_entity *e);
 
 /* fm_mime_header_find: the raw value (after the colon, folding kept) of
  * the n-th (0 = first) field named name (case-insensitive); 1 found,

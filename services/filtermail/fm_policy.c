@@ -23,6 +23,7 @@
 #include "xmalloc.h"
 
 #define REPLY_523 "523 Encryption Needed: Invalid Unencrypted Mail"
+#define REPLY_552_HEADER "552 5.3.4 Message header size exceeds limit"
 
 /* real_now: the default wall clock */
 static time_t
@@ -259,6 +260,13 @@ fm_policy_check(struct fm_policy *pol, const struct fm_envelope *env,
 
 	memset(&v, 0, sizeof(v));
 	fm_mime_split(msg, len, &top);
+	if (fm_mime_longest_field(&top) > FM_HEADER_FIELD_MAX) {
+		log_warn("Rejected mail with a header field over %d bytes "
+			 "from: %s",
+			 FM_HEADER_FIELD_MAX, env->mail_from);
+		fm_verdict_set(&v, 552, REPLY_552_HEADER);
+		goto decided;
+	}
 	if (!fm_mime_header_get(&top, "From", fromhdr, sizeof(fromhdr)))
 		fromhdr[0] = '\0';
 	if (!fm_mime_first_address(fromhdr, from, sizeof(from))) {

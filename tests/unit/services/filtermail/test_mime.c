@@ -154,6 +154,13 @@ test_headers(void **state)
 	/* cut at the buffer size */
 	assert_int(fm_mime_header_get(&e, "Subject", out, 3), 1);
 	assert_str(out, "a ");
+	/* the longest field: "Subject: a\r\n  b\r\n\tc  \r\n", folding
+	 * included; the last field counts too, with or without a body */
+	assert_int(fm_mime_longest_field(&e), 23);
+	fm_mime_split("A: 1\r\nB: 22222222222222222222", 28, &e);
+	assert_int(fm_mime_longest_field(&e), 22);
+	fm_mime_split("\r\nbody", 6, &e);
+	assert_int(fm_mime_longest_field(&e), 0);
 }
 
 static void

@@ -35,6 +35,7 @@
 #include "../../../../services/filtermail/fm_policy_int.h"
 #include "config.h"
 #include "log.h"
+#include "xmalloc.h"
 
 /* the fake DNS server: one TXT name */
 static int dns_fd = -1, dns_queries;
@@ -269,6 +270,31 @@ test_outgoing(void **state)
 	v = run(fx.out, "a@example.org", "b@example.net", NULL,
 		"From: \"x\r\n 250 OK\r\n\r\n");
 	assert_null(strchr(v->text, '\n'));
+}
+
+/* test_header_limit: a header field over Postfix's header_size_limit
+ * gets 552 5.3.4 on both sides (Postfix would cut it short after our
+ * 250); one of exactly that size passes */
+static void
+test_header_limit(void **state)
+{
+	size_t n = FM_HEADER_FIELD_MAX + 1, i;
+	char *m = xmalloc(n + sizeof(enc));
+	const struct fm_verdict *v;
+
+	(void)state;
+	memset(m, 'h', n); /* "X: hhh", folded every 64 bytes, CRLF */
+	memcpy(m, "X: ", 3);
+	for (i = 64; i + 3 < n - 2; i += 64)
+		memcpy(m + i, "\r\n ", 3);
+	memcpy(m + n - 2, "\r\n", 2);
+	memcpy(m + n, enc, sizeof(enc));
+	v = run(fx.out, "a@example.org", "b@example.net", NULL, m);
+	assert_str(v->text, "552 5.3.4 Message header size exceeds limit");
+	assert_int(run(fx.in, "a@example.org", "b", NULL, m)->code, 552);
+	memmove(m + 3, m + 4, n + sizeof(enc) - 4); /* one byte less */
+	assert_int(run(fx.out, "a@example.org", "b", NULL, m)->code, 250);
+	free(m);
 }
 
 /* test_outgoing_threads: outgoing signatures are made on the signer
@@ -758,6 +784,7 @@ main(void)
 		cmocka_unit_test(test_dns_codec),
 		cmocka_unit_test(test_dns_refused),
 		cmocka_unit_test(test_outgoing),
+		cmocka_unit_test(test_header_limit),
 		cmocka_unit_test(test_outgoing_threads),
 		cmocka_unit_test(test_outgoing_sign_fails),
 		cmocka_unit_test(test_incoming_dkim),
