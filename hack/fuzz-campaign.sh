@@ -19,9 +19,9 @@
 # C is build/fuzz/campaign. Prints a table (also $C/report.md): target,
 # engine, executions, seconds, corpus size, line coverage, crashes; exits
 # 1 if any target crashed or could not run. CAMPAIGN_TARGETS="fuzz_a
-# fuzz_b" limits the run to those names; CAMPAIGN_MINIMISE=1 replaces
-# each seed directory with a libFuzzer -merge=1 minimisation of seeds +
-# corpus (inputs that add coverage), to commit. Every run is bounded
+# fuzz_b" limits the run to those names; CAMPAIGN_MINIMISE=1 adds to
+# each seed directory the campaign's inputs that reach code the seeds
+# do not (libFuzzer -merge=1), to commit. Every run is bounded
 # (timeout, -rss_limit_mb, per-input timeout) and niced.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -47,13 +47,6 @@ failed=0
 wanted() { # wanted NAME: in CAMPAIGN_TARGETS (or all)
 	[ -z "${CAMPAIGN_TARGETS:-}" ] && return 0
 	[[ " $CAMPAIGN_TARGETS " == *" $1 "* ]]
-}
-
-seed_dirs() { # seed_dirs NAME: the directories to start from
-	local d
-	for d in "tests/fuzz/corpus/$1" "$C/corpus/$1"; do
-		[ -d "$d" ] && echo "$d"
-	done
 }
 
 # run_libfuzzer BIN NAME: sets EXECS, TOOK, CRASHES
@@ -145,19 +138,19 @@ coverage() {
 		awk '$1 == "TOTAL" { printf "%d/%d (%s)\n", $8 - $9, $8, $10 }'
 }
 
-# minimise NAME BIN: seeds := inputs of seeds + corpus that add coverage
+# minimise NAME BIN: add to the seeds the inputs of the corpus and the
+# AFL++ queue that cover something the seeds do not (libFuzzer -merge=1
+# into the seed directory: the seeds stay, new files are named by hash)
 minimise() {
-	local name=$1 bin=$2 new=$C/minimised/$1
-	rm -rf "$new" && mkdir -p "$new"
-	mapfile -t dirs < <(seed_dirs "$name")
+	local name=$1 bin=$2 dirs=()
+	mkdir -p "tests/fuzz/corpus/$name"
+	[ -d "$C/corpus/$name" ] && dirs+=("$C/corpus/$name")
 	[ -d "$C/afl/$name/default/queue" ] && dirs+=("$C/afl/$name/default/queue")
+	[ ${#dirs[@]} -gt 0 ] || return 0
 	nice -n 15 "$bin" -merge=1 -timeout="$INPUT_TIMEOUT" \
-		-rss_limit_mb="$RSS_MB" -max_len="$MAX_LEN" "$new" "${dirs[@]}" \
-		>"$C/logs/$name.merge.log" 2>&1 || return 1
-	# a crash input kept as a regression test stays whatever it adds
-	find "tests/fuzz/corpus/$name" -maxdepth 1 -type f -name 'crash-*' \
-		-exec cp {} "$new/" \; 2>/dev/null
-	rm -rf "tests/fuzz/corpus/$name" && cp -r "$new" "tests/fuzz/corpus/$name"
+		-rss_limit_mb="$RSS_MB" -max_len="$MAX_LEN" \
+		"tests/fuzz/corpus/$name" "${dirs[@]}" \
+		>"$C/logs/$name.merge.log" 2>&1
 }
 
 row() { # row CELLS...: print and record one table row
