@@ -70,10 +70,12 @@ XCFLAGS += -fsanitize=fuzzer-no-link -fprofile-instr-generate \
 	-fcoverage-mapping -DFUZZING
 LDFLAGS += -fsanitize=fuzzer -fprofile-instr-generate
 else ifdef FUZZ
-# libFuzzer, or AFL++'s driver (afl-clang-fast maps -fsanitize=fuzzer to it)
+# libFuzzer, or AFL++'s driver (afl-clang-fast maps -fsanitize=fuzzer to
+# it); undefined behaviour aborts, so the fuzzer counts it as a crash
 HARDEN := -fPIE
 CFLAGS := -O1 -g
-XCFLAGS += -fsanitize=fuzzer-no-link,address,undefined -DFUZZING
+XCFLAGS += -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=undefined -DFUZZING
 LDFLAGS += -fsanitize=fuzzer,address,undefined
 endif
 ifdef COVERAGE

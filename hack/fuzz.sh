@@ -4,7 +4,9 @@
 #
 #   target     every executable build/fuzz/tests/fuzz/*/fuzz_*; its name
 #              is the file name (names must be unique across dirs)
-#   seeds      tests/fuzz/corpus/<target>/ (read, never written)
+#   seeds      tests/fuzz/corpus/<target>/ (read, never written); libFuzzer
+#              runs every seed before it mutates, so a regress-* file kept
+#              there (the input of a fixed finding) is a regression test
 #   corpus     build/fuzz/corpus/<target>/ (new inputs land here, so the
 #              repository stays clean; kept between runs)
 #   crashes    build/fuzz/crashes/<target>/ (crash-*, leak-*, timeout-*,

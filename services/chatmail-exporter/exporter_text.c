@@ -387,7 +387,8 @@ int
 exporter_merge_add(struct exporter_merge *m, const char *service,
 		   const char *text, size_t len)
 {
-	const char *p = text, *end = text + len, *eol;
+	/* text may be NULL when len is 0: no pointer math on it */
+	const char *p = text, *end = len > 0 ? text + len : text, *eol;
 	struct decl d;
 	int r;
 

@@ -79,10 +79,10 @@ lineio_getline(struct lineio *io, char **line_r, size_t *len_r, int *crlf_r)
 	size_t avail, len;
 
 	for (;;) {
-		start = io->in.data + io->in_off;
 		avail = io->in.len - io->in_off;
 		if (avail == 0)
-			return 0;
+			return 0; /* in.data may still be NULL: no pointer math */
+		start = io->in.data + io->in_off;
 		lf = memchr(io->in.data + io->scan_off, '\n',
 			    io->in.len - io->scan_off);
 		if (lf == NULL) {
