@@ -528,12 +528,19 @@ static int
 put_literal(struct buf *out, const char *s, int ind)
 {
 	size_t len = strlen(s), nl = 0;
-	const char *line, *end;
+	const char *line, *end, *first = s;
 	int r;
 
 	while (nl < len && s[len - 1 - nl] == '\n')
 		nl++;
-	r = buf_printf(out, "|%s%s\n", s[0] == ' ' ? "2" : "",
+	/* the indentation is read from the first line that is not empty:
+	 * when it starts with a space, say it ("2": ind is its parent's
+	 * plus 2; a top-level one counts from -1, so indent it by 2) */
+	while (*first == '\n')
+		first++;
+	if (ind < 2)
+		ind = 2;
+	r = buf_printf(out, "|%s%s\n", *first == ' ' ? "2" : "",
 		       nl == 0 ? "-" : (nl == 1 ? "" : "+"));
 	for (line = s; r == 0 && *line != '\0'; line = end + 1) {
 		end = strchr(line, '\n');

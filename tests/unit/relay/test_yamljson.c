@@ -167,6 +167,13 @@ test_emit(void **state)
 		  "\"v\":\"  lead\\nx\\n\",\"w\":\"trail \\nx\",\"n\":1.5,"
 		  "\"b\":false,\"z\":null,\"big\":1e300}",
 		  NULL);
+	/* the first line that is not empty starts with a space: the
+	 * indentation indicator is needed after leading empty lines too
+	 * (found by fuzz_yaml), and a top-level literal is indented */
+	roundtrip("{\"k\":\"\\n  x\\n\",\"l\":[\"\\n\\n y\\nz\"]}",
+		  "k: |2\n\n    x\nl:\n- |2-\n\n\n   y\n  z\n");
+	roundtrip("\"\\n ]\\n\"", "|2\n\n   ]\n");
+	roundtrip("\"a\\nb\\n\"", "|\n  a\n  b\n");
 }
 
 int
