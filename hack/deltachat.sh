@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deltachat.sh: Delta Chat core for our tests and benchmarks
-# (tests/interop/, tests/bench/bench_delivery.sh): deltachat-rpc-server
+# (tests/interop/, tests/bench/bench_relay.sh): deltachat-rpc-server
 # (core's JSON-RPC server; the PyPI wheel carries the binary) and
 # deltachat-rpc-client (its Python client), pinned, from PyPI, in a
 # virtual environment of Debian's python3 (python3-venv, make deps) under
