@@ -28,6 +28,7 @@
 #include "testutil.h"
 
 #include "../../../../services/cert-reloader/acme.h"
+#include "jws_check.h"
 
 /* b64: acme_b64url of a string */
 static const char *
@@ -80,80 +81,16 @@ member(const char *json, const char *name)
 	return s;
 }
 
-/* decode: base64url text into a NUL-terminated heap string */
-static char *
-decode(const char *s, size_t *len_r)
-{
-	uint8_t *out = calloc(1, strlen(s) + 1);
-	int n = acme_b64url_decode(s, out, strlen(s));
-
-	assert_true(n >= 0);
-	if (len_r != NULL)
-		*len_r = (size_t)n;
-	return (char *)out;
-}
-
-/* pub_of_jwk: the public key of a P-256 JWK, imported by OpenSSL */
-static EVP_PKEY *
-pub_of_jwk(const cJSON *jwk)
-{
-	uint8_t point[65];
-	char *x = decode(cJSON_GetObjectItem(jwk, "x")->valuestring, NULL);
-	char *y = decode(cJSON_GetObjectItem(jwk, "y")->valuestring, NULL);
-	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	OSSL_PARAM *params;
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-	EVP_PKEY *pk = NULL;
-
-	point[0] = 4;
-	memcpy(point + 1, x, 32);
-	memcpy(point + 33, y, 32);
-	OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-					"prime256v1", 0);
-	OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point,
-					 sizeof(point));
-	params = OSSL_PARAM_BLD_to_param(bld);
-	assert_int(EVP_PKEY_fromdata_init(ctx), 1);
-	assert_int(EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params), 1);
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
-	EVP_PKEY_CTX_free(ctx);
-	free(x);
-	free(y);
-	return pk;
-}
-
-/* verify_es256: OpenSSL verifies the flattened JWS with pub */
+/* verify_es256: OpenSSL verifies the flattened JWS text with pub */
 static int
 verify_es256(const char *jws, EVP_PKEY *pub)
 {
-	char *prot = member(jws, "protected"), *pay = member(jws, "payload");
-	char *sig64 = member(jws, "signature"), *input;
-	size_t slen;
-	char *raw = decode(sig64, &slen);
-	ECDSA_SIG *es = ECDSA_SIG_new();
-	uint8_t *der = NULL;
-	int dlen, ok;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	cJSON *j = cJSON_Parse(jws);
+	int ok;
 
-	assert_int(slen, 64);
-	ECDSA_SIG_set0(es, BN_bin2bn((uint8_t *)raw, 32, NULL),
-		       BN_bin2bn((uint8_t *)raw + 32, 32, NULL));
-	dlen = i2d_ECDSA_SIG(es, &der);
-	input = calloc(1, strlen(prot) + strlen(pay) + 2);
-	(void)snprintf(input, strlen(prot) + strlen(pay) + 2, "%s.%s", prot,
-		       pay);
-	ok = EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) == 1 &&
-	     EVP_DigestVerify(md, der, (size_t)dlen, (uint8_t *)input,
-			      strlen(input)) == 1;
-	EVP_MD_CTX_free(md);
-	OPENSSL_free(der);
-	ECDSA_SIG_free(es);
-	free(input);
-	free(raw);
-	free(prot);
-	free(pay);
-	free(sig64);
+	assert_non_null(j);
+	ok = jws_verifies(j, pub);
+	cJSON_Delete(j);
 	return ok;
 }
 
@@ -198,7 +135,7 @@ test_jws(void **state)
 			    "{\"x\":1}", &jws),
 		   0);
 	prot = member(jws.data, "protected");
-	hdr_text = decode(prot, NULL);
+	hdr_text = dec(prot, NULL);
 	hdr = cJSON_Parse(hdr_text);
 	assert_str(cJSON_GetObjectItem(hdr, "alg")->valuestring, "ES256");
 	assert_str(cJSON_GetObjectItem(hdr, "nonce")->valuestring, "n0nce");
@@ -208,7 +145,7 @@ test_jws(void **state)
 	jwk = cJSON_GetObjectItem(hdr, "jwk");
 	assert_str(cJSON_GetObjectItem(jwk, "kty")->valuestring, "EC");
 	assert_str(cJSON_GetObjectItem(jwk, "crv")->valuestring, "P-256");
-	pub = pub_of_jwk(jwk);
+	pub = jwk_key(jwk);
 	assert_true(verify_es256(jws.data, pub));
 	pay = member(jws.data, "payload");
 	assert_str(pay, "eyJ4IjoxfQ"); /* {"x":1} */
@@ -239,10 +176,10 @@ test_jws_kid(void **state)
 	pay = member(jws.data, "payload");
 	assert_str(pay, "");
 	prot = member(jws.data, "protected");
-	hdr = decode(prot, NULL);
+	hdr = dec(prot, NULL);
 	assert_non_null(strstr(hdr, "\"kid\":\"https://a.test/acct/1\""));
 	assert_null(strstr(hdr, "\"jwk\""));
-	pub = pub_of_jwk(jwk);
+	pub = jwk_key(jwk);
 	assert_true(verify_es256(jws.data, pub));
 	assert_false(verify_es256(jws.data, other));
 	EVP_PKEY_free(pub);
@@ -271,14 +208,14 @@ test_eab(void **state)
 	assert_non_null(eab);
 	prot = cJSON_GetObjectItem(eab, "protected")->valuestring;
 	pay = cJSON_GetObjectItem(eab, "payload")->valuestring;
-	hdr = decode(prot, NULL);
+	hdr = dec(prot, NULL);
 	h = cJSON_Parse(hdr);
 	assert_str(cJSON_GetObjectItem(h, "alg")->valuestring, "HS256");
 	assert_str(cJSON_GetObjectItem(h, "kid")->valuestring, "kid-7");
 	assert_str(cJSON_GetObjectItem(h, "url")->valuestring,
 		   "https://a.test/na");
 	/* the payload is the account's JWK */
-	payload = decode(pay, NULL);
+	payload = dec(pay, NULL);
 	pj = cJSON_Parse(payload);
 	assert_str(cJSON_GetObjectItem(pj, "crv")->valuestring, "P-256");
 	(void)snprintf(input, sizeof(input), "%s.%s", prot, pay);
@@ -314,7 +251,7 @@ test_csr(void **state)
 
 	(void)state;
 	assert_int(acme_csr(key, names, 3, &b), 0);
-	der = decode(b.data, &len);
+	der = dec(b.data, &len);
 	p = (const uint8_t *)der;
 	req = d2i_X509_REQ(NULL, &p, (long)len);
 	assert_non_null(req);
