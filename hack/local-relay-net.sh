@@ -105,9 +105,30 @@ net_veth() {
 		ip -n "$ns" route add default via "$NET.1"
 }
 
+# net_stale NS HOSTIF: remove a namespace and a host interface that no
+# relay under BASE owns (callers check relay.env first): left by a
+# relay whose down did not finish, they would make "ip netns add" or
+# "ip link add" fail with "File exists"
+net_stale() {
+	local ns=$1 hif=$2 pid
+	if [ -e "/run/netns/$ns" ]; then
+		echo "local-relay: removing the stale namespace $ns" >&2
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null || true
+		done
+		ip netns del "$ns" 2>/dev/null || true
+	fi
+	if ip link show "$hif" >/dev/null 2>&1; then
+		echo "local-relay: removing the stale interface $hif" >&2
+		ip link del "$hif" 2>/dev/null || true
+	fi
+	return 0
+}
+
 net_dns_up() {
 	[ "$MODE" = netns ] && [ -z "$DNS_OWN_NS" ] || return 0
 	ip netns list | grep -qw "^$DNS_NS" && return 0
+	net_stale "$DNS_NS" "cm${TAG}hd"
 	ip netns add "$DNS_NS" && net_veth "$DNS_NS" "cm${TAG}hd" "$DNS_ADDR"
 }
 
@@ -133,6 +154,7 @@ net_relay_up() {
 	local ns
 	[ "$MODE" = netns ] || return 0
 	ns=$(net_relay_ns "$1")
+	net_stale "$ns" "cm${TAG}h$2"
 	net_bridge_up &&
 		ip netns add "$ns" &&
 		net_veth "$ns" "cm${TAG}h$2" "$(net_relay_addr "$2")" &&

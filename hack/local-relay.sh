@@ -381,8 +381,7 @@ cmd_up() {
 		exit 64
 	fi
 	# the index picks the address and interface names: one relay each
-	if grep -lsx "ADDR=$ADDR" "$BASE"/*/relay.env >/dev/null ||
-		{ [ "$MODE" = netns ] && ip link show "cm${TAG}h$IDX" >/dev/null 2>&1; }; then
+	if grep -lsx "ADDR=$ADDR" "$BASE"/*/relay.env >/dev/null; then
 		echo "local-relay: index $IDX ($ADDR) is taken by another relay" >&2
 		exit 64
 	fi

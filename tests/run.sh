@@ -11,6 +11,12 @@
 # CMOCKA_MESSAGE_OUTPUT=TAP. A program that prints no TAP line counts as
 # one test by its exit status; one that exits non-zero without a failing
 # line (a crash) adds one failure. Each program gets TEST_TIMEOUT seconds.
+# As root, a program that leaves a network namespace named cm* behind
+# (the local relays' and test nodes' prefix) gets one failure naming
+# it; the runner removes it, and any cm* interface left (a veth whose
+# namespace the kernel has not freed yet), which would make a later
+# relay on the same address fail with "File exists". Two runs at once on one machine are not
+# supported for the tiers that make such networks.
 set -uo pipefail
 
 RESULTS=${RESULTS:-build/results}
@@ -38,8 +44,35 @@ summary() {
 	[ "$f" -eq 0 ]
 }
 
+# net_snapshot: the cm* namespaces and interfaces, one per line
+net_snapshot() {
+	[ "$(id -u)" -eq 0 ] && command -v ip >/dev/null || return 0
+	{
+		ip netns list 2>/dev/null | awk '$1 ~ /^cm/ { print "netns " $1 }'
+		ip -o link show 2>/dev/null |
+			awk -F': ' '$2 ~ /^cm/ { sub(/@.*/, "", $2); print "link " $2 }'
+	} | sort
+}
+
+# net_clean LINES: remove what a program left behind (processes in a
+# leftover namespace first, or the namespace lives on while they run)
+net_clean() {
+	local kind obj pid
+	while read -r kind obj; do
+		case $kind in
+		netns)
+			for pid in $(ip netns pids "$obj" 2>/dev/null); do
+				kill -KILL "$pid" 2>/dev/null
+			done
+			ip netns del "$obj" 2>/dev/null
+			;;
+		link) ip link del "$obj" 2>/dev/null ;;
+		esac
+	done <<<"$1"
+}
+
 run_tier() {
-	local tier=$1 out prog name log rc p f s n=0
+	local tier=$1 out prog name log rc p f s n=0 before left
 	shift
 	mkdir -p "$RESULTS"
 	out="$RESULTS/$tier.tap"
@@ -47,9 +80,21 @@ run_tier() {
 	for prog in "$@"; do
 		name=${prog#build/}
 		log=$(mktemp)
+		before=$(net_snapshot)
 		CMOCKA_MESSAGE_OUTPUT=TAP timeout --kill-after=10 "$TEST_TIMEOUT" \
 			"$prog" >"$log" 2>&1
 		rc=$?
+		left=$(comm -13 <(echo "$before") <(net_snapshot) | grep . || true)
+		if grep -q '^netns' <<<"$left"; then
+			echo "not ok 9999 - left a test network behind: $(echo "$left" | tr '\n' ' ')" >>"$log"
+			[ $rc -ne 0 ] || rc=1
+		elif [ -n "$left" ]; then
+			# a host-side veth whose namespace is gone lingers while the
+			# kernel still holds the namespace (an orphaned socket
+			# finishing its close): not the program's doing
+			echo "# removed lingering interfaces: $(echo "$left" | tr '\n' ' ')" >>"$log"
+		fi
+		net_clean "$left"
 		read -r p f s < <(count "$log")
 		# prefix every TAP line with the program, keep diagnostics
 		awk -v name="$name" '

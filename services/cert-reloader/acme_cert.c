@@ -339,7 +339,7 @@ acme_renew_at(time_t nb, time_t na, double jitter)
 		return nb;
 	if (jitter < 0 || jitter >= 1)
 		jitter = 0;
-	return nb + life * 2 / 3 - (time_t)(jitter * (double)(life / 30));
+	return nb + life * 2 / 3 - (time_t)(jitter * ((double)life / 30.0));
 }
 
 /* time_item: an RFC 3339 member, or null for 0 */

@@ -45,6 +45,20 @@ NS1=$(renv "$ENV1" NETNS)
 L1=$(renv "$ENV1" LOG)
 L2=$(renv "$ENV2" LOG)
 TP1=$L1/filtermail-transport.log
+# start_transport: start e2e1's transport, and wait until it listens
+# (start returns once the process runs; a flush before it listens gets
+# "connection refused" and the message waits for Postfix's next retry)
+# (start_transport restart: the same after a restart)
+start_transport() {
+	local i
+	"$RELAY_HARNESS" "${1:-start}" e2e1 filtermail-transport >/dev/null 2>&1 || return 1
+	for ((i = 0; i < 100; i++)); do
+		ip netns exec "$NS1" bash -c ': >/dev/tcp/127.0.0.1/10083' 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "# e2e1's transport does not listen on 10083 after 10 s"
+	return 1
+}
 K=$W/gnupg
 read -r A PA < <(new_account "$ENV1")
 read -r B PB < <(new_account "$ENV2")
@@ -77,7 +91,7 @@ leaf fake "DNS:garbage.test,DNS:redirect.test,DNS:huge.test,DNS:slow.test" &&
 ok $? "a test CA and the fake servers' certificates"
 SSL_CERT_FILE=$C/ca.pem FILTERMAIL_SMTP_PREFER_SECONDS=6 \
 	FILTERMAIL_TRANSPORT_TIMEOUT=4 \
-	"$RELAY_HARNESS" restart e2e1 filtermail-transport >/dev/null 2>&1
+	start_transport restart
 ok $? "e2e1's transport restarted (preference 6 s, timeout 4 s, test CA)"
 
 # the fake servers in a namespace of their own, DNS names for them
@@ -261,7 +275,7 @@ kill -KILL "$pid"
 wait_status "$id" 'status=deferred .*(lost connection|Connection reset|connect to)'
 ok $? "SIGKILL mid-delivery: Postfix defers the message"
 unblock
-"$RELAY_HARNESS" start e2e1 filtermail-transport >/dev/null 2>&1
+start_transport
 flush1
 wait_status "$id" 'status=sent \(250 OK' &&
 	rc fetch "$ENV2" "$B" "$PB" "$id" >/dev/null 2>&1
@@ -276,7 +290,7 @@ bad() { # bad DOMAIN REGEX NAME
 }
 SSL_CERT_FILE=$C/ca.pem FILTERMAIL_SMTP_PREFER_SECONDS=6 \
 	FILTERMAIL_TRANSPORT_TIMEOUT=4 \
-	"$RELAY_HARNESS" restart e2e1 filtermail-transport >/dev/null 2>&1
+	start_transport restart
 bad garbage.test '451 4.5.0 garbage.test answered HTTP 200 without an SMTP 2xx reply \(not understood\)' \
 	"HTTP 200 with garbage: 451, no second try"
 bad redirect.test '421 Failed to connect to any mail server; last attempt to redirect.test: .*HTTPS: HTTP 302 \(redirect not followed\)' \
