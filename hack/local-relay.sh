@@ -308,7 +308,11 @@ start_daemon() { # start_daemon dovecot|postfix|nginx (they daemonize)
 			</dev/null >>"$ROOT/log/nginx-start.log" 2>&1
 		;;
 	esac
-	wait_path "$(daemon_pidfile "$1")"
+	wait_path "$(daemon_pidfile "$1")" && return 0
+	# why: the daemon's start output and the end of its log
+	tail -n 10 "$ROOT/log/$1-start.log" >&2 2>/dev/null
+	tail -n 10 "$ROOT/log/$1.log" >&2 2>/dev/null
+	return 1
 }
 
 is_daemon() { case $1 in dovecot | postfix | nginx) return 0 ;; esac; return 1; }
