@@ -110,7 +110,12 @@ net_veth() {
 # relay whose down did not finish, they would make "ip netns add" or
 # "ip link add" fail with "File exists"
 net_stale() {
-	local ns=$1 hif=$2 pid
+	local ns=$1 hif=$2 pid owner
+	owner=$(cat "/run/chatmail-test-nets/$ns" 2>/dev/null || true)
+	if [ -n "$owner" ] && [ "$owner" != "${CM_TEST_RUN:-}" ]; then
+		echo "local-relay: $ns belongs to another test run ($owner)" >&2
+		return 0
+	fi
 	if [ -e "/run/netns/$ns" ]; then
 		echo "local-relay: removing the stale namespace $ns" >&2
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do
@@ -125,16 +130,31 @@ net_stale() {
 	return 0
 }
 
+# net_owner NS | net_owner NS -: record the test run that made NS
+# (tests/run.sh's CM_TEST_RUN) so its runner finds what a program left;
+# "-" forgets it
+net_owner() {
+	if [ "${2:-}" = - ]; then
+		rm -f "/run/chatmail-test-nets/$1"
+	elif [ -n "${CM_TEST_RUN:-}" ]; then
+		mkdir -p /run/chatmail-test-nets &&
+			echo "$CM_TEST_RUN" >"/run/chatmail-test-nets/$1"
+	fi
+	return 0
+}
+
 net_dns_up() {
 	[ "$MODE" = netns ] && [ -z "$DNS_OWN_NS" ] || return 0
 	ip netns list | grep -qw "^$DNS_NS" && return 0
 	net_stale "$DNS_NS" "cm${TAG}hd"
-	ip netns add "$DNS_NS" && net_veth "$DNS_NS" "cm${TAG}hd" "$DNS_ADDR"
+	ip netns add "$DNS_NS" && net_owner "$DNS_NS" &&
+		net_veth "$DNS_NS" "cm${TAG}hd" "$DNS_ADDR"
 }
 
 net_dns_down() {
 	[ "$MODE" = netns ] && [ -z "$DNS_OWN_NS" ] || return 0
 	ip netns del "$DNS_NS" 2>/dev/null || true
+	net_owner "$DNS_NS" -
 }
 
 # net_relay_ns NAME: the relay's namespace name
@@ -156,7 +176,7 @@ net_relay_up() {
 	ns=$(net_relay_ns "$1")
 	net_stale "$ns" "cm${TAG}h$2"
 	net_bridge_up &&
-		ip netns add "$ns" &&
+		ip netns add "$ns" && net_owner "$ns" &&
 		net_veth "$ns" "cm${TAG}h$2" "$(net_relay_addr "$2")" &&
 		mkdir -p "/etc/netns/$ns" &&
 		echo "nameserver $DNS_ADDR" >"/etc/netns/$ns/resolv.conf"
@@ -167,6 +187,7 @@ net_relay_down() {
 	[ "$MODE" = netns ] || return 0
 	ns=$(net_relay_ns "$1")
 	ip netns del "$ns" 2>/dev/null || true
+	net_owner "$ns" -
 	rm -rf "/etc/netns/$ns"
 }
 

@@ -44,35 +44,35 @@ summary() {
 	[ "$f" -eq 0 ]
 }
 
-# net_snapshot: the cm* namespaces and interfaces, one per line
-net_snapshot() {
-	[ "$(id -u)" -eq 0 ] && command -v ip >/dev/null || return 0
-	{
-		ip netns list 2>/dev/null | awk '$1 ~ /^cm/ { print "netns " $1 }'
-		ip -o link show 2>/dev/null |
-			awk -F': ' '$2 ~ /^cm/ { sub(/@.*/, "", $2); print "link " $2 }'
-	} | sort
+# owned_nets: the network namespaces hack/local-relay-net.sh made for
+# a program of this run (it records CM_TEST_RUN in
+# /run/chatmail-test-nets/<name>), one per line; another run's are not
+# ours to judge or remove
+owned_nets() {
+	local f
+	for f in /run/chatmail-test-nets/*; do
+		[ -f "$f" ] && [ "$(cat "$f" 2>/dev/null)" = "$CM_TEST_RUN" ] &&
+			echo "${f##*/}"
+	done
+	return 0
 }
 
-# net_clean LINES: remove what a program left behind (processes in a
-# leftover namespace first, or the namespace lives on while they run)
+# net_clean NAMES: remove what a program left behind (processes in a
+# namespace first, or the namespace lives on while they run)
 net_clean() {
-	local kind obj pid
-	while read -r kind obj; do
-		case $kind in
-		netns)
-			for pid in $(ip netns pids "$obj" 2>/dev/null); do
-				kill -KILL "$pid" 2>/dev/null
-			done
-			ip netns del "$obj" 2>/dev/null
-			;;
-		link) ip link del "$obj" 2>/dev/null ;;
-		esac
+	local ns pid
+	while read -r ns; do
+		[ -n "$ns" ] || continue
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null
+		done
+		ip netns del "$ns" 2>/dev/null
+		rm -f "/run/chatmail-test-nets/$ns"
 	done <<<"$1"
 }
 
 run_tier() {
-	local tier=$1 out prog name log rc p f s n=0 before left
+	local tier=$1 out prog name log rc p f s n=0 left
 	shift
 	mkdir -p "$RESULTS"
 	out="$RESULTS/$tier.tap"
@@ -80,21 +80,15 @@ run_tier() {
 	for prog in "$@"; do
 		name=${prog#build/}
 		log=$(mktemp)
-		before=$(net_snapshot)
 		CMOCKA_MESSAGE_OUTPUT=TAP timeout --kill-after=10 "$TEST_TIMEOUT" \
 			"$prog" >"$log" 2>&1
 		rc=$?
-		left=$(comm -13 <(echo "$before") <(net_snapshot) | grep . || true)
-		if grep -q '^netns' <<<"$left"; then
+		left=$(owned_nets)
+		if [ -n "$left" ]; then
 			echo "not ok 9999 - left a test network behind: $(echo "$left" | tr '\n' ' ')" >>"$log"
+			net_clean "$left"
 			[ $rc -ne 0 ] || rc=1
-		elif [ -n "$left" ]; then
-			# a host-side veth whose namespace is gone lingers while the
-			# kernel still holds the namespace (an orphaned socket
-			# finishing its close): not the program's doing
-			echo "# removed lingering interfaces: $(echo "$left" | tr '\n' ' ')" >>"$log"
 		fi
-		net_clean "$left"
 		read -r p f s < <(count "$log")
 		# prefix every TAP line with the program, keep diagnostics
 		awk -v name="$name" '
@@ -130,6 +124,9 @@ run_tier() {
 	fi
 	[ "$f" -eq 0 ]
 }
+
+# the run's mark on the namespaces its programs' relays make
+export CM_TEST_RUN=${CM_TEST_RUN:-run-$$}
 
 case "${1:-}" in
 --tier)
