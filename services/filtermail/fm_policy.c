@@ -79,7 +79,7 @@ fm_policy_new(struct evloop *loop, const struct chatmail_config *cfg,
 		pol->skip_dkim = env_true("FILTERMAIL_SKIP_DKIM");
 		if (pol->skip_dkim)
 			log_warn("DKIM verification DISABLED!");
-		pol->dns = fm_dns_new(loop, cfg->dns_server, NULL, err);
+		pol->dns = dns_new(loop, cfg->dns_server, NULL, err);
 		if (pol->dns == NULL)
 			goto fail;
 	}
@@ -103,7 +103,7 @@ fm_policy_free(struct fm_policy **pp)
 	}
 	fm_sign_pool_free(&pol->signers); /* joins the threads */
 	fm_dkim_signer_free(&pol->signer);
-	fm_dns_free(&pol->dns);
+	dns_free(&pol->dns);
 	fm_dkim_key_cache_clear();
 	buf_deinit(&pol->scratch);
 	buf_deinit(&pol->prepend);
@@ -119,7 +119,7 @@ fm_policy_set_clock(struct fm_policy *pol, time_t (*now)(void))
 	pol->now = now;
 }
 
-struct fm_dns *
+struct dns *
 fm_policy_dns(struct fm_policy *pol)
 {
 	return pol->dns;

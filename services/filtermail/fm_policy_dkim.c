@@ -37,7 +37,7 @@ struct origin;
 
 struct sigjob {
 	struct origin *c;
-	struct fm_dns_query *q;
+	struct dns_query *q;
 	int state;
 	char name[330]; /* <s>._domainkey.<d> */
 };
@@ -97,7 +97,7 @@ check_free(struct origin *c)
 	size_t i;
 
 	for (i = 0; i < c->nsig; i++)
-		fm_dns_cancel(&c->job[i].q);
+		dns_cancel(&c->job[i].q);
 	fm_check_unlink(&c->base);
 	free(c);
 }
@@ -147,7 +147,7 @@ maybe_finish(struct origin *c)
 
 /* on_key: a key lookup ended; verify the signature with each record */
 static void
-on_key(void *arg, int status, const struct fm_dns_rrs *txt)
+on_key(void *arg, int status, const struct dns_rrs *txt)
 {
 	struct sigjob *j = arg;
 	struct origin *c = j->c;
@@ -170,7 +170,7 @@ on_key(void *arg, int status, const struct fm_dns_rrs *txt)
 				  buf_cstr(&err));
 	}
 	if (status == 1 && j->state != SJ_PASS)
-		fm_dns_invalidate(c->base.pol->dns, j->name);
+		dns_invalidate(c->base.pol->dns, j->name);
 	buf_deinit(&err);
 	if (!c->starting)
 		(void)maybe_finish(c);
@@ -263,7 +263,7 @@ start_lookups(struct origin *c)
 			       c->sig[i].s, c->sig[i].d);
 	}
 	for (i = 0; i < c->nsig; i++)
-		c->job[i].q = fm_dns_lookup_txt(
+		c->job[i].q = dns_lookup_txt(
 			c->base.pol->dns, c->job[i].name, on_key, &c->job[i]);
 	c->starting = 0;
 	return maybe_finish(c);

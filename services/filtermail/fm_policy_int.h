@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "fm_dkim.h"
-#include "fm_dns.h"
+#include "dns.h"
 #include "fm_mime.h"
 #include "fm_pgp.h"
 #include "fm_policy.h"
@@ -26,7 +26,7 @@ struct fm_policy {
 	char *rejected_dir;	       /* "" = do not save rejected mail */
 	struct fm_dkim_signer *signer; /* outgoing, NULL = do not sign */
 	struct fm_sign_pool *signers;  /* NULL: sign on the loop */
-	struct fm_dns *dns;	       /* incoming */
+	struct dns *dns;	       /* incoming */
 	struct buf scratch;	       /* transfer-decoded bodies */
 	struct buf prepend; /* a verdict's DKIM-Signature + cleaned section */
 	struct buf cleaned; /* the cleaned header section (outgoing) */
@@ -86,6 +86,6 @@ struct fm_check *fm_policy_origin(struct fm_policy *pol,
 /* fm_policy_set_clock: replace the wall clock (DKIM t=/x=, tests) */
 void fm_policy_set_clock(struct fm_policy *pol, time_t (*now)(void));
 /* fm_policy_dns: the resolver (tests: cache inspection) */
-struct fm_dns *fm_policy_dns(struct fm_policy *pol);
+struct dns *fm_policy_dns(struct fm_policy *pol);
 
 #endif

@@ -166,7 +166,7 @@ fm_tp_addr_dest(const char *addr, char *out, size_t outsize)
 
 /* fm_tp_new: see fm_tp.h */
 struct fm_tp *
-fm_tp_new(struct evloop *loop, struct fm_dns *dns, const struct fm_tp_opts *o,
+fm_tp_new(struct evloop *loop, struct dns *dns, const struct fm_tp_opts *o,
 	  struct buf *err)
 {
 	struct fm_tp *tp = xcalloc(1, sizeof(*tp));

@@ -31,7 +31,7 @@
 
 #include "buf.h"
 #include "evloop.h"
-#include "fm_dns.h"
+#include "dns.h"
 #include "llist.h"
 #include "net.h"
 
@@ -109,7 +109,7 @@ struct fm_conn;
 
 /* fm_tp_new: the transport over loop and dns (borrowed); NULL + err when
  * TLS or libcurl cannot start */
-struct fm_tp *fm_tp_new(struct evloop *loop, struct fm_dns *dns,
+struct fm_tp *fm_tp_new(struct evloop *loop, struct dns *dns,
 			const struct fm_tp_opts *o, struct buf *err);
 /* fm_tp_free: cancels every job (no callbacks), closes connections */
 void fm_tp_free(struct fm_tp **tpp);
@@ -147,7 +147,7 @@ void fm_tp_prefer_smtp(struct fm_tp *tp, const char *host, int on);
 
 struct fm_tp {
 	struct evloop *loop;
-	struct fm_dns *dns;
+	struct dns *dns;
 	struct curlloop *curl;
 	SSL_CTX *tls; /* client context, TLS 1.2 and up */
 	struct fm_tp_opts o;

@@ -154,7 +154,7 @@ fm_transport_run(struct evloop *loop, const struct chatmail_config *cfg)
 {
 	struct buf err = BUF_INIT(512);
 	struct fm_tp_opts o;
-	struct fm_dns *dns = NULL;
+	struct dns *dns = NULL;
 	struct fm_tp *tp = NULL;
 	int r;
 
@@ -163,7 +163,7 @@ fm_transport_run(struct evloop *loop, const struct chatmail_config *cfg)
 		r = EX_CONFIG;
 		goto out;
 	}
-	dns = fm_dns_new(loop, cfg->dns_server, NULL, &err);
+	dns = dns_new(loop, cfg->dns_server, NULL, &err);
 	if (dns == NULL || (tp = fm_tp_new(loop, dns, &o, &err)) == NULL) {
 		log_error("cannot set up the transport: %s", buf_cstr(&err));
 		r = EX_CONFIG;
@@ -172,7 +172,7 @@ fm_transport_run(struct evloop *loop, const struct chatmail_config *cfg)
 	r = serve(loop, tp, cfg);
 out:
 	fm_tp_free(&tp);
-	fm_dns_free(&dns);
+	dns_free(&dns);
 	buf_deinit(&err);
 	return r;
 }

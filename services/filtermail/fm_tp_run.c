@@ -18,7 +18,7 @@
  * callback ever runs inside the call that started it and a job ends
  * (fm_tp_job_finished) from the loop only.
  *
- * Untrusted input: DNS answers (parsed by fm_dns_msg.c; MX names are
+ * Untrusted input: DNS answers (parsed by dns_msg.c; MX names are
  * used only as DNS names and TLS server names).
  */
 #include <arpa/inet.h>
@@ -54,7 +54,7 @@ struct fm_tp_run {
 	enum fm_smtp_tls tls;
 	enum run_phase phase;
 	struct evloop_timer step;
-	struct fm_dns_query *q_mx, *q_a, *q_aaaa;
+	struct dns_query *q_mx, *q_a, *q_aaaa;
 	int pending;	    /* address lookups outstanding */
 	struct mx_host *mx; /* nmx of them, allocated when known */
 	size_t nmx, cur;
@@ -109,7 +109,7 @@ mx_cmp(const void *a, const void *b)
 
 /* take_mx: the MX records as hosts; 0, or -1 for a null MX */
 static int
-take_mx(struct fm_tp_run *r, const struct fm_dns_rrs *rrs)
+take_mx(struct fm_tp_run *r, const struct dns_rrs *rrs)
 {
 	size_t i;
 
@@ -130,7 +130,7 @@ take_mx(struct fm_tp_run *r, const struct fm_dns_rrs *rrs)
 
 /* on_mx: the MX answer */
 static void
-on_mx(void *arg, int status, const struct fm_dns_rrs *rrs)
+on_mx(void *arg, int status, const struct dns_rrs *rrs)
 {
 	struct fm_tp_run *r = arg;
 
@@ -176,7 +176,7 @@ add_addr(struct fm_tp_run *r, const char *ip)
 
 /* on_addr: an A or AAAA answer for the current host */
 static void
-on_addr(struct fm_tp_run *r, int status, const struct fm_dns_rrs *rrs)
+on_addr(struct fm_tp_run *r, int status, const struct dns_rrs *rrs)
 {
 	size_t i;
 
@@ -193,7 +193,7 @@ on_addr(struct fm_tp_run *r, int status, const struct fm_dns_rrs *rrs)
 
 /* on_a, on_aaaa: the two lookups' callbacks */
 static void
-on_a(void *arg, int status, const struct fm_dns_rrs *rrs)
+on_a(void *arg, int status, const struct dns_rrs *rrs)
 {
 	struct fm_tp_run *r = arg;
 
@@ -202,7 +202,7 @@ on_a(void *arg, int status, const struct fm_dns_rrs *rrs)
 }
 
 static void
-on_aaaa(void *arg, int status, const struct fm_dns_rrs *rrs)
+on_aaaa(void *arg, int status, const struct dns_rrs *rrs)
 {
 	struct fm_tp_run *r = arg;
 
@@ -245,10 +245,10 @@ host_start(struct fm_tp_run *r)
 	}
 	/* set before asking: an answer from the cache comes at once */
 	r->pending = tp->o.ipv6 ? 2 : 1;
-	r->q_a = fm_dns_lookup(tp->dns, host, FM_DNS_A, on_a, r);
+	r->q_a = dns_lookup(tp->dns, host, DNS_A, on_a, r);
 	if (tp->o.ipv6)
 		r->q_aaaa =
-			fm_dns_lookup(tp->dns, host, FM_DNS_AAAA, on_aaaa, r);
+			dns_lookup(tp->dns, host, DNS_AAAA, on_aaaa, r);
 }
 
 /* host_failed: this host is out (why); on to the next */
@@ -435,7 +435,7 @@ fm_tp_run_start(struct fm_tp *tp, struct fm_tp_job *job)
 		 : d[0] == '_'			? FM_SMTP_RELAXED
 						: FM_SMTP_VERIFY;
 	r->relaxed = r->tls != FM_SMTP_VERIFY;
-	r->q_mx = fm_dns_lookup(tp->dns, d, FM_DNS_MX, on_mx, r);
+	r->q_mx = dns_lookup(tp->dns, d, DNS_MX, on_mx, r);
 }
 
 /* fm_tp_run_cancel: see fm_tp.h */
@@ -446,9 +446,9 @@ fm_tp_run_cancel(struct fm_tp_run **rp)
 
 	if (r == NULL)
 		return;
-	fm_dns_cancel(&r->q_mx);
-	fm_dns_cancel(&r->q_a);
-	fm_dns_cancel(&r->q_aaaa);
+	dns_cancel(&r->q_mx);
+	dns_cancel(&r->q_a);
+	dns_cancel(&r->q_aaaa);
 	fm_https_cancel(&r->https);
 	fm_smtp_cancel(&r->smtp);
 	evloop_timer_stop(r->tp->loop, &r->step);

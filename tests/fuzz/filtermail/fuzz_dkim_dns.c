@@ -4,16 +4,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../../services/filtermail/fm_dns.h"
+#include "../../../services/lib/dns.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const unsigned types[] = { FM_DNS_TXT, FM_DNS_MX, FM_DNS_A,
-					  FM_DNS_AAAA };
-	static struct fm_dns_rrs rrs;
+	static const unsigned types[] = { DNS_TXT, DNS_MX, DNS_A,
+					  DNS_AAAA };
+	static struct dns_rrs rrs;
 	unsigned qtype;
 	uint16_t id;
 	int tc;
@@ -24,8 +24,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	id = size >= 2 ? (uint16_t)(data[0] << 8 | data[1]) : 0;
-	(void)fm_dns_parse(data, size, id,
-			   qtype == FM_DNS_TXT ? "s._domainkey.example.org"
+	(void)dns_parse(data, size, id,
+			   qtype == DNS_TXT ? "s._domainkey.example.org"
 					       : "example.org",
 			   qtype, &rrs, &tc);
 	return 0;

@@ -27,7 +27,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct evloop *loop;
-static struct fm_dns *dns;
+static struct dns *dns;
 static struct fm_tp *tp;
 static struct fm_lmtpd *srv;
 
@@ -48,7 +48,7 @@ setup(void)
 	 * world; every connection and query fails at once (as root;
 	 * otherwise the 1 ms timeouts below end them) */
 	(void)unshare(CLONE_NEWNET);
-	dns = fm_dns_new(loop, "127.0.0.1:1", NULL, &err);
+	dns = dns_new(loop, "127.0.0.1:1", NULL, &err);
 	fm_tp_opts_default(&o);
 	o.ipv6 = 0;
 	o.queue_size = 2;

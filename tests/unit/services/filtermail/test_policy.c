@@ -28,7 +28,7 @@
 
 #include "../../../../services/filtermail/fm_clean.h"
 #include "../../../../services/filtermail/fm_dkim.h"
-#include "../../../../services/filtermail/fm_dns.h"
+#include "../../../../services/lib/dns.h"
 #include "../../../../services/filtermail/filtermail.h"
 #include "../../../../services/filtermail/fm_mime.h"
 #include "../../../../services/filtermail/fm_policy.h"
@@ -679,15 +679,15 @@ static void
 test_dns_codec(void **state)
 {
 	unsigned char q[512], a[600];
-	struct fm_dns_rrs txt;
+	struct dns_rrs txt;
 	int n, tc;
 
 	(void)state;
-	n = fm_dns_build_query(0x1234, "s._domainkey.example.org.", 16, q,
+	n = dns_build_query(0x1234, "s._domainkey.example.org.", 16, q,
 			       sizeof(q));
 	assert_true(n > 0);
-	assert_int(fm_dns_build_query(1, "a..b", 16, a, sizeof(a)), -EINVAL);
-	assert_int(fm_dns_build_query(1, "", 16, a, sizeof(a)), -EINVAL);
+	assert_int(dns_build_query(1, "a..b", 16, a, sizeof(a)), -EINVAL);
+	assert_int(dns_build_query(1, "", 16, a, sizeof(a)), -EINVAL);
 	/* an answer: the query, QR set, two TXT records (one split in two
 	 * strings), a CNAME first */
 	memcpy(a, q, (size_t)n - 11);
@@ -707,25 +707,25 @@ test_dns_codec(void **state)
 	memcpy(a + n, "\xc0\x0c\x00\x10\x00\x01\x00\x00\x00\x10\x00\x02\x01x",
 	       14);
 	n += 14;
-	assert_int(fm_dns_parse_txt(a, (size_t)n, 0x1234,
+	assert_int(dns_parse_txt(a, (size_t)n, 0x1234,
 				    "S._domainkey.example.org", &txt, &tc),
 		   0);
 	assert_int(txt.n, 2);
 	assert_str(txt.rr[0], "p=AB");
 	assert_int(txt.ttl, 16);
 	/* wrong id, wrong name, truncated, pointer loop */
-	assert_int(fm_dns_parse_txt(a, (size_t)n, 0x1235,
+	assert_int(dns_parse_txt(a, (size_t)n, 0x1235,
 				    "s._domainkey.example.org", &txt, &tc),
 		   -EINVAL);
 	assert_int(
-		fm_dns_parse_txt(a, (size_t)n, 0x1234, "other.org", &txt, &tc),
+		dns_parse_txt(a, (size_t)n, 0x1234, "other.org", &txt, &tc),
 		-EINVAL);
-	assert_int(fm_dns_parse_txt(a, (size_t)n - 3, 0x1234,
+	assert_int(dns_parse_txt(a, (size_t)n - 3, 0x1234,
 				    "s._domainkey.example.org", &txt, &tc),
 		   -EINVAL);
 	a[12] = 0xc0;
 	a[13] = 12;
-	assert_int(fm_dns_parse_txt(a, (size_t)n, 0x1234,
+	assert_int(dns_parse_txt(a, (size_t)n, 0x1234,
 				    "s._domainkey.example.org", &txt, &tc),
 		   -EINVAL);
 }
@@ -734,7 +734,7 @@ static int refused_status = 1, refused_calls;
 
 /* on_refused_txt: the lookup's result */
 static void
-on_refused_txt(void *arg, int status, const struct fm_dns_rrs *txt)
+on_refused_txt(void *arg, int status, const struct dns_rrs *txt)
 {
 	(void)arg, (void)txt;
 	refused_status = status;
@@ -748,8 +748,8 @@ test_dns_refused(void **state)
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t sl = sizeof(sa);
 	struct buf err = BUF_INIT(256);
-	struct fm_dns *dns;
-	struct fm_dns_query *q;
+	struct dns *dns;
+	struct dns_query *q;
 	char server[64];
 	int fd = socket(AF_INET, SOCK_DGRAM, 0), i;
 	uint64_t t0;
@@ -760,11 +760,11 @@ test_dns_refused(void **state)
 	assert_int(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
 	close(fd); /* the port is free now: nothing answers there */
 	snprintf(server, sizeof(server), "127.0.0.1:%u", ntohs(sa.sin_port));
-	dns = fm_dns_new(fx.loop, server, NULL, &err);
+	dns = dns_new(fx.loop, server, NULL, &err);
 	assert_non_null(dns);
 	(void)evloop_run_once(fx.loop, 0);
 	t0 = evloop_now(fx.loop);
-	q = fm_dns_lookup_txt(dns, "s._domainkey.example.org", on_refused_txt,
+	q = dns_lookup_txt(dns, "s._domainkey.example.org", on_refused_txt,
 			      NULL);
 	assert_non_null(q);
 	for (i = 0; refused_calls == 0 && i < 50; i++)
@@ -773,7 +773,7 @@ test_dns_refused(void **state)
 	assert_int(refused_status, -EIO);
 	/* well before the first retransmission (1 s) */
 	assert_true(evloop_now(fx.loop) - t0 < 900);
-	fm_dns_free(&dns);
+	dns_free(&dns);
 	buf_deinit(&err);
 }
 

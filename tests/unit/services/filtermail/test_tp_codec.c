@@ -283,16 +283,16 @@ static void
 test_dns_mx(void **state)
 {
 	unsigned char q[300], pkt[600];
-	struct fm_dns_rrs rrs;
+	struct dns_rrs rrs;
 	size_t len;
 	int n, tc;
 
 	(void)state;
-	n = fm_dns_build_query(7, "example.org", FM_DNS_MX, q, sizeof(q));
+	n = dns_build_query(7, "example.org", DNS_MX, q, sizeof(q));
 	assert_true(n > 0);
 	len = dns_answer(pkt, q, n, rr_mx, sizeof(rr_mx) - 1, 2, 0);
 	assert_int(
-		fm_dns_parse(pkt, len, 7, "example.org.", FM_DNS_MX, &rrs, &tc),
+		dns_parse(pkt, len, 7, "example.org.", DNS_MX, &rrs, &tc),
 		0);
 	assert_int(rrs.n, 2);
 	assert_str(rrs.rr[0], "mx1.example.org");
@@ -308,7 +308,7 @@ static void
 test_dns_mx_bad(const unsigned char *q, int n)
 {
 	unsigned char pkt[600];
-	struct fm_dns_rrs rrs;
+	struct dns_rrs rrs;
 	size_t len;
 	int tc;
 
@@ -316,22 +316,22 @@ test_dns_mx_bad(const unsigned char *q, int n)
 	len = dns_answer(pkt, q, n, rr_mx, sizeof(rr_mx) - 1, 2, 0);
 	pkt[len - 17] = 0x12; /* "mx0" label 18 long */
 	assert_int(
-		fm_dns_parse(pkt, len, 7, "example.org", FM_DNS_MX, &rrs, &tc),
+		dns_parse(pkt, len, 7, "example.org", DNS_MX, &rrs, &tc),
 		-EINVAL);
 	len = dns_answer(pkt, q, n, rr_null_mx, sizeof(rr_null_mx) - 1, 1, 0);
 	assert_int(
-		fm_dns_parse(pkt, len, 7, "example.org", FM_DNS_MX, &rrs, &tc),
+		dns_parse(pkt, len, 7, "example.org", DNS_MX, &rrs, &tc),
 		0);
 	assert_int(rrs.n, 1);
 	assert_str(rrs.rr[0], "");
 	/* NXDOMAIN comes back as its RCODE */
 	len = dns_answer(pkt, q, n, (const unsigned char *)"", 0, 0, 3);
 	assert_int(
-		fm_dns_parse(pkt, len, 7, "example.org", FM_DNS_MX, &rrs, &tc),
+		dns_parse(pkt, len, 7, "example.org", DNS_MX, &rrs, &tc),
 		3);
 	/* the wrong type in the question is not our answer */
 	assert_int(
-		fm_dns_parse(pkt, len, 7, "example.org", FM_DNS_A, &rrs, &tc),
+		dns_parse(pkt, len, 7, "example.org", DNS_A, &rrs, &tc),
 		-EINVAL);
 }
 
@@ -340,24 +340,24 @@ static void
 test_dns_addr(void **state)
 {
 	unsigned char q[300], pkt[600];
-	struct fm_dns_rrs rrs;
+	struct dns_rrs rrs;
 	size_t len;
 	int n, tc;
 
 	(void)state;
-	n = fm_dns_build_query(8, "mx1.example.org", FM_DNS_A, q, sizeof(q));
+	n = dns_build_query(8, "mx1.example.org", DNS_A, q, sizeof(q));
 	len = dns_answer(pkt, q, n, rr_a, sizeof(rr_a) - 1, 1, 0);
-	assert_int(fm_dns_parse(pkt, len, 8, "mx1.example.org", FM_DNS_A, &rrs,
+	assert_int(dns_parse(pkt, len, 8, "mx1.example.org", DNS_A, &rrs,
 				&tc),
 		   0);
 	assert_str(rrs.rr[0], "192.0.2.1");
 	pkt[len - 5] = 5; /* rdlength 5: not an IPv4 address */
-	assert_int(fm_dns_parse(pkt, len + 1, 8, "mx1.example.org", FM_DNS_A,
+	assert_int(dns_parse(pkt, len + 1, 8, "mx1.example.org", DNS_A,
 				&rrs, &tc),
 		   -EINVAL);
-	n = fm_dns_build_query(9, "mx1.example.org", FM_DNS_AAAA, q, sizeof(q));
+	n = dns_build_query(9, "mx1.example.org", DNS_AAAA, q, sizeof(q));
 	len = dns_answer(pkt, q, n, rr_aaaa, sizeof(rr_aaaa) - 1, 1, 0);
-	assert_int(fm_dns_parse(pkt, len, 9, "mx1.example.org", FM_DNS_AAAA,
+	assert_int(dns_parse(pkt, len, 9, "mx1.example.org", DNS_AAAA,
 				&rrs, &tc),
 		   0);
 	assert_str(rrs.rr[0], "2001:db8::1");

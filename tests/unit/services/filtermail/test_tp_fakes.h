@@ -4,7 +4,7 @@
  * per connection), so the transport's event loop runs undisturbed in
  * the test's thread:
  *   - a DNS server answering from a table (MX, A, null MX, NXDOMAIN,
- *     SERVFAIL), the wire format written here independently of fm_dns;
+ *     SERVFAIL), the wire format written here independently of dns;
  *   - an SMTP server with STARTTLS (a self-signed P-256 certificate made
  *     at start), PIPELINING as told, a recipient containing "refuse"
  *     refused with 550, the final dot answered as told; it records the

@@ -56,7 +56,7 @@ static const struct fk_rr rrs[] = {
 };
 
 static struct evloop *loop;
-static struct fm_dns *dns;
+static struct dns *dns;
 static struct fm_tp *tp;
 static struct fm_lmtpd *srv;
 static uint64_t clock_skew;
@@ -86,7 +86,7 @@ start(size_t queue_size)
 	loop = evloop_new();
 	evloop_set_clock(loop, now_ms);
 	(void)snprintf(server, sizeof(server), "127.0.0.1:%u", fk.dns_port);
-	dns = fm_dns_new(loop, server, NULL, &err);
+	dns = dns_new(loop, server, NULL, &err);
 	assert_non_null(dns);
 	fm_tp_opts_default(&o);
 	(void)snprintf(o.helo, sizeof(o.helo), "relay.test");
@@ -110,7 +110,7 @@ stop(void)
 {
 	fm_lmtpd_free(&srv);
 	fm_tp_free(&tp);
-	fm_dns_free(&dns);
+	dns_free(&dns);
 	evloop_free(&loop);
 	fk_stop();
 }

@@ -1,13 +1,14 @@
 /*
- * fm_dns: the asynchronous resolver and its LRU cache (see fm_dns.h).
+ * dns: the asynchronous resolver and its LRU cache (see dns.h).
  *
- * Role: DKIM key lookups for incoming filtermail, MX and address
- * lookups for the transport, without blocking the event loop. Each query owns one connected UDP socket (the kernel drops
+ * Role: lookups without blocking the event loop (filtermail's DKIM
+ * keys and MX hosts, the operator's DNS check). Each query owns one
+ * connected UDP socket (the kernel drops
  * datagrams from anyone but the server; the 16-bit ID and the question
  * are checked too), retransmits after 1, 2, 4, 8 ... s, fails at once
  * (temporarily) when the kernel reports the server's port unreachable,
- * switches to TCP on truncation, and ends after FM_DNS_TIMEOUT_MS. Untrusted input: the
- * answers (parsed by fm_dns_msg.c into a fixed scratch structure).
+ * switches to TCP on truncation, and ends after DNS_TIMEOUT_MS. Untrusted input: the
+ * answers (parsed by dns_msg.c into a fixed scratch structure).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fm_dns.h"
+#include "dns.h"
 #include "llist.h"
 #include "log.h"
 #include "net.h"
@@ -37,20 +38,21 @@ struct cache_ent {
 	uint64_t used;	  /* LRU stamp */
 };
 
-struct fm_dns {
+struct dns {
 	struct evloop *loop;
 	struct net_addr server;
-	LLIST_HEAD(, fm_dns_query) queries; /* pending */
-	struct cache_ent cache[FM_DNS_CACHE_MAX];
+	LLIST_HEAD(, dns_query) queries; /* pending */
+	struct cache_ent cache[DNS_CACHE_MAX];
 	size_t ncache;
 	uint64_t stamp;
 	uint64_t (*now_s)(void);
-	struct fm_dns_rrs scratch; /* what callbacks see */
+	unsigned flags, timeout_ms;
+	struct dns_rrs scratch; /* what callbacks see */
 };
 
-struct fm_dns_query {
-	struct fm_dns *dns;
-	LLIST_LINK(fm_dns_query) link; /* in dns->queries */
+struct dns_query {
+	struct dns *dns;
+	LLIST_LINK(dns_query) link; /* in dns->queries */
 	char name[256];
 	unsigned qtype;
 	int nx_empty; /* NXDOMAIN is status 0 (TXT), not -ENOENT */
@@ -62,7 +64,7 @@ struct fm_dns_query {
 	size_t qlen;
 	unsigned char *tbuf; /* TCP: 2-byte length + message */
 	size_t tlen, tdone;
-	fm_dns_fn *fn;
+	dns_fn *fn;
 	void *arg;
 };
 
@@ -148,15 +150,16 @@ resolv_conf_server(const char *path, struct net_addr *addr)
 	return rc < 0 ? parse_server("127.0.0.1", addr) : 0;
 }
 
-struct fm_dns *
-fm_dns_new(struct evloop *loop, const char *server, const char *resolv_conf,
-	   struct buf *err)
+struct dns *
+dns_new(struct evloop *loop, const char *server, const char *resolv_conf,
+	struct buf *err)
 {
-	struct fm_dns *dns = xcalloc(1, sizeof(*dns));
+	struct dns *dns = xcalloc(1, sizeof(*dns));
 	int rc;
 
 	dns->loop = loop;
 	dns->now_s = mono_s;
+	dns->timeout_ms = DNS_TIMEOUT_MS;
 	if (server != NULL && server[0] != '\0')
 		rc = parse_server(server, &dns->server);
 	else
@@ -173,7 +176,7 @@ fm_dns_new(struct evloop *loop, const char *server, const char *resolv_conf,
 
 /* cache_drop: free one entry and close the gap */
 static void
-cache_drop(struct fm_dns *dns, size_t i)
+cache_drop(struct dns *dns, size_t i)
 {
 	free(dns->cache[i].name);
 	free(dns->cache[i].data);
@@ -184,7 +187,7 @@ cache_drop(struct fm_dns *dns, size_t i)
 /* cache_find: the live entry for name and qtype, or -1 (expired ones
  * dropped) */
 static long
-cache_find(struct fm_dns *dns, const char *name, unsigned qtype)
+cache_find(struct dns *dns, const char *name, unsigned qtype)
 {
 	size_t i;
 
@@ -204,8 +207,8 @@ cache_find(struct fm_dns *dns, const char *name, unsigned qtype)
 /* cache_put: remember rrs for name and qtype, evicting the least
  * recently used */
 static void
-cache_put(struct fm_dns *dns, const char *name, unsigned qtype,
-	  const struct fm_dns_rrs *rrs)
+cache_put(struct dns *dns, const char *name, unsigned qtype,
+	  const struct dns_rrs *rrs)
 {
 	struct cache_ent *e;
 	size_t i, lru = 0, n = 0;
@@ -213,7 +216,7 @@ cache_put(struct fm_dns *dns, const char *name, unsigned qtype,
 
 	if (old >= 0)
 		cache_drop(dns, (size_t)old);
-	if (dns->ncache == FM_DNS_CACHE_MAX) {
+	if (dns->ncache == DNS_CACHE_MAX) {
 		for (i = 1; i < dns->ncache; i++)
 			if (dns->cache[i].used < dns->cache[lru].used)
 				lru = i;
@@ -239,7 +242,7 @@ cache_put(struct fm_dns *dns, const char *name, unsigned qtype,
 
 /* cache_load: an entry back into the scratch structure */
 static void
-cache_load(struct fm_dns *dns, struct cache_ent *e)
+cache_load(struct dns *dns, struct cache_ent *e)
 {
 	size_t i, off = 0;
 
@@ -257,9 +260,9 @@ cache_load(struct fm_dns *dns, struct cache_ent *e)
 }
 
 void
-fm_dns_invalidate(struct fm_dns *dns, const char *name)
+dns_invalidate(struct dns *dns, const char *name)
 {
-	long i = cache_find(dns, name, FM_DNS_TXT);
+	long i = cache_find(dns, name, DNS_TXT);
 
 	if (i >= 0) {
 		cache_drop(dns, (size_t)i);
@@ -268,20 +271,27 @@ fm_dns_invalidate(struct fm_dns *dns, const char *name)
 }
 
 size_t
-fm_dns_cache_count(const struct fm_dns *dns)
+dns_cache_count(const struct dns *dns)
 {
 	return dns->ncache;
 }
 
 void
-fm_dns_set_clock(struct fm_dns *dns, uint64_t (*now_s)(void))
+dns_set_opts(struct dns *dns, unsigned flags, unsigned timeout_ms)
+{
+	dns->flags = flags;
+	dns->timeout_ms = timeout_ms > 0 ? timeout_ms : DNS_TIMEOUT_MS;
+}
+
+void
+dns_set_clock(struct dns *dns, uint64_t (*now_s)(void))
 {
 	dns->now_s = now_s;
 }
 
 /* query_close: stop watching and close the socket */
 static void
-query_close(struct fm_dns_query *q)
+query_close(struct dns_query *q)
 {
 	if (q->fd >= 0) {
 		evloop_io_del(q->dns->loop, q->fd);
@@ -292,9 +302,9 @@ query_close(struct fm_dns_query *q)
 
 /* query_free: unlink and free without calling back */
 static void
-query_free(struct fm_dns_query *q)
+query_free(struct dns_query *q)
 {
-	struct fm_dns *dns = q->dns;
+	struct dns *dns = q->dns;
 
 	query_close(q);
 	evloop_timer_stop(dns->loop, &q->retry);
@@ -306,29 +316,29 @@ query_free(struct fm_dns_query *q)
 
 /* query_done: finish with status; the scratch holds the records */
 static void
-query_done(struct fm_dns_query *q, int status)
+query_done(struct dns_query *q, int status)
 {
-	fm_dns_fn *fn = q->fn;
+	dns_fn *fn = q->fn;
 	void *arg = q->arg;
-	struct fm_dns *dns = q->dns;
+	struct dns *dns = q->dns;
 
-	if (status == 1)
+	if (status == 1 && !(dns->flags & DNS_NOCACHE))
 		cache_put(dns, q->name, q->qtype, &dns->scratch);
 	query_free(q);
 	fn(arg, status, &dns->scratch);
 }
 
-static int tcp_start(struct fm_dns_query *q);
+static int tcp_start(struct dns_query *q);
 
 /* query_answer: handle one answer; 0 keep waiting, 1 finished (q is
  * freed), 2 switched to TCP */
 static int
-query_answer(struct fm_dns_query *q, const unsigned char *pkt, size_t len)
+query_answer(struct dns_query *q, const unsigned char *pkt, size_t len)
 {
 	int tc, rcode;
 
-	rcode = fm_dns_parse(pkt, len, q->id, q->name, q->qtype,
-			     &q->dns->scratch, &tc);
+	rcode = dns_parse(pkt, len, q->id, q->name, q->qtype, &q->dns->scratch,
+			  &tc);
 	if (rcode < 0)
 		return 0; /* not ours or garbage: keep waiting */
 	if (tc && !q->tcp)
@@ -346,7 +356,7 @@ query_answer(struct fm_dns_query *q, const unsigned char *pkt, size_t len)
 static void
 on_udp(struct evloop *loop, int fd, unsigned events, void *arg)
 {
-	struct fm_dns_query *q = arg;
+	struct dns_query *q = arg;
 	unsigned char pkt[4096 + 512];
 	ssize_t n;
 	int i;
@@ -373,7 +383,7 @@ on_udp(struct evloop *loop, int fd, unsigned events, void *arg)
 static void
 on_tcp(struct evloop *loop, int fd, unsigned events, void *arg)
 {
-	struct fm_dns_query *q = arg;
+	struct dns_query *q = arg;
 	ssize_t n;
 	size_t want;
 
@@ -418,7 +428,7 @@ on_tcp(struct evloop *loop, int fd, unsigned events, void *arg)
 /* tcp_start: retry the query over TCP (the UDP answer was truncated);
  * 1 if that failed at once and the query is finished (freed) */
 static int
-tcp_start(struct fm_dns_query *q)
+tcp_start(struct dns_query *q)
 {
 	int fd, rc;
 
@@ -446,7 +456,7 @@ tcp_start(struct fm_dns_query *q)
 
 /* udp_send: (re)send the query; arm the next retransmission */
 static void
-udp_send(struct fm_dns_query *q)
+udp_send(struct dns_query *q)
 {
 	uint64_t delay = 1000ull << (q->attempt < 5 ? q->attempt : 5);
 
@@ -459,7 +469,7 @@ udp_send(struct fm_dns_query *q)
 static void
 on_retry(struct evloop *loop, void *arg)
 {
-	struct fm_dns_query *q = arg;
+	struct dns_query *q = arg;
 
 	(void)loop;
 	if (!q->tcp)
@@ -476,7 +486,7 @@ on_deadline(struct evloop *loop, void *arg)
 
 /* udp_open: a connected non-blocking UDP socket to the server */
 static int
-udp_open(const struct fm_dns *dns)
+udp_open(const struct dns *dns)
 {
 	int fd = socket(dns->server.ss.ss_family,
 			SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -491,13 +501,13 @@ udp_open(const struct fm_dns *dns)
 	return fd;
 }
 
-/* lookup: fm_dns_lookup with the TXT flavour of NXDOMAIN or not */
-static struct fm_dns_query *
-lookup(struct fm_dns *dns, const char *name, unsigned qtype, int nx_empty,
-       fm_dns_fn *fn, void *arg)
+/* lookup: dns_lookup with the TXT flavour of NXDOMAIN or not */
+static struct dns_query *
+lookup(struct dns *dns, const char *name, unsigned qtype, int nx_empty,
+       dns_fn *fn, void *arg)
 {
-	struct fm_dns_query *q;
-	long hit = cache_find(dns, name, qtype);
+	struct dns_query *q;
+	long hit = dns->flags & DNS_NOCACHE ? -1 : cache_find(dns, name, qtype);
 	int len;
 
 	if (hit >= 0) {
@@ -519,37 +529,38 @@ lookup(struct fm_dns *dns, const char *name, unsigned qtype, int nx_empty,
 	evloop_timer_init(&q->retry, on_retry, q);
 	evloop_timer_init(&q->deadline, on_deadline, q);
 	LLIST_PREPEND(&dns->queries, q, link);
-	len = fm_dns_build_query(q->id, name, (uint16_t)qtype, q->q,
-				 sizeof(q->q));
+	len = dns_build_query(q->id, name, (uint16_t)qtype, q->q, sizeof(q->q));
 	q->fd = len > 0 ? udp_open(dns) : -1;
 	if (q->fd < 0 ||
 	    evloop_io_add(dns->loop, q->fd, EV_READ, on_udp, q) < 0) {
 		dns->scratch.n = 0;
+		dns->scratch.zone[0] = '\0';
 		query_done(q, len > 0 ? -EIO : nx_empty ? 0 : -EINVAL);
 		return NULL;
 	}
 	q->qlen = (size_t)len;
-	evloop_timer_start(dns->loop, &q->deadline, FM_DNS_TIMEOUT_MS);
+	if (dns->flags & DNS_NORECURSE)
+		q->q[2] &= (unsigned char)~0x01; /* RD */
+	evloop_timer_start(dns->loop, &q->deadline, dns->timeout_ms);
 	udp_send(q);
 	return q;
 }
 
-struct fm_dns_query *
-fm_dns_lookup(struct fm_dns *dns, const char *name, unsigned qtype,
-	      fm_dns_fn *fn, void *arg)
+struct dns_query *
+dns_lookup(struct dns *dns, const char *name, unsigned qtype, dns_fn *fn,
+	   void *arg)
 {
 	return lookup(dns, name, qtype, 0, fn, arg);
 }
 
-struct fm_dns_query *
-fm_dns_lookup_txt(struct fm_dns *dns, const char *name, fm_dns_fn *fn,
-		  void *arg)
+struct dns_query *
+dns_lookup_txt(struct dns *dns, const char *name, dns_fn *fn, void *arg)
 {
-	return lookup(dns, name, FM_DNS_TXT, 1, fn, arg);
+	return lookup(dns, name, DNS_TXT, 1, fn, arg);
 }
 
 void
-fm_dns_cancel(struct fm_dns_query **qp)
+dns_cancel(struct dns_query **qp)
 {
 	if (*qp == NULL)
 		return;
@@ -558,10 +569,10 @@ fm_dns_cancel(struct fm_dns_query **qp)
 }
 
 void
-fm_dns_free(struct fm_dns **dp)
+dns_free(struct dns **dp)
 {
-	struct fm_dns *dns = *dp;
-	struct fm_dns_query *q, *next;
+	struct dns *dns = *dp;
+	struct dns_query *q, *next;
 
 	if (dns == NULL)
 		return;
