@@ -54,6 +54,7 @@
 #include "num.h"
 #include "operator.h"
 #include "desired.h"
+#include "dnscheck.h"
 #include "reconcile.h"
 #include "xmalloc.h"
 
@@ -78,7 +79,8 @@ struct controller {
 	struct kid_arg kid_args[OK_COUNT];
 	struct workqueue queue;
 	struct keygen *keygen;
-	struct rec_env env; /* reconcile's world, wired here */
+	struct dnscheck *dns; /* NULL: --dns-check-interval 0 */
+	struct rec_env env;   /* reconcile's world, wired here */
 	unsigned inflight, peak;
 	uint64_t drain_until; /* SIGTERM: loop time to give up waiting */
 	struct evloop_timer resync;
@@ -140,11 +142,13 @@ relay_event(void *arg, enum informer_event ev, const char *key,
 {
 	struct controller *ctl = arg;
 
-	if (ev == INF_DELETED)
+	if (ev == INF_DELETED) {
 		rec_env_relay_deleted(
 			&ctl->env, key,
 			((const struct relay_entry *)old_v)->json);
-	else if (ev == INF_UPDATED && !meta_changed(old_v, new_v))
+		if (ctl->dns != NULL)
+			dnscheck_forget(ctl->dns, key);
+	} else if (ev == INF_UPDATED && !meta_changed(old_v, new_v))
 		return;
 	workqueue_add(&ctl->queue, key);
 }
@@ -443,6 +447,24 @@ env_now_rfc3339(void *arg, char *out, size_t outsize)
 	util_now_rfc3339(out, outsize, 0);
 }
 
+static const struct dnscheck_result *
+env_dns_result(void *arg, const char *key)
+{
+	struct controller *ctl = arg;
+
+	return ctl->dns ? dnscheck_get(ctl->dns, key) : NULL;
+}
+
+static void
+env_dns_want(void *arg, const char *key, const char *domain,
+	     const cJSON *records)
+{
+	struct controller *ctl = arg;
+
+	if (ctl->dns != NULL)
+		dnscheck_want(ctl->dns, key, domain, records);
+}
+
 static const struct rec_ops env_ops = {
 	.call = env_call,
 	.cancel = env_cancel,
@@ -455,6 +477,8 @@ static const struct rec_ops env_ops = {
 	.key_error = env_key_error,
 	.now_ms = env_now_ms,
 	.now_rfc3339 = env_now_rfc3339,
+	.dns_result = env_dns_result,
+	.dns_want = env_dns_want,
 	.finished = env_finished,
 };
 
@@ -570,6 +594,36 @@ keygen_ready(void *arg, const char *waiter)
 	workqueue_add(&ctl->queue, waiter);
 }
 
+/* dns_changed: a DNS check has a new outcome: write it */
+static void
+dns_changed(void *arg, const char *key)
+{
+	struct controller *ctl = arg;
+
+	workqueue_add(&ctl->queue, key);
+}
+
+/* setup_dns: the DNS check, unless --dns-check-interval is 0 */
+static int
+setup_dns(struct controller *ctl)
+{
+	struct dnscheck_opts d;
+	struct buf err = BUF_INIT(512);
+
+	if (ctl->opts->dns_interval_ms == 0)
+		return 0;
+	memset(&d, 0, sizeof(d));
+	d.server = ctl->opts->dns_server;
+	d.interval_ms = ctl->opts->dns_interval_ms;
+	d.retry_ms = ctl->opts->dns_retry_ms;
+	d.timeout_ms = 10000;
+	ctl->dns = dnscheck_new(ctl->loop, &d, dns_changed, ctl, &err);
+	if (ctl->dns == NULL)
+		log_error("--dns-server: %s", buf_cstr(&err));
+	buf_deinit(&err);
+	return ctl->dns != NULL ? 0 : EX_CONFIG;
+}
+
 /* setup: config, client, events, HTTP, leader election */
 static int
 setup(struct controller *ctl)
@@ -639,6 +693,7 @@ teardown(struct controller *ctl)
 	events_free(&ctl->events);
 	kube_client_free(&ctl->client);
 	keygen_free(&ctl->keygen);
+	dnscheck_free(&ctl->dns);
 	metrics_free(&ctl->metrics);
 	rec_env_deinit(&ctl->env);
 	workqueue_deinit(&ctl->queue);
@@ -663,7 +718,7 @@ controller_run(struct op_opts *o)
 		rc = EX_OSERR;
 		goto out;
 	}
-	if ((rc = setup(&ctl)) != 0)
+	if ((rc = setup(&ctl)) != 0 || (rc = setup_dns(&ctl)) != 0)
 		goto out;
 	start_informers(&ctl);
 	evloop_timer_init(&ctl.resync, resync_fire, &ctl);

@@ -17,6 +17,13 @@
  *   --keygen-workers N              DKIM keys generated at once, each
  *                                   in a child process (1; 0 = in the
  *                                   operator's own process, blocking)
+ *   --dns-check-interval SECONDS    the live DNS check of each relay's
+ *                                   records (3600; 0 = off)
+ *   --dns-check-retry SECONDS       first retry after a problem (60,
+ *                                   doubling up to the interval)
+ *   --dns-server IP[:PORT]          the resolver that finds a domain's
+ *                                   zone and its servers ("" = the
+ *                                   first nameserver of resolv.conf)
  *   --images-<postfix|dovecot|nginx|services|iroh-relay> IMAGE
  *   -v (more: debug), -n (print the effective settings and exit)
  * Exit: 0 after SIGTERM, 64 usage, 75 leader election lost, 78 config.
@@ -52,6 +59,9 @@ enum {
 	F_RESYNC,
 	F_CONCURRENCY,
 	F_KEYGEN,
+	F_DNS_INTERVAL,
+	F_DNS_RETRY,
+	F_DNS_SERVER,
 	F_IMAGES, /* F_IMAGES + image_key */
 };
 
@@ -67,6 +77,9 @@ static const struct option longopts[] = {
 	{ "resync-period", required_argument, NULL, F_RESYNC },
 	{ "max-concurrent-reconciles", required_argument, NULL, F_CONCURRENCY },
 	{ "keygen-workers", required_argument, NULL, F_KEYGEN },
+	{ "dns-check-interval", required_argument, NULL, F_DNS_INTERVAL },
+	{ "dns-check-retry", required_argument, NULL, F_DNS_RETRY },
+	{ "dns-server", required_argument, NULL, F_DNS_SERVER },
 	{ "images-operator", required_argument, NULL, F_IMAGES + IMG_OPERATOR },
 	{ "images-postfix", required_argument, NULL, F_IMAGES + IMG_POSTFIX },
 	{ "images-dovecot", required_argument, NULL, F_IMAGES + IMG_DOVECOT },
@@ -92,8 +105,11 @@ usage(void)
 		      "[--health-probe-bind-address HOST:PORT]\n"
 		      "         [--resync-period SECONDS] "
 		      "[--max-concurrent-reconciles N]\n"
-		      "         [--keygen-workers N] [--images-NAME IMAGE] "
-		      "[-v] [-n]\n"
+		      "         [--keygen-workers N] [--dns-check-interval "
+		      "SECONDS]\n"
+		      "         [--dns-check-retry SECONDS] [--dns-server "
+		      "IP[:PORT]]\n"
+		      "         [--images-NAME IMAGE] [-v] [-n]\n"
 		      "       chatmail-operator render -f FILE [-o yaml|json] "
 		      "[--with-secrets]\n"
 		      "       chatmail-operator crd [-o yaml|json]\n");
@@ -110,17 +126,45 @@ print_settings(const struct op_opts *o)
 		     "leader-elect = %s\nleader-election-namespace = %s\n"
 		     "leader-election-id = %s\nmetrics-bind-address = %s\n"
 		     "health-probe-bind-address = %s\nresync-period = %llu\n"
-		     "max-concurrent-reconciles = %u\nkeygen-workers = %u\n",
+		     "max-concurrent-reconciles = %u\nkeygen-workers = %u\n"
+		     "dns-check-interval = %llu\ndns-check-retry = %llu\n"
+		     "dns-server = %s\n",
 		     o->kubeconfig ? o->kubeconfig : "",
 		     o->context ? o->context : "", o->namespace,
 		     o->leader_elect ? "true" : "false", o->leader_ns,
 		     o->lease_name, o->metrics_addr, o->probe_addr,
 		     (unsigned long long)(o->resync_ms / 1000), o->concurrency,
-		     o->keygen_workers);
+		     o->keygen_workers,
+		     (unsigned long long)(o->dns_interval_ms / 1000),
+		     (unsigned long long)(o->dns_retry_ms / 1000),
+		     o->dns_server);
 	for (i = 0; i < IMG_COUNT; i++)
 		(void)printf("images-%s = %s\n",
 			     images_flag_name((enum image_key)i),
 			     o->images.v[i]);
+}
+
+/* parse_dns: the DNS check's flags; 1 taken, 0 not one of them, -1 a
+ * bad value */
+static int
+parse_dns(int c, struct op_opts *o)
+{
+	unsigned secs;
+
+	switch (c) {
+	case F_DNS_INTERVAL:
+	case F_DNS_RETRY:
+		if (num_parse_uint(optarg, c == F_DNS_RETRY, 604800, &secs) < 0)
+			return -1;
+		*(c == F_DNS_RETRY ? &o->dns_retry_ms : &o->dns_interval_ms) =
+			(uint64_t)secs * 1000;
+		return 1;
+	case F_DNS_SERVER:
+		o->dns_server = optarg;
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 /* parse: the controller's flags into o; 0, or a sysexits code */
@@ -136,6 +180,11 @@ parse(int argc, char **argv, struct op_opts *o, int *verbose, int *dump)
 					 images_flag_name((enum image_key)(
 						 c - F_IMAGES)),
 					 optarg);
+			continue;
+		}
+		if ((b = parse_dns(c, o)) != 0) {
+			if (b < 0)
+				return usage();
 			continue;
 		}
 		switch (c) {
@@ -241,6 +290,9 @@ main(int argc, char **argv)
 	o.resync_ms = 600000;
 	o.concurrency = 8;
 	o.keygen_workers = 1;
+	o.dns_interval_ms = 3600000;
+	o.dns_retry_ms = 60000;
+	o.dns_server = "";
 	rc = parse(argc, argv, &o, &verbose, &dump);
 	if (rc == 0 && dump)
 		print_settings(&o);

@@ -51,8 +51,11 @@ struct op_opts {
 	const char *metrics_addr; /* "host:port", "0" = off */
 	const char *probe_addr;
 	uint64_t resync_ms;
-	unsigned concurrency;	 /* reconciles in flight at most */
-	unsigned keygen_workers; /* DKIM key children at most */
+	unsigned concurrency;	  /* reconciles in flight at most */
+	unsigned keygen_workers;  /* DKIM key children at most */
+	uint64_t dns_interval_ms; /* the DNS check: 0 = off */
+	uint64_t dns_retry_ms;
+	const char *dns_server; /* "" = resolv.conf */
 	struct images images;
 };
 

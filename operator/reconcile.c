@@ -140,6 +140,11 @@ status_inputs(struct rec *r, struct status_in *in, struct child *sts,
 	else if (rec_child(r, OK_SECRET, r->dkim_secret, dkim))
 		in->dkim_txt = dkim->dkim_txt;
 	in->strict_tls = r->spec && r->spec->tls.mode != SPEC_TLS_SELF_SIGNED;
+	/* upstream's ACME CA, the one the CAA record must allow */
+	if (r->spec && r->spec->tls.mode == SPEC_TLS_ACME)
+		in->caa_issuer = "letsencrypt.org";
+	if (r->env->ops->dns_result != NULL)
+		in->dns = r->env->ops->dns_result(r->env->arg, r->key);
 	sts_id(r->relay, id, idsize);
 	in->sts_id = id;
 	if (r->spec) {
@@ -200,6 +205,33 @@ cert_event(struct rec *r, const cJSON *st, const cJSON *old)
 			  "Certificate", "%s", util_get_str(c, "message"));
 }
 
+/* dns_status: hand the records to the DNS check; an event when the
+ * check's verdict changed */
+static void
+dns_status(struct rec *r, const struct status_in *in, const cJSON *st)
+{
+	const cJSON *old = status_condition(in->old_status, "DNSReady");
+	const cJSON *now = status_condition(st, "DNSReady");
+	const char *keys[] = { "status", "reason", "message" };
+	size_t i;
+	int same = old != NULL;
+
+	if (r->env->ops->dns_want != NULL && in->domain != NULL)
+		r->env->ops->dns_want(
+			r->env->arg, r->key, in->domain,
+			cJSON_GetObjectItemCaseSensitive(st, "dnsRecords"));
+	if (in->dns == NULL || now == NULL)
+		return;
+	for (i = 0; same && i < sizeof(keys) / sizeof(keys[0]); i++)
+		same = util_get_str(old, keys[i]) != NULL &&
+		       strcmp(util_get_str(old, keys[i]),
+			      util_get_str(now, keys[i])) == 0;
+	if (!same)
+		rec_event(r, in->dns->ready ? "Normal" : "Warning",
+			  in->dns->reason, "CheckDNS", "%s",
+			  buf_cstr(&in->dns->message));
+}
+
 /* phase_status: write the rebuilt status when it differs */
 static void
 phase_status(struct rec *r)
@@ -217,6 +249,7 @@ phase_status(struct rec *r)
 	in.kept = kept;
 	st = status_build(&in);
 	cert_event(r, st, in.old_status);
+	dns_status(r, &in, st);
 	cmp = cJSON_Duplicate(st, 1);
 	status_compact(cmp); /* the cache keeps dnsRecords as a hash */
 	r->next = phase_finish;

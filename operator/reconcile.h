@@ -32,6 +32,7 @@
 #include <cjson/cJSON.h>
 
 #include "desired.h"
+#include "dnscheck.h"
 #include "llist.h"
 #include "operator.h"
 
@@ -72,6 +73,12 @@ struct rec_ops {
 	/* the clock: monotonic milliseconds, wall clock as RFC 3339 */
 	uint64_t (*now_ms)(void *arg);
 	void (*now_rfc3339)(void *arg, char *out, size_t outsize);
+	/* the live DNS check (dnscheck.h; both may be NULL): the last
+	 * result for key, and the records key should publish (after
+	 * every status build: the checker starts when they change) */
+	const struct dnscheck_result *(*dns_result)(void *arg, const char *key);
+	void (*dns_want)(void *arg, const char *key, const char *domain,
+			 const cJSON *records);
 	/* a reconcile of key ended: rc 0 done, -EAGAIN (or another
 	 * -errno) to retry with backoff, not before retry_after seconds
 	 * (a 429/503 Retry-After); took_ms long */

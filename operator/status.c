@@ -10,6 +10,9 @@
  *                ReconciliationPaused while spec.paused is set
  *   Ready        True when nothing failed, the rollout is complete, the
  *                Pod is ready and (CertManager) the certificate issued
+ *   DNSReady     the live DNS check (operator/dnscheck.h): True when
+ *                every required record is published; never part of
+ *                Ready (a relay with wrong DNS still serves)
  * lastTransitionTime is carried over from the previous status while a
  * condition's status stays the same, so an unchanged relay gets a
  * byte-identical status and the operator writes nothing.
@@ -63,6 +66,8 @@ add_cond(cJSON *conds, const struct status_in *in, const char *type, int val,
 	cJSON_AddStringToObject(c, "message", message ? message : "");
 	cJSON_AddItemToArray(conds, c);
 }
+
+static int is_ip_domain(const char *d);
 
 /* rollout: 1 when the StatefulSet is rolled out; else reason/message */
 static int
@@ -176,6 +181,33 @@ acme_cond(cJSON *conds, const struct status_in *in)
 	add_cond(conds, in, "CertificateReady", 0, "Pending", msg);
 }
 
+/* dns_check: DNSReady and status.dnsCheck from the last check, else
+ * carried over from the previous status (an operator that just started
+ * has not checked yet) */
+static void
+dns_check(cJSON *st, cJSON *conds, const struct status_in *in)
+{
+	const cJSON *old = status_condition(in->old_status, "DNSReady");
+	const cJSON *oc = util_get(in->old_status, "dnsCheck");
+	const char *ost = util_get_str(old, "status");
+
+	if (in->dns != NULL) {
+		add_cond(conds, in, "DNSReady", in->dns->ready, in->dns->reason,
+			 buf_cstr(&in->dns->message));
+		cJSON_AddItemToObject(st, "dnsCheck",
+				      cJSON_Duplicate(in->dns->check, 1));
+		return;
+	}
+	if (ost != NULL)
+		add_cond(conds, in, "DNSReady", strcmp(ost, "True") == 0,
+			 util_get_str(old, "reason")
+				 ? util_get_str(old, "reason")
+				 : "",
+			 util_get_str(old, "message"));
+	if (cJSON_IsObject(oc))
+		cJSON_AddItemToObject(st, "dnsCheck", cJSON_Duplicate(oc, 1));
+}
+
 cJSON *
 status_build(const struct status_in *in)
 {
@@ -214,6 +246,8 @@ status_build(const struct status_in *in)
 	if (in->dkim_secret && *in->dkim_secret)
 		cJSON_AddStringToObject(st, "dkimSecretName", in->dkim_secret);
 	cJSON_AddItemToObject(st, "dnsRecords", status_dns_records(in));
+	if (in->domain != NULL && !is_ip_domain(in->domain))
+		dns_check(st, conds, in);
 	if (cJSON_GetArraySize(in->kept) > 0)
 		cJSON_AddItemToObject(st, "keptOnDelete",
 				      cJSON_Duplicate(in->kept, 1));
@@ -311,6 +345,11 @@ status_dns_records(const struct status_in *in)
 		(void)snprintf(val, sizeof(val), "0 1 %u %s.",
 			       render_ports[srv[i].port].port, d);
 		rec(arr, 0, "SRV", val, srv[i].name, d);
+	}
+	if (in->caa_issuer != NULL) {
+		(void)snprintf(val, sizeof(val), "0 issue \"%s\"",
+			       in->caa_issuer);
+		rec(arr, 0, "CAA", val, "", d);
 	}
 	buf_deinit(&v);
 	return arr;

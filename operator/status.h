@@ -14,7 +14,11 @@
  *   dnsRecords          what upstream's `cmdeploy dns` lists: A/AAAA,
  *                       MX, _mta-sts TXT + mta-sts CNAME (real
  *                       certificates only), www CNAME, DKIM TXT (all
- *                       required), SPF, DMARC, ADSP, SRV (recommended)
+ *                       required), SPF, DMARC, ADSP, SRV, CAA naming
+ *                       the CA in ACME mode (recommended)
+ *   dnsCheck, DNSReady  the last live check of those records
+ *                       (operator/dnscheck.h); until the operator has
+ *                       one, the previous status's are kept
  */
 #ifndef OP_STATUS_H
 #define OP_STATUS_H
@@ -24,6 +28,7 @@
 #include <cjson/cJSON.h>
 
 #include "buf.h"
+#include "dnscheck.h"
 
 struct status_in {
 	int64_t generation;
@@ -57,10 +62,13 @@ struct status_in {
 	const char *domain;
 	const char *address; /* "" unknown */
 	const char *dkim_selector;
-	const char *dkim_txt; /* "" unknown */
-	int strict_tls;	      /* not SelfSigned: publish MTA-STS */
-	const char *sts_id;   /* _mta-sts id: YYYYmmddHHMM */
+	const char *dkim_txt;	/* "" unknown */
+	int strict_tls;		/* not SelfSigned: publish MTA-STS */
+	const char *sts_id;	/* _mta-sts id: YYYYmmddHHMM */
+	const char *caa_issuer; /* ACME mode: the CA's CAA name, else NULL */
 	const char *tls_secret, *dkim_secret;
+	/* the last DNS check of the records, or NULL (none yet) */
+	const struct dnscheck_result *dns;
 	/* [{kind, name}] of children deleting the relay keeps; NULL or
 	 * empty: the field is left out */
 	const cJSON *kept;

@@ -233,12 +233,64 @@ test_dns_records(void **state)
 	assert_int(strlen(util_get_str(cJSON_GetArrayItem(recs, 3), "value")),
 		   300 + 5);
 	cJSON_Delete(recs);
+	/* ACME mode: a CAA record naming the CA, recommended */
+	in.caa_issuer = "letsencrypt.org";
+	recs = status_dns_records(&in);
+	assert_int(cJSON_GetArraySize(recs), 12);
+	assert_str(util_get_str(cJSON_GetArrayItem(recs, 11), "value"),
+		   "0 issue \"letsencrypt.org\"");
+	assert_false(cJSON_IsTrue(
+		util_get(cJSON_GetArrayItem(recs, 11), "required")));
+	cJSON_Delete(recs);
 	/* an IP relay publishes nothing */
 	in.domain = "203.0.113.7";
 	recs = status_dns_records(&in);
 	assert_int(cJSON_GetArraySize(recs), 0);
 	cJSON_Delete(recs);
 	buf_deinit(&z);
+}
+
+/* DNSReady and dnsCheck from the last check; without one (the operator
+ * just started), the previous status's; never part of Ready */
+static void
+test_dns_check(void **state)
+{
+	struct status_in in = base();
+	struct dnscheck_result res;
+	cJSON *st, *st2;
+	const cJSON *c;
+
+	(void)state;
+	memset(&res, 0, sizeof(res));
+	buf_init(&res.message, 256);
+	(void)buf_puts(&res.message, "chat.example.org. MX missing");
+	res.check = cJSON_Parse("{\"zone\":\"example.org\",\"records\":[]}");
+	(void)snprintf(res.reason, sizeof(res.reason), "RecordsMissing");
+	st = status_build(&in); /* no check, no old status: no condition */
+	assert_null(status_condition(st, "DNSReady"));
+	assert_null(util_get(st, "dnsCheck"));
+	cJSON_Delete(st);
+	in.dns = &res;
+	st = status_build(&in);
+	c = status_condition(st, "DNSReady");
+	assert_str(util_get_str(c, "status"), "False");
+	assert_str(util_get_str(c, "reason"), "RecordsMissing");
+	assert_str(util_get_str(c, "message"), "chat.example.org. MX missing");
+	assert_str(util_get_str(st, "dnsCheck.zone"), "example.org");
+	assert_str(util_get_str(status_condition(st, "Ready"), "status"),
+		   "True");
+	in.dns = NULL;
+	in.old_status = st;
+	in.now = "2026-02-02T00:00:00Z";
+	st2 = status_build(&in);
+	c = status_condition(st2, "DNSReady");
+	assert_str(util_get_str(c, "reason"), "RecordsMissing");
+	assert_str(util_get_str(c, "lastTransitionTime"),
+		   "2026-01-02T03:04:05Z");
+	assert_str(util_get_str(st2, "dnsCheck.zone"), "example.org");
+	cJSON_Delete(st2);
+	cJSON_Delete(st);
+	dnscheck_result_clear(&res);
 }
 
 static void
@@ -388,6 +440,7 @@ main(void)
 		cmocka_unit_test(test_conditions_table),
 		cmocka_unit_test(test_transition_time),
 		cmocka_unit_test(test_dns_records),
+		cmocka_unit_test(test_dns_check),
 		cmocka_unit_test(test_compact),
 		cmocka_unit_test(test_kept),
 		cmocka_unit_test(test_turn_condition),
