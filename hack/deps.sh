@@ -25,6 +25,10 @@ pkgs=(
 	# Delta Chat core from PyPI in a venv (hack/deltachat.sh)
 	python3-venv
 	dnsmasq iproute2 procps psmisc jq netcat-openbsd libxml2-utils
+	# the operator's DNS check asks a zone's own server: NSD is the
+	# authoritative server of tests/envtest/operator/test_dns_check.sh
+	# (never started as a service: policy-rc.d below)
+	nsd
 	# TURN clients: coturn's turnutils_uclient/turnutils_peer (coturn's
 	# own server is never started: policy-rc.d below), and two real
 	# browsers for WebRTC calls through TURN (headless)

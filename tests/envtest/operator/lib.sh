@@ -11,7 +11,9 @@
 #   poll SECONDS CMD...          retry until CMD succeeds (bounded)
 #   k ARGS...                    kubectl as the admin
 #   op_start NAME ARGS...        start an operator (log in $WORK/NAME.log,
-#                                metrics on a free port: op_metrics NAME)
+#                                metrics on a free port: op_metrics NAME;
+#                                the DNS check off unless ARGS turn it on:
+#                                test_dns_check.sh)
 #   op_stop NAME [SIG]           stop it by PID (TERM, then KILL after 20 s)
 #   op_exit_code NAME            TERM it, wait, exit status in OP_RC
 #   metric NAME REGEX            sum of matching samples of its /metrics
@@ -101,7 +103,8 @@ op_start() { # name args...
 	mp=$(free_port)
 	pp=$(free_port)
 	"$OP_BIN" --metrics-bind-address "127.0.0.1:$mp" \
-		--health-probe-bind-address "127.0.0.1:$pp" "$@" \
+		--health-probe-bind-address "127.0.0.1:$pp" \
+		--dns-check-interval 0 "$@" \
 		>"$WORK/op-$name.log" 2>&1 &
 	OP_PID[$name]=$!
 	OP_METRICS[$name]=$mp
