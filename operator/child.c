@@ -30,6 +30,7 @@ static const struct kube_kind *const kinds[OK_COUNT] = {
 	[OK_NETPOL] = &KUBE_NETPOL,
 	[OK_PVC] = &KUBE_PVC,
 	[OK_CERTIFICATE] = &KUBE_CERTIFICATE,
+	[OK_DNSENDPOINT] = &KUBE_DNSENDPOINT,
 };
 
 const struct kube_kind *

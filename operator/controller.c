@@ -110,7 +110,8 @@ synced(const struct controller *ctl)
 	if (!informer_synced(ctl->relays))
 		return 0;
 	for (k = 0; k < OK_COUNT; k++)
-		if (k != OK_CERTIFICATE && !informer_synced(ctl->kids[k]))
+		if (k != OK_CERTIFICATE && k != OK_DNSENDPOINT &&
+		    !informer_synced(ctl->kids[k]))
 			return 0;
 	return 1;
 }
@@ -318,8 +319,9 @@ start_informers(struct controller *ctl)
 		o.free_value = child_free;
 		o.on_event = kid_event;
 		o.arg = &ctl->kid_args[k];
-		/* cert-manager may not be installed: look rarely */
-		if (k == OK_CERTIFICATE) {
+		/* cert-manager, external-dns may not be installed: look
+		 * rarely */
+		if (k == OK_CERTIFICATE || k == OK_DNSENDPOINT) {
 			o.optional = 1;
 			o.backoff_max = 300000;
 		}

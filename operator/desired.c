@@ -391,6 +391,9 @@ desired_build(const struct desired_in *in, cJSON **list_r, struct buf *err)
 	build_netpol(in, t, list);
 	if (in->spec->tls.mode == SPEC_TLS_CERT_MANAGER)
 		build_certificate(in, list);
+	if (in->spec->dns.external_dns &&
+	    cJSON_GetArraySize(in->dns_records) > 0)
+		cJSON_AddItemToArray(list, desired_dnsendpoint(in));
 	desired_config_hash(in, hash);
 	cJSON_AddItemToArray(list, desired_statefulset(in, t, hash));
 	cJSON_AddItemToArray(list, desired_cronjob(in, t, RENDER_PROC_EXPIRE,

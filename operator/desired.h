@@ -52,6 +52,8 @@ struct desired_in {
 	/* volumeClaimTemplates are immutable: an existing StatefulSet's
 	 * "size;storageClassName" (from its annotations), else NULL */
 	const char *vct_mail, *vct_queue;
+	/* dns.externalDNS: status.dnsRecords as they are now, or NULL */
+	const cJSON *dns_records;
 };
 
 /* desired_render: render_all for the Pod target (every file the Pod
@@ -98,6 +100,10 @@ cJSON *desired_secret(const struct desired_in *in, const char *name,
  * is not in its template (the rendered files and the Secret names) */
 void desired_config_hash(const struct desired_in *in,
 			 char hex[UTIL_SHA256_HEX]);
+
+/* desired_dnsendpoint: the external-dns DNSEndpoint <r> holding
+ * in->dns_records (desired_dns.c) */
+cJSON *desired_dnsendpoint(const struct desired_in *in);
 
 /* helpers shared with desired_pod.c */
 cJSON *desired_meta(cJSON *obj, const struct desired_in *in, const char *name,

@@ -69,6 +69,7 @@ enum op_kind {
 	OK_NETPOL,
 	OK_PVC,
 	OK_CERTIFICATE,
+	OK_DNSENDPOINT, /* dns.externalDNS: optional like Certificate */
 	OK_COUNT
 };
 

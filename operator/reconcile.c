@@ -89,6 +89,28 @@ kept_on_delete(struct rec *r)
 	return kept;
 }
 
+/* dns_inputs: what status.dnsRecords is built from into in (the
+ * Service and DKIM Secret copied into svc and dkim; clear them) */
+static void
+dns_inputs(struct rec *r, struct status_in *in, struct child *svc,
+	   struct child *dkim, char *id, size_t idsize)
+{
+	(void)rec_child(r, OK_SERVICE, r->name, svc);
+	in->address = svc->address ? svc->address : "";
+	in->domain = r->spec ? r->spec->domain : NULL;
+	in->dkim_selector = r->spec ? r->spec->dkim.selector : "";
+	if (r->dkim_txt[0] != '\0')
+		in->dkim_txt = r->dkim_txt;
+	else if (rec_child(r, OK_SECRET, r->dkim_secret, dkim))
+		in->dkim_txt = dkim->dkim_txt;
+	in->strict_tls = r->spec && r->spec->tls.mode != SPEC_TLS_SELF_SIGNED;
+	/* upstream's ACME CA, the one the CAA record must allow */
+	if (r->spec && r->spec->tls.mode == SPEC_TLS_ACME)
+		in->caa_issuer = "letsencrypt.org";
+	sts_id(r->relay, id, idsize);
+	in->sts_id = id;
+}
+
 /* status_inputs: observed state of the children into in */
 static void
 status_inputs(struct rec *r, struct status_in *in, struct child *sts,
@@ -126,27 +148,14 @@ status_inputs(struct rec *r, struct status_in *in, struct child *sts,
 	if (r->spec && r->spec->tls.mode == SPEC_TLS_CERT_MANAGER)
 		in->cert_ready = rec_child(r, OK_CERTIFICATE, r->name, cert) &&
 				 cert->cert_ready;
-	(void)rec_child(r, OK_SERVICE, r->name, svc);
-	in->address = svc->address ? svc->address : "";
-	in->domain = r->spec ? r->spec->domain : NULL;
+	dns_inputs(r, in, svc, dkim, id, idsize);
 	in->turn_state = -1;
 	if (r->spec && r->spec->turn.enabled) {
 		in->turn_address = spec_turn_address(r->spec);
 		in->turn_state = in->turn_address != NULL;
 	}
-	in->dkim_selector = r->spec ? r->spec->dkim.selector : "";
-	if (r->dkim_txt[0] != '\0')
-		in->dkim_txt = r->dkim_txt;
-	else if (rec_child(r, OK_SECRET, r->dkim_secret, dkim))
-		in->dkim_txt = dkim->dkim_txt;
-	in->strict_tls = r->spec && r->spec->tls.mode != SPEC_TLS_SELF_SIGNED;
-	/* upstream's ACME CA, the one the CAA record must allow */
-	if (r->spec && r->spec->tls.mode == SPEC_TLS_ACME)
-		in->caa_issuer = "letsencrypt.org";
 	if (r->env->ops->dns_result != NULL)
 		in->dns = r->env->ops->dns_result(r->env->arg, r->key);
-	sts_id(r->relay, id, idsize);
-	in->sts_id = id;
 	if (r->spec) {
 		in->tls_secret = r->tls_secret;
 		in->dkim_secret = r->dkim_secret;
@@ -296,6 +305,28 @@ parse_spec(struct rec *r)
 	return rc;
 }
 
+/* dns_records: status.dnsRecords as they are now, for external-dns
+ * (NULL when the spec does not ask for it) */
+static cJSON *
+dns_records(struct rec *r)
+{
+	struct status_in in;
+	struct child svc, dkim;
+	char id[16];
+	cJSON *recs;
+
+	if (!r->spec->dns.external_dns)
+		return NULL;
+	memset(&in, 0, sizeof(in));
+	memset(&svc, 0, sizeof(svc));
+	memset(&dkim, 0, sizeof(dkim));
+	dns_inputs(r, &in, &svc, &dkim, id, sizeof(id));
+	recs = status_dns_records(&in);
+	rec_child_clear(&svc);
+	rec_child_clear(&dkim);
+	return recs;
+}
+
 /* phase_converge: Secrets, applies and deletions, all started at once */
 static void
 phase_converge(struct rec *r)
@@ -303,7 +334,7 @@ phase_converge(struct rec *r)
 	struct desired_in in;
 	struct buf err = BUF_INIT(4096);
 	struct child sts;
-	cJSON *list = NULL;
+	cJSON *list = NULL, *recs = NULL;
 
 	memset(&in, 0, sizeof(in));
 	in.spec = r->spec;
@@ -325,6 +356,7 @@ phase_converge(struct rec *r)
 		in.vct_mail = sts.vct_mail;
 		in.vct_queue = sts.vct_queue;
 	}
+	in.dns_records = recs = dns_records(r);
 	if (desired_build(&in, &list, &err) < 0) {
 		rec_fail(r, "InvalidSpec", "%s", buf_cstr(&err));
 	} else {
@@ -335,6 +367,7 @@ phase_converge(struct rec *r)
 out:
 	/* the requests hold their own copies of the bodies */
 	cJSON_Delete(list);
+	cJSON_Delete(recs);
 	render_set_free(&r->files);
 	buf_deinit(&err);
 	if (r->pending == 0)

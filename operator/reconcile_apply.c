@@ -177,6 +177,11 @@ applied(struct rec *r, struct rec_call *call, struct kube_result *res)
 				 "Certificate %s: cert-manager's CRDs are not "
 				 "installed (%s)",
 				 call->name, res->message);
+		else if (call->k == OK_DNSENDPOINT && res->err == -ENOENT)
+			rec_fail(r, "ExternalDNSMissing",
+				 "DNSEndpoint %s: external-dns's CRD is not "
+				 "installed (%s)",
+				 call->name, res->message);
 		else
 			rec_fail(r, "ApplyFailed", "%s %s: %s",
 				 child_kind(call->k)->kind, call->name,

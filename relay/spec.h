@@ -220,6 +220,9 @@ struct relay_spec {
 	struct {
 		char *notification_url; /* https://notifications.delta.chat/notify */
 	} push;
+	struct {
+		int external_dns; /* externalDNS.enabled: a DNSEndpoint */
+	} dns;
 	/* spec.ports: internal loopback ports (upstream's *_port options) */
 	struct {
 		unsigned filtermail_smtp;	    /* 10080 */

@@ -345,6 +345,13 @@ const struct spec_field spec_fields[] = {
 	    "A ConfigMap of custom pages served instead of the built-in ones "
 	    "(www_folder)."),
 
+	BOOL("dns.externalDNS.enabled", dns.external_dns, "false",
+	     "Write the records of status.dnsRecords as an external-dns "
+	     "DNSEndpoint (externaldns.k8s.io/v1alpha1, named like the relay, "
+	     "owned by it) for an external-dns run with --source=crd and "
+	     "--managed-record-types for A, AAAA, CNAME, MX, TXT and SRV. "
+	     "Needs external-dns's CRD."),
+
 	OPT_STR("push.notificationUrl", push.notification_url,
 		"notification_url", &spec_syn_url,
 		"Where chatmail-metadata POSTs device tokens of new messages "
@@ -504,6 +511,17 @@ const struct spec_group spec_groups[] = {
 	  { { "self.enabled || !has(self.configMapName) || "
 	      "self.configMapName == ''",
 	      "configMapName is only allowed when enabled is true" } } },
+	{ "dns",
+	  "The relay's DNS records (status.dnsRecords, checked live into "
+	  "status.dnsCheck).",
+	  "",
+	  0,
+	  { { NULL, NULL } } },
+	{ "dns.externalDNS",
+	  "Publishing the records through external-dns.",
+	  "",
+	  0,
+	  { { NULL, NULL } } },
 	{ "push", "Push notifications.", "", 0, { { NULL, NULL } } },
 	{ "ports",
 	  "Internal loopback ports inside the Pod (upstream's *_port "

@@ -55,7 +55,7 @@ struct kube_kind {
 
 extern const struct kube_kind KUBE_RELAY, KUBE_STATEFULSET, KUBE_SERVICE,
 	KUBE_CONFIGMAP, KUBE_SECRET, KUBE_CRONJOB, KUBE_NETPOL, KUBE_PVC,
-	KUBE_POD, KUBE_CERTIFICATE, KUBE_LEASE, KUBE_EVENT;
+	KUBE_POD, KUBE_CERTIFICATE, KUBE_DNSENDPOINT, KUBE_LEASE, KUBE_EVENT;
 
 struct kube_result {
 	long code;	      /* HTTP status; 0 = no response */

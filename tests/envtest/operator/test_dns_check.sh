@@ -15,7 +15,12 @@
 #   missing records (no MX, no DKIM): RecordsMissing, and why other
 #     relays reject the relay's mail
 #   NSD down: LookupFailed; back up and correct: DNSReady True again
-# Ready stays True throughout. TAP on stdout; bounded.
+# Ready stays True throughout.
+# external-dns (spec.dns.externalDNS.enabled, with external-dns's own
+# CRD from hack/external-dns-crd.sh): the relay's DNSEndpoint holds
+# status.dnsRecords, follows the Service's address, is restored after a
+# hand edit, and is deleted when the field is turned off. TAP on stdout;
+# bounded.
 # shellcheck source=tests/envtest/operator/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -230,6 +235,46 @@ t_down_and_back() {
 	expect_eq "DNSReady" "$(cond "$NS" dc DNSReady)" True
 }
 
+# --- external-dns -------------------------------------------------------------
+
+ep_json() { k -n "$NS" get dnsendpoints.externaldns.k8s.io xd -o json 2>/dev/null; }
+
+# ep_matches: the DNSEndpoint's targets are the relay's records
+ep_matches() {
+	local want got
+	want=$(k -n "$NS" get chatmailrelay xd -o json | jq -c '
+		[.status.dnsRecords[] | {n: (.name | rtrimstr(".")), t: .type,
+		  v: (if .type == "TXT" then (.value | gsub("\" \""; "") | ltrimstr("\"") | rtrimstr("\""))
+		      elif (.type == "MX" or .type == "CNAME" or .type == "SRV") then (.value | rtrimstr("."))
+		      else .value end)}] | sort')
+	got=$(ep_json | jq -c '[.spec.endpoints[] | .dnsName as $n | .recordType as $t | .targets[] | {n: $n, t: $t, v: .}] | sort')
+	[ -n "$got" ] && [ "$want" = "$got" ]
+}
+
+ep_has_a() { ep_json | jq -e --arg a "$LB" '.spec.endpoints[] | select(.recordType == "A" and .targets == [$a])' >/dev/null; }
+ep_has_dkim() { ep_json | jq -e '.spec.endpoints[] | select(.recordType == "TXT" and (.targets[0] | startswith("v=DKIM1;k=rsa;p=")))' >/dev/null; }
+ep_gone() { ! k -n "$NS" get dnsendpoints.externaldns.k8s.io xd -o name >/dev/null 2>&1; }
+
+t_external_dns() {
+	relay xd "$NS" xd.example.test '  dns: {externalDNS: {enabled: true}}' | k apply -f - >/dev/null
+	poll 60 ep_has_dkim || fail "no DNSEndpoint with the DKIM key: $(ep_json | jq -c .spec)"
+	expect_eq "owner" "$(ep_json | jq -r '.metadata.ownerReferences[0].kind + "/" + .metadata.ownerReferences[0].name')" ChatmailRelay/xd
+	poll 30 ep_matches || fail "endpoints differ from status.dnsRecords: $(ep_json | jq -c .spec.endpoints)"
+	poll 60 k -n "$NS" get svc xd -o name >/dev/null || fail "no Service"
+	k -n "$NS" patch svc xd --subresource=status --type=merge \
+		-p "{\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"$LB\"}]}}}" >/dev/null
+	poll 60 ep_has_a || fail "no A endpoint for $LB: $(ep_json | jq -c .spec.endpoints)"
+	poll 30 ep_matches || fail "endpoints differ after the address: $(ep_json | jq -c .spec.endpoints)"
+}
+
+t_external_dns_drift() {
+	k -n "$NS" patch dnsendpoints.externaldns.k8s.io xd --type=merge \
+		-p '{"spec":{"endpoints":[{"dnsName":"xd.example.test","recordType":"A","targets":["198.51.100.1"]}]}}' >/dev/null
+	poll 60 ep_matches || fail "the hand edit stayed: $(ep_json | jq -c .spec.endpoints)"
+	k -n "$NS" patch chatmailrelay xd --type=merge -p '{"spec":{"dns":{"externalDNS":{"enabled":false}}}}' >/dev/null
+	poll 60 ep_gone || fail "DNSEndpoint still there with the field off"
+}
+
 main() {
 	lib_init
 	trap dns_cleanup EXIT
@@ -237,6 +282,9 @@ main() {
 		command -v "$t" >/dev/null || { echo "Bail out! $t missing (make deps)"; exit 1; }
 	done
 	install_crd
+	EXTDNS_CRD=$("$ROOT/hack/external-dns-crd.sh") || { echo "Bail out! hack/external-dns-crd.sh failed"; exit 1; }
+	k apply --server-side -f "$EXTDNS_CRD" >/dev/null
+	k wait --for=condition=Established --timeout=30s crd/dnsendpoints.externaldns.k8s.io >/dev/null
 	NS=$(new_ns dns)
 	DNSDIR=$WORK/dns
 	mkdir -p "$DNSDIR"
@@ -250,6 +298,9 @@ main() {
 	check "wrong zone: RecordsWrong with what was found, an event; asked NSD, not the cache" t_wrong
 	check "MX and DKIM missing: RecordsMissing, and what follows" t_missing
 	check "NSD down: LookupFailed, Ready stays; back up: DNSReady True" t_down_and_back
+	check "dns.externalDNS: a DNSEndpoint owned by the relay holds its records" t_external_dns
+	check "the DNSEndpoint is restored after a hand edit, deleted when turned off" t_external_dns_drift
+	k delete crd dnsendpoints.externaldns.k8s.io --ignore-not-found --wait=false >/dev/null 2>&1 || true
 	tap_done
 }
 

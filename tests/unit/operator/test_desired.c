@@ -99,6 +99,73 @@ test_objects(void **state)
 	buf_deinit(&names);
 }
 
+/* dns.externalDNS: the DNSEndpoint holds status.dnsRecords as
+ * external-dns takes them, one endpoint per name and type; none
+ * without the field or without records */
+static void
+test_dnsendpoint(void **state)
+{
+	struct fixture f;
+	struct buf err = BUF_INIT(1024), eps = BUF_INIT(4096);
+	cJSON *list,
+		*recs = cJSON_Parse(
+			"[{\"name\":\"chat.example.org.\",\"type\":\"A\","
+			"\"value\":\"192.0.2.1\"},"
+			"{\"name\":\"chat.example.org.\",\"type\":\"MX\","
+			"\"value\":\"10 chat.example.org.\"},"
+			"{\"name\":\"s._domainkey.chat.example.org.\","
+			"\"type\":\"TXT\",\"value\":\"\\\"v=DKIM1;p=AB\\\" "
+			"\\\"CD\\\"\"},"
+			"{\"name\":\"chat.example.org.\",\"type\":\"TXT\","
+			"\"value\":\"\\\"v=spf1 a ~all\\\"\"},"
+			"{\"name\":\"chat.example.org.\",\"type\":\"A\","
+			"\"value\":\"192.0.2.2\"}]");
+	const cJSON *o, *e, *t;
+
+	(void)state;
+	assert_non_null(recs);
+	fixture_setup(&f,
+		      "{\"domain\":\"chat.example.org\","
+		      "\"dns\":{\"externalDNS\":{\"enabled\":true}}}",
+		      0);
+	assert_int(desired_build(&f.in, &list, &err), 0);
+	assert_null(fixture_find(list, "DNSEndpoint", "chat")); /* no records */
+	cJSON_Delete(list);
+	f.in.dns_records = recs;
+	assert_int(desired_build(&f.in, &list, &err), 0);
+	o = fixture_find(list, "DNSEndpoint", "chat");
+	assert_non_null(o);
+	check_meta(o);
+	assert_str(util_get_str(o, "apiVersion"),
+		   "externaldns.k8s.io/v1alpha1");
+	cJSON_ArrayForEach(e, util_get(o, "spec.endpoints"))
+	{
+		(void)buf_printf(&eps, "%s %s %d", util_get_str(e, "dnsName"),
+				 util_get_str(e, "recordType"),
+				 (int)util_get_num(e, "recordTTL", 0));
+		cJSON_ArrayForEach(t, util_get(e, "targets"))(void)
+			buf_printf(&eps, " [%s]", t->valuestring);
+		(void)buf_puts(&eps, "\n");
+	}
+	assert_str(buf_cstr(&eps),
+		   "chat.example.org A 3600 [192.0.2.1] [192.0.2.2]\n"
+		   "chat.example.org MX 3600 [10 chat.example.org]\n"
+		   "s._domainkey.chat.example.org TXT 3600 [v=DKIM1;p=ABCD]\n"
+		   "chat.example.org TXT 3600 [v=spf1 a ~all]\n");
+	cJSON_Delete(list);
+	fixture_teardown(&f);
+	/* the field off: no DNSEndpoint even with records */
+	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 0);
+	f.in.dns_records = recs;
+	assert_int(desired_build(&f.in, &list, &err), 0);
+	assert_null(fixture_find(list, "DNSEndpoint", "chat"));
+	cJSON_Delete(list);
+	fixture_teardown(&f);
+	cJSON_Delete(recs);
+	buf_deinit(&err);
+	buf_deinit(&eps);
+}
+
 /* hash_of: the StatefulSet's config hash for a spec */
 static void
 hash_of(const char *spec, const char *vct, char *out, char *vct_out)
@@ -241,6 +308,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_objects),
 		cmocka_unit_test(test_config_hash_and_vct),
+		cmocka_unit_test(test_dnsendpoint),
 		cmocka_unit_test(test_pvc_and_secret),
 		cmocka_unit_test(test_desired_hash_matches_projection),
 	};
