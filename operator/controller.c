@@ -463,7 +463,9 @@ env_dns_want(void *arg, const char *key, const char *domain,
 {
 	struct controller *ctl = arg;
 
-	if (ctl->dns != NULL)
+	/* a reconcile that ran while its relay was deleted must not bring
+	 * back the check relay_event forgot */
+	if (ctl->dns != NULL && informer_get(ctl->relays, key) != NULL)
 		dnscheck_want(ctl->dns, key, domain, records);
 }
 
