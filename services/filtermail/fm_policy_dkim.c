@@ -263,8 +263,8 @@ start_lookups(struct origin *c)
 			       c->sig[i].s, c->sig[i].d);
 	}
 	for (i = 0; i < c->nsig; i++)
-		c->job[i].q = dns_lookup_txt(
-			c->base.pol->dns, c->job[i].name, on_key, &c->job[i]);
+		c->job[i].q = dns_lookup_txt(c->base.pol->dns, c->job[i].name,
+					     on_key, &c->job[i]);
 	c->starting = 0;
 	return maybe_finish(c);
 }

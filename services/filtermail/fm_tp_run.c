@@ -247,8 +247,7 @@ host_start(struct fm_tp_run *r)
 	r->pending = tp->o.ipv6 ? 2 : 1;
 	r->q_a = dns_lookup(tp->dns, host, DNS_A, on_a, r);
 	if (tp->o.ipv6)
-		r->q_aaaa =
-			dns_lookup(tp->dns, host, DNS_AAAA, on_aaaa, r);
+		r->q_aaaa = dns_lookup(tp->dns, host, DNS_AAAA, on_aaaa, r);
 }
 
 /* host_failed: this host is out (why); on to the next */

@@ -16,74 +16,70 @@
 
 #define DKIM "\"v=DKIM1;k=rsa;p=MIIBIjAN\" \"BgkqhkiG;s=email;t=s\""
 
+/* wanted record, values found, the state they make */
+static const struct {
+	const char *type, *want;
+	const char *found[3];
+	enum dnscheck_state st;
+} cases[] = {
+	{ "A", "192.0.2.1", { NULL }, DC_MISSING },
+	{ "A", "192.0.2.1", { "192.0.2.1" }, DC_OK },
+	{ "A", "192.0.2.1", { "192.0.2.9", "192.0.2.1" }, DC_OK },
+	{ "A", "192.0.2.1", { "192.0.2.9" }, DC_WRONG },
+	{ "AAAA", "2001:db8::1", { "2001:db8:0::1" }, DC_OK },
+	{ "AAAA", "2001:db8::1", { "2001:db8::2" }, DC_WRONG },
+	{ "MX", "10 c.example.", { "10 C.Example." }, DC_OK },
+	{ "MX", "10 c.example.", { "20 c.example" }, DC_OK },
+	{ "MX", "10 c.example.", { "10 mx.other." }, DC_WRONG },
+	{ "CNAME", "c.example.", { "c.example." }, DC_OK },
+	{ "CNAME", "c.example.", { "elsewhere.example." }, DC_WRONG },
+	{ "SRV", "0 1 465 c.example.", { "5 0 465 c.example." }, DC_OK },
+	{ "SRV", "0 1 465 c.example.", { "0 1 587 c.example." }, DC_WRONG },
+	{ "TXT", "\"v=spf1 a ~all\"", { "\"v=spf1  a ~all\"" }, DC_OK },
+	{ "TXT",
+	  "\"v=spf1 a ~all\"",
+	  { "\"google-site-verification=x\"", "\"v=spf1 mx -all\"" },
+	  DC_WRONG },
+	{ "TXT",
+	  "\"v=spf1 a ~all\"",
+	  { "\"google-site-verification=x\"" },
+	  DC_MISSING },
+	{ "TXT",
+	  "\"v=DMARC1;p=reject;adkim=s;aspf=s\"",
+	  { "\"v=DMARC1; p=reject; adkim=s; aspf=s;\"" },
+	  DC_OK },
+	{ "TXT",
+	  "\"v=DMARC1;p=reject;adkim=s;aspf=s\"",
+	  { "\"v=DMARC1; p=none\"" },
+	  DC_WRONG },
+	{ "TXT",
+	  DKIM,
+	  { "\"v=DKIM1;k=rsa;p=MIIBIjANBgkqhkiG;s=email;t=s\"" },
+	  DC_OK },
+	/* a key differing in case is another key */
+	{ "TXT",
+	  DKIM,
+	  { "\"v=DKIM1;k=rsa;p=MIIBIJANBgkqhkiG;s=email;t=s\"" },
+	  DC_WRONG },
+	{ "TXT", "\"dkim=discardable\"", { "\"dkim=all\"" }, DC_WRONG },
+	{ "CAA",
+	  "0 issue \"letsencrypt.org\"",
+	  { "0 iodef \"mailto:a@b\"", "0 issue \"letsencrypt.org; "
+				      "accounturi=x\"" },
+	  DC_OK },
+	{ "CAA",
+	  "0 issue \"letsencrypt.org\"",
+	  { "0 issue \"pki.goog\"" },
+	  DC_WRONG },
+	{ "CAA",
+	  "0 issue \"letsencrypt.org\"",
+	  { "0 iodef \"mailto:a@b\"" },
+	  DC_MISSING },
+};
+
 static void
 test_compare(void **state)
 {
-	static const struct {
-		const char *type, *want;
-		const char *found[3];
-		enum dnscheck_state st;
-	} cases[] = {
-		{ "A", "192.0.2.1", { NULL }, DC_MISSING },
-		{ "A", "192.0.2.1", { "192.0.2.1" }, DC_OK },
-		{ "A", "192.0.2.1", { "192.0.2.9", "192.0.2.1" }, DC_OK },
-		{ "A", "192.0.2.1", { "192.0.2.9" }, DC_WRONG },
-		{ "AAAA", "2001:db8::1", { "2001:db8:0::1" }, DC_OK },
-		{ "AAAA", "2001:db8::1", { "2001:db8::2" }, DC_WRONG },
-		{ "MX", "10 c.example.", { "10 C.Example." }, DC_OK },
-		{ "MX", "10 c.example.", { "20 c.example" }, DC_OK },
-		{ "MX", "10 c.example.", { "10 mx.other." }, DC_WRONG },
-		{ "CNAME", "c.example.", { "c.example." }, DC_OK },
-		{ "CNAME", "c.example.", { "elsewhere.example." }, DC_WRONG },
-		{ "SRV",
-		  "0 1 465 c.example.",
-		  { "5 0 465 c.example." },
-		  DC_OK },
-		{ "SRV",
-		  "0 1 465 c.example.",
-		  { "0 1 587 c.example." },
-		  DC_WRONG },
-		{ "TXT", "\"v=spf1 a ~all\"", { "\"v=spf1  a ~all\"" }, DC_OK },
-		{ "TXT",
-		  "\"v=spf1 a ~all\"",
-		  { "\"google-site-verification=x\"", "\"v=spf1 mx -all\"" },
-		  DC_WRONG },
-		{ "TXT",
-		  "\"v=spf1 a ~all\"",
-		  { "\"google-site-verification=x\"" },
-		  DC_MISSING },
-		{ "TXT",
-		  "\"v=DMARC1;p=reject;adkim=s;aspf=s\"",
-		  { "\"v=DMARC1; p=reject; adkim=s; aspf=s;\"" },
-		  DC_OK },
-		{ "TXT",
-		  "\"v=DMARC1;p=reject;adkim=s;aspf=s\"",
-		  { "\"v=DMARC1; p=none\"" },
-		  DC_WRONG },
-		{ "TXT",
-		  DKIM,
-		  { "\"v=DKIM1;k=rsa;p=MIIBIjANBgkqhkiG;s=email;t=s\"" },
-		  DC_OK },
-		/* a key differing in case is another key */
-		{ "TXT",
-		  DKIM,
-		  { "\"v=DKIM1;k=rsa;p=MIIBIJANBgkqhkiG;s=email;t=s\"" },
-		  DC_WRONG },
-		{ "TXT", "\"dkim=discardable\"", { "\"dkim=all\"" }, DC_WRONG },
-		{ "CAA",
-		  "0 issue \"letsencrypt.org\"",
-		  { "0 iodef \"mailto:a@b\"", "0 issue \"letsencrypt.org; "
-					      "accounturi=x\"" },
-		  DC_OK },
-		{ "CAA",
-		  "0 issue \"letsencrypt.org\"",
-		  { "0 issue \"pki.goog\"" },
-		  DC_WRONG },
-		{ "CAA",
-		  "0 issue \"letsencrypt.org\"",
-		  { "0 iodef \"mailto:a@b\"" },
-		  DC_MISSING },
-	};
 	size_t i, n;
 
 	(void)state;

@@ -684,7 +684,7 @@ test_dns_codec(void **state)
 
 	(void)state;
 	n = dns_build_query(0x1234, "s._domainkey.example.org.", 16, q,
-			       sizeof(q));
+			    sizeof(q));
 	assert_true(n > 0);
 	assert_int(dns_build_query(1, "a..b", 16, a, sizeof(a)), -EINVAL);
 	assert_int(dns_build_query(1, "", 16, a, sizeof(a)), -EINVAL);
@@ -708,25 +708,24 @@ test_dns_codec(void **state)
 	       14);
 	n += 14;
 	assert_int(dns_parse_txt(a, (size_t)n, 0x1234,
-				    "S._domainkey.example.org", &txt, &tc),
+				 "S._domainkey.example.org", &txt, &tc),
 		   0);
 	assert_int(txt.n, 2);
 	assert_str(txt.rr[0], "p=AB");
 	assert_int(txt.ttl, 16);
 	/* wrong id, wrong name, truncated, pointer loop */
 	assert_int(dns_parse_txt(a, (size_t)n, 0x1235,
-				    "s._domainkey.example.org", &txt, &tc),
+				 "s._domainkey.example.org", &txt, &tc),
 		   -EINVAL);
-	assert_int(
-		dns_parse_txt(a, (size_t)n, 0x1234, "other.org", &txt, &tc),
-		-EINVAL);
+	assert_int(dns_parse_txt(a, (size_t)n, 0x1234, "other.org", &txt, &tc),
+		   -EINVAL);
 	assert_int(dns_parse_txt(a, (size_t)n - 3, 0x1234,
-				    "s._domainkey.example.org", &txt, &tc),
+				 "s._domainkey.example.org", &txt, &tc),
 		   -EINVAL);
 	a[12] = 0xc0;
 	a[13] = 12;
 	assert_int(dns_parse_txt(a, (size_t)n, 0x1234,
-				    "s._domainkey.example.org", &txt, &tc),
+				 "s._domainkey.example.org", &txt, &tc),
 		   -EINVAL);
 }
 
@@ -765,7 +764,7 @@ test_dns_refused(void **state)
 	(void)evloop_run_once(fx.loop, 0);
 	t0 = evloop_now(fx.loop);
 	q = dns_lookup_txt(dns, "s._domainkey.example.org", on_refused_txt,
-			      NULL);
+			   NULL);
 	assert_non_null(q);
 	for (i = 0; refused_calls == 0 && i < 50; i++)
 		(void)evloop_run_once(fx.loop, 100);

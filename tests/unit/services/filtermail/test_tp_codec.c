@@ -291,9 +291,8 @@ test_dns_mx(void **state)
 	n = dns_build_query(7, "example.org", DNS_MX, q, sizeof(q));
 	assert_true(n > 0);
 	len = dns_answer(pkt, q, n, rr_mx, sizeof(rr_mx) - 1, 2, 0);
-	assert_int(
-		dns_parse(pkt, len, 7, "example.org.", DNS_MX, &rrs, &tc),
-		0);
+	assert_int(dns_parse(pkt, len, 7, "example.org.", DNS_MX, &rrs, &tc),
+		   0);
 	assert_int(rrs.n, 2);
 	assert_str(rrs.rr[0], "mx1.example.org");
 	assert_int(rrs.pref[0], 10);
@@ -315,24 +314,18 @@ test_dns_mx_bad(const unsigned char *q, int n)
 	/* an MX whose name runs past its rdata is malformed */
 	len = dns_answer(pkt, q, n, rr_mx, sizeof(rr_mx) - 1, 2, 0);
 	pkt[len - 17] = 0x12; /* "mx0" label 18 long */
-	assert_int(
-		dns_parse(pkt, len, 7, "example.org", DNS_MX, &rrs, &tc),
-		-EINVAL);
+	assert_int(dns_parse(pkt, len, 7, "example.org", DNS_MX, &rrs, &tc),
+		   -EINVAL);
 	len = dns_answer(pkt, q, n, rr_null_mx, sizeof(rr_null_mx) - 1, 1, 0);
-	assert_int(
-		dns_parse(pkt, len, 7, "example.org", DNS_MX, &rrs, &tc),
-		0);
+	assert_int(dns_parse(pkt, len, 7, "example.org", DNS_MX, &rrs, &tc), 0);
 	assert_int(rrs.n, 1);
 	assert_str(rrs.rr[0], "");
 	/* NXDOMAIN comes back as its RCODE */
 	len = dns_answer(pkt, q, n, (const unsigned char *)"", 0, 0, 3);
-	assert_int(
-		dns_parse(pkt, len, 7, "example.org", DNS_MX, &rrs, &tc),
-		3);
+	assert_int(dns_parse(pkt, len, 7, "example.org", DNS_MX, &rrs, &tc), 3);
 	/* the wrong type in the question is not our answer */
-	assert_int(
-		dns_parse(pkt, len, 7, "example.org", DNS_A, &rrs, &tc),
-		-EINVAL);
+	assert_int(dns_parse(pkt, len, 7, "example.org", DNS_A, &rrs, &tc),
+		   -EINVAL);
 }
 
 /* test_dns_addr: A and AAAA answers as text */
@@ -347,19 +340,18 @@ test_dns_addr(void **state)
 	(void)state;
 	n = dns_build_query(8, "mx1.example.org", DNS_A, q, sizeof(q));
 	len = dns_answer(pkt, q, n, rr_a, sizeof(rr_a) - 1, 1, 0);
-	assert_int(dns_parse(pkt, len, 8, "mx1.example.org", DNS_A, &rrs,
-				&tc),
+	assert_int(dns_parse(pkt, len, 8, "mx1.example.org", DNS_A, &rrs, &tc),
 		   0);
 	assert_str(rrs.rr[0], "192.0.2.1");
 	pkt[len - 5] = 5; /* rdlength 5: not an IPv4 address */
-	assert_int(dns_parse(pkt, len + 1, 8, "mx1.example.org", DNS_A,
-				&rrs, &tc),
-		   -EINVAL);
+	assert_int(
+		dns_parse(pkt, len + 1, 8, "mx1.example.org", DNS_A, &rrs, &tc),
+		-EINVAL);
 	n = dns_build_query(9, "mx1.example.org", DNS_AAAA, q, sizeof(q));
 	len = dns_answer(pkt, q, n, rr_aaaa, sizeof(rr_aaaa) - 1, 1, 0);
-	assert_int(dns_parse(pkt, len, 9, "mx1.example.org", DNS_AAAA,
-				&rrs, &tc),
-		   0);
+	assert_int(
+		dns_parse(pkt, len, 9, "mx1.example.org", DNS_AAAA, &rrs, &tc),
+		0);
 	assert_str(rrs.rr[0], "2001:db8::1");
 }
 
