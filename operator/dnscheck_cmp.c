@@ -136,7 +136,8 @@ txt_kind(const char *norm, char *out, size_t outsize)
 static enum dnscheck_state
 cmp_txt(const char *want, const char *const *found, size_t n)
 {
-	char w[4096], f[4096], wk[32], fk[32];
+	/* zeroed: the analyser cannot follow txt_norm's terminator */
+	char w[4096] = { 0 }, f[4096] = { 0 }, wk[32], fk[32];
 	enum dnscheck_state st = DC_MISSING;
 	size_t i;
 
