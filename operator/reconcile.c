@@ -89,6 +89,21 @@ kept_on_delete(struct rec *r)
 	return kept;
 }
 
+/* is_letsencrypt: an ACME directory URL of Let's Encrypt's (production
+ * or staging: both issue under the CAA name letsencrypt.org) */
+static int
+is_letsencrypt(const char *url)
+{
+	const char *h = url != NULL ? strstr(url, "://") : NULL;
+	size_t n;
+
+	if (h == NULL)
+		return 0;
+	h += 3;
+	n = strcspn(h, "/:");
+	return n >= 20 && strncmp(h + n - 20, ".api.letsencrypt.org", 20) == 0;
+}
+
 /* dns_inputs: what status.dnsRecords is built from into in (the
  * Service and DKIM Secret copied into svc and dkim; clear them) */
 static void
@@ -104,8 +119,10 @@ dns_inputs(struct rec *r, struct status_in *in, struct child *svc,
 	else if (rec_child(r, OK_SECRET, r->dkim_secret, dkim))
 		in->dkim_txt = dkim->dkim_txt;
 	in->strict_tls = r->spec && r->spec->tls.mode != SPEC_TLS_SELF_SIGNED;
-	/* upstream's ACME CA, the one the CAA record must allow */
-	if (r->spec && r->spec->tls.mode == SPEC_TLS_ACME)
+	/* the CAA record allows the ACME CA: Let's Encrypt (upstream's);
+	 * another directory's CAA name cannot be told from its URL */
+	if (r->spec && r->spec->tls.mode == SPEC_TLS_ACME &&
+	    is_letsencrypt(r->spec->tls.acme_directory))
 		in->caa_issuer = "letsencrypt.org";
 	sts_id(r->relay, id, idsize);
 	in->sts_id = id;

@@ -161,7 +161,7 @@ ready_true() { expect_eq "Ready" "$(cond "$NS" dc Ready)" True; }
 
 t_setup() {
 	bind_pvs "$NS" dc
-	relay dc "$NS" dc.example.test | k apply -f - >/dev/null
+	relay dc "$NS" dc.example.test '  tls: {mode: SelfSigned}' | k apply -f - >/dev/null
 	poll 60 k -n "$NS" get svc dc -o name >/dev/null || fail "no Service"
 	k -n "$NS" patch svc dc --subresource=status --type=merge \
 		-p "{\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"$LB\"}]}}}" >/dev/null
@@ -256,7 +256,8 @@ ep_has_dkim() { ep_json | jq -e '.spec.endpoints[] | select(.recordType == "TXT"
 ep_gone() { ! k -n "$NS" get dnsendpoints.externaldns.k8s.io xd -o name >/dev/null 2>&1; }
 
 t_external_dns() {
-	relay xd "$NS" xd.example.test '  dns: {externalDNS: {enabled: true}}' | k apply -f - >/dev/null
+	relay xd "$NS" xd.example.test '  tls: {mode: SelfSigned}
+  dns: {externalDNS: {enabled: true}}' | k apply -f - >/dev/null
 	poll 60 ep_has_dkim || fail "no DNSEndpoint with the DKIM key: $(ep_json | jq -c .spec)"
 	expect_eq "owner" "$(ep_json | jq -r '.metadata.ownerReferences[0].kind + "/" + .metadata.ownerReferences[0].name')" ChatmailRelay/xd
 	poll 30 ep_matches || fail "endpoints differ from status.dnsRecords: $(ep_json | jq -c .spec.endpoints)"
