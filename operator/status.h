@@ -15,7 +15,7 @@
  *                       MX, _mta-sts TXT + mta-sts CNAME (real
  *                       certificates only), www CNAME, DKIM TXT (all
  *                       required), SPF, DMARC, ADSP, SRV, CAA naming
- *                       the CA in ACME mode (recommended)
+ *                       Let's Encrypt in ACME mode (recommended)
  *   dnsCheck, DNSReady  the last live check of those records
  *                       (operator/dnscheck.h); until the operator has
  *                       one, the previous status's are kept
