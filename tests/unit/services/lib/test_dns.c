@@ -30,8 +30,10 @@ answer(unsigned char *out, const unsigned char *q, int n, unsigned flags2,
 	out[7] = (unsigned char)ancount;
 	out[9] = (unsigned char)nscount;
 	out[11] = 0;
-	memcpy(out + qlen, an, anlen);
-	memcpy(out + qlen + anlen, ns, nslen);
+	if (anlen > 0)
+		memcpy(out + qlen, an, anlen);
+	if (nslen > 0)
+		memcpy(out + qlen + anlen, ns, nslen);
 	return qlen + anlen + nslen;
 }
 
