@@ -80,10 +80,15 @@ nsd_stop() {
 	rm -f "$DNSDIR/nsd.ours"
 }
 
+# dnsmasq_start: the caching resolver. Without negative caching: the
+# operator asks it for the NS of dc.example.test before the test
+# publishes the relay's records, and the NXDOMAIN (kept for the SOA's
+# 3600 s) would then answer the test's own MX query in t_correct.
+# Positive answers are cached, which t_wrong relies on.
 dnsmasq_start() {
 	dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts \
 		--listen-address="$RESOLVER" --bind-interfaces --port=53 \
-		--server="/example.test/$AUTH" --cache-size=1000 \
+		--server="/example.test/$AUTH" --cache-size=1000 --no-negcache \
 		--pid-file="$DNSDIR/dnsmasq.pid" \
 		--log-facility="$DNSDIR/dnsmasq.log" >/dev/null 2>&1 &
 	DNSMASQ_PID=$!
