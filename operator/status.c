@@ -183,7 +183,10 @@ acme_cond(cJSON *conds, const struct status_in *in)
 
 /* dns_check: DNSReady and status.dnsCheck from the last check, else
  * carried over from the previous status (an operator that just started
- * has not checked yet) */
+ * has not checked yet). An empty dnsCheck (the zone was not found) is
+ * left out: a server-side apply of {} over the subfields this manager
+ * owned turns the field into null, which the schema refuses, and the
+ * whole status write with it. */
 static void
 dns_check(cJSON *st, cJSON *conds, const struct status_in *in)
 {
@@ -194,8 +197,10 @@ dns_check(cJSON *st, cJSON *conds, const struct status_in *in)
 	if (in->dns != NULL) {
 		add_cond(conds, in, "DNSReady", in->dns->ready, in->dns->reason,
 			 buf_cstr(&in->dns->message));
-		cJSON_AddItemToObject(st, "dnsCheck",
-				      cJSON_Duplicate(in->dns->check, 1));
+		if (in->dns->check != NULL && in->dns->check->child != NULL)
+			cJSON_AddItemToObject(
+				st, "dnsCheck",
+				cJSON_Duplicate(in->dns->check, 1));
 		return;
 	}
 	if (ost != NULL)
@@ -204,7 +209,7 @@ dns_check(cJSON *st, cJSON *conds, const struct status_in *in)
 				 ? util_get_str(old, "reason")
 				 : "",
 			 util_get_str(old, "message"));
-	if (cJSON_IsObject(oc))
+	if (cJSON_IsObject(oc) && oc->child != NULL)
 		cJSON_AddItemToObject(st, "dnsCheck", cJSON_Duplicate(oc, 1));
 }
 

@@ -290,6 +290,18 @@ test_dns_check(void **state)
 	assert_str(util_get_str(st2, "dnsCheck.zone"), "example.org");
 	cJSON_Delete(st2);
 	cJSON_Delete(st);
+	/* the zone not found: the check is {}, and no dnsCheck is written
+	 * (an applied {} becomes null at the apiserver) */
+	cJSON_Delete(res.check);
+	res.check = cJSON_CreateObject();
+	(void)snprintf(res.reason, sizeof(res.reason), "LookupFailed");
+	in.dns = &res;
+	in.old_status = NULL;
+	st = status_build(&in);
+	assert_str(util_get_str(status_condition(st, "DNSReady"), "reason"),
+		   "LookupFailed");
+	assert_null(util_get(st, "dnsCheck"));
+	cJSON_Delete(st);
 	dnscheck_result_clear(&res);
 }
 
