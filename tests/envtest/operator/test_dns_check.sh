@@ -84,11 +84,13 @@ nsd_stop() {
 # operator asks it for the NS of dc.example.test before the test
 # publishes the relay's records, and the NXDOMAIN (kept for the SOA's
 # 3600 s) would then answer the test's own MX query in t_correct.
-# Positive answers are cached, which t_wrong relies on.
+# MX answers are cached (dnsmasq caches only A, AAAA, CNAME and SRV
+# unless told), which t_wrong relies on.
 dnsmasq_start() {
 	dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts \
 		--listen-address="$RESOLVER" --bind-interfaces --port=53 \
 		--server="/example.test/$AUTH" --cache-size=1000 --no-negcache \
+		--cache-rr=MX \
 		--pid-file="$DNSDIR/dnsmasq.pid" \
 		--log-facility="$DNSDIR/dnsmasq.log" >/dev/null 2>&1 &
 	DNSMASQ_PID=$!
