@@ -9,6 +9,17 @@
 #   hack/relay-dns.sh status    running or not, and the records served
 #   hack/relay-dns.sh stop      stop dnsmasq (by PID), remove what it
 #                               created
+#   hack/relay-dns.sh outage DOMAIN
+#                               a DNS outage for DOMAIN (the soak,
+#                               tests/soak): its records are withdrawn and
+#                               its queries forwarded to a server that
+#                               does not answer (127.0.0.1#9), so every
+#                               lookup under DOMAIN fails with SERVFAIL, a
+#                               temporary error, as when a domain's name
+#                               servers are unreachable; other domains
+#                               stay served
+#   hack/relay-dns.sh restore DOMAIN
+#                               end the outage: DOMAIN's records are back
 #
 # Records per relay (as upstream's `cmdeploy dns` asks for, docs/UPSTREAM.md,
 # DNS records):
@@ -32,6 +43,8 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 DNSDIR=$BASE/.dns
 PIDFILE=$DNSDIR/dnsmasq.pid
+# domains in an outage, one a line (outage/restore)
+OUTAGE=$BASE/dns-outage
 
 pid_alive() { # a zombie counts as gone
 	local st
@@ -79,6 +92,11 @@ zone_for() {
 	# shellcheck disable=SC1090
 	. "$1"
 	echo "# $1"
+	if grep -qsxF "$DOMAIN" "$OUTAGE"; then
+		echo "# outage (hack/relay-dns.sh outage): nothing answers"
+		echo "server=/$DOMAIN/127.0.0.1#9"
+		return 0
+	fi
 	echo "local=/$DOMAIN/"
 	echo "host-record=$DOMAIN,$ADDR"
 	echo "cname=www.$DOMAIN,$DOMAIN"
@@ -162,8 +180,18 @@ stop)
 	dns_stop_daemon
 	net_dns_down
 	;;
+outage | restore)
+	[ -n "${2:-}" ] || { echo "usage: $0 $1 DOMAIN" >&2; exit 64; }
+	mkdir -p "$BASE"
+	touch "$OUTAGE"
+	grep -vxF "$2" "$OUTAGE" >"$OUTAGE.tmp" || true
+	[ "$1" = restore ] || echo "$2" >>"$OUTAGE.tmp"
+	mv "$OUTAGE.tmp" "$OUTAGE"
+	dns_reload
+	echo "relay-dns: $1 $2"
+	;;
 *)
-	echo "usage: $0 reload|status|stop" >&2
+	echo "usage: $0 reload|status|stop|outage|restore" >&2
 	exit 64
 	;;
 esac

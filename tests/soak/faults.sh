@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# faults.sh: the soak's faults (tests/soak/soak.sh sources it, after
+# tests/integration/relay/lib.sh). A fault KIND on relay NAME is two
+# steps, fault_on and fault_off, with its duration between them (the
+# plan of tests/soak/soak.py: "START KIND NAME DURATION").
+#
+#   soak_kinds                the kinds this harness can play, one a line
+#   fault_on KIND NAME ENV    start the fault
+#   fault_off KIND NAME ENV   end it: the relay recovers by itself from
+#                             here (Postfix retries what it deferred)
+#
+# Kinds on the local relays (hack/local-relay.sh):
+#   kill-COMPONENT   SIGKILL of the process in the harness's pid file
+#                    (filtermail-outgoing, -incoming, -transport,
+#                    doveauth, metadata: pids/NAME.pid; postfix and
+#                    dovecot: their masters' own pid files); off: the
+#                    harness's "start", as a supervisor would (retried)
+#   volume-full      the relay's vmail volume (a tmpfs of SOAK_VMAIL_SIZE
+#                    that soak.sh mounts before the relay starts) filled
+#                    to the last byte; off: the file removed
+#   peer-down        the relay's Postfix and nginx stopped (port 25 and
+#                    HTTPS /mxdeliv refuse, so its peer defers); the
+#                    plan keeps it down longer than a retry interval
+#   dns-outage       hack/relay-dns.sh outage DOMAIN (SERVFAIL for every
+#                    name under the relay's domain); off: restore
+# Another harness (hack/relay-k8s.sh on the node) plays peer-down and
+# dns-outage through the same stop/start and relay-dns.sh; its own kinds
+# (the relay Pod deleted, kube-apiserver and etcd restarted during a
+# spec change) go here as more fault_on/fault_off cases and in
+# soak_kinds, and soak.py's KINDS with their resources and durations.
+
+# shellcheck disable=SC2034 # for soak.sh
+SOAK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SOAK_SERVICES="filtermail-outgoing filtermail-incoming filtermail-transport doveauth metadata"
+
+harness_is_local() { [ "$(basename "$RELAY_HARNESS")" = local-relay.sh ]; }
+
+# kill_pidfile ROOT COMPONENT: where the harness keeps its PID
+kill_pidfile() {
+	case $2 in
+	postfix) echo "$1/spool/postfix/pid/master.pid" ;;
+	dovecot) echo "$1/run/dovecot/master.pid" ;;
+	*) echo "$1/pids/$2.pid" ;;
+	esac
+}
+
+soak_kinds() { # soak_kinds ENV: the kinds this relay and harness play
+	local root c
+	if harness_is_local; then
+		root=$(renv "$1" ROOT)
+		for c in $SOAK_SERVICES postfix dovecot; do
+			[ -s "$(kill_pidfile "$root" "$c")" ] && echo "kill-$c"
+		done
+		mountpoint -q "$root/vmail" && echo volume-full
+	fi
+	echo peer-down
+	echo dns-outage
+}
+
+# retry N CMD...: CMD until it succeeds, N times at most, 1 s apart
+retry() {
+	local n=$1 i
+	shift
+	for ((i = 1; i <= n; i++)); do
+		"$@" && return 0
+		sleep 1
+	done
+	return 1
+}
+
+fill_volume() { # fill_volume DIR: write until the file system is full
+	dd if=/dev/zero of="$1/.soak-fill" bs=1M status=none 2>/dev/null
+	dd if=/dev/zero of="$1/.soak-fill" bs=4k oflag=append conv=notrunc \
+		status=none 2>/dev/null
+	[ "$(df --output=avail -B1 "$1" | tail -n 1)" -lt 65536 ]
+}
+
+fault_on() { # fault_on KIND NAME ENV
+	local kind=$1 name=$2 env=$3 f pid
+	case $kind in
+	kill-*)
+		f=$(kill_pidfile "$(renv "$env" ROOT)" "${kind#kill-}")
+		pid=$(head -n 1 "$f" 2>/dev/null | tr -dc 0-9)
+		[ -n "$pid" ] || { echo "no PID in $f"; return 1; }
+		kill -KILL "$pid" && echo "pid $pid"
+		;;
+	volume-full) fill_volume "$(renv "$env" ROOT)/vmail" ;;
+	peer-down)
+		"$RELAY_HARNESS" stop "$name" postfix &&
+			"$RELAY_HARNESS" stop "$name" nginx
+		;;
+	dns-outage) "$TOP/hack/relay-dns.sh" outage "$(renv "$env" DOMAIN)" ;;
+	*)
+		echo "no fault $kind"
+		return 1
+		;;
+	esac
+}
+
+fault_off() { # fault_off KIND NAME ENV
+	local kind=$1 name=$2 env=$3
+	case $kind in
+	kill-*) retry 10 "$RELAY_HARNESS" start "$name" "${kind#kill-}" ;;
+	volume-full) rm -f "$(renv "$env" ROOT)/vmail/.soak-fill" ;;
+	peer-down)
+		retry 10 "$RELAY_HARNESS" start "$name" postfix &&
+			retry 10 "$RELAY_HARNESS" start "$name" nginx
+		;;
+	dns-outage) "$TOP/hack/relay-dns.sh" restore "$(renv "$env" DOMAIN)" ;;
+	esac
+}
+
+# run_fault T0 START KIND NAME DURATION ENV LOG: at T0+START (epoch
+# seconds) start the fault, end it DURATION later; one line each to LOG
+run_fault() {
+	local t0=$1 start=$2 kind=$3 name=$4 dur=$5 env=$6 log=$7 out rc
+	sleep "$(awk "BEGIN { d = $t0 + $start - $(date +%s.%N); print (d > 0 ? d : 0) }")"
+	out=$(fault_on "$kind" "$name" "$env" 2>&1)
+	rc=$?
+	echo "T+$(since "$t0") on $kind $name rc=$rc $(echo "$out" | tail -n 1)" >>"$log"
+	sleep "$dur"
+	out=$(fault_off "$kind" "$name" "$env" 2>&1)
+	rc=$?
+	echo "T+$(since "$t0") off $kind $name rc=$rc $(echo "$out" | tail -n 1)" >>"$log"
+}
+
+since() { awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $1 }"; }

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# soak.sh: no accepted message lost under load and faults (make soak;
+# the short run is tests/integration/soak/test_soak.sh). TAP output.
+#
+# Two relays (RELAY_HARNESS, default hack/local-relay.sh, through
+# tests/integration/relay/lib.sh), SOAK_ACCOUNTS accounts on each, and
+# tests/soak/soak.py sending SOAK_MESSAGES PGP/MIME messages (real gpg)
+# at a steady rate, local and federated, each with a unique Message-ID,
+# while the fault plan runs: every kind of tests/soak/faults.sh once, one
+# at a time, then in rounds where they overlap, until the load ends (at
+# least SOAK_ROUNDS rounds: every fault at least that often). The plan
+# comes from SOAK_SEED (printed; the same seed gives the same plan and
+# the same messages). Then the relays recover on their own (Postfix
+# retries what it deferred; the soak lowers the retry interval to
+# SOAK_BACKOFF seconds, below), the queues are flushed if mail is still
+# waiting, and every mailbox is read over IMAP. The result line:
+#
+#   sent N, accepted N, delivered N, duplicated N, lost N, longest delay S s
+#
+# It fails on any accepted message not in its recipient's INBOX, on a
+# queue left non-empty, or on a relay component not running at the end.
+#
+#   SOAK_MESSAGES (2000)  SOAK_RATE (4 per second; lower if the plan is
+#   longer)  SOAK_SEED (random)  SOAK_ROUNDS (2)  SOAK_ACCOUNTS (20)
+#   SOAK_BACKOFF (10 s)  SOAK_KINDS (every kind the harness plays,
+#   comma-separated)  SOAK_VMAIL_SIZE (64m)  SOAK_RECOVER (240 s)
+#
+# Retry interval: Postfix's minimal_backoff_time (default 300 s) and
+# maximal_backoff_time (4000 s) are set on both relays to SOAK_BACKOFF
+# and 3 x SOAK_BACKOFF, queue_run_delay to SOAK_BACKOFF / 2, with
+# postconf -e and postfix reload in the relay's Postfix (relay_postfix),
+# so a fault longer than a retry interval is retried during the soak.
+# shellcheck source=tests/integration/lib/common.sh
+. "$(dirname "$0")/../integration/lib/common.sh"
+# shellcheck source=tests/integration/relay/lib.sh
+. "$TOP/tests/integration/relay/lib.sh"
+# shellcheck source=tests/soak/faults.sh
+. "$TOP/tests/soak/faults.sh"
+
+N=${SOAK_MESSAGES:-2000}
+RATE=${SOAK_RATE:-4}
+SEED=${SOAK_SEED:-$((RANDOM * 32768 + RANDOM))}
+ROUNDS=${SOAK_ROUNDS:-2}
+NACC=${SOAK_ACCOUNTS:-20}
+BACKOFF=${SOAK_BACKOFF:-10}
+RECOVER=${SOAK_RECOVER:-240}
+SP="$PY $SOAK_DIR/soak.py"
+
+relay_prereqs
+tap_init
+relay_workdir soak
+diag "SOAK_SEED=$SEED SOAK_MESSAGES=$N (replay: SOAK_SEED=$SEED SOAK_MESSAGES=$N make soak)"
+T_ALL=$(date +%s.%N)
+
+# the small mail volumes (volume-full): mounted before the relays start,
+# unmounted after they stopped (on_exit runs last in, first out)
+if harness_is_local; then
+	for i in 1 2; do
+		mkdir -p "$W/relays/e2e$i/vmail"
+		mount -t tmpfs -o "size=${SOAK_VMAIL_SIZE:-64m},mode=755" tmpfs \
+			"$W/relays/e2e$i/vmail" || diag "no tmpfs for e2e$i: no volume-full"
+		on_exit "umount '$W/relays/e2e$i/vmail' 2>/dev/null"
+	done
+fi
+relays_up "$W" 2 || { ok 1 "relays e2e1 e2e2 up"; tap_done; }
+ok 0 "relays e2e1 e2e2 up"
+if [ -z "$(renv "$ENV1" NETNS)" ]; then
+	skip "soak" "loopback fallback: no federation"
+	tap_done
+fi
+
+backoff() { # backoff ENV: the soak's retry interval in its Postfix
+	relay_postfix "$1" postconf -e "minimal_backoff_time = ${BACKOFF}s" \
+		"maximal_backoff_time = $((3 * BACKOFF))s" \
+		"queue_run_delay = $(((BACKOFF + 1) / 2))s" &&
+		relay_postfix "$1" postfix reload >/dev/null 2>&1
+}
+backoff "$ENV1" && backoff "$ENV2"
+ok $? "Postfix retry interval ${BACKOFF} s on both relays"
+
+K=$W/gnupg
+on_exit "gpgconf --homedir '$K' --kill gpg-agent 2>/dev/null"
+$SP accounts "$NACC" "$ENV1" "$ENV2" >"$W/accounts" 2>"$W/accounts.err" &&
+	$SP keys "$K" "$W/accounts" >/dev/null 2>"$W/accounts.err"
+rc=$?
+ok $rc "$NACC accounts on each relay, a gpg key each ($(wc -l <"$W/accounts"))"
+if [ $rc -ne 0 ]; then
+	tail -n 5 "$W/accounts.err" | sed 's/^/# /'
+	tap_done
+fi
+
+# the plan: kinds both relays play, rounds until the load would end
+KINDS=${SOAK_KINDS:-$(comm -12 <(soak_kinds "$ENV1" | sort) <(soak_kinds "$ENV2" | sort) | paste -sd,)}
+$SP plan --seed "$SEED" --kinds "$KINDS" --relays e2e1,e2e2 \
+	--min-rounds "$ROUNDS" --until "$(awk "BEGIN { print $N / $RATE }")" \
+	--backoff "$BACKOFF" >"$W/plan"
+ok $? "fault plan: $(wc -l <"$W/plan") faults of $(echo "$KINDS" | tr ',' '\n' | wc -l) kinds"
+sed 's/^/# plan: /' "$W/plan"
+END=$(sort -n "$W/plan" | awk '{ e = $1 + $4; if (e > m) m = e } END { print m + 5 }')
+RATE=$(awk "BEGIN { d = $N / $RATE; if ($END > d) d = $END; printf \"%.3f\", $N / d }")
+diag "load: $N messages at $RATE per second ($(awk "BEGIN { printf \"%.0f\", $N / $RATE }") s), faults until T+$END s"
+
+T0=$(date +%s.%N)
+$SP send --accounts "$W/accounts" --keydir "$K" --count "$N" --rate "$RATE" \
+	--seed "$SEED" "$ENV1" "$ENV2" >"$W/sent" 2>"$W/send.err" &
+SENDER=$!
+on_exit "kill $SENDER 2>/dev/null"
+: >"$W/faults.log"
+FPIDS=()
+while read -r start kind name dur; do
+	env=$ENV1
+	[ "$name" = e2e2 ] && env=$ENV2
+	run_fault "$T0" "$start" "$kind" "$name" "$dur" "$env" "$W/faults.log" &
+	FPIDS+=($!)
+done <"$W/plan"
+wait "${FPIDS[@]}"
+wait "$SENDER"
+rc=$?
+[ "$rc" -eq 0 ] && [ "$(wc -l <"$W/sent")" -eq "$N" ]
+ok $? "load generator sent $(wc -l <"$W/sent") of $N messages in $(since "$T0") s"
+acc=$(grep -c '^accepted' "$W/sent")
+[ "$acc" -ge $((N / 2)) ]
+ok $? "most messages accepted despite the faults ($acc of $N; 3 attempts each)"
+[ -s "$W/send.err" ] && tail -n 5 "$W/send.err" | sed 's/^/# send: /'
+sort -t+ -k2 -n "$W/faults.log" | sed 's/^/# fault: /'
+nf=$(grep -c ' rc=0' "$W/faults.log")
+[ "$nf" -eq $((2 * $(wc -l <"$W/plan"))) ]
+ok $? "every fault started and ended ($nf of $((2 * $(wc -l <"$W/plan"))) steps)"
+
+# recovery: Postfix's own retries first, then flushes (bounded)
+queued() { # queued: messages in both queues
+	echo $(($(relay_postfix "$ENV1" postqueue -j 2>/dev/null | wc -l) +
+		$(relay_postfix "$ENV2" postqueue -j 2>/dev/null | wc -l)))
+}
+T1=$(date +%s)
+flushed=0
+while :; do
+	q=$(queued)
+	if [ "$q" -eq 0 ] && $SP check --quiet --accounts "$W/accounts" \
+		--sent "$W/sent" "$ENV1" "$ENV2" >"$W/check.quick" 2>&1; then
+		break
+	fi
+	el=$(($(date +%s) - T1))
+	[ "$el" -ge "$RECOVER" ] && break
+	if [ "$el" -ge $((4 * BACKOFF)) ]; then
+		relay_postfix "$ENV1" postqueue -f 2>/dev/null
+		relay_postfix "$ENV2" postqueue -f 2>/dev/null
+		flushed=$((flushed + 1))
+	fi
+	sleep 3
+done
+diag "recovered in $(($(date +%s) - T1)) s after the load ($flushed queue flushes; queued now $(queued))"
+
+$SP check --accounts "$W/accounts" --sent "$W/sent" "$ENV1" "$ENV2" >"$W/result" 2>&1
+rc=$?
+RESULT=$(head -n 1 "$W/result")
+echo "$RESULT"
+tail -n +2 "$W/result"
+ok $rc "no accepted message lost: $RESULT"
+q=$(queued)
+[ "$q" -eq 0 ]
+ok $? "every queue empty after recovery ($q left)"
+[ "$q" -eq 0 ] || relay_postfix "$ENV1" postqueue -p | tail -n 8 | sed 's/^/# e2e1 queue: /'
+[ "$q" -eq 0 ] || relay_postfix "$ENV2" postqueue -p | tail -n 8 | sed 's/^/# e2e2 queue: /'
+for i in 1 2; do
+	"$RELAY_HARNESS" status "e2e$i" >"$W/status$i" 2>&1
+	ok $? "e2e$i: every component running after the soak"
+	grep -E 'NOT running' "$W/status$i" | sed 's/^/# /'
+done
+awk '{ print "to=<" $2 ">" }' "$W/accounts" >"$W/rcpts"
+bounced=$(cat "$(renv "$ENV1" LOG)/postfix.log" "$(renv "$ENV2" LOG)/postfix.log" |
+	grep 'status=bounced' | grep -cFf "$W/rcpts")
+diag "bounces to soak accounts in the Postfix logs: $bounced"
+diag "soak took $(since "$T_ALL") s; SOAK_SEED=$SEED"
+tap_done
