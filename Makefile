@@ -176,7 +176,7 @@ BINS := $(foreach p,$(PROGRAMS),$(if $(wildcard $($(p)_DIR)/main.c),$(BUILD)/bin
 
 PHONY_FUZZ := fuzzcov-bins afl-bins _afl-bins fuzz-campaign
 .PHONY: all bins unit-bins unit fuzz-bins fuzz $(PHONY_FUZZ) lint test deps clean bench \
-	integration e2e images chart demo demo-down crd
+	integration e2e images chart demo demo-down crd soak
 
 all: bins unit-bins dovecot-plugins
 bins: $(BINS)
@@ -231,6 +231,11 @@ bench: all
 # integration: real postfix, dovecot, nginx and our services on loopback
 integration: all
 	tests/integration/run.sh
+
+# soak: two relays, 2,000 messages under a seeded fault plan, no
+# accepted message lost (tests/soak/soak.sh; SOAK_SEED replays a run)
+soak: all
+	tests/soak/soak.sh
 
 clean:
 	rm -rf build
