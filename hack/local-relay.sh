@@ -281,7 +281,13 @@ start_service() { # start_service NAME: one of ours, as vmail
 }
 
 start_daemon() { # start_daemon dovecot|postfix|nginx (they daemonize)
-	local f
+	local f pf
+	pf=$(daemon_pidfile "$1")
+	# the pid file of a daemon that was killed (SIGKILL leaves it) names
+	# a dead PID, or a zombie not reaped yet, which Dovecot's own check
+	# takes for a running master ("already running") and wait_pidfile
+	# below for the new one: remove it
+	pid_of "$pf" >/dev/null || rm -f "$pf"
 	case $1 in
 	dovecot)
 		# the image's start check: imap loads our plugins
@@ -308,10 +314,20 @@ start_daemon() { # start_daemon dovecot|postfix|nginx (they daemonize)
 			</dev/null >>"$ROOT/log/nginx-start.log" 2>&1
 		;;
 	esac
-	wait_path "$(daemon_pidfile "$1")" && return 0
+	wait_pidfile "$pf" "$1" && return 0
 	# why: the daemon's start output and the end of its log
 	tail -n 10 "$ROOT/log/$1-start.log" >&2 2>/dev/null
 	tail -n 10 "$ROOT/log/$1.log" >&2 2>/dev/null
+	return 1
+}
+
+wait_pidfile() { # wait_pidfile FILE NAME: FILE names a running process
+	local i
+	for ((i = 0; i < WAIT * 20; i++)); do
+		pid_of "$1" >/dev/null && return 0
+		sleep 0.05
+	done
+	echo "local-relay: $2 did not start ($1 names no running process)" >&2
 	return 1
 }
 

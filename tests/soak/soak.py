@@ -285,17 +285,19 @@ class Sender:
         return 0
 
 
-def mailbox(env, user, pw, tries=10):
+def mailbox(env, user, pw, tries=5):
     """[(msgid or None, internaldate epoch, from, raw-if-bounce)] of
-    user's INBOX; retried while the relay is recovering"""
+    user's INBOX, retried while the relay is recovering; None when it
+    cannot be read"""
     for n in range(tries):
         try:
             return read_inbox(env, user, pw)
         except (imaplib.IMAP4.error, OSError, ssl.SSLError) as e:
             if n == tries - 1:
-                raise SystemExit(f"soak.py: IMAP {user}: {e}")
-            time.sleep(2)
-    return []
+                print(f"# IMAP {user}: {e}", file=sys.stderr)
+            else:
+                time.sleep(2)
+    return None
 
 
 def read_inbox(env, user, pw):
@@ -341,8 +343,13 @@ def cmd_check(a):
     sent = read_sent(a.sent)
     found = {}  # id -> [(user, when)]
     bounced = {}
+    unread = []
     for idx, user, pw in load_accounts(a.accounts):
-        for mid, when, frm, raw in mailbox(envs[idx], user, pw):
+        box = mailbox(envs[idx], user, pw)
+        if box is None:
+            unread.append(user)
+            box = []
+        for mid, when, frm, raw in box:
             if raw:
                 for b in set(ID_RE.findall(raw)):
                     bounced[b.decode()] = user
@@ -381,6 +388,9 @@ def cmd_check(a):
                           ("in a wrong mailbox", wrong)):
             for mid in ids[:20]:
                 print(f"# {what}: {' '.join(sent[mid][1:6])}")
+        if unread:
+            print(f"# {len(unread)} mailboxes unreadable (their messages "
+                  f"count as lost): {' '.join(unread[:5])}")
         for mid, user in list(bounced.items())[:20]:
             print(f"# bounce for {mid} in {user}'s INBOX")
     return 1 if lost or wrong else 0
