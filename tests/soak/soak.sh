@@ -48,7 +48,7 @@ SP="$PY $SOAK_DIR/soak.py"
 
 relay_prereqs
 tap_init
-relay_workdir soak
+relay_workdir "${SOAK_WORKDIR:-soak}"
 diag "SOAK_SEED=$SEED SOAK_MESSAGES=$N (replay: SOAK_SEED=$SEED SOAK_MESSAGES=$N make soak)"
 T_ALL=$(date +%s.%N)
 

@@ -4,5 +4,5 @@
 # fault plan (every fault twice: once alone, once overlapping others),
 # no accepted message lost, every queue empty after recovery. The seed
 # is random and printed; SOAK_SEED=N replays a run.
-SOAK_MESSAGES=${SOAK_SHORT_MESSAGES:-200} SOAK_ROUNDS=2 \
+SOAK_MESSAGES=${SOAK_SHORT_MESSAGES:-200} SOAK_ROUNDS=2 SOAK_WORKDIR=soak-short \
 	exec "$(dirname "$0")/../../soak/soak.sh"
