@@ -96,6 +96,7 @@ $SP plan --seed "$SEED" --kinds "$KINDS" --relays e2e1,e2e2 \
 	--backoff "$BACKOFF" >"$W/plan"
 ok $? "fault plan: $(wc -l <"$W/plan") faults of $(echo "$KINDS" | tr ',' '\n' | wc -l) kinds"
 sed 's/^/# plan: /' "$W/plan"
+diag "faults per kind: $(awk '{ print $2 }' "$W/plan" | sort | uniq -c | awk '{ printf "%s %s, ", $2, $1 }')"
 END=$(sort -n "$W/plan" | awk '{ e = $1 + $4; if (e > m) m = e } END { print m + 5 }')
 RATE=$(awk "BEGIN { d = $N / $RATE; if ($END > d) d = $END; printf \"%.3f\", $N / d }")
 diag "load: $N messages at $RATE per second ($(awk "BEGIN { printf \"%.0f\", $N / $RATE }") s), faults until T+$END s"
