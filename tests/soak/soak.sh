@@ -91,10 +91,20 @@ fi
 
 # the plan: kinds both relays play, rounds until the load would end
 KINDS=${SOAK_KINDS:-$(comm -12 <(soak_kinds "$ENV1" | sort) <(soak_kinds "$ENV2" | sort) | paste -sd,)}
-$SP plan --seed "$SEED" --kinds "$KINDS" --relays e2e1,e2e2 \
-	--min-rounds "$ROUNDS" --until "$(awk "BEGIN { print $N / $RATE }")" \
-	--backoff "$BACKOFF" >"$W/plan"
+plan() {
+	$SP plan --seed "$SEED" --kinds "$KINDS" --relays e2e1,e2e2 \
+		--min-rounds "$ROUNDS" --until "$(awk "BEGIN { print $N / $RATE }")" \
+		--backoff "$BACKOFF"
+}
+plan >"$W/plan"
 ok $? "fault plan: $(wc -l <"$W/plan") faults of $(echo "$KINDS" | tr ',' '\n' | wc -l) kinds"
+plan | cmp -s - "$W/plan"
+ok $? "the same SOAK_SEED gives the same plan (a run can be replayed)"
+few=$(echo "$KINDS" | tr ',' '\n' | while read -r k; do
+	[ "$(awk -v k="$k" '$2 == k' "$W/plan" | wc -l)" -ge "$ROUNDS" ] || echo "$k"
+done)
+[ -z "$few" ]
+ok $? "every kind in the plan at least $ROUNDS times${few:+ (not: $few)}"
 sed 's/^/# plan: /' "$W/plan"
 diag "faults per kind: $(awk '{ print $2 }' "$W/plan" | sort | uniq -c | awk '{ printf "%s %s, ", $2, $1 }')"
 END=$(sort -n "$W/plan" | awk '{ e = $1 + $4; if (e > m) m = e } END { print m + 5 }')
