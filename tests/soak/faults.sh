@@ -76,12 +76,19 @@ fill_volume() { # fill_volume DIR: write until the file system is full
 }
 
 fault_on() { # fault_on KIND NAME ENV
-	local kind=$1 name=$2 env=$3 f pid
+	local kind=$1 name=$2 env=$3 f pid i
 	case $kind in
 	kill-*)
+		# the process may be starting still (the end of the fault
+		# before it on this resource, up to 10 s of retries)
 		f=$(kill_pidfile "$(renv "$env" ROOT)" "${kind#kill-}")
-		pid=$(head -n 1 "$f" 2>/dev/null | tr -dc 0-9)
-		[ -n "$pid" ] || { echo "no PID in $f"; return 1; }
+		for ((i = 0; i < 150; i++)); do
+			pid=$(head -n 1 "$f" 2>/dev/null | tr -dc 0-9)
+			[ -n "$pid" ] && pid_alive "$pid" && break
+			pid=
+			sleep 0.1
+		done
+		[ -n "$pid" ] || { echo "no running PID in $f"; return 1; }
 		kill -KILL "$pid" && echo "pid $pid"
 		;;
 	volume-full) fill_volume "$(renv "$env" ROOT)/vmail" ;;
