@@ -1,38 +1,48 @@
 #!/usr/bin/env bash
 # lib.sh: helpers of the e2e tier (source after ../integration/lib/common.sh
-# and ../integration/relay/lib.sh). The relays of these tests are the
-# operator's rendered Pod run by hack/relay-pod.sh (RELAY_HARNESS), on
-# a bridge of their own (never the integration tier's or a developer's),
-# so relays_up/new_account/rc work as in the relay tests.
+# and ../integration/relay/lib.sh). The relays of these tests run on the
+# real test node (hack/cluster.sh: kubelet, containerd, the operator
+# from its chart): hack/relay-k8s.sh (RELAY_HARNESS) applies a
+# ChatmailRelay and writes relay.env, so relays_up/new_account/rc work
+# as in the relay tests. Against another cluster (kind in CI) the same
+# tests run with NODE_STATE naming that cluster's env file.
 #
 #   e2e_prereqs               skip the file (TAP plan 0) when not root or
-#                             podman or the relay images are missing
-#   e2e_begin NAME N          prerequisites, TAP, work dir NAME and relay
-#                             Pods e2e1..e2eN up (the file ends if not)
-#   pod_of ENV                the relay's podman Pod
+#                             the node is not up with the operator
+#   e2e_begin NAME N          prerequisites, TAP, work dir NAME and relays
+#                             e2e1..e2eN up (the file ends if not)
+#   pod_of ENV                the relay's Pod name
+#   kube ENV ARGS...          kubectl in the relay's namespace
 #   pexec ENV CONTAINER CMD   run CMD in one of its containers
+#   ctr_pid ENV CONTAINER     host PID of the container's first process
+#                             (from the CRI; empty if it does not run)
+#   ctr_restarts ENV CONTAINER
+#                             its restartCount in the Pod's status
+#   ctr_logs ENV CONTAINER    kubectl logs of it
+#   pod_uid ENV               the Pod's UID (a new Pod has a new one)
 #   pf ENV CMD ARGS...        a Postfix command in its postfix container
 #                             with the rendered config (relay_postfix)
 #   queued ENV                messages in its Postfix queue
 #   tls_fp ENV PORT           SHA-256 fingerprint of the certificate the
 #                             relay presents on PORT (465, 993, 443:
 #                             implicit TLS; 587, 25: STARTTLS)
-#   relay_pod ARGS...         hack/relay-pod.sh with the tests' settings
+#   relay_pod ARGS...         the harness (hack/relay-k8s.sh)
 #   wait_until SECS CMD...    retry CMD once a second (bounded)
 
-export RELAY_HARNESS=$TOP/hack/relay-pod.sh
-# a /24 per e2e run (10.100.0 - 10.149.0; integration runs use 150-249,
-# the demo 10.76.0, developers 10.77.0)
+export RELAY_HARNESS=${RELAY_HARNESS:-$TOP/hack/relay-k8s.sh}
+export NODE_STATE=${NODE_STATE:-$TOP/build/node}
+# the relay tests' own bridge is not used on the node; kept distinct
 export LOCAL_RELAY_NET=${LOCAL_RELAY_NET:-10.$((100 + $$ % 50)).0}
 
 e2e_prereqs() {
-	local why="" img
+	local why=""
 	[ "$(id -u)" -eq 0 ] || why="needs root"
-	command -v podman >/dev/null || why="$why podman missing"
-	[ -x "$BIN/chatmail-operator" ] || why="$why chatmail-operator not built"
-	for img in $("$TOP/hack/images.sh" --list | cut -d= -f2 | grep -v operator); do
-		podman image exists "$img" 2>/dev/null || why="$why $img missing (make images)"
-	done
+	if [ -f "$NODE_STATE/env" ]; then
+		# shellcheck disable=SC1091
+		. "$NODE_STATE/env"
+	else
+		why="$why no node up (hack/cluster.sh up)"
+	fi
 	if [ -n "$why" ]; then
 		echo "1..0 # SKIP $why"
 		exit 0
@@ -40,26 +50,45 @@ e2e_prereqs() {
 }
 
 e2e_begin() {
-	local name=$1 n=$2 t0=$SECONDS what="relay Pod e2e1"
+	local name=$1 n=$2 t0=$SECONDS what="relay e2e1"
 	e2e_prereqs
 	relay_prereqs
 	tap_init
 	relay_workdir "$name"
-	[ "$n" -gt 1 ] && what="relay Pods $(seq -f 'e2e%g' -s ' ' 1 "$n")"
+	[ "$n" -gt 1 ] && what="relays $(seq -f 'e2e%g' -s ' ' 1 "$n")"
 	relays_up "$W" "$n" || { ok 1 "$what up"; tap_done; }
-	ok 0 "$what up in podman ($((SECONDS - t0)) s)"
+	ok 0 "$what Ready on node $NODE_NAME ($((SECONDS - t0)) s)"
 }
 
 pod_of() { renv "$1" POD; }
+kube() { # kube ENV ARGS...
+	local ns
+	ns=$(renv "$1" NAMESPACE)
+	shift
+	"$NODE_KUBECTL" --request-timeout=30s -n "$ns" "$@"
+}
+pod_uid() { kube "$1" get pod "$(pod_of "$1")" -o 'jsonpath={.metadata.uid}'; }
 
 pexec() { # pexec ENV CONTAINER CMD...
-	local pod
-	pod=$(pod_of "$1")
-	shift
-	local c=$1
-	shift
-	podman exec "$pod-$c" "$@"
+	local env=$1 c=$2
+	shift 2
+	kube "$env" exec -i "$(pod_of "$env")" -c "$c" -- "$@"
 }
+
+ctr_pid() { # ctr_pid ENV CONTAINER
+	local id
+	id=$("$NODE_CRICTL" ps -q --name "^$2\$" --label "io.kubernetes.pod.namespace=$(renv "$1" NAMESPACE)" \
+		--label "io.kubernetes.pod.name=$(pod_of "$1")" 2>/dev/null | head -n 1)
+	[ -n "$id" ] || return 1
+	"$NODE_CRICTL" inspect -o json "$id" | jq -r '.info.pid'
+}
+
+ctr_restarts() { # ctr_restarts ENV CONTAINER
+	kube "$1" get pod "$(pod_of "$1")" -o json |
+		jq -r --arg c "$2" '.status.containerStatuses[] | select(.name == $c) | .restartCount'
+}
+
+ctr_logs() { kube "$1" logs "$(pod_of "$1")" -c "$2"; }
 
 pf() { relay_postfix "$@"; } # the relay tests' helper, by its short name
 

@@ -1,35 +1,79 @@
 #!/usr/bin/env bash
-# run.sh: the e2e tier (make e2e, after make all and make images).
+# run.sh: the e2e tier (make e2e, after make all and make images), on the
+# real test node.
 #
-# The relay as the operator renders it, run in podman by
-# hack/relay-pod.sh (RELAY_HARNESS): the relay end-to-end checks of
-# tests/integration/relay/ (onboarding, submission, federation between
-# two relay Pods, push, IDLE with our Dovecot plugin) and Delta Chat
-# core (tests/interop) run unchanged against it, then this directory's
-# tests: Pod restart (accounts, mail, queue kept), certificate rotation
-# through the cert container, the CronJobs' containers, and the Helm
-# chart on the test control plane (test_chart.sh). Counted by
-# tests/run.sh into build/results/e2e.tap.
+#   tests/e2e/run.sh            every e2e test
+#   tests/e2e/run.sh PROG...    only these (e.g. tests/e2e/test_faults.sh)
+#
+# hack/cluster.sh brings up the node of hack/node.sh (control plane,
+# kubelet, containerd, kube-proxy, CoreDNS, local-path-provisioner),
+# imports our images into its containerd and installs the operator from
+# charts/chatmail-operator. Every relay is then a ChatmailRelay the
+# operator runs there (RELAY_HARNESS=hack/relay-k8s.sh): the relay
+# end-to-end checks of tests/integration/relay/ (onboarding, submission,
+# federation between two relays through CoreDNS, IDLE with our Dovecot
+# plugin), Delta Chat core (tests/interop) and this directory's tests.
+# At the end the node goes down and `hack/node.sh leftovers` must find
+# nothing of it outside its state directory (a failing TAP line if it
+# does); the state directory is removed unless E2E_KEEP_NODE=1.
+# Counted by tests/run.sh into build/results/e2e.tap.
+#
+# The node: NODE_STATE (default build/e2e/node), NODE_NET (default
+# 10.251) and the control plane's ports (CP_*_PORT, hack/node.sh's
+# defaults), apart from the demo's.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
-export RELAY_HARNESS=$ROOT/hack/relay-pod.sh
-# one /24 for the whole run (10.100.0 - 10.149.0): concurrent runs, the
-# integration tier (10.150+), the demo (10.76.0) and developers (10.77.0)
-# never share a bridge
-export LOCAL_RELAY_NET=${LOCAL_RELAY_NET:-10.$((100 + $$ % 50)).0}
+export RELAY_HARNESS=$ROOT/hack/relay-k8s.sh
+export NODE_STATE=${NODE_STATE:-$ROOT/build/e2e/node} NODE_NET=${NODE_NET:-10.251}
+RESULTS=${RESULTS:-build/results}
+mkdir -p "$(dirname "$NODE_STATE")" "$RESULTS"
+LOG=$(dirname "$NODE_STATE")/cluster.log
 
-progs=()
-for t in onboarding submission federation push idle; do
-	progs+=("tests/integration/relay/test_$t.sh")
-done
-# Delta Chat core against the relay Pods (tests/interop)
-for p in tests/interop/test_*.sh tests/e2e/test_*.sh; do
-	progs+=("$p")
-done
+progs=("$@")
+if [ ${#progs[@]} -eq 0 ]; then
+	for t in onboarding submission federation idle; do
+		progs+=("tests/integration/relay/test_$t.sh")
+	done
+	for p in tests/interop/test_*.sh tests/e2e/test_*.sh; do
+		progs+=("$p")
+	done
+fi
+
+# teardown: the node down, nothing left outside its state directory
+teardown() {
+	local left n
+	# network namespace names hack/relay-k8s.sh attached and a test left
+	for n in $(ip netns list | awk '$1 ~ /^e2e-[0-9a-f]{8}-/ { print $1 }'); do
+		echo "e2e: a relay's network namespace name left attached: $n" >&2
+		ip netns delete "$n" 2>/dev/null || true
+	done
+	hack/node.sh down >>"$LOG" 2>&1 || true
+	if ! left=$(hack/node.sh leftovers 2>&1); then
+		echo "not ok 0 - e2e: the node left things behind after down: $left" >>"$RESULTS/e2e.tap"
+		echo "e2e: $left" >&2
+		rc=1
+	else
+		echo "ok 0 - e2e: $left" >>"$RESULTS/e2e.tap"
+	fi
+	if [ "${E2E_KEEP_NODE:-0}" != 1 ]; then
+		hack/node.sh purge >>"$LOG" 2>&1 || true
+	fi
+}
+
 t0=$SECONDS
 rc=0
+echo "e2e: node up, images, operator (hack/cluster.sh up; log $LOG)"
+if ! hack/cluster.sh up >"$LOG" 2>&1; then
+	tail -n 30 "$LOG" >&2
+	echo "not ok 0 - e2e: hack/cluster.sh up failed (see $LOG)" >"$RESULTS/e2e.tap"
+	hack/node.sh down >>"$LOG" 2>&1 || true
+	echo "e2e: 0 passed, 1 failed"
+	exit 1
+fi
+grep -E '^(node|cluster): up' "$LOG" || true
 tests/run.sh --tier e2e "${progs[@]}" || rc=$?
+teardown
 echo "e2e: done in $((SECONDS - t0)) s"
 exit $rc

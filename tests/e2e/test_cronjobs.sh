@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_cronjobs: the relay's CronJobs, as the operator renders them, run
-# once each (their Job's Pod in podman) against the same mail claim the
+# once each (a Job made from the CronJob, its Pod run to completion by
+# kubelet) against the same mail claim the
 # running relay Pod uses, and do their job.
 #
 # expire (chatmail-expire --remove): on a relay with real accounts and

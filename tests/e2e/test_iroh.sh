@@ -17,7 +17,8 @@ ADDR=$(renv "$ENV1" ADDR)
 DOMAIN=$(renv "$ENV1" DOMAIN)
 CA=$(renv "$ENV1" CA)
 
-podman ps --format '{{.Names}} {{.Image}}' | grep -q "^$(pod_of "$ENV1")-iroh-relay .*chatmail-iroh-relay"
+kube "$ENV1" get pod "$(pod_of "$ENV1")" -o json |
+	jq -e '.status.containerStatuses[] | select(.name == "iroh-relay" and .state.running) | .image | test("chatmail-iroh-relay")' >/dev/null
 ok $? "the Pod runs the iroh-relay container from chatmail-iroh-relay"
 
 get() { # get PATH: the HTTP status through nginx on 443
@@ -30,8 +31,8 @@ ok $? "GET /ping through nginx on 443: 200 from iroh-relay (got $code)"
 code=$(get /generate_204)
 [ "$code" = 204 ]
 ok $? "GET /generate_204 through nginx on 443: 204 (got $code)"
-! curl -s --max-time 5 -o /dev/null "http://$ADDR:3340/ping"
-ok $? "iroh-relay's own port 3340 is not reachable from outside the Pod"
+! curl -s --max-time 5 -o /dev/null "http://$(renv "$ENV1" POD_IP):3340/ping"
+ok $? "iroh-relay's own port 3340 is not reachable from outside the Pod (its Pod IP)"
 
 creds=$(new_account "$ENV1")
 user=${creds%% *}

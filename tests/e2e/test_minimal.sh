@@ -33,9 +33,9 @@ CA=$(renv "$ENV1" CA)
 [ "$DOMAIN" = chat.example.org ]
 ok $? "its domain is the example's (got $DOMAIN)"
 
-pod=$(pod_of "$ENV1")
-names=$(podman ps --filter "pod=$pod" --format '{{.Names}}' | sort | tr '\n' ' ')
-[[ $names == *"$pod-iroh-relay "* ]] && [[ $names != *"$pod-turn "* ]]
+names=$(kube "$ENV1" get pod "$(pod_of "$ENV1")" -o json |
+	jq -r '.status.containerStatuses[] | select(.state.running) | .name' | sort | tr '\n' ' ')
+[[ " $names" == *" iroh-relay "* ]] && [[ " $names" != *" turn "* ]]
 ok $? "containers running: iroh-relay yes, turn no (no TURN address) ($names)"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$CA" \
 	--resolve "$DOMAIN:443:$ADDR" "https://$DOMAIN/ping")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# test_pod_security: what the kernel sees of the relay Pod's containers,
-# run the way a kubelet with containerd runs them (hack/podlet.py), and
-# what Postfix says about its directories.
+# test_pod_security: what the kernel sees of the relay Pod's containers
+# as kubelet, containerd and runc run them on the test node, and what
+# Postfix says about its directories.
 #
 # One relay (e2e1). For every container of the StatefulSet's Pod, from
 # /proc/<pid>/status of its first process: no new privileges, the
@@ -13,9 +13,6 @@
 # file system is
 # read-only, and writing to it fails where a shell exists to try. The
 # cert container finds the masters through /proc without SYS_PTRACE.
-# podlet itself: a non-root container's added capabilities are dropped
-# (containerd leaves them in the bounding set only), a root container
-# keeps them, runAsNonRoot with uid 0 is refused.
 # Postfix started from the image's postfix-run: `postfix check` and the
 # start logged no "warning:" line (no ConfigMap symlinks in its
 # config_directory, the queue in a root-owned subdirectory of the
@@ -31,14 +28,13 @@
 
 e2e_begin e2e-security 1
 E=$ENV1
-P=$(pod_of "$E")
 OBJ=$(renv "$E" OBJECTS)
 
 # status_of CONTAINER: "uid capeff capamb nonewprivs seccomp" of its pid 1
 status_of() {
 	local pid
-	pid=$(podman inspect --format '{{.State.Pid}}' "$P-$1" 2>/dev/null) || return 1
-	[ "$pid" -gt 0 ] || return 1
+	pid=$(ctr_pid "$E" "$1") || return 1
+	[ -n "$pid" ] || return 1
 	awk '/^Uid:/ { u = $2 } /^CapEff:/ { e = $2 } /^CapAmb:/ { a = $2 }
 		/^NoNewPrivs:/ { n = $2 } /^Seccomp:/ { s = $2 }
 		END { print u, e, a, n, s }' "/proc/$pid/status"
@@ -54,7 +50,7 @@ mapfile -t ctrs < <(jq -r '.items[] | select(.kind == "StatefulSet") |
 ok $? "the StatefulSet's Pod has ${#ctrs[@]} containers"
 for c in "${ctrs[@]}"; do
 	read -r uid eff amb nnp sec < <(status_of "$c") || uid=missing
-	ro=$(podman inspect --format '{{.HostConfig.ReadonlyRootfs}}' "$P-$c" 2>/dev/null)
+	ro=$(awk '$5 == "/" { split($6, o, ","); print o[1] }' "/proc/$(ctr_pid "$E" "$c")/mountinfo" 2>/dev/null)
 	case $c in
 	cert) [ "$uid" = 0 ] && [ "$eff" = $KILL_ONLY ] ;;
 	postfix | dovecot)
@@ -63,16 +59,16 @@ for c in "${ctrs[@]}"; do
 	*) [ "$uid" = 2000 ] && [ "$eff" = 0000000000000000 ] ;;
 	esac
 	ok $? "$c: uid $uid, effective capabilities $eff"
-	[ "$amb" = 0000000000000000 ] && [ "$nnp" = 1 ] && [ "$sec" = 2 ] && [ "$ro" = true ]
+	[ "$amb" = 0000000000000000 ] && [ "$nnp" = 1 ] && [ "$sec" = 2 ] && [ "$ro" = ro ]
 	ok $? "$c: no ambient capabilities ($amb), no_new_privs ($nnp), seccomp filter ($sec), read-only root ($ro)"
 done
 for c in postfix dovecot nginx; do
-	! podman exec "$P-$c" sh -c 'echo x >/etc/e2e-write-test' 2>/dev/null
+	! pexec "$E" "$c" sh -c 'echo x >/etc/e2e-write-test' 2>/dev/null
 	ok $? "$c: writing to its root file system fails"
 done
 # nginx: every process www-data, 80 and 443 bound through the Pod's
 # sysctl (set in its network namespace, as the runtime does)
-users=$(ps -o user= --ppid "$(podman inspect --format '{{.State.Pid}}' "$P-nginx")" |
+users=$(ps -o user= --ppid "$(ctr_pid "$E" nginx)" |
 	sort -u | tr '\n' ' ')
 [ "$users" = "www-data " ]
 ok $? "nginx workers run as www-data too (${users:-none})"
@@ -87,29 +83,6 @@ wait_until 20 all_probed && ! grep -q 'cannot signal' "$CL"
 ok $? "the cert container (root, KILL only) may signal nginx (www-data), dovecot and master (root)"
 grep 'signal' "$CL" | sed 's/^/# /' | head -n 6
 
-# podlet grants capabilities as containerd does: a non-root container's
-# added capabilities would be ambient (effective) in podman, so podlet
-# drops them; runAsNonRoot with uid 0 is refused as kubelet refuses it
-podlet() { # podlet OBJECTS: podlet pod into $W/podlet
-	/usr/bin/python3 "$TOP/hack/podlet.py" pod "$1" --out "$W/podlet" \
-		--pvc-dir "$W/podlet-pvc" --pod-name podlet-check
-}
-jq '(.items[] | select(.kind == "StatefulSet") | .spec.template.spec.containers[] |
-	select(.name == "cert") | .securityContext) |= (.runAsUser = 2000 | .runAsGroup = 2000)' \
-	"$OBJ" >"$W/nonroot.json"
-podlet "$W/nonroot.json" >/dev/null 2>"$W/podlet.err"
-add=$(jq -c '.spec.containers[] | select(.name == "cert") | .securityContext.capabilities.add' "$W/podlet/pod.json")
-[ "$add" = null ] && grep -q 'cert runs as uid 2000: capabilities KILL stay in the bounding set only' "$W/podlet.err"
-ok $? "podlet: a non-root container's added capabilities are not granted ($add)"
-add=$(jq -c '.spec.containers[] | select(.name == "cert") | .securityContext.capabilities.add' \
-	"$(renv "$E" ROOT)/pod/pod.json")
-[ "$add" = '["KILL"]' ]
-ok $? "podlet: a root container keeps them ($add)"
-jq '(.items[] | select(.kind == "StatefulSet") | .spec.template.spec.containers[] |
-	select(.name == "cert") | .securityContext.runAsNonRoot) |= true' "$OBJ" >"$W/refused.json"
-! podlet "$W/refused.json" >/dev/null 2>"$W/podlet.err" && grep -q 'runAsNonRoot' "$W/podlet.err"
-ok $? "podlet: runAsNonRoot with uid 0 is refused ($(tail -n 1 "$W/podlet.err"))"
-
 # Postfix: nothing to warn about, now or when checked again
 L=$(renv "$E" LOG)/postfix.log
 grep -q 'daemon started' "$L"
@@ -119,7 +92,7 @@ n=$(grep -c 'warning:' "$L")
 ok $? "the Postfix log has no warning at start ($n)"
 grep 'warning:' "$L" | head -n 5 | sed 's/^/# /'
 conf=$(grep -o 'configuration [^ ]*' "$L" | head -n 1 | cut -d' ' -f2)
-out=$(podman exec "$P-postfix" postfix -c "${conf:-/run/postfix-config/etc}" check 2>&1)
+out=$(pexec "$E" postfix postfix -c "${conf:-/run/postfix-config/etc}" check 2>&1)
 [ -n "$conf" ] && [ -z "$out" ]
 ok $? "postfix check in the running container says nothing (${out:-silent})"
 Q=$(renv "$E" QUEUE)

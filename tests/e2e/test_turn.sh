@@ -23,7 +23,8 @@ ADDR=$(renv "$ENV1" ADDR)
 DOMAIN=$(renv "$ENV1" DOMAIN)
 OBJECTS=$(renv "$ENV1" OBJECTS)
 
-podman ps --format '{{.Names}}' | grep -qx "$(pod_of "$ENV1")-turn"
+kube "$ENV1" get pod "$(pod_of "$ENV1")" -o json |
+	jq -e '.status.containerStatuses[] | select(.name == "turn" and .state.running)' >/dev/null
 ok $? "the Pod runs the turn container"
 secret=$(jq -r '.items[] | select(.kind == "Secret" and .metadata.name == "e2e1-turn") | .data.secret' "$OBJECTS" | base64 -d)
 [ ${#secret} -eq 44 ]
