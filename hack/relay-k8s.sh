@@ -100,7 +100,10 @@ POD=$NAME-0
 NETNS=$NS-$NAME
 LB_ADDR=$NODE_NET.129.$IDX
 DNSBASE=$NODE_STATE/relay-dns
-PODLOGS=$NODE_STATE/kubelet/pod-logs
+# kubelet's podLogsDir and the node's root as this host sees them
+# (another cluster's env file sets them, tests/e2e/kind.sh)
+PODLOGS=${NODE_POD_LOGS:-$NODE_STATE/kubelet/pod-logs}
+NODE_ROOT=${NODE_ROOT:-}
 
 k() { "$NODE_KUBECTL" --request-timeout=30s -n "$NS" "$@"; }
 crictl() { "$NODE_CRICTL" --timeout 30s "$@"; }
@@ -191,9 +194,21 @@ wait_ready() {
 	done
 }
 
+# host_pid ID: the first process of a sandbox or container, as this
+# host numbers it: the process whose cgroup names ID and whose parent's
+# does not (the runtime's own PIDs may be of the node's PID namespace)
+host_pid() {
+	local p pp
+	while read -r p; do
+		pp=$(awk '/^PPid:/ { print $2 }' "/proc/$p/status" 2>/dev/null) || continue
+		grep -q "$1" "/proc/$pp/cgroup" 2>/dev/null || { echo "$p"; return 0; }
+	done < <(grep -l "$1" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | sort -n)
+	return 1
+}
+
 # the Pod sandbox's ID and its pause process
 sandbox_id() { crictl pods -q --name "^$POD\$" --namespace "^$NS\$" --state ready | head -n 1; }
-pod_pid() { crictl inspectp -o json "$(sandbox_id)" | jq -r '.info.pid'; }
+pod_pid() { host_pid "$(sandbox_id)"; }
 container_id() { crictl ps -q --pod "$(sandbox_id)" --name "^$1\$" | head -n 1; }
 
 netns_attach() {
@@ -223,7 +238,7 @@ claim_dir() {
 	local pv
 	pv=$(k get pvc "$1-$POD" -o 'jsonpath={.spec.volumeName}')
 	[ -n "$pv" ] || return 0
-	"$NODE_KUBECTL" --request-timeout=30s get pv "$pv" -o 'jsonpath={.spec.local.path}{.spec.hostPath.path}'
+	echo "$NODE_ROOT$("$NODE_KUBECTL" --request-timeout=30s get pv "$pv" -o 'jsonpath={.spec.local.path}{.spec.hostPath.path}')"
 }
 
 ini() { sed -n "s/^$1 = //p" "$ROOT/chatmail.ini" | head -n 1; }

@@ -76,11 +76,17 @@ pexec() { # pexec ENV CONTAINER CMD...
 }
 
 ctr_pid() { # ctr_pid ENV CONTAINER
-	local id
+	local id p pp
 	id=$("$NODE_CRICTL" ps -q --name "^$2\$" --label "io.kubernetes.pod.namespace=$(renv "$1" NAMESPACE)" \
 		--label "io.kubernetes.pod.name=$(pod_of "$1")" 2>/dev/null | head -n 1)
 	[ -n "$id" ] || return 1
-	"$NODE_CRICTL" inspect -o json "$id" | jq -r '.info.pid'
+	# the process whose cgroup names the container and whose parent's
+	# does not (the CRI's PIDs may be of the node's PID namespace)
+	while read -r p; do
+		pp=$(awk '/^PPid:/ { print $2 }' "/proc/$p/status" 2>/dev/null) || continue
+		grep -q "$id" "/proc/$pp/cgroup" 2>/dev/null || { echo "$p"; return 0; }
+	done < <(grep -l "$id" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | sort -n)
+	return 1
 }
 
 ctr_restarts() { # ctr_restarts ENV CONTAINER
