@@ -11,7 +11,9 @@
 #                                      relay "_NAME.chat.test", or
 #                                      $LOCAL_RELAY_SPEC renamed to NAME),
 #                                      wait until it and its Pod are Ready,
-#                                      write relay.env, add it to the DNS
+#                                      write relay.env, add it to the DNS;
+#                                      a relay whose directory is new gets
+#                                      fresh claims
 #   hack/relay-k8s.sh down NAME        delete the relay (its claims and DKIM
 #                                      key stay, as storage.*.keepOnDelete
 #                                      says; up again finds them)
@@ -75,7 +77,7 @@ PY=/usr/bin/python3
 say() { echo "relay-k8s: $*"; }
 die() { echo "relay-k8s: $*" >&2; exit "${2:-75}"; }
 usage() {
-	sed -n '9,41p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '10,44p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 64
 }
 
@@ -302,10 +304,23 @@ EOF
 	dns_reload
 }
 
+# fresh_state: a relay whose directory is new starts from nothing, as
+# its volumes lived in that directory: what an earlier relay of the same
+# name left in the namespace (claims, DKIM key) goes first
+fresh_state() {
+	k delete chatmailrelay "$NAME" --ignore-not-found --wait=true --timeout="${WAIT}s" >/dev/null 2>&1 || true
+	k wait pod "$POD" --for=delete --timeout="${WAIT}s" >/dev/null 2>&1 || true
+	k delete pvc "mail-$POD" "queue-$POD" --ignore-not-found --wait=true --timeout="${WAIT}s" >/dev/null 2>&1 || true
+	k delete secret -l "chatmail.at/relay=$NAME" --ignore-not-found >/dev/null 2>&1 || true
+}
+
 cmd_up() {
 	local t0=$SECONDS
 	[ "$(id -u)" -eq 0 ] || die "needs root" 69
 	[ -e "$ROOT/relay.env" ] && die "$NAME is up already (down first)" 64
+	if [ ! -d "$ROOT" ] && k get namespace "$NS" >/dev/null 2>&1; then
+		fresh_state
+	fi
 	mkdir -p "$ROOT/log"
 	chmod 755 "$BASE" "$ROOT"
 	k get namespace "$NS" >/dev/null 2>&1 ||
