@@ -252,9 +252,22 @@ write_env() {
 		"$ROOT/objects.json" >"$ROOT/chatmail.ini"
 	domain=$(ini mail_domain)
 	[ -n "$domain" ] || die "no mail_domain in $NAME's chatmail.ini"
+	mail=$(claim_dir mail)
+	queue=$(claim_dir queue)
 	jq -r '.items[] | select(.kind == "Secret" and .type == "kubernetes.io/tls") | .data["tls.crt"]' \
 		"$ROOT/objects.json" | head -n 1 | base64 -d >"$ROOT/tls.crt"
-	[ -s "$ROOT/tls.crt" ] || die "no TLS Secret of $NAME"
+	# ACME mode (a cert-init container): the certificate is on the mail
+	# claim; clients trust a test's ACME CA ($LOCAL_RELAY_ACME_CA), else
+	# the placeholder the relay serves until it has one
+	if [ ! -s "$ROOT/tls.crt" ] && [ "$(jq '[.items[] | select(.kind == "StatefulSet") |
+		.spec.template.spec.initContainers // [] | .[] | select(.name == "cert-init")] | length' "$ROOT/objects.json")" -gt 0 ]; then
+		if [ -n "${LOCAL_RELAY_ACME_CA:-}" ]; then
+			cp "$LOCAL_RELAY_ACME_CA" "$ROOT/tls.crt"
+		else
+			cp "$mail/acme/tls/tls.crt" "$ROOT/tls.crt" 2>/dev/null || true
+		fi
+	fi
+	[ -s "$ROOT/tls.crt" ] || die "no TLS Secret (nor ACME certificate) of $NAME"
 	mkdir -p "$ROOT/dkim"
 	key=$(jq -r '.items[] | select(.kind == "Secret") | .data["opendkim.private"] // empty' "$ROOT/objects.json" | head -n 1)
 	[ -n "$key" ] || die "no DKIM key Secret of $NAME"
@@ -262,8 +275,6 @@ write_env() {
 	dkim=$(openssl rsa -in "$ROOT/dkim/opendkim.private" -pubout -outform DER 2>/dev/null | base64 -w 0)
 	q=$(jq -r '.items[] | select(.kind == "ConfigMap") | .data["main.cf"] // empty' "$ROOT/objects.json" |
 		sed -n 's/^queue_directory = //p' | head -n 1)
-	mail=$(claim_dir mail)
-	queue=$(claim_dir queue)
 	netns_attach
 	link_logs
 	cat >"$ROOT/relay.env.tmp" <<EOF
