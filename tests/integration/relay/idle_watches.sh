@@ -2,8 +2,7 @@
 # idle_watches.sh ENV USER: one line "PID WATCHES MAPPED" per imap
 # process of USER on the relay of ENV (hack/local-relay.sh, or a relay
 # Pod): the PIDs from `doveadm who` (run where Dovecot runs: here, or in
-# the Pod's dovecot container through RELAY_HARNESS's "exec" where it
-# has one, else podman exec), found on this host among the processes of
+# the Pod's dovecot container through RELAY_HARNESS's "exec"), found on this host among the processes of
 # the relay's network namespace (their NSpid ends in the PID the
 # container sees), then read from this host's /proc, which a container's
 # own root cannot do (no CAP_SYS_PTRACE): WATCHES are the inotify
@@ -20,9 +19,6 @@ who() {
 	pod=$(get POD)
 	if [ -n "$pod" ] && [ -n "$harness" ] && grep -q '^exec)' "$harness"; then
 		"$harness" exec "$(get NAME)" dovecot \
-			doveadm -c /etc/chatmail/dovecot/dovecot.conf -f tab who -1
-	elif [ -n "$pod" ]; then
-		podman exec "$pod-dovecot" \
 			doveadm -c /etc/chatmail/dovecot/dovecot.conf -f tab who -1
 	else
 		doveadm -c "$(get ROOT)/dovecot/dovecot.conf" -f tab who -1

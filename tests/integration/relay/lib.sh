@@ -11,8 +11,9 @@
 #                             below); stopped at exit; sets
 #                             ENV1..ENVN (relay.env paths). RELAY_HARNESS
 #                             names another script with the same up/down
-#                             interface and relay.env (hack/relay-pod.sh:
-#                             the operator's Pod in podman, make e2e)
+#                             interface and relay.env (hack/relay-k8s.sh:
+#                             relays the operator runs on the test
+#                             node, make e2e)
 #   renv ENV KEY              a value from a relay.env
 #   rc ARGS...                tests/integration/relay/relay_client.py
 #   new_account ENV           "email password" of a fresh, logged-in account

@@ -8,7 +8,7 @@
 # during IDLE and 0 after; a burst of 10 reported once each; new mail
 # after hibernation; no process left when the client hangs up in IDLE.
 # Runs on hack/local-relay.sh (integration) and on the relay Pod
-# (RELAY_HARNESS=hack/relay-pod.sh, tests/e2e/run.sh).
+# (RELAY_HARNESS=hack/relay-k8s.sh on the test node, tests/e2e/run.sh).
 # shellcheck source=tests/integration/lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
 # shellcheck source=tests/integration/relay/lib.sh
