@@ -28,6 +28,20 @@
 #                             implicit TLS; 587, 25: STARTTLS)
 #   relay_pod ARGS...         the harness (hack/relay-k8s.sh)
 #   wait_until SECS CMD...    retry CMD once a second (bounded)
+#   pebble_up DIR LIFETIME [VAR=VALUE...]
+#                             Pebble (hack/pebble-bin.sh) in the node's
+#                             network namespace at NODE_RELAY_DNS:14000,
+#                             resolving names with the relay DNS and
+#                             validating HTTP-01 on port 80 of the
+#                             relays' addresses, issuing certificates
+#                             valid LIFETIME seconds; its API's own
+#                             certificate from a test CA (made once per
+#                             DIR: call again to restart it). Sets
+#                             PEBBLE_URL (the directory), PEBBLE_BUNDLE
+#                             (the API's CA: a relay's tls.acmeCABundle),
+#                             PEBBLE_ROOT (the root of what it issues),
+#                             PEBBLE_LOG; stopped at exit (pebble_down)
+#   acme_tls_yaml             the tls: block of a spec for that Pebble
 
 export RELAY_HARNESS=${RELAY_HARNESS:-$TOP/hack/relay-k8s.sh}
 export NODE_STATE=${NODE_STATE:-$TOP/build/node}
@@ -123,4 +137,74 @@ wait_until() { # wait_until SECS CMD...
 		sleep 1
 	done
 	return 1
+}
+
+PEBBLE_PID=""
+pebble_up() { # pebble_up DIR LIFETIME [VAR=VALUE...]
+	local dir=$1 life=$2 pb ip=$NODE_RELAY_DNS i
+	shift 2
+	pb=$("$TOP/hack/pebble-bin.sh" build 2>"$dir/pebble-bin.log") || {
+		echo "# hack/pebble-bin.sh failed:"
+		tail -n 5 "$dir/pebble-bin.log" | sed 's/^/# /'
+		return 1
+	}
+	# the API's certificate names the address relays use (Pebble's own
+	# test certificate names only localhost); made once per DIR, so a
+	# restarted Pebble keeps the CA a relay's spec trusts
+	[ -s "$dir/pebble-api.pem" ] ||
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-days 2 -subj "/CN=e2e ACME API CA" -keyout "$dir/pebble-ca.key" \
+		-out "$dir/pebble-ca.pem" >/dev/null 2>&1 &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-subj "/CN=$ip" -keyout "$dir/pebble-api.key" \
+			-out "$dir/pebble-api.csr" >/dev/null 2>&1 &&
+		openssl x509 -req -in "$dir/pebble-api.csr" -CA "$dir/pebble-ca.pem" \
+			-CAkey "$dir/pebble-ca.key" -CAcreateserial -days 2 \
+			-extfile <(printf 'subjectAltName=IP:%s\n' "$ip") \
+			-out "$dir/pebble-api.pem" >/dev/null 2>&1 || return 1
+	cat >"$dir/pebble.json" <<EOF
+{"pebble": {"listenAddress": "$ip:14000",
+ "managementListenAddress": "$ip:15000",
+ "certificate": "$dir/pebble-api.pem",
+ "privateKey": "$dir/pebble-api.key",
+ "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "",
+ "externalAccountBindingRequired": false,
+ "retryAfter": {"authz": 1, "order": 1}, "keyAlgorithm": "ecdsa",
+ "profiles": {"default": {"description": "e2e", "validityPeriod": $life}}}}
+EOF
+	PEBBLE_LOG=$dir/pebble.log
+	nsenter --net="$NODE_NETNS" env PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 \
+		PEBBLE_AUTHZREUSE=0 "$@" "$pb/bin/pebble" -config "$dir/pebble.json" \
+		-dnsserver "$ip:53" >>"$PEBBLE_LOG" 2>&1 &
+	PEBBLE_PID=$!
+	on_exit pebble_down
+	PEBBLE_URL=https://$ip:14000/dir
+	PEBBLE_BUNDLE=$dir/pebble-ca.pem
+	PEBBLE_ROOT=$dir/pebble-root.pem
+	for ((i = 0; i < 30; i++)); do
+		curl -fsS --max-time 5 --cacert "$PEBBLE_BUNDLE" "https://$ip:15000/roots/0" \
+			>"$PEBBLE_ROOT" 2>/dev/null && [ -s "$PEBBLE_ROOT" ] && return 0
+		kill -0 "$PEBBLE_PID" 2>/dev/null || break
+		sleep 1
+	done
+	echo "# Pebble did not answer at $ip:15000:"
+	tail -n 5 "$PEBBLE_LOG" | sed 's/^/# /'
+	return 1
+}
+
+pebble_down() {
+	[ -n "$PEBBLE_PID" ] || return 0
+	stop_pid "$PEBBLE_PID" 5
+	PEBBLE_PID=""
+}
+
+# acme_tls_yaml: a spec's tls block (2-space indent under spec) for the
+# Pebble of pebble_up, the terms agreed
+acme_tls_yaml() {
+	echo "  tls:"
+	echo "    acmeTermsOfServiceAgreed: true"
+	echo "    acmeEmail: admin@example.org"
+	echo "    acmeDirectory: $PEBBLE_URL"
+	echo "    acmeCABundle: |"
+	sed 's/^/      /' "$PEBBLE_BUNDLE"
 }

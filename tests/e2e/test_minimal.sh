@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # test_minimal: the smallest relay a new user applies,
-# crds/examples/minimal.yaml (its domain served by the e2e tier's DNS;
-# self-signed, see below), runs: every container of its Pod is up, with
+# crds/examples/minimal.yaml (its domain is served by the e2e tier's
+# DNS) with the tls lines its comment asks for (the terms agreed) and
+# the ACME server pointed at a Pebble on the node instead of Let's
+# Encrypt, runs: it gets its certificate by ACME (the default for a
+# domain without "_"), every container of its Pod is up, with
 # iroh-relay (on by default) answering /ping through 443 and two iroh
 # endpoints talking through it, and a new account logging in. Without
 # an address for TURN its Pod has no turn container (TURNReady says
@@ -17,21 +20,24 @@ e2e_prereqs
 relay_prereqs
 tap_init
 relay_workdir minimal
-# minimal.yaml's domain gets ACME by default; this tier has no ACME
-# server (the podman harness cannot reach one), so the relay is told
-# SelfSigned here. The real node's tier runs it with Pebble instead.
+pebble_up "$W" 86400 || { ok 1 "Pebble up on the node"; tap_done; }
 {
 	cat "$TOP/crds/examples/minimal.yaml"
-	printf '  tls: {mode: SelfSigned}\n'
+	acme_tls_yaml
 } >"$W/minimal.yaml"
 t0=$SECONDS
-relays_up "$W" 1 "$W/minimal.yaml" || { ok 1 "minimal.yaml: relay Pod up"; tap_done; }
-ok 0 "crds/examples/minimal.yaml: relay Pod up, every probed port answers ($((SECONDS - t0)) s)"
+LOCAL_RELAY_ACME_CA=$PEBBLE_ROOT relays_up "$W" 1 "$W/minimal.yaml" ||
+	{ ok 1 "minimal.yaml: relay Pod up"; tap_done; }
+ok 0 "crds/examples/minimal.yaml: relay Pod up with an ACME certificate, every probed port answers ($((SECONDS - t0)) s)"
 ADDR=$(renv "$ENV1" ADDR)
 DOMAIN=$(renv "$ENV1" DOMAIN)
 CA=$(renv "$ENV1" CA)
 [ "$DOMAIN" = chat.example.org ]
 ok $? "its domain is the example's (got $DOMAIN)"
+out=$(openssl s_client -connect "$ADDR:443" -servername "$DOMAIN" -CAfile "$PEBBLE_ROOT" \
+	-verify_return_error -verify_hostname "$DOMAIN" </dev/null 2>&1)
+grep -q 'Verify return code: 0 (ok)' <<<"$out"
+ok $? "443 serves a certificate for $DOMAIN from Pebble's root"
 
 names=$(kube "$ENV1" get pod "$(pod_of "$ENV1")" -o json |
 	jq -r '.status.containerStatuses[] | select(.state.running) | .name' | sort | tr '\n' ' ')
