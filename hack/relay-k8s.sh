@@ -216,9 +216,15 @@ container_id() { crictl ps -q --pod "$(sandbox_id)" --name "^$1\$" | head -n 1; 
 netns_attach() {
 	local pid
 	ip netns delete "$NETNS" 2>/dev/null || true
+	rm -rf "/etc/netns/$NETNS"
 	pid=$(pod_pid)
 	[[ $pid =~ ^[0-9]+$ ]] || die "no sandbox process for $NS/$POD"
 	ip netns attach "$NETNS" "$pid"
+	# `ip netns exec` then resolves as the Pod does (kubelet's resolv.conf
+	# for dnsPolicy ClusterFirst), not with this host's resolver
+	mkdir -p "/etc/netns/$NETNS"
+	printf 'nameserver %s\nsearch %s.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n' \
+		"$NODE_DNS_IP" "$NS" >"/etc/netns/$NETNS/resolv.conf"
 }
 
 # link_logs: LOG/<container>.log -> kubelet's file of the container's
@@ -345,6 +351,7 @@ cmd_up() {
 
 cmd_down() {
 	ip netns delete "$NETNS" 2>/dev/null || true
+	rm -rf "/etc/netns/$NETNS"
 	rm -f "$ROOT/relay.env"
 	rm -rf "${DNSBASE:?}/$NS-$NAME"
 	dns_reload || true

@@ -49,6 +49,11 @@ teardown() {
 		echo "e2e: a relay's network namespace name left attached: $n" >&2
 		ip netns delete "$n" 2>/dev/null || true
 	done
+	for n in /etc/netns/e2e-*; do
+		[ -d "$n" ] || continue
+		echo "e2e: a relay's resolv.conf for ip netns exec left: $n" >&2
+		rm -rf "$n"
+	done
 	hack/node.sh down >>"$LOG" 2>&1 || true
 	if ! left=$(hack/node.sh leftovers 2>&1); then
 		echo "not ok 0 - e2e: the node left things behind after down: $left" >>"$RESULTS/e2e.tap"
