@@ -317,8 +317,23 @@ POSTFIX_CONF=/run/postfix-config/etc
 EOF
 	mv "$ROOT/relay.env.tmp" "$ROOT/relay.env"
 	mkdir -p "$DNSBASE/$NS-$NAME"
+	rm -f "$DNSBASE/$NS-$NAME/relay.env"
 	ln -sfn "$ROOT/relay.env" "$DNSBASE/$NS-$NAME/relay.env"
 	dns_reload
+}
+
+# dns_early: the relay's name and load-balancer address in the DNS
+# before it is Ready, as an admin publishes them first: an ACME server
+# resolves the names it validates (write_env then adds the rest)
+dns_early() {
+	local domain
+	domain=$("$PY" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["spec"]["domain"])' \
+		"$ROOT/relay.yaml") || return 0
+	mkdir -p "$DNSBASE/$NS-$NAME"
+	rm -f "$DNSBASE/$NS-$NAME/relay.env"
+	printf 'DOMAIN=%s\nADDR=%s\nDKIM_SELECTOR=dkim\nDKIM_TXT=\n' "$domain" "$LB_ADDR" \
+		>"$DNSBASE/$NS-$NAME/relay.env"
+	dns_reload || true
 }
 
 # fresh_state: a relay whose directory is new starts from nothing, as
@@ -344,6 +359,7 @@ cmd_up() {
 		"$NODE_KUBECTL" create namespace "$NS" >/dev/null
 	spec >"$ROOT/relay.yaml"
 	k apply -f "$ROOT/relay.yaml" >/dev/null || die "kubectl apply of $NAME failed"
+	dns_early
 	wait_ready || exit 75
 	write_env
 	say "$NAME up: $NS/$POD for $(sed -n 's/^DOMAIN=//p' "$ROOT/relay.env") at $(sed -n 's/^ADDR=//p' "$ROOT/relay.env") in $((SECONDS - t0)) s, env in $ROOT/relay.env"
