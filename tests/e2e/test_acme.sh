@@ -4,8 +4,9 @@
 # pebble_up) on the real node. One relay with a public-looking domain
 # (ACME by default), its Service address in the relay DNS that Pebble
 # asks, HTTP-01 answered by the relay's own nginx on port 80:
-#   1. Pebble down when the relay starts: the relay is not Ready and its
-#      CertificateReady condition says why;
+#   1. Pebble down when the relay starts: the relay is not Ready, its
+#      CertificateReady condition is False and the cert container's
+#      probe (the Pod's events) says why;
 #   2. Pebble up (short-lived certificates, 30% of nonces rejected): the
 #      relay gets its certificate after its backoff and becomes Ready;
 #      443, 465 and 993 serve it, verified against Pebble's root, for
@@ -64,9 +65,17 @@ LOCAL_RELAY_ACME_CA=$PEBBLE_ROOT LOCAL_RELAY_SPEC=$W/relay.yaml RELAY_K8S_WAIT=6
 	"$RELAY_HARNESS" up e2e1 >"$W/up1.log" 2>&1 &
 UP=$!
 on_exit "kill $UP 2>/dev/null; '$RELAY_HARNESS' down e2e1 >/dev/null 2>&1"
-unreachable() { [[ "$(cond message)" == *'cannot reach the ACME server'* ]]; }
-wait_until 240 unreachable
-ok $? "ACME server down: CertificateReady says so ($(cond reason): $(cond message))"
+# the cert container's probe line, as the kubelet records it in the
+# Pod's Unhealthy events
+probe_says() {
+	k get events --field-selector "involvedObject.name=e2e1-0,reason=Unhealthy" \
+		-o 'jsonpath={range .items[*]}{.message}{"\n"}{end}' 2>/dev/null |
+		grep -m1 'cannot reach the ACME server'
+}
+wait_until 240 probe_says >/dev/null
+ok $? "ACME server down: the cert probe says why ($(probe_says | cut -c1-200))"
+[ "$(cond status)" = False ]
+ok $? "CertificateReady False ($(cond reason): $(cond message | cut -c1-160))"
 [ "$(k get chatmailrelay e2e1 -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = False ]
 ok $? "and the relay is not Ready"
 
