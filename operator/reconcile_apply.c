@@ -270,11 +270,19 @@ wanted(struct prune_scan *s, const char *name)
 {
 	const cJSON *obj;
 	const char *kind = child_kind(s->k)->kind;
+	char turn[128];
 
 	if (s->k == OK_SECRET && strcmp(name, s->r->dkim_secret) == 0)
 		return 1; /* never deleted: DNS publishes its key */
 	if (s->k == OK_SECRET && strcmp(name, s->r->tls_secret) == 0)
 		return 1;
+	if (s->k == OK_SECRET && s->r->spec != NULL &&
+	    spec_turn_address(s->r->spec) != NULL) {
+		/* created once by turn_secret, not in the desired list */
+		desired_turn_secret_name(s->r->name, turn, sizeof(turn));
+		if (strcmp(name, turn) == 0)
+			return 1;
+	}
 	cJSON_ArrayForEach(obj, s->list)
 	{
 		if (strcmp(util_get_str(obj, "kind"), kind) == 0 &&

@@ -64,6 +64,11 @@
 	"\"storage\":{\"mail\":{\"keepOnDelete\":false},"                     \
 	"\"queue\":{\"keepOnDelete\":false}}}"
 
+/* TURN on (an address to advertise): a created-once TURN Secret */
+#define SPEC_TURN                                                             \
+	"{\"domain\":\"chat.example.org\",\"tls\":{\"mode\":\"SelfSigned\"}," \
+	"\"turn\":{\"enabled\":true,\"externalIP\":\"192.0.2.7\"}}"
+
 /* status: the relay's stored .status */
 static const cJSON *
 status(struct fake *f)
@@ -702,6 +707,42 @@ test_user_secrets(void **state)
 	fake_teardown(&f);
 }
 
+/* the TURN Secret, created once and not in the desired list, is not
+ * pruned: steady reconciles neither delete nor recreate it */
+static void
+test_turn_secret_kept(void **state)
+{
+	struct fake f;
+	struct buf calls = BUF_INIT(1u << 16);
+	const cJSON *turn;
+	size_t mark;
+	char uid[128];
+	int i;
+
+	(void)state;
+	fake_setup(&f, SPEC_TURN);
+	(void)fake_reconcile(&f);
+	assert_int(f.rc, 0);
+	turn = fake_obj(&f, &KUBE_SECRET, "chat-turn");
+	assert_non_null(turn);
+	(void)snprintf(uid, sizeof(uid), "%s",
+		       util_get_str(turn, "metadata.resourceVersion"));
+	for (i = 0; i < 3; i++) {
+		mark = fake_reconcile(&f);
+		assert_int(f.rc, 0);
+		fake_calls(&f, mark, &calls);
+		assert_null(
+			strstr(buf_cstr(&calls), "delete secrets/chat-turn"));
+		assert_null(strstr(buf_cstr(&calls), "create secrets"));
+		buf_reset(&calls);
+	}
+	turn = fake_obj(&f, &KUBE_SECRET, "chat-turn");
+	assert_non_null(turn);
+	assert_str(util_get_str(turn, "metadata.resourceVersion"), uid);
+	buf_deinit(&calls);
+	fake_teardown(&f);
+}
+
 static void
 test_abort(void **state)
 {
@@ -748,6 +789,7 @@ main(void)
 		cmocka_unit_test(test_delete_keeps_volumes),
 		cmocka_unit_test(test_delete_default_keeps_all),
 		cmocka_unit_test(test_user_secrets),
+		cmocka_unit_test(test_turn_secret_kept),
 		cmocka_unit_test(test_abort),
 	};
 
