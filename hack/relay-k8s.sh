@@ -148,9 +148,9 @@ EOF
 # Pod). The spec's loadBalancerIP when it is in the node's network,
 # else NET.129.<index>.
 lb_assign() {
-	local t want
-	t=$(k get svc "$NAME" -o 'jsonpath={.spec.type} {.status.loadBalancer.ingress[0].ip}' 2>/dev/null) || return 0
-	case $t in LoadBalancer) ;; *) return 0 ;; esac
+	local t ip want
+	read -r t ip < <(k get svc "$NAME" -o 'jsonpath={.spec.type} {.status.loadBalancer.ingress[0].ip}' 2>/dev/null) || return 0
+	[ "$t" = LoadBalancer ] && [ -z "$ip" ] || return 0
 	want=$(k get svc "$NAME" -o 'jsonpath={.spec.loadBalancerIP}')
 	[[ $want == "$NODE_NET".* ]] || want=$LB_ADDR
 	k patch svc "$NAME" --subresource=status --type=merge -p \
