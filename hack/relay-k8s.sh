@@ -149,7 +149,8 @@ EOF
 # else NET.129.<index>.
 lb_assign() {
 	local t ip want
-	read -r t ip < <(k get svc "$NAME" -o 'jsonpath={.spec.type} {.status.loadBalancer.ingress[0].ip}' 2>/dev/null) || return 0
+	# (jsonpath prints no newline: read's status is that of EOF)
+	read -r t ip < <(k get svc "$NAME" -o 'jsonpath={.spec.type} {.status.loadBalancer.ingress[0].ip}' 2>/dev/null) || true
 	[ "$t" = LoadBalancer ] && [ -z "$ip" ] || return 0
 	want=$(k get svc "$NAME" -o 'jsonpath={.spec.loadBalancerIP}')
 	[[ $want == "$NODE_NET".* ]] || want=$LB_ADDR
