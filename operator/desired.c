@@ -282,6 +282,12 @@ build_services(const struct desired_in *in, const struct render_target *t,
 	    s->service.load_balancer_ip[0] != '\0')
 		cJSON_AddStringToObject(spec, "loadBalancerIP",
 					s->service.load_balancer_ip);
+	/* ACME: the Pod is not Ready until its certificate is served, and
+	 * the CA's HTTP-01 request must reach the Pod's own nginx on port
+	 * 80 through this Service before that; the relay is one Pod, so
+	 * there is no ready one to prefer (docs/DESIGN.md, ACME mode) */
+	if (s->tls.mode == SPEC_TLS_ACME)
+		cJSON_AddTrueToObject(spec, "publishNotReadyAddresses");
 	cJSON_AddItemToArray(list, svc);
 
 	svc = new_obj("v1", "Service");

@@ -87,6 +87,10 @@ test_objects(void **state)
 	assert_str(util_get_str(fixture_find(list, "Service", "chat-headless"),
 				"spec.clusterIP"),
 		   "None");
+	/* ACME (the default here): the CA's HTTP-01 request reaches the
+	 * Pod before it is Ready */
+	assert_true(cJSON_IsTrue(util_get(fixture_find(list, "Service", "chat"),
+					  "spec.publishNotReadyAddresses")));
 	/* render: no owner references */
 	cJSON_Delete(list);
 	f.in.uid = NULL;
@@ -223,7 +227,8 @@ static void
 test_pvc_and_secret(void **state)
 {
 	struct fixture f;
-	cJSON *pvc, *sec;
+	struct buf err = BUF_INIT(1024);
+	cJSON *pvc, *sec, *list;
 	char name[64];
 
 	(void)state;
@@ -232,6 +237,12 @@ test_pvc_and_secret(void **state)
 		      "\"SelfSigned\"},\"storage\":{\"queue\":"
 		      "{\"keepOnDelete\":false}}}",
 		      0);
+	/* not ACME: the Service keeps Kubernetes' Ready-only endpoints */
+	assert_int(desired_build(&f.in, &list, &err), 0);
+	assert_null(util_get(fixture_find(list, "Service", "chat"),
+			     "spec.publishNotReadyAddresses"));
+	cJSON_Delete(list);
+	buf_deinit(&err);
 	desired_pvc_name("chat", "mail", name, sizeof(name));
 	assert_str(name, "mail-chat-0");
 	pvc = desired_pvc(&f.in, "mail");
