@@ -29,11 +29,15 @@
 #   relay_pod ARGS...         the harness (hack/relay-k8s.sh)
 #   wait_until SECS CMD...    retry CMD once a second (bounded)
 #   pebble_up DIR LIFETIME [VAR=VALUE...]
-#                             Pebble (hack/pebble-bin.sh) in the node's
-#                             network namespace at NODE_RELAY_DNS:14000,
-#                             resolving names with the relay DNS and
-#                             validating HTTP-01 on port 80 of the
-#                             relays' addresses, issuing certificates
+#                             Pebble (hack/pebble-bin.sh) on this host at
+#                             the node's host-side address
+#                             (NODE_HOST_IP:14000, which Pods reach as
+#                             they reach the apiserver), resolving names
+#                             with the relay DNS and validating HTTP-01
+#                             on port 80 of the relays' load-balancer
+#                             addresses (as a CA outside the cluster
+#                             does; from inside the node's namespace
+#                             kube-proxy refuses them), issuing certificates
 #                             valid LIFETIME seconds; its API's own
 #                             certificate from a test CA (made once per
 #                             DIR: call again to restart it). Sets
@@ -141,7 +145,7 @@ wait_until() { # wait_until SECS CMD...
 
 PEBBLE_PID=""
 pebble_up() { # pebble_up DIR LIFETIME [VAR=VALUE...]
-	local dir=$1 life=$2 pb ip=$NODE_RELAY_DNS i
+	local dir=$1 life=$2 pb ip=$NODE_HOST_IP i
 	shift 2
 	pb=$("$TOP/hack/pebble-bin.sh" build 2>"$dir/pebble-bin.log") || {
 		echo "# hack/pebble-bin.sh failed:"
@@ -173,9 +177,9 @@ pebble_up() { # pebble_up DIR LIFETIME [VAR=VALUE...]
  "profiles": {"default": {"description": "e2e", "validityPeriod": $life}}}}
 EOF
 	PEBBLE_LOG=$dir/pebble.log
-	nsenter --net="$NODE_NETNS" env PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 \
+	env PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 \
 		PEBBLE_AUTHZREUSE=0 "$@" "$pb/bin/pebble" -config "$dir/pebble.json" \
-		-dnsserver "$ip:53" >>"$PEBBLE_LOG" 2>&1 &
+		-dnsserver "$NODE_RELAY_DNS:53" >>"$PEBBLE_LOG" 2>&1 &
 	PEBBLE_PID=$!
 	on_exit pebble_down
 	PEBBLE_URL=https://$ip:14000/dir
