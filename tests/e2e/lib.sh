@@ -147,6 +147,7 @@ PEBBLE_PID=""
 pebble_up() { # pebble_up DIR LIFETIME [VAR=VALUE...]
 	local dir=$1 life=$2 pb ip=$NODE_HOST_IP i
 	shift 2
+	pebble_down # a restart: the running one first (it holds the ports)
 	pb=$("$TOP/hack/pebble-bin.sh" build 2>"$dir/pebble-bin.log") || {
 		echo "# hack/pebble-bin.sh failed:"
 		tail -n 5 "$dir/pebble-bin.log" | sed 's/^/# /'
