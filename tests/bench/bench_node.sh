@@ -19,8 +19,9 @@
 #              messages (four clients, 250 each), summed per Pod
 #
 # Upstream's Python services (chatmaild's doveauth, metadata, lastlogin)
-# are not measured beside them here: that needs chatmaild's wheel and
-# its dependencies from PyPI in a container image of their own.
+# are not measured beside them: chatmaild is not published on PyPI
+# (`pip download chatmaild`: "No matching distribution"), and building
+# it from upstream's repository would put fetched code into our runs.
 #   BENCH_NODE_MSGS   messages (default 1000)
 # Never fails on speed; exits non-zero only when it cannot run.
 # shellcheck source=tests/integration/lib/common.sh
