@@ -42,11 +42,17 @@ operator_available() {
 }
 
 operator() {
-	local t0=$SECONDS
+	local t0=$SECONDS id
 	load_env || die "the node is not up (hack/node.sh up)"
 	"$ROOT/hack/chart.sh" check >/dev/null 2>&1 || "$ROOT/hack/chart.sh" sync >/dev/null
+	# the image's ID as a Pod annotation: a rebuilt image (same tag,
+	# imported again) rolls the operator's Pod; a Pod that only restarts
+	# on a node that comes back keeps what its container was created from
+	id=$(podman image inspect --format '{{.Id}}' \
+		"$(sed -n 's/^OPERATOR=//p' "$ROOT/images/images.env")" 2>/dev/null | cut -c1-12) || id=""
 	"$KBIN/helm" upgrade --install "$RELEASE" "$ROOT/charts/chatmail-operator" \
 		--namespace "$RNS" --create-namespace --wait --timeout 180s \
+		${id:+--set-string "podAnnotations.chatmail\.at/image-id=$id"} \
 		>"$STATE/log/helm.log" 2>&1 || {
 		tail -n 20 "$STATE/log/helm.log" >&2
 		k -n "$RNS" describe pods 2>/dev/null | tail -n 30 >&2 || true

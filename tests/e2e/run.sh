@@ -69,8 +69,16 @@ teardown() {
 
 t0=$SECONDS
 rc=0
+: >"$LOG"
+# a fresh node: a state directory an earlier run kept (E2E_KEEP_NODE=1,
+# or a run that was killed) holds its control plane's objects, and its
+# operator Pod would go on running the image it was created from
+if [ -d "$NODE_STATE" ] && [ "${E2E_KEEP_NODE:-0}" != 1 ]; then
+	echo "e2e: purging the node state an earlier run left ($NODE_STATE)"
+	hack/node.sh purge >>"$LOG" 2>&1 || true
+fi
 echo "e2e: node up, images, operator (hack/cluster.sh up; log $LOG)"
-if ! hack/cluster.sh up >"$LOG" 2>&1; then
+if ! hack/cluster.sh up >>"$LOG" 2>&1; then
 	tail -n 30 "$LOG" >&2
 	echo "not ok 0 - e2e: hack/cluster.sh up failed (see $LOG)" >"$RESULTS/e2e.tap"
 	hack/node.sh down >>"$LOG" 2>&1 || true
