@@ -62,8 +62,9 @@
 #
 # Settings: NODE_STATE (the node, default build/node; it must be up:
 # hack/cluster.sh up), LOCAL_RELAY_BASE (relay.env and logs, default
-# build/k8s-relay), RELAY_K8S_NS (namespace; default one per
-# LOCAL_RELAY_BASE), RELAY_K8S_WAIT (seconds per wait, default 300).
+# build/k8s-relay), RELAY_K8S_NS (namespace; default
+# RELAY_K8S_NS_PREFIX, "e2e", and a hash of LOCAL_RELAY_BASE),
+# RELAY_K8S_WAIT (seconds per wait, default 300).
 # Needs root. Exit codes: 0, 64 usage, 69 the node is not up, 75 not
 # ready.
 set -euo pipefail
@@ -97,7 +98,7 @@ ROOT=$BASE/$NAME
 [ -f "$NODE_STATE/env" ] || die "no node in $NODE_STATE (hack/cluster.sh up)" 69
 # shellcheck disable=SC1091
 . "$NODE_STATE/env"
-NS=${RELAY_K8S_NS:-e2e-$(printf %s "$BASE" | sha256sum | cut -c1-8)}
+NS=${RELAY_K8S_NS:-${RELAY_K8S_NS_PREFIX:-e2e}-$(printf %s "$BASE" | sha256sum | cut -c1-8)}
 POD=$NAME-0
 NETNS=$NS-$NAME
 LB_ADDR=$NODE_NET.129.$IDX

@@ -27,6 +27,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 export RELAY_HARNESS=$ROOT/hack/relay-k8s.sh
 export NODE_STATE=${NODE_STATE:-$ROOT/build/e2e/node} NODE_NET=${NODE_NET:-10.251}
+# the relays' namespaces (and so their `ip netns` names) start with it:
+# a run beside this one, on another NODE_NET, takes another prefix
+export RELAY_K8S_NS_PREFIX=${RELAY_K8S_NS_PREFIX:-e2e}
 RESULTS=${RESULTS:-build/results}
 mkdir -p "$(dirname "$NODE_STATE")" "$RESULTS"
 LOG=$(dirname "$NODE_STATE")/cluster.log
@@ -45,11 +48,11 @@ fi
 teardown() {
 	local left n
 	# network namespace names hack/relay-k8s.sh attached and a test left
-	for n in $(ip netns list | awk '$1 ~ /^e2e-[0-9a-f]{8}-/ { print $1 }'); do
+	for n in $(ip netns list | awk -v p="^$RELAY_K8S_NS_PREFIX-[0-9a-f]{8}-" '$1 ~ p { print $1 }'); do
 		echo "e2e: a relay's network namespace name left attached: $n" >&2
 		ip netns delete "$n" 2>/dev/null || true
 	done
-	for n in /etc/netns/e2e-*; do
+	for n in /etc/netns/"$RELAY_K8S_NS_PREFIX"-*; do
 		[ -d "$n" ] || continue
 		echo "e2e: a relay's resolv.conf for ip netns exec left: $n" >&2
 		rm -rf "$n"
