@@ -32,7 +32,7 @@ relay_workdir e2e-acme
 DOMAIN=acme.example.org
 LIFE=150
 export LOCAL_RELAY_BASE=$W/relays
-NS=e2e-$(printf %s "$LOCAL_RELAY_BASE" | sha256sum | cut -c1-8)
+NS=${RELAY_K8S_NS:-${RELAY_K8S_NS_PREFIX:-e2e}-$(printf %s "$LOCAL_RELAY_BASE" | sha256sum | cut -c1-8)}
 k() { "$NODE_KUBECTL" --request-timeout=30s -n "$NS" "$@"; }
 cond() { # cond FIELD: of the relay's CertificateReady condition
 	k get chatmailrelay e2e1 -o "jsonpath={.status.conditions[?(@.type==\"CertificateReady\")].$1}" 2>/dev/null
