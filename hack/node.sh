@@ -212,6 +212,14 @@ net_up() {
 			sysctl -qw net.bridge.bridge-nf-call-iptables=1
 		fi"
 	ip route add "$NET.0.0/16" via "$NODE_IP"
+	# the host's own addresses (not beyond it): a host client that sends
+	# from its default route's address (Firefox's TURN allocations do)
+	# gets its answers, as a kind node answers the docker host
+	local a
+	for a in $(ip -4 -o addr show scope global | awk '{ sub("/.*", "", $4); print $4 }'); do
+		case $a in "$NET".*) continue ;; esac
+		nsenter --net="$NSDIR/net" ip route add "$a/32" via "$HOST_IP"
+	done
 }
 
 # mnt_up: the node's mount namespace: private tmpfs over /run, /var/lib

@@ -130,18 +130,7 @@ def handler(rooms):
     return H
 
 
-def route_dev(host):
-    """The interface this host routes HOST through ("" if none)."""
-    try:
-        out = subprocess.run(["ip", "-o", "route", "get", host],
-                             capture_output=True, text=True, timeout=5).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    f = out.split()
-    return f[f.index("dev") + 1] if "dev" in f[:-1] else ""
-
-
-def browser_cmd(kind, profile, url, turn_dev=""):
+def browser_cmd(kind, profile, url):
     if kind == "chromium":
         return [
             "chromium", "--headless", "--no-sandbox", "--disable-gpu",
@@ -151,16 +140,8 @@ def browser_cmd(kind, profile, url, turn_dev=""):
             "--user-data-dir=" + profile, url,
         ]
     if kind == "firefox":
-        prefs = dict(FIREFOX_PREFS)
-        # Firefox gathers a relay candidate through one interface; on a
-        # test machine whose TURN server is behind a bridge (the test
-        # node) that is the one the route to the server takes, not the
-        # default route's (whose source address the server's side
-        # cannot answer)
-        if turn_dev:
-            prefs["media.peerconnection.ice.force_interface"] = turn_dev
         with open(os.path.join(profile, "user.js"), "w") as f:
-            for k, v in prefs.items():
+            for k, v in FIREFOX_PREFS.items():
                 f.write("user_pref(%s, %s);\n" % (json.dumps(k), json.dumps(v)))
         return ["firefox-esr", "--headless", "--no-remote", "--profile", profile, url]
     raise SystemExit("unknown browser " + kind)
@@ -179,11 +160,6 @@ def main():
     if len(kinds) != 2:
         raise SystemExit("--pair takes two browsers")
 
-    turn_host = urllib.parse.urlparse(
-        "x://" + o.turn.split(":", 1)[1].split("?")[0]).hostname or ""
-    turn_dev = route_dev(turn_host) if turn_host else ""
-    if turn_dev == "lo":  # Firefox gathers nothing on loopback
-        turn_dev = ""
     rooms = Rooms()
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler(rooms))
     srv.daemon_threads = True
@@ -205,7 +181,7 @@ def main():
             env = dict(os.environ, HOME=prof, MOZ_HEADLESS="1")
             logf = open(os.path.join(logdir, name + ".log"), "wb")
             procs.append((name, subprocess.Popen(
-                browser_cmd(kind, prof, url, turn_dev), stdout=logf, stderr=logf,
+                browser_cmd(kind, prof, url), stdout=logf, stderr=logf,
                 stdin=subprocess.DEVNULL, env=env, start_new_session=True), logf))
         results = []
         deadline = time.monotonic() + o.timeout
