@@ -70,7 +70,10 @@ on_exit "kill $UP 2>/dev/null; '$RELAY_HARNESS' down e2e1 >/dev/null 2>&1"
 # the cert container's probe line, as the kubelet records it in the
 # Pod's Unhealthy events
 probe_says() {
-	k get events --field-selector "involvedObject.name=e2e1-0,reason=Unhealthy" \
+	local uid
+	# this Pod's (events of an earlier one of the name live an hour)
+	uid=$(k get pod e2e1-0 -o 'jsonpath={.metadata.uid}' 2>/dev/null) && [ -n "$uid" ] || return 1
+	k get events --field-selector "involvedObject.uid=$uid,reason=Unhealthy" \
 		-o 'jsonpath={range .items[*]}{.message}{"\n"}{end}' 2>/dev/null |
 		grep -m1 'cannot reach the ACME server'
 }
@@ -99,24 +102,31 @@ done
 verified 443 "www.$DOMAIN" && verified 443 "mta-sts.$DOMAIN"
 ok $? "the same certificate names www.$DOMAIN and mta-sts.$DOMAIN"
 msg=$(cond message)
-[ "$(cond status)" = True ] && [[ $msg == *"$DOMAIN"* ]] && [[ $msg == *20[0-9][0-9]-* ]]
-ok $? "CertificateReady True with the names and notAfter ($msg)"
+[ "$(cond status)" = True ] && [[ $msg == *"$DOMAIN"* ]]
+ok $? "CertificateReady True naming the domain ($msg)"
 
 # 3. renewal under logins
 read -r U PW < <(new_account "$ENV1")
+[ -n "$PW" ]
+ok $? "a new account on the relay (${U:-none})"
 r0=$(reqs)
 old=$(fp 993)
 fails=0 logins=0 renewed=""
 t0=$SECONDS
 while [ $((SECONDS - t0)) -lt $((LIFE + 60)) ]; do
 	if SSL_CERT_FILE=$PEBBLE_ROOT $PY -c '
-import imaplib, ssl, sys
+import imaplib, socket, ssl, sys
 c = ssl.create_default_context(cafile=sys.argv[4])
-m = imaplib.IMAP4_SSL(sys.argv[1], 993, ssl_context=c, server_hostname=sys.argv[5])
-m.login(sys.argv[2], sys.argv[3]); m.logout()' "$ADDR" "$U" "$PW" "$PEBBLE_ROOT" "$DOMAIN" >/dev/null 2>&1; then
+class I(imaplib.IMAP4):  # TLS to the address, verified for the domain
+    def _create_socket(self, timeout):
+        return c.wrap_socket(socket.create_connection((self.host, self.port), 10),
+                             server_hostname=sys.argv[5])
+m = I(sys.argv[1], 993)
+m.login(sys.argv[2], sys.argv[3]); m.logout()' "$ADDR" "$U" "$PW" "$PEBBLE_ROOT" "$DOMAIN" >/dev/null 2>"$W/login.err"; then
 		logins=$((logins + 1))
 	else
 		fails=$((fails + 1))
+		[ $fails -eq 1 ] && diag "first failed login: $(tail -n 1 "$W/login.err")"
 	fi
 	now=$(fp 993)
 	if [ -n "$now" ] && [ "$now" != "$old" ]; then
