@@ -47,8 +47,12 @@ pkgs=(
 
 missing=()
 for p in "${pkgs[@]}"; do
-	s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-	[ "$s" = "install ok installed" ] || missing+=("$p")
+	# one line per installed architecture (a machine with a foreign
+	# architecture has libfoo-dev for both): the native one or "all"
+	s=$(dpkg-query -W -f='${Architecture} ${Status}\n' "$p" 2>/dev/null || true)
+	a=$(dpkg --print-architecture)
+	[[ $p == *:* ]] && a=${p#*:}
+	grep -qE "^($a|all) install ok installed$" <<<"$s" || missing+=("$p")
 done
 
 # ensure_vmail: the mail store owner every tier uses (fixed UID/GID 2000,
