@@ -249,6 +249,22 @@ add_turn_ports(cJSON *spec, const struct relay_spec *s)
 	}
 }
 
+/* add_metrics_port: the private metrics port (headless Service only:
+ * never on the public one) */
+static void
+add_metrics_port(cJSON *spec, const struct render_target *t)
+{
+	cJSON *p = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(p, "name",
+				render_ports[RENDER_PORT_METRICS].name);
+	cJSON_AddNumberToObject(p, "port", t->port[RENDER_PORT_METRICS]);
+	cJSON_AddStringToObject(p, "protocol", "TCP");
+	cJSON_AddNumberToObject(p, "targetPort", t->port[RENDER_PORT_METRICS]);
+	cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(spec, "ports"),
+			     p);
+}
+
 /* build_services: the public Service and the headless one */
 static void
 build_services(const struct desired_in *in, const struct render_target *t,
@@ -296,12 +312,49 @@ build_services(const struct desired_in *in, const struct render_target *t,
 	spec = cJSON_AddObjectToObject(svc, "spec");
 	cJSON_AddStringToObject(spec, "clusterIP", "None");
 	add_ports(spec, t);
+	add_metrics_port(spec, t);
 	cJSON_AddItemToObject(spec, "selector", desired_selector(in->name));
 	cJSON_AddTrueToObject(spec, "publishNotReadyAddresses");
 	cJSON_AddItemToArray(list, svc);
 }
 
-/* build_netpol: only the public ports (and TURN's UDP) reach the Pod */
+/* metrics_rule: the metrics port, from the spec's namespaces only
+ * (none: no rule, the port is closed) */
+static void
+metrics_rule(const struct desired_in *in, const struct render_target *t,
+	     cJSON *ingress)
+{
+	const struct relay_spec *s = in->spec;
+	cJSON *rule, *p, *expr, *vals;
+	size_t i;
+
+	if (s->metrics.n_allowed_namespaces == 0)
+		return;
+	rule = cJSON_CreateObject();
+	expr = cJSON_CreateObject();
+	cJSON_AddStringToObject(expr, "key", "kubernetes.io/metadata.name");
+	cJSON_AddStringToObject(expr, "operator", "In");
+	vals = cJSON_AddArrayToObject(expr, "values");
+	for (i = 0; i < s->metrics.n_allowed_namespaces; i++)
+		cJSON_AddItemToArray(
+			vals,
+			cJSON_CreateString(s->metrics.allowed_namespaces[i]));
+	p = cJSON_CreateObject();
+	cJSON_AddItemToArray(
+		cJSON_AddArrayToObject(
+			cJSON_AddObjectToObject(p, "namespaceSelector"),
+			"matchExpressions"),
+		expr);
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(rule, "from"), p);
+	p = cJSON_CreateObject();
+	cJSON_AddNumberToObject(p, "port", t->port[RENDER_PORT_METRICS]);
+	cJSON_AddStringToObject(p, "protocol", "TCP");
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(rule, "ports"), p);
+	cJSON_AddItemToArray(ingress, rule);
+}
+
+/* build_netpol: only the public ports (and TURN's UDP) reach the Pod,
+ * and the metrics port from the spec's namespaces */
 static void
 build_netpol(const struct desired_in *in, const struct render_target *t,
 	     cJSON *list)
@@ -339,7 +392,28 @@ build_netpol(const struct desired_in *in, const struct render_target *t,
 		cJSON_AddItemToArray(ports, p);
 	}
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(spec, "ingress"), rule);
+	metrics_rule(in, t, cJSON_GetObjectItemCaseSensitive(spec, "ingress"));
 	cJSON_AddItemToArray(list, np);
+}
+
+/* build_pod_monitor: the Prometheus Operator's PodMonitor scraping the
+ * Pod's metrics port */
+static void
+build_pod_monitor(const struct desired_in *in, cJSON *list)
+{
+	cJSON *pm = new_obj(DESIRED_PODMONITOR_API, "PodMonitor"), *spec, *ep;
+
+	desired_meta(pm, in, in->name, "metrics");
+	spec = cJSON_AddObjectToObject(pm, "spec");
+	ep = cJSON_CreateObject();
+	cJSON_AddStringToObject(ep, "path", "/metrics");
+	cJSON_AddStringToObject(ep, "port",
+				render_ports[RENDER_PORT_METRICS].name);
+	cJSON_AddItemToArray(
+		cJSON_AddArrayToObject(spec, "podMetricsEndpoints"), ep);
+	cJSON_AddItemToObject(cJSON_AddObjectToObject(spec, "selector"),
+			      "matchLabels", desired_selector(in->name));
+	cJSON_AddItemToArray(list, pm);
 }
 
 /* build_certificate: cert-manager issues <r>-tls for the relay's names */
@@ -400,6 +474,8 @@ desired_build(const struct desired_in *in, cJSON **list_r, struct buf *err)
 	if (in->spec->dns.external_dns &&
 	    cJSON_GetArraySize(in->dns_records) > 0)
 		cJSON_AddItemToArray(list, desired_dnsendpoint(in));
+	if (in->spec->metrics.pod_monitor && in->monitoring)
+		build_pod_monitor(in, list);
 	desired_config_hash(in, hash);
 	cJSON_AddItemToArray(list, desired_statefulset(in, t, hash));
 	cJSON_AddItemToArray(list, desired_cronjob(in, t, RENDER_PROC_EXPIRE,

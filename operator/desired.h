@@ -9,8 +9,12 @@
  *   ConfigMap   <r>-config (chatmail.ini ...), <r>-postfix, <r>-dovecot,
  *               <r>-nginx, <r>-www: every file render_all produced
  *   Service     <r> (public ports, type/policy from the spec), <r>-headless
- *   NetworkPolicy <r>: ingress to the public ports only
+ *   Service     <r>-headless also names the private port "metrics"
+ *   NetworkPolicy <r>: ingress to the public ports; to metrics only
+ *               from spec.metrics.allowedNamespaces
  *   Certificate <r> (CertManager mode)
+ *   PodMonitor  <r> (metrics.serviceMonitor.enabled, when the cluster
+ *               has the Prometheus Operator's CRDs)
  *   StatefulSet <r>: one Pod with every daemon, PVCs mail and queue
  *   CronJob     <r>-expire, <r>-metrics (same node as the Pod)
  * and, created once outside server-side apply: the DKIM Secret
@@ -40,6 +44,7 @@
 #define DESIRED_VCT_MAIL "chatmail.at/volume-mail"
 #define DESIRED_VCT_QUEUE "chatmail.at/volume-queue"
 #define DESIRED_MAX_NAME 52 /* the CRD's limit on relay names */
+#define DESIRED_PODMONITOR_API "monitoring.coreos.com/v1"
 
 struct desired_in {
 	const struct relay_spec *spec;
@@ -54,6 +59,9 @@ struct desired_in {
 	const char *vct_mail, *vct_queue;
 	/* dns.externalDNS: status.dnsRecords as they are now, or NULL */
 	const cJSON *dns_records;
+	/* the cluster serves the Prometheus Operator's PodMonitor (render
+	 * assumes so): spec.metrics.serviceMonitor.enabled creates one */
+	int monitoring;
 };
 
 /* desired_render: render_all for the Pod target (every file the Pod

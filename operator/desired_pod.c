@@ -45,7 +45,7 @@ enum {
 	M_POSTFIX_DATA = 1 << 7,
 	M_NGINX_RUN = 1 << 8,
 	M_TMP = 1 << 9,
-	M_MAIL_RO = 1 << 10,	    /* nginx: the metrics textfile */
+	M_MAIL_RO = 1 << 10,	    /* exporter: the metrics textfile */
 	M_POSTFIX_CONFIG = 1 << 11, /* postfix-run's copy of the config */
 	M_TURN_SECRET = 1 << 12,    /* the TURN Secret: chatmail-turn only */
 };
@@ -82,7 +82,7 @@ static const struct ctr_def ctrs[] = {
 	CTR(RENDER_PROC_DOVECOT, SPEC_C_DOVECOT, "dovecot", NULL,
 	    M_RUN | M_MAIL | M_CONFIG | M_TLS | M_DOVECOT_RUN, RUN_DAEMON),
 	CTR(RENDER_PROC_NGINX, SPEC_C_NGINX, "nginx", "www",
-	    M_RUN | M_CONFIG | M_TLS | M_NGINX_RUN | M_MAIL_RO, RUN_NGINX),
+	    M_RUN | M_CONFIG | M_TLS | M_NGINX_RUN, RUN_NGINX),
 	CTR(RENDER_PROC_FILTERMAIL_OUTGOING, SPEC_C_FILTERMAIL, NULL, NULL,
 	    M_RUN | M_CONFIG | M_DKIM | M_TMP, RUN_VMAIL),
 	CTR(RENDER_PROC_FILTERMAIL_INCOMING, SPEC_C_FILTERMAIL, NULL, NULL,
@@ -102,6 +102,10 @@ static const struct ctr_def ctrs[] = {
 	CTR(RENDER_PROC_TURN, SPEC_C_TURN, NULL, NULL, M_RUN | M_TURN_SECRET,
 	    RUN_VMAIL),
 	CTR(RENDER_PROC_CERT, SPEC_C_CERT, NULL, NULL, M_TLS, RUN_CERT),
+	/* the private metrics port: the services' sockets in run, the
+	 * chatmail-metrics textfile on the mail volume */
+	CTR(RENDER_PROC_EXPORTER, SPEC_C_EXPORTER, NULL, NULL,
+	    M_RUN | M_MAIL_RO, RUN_VMAIL),
 };
 
 /* str_array: a JSON array of the NULL-terminated strings */
@@ -250,14 +254,25 @@ security(cJSON *c, const struct ctr_def *d)
 	}
 }
 
-/* add_ports: the container's public ports (the layout's) and the
- * readiness probe on the one marked for it */
+/* add_ports: the container's public ports (the layout's); the
+ * exporter's private one, named for the headless Service and the
+ * PodMonitor */
 static void
 add_ports(cJSON *c, const struct ctr_def *d, const struct render_target *t)
 {
 	cJSON *ports = NULL, *p;
 	size_t i;
 
+	if (d->proc == RENDER_PROC_EXPORTER) {
+		p = cJSON_CreateObject();
+		cJSON_AddNumberToObject(p, "containerPort",
+					t->port[RENDER_PORT_METRICS]);
+		cJSON_AddStringToObject(p, "name",
+					render_ports[RENDER_PORT_METRICS].name);
+		cJSON_AddStringToObject(p, "protocol", "TCP");
+		cJSON_AddItemToArray(cJSON_AddArrayToObject(c, "ports"), p);
+		return;
+	}
 	for (i = 0; i < RENDER_NPUBLIC_PORTS; i++) {
 		if (render_ports[i].proc != d->proc)
 			continue;

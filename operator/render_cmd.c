@@ -143,6 +143,8 @@ render_file(const char *file, const struct images *im, int secrets,
 	in.ns = spec->namespace[0] ? spec->namespace : "default";
 	in.images = im;
 	in.files = &files;
+	/* no cluster to ask: print the PodMonitor when the spec asks */
+	in.monitoring = 1;
 	desired_tls_secret_name(spec, in.name, tls, sizeof(tls));
 	desired_dkim_secret_name(spec, in.name, dkim, sizeof(dkim));
 	in.tls_secret = tls;

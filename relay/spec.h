@@ -96,6 +96,7 @@ enum spec_container {
 	SPEC_C_IROH,	   /* "irohRelay" */
 	SPEC_C_CERT,	   /* "cert" (certificate reloader) */
 	SPEC_C_TURN,	   /* "turn" (chatmail-turn) */
+	SPEC_C_EXPORTER,   /* "exporter" (chatmail-exporter, metrics) */
 	SPEC_C_JOBS,	   /* "jobs" (expire and metrics CronJobs) */
 	SPEC_C_COUNT
 };
@@ -205,6 +206,10 @@ struct relay_spec {
 	struct {
 		char *schedule;	     /* "*\/15 * * * *" */
 		char *mtail_address; /* NULL = unset (Dovecot stats off) */
+		/* namespaces whose Pods may scrape the metrics port */
+		char **allowed_namespaces;
+		size_t n_allowed_namespaces;
+		int pod_monitor; /* serviceMonitor.enabled: a PodMonitor */
 	} metrics;
 	struct {
 		int rawlog;   /* false */

@@ -271,6 +271,9 @@ static const char images_desc[] =
 	"Container images per container; empty for the operator's defaults.";
 static const char resources_desc[] =
 	"Compute resources per container (requests and limits, as in a Pod).";
+static const char namespaces_desc[] =
+	"Namespaces whose Pods may reach the metrics port (the "
+	"NetworkPolicy's only rule for it); empty: none.";
 static const char annotations_desc[] =
 	"Annotations for the Service (e.g. for the load balancer controller).";
 /* parse: constant YAML text as JSON (aborts: the text is ours) */
@@ -684,6 +687,16 @@ freeform(cJSON *spec)
 			    last_name(SPEC_PATH_ANNOTATIONS), annotations_desc);
 	cJSON_AddItemToObject(p, "additionalProperties",
 			      parse("{type: string}"));
+	p = cJSON_AddObjectToObject(
+		props_at(spec, "metrics", strlen("metrics")),
+		last_name(SPEC_PATH_NAMESPACES));
+	cJSON_AddStringToObject(p, "type", "array");
+	cJSON_AddStringToObject(p, "description", namespaces_desc);
+	cJSON_AddNumberToObject(p, "maxItems", SPEC_NAMESPACES_MAX);
+	cJSON_AddItemToObject(p, "items",
+			      parse("{type: string, maxLength: 63, pattern: "
+				    "'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'}"));
+	cJSON_AddStringToObject(p, "x-kubernetes-list-type", "set");
 }
 
 /* spec_schema: the schema of .spec */

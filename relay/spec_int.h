@@ -114,6 +114,9 @@ extern const size_t spec_ngroups;
 #define SPEC_PATH_IMAGES "images"
 #define SPEC_PATH_RESOURCES "resources"
 #define SPEC_PATH_ANNOTATIONS "service.annotations"
+/* the one list of strings: namespace names */
+#define SPEC_PATH_NAMESPACES "metrics.allowedNamespaces"
+#define SPEC_NAMESPACES_MAX 32
 
 /* spec_container_desc: what container c runs (the CRD's descriptions) */
 const char *spec_container_desc(enum spec_container c);

@@ -257,13 +257,45 @@ parse_annotations(struct relay_spec *s, const cJSON *obj, struct buf *err)
 	return r;
 }
 
-/* path_kind: how a dotted path below .spec is handled:
- * 1 a table field, 2 an object on the way to fields, 3 free-form, 0 unknown */
+/* parse_namespaces: spec.metrics.allowedNamespaces [name, ...] */
+static int
+parse_namespaces(struct relay_spec *s, const cJSON *arr, struct buf *err)
+{
+	const cJSON *it;
+	int n = cJSON_GetArraySize(arr), r = 0;
+
+	if (n > SPEC_NAMESPACES_MAX) {
+		(void)buf_printf(err, "spec.%s: at most %d names\n",
+				 SPEC_PATH_NAMESPACES, SPEC_NAMESPACES_MAX);
+		return -EINVAL;
+	}
+	s->metrics.allowed_namespaces =
+		xcalloc((size_t)n + 1, sizeof(*s->metrics.allowed_namespaces));
+	cJSON_ArrayForEach(it, arr)
+	{
+		if (!cJSON_IsString(it)) {
+			(void)buf_printf(err, "spec.%s: must be strings\n",
+					 SPEC_PATH_NAMESPACES);
+			r = -EINVAL;
+			continue;
+		}
+		s->metrics
+			.allowed_namespaces[s->metrics.n_allowed_namespaces++] =
+			xstrdup(it->valuestring);
+	}
+	return r;
+}
+
+/* path_kind: how a dotted path below .spec is handled: 1 a table
+ * field, 2 an object on the way to fields, 3 free-form, 4 the list of
+ * namespaces, 0 unknown */
 static int
 path_kind(const char *path)
 {
 	size_t i, n = strlen(path);
 
+	if (strcmp(path, SPEC_PATH_NAMESPACES) == 0)
+		return 4;
 	if (strcmp(path, SPEC_PATH_IMAGES) == 0 ||
 	    strcmp(path, SPEC_PATH_RESOURCES) == 0 ||
 	    strcmp(path, SPEC_PATH_ANNOTATIONS) == 0)
@@ -300,6 +332,10 @@ walk_unknown(const cJSON *obj, const char *prefix, unsigned flags,
 		} else if (kind == 2) {
 			if (walk_unknown(it, path, flags, err, warn) < 0)
 				r = -EINVAL;
+		} else if (kind == 4 && !cJSON_IsArray(it)) {
+			(void)buf_printf(err, "spec.%s: must be a list\n",
+					 path);
+			r = -EINVAL;
 		} else if (kind == 3 && !cJSON_IsObject(it)) {
 			(void)buf_printf(err, "spec.%s: must be an object\n",
 					 path);
@@ -364,6 +400,9 @@ fill_from_json(struct relay_spec *s, const cJSON *obj, struct buf *err)
 		r = -EINVAL;
 	v = json_at(obj, SPEC_PATH_ANNOTATIONS);
 	if (cJSON_IsObject(v) && parse_annotations(s, v, err) < 0)
+		r = -EINVAL;
+	v = json_at(obj, SPEC_PATH_NAMESPACES);
+	if (cJSON_IsArray(v) && parse_namespaces(s, v, err) < 0)
 		r = -EINVAL;
 	return r;
 }

@@ -313,8 +313,14 @@ const struct spec_field spec_fields[] = {
 	    "00:02)."),
 	STR("metrics.schedule", metrics.schedule, "*/15 * * * *", 1, 128,
 	    &spec_syn_schedule,
-	    "Cron schedule of the metrics CronJob (chatmail-metrics, served at "
-	    "https://<domain>/metrics)."),
+	    "Cron schedule of the metrics CronJob (chatmail-metrics "
+	    "--textfile, "
+	    "the account and mailbox figures of the metrics port)."),
+	BOOL("metrics.serviceMonitor.enabled", metrics.pod_monitor, "false",
+	     "Create a Prometheus Operator PodMonitor that scrapes the relay's "
+	     "metrics port, when the cluster has the monitoring.coreos.com "
+	     "CRDs (the operator looks; without them nothing is created). "
+	     "Prometheus must run in one of allowedNamespaces."),
 	{ "metrics.mtailAddress", SPEC_FT_STR, OFF(metrics.mtail_address),
 	  "mtail_address", NULL, 0, 0, SPEC_F_NULLABLE, NULL, &spec_syn_ip,
 	  "Private address for Dovecot's OpenMetrics endpoint on port 3904; "
@@ -495,7 +501,19 @@ const struct spec_group spec_groups[] = {
 	  "",
 	  0,
 	  { { NULL, NULL } } },
-	{ "metrics", "Metrics.", "", 0, { { NULL, NULL } } },
+	{ "metrics",
+	  "The relay's private metrics: chatmail-exporter on port 9464 of "
+	  "the Pod (the services' counters, Dovecot's OpenMetrics and the "
+	  "chatmail-metrics figures), the port \"metrics\" of the headless "
+	  "Service. Never served publicly.",
+	  "",
+	  0,
+	  { { NULL, NULL } } },
+	{ "metrics.serviceMonitor",
+	  "Scraping by the Prometheus Operator.",
+	  "",
+	  0,
+	  { { NULL, NULL } } },
 	{ "imap", "IMAP options.", "", 0, { { NULL, NULL } } },
 	{ "privacy",
 	  "Contacts for the privacy policy page; privacy mail is also "
@@ -550,6 +568,8 @@ static const struct {
 	{ "cert", "the cert container (reloads daemons on certificate "
 		  "renewal)" },
 	{ "turn", "the turn container (chatmail-turn)" },
+	{ "exporter", "the exporter container (chatmail-exporter, the metrics "
+		      "port)" },
 	{ "jobs", "the expire and metrics CronJobs" },
 };
 

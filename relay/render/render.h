@@ -73,8 +73,9 @@ enum render_proc_id {
 	RENDER_PROC_IROH,
 	RENDER_PROC_TURN,
 	RENDER_PROC_CERT,
-	RENDER_PROC_EXPIRE,  /* the expire CronJob */
-	RENDER_PROC_METRICS, /* the metrics CronJob */
+	RENDER_PROC_EXPORTER, /* chatmail-exporter: the private metrics */
+	RENDER_PROC_EXPIRE,   /* the expire CronJob */
+	RENDER_PROC_METRICS,  /* the metrics CronJob */
 	RENDER_NPROCS,
 	RENDER_PROC_NONE = RENDER_NPROCS,
 };
@@ -101,7 +102,8 @@ enum render_port_id {
 	RENDER_PORT_IROH,
 	RENDER_PORT_DOVECOT_STATS, /* OpenMetrics, on mtail_address */
 	RENDER_PORT_IROH_METRICS,  /* iroh-relay's, disabled */
-	RENDER_PORT_MILTER, /* filtermail outgoing's bounce-signing milter */
+	RENDER_PORT_MILTER,  /* filtermail outgoing's bounce-signing milter */
+	RENDER_PORT_METRICS, /* chatmail-exporter, on every address (Pod) */
 	RENDER_NPORTS,
 };
 
@@ -169,7 +171,7 @@ struct render_target {
 	char *nocreate_file;
 	char *quota_expire_bin;	   /* chatmail-quota-expire */
 	char *mail_home;	   /* the mail volume (Pod: /home/vmail) */
-	char *metrics_file;	   /* chatmail-metrics textfile, at /metrics */
+	char *metrics_file;	   /* chatmail-metrics textfile (exporter) */
 	char *vmail_dir;	   /* parent of mailboxes_dir: mail_home/mail */
 	char *dns_server;	   /* "" = system resolver */
 	char *dh_file;		   /* /usr/share/dovecot/dh.pem */
@@ -230,6 +232,9 @@ int render_target_env(const struct render_target *t, struct buf *out);
  * foreground), NULL-terminated; free with render_argv_free */
 char **render_command(const struct render_target *t, enum render_proc_id p);
 void render_argv_free(char ***argvp);
+/* render_metrics_addr: where service p serves its counters (--metrics
+ * "unix:<run_dir>/<process>.metrics"), freshly allocated */
+char *render_metrics_addr(const struct render_target *t, enum render_proc_id p);
 
 /* one rendered file */
 struct render_file {

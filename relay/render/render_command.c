@@ -16,7 +16,19 @@
 #include "render.h"
 #include "xmalloc.h"
 
-#define ARGV_MAX 12
+#define ARGV_MAX 16
+
+/* the services that serve counters on --metrics (ours), each on a
+ * socket <run_dir>/<process>.metrics the exporter reads */
+static const enum render_proc_id metric_procs[] = {
+	RENDER_PROC_FILTERMAIL_OUTGOING,
+	RENDER_PROC_FILTERMAIL_INCOMING,
+	RENDER_PROC_DOVEAUTH,
+	RENDER_PROC_METADATA,
+	RENDER_PROC_LASTLOGIN,
+	RENDER_PROC_NEWEMAIL,
+};
+#define NMETRIC_PROCS (sizeof(metric_procs) / sizeof(metric_procs[0]))
 
 /* argv_of: a NULL-terminated copy of the arguments (NULL ends them) */
 static char **
@@ -74,19 +86,73 @@ daemon_command(const struct render_target *t, enum render_proc_id p)
 	return v;
 }
 
+char *
+render_metrics_addr(const struct render_target *t, enum render_proc_id p)
+{
+	return xasprintf("unix:%s/%s.metrics", t->run_dir, render_procs[p]);
+}
+
 /* newemail_command: on its socket, or on local_addr:port_newemail */
 static char **
 newemail_command(const struct render_target *t)
 {
-	char *listen;
+	char *listen, *m = render_metrics_addr(t, RENDER_PROC_NEWEMAIL);
 	char **v;
 
 	if (t->port_newemail != 0)
 		listen = xasprintf("%s:%u", t->local_addr, t->port_newemail);
 	else
 		listen = xasprintf("unix:%s", t->sock[RENDER_SOCK_NEWEMAIL]);
-	v = argv_of("newemail", t->ini_path, "--listen", listen, NULL);
+	v = argv_of("newemail", t->ini_path, "--listen", listen, "--metrics", m,
+		    NULL);
 	free(listen);
+	free(m);
+	return v;
+}
+
+/* service_command: a service with upstream's arguments a1 a2, then
+ * our --metrics ADDR (getopt_long takes options after them) */
+static char **
+service_command(const struct render_target *t, enum render_proc_id p,
+		const char *bin, const char *a1, const char *a2)
+{
+	char *m = render_metrics_addr(t, p);
+	char **v = argv_of(bin, a1, a2, "--metrics", m, NULL);
+
+	free(m);
+	return v;
+}
+
+/* exporter_command: chatmail-exporter on the metrics port with every
+ * service's socket, Dovecot's OpenMetrics (render_dovecot.c) and the
+ * chatmail-metrics textfile as sources (docs/DESIGN.md, Metrics) */
+static char **
+exporter_command(const struct render_target *t)
+{
+	char *a[NMETRIC_PROCS + 4];
+	char **v;
+	size_t i, n = 0;
+
+	if (t->kind == RENDER_POD)
+		a[n++] = xasprintf("--listen=*:%u",
+				   t->port[RENDER_PORT_METRICS]);
+	else
+		a[n++] = xasprintf("--listen=%s:%u", t->local_addr,
+				   t->port[RENDER_PORT_METRICS]);
+	for (i = 0; i < NMETRIC_PROCS; i++) {
+		char *m = render_metrics_addr(t, metric_procs[i]);
+
+		a[n++] = xasprintf("--source=%s=%s",
+				   render_procs[metric_procs[i]], m);
+		free(m);
+	}
+	a[n++] = xasprintf("--source=dovecot=http://%s:%u/metrics",
+			   t->local_addr, t->port[RENDER_PORT_DOVECOT_STATS]);
+	a[n++] = xasprintf("--source=fsreport=file:%s", t->metrics_file);
+	v = argv_of("chatmail-exporter", a[0], a[1], a[2], a[3], a[4], a[5],
+		    a[6], a[7], a[8], NULL);
+	for (i = 0; i < n; i++)
+		free(a[i]);
 	return v;
 }
 
@@ -121,20 +187,20 @@ render_command(const struct render_target *t, enum render_proc_id p)
 	case RENDER_PROC_NGINX:
 		return daemon_command(t, p);
 	case RENDER_PROC_FILTERMAIL_OUTGOING:
-		return argv_of("filtermail", ini, "outgoing", NULL);
+		return service_command(t, p, "filtermail", ini, "outgoing");
 	case RENDER_PROC_FILTERMAIL_INCOMING:
-		return argv_of("filtermail", ini, "incoming", NULL);
+		return service_command(t, p, "filtermail", ini, "incoming");
 	case RENDER_PROC_FILTERMAIL_TRANSPORT:
 		return argv_of("filtermail", ini, "transport", NULL);
 	case RENDER_PROC_DOVEAUTH:
-		return argv_of("doveauth", t->sock[RENDER_SOCK_DOVEAUTH], ini,
-			       NULL);
+		return service_command(t, p, "doveauth",
+				       t->sock[RENDER_SOCK_DOVEAUTH], ini);
 	case RENDER_PROC_METADATA:
-		return argv_of("chatmail-metadata",
-			       t->sock[RENDER_SOCK_METADATA], ini, NULL);
+		return service_command(t, p, "chatmail-metadata",
+				       t->sock[RENDER_SOCK_METADATA], ini);
 	case RENDER_PROC_LASTLOGIN:
-		return argv_of("lastlogin", t->sock[RENDER_SOCK_LASTLOGIN], ini,
-			       NULL);
+		return service_command(t, p, "lastlogin",
+				       t->sock[RENDER_SOCK_LASTLOGIN], ini);
 	case RENDER_PROC_NEWEMAIL:
 		return newemail_command(t);
 	case RENDER_PROC_IROH:
@@ -144,6 +210,8 @@ render_command(const struct render_target *t, enum render_proc_id p)
 		return turn_command(t);
 	case RENDER_PROC_CERT:
 		return argv_of("cert-reloader", "--dir", t->tls_dir, NULL);
+	case RENDER_PROC_EXPORTER:
+		return exporter_command(t);
 	case RENDER_PROC_EXPIRE:
 		return argv_of("chatmail-expire", ini, "-v", "--remove", NULL);
 	case RENDER_PROC_METRICS:

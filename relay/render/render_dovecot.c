@@ -428,6 +428,34 @@ static const char dc_metrics[] =
 	"  fields = bytes_in bytes_out\n"
 	"}\n";
 
+/* dc_stats: Dovecot's OpenMetrics exporter with upstream's metrics: on
+ * mtail_address as upstream, and in the Pod always on loopback too,
+ * where chatmail-exporter reads it (docs/DESIGN.md, Metrics) */
+static int
+dc_stats(const struct render_ctx *c, struct buf *out)
+{
+	const char *mtail = c->cfg.mtail_address;
+	const char *lo = c->t->kind == RENDER_POD ? c->t->local_addr : NULL;
+	unsigned port = c->t->port[RENDER_PORT_DOVECOT_STATS];
+
+	if (mtail == NULL && lo == NULL)
+		return 0;
+	if (mtail != NULL && lo != NULL && strcmp(mtail, lo) == 0)
+		lo = NULL;
+	return buf_printf(out,
+			  "# OpenMetrics at http://%s:%u/metrics\n"
+			  "service stats {\n"
+			  "  inet_listener http {\n"
+			  "    port = %u\n"
+			  "    address = %s%s%s\n"
+			  "  }\n"
+			  "}\n"
+			  "%s",
+			  lo != NULL ? lo : mtail, port, port,
+			  lo != NULL ? lo : "", lo != NULL && mtail ? " " : "",
+			  mtail != NULL ? mtail : "", dc_metrics);
+}
+
 /* render_dovecot_conf: dovecot.conf */
 int
 render_dovecot_conf(const struct render_ctx *c, struct buf *out)
@@ -445,20 +473,8 @@ render_dovecot_conf(const struct render_ctx *c, struct buf *out)
 		r = dc_services(c, out);
 	if (r == 0)
 		r = dc_optional(c, out);
-	if (r == 0 && c->cfg.mtail_address != NULL)
-		r = buf_printf(out,
-			       "# OpenMetrics at http://%s:%u/metrics\n"
-			       "service stats {\n"
-			       "  inet_listener http {\n"
-			       "    port = %u\n"
-			       "    address = %s\n"
-			       "  }\n"
-			       "}\n"
-			       "%s",
-			       c->cfg.mtail_address,
-			       c->t->port[RENDER_PORT_DOVECOT_STATS],
-			       c->t->port[RENDER_PORT_DOVECOT_STATS],
-			       c->cfg.mtail_address, dc_metrics);
+	if (r == 0)
+		r = dc_stats(c, out);
 	return r < 0 ? -E2BIG : 0;
 }
 

@@ -12,10 +12,10 @@
  * /generate_204 (iroh-relay); www.<domain> redirects; port 80
  * redirects to https, with the ACME challenge path in ACME mode.
  * Differences: newemail is our small HTTP service (no fcgiwrap), so
- * /new is proxied to it; /metrics serves the chatmail-metrics textfile
- * (aggregate counts only, as upstream's old public /metrics page did);
- * logs go to files or stdout/stderr, pid and temp files to the
- * target's run directory.
+ * /new is proxied to it; no public /metrics (upstream removed it in
+ * 1.10: it leaks user counts; the Pod's metrics are on a private port,
+ * services/chatmail-exporter); logs go to files or stdout/stderr, pid
+ * and temp files to the target's run directory.
  *
  * Untrusted input: none here (values checked by render_ctx_init).
  */
@@ -211,16 +211,9 @@ ngx_main_server(const struct render_ctx *c, struct buf *out)
 		       "\t\tlocation / {\n"
 		       "\t\t\ttry_files $uri $uri/ =404;\n"
 		       "\t\t}\n"
-		       "\n"
-		       "\t\t# Aggregate figures of chatmail-metrics.\n"
-		       "\t\tlocation = /metrics {\n"
-		       "\t\t\tdefault_type \"text/plain; version=0.0.4\";\n"
-		       "\t\t\talias %s;\n"
-		       "\t\t}\n"
 		       "\n",
 		       t->local_addr, t->port[RENDER_PORT_HTTPS_INTERNAL],
-		       t->www_dir, c->cfg.mail_domain, c->cfg.mail_domain, mx,
-		       t->metrics_file);
+		       t->www_dir, c->cfg.mail_domain, c->cfg.mail_domain, mx);
 	if (r == 0)
 		r = ngx_newemail(c, out, "/new");
 	/* old URL of printed QR codes; Delta Chat does not follow

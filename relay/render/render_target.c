@@ -47,6 +47,7 @@ const char *const render_procs[RENDER_NPROCS] = {
 	[RENDER_PROC_IROH] = "iroh-relay",
 	[RENDER_PROC_TURN] = "turn",
 	[RENDER_PROC_CERT] = "cert",
+	[RENDER_PROC_EXPORTER] = "exporter",
 	[RENDER_PROC_EXPIRE] = "expire",
 	[RENDER_PROC_METRICS] = "metrics",
 };
@@ -76,6 +77,9 @@ const struct render_port render_ports[RENDER_NPORTS] = {
 	 * filtermail_milter_port, which has no default */
 	[RENDER_PORT_MILTER] = { "milter", 10084,
 				 RENDER_PROC_FILTERMAIL_OUTGOING, 0 },
+	/* ours: the Pod's private metrics port (Prometheus' exporter
+	 * range), the one internal port on the Pod's address */
+	[RENDER_PORT_METRICS] = { "metrics", 9464, RENDER_PROC_EXPORTER, 0 },
 };
 
 /* the socket file names below run_dir: the one place they are set */

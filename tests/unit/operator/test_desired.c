@@ -67,7 +67,7 @@ test_objects(void **state)
 	assert_non_null(sts);
 	assert_int(cJSON_GetArraySize(
 			   util_get(sts, "spec.template.spec.containers")),
-		   12);
+		   13);
 	c = cJSON_GetArrayItem(util_get(sts, "spec.template.spec.containers"),
 			       0);
 	assert_str(util_get_str(c, "name"), "postfix");
@@ -313,6 +313,109 @@ test_desired_hash_matches_projection(void **state)
 	buf_deinit(&err);
 }
 
+/* port_named: the port called name in a Service's or container's
+ * ports, or NULL */
+static const cJSON *
+port_named(const cJSON *ports, const char *name)
+{
+	const cJSON *p;
+
+	cJSON_ArrayForEach(p, ports)
+	{
+		if (strcmp(util_get_str(p, "name"), name) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/* test_metrics: the private port on the headless Service only; by
+ * default the NetworkPolicy does not open it and there is no
+ * PodMonitor */
+static void
+test_metrics(void **state)
+{
+	struct fixture f;
+	const cJSON *np, *p;
+
+	(void)state;
+	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 1);
+	assert_null(port_named(
+		util_get(fixture_find(f.list, "Service", "chat"), "spec.ports"),
+		"metrics"));
+	p = port_named(
+		util_get(fixture_find(f.list, "Service", "chat-headless"),
+			 "spec.ports"),
+		"metrics");
+	assert_non_null(p);
+	assert_int((int)util_get_num(p, "targetPort", 0), 9464);
+	np = fixture_find(f.list, "NetworkPolicy", "chat");
+	/* no namespaces: one rule, the public ports, not 9464 */
+	assert_int(cJSON_GetArraySize(util_get(np, "spec.ingress")), 1);
+	cJSON_ArrayForEach(
+		p, util_get(cJSON_GetArrayItem(util_get(np, "spec.ingress"), 0),
+			    "ports"))
+	{
+		assert_true((int)util_get_num(p, "port", 0) != 9464);
+	}
+	assert_null(fixture_find(f.list, "PodMonitor", "chat"));
+	fixture_teardown(&f);
+}
+
+/* test_pod_monitor: the PodMonitor when asked and the cluster serves
+ * it; the NetworkPolicy's rule for the spec's namespaces */
+static void
+test_pod_monitor(void **state)
+{
+	struct fixture f;
+	struct buf err = BUF_INIT(1024);
+	const cJSON *np, *rule, *p;
+	cJSON *list;
+
+	(void)state;
+	fixture_setup(&f,
+		      "{\"domain\":\"chat.example.org\",\"metrics\":{"
+		      "\"allowedNamespaces\":[\"monitoring\",\"ops\"],"
+		      "\"serviceMonitor\":{\"enabled\":true}}}",
+		      0);
+	/* the cluster lacks the CRD: no PodMonitor */
+	assert_int(desired_build(&f.in, &list, &err), 0);
+	assert_null(fixture_find(list, "PodMonitor", "chat"));
+	cJSON_Delete(list);
+	f.in.monitoring = 1;
+	assert_int(desired_build(&f.in, &list, &err), 0);
+	p = fixture_find(list, "PodMonitor", "chat");
+	assert_non_null(p);
+	assert_str(util_get_str(p, "apiVersion"), "monitoring.coreos.com/v1");
+	assert_str(util_get_str(
+			   cJSON_GetArrayItem(
+				   util_get(p, "spec.podMetricsEndpoints"), 0),
+			   "port"),
+		   "metrics");
+	assert_str(cJSON_GetObjectItemCaseSensitive(
+			   util_get(p, "spec.selector.matchLabels"),
+			   "chatmail.at/relay")
+			   ->valuestring,
+		   "chat");
+	np = fixture_find(list, "NetworkPolicy", "chat");
+	rule = cJSON_GetArrayItem(util_get(np, "spec.ingress"), 1);
+	assert_non_null(rule);
+	assert_int((int)util_get_num(
+			   cJSON_GetArrayItem(util_get(rule, "ports"), 0),
+			   "port", 0),
+		   9464);
+	p = cJSON_GetArrayItem(
+		util_get(cJSON_GetArrayItem(util_get(rule, "from"), 0),
+			 "namespaceSelector.matchExpressions"),
+		0);
+	assert_str(util_get_str(p, "key"), "kubernetes.io/metadata.name");
+	assert_str(util_get_str(p, "operator"), "In");
+	assert_str(cJSON_GetArrayItem(util_get(p, "values"), 1)->valuestring,
+		   "ops");
+	cJSON_Delete(list);
+	fixture_teardown(&f);
+	buf_deinit(&err);
+}
+
 int
 main(void)
 {
@@ -322,6 +425,8 @@ main(void)
 		cmocka_unit_test(test_dnsendpoint),
 		cmocka_unit_test(test_pvc_and_secret),
 		cmocka_unit_test(test_desired_hash_matches_projection),
+		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_pod_monitor),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -129,6 +129,7 @@ test_security_contexts(void **state)
 					     "lastlogin",
 					     "newemail",
 					     "iroh-relay",
+					     "exporter",
 					     NULL };
 	const char *daemon_caps = "CHOWN,DAC_OVERRIDE,FOWNER,KILL,"
 				  "NET_BIND_SERVICE,SETGID,SETUID,SYS_CHROOT";
@@ -148,7 +149,7 @@ test_security_contexts(void **state)
 	assert_true(
 		cJSON_IsFalse(util_get(pod, "automountServiceAccountToken")));
 	cs = util_get(pod, "containers");
-	assert_int(cJSON_GetArraySize(cs), 12);
+	assert_int(cJSON_GetArraySize(cs), 13);
 	for (i = 0; vmail[i] != NULL; i++) {
 		assert_non_null(named(cs, vmail[i]));
 		check_container(named(cs, vmail[i]), 2000, "");
@@ -184,9 +185,12 @@ test_mounts(void **state)
 	pod = util_get(fixture_find(f.list, "StatefulSet", "chat"),
 		       "spec.template.spec");
 	cs = util_get(pod, "containers");
-	/* nginx serves /home/vmail/metrics/fsreport.prom */
+	/* the exporter reads /home/vmail/metrics/fsreport.prom; nginx
+	 * has no /metrics and no mail volume */
+	assert_str(mount_of(named(cs, "exporter"), "mail", "/home/vmail"),
+		   "ro");
 	c = named(cs, "nginx");
-	assert_str(mount_of(c, "mail", "/home/vmail"), "ro");
+	assert_str(mount_of(c, "mail", "/home/vmail"), "");
 	assert_str(mount_of(c, "nginx-run", "/run/nginx"), "rw");
 	/* the services write the mail store */
 	assert_str(mount_of(named(cs, "doveauth"), "mail", "/home/vmail"),
@@ -272,7 +276,7 @@ test_iroh(void **state)
 	cs = util_get(fixture_find(f.list, "StatefulSet", "chat"),
 		      "spec.template.spec.containers");
 	assert_null(named(cs, "iroh-relay"));
-	assert_int(cJSON_GetArraySize(cs), 11);
+	assert_int(cJSON_GetArraySize(cs), 12);
 	fixture_teardown(&f);
 }
 
@@ -307,7 +311,7 @@ test_delivery(void **state)
 	cs = util_get(fixture_find(f.list, "StatefulSet", "chat"),
 		      "spec.template.spec.containers");
 	assert_null(named(cs, "filtermail-transport"));
-	assert_int(cJSON_GetArraySize(cs), 11);
+	assert_int(cJSON_GetArraySize(cs), 12);
 	assert_null(strstr(render_set_find(&f.files, "postfix/main.cf")->data,
 			   "default_transport"));
 	fixture_teardown(&f);
@@ -382,7 +386,6 @@ check_commands(const cJSON *list, const cJSON *cs,
 static void
 check_public_ports(const cJSON *list)
 {
-	static const char all[] = "25,80,143,443,465,587,993";
 	static const char udp[] = "25,80,143,443,465,587,993,3478,49160,49161";
 	const cJSON *svc = fixture_find(list, "Service", "chat");
 	const cJSON *np = fixture_find(list, "NetworkPolicy", "chat");
@@ -395,7 +398,7 @@ check_public_ports(const cJSON *list)
 						   "chat-headless"),
 				      "spec.ports"),
 			     "port", got, sizeof(got)),
-		   all);
+		   "25,80,143,443,465,587,993,9464");
 	assert_str(port_list(util_get(cJSON_GetArrayItem(
 					      util_get(np, "spec.ingress"), 0),
 				      "ports"),
@@ -431,6 +434,7 @@ test_layout(void **state)
 		{ "nginx", "80,443", 443 },
 		{ "doveauth", "", 0 },
 		{ "turn", "3478,49160,49161", 0 },
+		{ "exporter", "9464", 0 },
 	};
 	struct fixture f;
 	const cJSON *cs, *c, *sts;
@@ -450,7 +454,8 @@ test_layout(void **state)
 	assert_str(joined(util_get(named(cs, "doveauth"), "command"), got,
 			  sizeof(got)),
 		   "doveauth,/run/chatmail/doveauth.socket,"
-		   "/etc/chatmail/chatmail.ini");
+		   "/etc/chatmail/chatmail.ini,--metrics,"
+		   "unix:/run/chatmail/doveauth.metrics");
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		c = named(cs, want[i].name);
 		assert_str(port_list(util_get(c, "ports"), "containerPort", got,

@@ -247,7 +247,8 @@ known_path(const char *path)
 	for (i = 0; i < spec_nfields; i++)
 		if (strcmp(spec_fields[i].path, path) == 0)
 			return 1;
-	if (strcmp(path, SPEC_PATH_ANNOTATIONS) == 0)
+	if (strcmp(path, SPEC_PATH_ANNOTATIONS) == 0 ||
+	    strcmp(path, SPEC_PATH_NAMESPACES) == 0)
 		return 1;
 	for (c = 0; c < SPEC_C_COUNT; c++) {
 		(void)snprintf(buf, sizeof(buf), "images.%s",

@@ -83,6 +83,47 @@ arg(const struct render_target *t, enum render_proc_id p, size_t i)
 	return a;
 }
 
+/* check_metric_sockets: each service's --metrics socket (its last
+ * argument) is in run_dir and is a source of the exporter, which
+ * reads Dovecot's stats port too */
+static void
+check_metric_sockets(const struct render_target *t)
+{
+	static const enum render_proc_id procs[] = {
+		RENDER_PROC_FILTERMAIL_OUTGOING,
+		RENDER_PROC_FILTERMAIL_INCOMING,
+		RENDER_PROC_DOVEAUTH,
+		RENDER_PROC_METADATA,
+		RENDER_PROC_LASTLOGIN,
+		RENDER_PROC_NEWEMAIL,
+	};
+	char **v, **e = render_command(t, RENDER_PROC_EXPORTER);
+	char want[700];
+	size_t i, n, k;
+
+	for (i = 0; i < sizeof(procs) / sizeof(procs[0]); i++) {
+		v = render_command(t, procs[i]);
+		for (n = 0; v[n] != NULL; n++)
+			;
+		assert_str(v[n - 2], "--metrics");
+		(void)snprintf(want, sizeof(want), "unix:%s/", t->run_dir);
+		assert_int(strncmp(v[n - 1], want, strlen(want)), 0);
+		(void)snprintf(want, sizeof(want), "--source=%s=%s",
+			       render_procs[procs[i]], v[n - 1]);
+		for (k = 0; e[k] != NULL && strcmp(e[k], want) != 0; k++)
+			;
+		if (e[k] == NULL)
+			fail_msg("the exporter does not read %s", want);
+		render_argv_free(&v);
+	}
+	(void)snprintf(want, sizeof(want), "--source=dovecot=http://%s:%u/",
+		       t->local_addr, t->port[RENDER_PORT_DOVECOT_STATS]);
+	for (k = 0; e[k] != NULL && strncmp(e[k], want, strlen(want)); k++)
+		;
+	assert_non_null(e[k]);
+	render_argv_free(&e);
+}
+
 /* check_sockets: each service's socket, as its command names it, is
  * the one its clients' configs name; all distinct, all in run_dir */
 static void
@@ -111,6 +152,7 @@ check_sockets(const struct render_target *t, const struct render_set *set)
 	assert_str(a, unix_sock);
 	contains(set, "nginx/nginx.conf", "http://", unix_sock, ":/new;");
 	free(a);
+	check_metric_sockets(t);
 	/* Dovecot's listeners and Postfix's clients */
 	contains(set, "dovecot/dovecot.conf", "unix_listener ",
 		 sk[RENDER_SOCK_LMTP], " {");
@@ -149,7 +191,7 @@ check_files(const struct render_target *t, const struct render_set *set)
 		{ RENDER_PROC_EXPIRE, 1 },
 		{ RENDER_PROC_METRICS, 1 },
 	};
-	char *a;
+	char *a, *b;
 	size_t i;
 
 	/* the files the commands name are the rendered ones */
@@ -168,10 +210,17 @@ check_files(const struct render_target *t, const struct render_set *set)
 	a = arg(t, RENDER_PROC_IROH, 2);
 	assert_non_null(strstr(file_at(t, set, a), "enable_relay = true"));
 	free(a);
-	/* chatmail-metrics writes what nginx serves at /metrics */
+	/* chatmail-metrics writes what the exporter reads; nginx does
+	 * not serve it (no public /metrics) */
 	a = arg(t, RENDER_PROC_METRICS, 3);
-	contains(set, "nginx/nginx.conf", "alias ", a, ";");
+	b = arg(t, RENDER_PROC_EXPORTER, 9);
+	assert_true(strncmp(b, "--source=fsreport=file:", 23) == 0);
+	assert_str(b + 23, a);
 	free(a);
+	a = arg(t, RENDER_PROC_NGINX, 2);
+	assert_null(strstr(file_at(t, set, a), "/metrics"));
+	free(a);
+	free(b);
 	a = arg(t, RENDER_PROC_CERT, 2);
 	assert_str(a, t->tls_dir);
 	contains(set, "nginx/nginx.conf", "ssl_certificate ", a, "/");
@@ -249,9 +298,12 @@ test_env(void **state)
 		"PUBLIC_PORTS='20025 20080 20143 20443 20465 20587 20993'\n",
 		"CMD_DOVEAUTH=('doveauth' "
 		"'/srv/r1/run/chatmail/doveauth.socket' "
-		"'/srv/r1/chatmail.ini')\n",
+		"'/srv/r1/chatmail.ini' '--metrics' "
+		"'unix:/srv/r1/run/chatmail/doveauth.metrics')\n",
 		"CMD_FILTERMAIL_OUTGOING=('filtermail' '/srv/r1/chatmail.ini' "
-		"'outgoing')\n",
+		"'outgoing' '--metrics' "
+		"'unix:/srv/r1/run/chatmail/filtermail-outgoing.metrics')\n",
+		"CMD_EXPORTER=('chatmail-exporter' '--listen=127.0.0.1:29464' ",
 		"CMD_NGINX=('nginx' '-c' '/srv/r1/nginx/nginx.conf' '-g' "
 		"'daemon off;')\n",
 	};
