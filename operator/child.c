@@ -31,6 +31,7 @@ static const struct kube_kind *const kinds[OK_COUNT] = {
 	[OK_PVC] = &KUBE_PVC,
 	[OK_CERTIFICATE] = &KUBE_CERTIFICATE,
 	[OK_DNSENDPOINT] = &KUBE_DNSENDPOINT,
+	[OK_PODMONITOR] = &KUBE_PODMONITOR,
 };
 
 const struct kube_kind *

@@ -111,6 +111,7 @@ synced(const struct controller *ctl)
 		return 0;
 	for (k = 0; k < OK_COUNT; k++)
 		if (k != OK_CERTIFICATE && k != OK_DNSENDPOINT &&
+		    k != OK_PODMONITOR &&
 		    !informer_synced(ctl->kids[k]))
 			return 0;
 	return 1;
@@ -181,6 +182,18 @@ enqueue_one(void *arg, const char *key, const void *value)
 
 	(void)value;
 	workqueue_add(&ctl->queue, key);
+}
+
+/* kid_synced: an optional kind's cache listed for the first time (its
+ * CRD is served now): every relay is reconciled with it */
+static void
+kid_synced(void *arg)
+{
+	struct kid_arg *ka = arg;
+
+	log_info("%s are served: reconciling every relay",
+		 child_kind(ka->kind)->plural);
+	informer_each(ka->ctl->relays, enqueue_one, ka->ctl);
 }
 
 /* resync_fire: re-queue every relay (drift the watches did not show) */
@@ -325,6 +338,12 @@ start_informers(struct controller *ctl)
 			o.optional = 1;
 			o.backoff_max = 300000;
 		}
+		/* nor the Prometheus Operator: once its CRD is served,
+		 * relays that ask get their PodMonitor (kid_synced) */
+		if (k == OK_PODMONITOR) {
+			o.optional = 1;
+			o.on_synced = kid_synced;
+		}
 		ctl->kids[k] =
 			informer_new(ctl->loop, ctl->client, &o, ctl->metrics);
 		informer_start(ctl->kids[k]);
@@ -401,6 +420,14 @@ env_children(void *arg, enum op_kind k, rec_each_fn *fn, void *fn_arg)
 		informer_each(ctl->kids[k], fn, fn_arg);
 }
 
+static int
+env_served(void *arg, enum op_kind k)
+{
+	struct controller *ctl = arg;
+
+	return ctl->kids[k] != NULL && informer_synced(ctl->kids[k]);
+}
+
 static void
 env_event(void *arg, const cJSON *relay, const char *type, const char *reason,
 	  const char *action, const char *note)
@@ -475,6 +502,7 @@ static const struct rec_ops env_ops = {
 	.relay = env_relay,
 	.child = env_child,
 	.children = env_children,
+	.served = env_served,
 	.event = env_event,
 	.key_take = env_key_take,
 	.key_forget = env_key_forget,

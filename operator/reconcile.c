@@ -362,6 +362,7 @@ phase_converge(struct rec *r)
 	in.files = &r->files;
 	in.tls_secret = r->tls_secret;
 	in.dkim_secret = r->dkim_secret;
+	in.monitoring = r->env->ops->served(r->env->arg, OK_PODMONITOR);
 	r->next = phase_status;
 	rec_secrets(r, &in);
 	if (desired_render(r->spec, &r->files, &err) < 0) {

@@ -59,6 +59,8 @@ struct rec_ops {
 	/* the cached child of kind k at "namespace/name", or NULL */
 	const struct child *(*child)(void *arg, enum op_kind k,
 				     const char *key);
+	/* the optional kind k (a CRD) is served: its cache has listed */
+	int (*served)(void *arg, enum op_kind k);
 	/* every cached child of kind k (fn starts no I/O) */
 	void (*children)(void *arg, enum op_kind k, rec_each_fn *fn,
 			 void *fn_arg);

@@ -172,6 +172,13 @@ applied(struct rec *r, struct rec_call *call, struct kube_result *res)
 	if (res->err < 0) {
 		if (res->retry_after > r->retry_after)
 			r->retry_after = res->retry_after;
+		if (call->k == OK_PODMONITOR && res->err == -ENOENT) {
+			/* the CRD went away since the cache listed: the
+			 * PodMonitor is optional, the relay is fine */
+			log_info("PodMonitor %s/%s: the CRD is not served",
+				 r->ns, call->name);
+			return;
+		}
 		if (call->k == OK_CERTIFICATE && res->err == -ENOENT)
 			rec_fail(r, "CertManagerMissing",
 				 "Certificate %s: cert-manager's CRDs are not "

@@ -270,7 +270,10 @@ static const char crd_status[] =
 static const char images_desc[] =
 	"Container images per container; empty for the operator's defaults.";
 static const char resources_desc[] =
-	"Compute resources per container (requests and limits, as in a Pod).";
+	"Compute resources per container (requests and limits, as in a Pod). "
+	"A container listed gets exactly what is written; one left out gets "
+	"the operator's defaults (requests sized for upstream's smallest host, "
+	"a memory limit, no CPU limit).";
 static const char namespaces_desc[] =
 	"Namespaces whose Pods may reach the metrics port (the "
 	"NetworkPolicy's only rule for it); empty: none.";

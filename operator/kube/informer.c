@@ -322,9 +322,13 @@ list_done(void *arg, struct kube_result *res)
 	if (!inf->synced)
 		log_info("%s cache synced: %zu objects at resourceVersion %s",
 			 inf->o.kind->plural, inf->cache.count, inf->rv);
-	inf->synced = 1;
 	inf->relist_next = 0;
 	start_watch(inf);
+	if (!inf->synced) {
+		inf->synced = 1;
+		if (inf->o.on_synced != NULL)
+			inf->o.on_synced(inf->o.arg);
+	}
 }
 
 /* add_selectors: namespace-independent query parts */

@@ -52,8 +52,10 @@ struct informer_opts {
 	informer_free_fn *free_value;	  /* NULL = cJSON_Delete */
 	informer_event_fn *on_event;	  /* may be NULL */
 	void *arg;
-	int optional;	      /* the kind may not be served (a CRD not
+	int optional; /* the kind may not be served (a CRD not
 			       * installed): 404s are logged at debug */
+	/* called once, after the first LIST completed (may be NULL) */
+	void (*on_synced)(void *arg);
 	unsigned page_size;   /* LIST limit (500) */
 	uint64_t backoff_max; /* ms (30000) */
 };

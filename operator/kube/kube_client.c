@@ -51,6 +51,8 @@ const struct kube_kind KUBE_CERTIFICATE = { "cert-manager.io/v1", "Certificate",
 					    "certificates", 1 };
 const struct kube_kind KUBE_DNSENDPOINT = { "externaldns.k8s.io/v1alpha1",
 					    "DNSEndpoint", "dnsendpoints", 1 };
+const struct kube_kind KUBE_PODMONITOR = { "monitoring.coreos.com/v1",
+					   "PodMonitor", "podmonitors", 1 };
 const struct kube_kind KUBE_LEASE = { "coordination.k8s.io/v1", "Lease",
 				      "leases", 1 };
 const struct kube_kind KUBE_EVENT = { "events.k8s.io/v1", "Event", "events",

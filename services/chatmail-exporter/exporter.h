@@ -76,6 +76,7 @@ struct exporter_opts {
 	struct exporter_source sources[EXPORTER_SOURCES_MAX];
 	size_t nsources;
 	unsigned timeout_ms; /* per source (5000) */
+	const char *check;   /* --check ADDR instead of serving */
 };
 
 /* exporter_source_parse: "NAME=unix:/path|http://...|file:/path" into
@@ -89,5 +90,10 @@ struct exporter *exporter_new(struct evloop *loop,
 			      const struct exporter_opts *opts,
 			      struct buf *err);
 void exporter_free(struct exporter **ep);
+
+/* exporter_check: GET /metrics on the service's "unix:/path" within
+ * timeout_ms answers 200 (--check, a liveness probe); 0, or -errno
+ * with the reason in err */
+int exporter_check(const char *addr, unsigned timeout_ms, struct buf *err);
 
 #endif

@@ -4,6 +4,7 @@
  *
  *   chatmail-exporter --listen ADDR --source NAME=WHERE ...
  *                     [--timeout MS]
+ *   chatmail-exporter --check unix:/path [--timeout MS]
  *
  * ADDR is "host:port", "*:port" (every address, IPv6 and IPv4) or
  * "unix:/path". WHERE is "unix:/path" (a service's --metrics socket),
@@ -11,6 +12,9 @@
  * chatmail-metrics textfile). GET /metrics on ADDR reads every source
  * and answers with their samples merged, each labelled with its
  * source's name (service="NAME"). --timeout bounds each source (5000).
+ * --check asks one service's --metrics socket and exits 0 when it
+ * answers 200 in time, else 1: the liveness probe of the services that
+ * listen only on Unix sockets (exporter_check.c).
  *
  * Exit: 0 after TERM/INT, 64 usage, 75 cannot listen. Untrusted input:
  * none here (see exporter.c and exporter_text.c).
@@ -32,6 +36,8 @@ usage(void)
 {
 	(void)fprintf(stderr, "usage: chatmail-exporter --listen ADDR --source "
 			      "NAME=unix:/path|http://...|file:/path ... "
+			      "[--timeout MS]\n"
+			      "       chatmail-exporter --check unix:/path "
 			      "[--timeout MS]\n");
 }
 
@@ -43,6 +49,7 @@ parse_args(int argc, char **argv, struct exporter_opts *o)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "source", required_argument, NULL, 's' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "check", required_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -52,6 +59,8 @@ parse_args(int argc, char **argv, struct exporter_opts *o)
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c == 'l') {
 			o->listen = optarg;
+		} else if (c == 'c') {
+			o->check = optarg;
 		} else if (c == 's' && o->nsources < EXPORTER_SOURCES_MAX &&
 			   exporter_source_parse(
 				   optarg, &o->sources[o->nsources]) == 0) {
@@ -67,7 +76,8 @@ parse_args(int argc, char **argv, struct exporter_opts *o)
 			return -1;
 		}
 	}
-	return o->listen != NULL && optind == argc ? 0 : -1;
+	return (o->listen != NULL) != (o->check != NULL) && optind == argc ? 0
+									   : -1;
 }
 
 int
@@ -85,6 +95,15 @@ main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	(void)signal(SIGPIPE, SIG_IGN);
+	if (o.check != NULL) {
+		if (exporter_check(o.check, o.timeout_ms, &err) == 0) {
+			buf_deinit(&err);
+			return 0;
+		}
+		log_error("check failed: %s", buf_cstr(&err));
+		buf_deinit(&err);
+		return 1;
+	}
 	loop = evloop_new();
 	if (evloop_stop_on_signals(loop) < 0)
 		goto out;

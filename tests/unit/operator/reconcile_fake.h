@@ -80,7 +80,8 @@ struct fake {
 	int rc;
 	uint64_t now_ms, took_ms;
 	unsigned clock, rv, uids;
-	int lifo; /* answer the newest call first */
+	int lifo;	/* answer the newest call first */
+	int monitoring; /* the PodMonitor CRD is served */
 };
 
 #include "reconcile_fake_server.h"
@@ -139,6 +140,14 @@ fake_children(void *arg, enum op_kind k, rec_each_fn *fn, void *fn_arg)
 	for (e = hmap_first(&f->kids[k], &i); e != NULL;
 	     e = hmap_next(&f->kids[k], &i, e))
 		fn(fn_arg, e->key, e->value);
+}
+
+static int
+fake_served(void *arg, enum op_kind k)
+{
+	struct fake *f = arg;
+
+	return k == OK_PODMONITOR && f->monitoring;
 }
 
 static void
@@ -221,6 +230,7 @@ static const struct rec_ops fake_ops = {
 	.relay = fake_relay,
 	.child = fake_child,
 	.children = fake_children,
+	.served = fake_served,
 	.event = fake_event,
 	.key_take = fake_key_take,
 	.key_forget = fake_key_forget,

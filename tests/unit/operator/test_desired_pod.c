@@ -637,6 +637,79 @@ test_acme_options(void **state)
 	assert_non_null(render_set_find(&f.files, "acme-ca.pem"));
 	assert_non_null(
 		strstr(render_set_find(&f.files, "acme-ca.pem")->data, "QUJD"));
+/* test_probes: liveness where a hung process would stay ready (TCP
+ * on a port the kubelet reaches, else the --metrics check), generous;
+ * startup probes before them; none for what has no way to be asked */
+static void
+test_probes(void **state)
+{
+	struct fixture f;
+	const cJSON *cs, *c;
+	char got[512];
+
+	(void)state;
+	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 1);
+	cs = util_get(fixture_find(f.list, "StatefulSet", "chat"),
+		      "spec.template.spec.containers");
+	c = named(cs, "dovecot");
+	assert_int((int)util_get_num(c, "livenessProbe.tcpSocket.port", 0),
+		   143);
+	/* 6 failures 30 s apart: a busy Dovecot is never killed */
+	assert_int((int)util_get_num(c, "livenessProbe.periodSeconds", 0), 30);
+	assert_int((int)util_get_num(c, "livenessProbe.failureThreshold", 0),
+		   6);
+	assert_int((int)util_get_num(c, "startupProbe.tcpSocket.port", 0), 143);
+	assert_int((int)util_get_num(c, "readinessProbe.tcpSocket.port", 0),
+		   143);
+	c = named(cs, "doveauth");
+	assert_str(joined(util_get(c, "livenessProbe.exec.command"), got,
+			  sizeof(got)),
+		   "chatmail-exporter,--check,"
+		   "unix:/run/chatmail/doveauth.metrics,--timeout=10000");
+	assert_non_null(util_get(c, "startupProbe.exec"));
+	assert_null(util_get(c, "readinessProbe"));
+	c = named(cs, "exporter");
+	assert_int((int)util_get_num(c, "livenessProbe.tcpSocket.port", 0),
+		   9464);
+	assert_null(util_get(c, "readinessProbe"));
+	/* no --metrics, no reachable port: no probe */
+	assert_null(
+		util_get(named(cs, "filtermail-transport"), "livenessProbe"));
+	assert_null(util_get(named(cs, "cert"), "livenessProbe"));
+	fixture_teardown(&f);
+}
+
+/* test_resources: each container's from the spec, verbatim; else the
+ * defaults: requests, a memory limit but for doveauth, no CPU limit */
+static void
+test_resources(void **state)
+{
+	struct fixture f;
+	const cJSON *cs, *c;
+
+	(void)state;
+	fixture_setup(&f,
+		      "{\"domain\":\"chat.example.org\",\"resources\":{"
+		      "\"dovecot\":{\"limits\":{\"memory\":\"3Gi\"}}}}",
+		      1);
+	cs = util_get(fixture_find(f.list, "StatefulSet", "chat"),
+		      "spec.template.spec.containers");
+	c = named(cs, "dovecot");
+	assert_str(util_get_str(c, "resources.limits.memory"), "3Gi");
+	assert_null(util_get(c, "resources.requests"));
+	c = named(cs, "postfix");
+	assert_str(util_get_str(c, "resources.limits.memory"), "1Gi");
+	assert_str(util_get_str(c, "resources.requests.cpu"), "50m");
+	assert_null(util_get(c, "resources.limits.cpu"));
+	c = named(cs, "doveauth");
+	assert_null(util_get(c, "resources.limits"));
+	assert_str(util_get_str(c, "resources.requests.memory"), "16Mi");
+	c = cJSON_GetArrayItem(
+		util_get(fixture_find(f.list, "CronJob", "chat-expire"),
+			 "spec.jobTemplate.spec.template.spec.containers"),
+		0);
+	assert_str(util_get_str(c, "resources.limits.memory"), "512Mi");
+	assert_null(util_get(c, "livenessProbe"));
 	fixture_teardown(&f);
 }
 
@@ -653,6 +726,8 @@ main(void)
 		cmocka_unit_test(test_turn),
 		cmocka_unit_test(test_acme_pod),
 		cmocka_unit_test(test_acme_options),
+		cmocka_unit_test(test_probes),
+		cmocka_unit_test(test_resources),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,7 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -340,6 +342,64 @@ test_scrape(void **state)
 	buf_deinit(&got);
 }
 
+/* serve_child: a child process serving svc_table on addr for up to
+ * 10 s (exporter_check blocks, so the service is another process) */
+static pid_t
+serve_child(const char *addr)
+{
+	struct buf err = BUF_INIT(256);
+	struct svc st = { 1 };
+	struct evloop *loop;
+	struct prom_server *p;
+	pid_t pid = fork();
+	int i;
+
+	assert_true(pid >= 0);
+	if (pid > 0)
+		return pid;
+	loop = evloop_new();
+	p = prom_server_new(loop, addr, svc_render, &st, &err);
+	for (i = 0; p != NULL && i < 1000; i++)
+		(void)evloop_run_once(loop, 10);
+	_exit(p != NULL ? 0 : 1);
+}
+
+/* test_check: --check is 0 for a service that answers, an error for
+ * one that is gone, one that never answers (a hung loop: accepted by
+ * the kernel, never read), and an address that is no Unix socket */
+static void
+test_check(void **state)
+{
+	struct buf err = BUF_INIT(512);
+	char *dir = test_tmpdir(), a[600], h[600];
+	pid_t pid;
+	int lfd, i;
+
+	(void)state;
+	(void)snprintf(a, sizeof(a), "unix:%s/svc.metrics", dir);
+	pid = serve_child(a);
+	for (i = 0; i < 500 && exporter_check(a, 1000, &err) < 0; i++) {
+		buf_reset(&err);
+		(void)usleep(10000);
+	}
+	assert_int(exporter_check(a, 2000, &err), 0);
+	(void)kill(pid, SIGKILL);
+	(void)waitpid(pid, NULL, 0);
+	assert_true(exporter_check(a, 500, &err) < 0);
+	buf_reset(&err);
+	(void)snprintf(h, sizeof(h), "%s/hung.metrics", dir);
+	lfd = net_listen_unix(h, 0600, (uid_t)-1, (gid_t)-1, 4, &err);
+	assert_true(lfd >= 0);
+	(void)snprintf(h, sizeof(h), "unix:%s/hung.metrics", dir);
+	assert_int(exporter_check(h, 200, &err), -ETIMEDOUT);
+	assert_non_null(strstr(buf_cstr(&err), "timed out"));
+	(void)close(lfd);
+	assert_int(exporter_check("127.0.0.1:9464", 200, &err), -EINVAL);
+	test_rmtree(dir);
+	free(dir);
+	buf_deinit(&err);
+}
+
 int
 main(void)
 {
@@ -349,6 +409,7 @@ main(void)
 		cmocka_unit_test(test_merge_limits),
 		cmocka_unit_test(test_source_parse),
 		cmocka_unit_test(test_scrape),
+		cmocka_unit_test(test_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
