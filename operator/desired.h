@@ -122,6 +122,14 @@ cJSON *desired_selector(const char *relay);
  * (the Pod target) says */
 cJSON *desired_statefulset(const struct desired_in *in,
 			   const struct render_target *t, const char *hash);
+/* desired_probes: the readiness, liveness and startup probes of the
+ * container c running proc (desired_pod_run.c) */
+void desired_probes(cJSON *c, enum render_proc_id proc,
+		    const struct render_target *t);
+/* desired_resources: spec.resources of container img, else the
+ * operator's defaults, as c's "resources" */
+void desired_resources(cJSON *c, const struct relay_spec *s,
+		       enum spec_container img);
 /* desired_cronjob: the CronJob <relay>-<name of job> running job
  * (RENDER_PROC_EXPIRE or RENDER_PROC_METRICS) on schedule */
 cJSON *desired_cronjob(const struct desired_in *in,

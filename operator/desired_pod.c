@@ -28,7 +28,6 @@
 #include <string.h>
 
 #include "desired.h"
-#include "xmalloc.h"
 
 #define VMAIL 2000
 #define WWW_DATA 33 /* Debian's, in the nginx image */
@@ -49,6 +48,8 @@ enum {
 	M_MAIL_RO = 1 << 10,	    /* exporter: the metrics textfile */
 	M_POSTFIX_CONFIG = 1 << 11, /* postfix-run's copy of the config */
 	M_TURN_SECRET = 1 << 12,    /* the TURN Secret: chatmail-turn only */
+	M_WWW_CUSTOM = 1 << 13,	    /* nginx: website.configMapName */
+	M_APPVERSIONS = 1 << 14,    /* metadata: appVersions.configMapName */
 };
 
 /* how a container runs */
@@ -83,7 +84,7 @@ static const struct ctr_def ctrs[] = {
 	CTR(RENDER_PROC_DOVECOT, SPEC_C_DOVECOT, "dovecot", NULL,
 	    M_RUN | M_MAIL | M_CONFIG | M_TLS | M_DOVECOT_RUN, RUN_DAEMON),
 	CTR(RENDER_PROC_NGINX, SPEC_C_NGINX, "nginx", "www",
-	    M_RUN | M_CONFIG | M_TLS | M_NGINX_RUN, RUN_NGINX),
+	    M_RUN | M_CONFIG | M_TLS | M_NGINX_RUN | M_WWW_CUSTOM, RUN_NGINX),
 	CTR(RENDER_PROC_FILTERMAIL_OUTGOING, SPEC_C_FILTERMAIL, NULL, NULL,
 	    M_RUN | M_CONFIG | M_DKIM | M_TMP, RUN_VMAIL),
 	CTR(RENDER_PROC_FILTERMAIL_INCOMING, SPEC_C_FILTERMAIL, NULL, NULL,
@@ -94,7 +95,7 @@ static const struct ctr_def ctrs[] = {
 	CTR(RENDER_PROC_DOVEAUTH, SPEC_C_DOVEAUTH, NULL, NULL,
 	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL),
 	CTR(RENDER_PROC_METADATA, SPEC_C_METADATA, NULL, NULL,
-	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL),
+	    M_RUN | M_MAIL | M_CONFIG | M_APPVERSIONS, RUN_VMAIL),
 	CTR(RENDER_PROC_LASTLOGIN, SPEC_C_LASTLOGIN, NULL, NULL,
 	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL),
 	CTR(RENDER_PROC_NEWEMAIL, SPEC_C_NEWEMAIL, NULL, NULL,
@@ -160,6 +161,28 @@ mount_group(cJSON *m, const struct render_target *t,
 	(void)snprintf(vol, sizeof(vol), "config-%s", group);
 	(void)snprintf(path, sizeof(path), "%s/%s", t->root, group);
 	mount(m, vol, path, NULL, 1);
+}
+
+/* add_user_mounts: the ConfigMaps the spec names, where the layout
+ * (and chatmail.ini: www_folder, appversions_file) expects them */
+static void
+add_user_mounts(cJSON *m, const struct ctr_def *d,
+		const struct render_target *t, const struct relay_spec *s)
+{
+	char path[512];
+	const char *slash;
+
+	if ((d->mounts & M_WWW_CUSTOM) && s->website.enabled &&
+	    *s->website.config_map_name != '\0')
+		mount(m, "www-custom", t->www_custom_dir, NULL, 1);
+	if ((d->mounts & M_APPVERSIONS) &&
+	    *s->app_versions.config_map_name != '\0') {
+		slash = strrchr(t->appversions_file, '/');
+		(void)snprintf(path, sizeof(path), "%.*s",
+			       (int)(slash - t->appversions_file),
+			       t->appversions_file);
+		mount(m, "appversions", path, NULL, 1);
+	}
 }
 
 /* add_mounts: the volumeMounts of container d, at the layout's paths */
@@ -311,133 +334,6 @@ add_turn_ports(cJSON *c, const struct relay_spec *s)
 		udp_port(ports, p);
 }
 
-/* probe_of: a probe (tcpSocket on port, else exec of argv) with its
- * timing, the API server's defaults written out */
-static cJSON *
-probe_of(unsigned port, char **argv, int period, int timeout, int failures)
-{
-	cJSON *p = cJSON_CreateObject();
-
-	if (argv != NULL)
-		cJSON_AddItemToObject(cJSON_AddObjectToObject(p, "exec"),
-				      "command",
-				      str_array((const char *const *)argv));
-	cJSON_AddNumberToObject(p, "failureThreshold", failures);
-	cJSON_AddNumberToObject(p, "periodSeconds", period);
-	cJSON_AddNumberToObject(p, "successThreshold", 1);
-	if (argv == NULL)
-		cJSON_AddNumberToObject(cJSON_AddObjectToObject(p, "tcpSocket"),
-					"port", port);
-	cJSON_AddNumberToObject(p, "timeoutSeconds", timeout);
-	return p;
-}
-
-/* probe_port: the port the kubelet can reach that shows the process is
- * alive (a public port marked for it, the exporter's), or 0 */
-static unsigned
-probe_port(const struct ctr_def *d, const struct render_target *t)
-{
-	size_t i;
-
-	if (d->proc == RENDER_PROC_EXPORTER)
-		return t->port[RENDER_PORT_METRICS];
-	for (i = 0; i < RENDER_NPUBLIC_PORTS; i++)
-		if (render_ports[i].proc == d->proc &&
-		    (render_ports[i].flags & RENDER_PORT_PROBE))
-			return t->port[i];
-	return 0;
-}
-
-/* check_argv: the exec probe of a service that listens only on Unix
- * sockets: its --metrics listener, on the loop that does its work,
- * must answer (chatmail-exporter --check, in the same image); NULL
- * for the processes without one */
-static char **
-check_argv(const struct ctr_def *d, const struct render_target *t)
-{
-	char **cmd = render_command(t, d->proc), **v = NULL;
-	size_t n;
-
-	for (n = 0; cmd[n] != NULL; n++)
-		;
-	if (n >= 2 && strcmp(cmd[n - 2], "--metrics") == 0) {
-		v = xcalloc(5, sizeof(*v));
-		v[0] = xstrdup("chatmail-exporter");
-		v[1] = xstrdup("--check");
-		v[2] = xstrdup(cmd[n - 1]);
-		v[3] = xstrdup("--timeout=10000");
-	}
-	render_argv_free(&cmd);
-	return v;
-}
-
-/* add_probes: readiness on the public probe port; liveness where a
- * hung process would otherwise stay ready (a TCP port the kubelet
- * reaches, else the --metrics check), slow enough for a busy Dovecot
- * (3 minutes of failures); startup probes give a slow start (postfix
- * fixing a large queue's owners) 10 minutes before liveness counts */
-static void
-add_probes(cJSON *c, const struct ctr_def *d, const struct render_target *t)
-{
-	unsigned port = probe_port(d, t);
-	char **argv = port != 0 ? NULL : check_argv(d, t);
-
-	if (port == 0 && argv == NULL)
-		return;
-	cJSON_AddItemToObject(c, "livenessProbe",
-			      probe_of(port, argv, 30, 15, 6));
-	if (port != 0 && d->proc != RENDER_PROC_EXPORTER)
-		cJSON_AddItemToObject(c, "readinessProbe",
-				      probe_of(port, NULL, 10, 1, 3));
-	cJSON_AddItemToObject(c, "startupProbe",
-			      probe_of(port, argv, 5, 15, 120));
-	render_argv_free(&argv);
-}
-
-/* the resources of a container the spec does not size, from upstream's
- * smallest host (1 vCPU, 1 GiB: the requests add up to under half of
- * it); memory limits only (a CPU limit throttles a burst for nothing).
- * doveauth has no memory limit: its registration check measures the
- * memory its own cgroup has left (docs/UPSTREAM.md, doveauth), which
- * must be the node's unless the admin sizes it */
-static const struct {
-	const char *cpu, *mem, *limit;
-} res_default[SPEC_C_COUNT] = {
-	[SPEC_C_POSTFIX] = { "50m", "64Mi", "1Gi" },
-	[SPEC_C_DOVECOT] = { "100m", "128Mi", "2Gi" },
-	[SPEC_C_NGINX] = { "20m", "32Mi", "256Mi" },
-	[SPEC_C_FILTERMAIL] = { "20m", "32Mi", "512Mi" },
-	[SPEC_C_DOVEAUTH] = { "10m", "16Mi", NULL },
-	[SPEC_C_METADATA] = { "10m", "16Mi", "256Mi" },
-	[SPEC_C_LASTLOGIN] = { "5m", "8Mi", "64Mi" },
-	[SPEC_C_NEWEMAIL] = { "5m", "8Mi", "64Mi" },
-	[SPEC_C_IROH] = { "20m", "32Mi", "512Mi" },
-	[SPEC_C_CERT] = { "5m", "8Mi", "32Mi" },
-	[SPEC_C_TURN] = { "20m", "16Mi", "256Mi" },
-	[SPEC_C_EXPORTER] = { "10m", "16Mi", "64Mi" },
-	[SPEC_C_JOBS] = { "50m", "32Mi", "512Mi" },
-};
-
-/* add_resources: the spec's resources of the container, else ours */
-static void
-add_resources(cJSON *c, const struct relay_spec *s, enum spec_container img)
-{
-	cJSON *r, *q;
-
-	if (s->resources[img] != NULL) {
-		cJSON_AddItemToObject(c, "resources",
-				      cJSON_Duplicate(s->resources[img], 1));
-		return;
-	}
-	r = cJSON_AddObjectToObject(c, "resources");
-	if (res_default[img].limit != NULL)
-		cJSON_AddStringToObject(cJSON_AddObjectToObject(r, "limits"),
-					"memory", res_default[img].limit);
-	q = cJSON_AddObjectToObject(r, "requests");
-	cJSON_AddStringToObject(q, "cpu", res_default[img].cpu);
-	cJSON_AddStringToObject(q, "memory", res_default[img].mem);
-}
-
 /* container: one container of the Pod (or of a CronJob's Pod) */
 static cJSON *
 container(const struct desired_in *in, const struct ctr_def *d,
@@ -459,10 +355,12 @@ container(const struct desired_in *in, const struct ctr_def *d,
 		add_turn_ports(c, s);
 	else
 		add_ports(c, d, t);
-	add_resources(c, s, d->img);
+	desired_resources(c, s, d->img);
 	add_mounts(c, d, t, in->files);
+	add_user_mounts(cJSON_GetObjectItemCaseSensitive(c, "volumeMounts"), d,
+			t, s);
 	if (d->img != SPEC_C_JOBS)
-		add_probes(c, d, t);
+		desired_probes(c, d->proc, t);
 	security(c, d);
 	return c;
 }
@@ -535,6 +433,37 @@ vol_simple(cJSON *vols, const char *vol, const char *kind, const char *ref,
 	cJSON_AddItemToArray(vols, v);
 }
 
+/* user_volumes: the ConfigMaps the spec names (not optional: a
+ * missing one keeps the Pod from starting, with the kubelet's event
+ * naming it, rather than serving something else) */
+static void
+user_volumes(cJSON *vols, const struct relay_spec *s)
+{
+	cJSON *v, *cm, *it;
+
+	if (s->website.enabled && *s->website.config_map_name != '\0') {
+		v = cJSON_CreateObject();
+		cJSON_AddStringToObject(v, "name", "www-custom");
+		cm = cJSON_AddObjectToObject(v, "configMap");
+		cJSON_AddNumberToObject(cm, "defaultMode", 0444);
+		cJSON_AddStringToObject(cm, "name", s->website.config_map_name);
+		cJSON_AddItemToArray(vols, v);
+	}
+	if (*s->app_versions.config_map_name != '\0') {
+		v = cJSON_CreateObject();
+		cJSON_AddStringToObject(v, "name", "appversions");
+		cm = cJSON_AddObjectToObject(v, "configMap");
+		cJSON_AddNumberToObject(cm, "defaultMode", 0444);
+		it = cJSON_CreateObject();
+		cJSON_AddStringToObject(it, "key", "appversions.json");
+		cJSON_AddStringToObject(it, "path", "appversions.json");
+		cJSON_AddItemToArray(cJSON_AddArrayToObject(cm, "items"), it);
+		cJSON_AddStringToObject(cm, "name",
+					s->app_versions.config_map_name);
+		cJSON_AddItemToArray(vols, v);
+	}
+}
+
 /* volumes: every volume of the Pod */
 static void
 pod_volumes(cJSON *pod, const struct desired_in *in)
@@ -568,6 +497,7 @@ pod_volumes(cJSON *pod, const struct desired_in *in)
 		desired_turn_secret_name(in->name, name, sizeof(name));
 		vol_simple(vols, "turn-secret", "secret", name, 0440);
 	}
+	user_volumes(vols, in->spec);
 }
 
 /* pod_spec: the Pod template's spec */

@@ -223,6 +223,9 @@ struct relay_spec {
 		char *config_map_name; /* "" or a ConfigMap of custom pages */
 	} website;
 	struct {
+		char *config_map_name; /* "" or a ConfigMap: appversions.json */
+	} app_versions;
+	struct {
 		char *notification_url; /* https://notifications.delta.chat/notify */
 	} push;
 	struct {

@@ -53,8 +53,8 @@ tls_pair(const struct relay_spec *s, const struct render_target *t)
 	return xasprintf("%s %s", t->tls_cert, t->tls_key);
 }
 
-/* www_folder: "" for the built-in site, the target's www directory for
- * custom pages, "disabled" (a path that does not exist, upstream's way
+/* www_folder: "" for the built-in site, the directory of the custom
+ * pages (nginx falls back to the built-in ones for a file they lack), "disabled" (a path that does not exist, upstream's way
  * to skip the site) when the website is off */
 static char *
 www_folder(const struct relay_spec *s, const struct render_target *t)
@@ -62,8 +62,18 @@ www_folder(const struct relay_spec *s, const struct render_target *t)
 	if (!s->website.enabled)
 		return xstrdup("disabled");
 	if (*s->website.config_map_name != '\0')
-		return xstrdup(t->www_dir);
+		return xstrdup(t->www_custom_dir);
 	return xstrdup("");
+}
+
+/* appversions_file: appVersions.configMapName's index as mounted, or
+ * unset (the services' built-in index) */
+static char *
+appversions_file(const struct relay_spec *s, const struct render_target *t)
+{
+	if (*s->app_versions.config_map_name == '\0')
+		return NULL;
+	return xstrdup(t->appversions_file);
 }
 
 /* iroh_relay: unset runs the local iroh-relay; any value (also "")
@@ -166,8 +176,8 @@ static const struct {
 	{ "nocreate_file", nocreate_file },
 	{ "dkim_key_file", dkim_key },
 	{ "dns_server", dns_server },
-	/* the services' default: the built-in app versions */
-	{ "appversions_file", NULL },
+	/* unset: the services' built-in app versions */
+	{ "appversions_file", appversions_file },
 	/* DKIM signing and the bounce milter are on only when chatmail.ini
 	 * asks (docs/UPSTREAM.md, DKIM): the relay's asks for both */
 	{ "filtermail_milter_port", milter_port },

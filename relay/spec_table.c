@@ -348,8 +348,19 @@ const struct spec_field spec_fields[] = {
 	     "either way)."),
 	STR("website.configMapName", website.config_map_name, "", 0, 253,
 	    &spec_syn_k8s_name,
-	    "A ConfigMap of custom pages served instead of the built-in ones "
-	    "(www_folder)."),
+	    "A ConfigMap in the relay's namespace whose keys are file names "
+	    "(index.html, info.html, style.css, ...): nginx serves them "
+	    "instead of the built-in pages, which remain for any file the "
+	    "ConfigMap lacks (upstream's www_folder). Edits reach the running "
+	    "Pod without a restart."),
+	STR("appVersions.configMapName", app_versions.config_map_name, "", 0,
+	    253, &spec_syn_k8s_name,
+	    "A ConfigMap in the relay's namespace with the key "
+	    "appversions.json: the app versions index clients read through "
+	    "IMAP METADATA (/shared/vendor/deltachat/appversions) instead of "
+	    "the built-in one (chatmail.ini appversions_file; the JSON schema "
+	    "of upstream's defaults/appversions.json). Read on every lookup: "
+	    "edits need no restart."),
 
 	BOOL("dns.externalDNS.enabled", dns.external_dns, "false",
 	     "Write the records of status.dnsRecords as an external-dns "
@@ -537,6 +548,12 @@ const struct spec_group spec_groups[] = {
 	  { { NULL, NULL } } },
 	{ "dns.externalDNS",
 	  "Publishing the records through external-dns.",
+	  "",
+	  0,
+	  { { NULL, NULL } } },
+	{ "appVersions",
+	  "The app versions index (IMAP METADATA "
+	  "/shared/vendor/deltachat/appversions).",
 	  "",
 	  0,
 	  { { NULL, NULL } } },

@@ -227,12 +227,13 @@ render_empty(const struct render_ctx *c, struct buf *out)
 }
 
 /* add_web: the website files below the target's www_dir; only the
- * .well-known files unless the built-in site is wanted */
+ * .well-known files when the site is off (with custom pages, the
+ * built-in ones are their fallback) */
 static int
 add_web(struct render_set *set, const struct render_ctx *c, struct buf *err)
 {
 	const struct relay_spec *s = c->spec;
-	int all = s->website.enabled && *s->website.config_map_name == '\0';
+	int all = s->website.enabled;
 	struct web_site *site = NULL;
 	struct buf b = BUF_INIT(RENDER_FILE_MAX);
 	const char *rel;

@@ -158,13 +158,15 @@ struct render_target {
 	char *dovecot_base_dir;
 	char *dovecot_state_dir;
 	char *nginx_config_dir;
-	char *nginx_run_dir; /* pid file and temp dirs */
-	char *www_dir;	     /* the website root */
-	char *iroh_config;   /* iroh-relay.toml */
-	char *turn_secret;   /* chatmail-turn's --secret-file */
-	char *run_dir;	     /* the sockets of sock[] */
-	char *log_dir;	     /* "" = stdout/stderr */
-	char *tls_dir;	     /* holds tls_cert and tls_key */
+	char *nginx_run_dir;	/* pid file and temp dirs */
+	char *www_dir;		/* the website root */
+	char *www_custom_dir;	/* website.configMapName's pages (www_folder) */
+	char *appversions_file; /* appVersions.configMapName's index */
+	char *iroh_config;	/* iroh-relay.toml */
+	char *turn_secret;	/* chatmail-turn's --secret-file */
+	char *run_dir;		/* the sockets of sock[] */
+	char *log_dir;		/* "" = stdout/stderr */
+	char *tls_dir;		/* holds tls_cert and tls_key */
 	char *tls_cert, *tls_key;
 	char *dkim_dir; /* holds dkim_key */
 	char *dkim_key;

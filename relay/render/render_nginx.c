@@ -195,6 +195,8 @@ ngx_main_server(const struct render_ctx *c, struct buf *out)
 {
 	const struct render_target *t = c->t;
 	const char *iroh_loc[] = { "/ping", "/generate_204" };
+	int custom = c->spec->website.enabled &&
+		     *c->spec->website.config_map_name != '\0';
 	char mx[512];
 	size_t i;
 	int r;
@@ -207,13 +209,28 @@ ngx_main_server(const struct render_ctx *c, struct buf *out)
 		       "\t\tindex index.html index.htm;\n"
 		       "\t\tserver_name %s mta-sts.%s;\n"
 		       "\n"
-		       "%s"
-		       "\t\tlocation / {\n"
-		       "\t\t\ttry_files $uri $uri/ =404;\n"
-		       "\t\t}\n"
-		       "\n",
+		       "%s",
 		       t->local_addr, t->port[RENDER_PORT_HTTPS_INTERNAL],
-		       t->www_dir, c->cfg.mail_domain, c->cfg.mail_domain, mx);
+		       custom ? t->www_custom_dir : t->www_dir,
+		       c->cfg.mail_domain, c->cfg.mail_domain, mx);
+	/* the admin's pages (www_folder); a file they lack comes from the
+	 * built-in site */
+	if (r == 0 && custom)
+		r = buf_printf(out,
+			       "\t\tlocation / {\n"
+			       "\t\t\ttry_files $uri $uri/index.html @site;\n"
+			       "\t\t}\n"
+			       "\t\tlocation @site {\n"
+			       "\t\t\troot %s;\n"
+			       "\t\t\ttry_files $uri $uri/index.html =404;\n"
+			       "\t\t}\n"
+			       "\n",
+			       t->www_dir);
+	else if (r == 0)
+		r = buf_puts(out, "\t\tlocation / {\n"
+				  "\t\t\ttry_files $uri $uri/ =404;\n"
+				  "\t\t}\n"
+				  "\n");
 	if (r == 0)
 		r = ngx_newemail(c, out, "/new");
 	/* old URL of printed QR codes; Delta Chat does not follow

@@ -159,6 +159,8 @@ render_target_new_pod(void)
 	t->nginx_config_dir = path_in(t->root, "nginx");
 	t->nginx_run_dir = xstrdup("/run/nginx");
 	t->www_dir = path_in(t->root, "www");
+	t->www_custom_dir = path_in(t->root, "www-custom");
+	t->appversions_file = path_in(t->root, "appversions/appversions.json");
 	t->run_dir = xstrdup("/run/chatmail");
 	t->log_dir = xstrdup("");
 	t->tls_dir = path_in(t->root, "tls");
@@ -195,6 +197,8 @@ render_target_new_local(const char *root, const char *addr)
 	t->nginx_config_dir = path_in(root, "nginx");
 	t->nginx_run_dir = path_in(root, "run/nginx");
 	t->www_dir = path_in(root, "www");
+	t->www_custom_dir = path_in(root, "www-custom");
+	t->appversions_file = path_in(root, "appversions/appversions.json");
 	t->run_dir = path_in(root, "run/chatmail");
 	t->log_dir = path_in(root, "log");
 	t->tls_dir = path_in(root, "tls");
@@ -245,6 +249,8 @@ static const struct {
 	TF(nginx_config_dir),
 	TF(nginx_run_dir),
 	TF(www_dir),
+	TF(www_custom_dir),
+	TF(appversions_file),
 	TF(iroh_config),
 	TF(turn_secret),
 	TF(turn_realm),

@@ -713,6 +713,67 @@ test_resources(void **state)
 	fixture_teardown(&f);
 }
 
+/* test_user_configmaps: website.configMapName is nginx's root (the
+ * built-in pages stay for a file it lacks) and www_folder;
+ * appVersions.configMapName is metadata's appversions_file */
+static void
+test_user_configmaps(void **state)
+{
+	struct fixture f;
+	const cJSON *pod, *cs, *v;
+	const char *ngx, *ini;
+
+	(void)state;
+	fixture_setup(&f,
+		      "{\"domain\":\"chat.example.org\",\"website\":{"
+		      "\"configMapName\":\"pages\"},\"appVersions\":{"
+		      "\"configMapName\":\"versions\"}}",
+		      1);
+	pod = util_get(fixture_find(f.list, "StatefulSet", "chat"),
+		       "spec.template.spec");
+	cs = util_get(pod, "containers");
+	assert_str(mount_of(named(cs, "nginx"), "www-custom",
+			    "/etc/chatmail/www-custom"),
+		   "ro");
+	assert_str(mount_of(named(cs, "metadata"), "appversions",
+			    "/etc/chatmail/appversions"),
+		   "ro");
+	assert_str(mount_of(named(cs, "doveauth"), "appversions",
+			    "/etc/chatmail/appversions"),
+		   "");
+	cJSON_ArrayForEach(v, util_get(pod, "volumes"))
+	{
+		if (strcmp(util_get_str(v, "name"), "www-custom") == 0)
+			assert_str(util_get_str(v, "configMap.name"), "pages");
+		if (strcmp(util_get_str(v, "name"), "appversions") == 0)
+			assert_str(util_get_str(v, "configMap.name"),
+				   "versions");
+	}
+	ngx = render_set_find(&f.files, "nginx/nginx.conf")->data;
+	assert_non_null(strstr(ngx, "\t\troot /etc/chatmail/www-custom;\n"));
+	assert_non_null(strstr(ngx, "try_files $uri $uri/index.html @site;"));
+	assert_non_null(strstr(ngx, "location @site {\n"
+				    "\t\t\troot /etc/chatmail/www;\n"));
+	/* the built-in pages are still rendered: the fallback */
+	assert_non_null(render_set_find(&f.files, "www/index.html"));
+	ini = render_set_find(&f.files, "chatmail.ini")->data;
+	assert_non_null(strstr(ini, "www_folder = /etc/chatmail/www-custom\n"));
+	assert_non_null(strstr(ini, "appversions_file = "
+				    "/etc/chatmail/appversions/"
+				    "appversions.json\n"));
+	fixture_teardown(&f);
+	/* neither: no mounts, no volumes, the built-in site as root */
+	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 1);
+	cs = util_get(fixture_find(f.list, "StatefulSet", "chat"),
+		      "spec.template.spec.containers");
+	assert_str(mount_of(named(cs, "nginx"), "www-custom",
+			    "/etc/chatmail/www-custom"),
+		   "");
+	ini = render_set_find(&f.files, "chatmail.ini")->data;
+	assert_null(strstr(ini, "appversions_file"));
+	fixture_teardown(&f);
+}
+
 int
 main(void)
 {
@@ -728,6 +789,7 @@ main(void)
 		cmocka_unit_test(test_acme_options),
 		cmocka_unit_test(test_probes),
 		cmocka_unit_test(test_resources),
+		cmocka_unit_test(test_user_configmaps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
