@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# test_metrics: the relay's private metrics port (chatmail-exporter on
+# 9464 of the Pod's address; docs/DESIGN.md, Metrics) against the relay
+# as the operator renders it, on whichever harness RELAY_HARNESS names.
+#
+# The first scrape answers with every source up (the services' --metrics
+# sockets and Dovecot's OpenMetrics) and no address or user name in any
+# label. Then two accounts are made through POST /new and their first
+# logins, one sets a device token, and sends the other a message: the
+# next scrape shows created_accounts and newemail's credentials up by 2,
+# filtermail outgoing's encrypted count and Dovecot's deliveries up by 1,
+# and chatmail-metadata's push sent up by 1 (the push endpoint is an
+# HTTPS server in the relay's network namespace, as in test_push). The
+# metrics CronJob's textfile then appears as the fsreport source; nginx
+# has no public /metrics. The PodMonitor (the operator's, when the CRD
+# exists) is checked where the harness has an API server; the envtest
+# tier checks it with the Prometheus Operator's own CRD
+# (tests/envtest/operator/test_monitoring.sh).
+# shellcheck source=tests/integration/lib/common.sh
+. "$(dirname "$0")/../integration/lib/common.sh"
+# shellcheck source=tests/integration/relay/lib.sh
+. "$(dirname "$0")/../integration/relay/lib.sh"
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+e2e_prereqs
+relay_prereqs
+tap_init
+relay_workdir e2e-metrics
+
+PUSH_PORT=9443
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -noenc -days 2 \
+	-keyout "$W/push.key" -out "$W/push.crt" -subj /CN=push.test \
+	-addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1
+chmod 644 "$W/push.crt" "$W/push.key"
+cat >"$W/relay.yaml" <<EOF
+apiVersion: chatmail.at/v1alpha1
+kind: ChatmailRelay
+metadata: {name: e2e1}
+spec:
+  domain: _e2e1.chat.test
+  network: {disableIPv6: true}
+  iroh: {enabled: false}
+  systemLimits: {maxLoad1m: 1000, minAvailableMemory: 1M, minFreeDiskSpace: 1M}
+  push: {notificationUrl: "https://127.0.0.1:$PUSH_PORT/notify"}
+  metrics: {allowedNamespaces: [monitoring], serviceMonitor: {enabled: true}}
+EOF
+export LOCAL_RELAY_PUSH_CA=$W/push.crt
+t0=$SECONDS
+relays_up "$W" 1 "$W/relay.yaml" || { ok 1 "relay e2e1 up"; tap_done; }
+ok 0 "relay e2e1 up ($((SECONDS - t0)) s)"
+ADDR=$(renv "$ENV1" ADDR)
+
+# scrape N: GET /metrics on the private port into $W/scrape.N
+scrape() {
+	curl -sS --max-time 30 -o "$W/scrape.$1" -w '%{http_code}' \
+		"http://$ADDR:9464/metrics" >"$W/scrape.$1.code" 2>"$W/scrape.$1.err" &&
+		grep -qx 200 "$W/scrape.$1.code"
+}
+
+# value N NAME SELECTOR: the sum of the samples of NAME whose labels
+# contain SELECTOR (a fixed string), in scrape N
+value() {
+	awk -v name="$2" -v sel="$3" '
+		$1 ~ "^" name "({|$)" && index($1, sel) { s += $NF }
+		END { printf "%d\n", s }' "$W/scrape.$1"
+}
+
+# up N: every source answered in scrape N
+up() {
+	local s
+	for s in filtermail-outgoing filtermail-incoming doveauth metadata \
+		lastlogin newemail dovecot; do
+		grep -qx "chatmail_exporter_source_up{service=\"$s\"} 1" "$W/scrape.$1" || {
+			echo "source $s not up" >&2
+			return 1
+		}
+	done
+}
+
+# every container is up some seconds after the Pod; retry (bounded)
+wait_until 60 eval 'scrape 1 && up 1'
+ok $? "GET http://$ADDR:9464/metrics: every service, Dovecot's OpenMetrics ($(cat "$W/scrape.1.code" 2>/dev/null))"
+! grep -E '^[a-z_]+\{[^}]*@' "$W/scrape.1" >/dev/null
+ok $? "no label carries an address"
+
+NS=$(renv "$ENV1" NETNS)
+if [ -z "$NS" ]; then
+	skip "push endpoint" "no network namespace for the endpoint on this harness"
+else
+	cat >"$W/push.py" <<'PYEOF'
+import http.server, ssl, sys
+log = open(sys.argv[1], "a", buffering=1)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        log.write(f"{self.path} {body.decode(errors='replace')}\n")
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+srv = http.server.HTTPServer(("127.0.0.1", int(sys.argv[2])), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+PYEOF
+	: >"$W/push.log"
+	ip netns exec "$NS" "$PY" "$W/push.py" "$W/push.log" $PUSH_PORT "$W/push.crt" "$W/push.key" \
+		</dev/null >"$W/push.out" 2>&1 &
+	PUSH_PID=$!
+	on_exit "stop_pid $PUSH_PID"
+	wait_until 10 ip netns exec "$NS" bash -c "exec 3<>/dev/tcp/127.0.0.1/$PUSH_PORT" 2>/dev/null
+	ok $? "HTTPS push endpoint listens in the relay's namespace"
+fi
+
+read -r A PA < <(new_account "$ENV1")
+read -r B PB < <(new_account "$ENV1")
+K=$W/gnupg
+rc genkey "$K" "$B" >/dev/null 2>&1
+ok $? "accounts A and B (POST /new, first login), B's key"
+TOK="openpgp:tok-$RANDOM$RANDOM"
+check "B stores a device token" rc setmetadata "$ENV1" "$B" "$PB" "$TOK"
+id="metrics-$RANDOM@e2e.test"
+rc send "$ENV1" "$A" "$PA" "$B" --keydir "$K" --msgid "$id" >/dev/null &&
+	rc fetch "$ENV1" "$B" "$PB" "$id" >/dev/null 2>&1
+ok $? "A sends B an encrypted message, B reads it"
+[ -z "$NS" ] || wait_until 20 grep -q "$TOK" "$W/push.log"
+
+# moved: scrape 2 shows NAME{SELECTOR} up by at least WANT over scrape 1
+moved() { # moved NAME SELECTOR WANT
+	local a b
+	a=$(value 1 "$1" "$2")
+	b=$(value 2 "$1" "$2")
+	echo "$1{$2}: $a -> $b"
+	[ $((b - a)) -ge "$3" ]
+}
+
+# the push counter moves after the POST's answer: retry (bounded)
+wait_until 20 eval 'scrape 2 && moved chatmail_metadata_push_sent_total "" 1 >/dev/null' ||
+	[ -z "$NS" ]
+ok $? "scraped again"
+m=$(moved created_accounts 'service="doveauth"' 2)
+ok $? "doveauth's created_accounts: $m"
+m=$(moved chatmail_newemail_answers_total 'answer="credentials"' 2)
+ok $? "newemail's credentials answers: $m"
+m=$(moved outgoing_encrypted_mail_count 'service="filtermail-outgoing"' 1)
+ok $? "filtermail outgoing's encrypted mail: $m"
+m=$(moved chatmail_filtermail_messages_total 'service="filtermail-outgoing",result="accepted"' 1)
+ok $? "filtermail outgoing's accepted messages: $m"
+m=$(moved dovecot_mail_delivery_total 'service="dovecot"' 1)
+ok $? "Dovecot's deliveries (its OpenMetrics): $m"
+if [ -n "$NS" ]; then
+	m=$(moved chatmail_metadata_push_sent_total 'service="metadata"' 1)
+	ok $? "chatmail-metadata's push notifications sent: $m"
+else
+	skip "push notifications sent" "no push endpoint on this harness"
+fi
+
+# the metrics CronJob writes the textfile the exporter reads
+"$RELAY_HARNESS" job "$(renv "$ENV1" NAME)" metrics >"$W/job.log" 2>&1
+ok $? "the metrics CronJob's container ran"
+scrape 3 && [ "$(value 3 chatmail_accounts 'kind="all"')" -ge 2 ] &&
+	grep -qx 'chatmail_exporter_source_up{service="fsreport"} 1' "$W/scrape.3"
+ok $? "its figures are on the metrics port (chatmail_accounts all: $(value 3 chatmail_accounts 'kind="all"'))"
+
+code=$(curl -sS --max-time 20 --cacert "$(renv "$ENV1" CA)" \
+	--resolve "$(renv "$ENV1" DOMAIN):443:$ADDR" -o "$W/public" -w '%{http_code}' \
+	"https://$(renv "$ENV1" DOMAIN)/metrics")
+[ "$code" = 404 ] && ! grep -q chatmail_accounts "$W/public"
+ok $? "no public /metrics ($code)"
+
+# a harness with an API server (the real node) shows the operator's
+# PodMonitor when the Prometheus Operator's CRD is installed
+KUBECTL=$(renv "$ENV1" KUBECTL)
+if [ -n "$KUBECTL" ] && $KUBECTL get crd podmonitors.monitoring.coreos.com >/dev/null 2>&1; then
+	wait_until 60 "$KUBECTL" -n "$(renv "$ENV1" NAMESPACE)" get podmonitors.monitoring.coreos.com \
+		"$(renv "$ENV1" NAME)" -o name >/dev/null 2>&1
+	ok $? "the operator created the relay's PodMonitor"
+else
+	skip "the operator's PodMonitor" "no API server with the PodMonitor CRD on this harness (tests/envtest/operator/test_monitoring.sh)"
+fi
+
+tap_done
