@@ -105,7 +105,8 @@ exporter_check(const char *addr, unsigned timeout_ms, struct buf *err)
 		(void)buf_printf(err, "%s: %s", addr, strerror(-r));
 		goto out;
 	}
-	if (strncmp(line, "HTTP/1.", 7) != 0 || strncmp(line + 8, " 200", 4)) {
+	if (strncmp(line, "HTTP/1.", 7) != 0 ||
+	    strncmp(line + 8, " 200", 4) != 0) {
 		(void)buf_printf(err, "%s answered \"%.32s\"", addr, line);
 		r = -EPROTO;
 	}
