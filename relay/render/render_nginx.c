@@ -189,6 +189,28 @@ ngx_mxdeliv(const struct render_ctx *c, char *out, size_t outsize)
 		       c->t->local_addr, c->cfg.filtermail_http_port_incoming);
 }
 
+/* ngx_root: "location /": the built-in site, or the admin's pages
+ * (www_folder) with the built-in site for a file they lack */
+static int
+ngx_root(const struct render_ctx *c, struct buf *out, int custom)
+{
+	if (!custom)
+		return buf_puts(out, "\t\tlocation / {\n"
+				     "\t\t\ttry_files $uri $uri/ =404;\n"
+				     "\t\t}\n"
+				     "\n");
+	return buf_printf(out,
+			  "\t\tlocation / {\n"
+			  "\t\t\ttry_files $uri $uri/index.html @site;\n"
+			  "\t\t}\n"
+			  "\t\tlocation @site {\n"
+			  "\t\t\troot %s;\n"
+			  "\t\t\ttry_files $uri $uri/index.html =404;\n"
+			  "\t\t}\n"
+			  "\n",
+			  c->t->www_dir);
+}
+
 /* ngx_main_server: the internal HTTPS server on local_addr:8443 */
 static int
 ngx_main_server(const struct render_ctx *c, struct buf *out)
@@ -213,24 +235,8 @@ ngx_main_server(const struct render_ctx *c, struct buf *out)
 		       t->local_addr, t->port[RENDER_PORT_HTTPS_INTERNAL],
 		       custom ? t->www_custom_dir : t->www_dir,
 		       c->cfg.mail_domain, c->cfg.mail_domain, mx);
-	/* the admin's pages (www_folder); a file they lack comes from the
-	 * built-in site */
-	if (r == 0 && custom)
-		r = buf_printf(out,
-			       "\t\tlocation / {\n"
-			       "\t\t\ttry_files $uri $uri/index.html @site;\n"
-			       "\t\t}\n"
-			       "\t\tlocation @site {\n"
-			       "\t\t\troot %s;\n"
-			       "\t\t\ttry_files $uri $uri/index.html =404;\n"
-			       "\t\t}\n"
-			       "\n",
-			       t->www_dir);
-	else if (r == 0)
-		r = buf_puts(out, "\t\tlocation / {\n"
-				  "\t\t\ttry_files $uri $uri/ =404;\n"
-				  "\t\t}\n"
-				  "\n");
+	if (r == 0)
+		r = ngx_root(c, out, custom);
 	if (r == 0)
 		r = ngx_newemail(c, out, "/new");
 	/* old URL of printed QR codes; Delta Chat does not follow
