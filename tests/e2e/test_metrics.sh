@@ -62,7 +62,7 @@ scrape() {
 # contain SELECTOR (a fixed string), in scrape N
 value() {
 	awk -v name="$2" -v sel="$3" '
-		$1 ~ "^" name "({|$)" && index($1, sel) { s += $NF }
+		$1 ~ "^" name "({|$)" && (sel == "" || index($1, sel)) { s += $NF }
 		END { printf "%d\n", s }' "$W/scrape.$1"
 }
 
