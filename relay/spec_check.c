@@ -672,32 +672,6 @@ check_privacy(const struct relay_spec *s, struct buf *err)
 	return 0;
 }
 
-/* check_namespaces: metrics.allowedNamespaces are namespace names
- * (DNS-1123 labels) */
-static int
-check_namespaces(const struct relay_spec *s, struct buf *err)
-{
-	struct buf why = BUF_INIT(256);
-	size_t i;
-	int r = 0;
-
-	for (i = 0; i < s->metrics.n_allowed_namespaces; i++) {
-		const char *ns = s->metrics.allowed_namespaces[i];
-
-		buf_reset(&why);
-		if (strlen(ns) > 63 || strchr(ns, '.') != NULL ||
-		    spec_check_k8s_name(ns, &why) < 0) {
-			(void)buf_printf(err,
-					 "spec.%s: \"%.64s\" is not a "
-					 "namespace name\n",
-					 SPEC_PATH_NAMESPACES, ns);
-			r = -EINVAL;
-		}
-	}
-	buf_deinit(&why);
-	return r;
-}
-
 /* check_tls: the rules between the tls fields */
 static int
 check_tls(const struct relay_spec *s, struct buf *err)
@@ -773,8 +747,7 @@ check_cross(const struct relay_spec *s, struct buf *err)
 			r = -EINVAL;
 		}
 	}
-	if (check_ports(s, err) < 0 || check_privacy(s, err) < 0 ||
-	    check_namespaces(s, err) < 0)
+	if (check_ports(s, err) < 0 || check_privacy(s, err) < 0)
 		r = -EINVAL;
 	buf_deinit(&why);
 	return r;

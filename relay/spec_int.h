@@ -169,6 +169,9 @@ spec_check_fn spec_check_pull_policy;
 spec_check_fn spec_check_issuer_kind;
 spec_check_fn spec_check_pem;
 spec_check_fn spec_check_annotation_key;
+/* spec_check_namespaces: metrics.allowedNamespaces are namespace names
+ * (DNS-1123 labels); 0 or -EINVAL with each bad one in err */
+int spec_check_namespaces(const struct relay_spec *s, struct buf *err);
 
 /* spec_is_ipv4: 1 if s is a dotted-quad IPv4 address */
 int spec_is_ipv4(const char *s);

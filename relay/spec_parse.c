@@ -283,6 +283,9 @@ parse_namespaces(struct relay_spec *s, const cJSON *arr, struct buf *err)
 			.allowed_namespaces[s->metrics.n_allowed_namespaces++] =
 			xstrdup(it->valuestring);
 	}
+	/* the CRD's items pattern, checked where the list is read */
+	if (spec_check_namespaces(s, err) < 0)
+		r = -EINVAL;
 	return r;
 }
 

@@ -637,6 +637,9 @@ test_acme_options(void **state)
 	assert_non_null(render_set_find(&f.files, "acme-ca.pem"));
 	assert_non_null(
 		strstr(render_set_find(&f.files, "acme-ca.pem")->data, "QUJD"));
+	fixture_teardown(&f);
+}
+
 /* test_probes: liveness where a hung process would stay ready (TCP
  * on a port the kubelet reaches, else the --metrics check), generous;
  * startup probes before them; none for what has no way to be asked */

@@ -43,6 +43,11 @@ static const struct {
 	  "tests/unit/operator/test_reconcile.c:test_delete_keeps_volumes" },
 };
 
+/* an EAB pair is set together */
+#define EAB                                                            \
+	"{\"tls\":{\"eabKeyId\":\"kid-1\",\"eabSecretRef\":{\"name\":" \
+	"\"eab\"}}}"
+
 /* what a field needs beside it to be valid (JSON merged into the
  * spec of both renders), and values where the rule by type would break
  * another rule */
@@ -55,6 +60,11 @@ static const struct {
 	{ "images.turn", "{\"turn\":{\"externalIP\":\"203.0.113.7\"}}", NULL },
 	{ "resources.turn", "{\"turn\":{\"externalIP\":\"203.0.113.7\"}}",
 	  NULL },
+	{ "tls.acmeCABundle", NULL,
+	  "-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n" },
+	{ "tls.eabKeyId", EAB, "kid-2" },
+	{ "tls.eabSecretRef.name", EAB, "eab2" },
+	{ "tls.eabSecretRef.key", EAB, "hmac" },
 	{ "tls.secretName",
 	  "{\"tls\":{\"mode\":\"Secret\",\"secretName\":"
 	  "\"base-tls\"}}",

@@ -784,8 +784,9 @@ static void
 test_pod_monitor(void **state)
 {
 	static const char asks[] =
-		"{\"domain\":\"chat.example.org\",\"metrics\":{"
-		"\"serviceMonitor\":{\"enabled\":true}}}";
+		"{\"domain\":\"chat.example.org\",\"tls\":{\"mode\":"
+		"\"SelfSigned\"},\"metrics\":{\"serviceMonitor\":{"
+		"\"enabled\":true}}}";
 	struct fake f;
 	size_t mark;
 
@@ -806,7 +807,7 @@ test_pod_monitor(void **state)
 		   "metrics");
 	mark = fake_reconcile(&f);
 	assert_int(f.ncalls, mark); /* steady */
-	fake_set_spec(&f, "{\"domain\":\"chat.example.org\"}");
+	fake_set_spec(&f, SPEC);
 	(void)fake_reconcile(&f);
 	assert_int(f.rc, 0);
 	assert_null(fake_obj(&f, &KUBE_PODMONITOR, FAKE_NAME));
