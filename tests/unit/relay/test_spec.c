@@ -306,6 +306,10 @@ static const struct bad_case invalid_cases[] = {
 	  "spec.service.annotations.a: must be a string" },
 	{ "{\"domain\": \"a.b\", \"images\": {\"exim\": \"x\"}}",
 	  "spec.images.exim: unknown container" },
+	{ "{\"domain\": \"a.b\", \"metrics\": {\"allowedNamespaces\": "
+	  "[\"ok\", \"Not.One\"]}}",
+	  "spec.metrics.allowedNamespaces: \"Not.One\" is not a namespace "
+	  "name" },
 	{ "{\"domain\": \"a.b\", \"images\": {\"nginx\": \"a b\"}}",
 	  "spec.images.nginx: must be an image reference" },
 	{ "{\"domain\": \"a.b\", \"resources\": {\"nginx\": "
