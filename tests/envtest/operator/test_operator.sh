@@ -90,7 +90,7 @@ t_children() {
 	sts=$(k -n "$NS" get sts chat -o json)
 	expect_match "config hash" "$(jq -r '.spec.template.metadata.annotations["chatmail.at/config-hash"]' <<<"$sts")" '^[0-9a-f]{64}$'
 	expect_eq "containers" "$(jq -r '[.spec.template.spec.containers[].name] | join(",")' <<<"$sts")" \
-		"postfix,dovecot,nginx,filtermail-outgoing,filtermail-incoming,filtermail-transport,doveauth,metadata,lastlogin,newemail,iroh-relay,cert"
+		"postfix,dovecot,nginx,filtermail-outgoing,filtermail-incoming,filtermail-transport,doveauth,metadata,lastlogin,newemail,iroh-relay,cert,exporter"
 	expect_eq "shared process namespace" "$(jq -r .spec.template.spec.shareProcessNamespace <<<"$sts")" true
 	expect_eq "claim templates" "$(jq -r '[.spec.volumeClaimTemplates[].metadata.name] | join(",")' <<<"$sts")" mail,queue
 	expect_eq "vmail services run as 2000" \
