@@ -54,8 +54,9 @@ tls_pair(const struct relay_spec *s, const struct render_target *t)
 }
 
 /* www_folder: "" for the built-in site, the directory of the custom
- * pages (nginx falls back to the built-in ones for a file they lack), "disabled" (a path that does not exist, upstream's way
- * to skip the site) when the website is off */
+ * pages (nginx falls back to the built-in ones for a file they lack),
+ * "disabled" (a path that does not exist, upstream's way to skip the
+ * site) when the website is off */
 static char *
 www_folder(const struct relay_spec *s, const struct render_target *t)
 {
