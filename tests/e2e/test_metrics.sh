@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_metrics: the relay's private metrics port (chatmail-exporter on
 # 9464 of the Pod's address; docs/DESIGN.md, Metrics) against the relay
-# as the operator renders it, on whichever harness RELAY_HARNESS names.
+# as the operator renders it, on whichever harness RELAY_HARNESS names
+# (relay.env's POD_IP where the harness has one, else ADDR).
 #
 # The first scrape answers with every source up (the services' --metrics
 # sockets and Dovecot's OpenMetrics) and no address or user name in any
@@ -9,13 +10,24 @@
 # logins, one sets a device token, and sends the other a message: the
 # next scrape shows created_accounts and newemail's credentials up by 2,
 # filtermail outgoing's encrypted count and Dovecot's deliveries up by 1,
-# and chatmail-metadata's push sent up by 1 (the push endpoint is an
-# HTTPS server in the relay's network namespace, as in test_push). The
-# metrics CronJob's textfile then appears as the fsreport source; nginx
-# has no public /metrics. The PodMonitor (the operator's, when the CRD
-# exists) is checked where the harness has an API server; the envtest
-# tier checks it with the Prometheus Operator's own CRD
-# (tests/envtest/operator/test_monitoring.sh).
+# and chatmail-metadata's push queued and sent up by 1 (the push
+# endpoint is an HTTPS server in the relay's network namespace, as in
+# test_push; the harness makes the Pod trust its CA, LOCAL_RELAY_PUSH_CA).
+# The metrics CronJob's textfile then appears as the fsreport source;
+# nginx has no public /metrics.
+#
+# The objects: the headless Service names port metrics, the public one
+# does not (and where their addresses differ, the public one refuses
+# 9464); the NetworkPolicy lets only spec.metrics.allowedNamespaces
+# reach 9464 (the object is checked, not the packet path: the test
+# node's CNI does not enforce policies). They are read from the API
+# server where the harness has one (the real node: NODE_KUBECTL), else
+# from the objects the harness ran (OBJECTS: the operator's render).
+# With an API server the PodMonitor is checked too: the test installs
+# the Prometheus Operator's CRD when the cluster lacks it
+# (hack/prom-crds.sh; removed at the end) and the running operator must
+# create the relay's PodMonitor. The envtest tier checks the same
+# against a control plane (tests/envtest/operator/test_monitoring.sh).
 # shellcheck source=tests/integration/lib/common.sh
 . "$(dirname "$0")/../integration/lib/common.sh"
 # shellcheck source=tests/integration/relay/lib.sh
@@ -50,11 +62,15 @@ t0=$SECONDS
 relays_up "$W" 1 "$W/relay.yaml" || { ok 1 "relay e2e1 up"; tap_done; }
 ok 0 "relay e2e1 up ($((SECONDS - t0)) s)"
 ADDR=$(renv "$ENV1" ADDR)
+# the Pod's own address (the headless Service's endpoint) where the
+# harness has one apart from the public Service's
+POD_ADDR=$(renv "$ENV1" POD_IP)
+POD_ADDR=${POD_ADDR:-$ADDR}
 
 # scrape N: GET /metrics on the private port into $W/scrape.N
 scrape() {
 	curl -sS --max-time 30 -o "$W/scrape.$1" -w '%{http_code}' \
-		"http://$ADDR:9464/metrics" >"$W/scrape.$1.code" 2>"$W/scrape.$1.err" &&
+		"http://$POD_ADDR:9464/metrics" >"$W/scrape.$1.code" 2>"$W/scrape.$1.err" &&
 		grep -qx 200 "$W/scrape.$1.code"
 }
 
@@ -80,7 +96,7 @@ up() {
 
 # every container is up some seconds after the Pod; retry (bounded)
 wait_until 60 eval 'scrape 1 && up 1'
-ok $? "GET http://$ADDR:9464/metrics: every service, Dovecot's OpenMetrics ($(cat "$W/scrape.1.code" 2>/dev/null))"
+ok $? "GET http://$POD_ADDR:9464/metrics: every service, Dovecot's OpenMetrics ($(cat "$W/scrape.1.code" 2>/dev/null))"
 ! grep -E '^[a-z_]+\{[^}]*@' "$W/scrape.1" >/dev/null
 ok $? "no label carries an address"
 
@@ -125,7 +141,8 @@ id="metrics-$RANDOM@e2e.test"
 rc send "$ENV1" "$A" "$PA" "$B" --keydir "$K" --msgid "$id" >/dev/null &&
 	rc fetch "$ENV1" "$B" "$PB" "$id" >/dev/null 2>&1
 ok $? "A sends B an encrypted message, B reads it"
-[ -z "$NS" ] || wait_until 20 grep -q "$TOK" "$W/push.log"
+pushed=0
+[ -z "$NS" ] || ! wait_until 20 grep -q "$TOK" "$W/push.log" || pushed=1
 
 # moved: scrape 2 shows NAME{SELECTOR} up by at least WANT over scrape 1
 moved() { # moved NAME SELECTOR WANT
@@ -138,7 +155,7 @@ moved() { # moved NAME SELECTOR WANT
 
 # the push counter moves after the POST's answer: retry (bounded)
 wait_until 20 eval 'scrape 2 && moved chatmail_metadata_push_sent_total "" 1 >/dev/null' ||
-	[ -z "$NS" ]
+	{ [ "$pushed" = 0 ] && scrape 2; }
 ok $? "scraped again"
 m=$(moved created_accounts 'service="doveauth"' 2)
 ok $? "doveauth's created_accounts: $m"
@@ -151,10 +168,12 @@ ok $? "filtermail outgoing's accepted messages: $m"
 m=$(moved dovecot_mail_delivery_total 'service="dovecot"' 1)
 ok $? "Dovecot's deliveries (its OpenMetrics): $m"
 if [ -n "$NS" ]; then
+	m=$(moved chatmail_metadata_push_queued_total 'service="metadata"' 1)
+	ok $? "chatmail-metadata's push notifications queued: $m"
 	m=$(moved chatmail_metadata_push_sent_total 'service="metadata"' 1)
-	ok $? "chatmail-metadata's push notifications sent: $m"
+	ok $? "chatmail-metadata's push notifications sent: $m (the endpoint got the token: $pushed; $(moved chatmail_metadata_push_failed_total 'service="metadata"' 0))"
 else
-	skip "push notifications sent" "no push endpoint on this harness"
+	skip "push notifications queued and sent" "no network namespace for the endpoint on this harness"
 fi
 
 # the metrics CronJob writes the textfile the exporter reads
@@ -170,15 +189,62 @@ code=$(curl -sS --max-time 20 --cacert "$(renv "$ENV1" CA)" \
 [ "$code" = 404 ] && ! grep -q chatmail_accounts "$W/public"
 ok $? "no public /metrics ($code)"
 
-# a harness with an API server (the real node) shows the operator's
-# PodMonitor when the Prometheus Operator's CRD is installed
-KUBECTL=$(renv "$ENV1" KUBECTL)
-if [ -n "$KUBECTL" ] && $KUBECTL get crd podmonitors.monitoring.coreos.com >/dev/null 2>&1; then
-	wait_until 60 "$KUBECTL" -n "$(renv "$ENV1" NAMESPACE)" get podmonitors.monitoring.coreos.com \
-		"$(renv "$ENV1" NAME)" -o name >/dev/null 2>&1
+# objs KIND...: the relay's objects of those kinds as a JSON array, from
+# the API server where the harness has one, else from what it ran
+KUBE_NS=$(renv "$ENV1" NAMESPACE)
+kctl() { "$NODE_KUBECTL" --request-timeout=30s "$@"; }
+if [ -n "${NODE_KUBECTL:-}" ] && [ -n "$KUBE_NS" ]; then
+	FROM="the API server"
+	objs() {
+		local kinds
+		kinds=$(echo "$*" | tr ' ' ,)
+		kctl -n "$KUBE_NS" get "$kinds" -l "chatmail.at/relay=$(renv "$ENV1" NAME)" \
+			-o json | jq -c .items
+	}
+else
+	FROM="the harness's objects, the operator's render"
+	objs() {
+		jq -c --arg k " $* " '[.items[] | select(. as $o | $k | contains(" " + $o.kind + " "))]' \
+			"$(renv "$ENV1" OBJECTS)"
+	}
+fi
+
+objs Service >"$W/svc.json"
+jq -e '[.[] | select(.spec.clusterIP == "None") | .spec.ports[]
+	| select(.name == "metrics" and .port == 9464)] | length == 1' "$W/svc.json" >/dev/null &&
+	jq -e '[.[] | select(.spec.clusterIP != "None") | .spec.ports[]
+		| select(.port == 9464 or .name == "metrics")] | length == 0' "$W/svc.json" >/dev/null
+ok $? "the headless Service names port metrics (9464), the public one has none ($FROM)"
+if [ "$POD_ADDR" != "$ADDR" ]; then
+	! curl -sS --max-time 5 -o /dev/null "http://$ADDR:9464/metrics" 2>/dev/null
+	ok $? "the public address $ADDR does not answer on 9464"
+fi
+objs NetworkPolicy >"$W/netpol.json"
+# the ingress rules that admit 9464: one, from namespace monitoring only
+jq -e '[.[].spec.ingress[] | select(any(.ports[]?; .port == 9464 or .port == "metrics"))]
+	| length == 1 and .[0].from == [{"namespaceSelector": {"matchExpressions":
+		[{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["monitoring"]}]}}]' \
+	"$W/netpol.json" >/dev/null
+ok $? "the NetworkPolicy opens 9464 to namespace monitoring only ($FROM)"
+
+# the PodMonitor: the running operator creates it once the CRD is served
+PM_CRD=podmonitors.monitoring.coreos.com
+pm_one() { objs PodMonitor >"$W/pm.json" && jq -e 'length == 1' "$W/pm.json" >/dev/null; }
+if [ -n "${NODE_KUBECTL:-}" ] && [ -n "$KUBE_NS" ]; then
+	if ! kctl get crd "$PM_CRD" >/dev/null 2>&1; then
+		dir=$("$TOP/hack/prom-crds.sh") &&
+			kctl apply --server-side -f "$dir/monitoring.coreos.com_podmonitors.yaml" >/dev/null &&
+			on_exit "'$NODE_KUBECTL' delete crd $PM_CRD --ignore-not-found --wait=false >/dev/null 2>&1" &&
+			kctl wait --for=condition=Established --timeout=60s "crd/$PM_CRD" >/dev/null
+		ok $? "the Prometheus Operator's PodMonitor CRD installed"
+	fi
+	wait_until 120 pm_one
 	ok $? "the operator created the relay's PodMonitor"
 else
-	skip "the operator's PodMonitor" "no API server with the PodMonitor CRD on this harness (tests/envtest/operator/test_monitoring.sh)"
+	pm_one
+	ok $? "render has the relay's PodMonitor (applied only when the CRD is served: tests/envtest/operator/test_monitoring.sh)"
 fi
+jq -e '.[0].spec.podMetricsEndpoints == [{"path": "/metrics", "port": "metrics"}]' "$W/pm.json" >/dev/null
+ok $? "the PodMonitor scrapes port metrics at /metrics"
 
 tap_done
