@@ -115,7 +115,7 @@ pod0=$(pod_id 2>/dev/null)
 if [ "$API" = 1 ]; then
 	kctl apply -f "$W/pages2.json" >/dev/null
 else
-	jq -s '.[0].items |= map(if .kind == "ConfigMap" and .metadata.name == "pages" then .[1] else . end) | .[0]' \
+	jq -s '.[1] as $new | .[0] | .items |= map(if .kind == "ConfigMap" and .metadata.name == "pages" then $new else . end)' \
 		"$W/objects.json" "$W/pages2.json" >"$W/objects2.json" && mv "$W/objects2.json" "$W/objects.json" &&
 		"$RELAY_HARNESS" sync e2e1 >"$W/sync.log" 2>&1
 fi
