@@ -466,7 +466,7 @@ desired_build(const struct desired_in *in, cJSON **list_r, struct buf *err)
 	}
 	/* the Pod's layout: the same target desired_render renders for */
 	t = render_target_new_pod();
-	render_target_turn(t, in->spec);
+	render_target_spec(t, in->spec);
 	build_services(in, t, list);
 	build_netpol(in, t, list);
 	if (in->spec->tls.mode == SPEC_TLS_CERT_MANAGER)

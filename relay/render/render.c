@@ -202,13 +202,14 @@ render_iroh(const struct render_ctx *c, struct buf *out)
 }
 
 void
-render_target_turn(struct render_target *t, const struct relay_spec *s)
+render_target_spec(struct render_target *t, const struct relay_spec *s)
 {
 	const char *addr = spec_turn_address(s);
 
 	render_target_set(&t->turn_realm, s->domain);
 	render_target_set(&t->turn_address, addr != NULL ? addr : "");
 	render_target_set(&t->turn_relay_ports, s->turn.port_range);
+	t->transport = s->delivery.mode == SPEC_DELIVERY_TRANSPORT;
 }
 
 /* render_acme_ca: the CA bundle of a private ACME server (ACME mode) */

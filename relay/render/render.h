@@ -188,11 +188,14 @@ struct render_target {
 
 	char *sock[RENDER_NSOCKS]; /* below run_dir, set when created */
 
-	/* chatmail-turn's arguments from the spec (render_target_turn);
+	/* chatmail-turn's arguments from the spec (render_target_spec);
 	 * "" until then */
 	char *turn_realm;
 	char *turn_address;	/* --external-ip, "" = none */
 	char *turn_relay_ports; /* --relay-ports MIN-MAX */
+	/* delivery mode Transport: filtermail transport runs, and is one of
+	 * the exporter's sources (render_target_spec; 0 until then) */
+	int transport;
 };
 
 /* the UDP ports of chatmail-turn (upstream's 3478) */
@@ -208,9 +211,10 @@ struct render_target *render_target_new_pod(void);
  * services on 127.0.0.1 inside the relay's network namespace */
 struct render_target *render_target_new_local(const char *root,
 					      const char *addr);
-/* render_target_turn: chatmail-turn's realm (the domain), relayed
- * address and relay ports from spec s (spec_turn_address) */
-void render_target_turn(struct render_target *t, const struct relay_spec *s);
+/* render_target_spec: what the commands take from spec s: chatmail-turn's
+ * realm (the domain), relayed address and relay ports
+ * (spec_turn_address), and whether filtermail transport runs */
+void render_target_spec(struct render_target *t, const struct relay_spec *s);
 /* render_target_free: free t and its strings; NULLs *tp */
 void render_target_free(struct render_target **tp);
 /* render_target_check: every string field set and safe for a config

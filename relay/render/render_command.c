@@ -19,10 +19,12 @@
 #define ARGV_MAX 16
 
 /* the services that serve counters on --metrics (ours), each on a
- * socket <run_dir>/<process>.metrics the exporter reads */
+ * socket <run_dir>/<process>.metrics the exporter reads (filtermail
+ * transport only where it runs, t->transport) */
 static const enum render_proc_id metric_procs[] = {
 	RENDER_PROC_FILTERMAIL_OUTGOING,
 	RENDER_PROC_FILTERMAIL_INCOMING,
+	RENDER_PROC_FILTERMAIL_TRANSPORT,
 	RENDER_PROC_DOVEAUTH,
 	RENDER_PROC_METADATA,
 	RENDER_PROC_LASTLOGIN,
@@ -129,30 +131,30 @@ service_command(const struct render_target *t, enum render_proc_id p,
 static char **
 exporter_command(const struct render_target *t)
 {
-	char *a[NMETRIC_PROCS + 4];
-	char **v;
+	char **v = xcalloc(NMETRIC_PROCS + 5, sizeof(*v));
 	size_t i, n = 0;
 
+	v[n++] = xstrdup("chatmail-exporter");
 	if (t->kind == RENDER_POD)
-		a[n++] = xasprintf("--listen=*:%u",
+		v[n++] = xasprintf("--listen=*:%u",
 				   t->port[RENDER_PORT_METRICS]);
 	else
-		a[n++] = xasprintf("--listen=%s:%u", t->local_addr,
+		v[n++] = xasprintf("--listen=%s:%u", t->local_addr,
 				   t->port[RENDER_PORT_METRICS]);
 	for (i = 0; i < NMETRIC_PROCS; i++) {
-		char *m = render_metrics_addr(t, metric_procs[i]);
+		char *m;
 
-		a[n++] = xasprintf("--source=%s=%s",
+		if (metric_procs[i] == RENDER_PROC_FILTERMAIL_TRANSPORT &&
+		    !t->transport)
+			continue;
+		m = render_metrics_addr(t, metric_procs[i]);
+		v[n++] = xasprintf("--source=%s=%s",
 				   render_procs[metric_procs[i]], m);
 		free(m);
 	}
-	a[n++] = xasprintf("--source=dovecot=http://%s:%u/metrics",
+	v[n++] = xasprintf("--source=dovecot=http://%s:%u/metrics",
 			   t->local_addr, t->port[RENDER_PORT_DOVECOT_STATS]);
-	a[n++] = xasprintf("--source=fsreport=file:%s", t->metrics_file);
-	v = argv_of("chatmail-exporter", a[0], a[1], a[2], a[3], a[4], a[5],
-		    a[6], a[7], a[8], NULL);
-	for (i = 0; i < n; i++)
-		free(a[i]);
+	v[n++] = xasprintf("--source=fsreport=file:%s", t->metrics_file);
 	return v;
 }
 
@@ -191,7 +193,7 @@ render_command(const struct render_target *t, enum render_proc_id p)
 	case RENDER_PROC_FILTERMAIL_INCOMING:
 		return service_command(t, p, "filtermail", ini, "incoming");
 	case RENDER_PROC_FILTERMAIL_TRANSPORT:
-		return argv_of("filtermail", ini, "transport", NULL);
+		return service_command(t, p, "filtermail", ini, "transport");
 	case RENDER_PROC_DOVEAUTH:
 		return service_command(t, p, "doveauth",
 				       t->sock[RENDER_SOCK_DOVEAUTH], ini);

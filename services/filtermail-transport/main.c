@@ -5,12 +5,15 @@
  * do not load it (4 MB of shared libraries, 0.7 MB of their private
  * pages each; measured, docs/UPSTREAM.md, filtermail).
  *
- *   filtermail-transport [-n] [-v] <chatmail.ini> transport
+ *   filtermail-transport [-n] [-v] [--metrics ADDR] <chatmail.ini> transport
  *
- * -n prints the effective configuration and exits; -v logs debug lines.
+ * -n prints the effective configuration and exits; -v logs debug lines;
+ * --metrics (ours) serves the counters on ADDR, "unix:/path" or
+ * "host:port" (fm_tp_stats.c; docs/DESIGN.md, Metrics).
  * Role: flags, config, logging, then fm_transport_run (fm_lmtpd.h).
  * Untrusted input: none here (the config is validated by config_load).
  */
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +30,8 @@
 static int
 usage(void)
 {
-	(void)fprintf(stderr,
-		      "Usage: filtermail [-n] [-v] <config_file> transport\n");
+	(void)fprintf(stderr, "Usage: filtermail [-n] [-v] [--metrics ADDR] "
+			      "<config_file> transport\n");
 	return EX_USAGE;
 }
 
@@ -49,11 +52,18 @@ main(int argc, char **argv)
 {
 	struct chatmail_config cfg;
 	struct buf err = BUF_INIT(8192);
+	static const struct option longopts[] = {
+		{ "metrics", required_argument, NULL, 'M' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct evloop *loop = NULL;
+	const char *metrics = NULL;
 	int c, dump = 0, verbose = 0, r;
 
-	while ((c = getopt(argc, argv, "nvh")) != -1) {
-		if (c == 'n')
+	while ((c = getopt_long(argc, argv, "nvh", longopts, NULL)) != -1) {
+		if (c == 'M')
+			metrics = optarg;
+		else if (c == 'n')
 			dump = 1;
 		else if (c == 'v')
 			verbose++;
@@ -80,7 +90,7 @@ main(int argc, char **argv)
 	(void)signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 	loop = evloop_new();
-	r = fm_transport_run(loop, &cfg);
+	r = fm_transport_run(loop, &cfg, metrics);
 out:
 	evloop_free(&loop);
 	config_deinit(&cfg);

@@ -287,6 +287,8 @@ send_results(struct lsession *s)
 		 * read it wrong: anything else is our bug, answered 451 */
 		if (fm_tp_reply_code(t, strcspn(t, " ")) < 0)
 			t = FM_TP_LOCAL_ERROR;
+		fm_tp_stats_count_reply(&srv_of(s)->tp->stats,
+					fm_tp_reply_code(t, 3));
 		reply(s, t);
 	}
 	reset_tx(s);
@@ -366,10 +368,18 @@ end_of_data(struct fm_ls_session *ls)
 	fm_tp_msg_unref(&msg);
 }
 
+/* opened: a new session counts */
+static void
+opened(struct fm_ls_session *ls)
+{
+	srv_of((struct lsession *)ls)->tp->stats.lmtp_sessions++;
+}
+
 static const struct fm_ls_ops lmtp_ops = {
 	.size = sizeof(struct lsession),
 	.greeting = "220 filtermail LMTP",
 	.out_max = OUT_MAX,
+	.opened = opened,
 	.cmds = lmtp_cmds,
 	.ncmds = sizeof(lmtp_cmds) / sizeof(lmtp_cmds[0]),
 	.end_of_data = end_of_data,

@@ -47,9 +47,22 @@ size_t fm_lmtpd_sessions(const struct fm_lmtpd *srv);
 int fm_tp_opts_from_config(struct fm_tp_opts *o,
 			   const struct chatmail_config *cfg, struct buf *err);
 
+/* what fm_tp_stats_render reads: the transport and its LMTP server
+ * (NULL: none yet) */
+struct fm_tp_stats_view {
+	struct fm_tp *tp;
+	struct fm_lmtpd *lmtpd;
+};
+
+/* fm_tp_stats_render: prom_render_fn over a struct fm_tp_stats_view:
+ * the transport's counters and gauges (fm_tp_stats.c) */
+int fm_tp_stats_render(void *arg, struct buf *out);
+
 /* fm_transport_run: filtermail <ini> transport: LMTP on
  * filtermail_smtp_host:filtermail_lmtp_port_transport until SIGTERM or
- * SIGINT; the exit code */
-int fm_transport_run(struct evloop *loop, const struct chatmail_config *cfg);
+ * SIGINT, and the counters on metrics ("unix:/path" or "host:port";
+ * NULL: not served); the exit code */
+int fm_transport_run(struct evloop *loop, const struct chatmail_config *cfg,
+		     const char *metrics);
 
 #endif

@@ -260,6 +260,18 @@ fm_tp_running(const struct fm_tp *tp)
 	return tp->running;
 }
 
+/* fm_tp_queued: see fm_tp.h */
+size_t
+fm_tp_queued(const struct fm_tp *tp)
+{
+	const struct fm_tp_dest *d;
+	size_t n = 0;
+
+	LLIST_FOREACH(d, &tp->dests, link)
+		n += LLIST_COUNT(&d->queue);
+	return n;
+}
+
 /* fm_tp_dest_name: see fm_tp.h */
 const char *
 fm_tp_dest_name(const struct fm_tp_dest *d)
@@ -297,6 +309,7 @@ kick(struct fm_tp_dest *d)
 	LLIST_POP(&d->queue, job, link);
 	d->active = job;
 	d->tp->running++;
+	job->started = evloop_now(d->tp->loop);
 	fm_tp_run_start(d->tp, job);
 }
 
@@ -410,6 +423,10 @@ fm_tp_job_finished(struct fm_tp_job *job)
 		abort(); /* a report for a job that is not running */
 	d->active = NULL;
 	d->tp->running--;
+	prom_hist_observe(&d->tp->stats.delivery, prom_latency_le,
+			  sizeof(prom_latency_le) / sizeof(prom_latency_le[0]),
+			  (double)(evloop_now(d->tp->loop) - job->started) /
+				  1000.0);
 	job->run = NULL;
 	kick(d);
 	if (job->done != NULL)

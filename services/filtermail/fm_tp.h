@@ -34,6 +34,7 @@
 #include "dns.h"
 #include "llist.h"
 #include "net.h"
+#include "prom.h"
 
 #define FM_TP_TEXT_MAX 512    /* one reply line we hand to Postfix */
 #define FM_TP_HOST_MAX 256    /* a destination or MX host name */
@@ -143,6 +144,25 @@ int fm_tp_prefers_smtp(struct fm_tp *tp, const char *host);
 /* fm_tp_prefer_smtp: remember (on) or forget (off) that */
 void fm_tp_prefer_smtp(struct fm_tp *tp, const char *host, int on);
 
+/* fm_tp_queued: jobs waiting in the destinations' queues (not running) */
+size_t fm_tp_queued(const struct fm_tp *tp);
+
+/* the transport's own counters (fm_tp_stats.c renders them; never an
+ * address or a domain as a label) */
+struct fm_tp_stats {
+	uint64_t lmtp_sessions;	   /* LMTP connections accepted */
+	uint64_t rcpt_delivered;   /* answered 2xx to Postfix, per recipient */
+	uint64_t rcpt_deferred;	   /* 4xx: Postfix retries */
+	uint64_t rcpt_rejected;	   /* 5xx: Postfix bounces */
+	uint64_t sent_https;	   /* messages an MX took over HTTPS */
+	uint64_t sent_smtp;	   /* and over SMTP */
+	uint64_t mx_failures;	   /* MX hosts not reached: the next tried */
+	struct prom_hist delivery; /* seconds from a job's start to its end */
+};
+
+/* fm_tp_stats_count_reply: count one reply to Postfix by its code */
+void fm_tp_stats_count_reply(struct fm_tp_stats *st, int code);
+
 /* ---- what fm_tp.c hands to the delivery code ---- */
 
 struct fm_tp {
@@ -158,6 +178,7 @@ struct fm_tp {
 		uint64_t until; /* loop ms */
 	} * prefer;
 	size_t nprefer;
+	struct fm_tp_stats stats;
 };
 
 struct fm_tp_job {
@@ -170,6 +191,7 @@ struct fm_tp_job {
 	fm_tp_done_fn *done; /* NULL once cancelled */
 	void *arg;
 	struct fm_tp_run *run; /* while delivering */
+	uint64_t started;      /* loop ms when its run started */
 	struct evloop_timer report;
 };
 

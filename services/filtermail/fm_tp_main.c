@@ -1,8 +1,8 @@
 /*
  * fm_tp_main: `filtermail <ini> transport`: the options from chatmail.ini
  * and the environment, the resolver, the transport, the LMTP listener on
- * filtermail_lmtp_port_transport (10083), then the loop until SIGTERM or
- * SIGINT.
+ * filtermail_lmtp_port_transport (10083), the counters on --metrics
+ * (fm_tp_stats.c) when asked, then the loop until SIGTERM or SIGINT.
  *
  * Role: what main.c runs for transport mode. Environment (ours,
  * docs/UPSTREAM.md, filtermail): FILTERMAIL_SMTP_PREFER_SECONDS (how
@@ -22,6 +22,7 @@
 #include "fm_lmtpd.h"
 #include "log.h"
 #include "num.h"
+#include "prom.h"
 
 #define DRAIN_MS 10000
 
@@ -110,13 +111,35 @@ on_signal(struct evloop *loop, int signo, void *arg)
 	drain_check(loop, d);
 }
 
+/* metrics_start: the --metrics listener over view (NULL when not
+ * asked); -1 when it cannot listen (logged) */
+static int
+metrics_start(struct evloop *loop, const char *addr,
+	      struct fm_tp_stats_view *view, struct prom_server **pp)
+{
+	struct buf err = BUF_INIT(256);
+
+	*pp = NULL;
+	if (addr == NULL)
+		return 0;
+	*pp = prom_server_new(loop, addr, fm_tp_stats_render, view, &err);
+	if (*pp == NULL)
+		log_error("cannot serve metrics on %s: %s", addr,
+			  buf_cstr(&err));
+	buf_deinit(&err);
+	return *pp == NULL ? -1 : 0;
+}
+
 /* serve: listen and run; the exit code */
 static int
-serve(struct evloop *loop, struct fm_tp *tp, const struct chatmail_config *cfg)
+serve(struct evloop *loop, struct fm_tp *tp, const struct chatmail_config *cfg,
+      const char *metrics)
 {
 	struct buf err = BUF_INIT(512);
 	struct fm_lmtpd_opts lo;
 	struct fm_lmtpd *srv = NULL;
+	struct fm_tp_stats_view view = { tp, NULL };
+	struct prom_server *prom = NULL;
 	struct drain d;
 	int fd, r = EX_OK;
 
@@ -128,6 +151,12 @@ serve(struct evloop *loop, struct fm_tp *tp, const struct chatmail_config *cfg)
 		log_error("cannot listen on %s:%u: %s",
 			  cfg->filtermail_smtp_host,
 			  cfg->filtermail_lmtp_port_transport, buf_cstr(&err));
+		buf_deinit(&err);
+		return EX_TEMPFAIL;
+	}
+	view.lmtpd = srv;
+	if (metrics_start(loop, metrics, &view, &prom) < 0) {
+		fm_lmtpd_free(&srv);
 		buf_deinit(&err);
 		return EX_TEMPFAIL;
 	}
@@ -143,6 +172,7 @@ serve(struct evloop *loop, struct fm_tp *tp, const struct chatmail_config *cfg)
 	if (evloop_run(loop) < 0)
 		r = EX_SOFTWARE;
 	evloop_timer_stop(loop, &d.timer);
+	prom_server_free(&prom);
 	fm_lmtpd_free(&srv);
 	buf_deinit(&err);
 	return r;
@@ -150,7 +180,8 @@ serve(struct evloop *loop, struct fm_tp *tp, const struct chatmail_config *cfg)
 
 /* fm_transport_run: see fm_lmtpd.h */
 int
-fm_transport_run(struct evloop *loop, const struct chatmail_config *cfg)
+fm_transport_run(struct evloop *loop, const struct chatmail_config *cfg,
+		 const char *metrics)
 {
 	struct buf err = BUF_INIT(512);
 	struct fm_tp_opts o;
@@ -169,7 +200,7 @@ fm_transport_run(struct evloop *loop, const struct chatmail_config *cfg)
 		r = EX_CONFIG;
 		goto out;
 	}
-	r = serve(loop, tp, cfg);
+	r = serve(loop, tp, cfg, metrics);
 out:
 	fm_tp_free(&tp);
 	dns_free(&dns);

@@ -259,6 +259,7 @@ host_failed(struct fm_tp_run *r, const char *why)
 			       "%s (before that %s)", why, r->https_why);
 	else
 		(void)snprintf(r->last_err, sizeof(r->last_err), "%s", why);
+	r->tp->stats.mx_failures++;
 	r->cur++;
 	go(r, PH_NEXT);
 }
@@ -275,6 +276,7 @@ on_https(void *arg, enum fm_tp_outcome outcome, int code, const char *text)
 	case FM_TP_SENT:
 		log_info("Delivered to %s over HTTPS (%zu recipients)",
 			 r->mx[r->cur].host, job->nrcpts);
+		r->tp->stats.sent_https++;
 		end_all(r, 250, "%s", FM_TP_OK_HTTPS);
 		break;
 	case FM_TP_REFUSED:
@@ -313,6 +315,7 @@ on_smtp(void *arg, enum fm_tp_outcome outcome, const char *text)
 		 * an SMTP success, or an HTTP failure would lock a relay
 		 * behind a blocked port 25 out (as upstream) */
 		fm_tp_prefer_smtp(r->tp, host, 1);
+		r->tp->stats.sent_smtp++;
 	}
 	go(r, PH_END);
 }

@@ -22,7 +22,8 @@
  *   one that loads libcurl.
  * -n prints the effective configuration and exits; -v logs debug lines.
  * --metrics (ours) serves the counters on ADDR, "unix:/path" or
- * "host:port" (fm_stats.c; docs/DESIGN.md, Metrics).
+ * "host:port" (fm_stats.c, fm_tp_stats.c for transport; docs/DESIGN.md,
+ * Metrics).
  * FILTERMAIL_SIGN_THREADS in the environment sets the DKIM signer
  * threads of outgoing (default the online CPUs, at most 4; 0 = sign on
  * the event loop; fm_sign_pool.h), printed by -n.
@@ -395,12 +396,6 @@ main(int argc, char **argv)
 
 	if ((r = parse_args(argc, argv, &o)) != 0)
 		return r == EX_OK + 1 ? EX_OK : r;
-	if (o.transport && o.metrics != NULL) {
-		(void)fprintf(stderr,
-			      "Error: --metrics serves outgoing's and "
-			      "incoming's counters; transport has none\n");
-		return EX_USAGE;
-	}
 	if (o.transport)
 		return run_transport(argv);
 	log_init("filtermail", o.verbose);

@@ -281,13 +281,15 @@ test_iroh(void **state)
 }
 
 /* test_delivery: delivery mode Transport (the default) runs filtermail
- * transport with only chatmail.ini; PostfixSMTP runs none */
+ * transport with only chatmail.ini, its counters one of the exporter's
+ * sources; PostfixSMTP runs none, and the exporter does not wait for
+ * it */
 static void
 test_delivery(void **state)
 {
 	struct fixture f;
 	const cJSON *cs, *c;
-	char got[256];
+	char got[1024];
 
 	(void)state;
 	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 1);
@@ -296,7 +298,13 @@ test_delivery(void **state)
 	c = named(cs, "filtermail-transport");
 	assert_non_null(c);
 	assert_str(joined(util_get(c, "command"), got, sizeof(got)),
-		   "filtermail,/etc/chatmail/chatmail.ini,transport");
+		   "filtermail,/etc/chatmail/chatmail.ini,transport,--metrics,"
+		   "unix:/run/chatmail/filtermail-transport.metrics");
+	assert_non_null(
+		strstr(joined(util_get(named(cs, "exporter"), "command"), got,
+			      sizeof(got)),
+		       ",--source=filtermail-transport=unix:/run/chatmail/"
+		       "filtermail-transport.metrics,"));
 	assert_str(mount_of(c, "config", "/etc/chatmail/chatmail.ini"), "ro");
 	assert_str(mount_of(c, "mail", "/home/vmail"), "");
 	assert_str(mount_of(c, "dkim", "/etc/dkimkeys"), "");
@@ -312,6 +320,10 @@ test_delivery(void **state)
 		      "spec.template.spec.containers");
 	assert_null(named(cs, "filtermail-transport"));
 	assert_int(cJSON_GetArraySize(cs), 12);
+	assert_null(strstr(joined(util_get(named(cs, "exporter"), "command"),
+				  got, sizeof(got)),
+			   "filtermail-transport"));
+	assert_non_null(strstr(got, "--source=filtermail-outgoing="));
 	assert_null(strstr(render_set_find(&f.files, "postfix/main.cf")->data,
 			   "default_transport"));
 	fixture_teardown(&f);
@@ -364,7 +376,7 @@ check_commands(const cJSON *list, const cJSON *cs,
 	char got[512], all[512], **cmd;
 	size_t i, n;
 
-	render_target_turn(t, spec);
+	render_target_spec(t, spec);
 	for (i = 0; i < RENDER_NPROCS; i++) {
 		c = container_of(list, cs, i);
 		assert_non_null(c);
@@ -675,9 +687,14 @@ test_probes(void **state)
 	assert_int((int)util_get_num(c, "livenessProbe.tcpSocket.port", 0),
 		   9464);
 	assert_null(util_get(c, "readinessProbe"));
+	/* filtermail transport's counters share its loop with LMTP */
+	assert_str(joined(util_get(named(cs, "filtermail-transport"),
+				   "livenessProbe.exec.command"),
+			  got, sizeof(got)),
+		   "chatmail-exporter,--check,"
+		   "unix:/run/chatmail/filtermail-transport.metrics,"
+		   "--timeout=10000");
 	/* no --metrics, no reachable port: no probe */
-	assert_null(
-		util_get(named(cs, "filtermail-transport"), "livenessProbe"));
 	assert_null(util_get(named(cs, "cert"), "livenessProbe"));
 	fixture_teardown(&f);
 }

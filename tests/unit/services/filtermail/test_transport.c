@@ -13,7 +13,8 @@
  * failover past a refusing host; null MX, NXDOMAIN, SERVFAIL; every MX
  * failing; STARTTLS missing; a verified name with a self-signed
  * certificate; the remote's 4xx and 5xx over both channels; 421
- * Transport busy when a destination's queue is full.
+ * Transport busy when a destination's queue is full; the counters
+ * --metrics serves (fm_tp_stats.c) moving with all that.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -452,14 +453,101 @@ test_busy(void **state)
 	stop();
 }
 
+/* metric: the value of the sample line that starts with name in text,
+ * or -1 when there is none */
+static double
+metric(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = text;
+
+	while ((p = strstr(p, name)) != NULL) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p += n;
+	}
+	return -1;
+}
+
+/* scrape: the transport's metrics text now, as --metrics serves it */
+static void
+scrape(struct buf *out)
+{
+	struct fm_tp_stats_view v = { tp, srv };
+
+	buf_reset(out);
+	assert_int(fm_tp_stats_render(&v, out), 0);
+}
+
+#define TPM "chatmail_filtermail_transport_"
+
+/* test_metrics: the counters move with what Postfix is answered: HTTPS
+ * and SMTP deliveries, a dead MX host passed over, a deferral and a
+ * rejection per recipient; the LMTP connection and the delivery
+ * latency; no recipient or domain in any label */
+static void
+test_metrics(void **state)
+{
+	char res[3][FM_TP_TEXT_MAX];
+	struct buf m = BUF_INIT(4096);
+	struct lmtp l;
+
+	(void)state;
+	start(30);
+	scrape(&m);
+	assert_true(metric(buf_cstr(&m), "chatmail_filtermail_connections_total"
+					 "{listener=\"lmtp\"}") == 0);
+	assert_true(metric(buf_cstr(&m), TPM "recipients_total"
+					     "{result=\"delivered\"}") == 0);
+	assert_true(metric(buf_cstr(&m),
+			   TPM "delivery_duration_seconds_count") == 0);
+	lmtp_open(&l);
+	/* HTTPS for _two.test past its dead preferred host; null MX 5xx;
+	 * SERVFAIL 4xx */
+	deliver(&l, "a@_two.test b@null.test c@servfail.test", res, 3);
+	assert_str(res[0], "250 OK (HTTPS)");
+	fk.status = 404;
+	deliver(&l, "d@_a.test", res, 1);
+	assert_str(res[0], "250 OK (SMTP)");
+	scrape(&m);
+	assert_true(metric(buf_cstr(&m), "chatmail_filtermail_connections_total"
+					 "{listener=\"lmtp\"}") == 1);
+	assert_true(metric(buf_cstr(&m), "chatmail_filtermail_connections"
+					 "{listener=\"lmtp\"}") == 1);
+	assert_true(metric(buf_cstr(&m), TPM "recipients_total"
+					     "{result=\"delivered\"}") == 2);
+	assert_true(metric(buf_cstr(&m), TPM "recipients_total"
+					     "{result=\"deferred\"}") == 1);
+	assert_true(metric(buf_cstr(&m), TPM "recipients_total"
+					     "{result=\"rejected\"}") == 1);
+	assert_true(metric(buf_cstr(&m), TPM "messages_sent_total"
+					     "{channel=\"https\"}") == 1);
+	assert_true(metric(buf_cstr(&m), TPM "messages_sent_total"
+					     "{channel=\"smtp\"}") == 1);
+	assert_true(metric(buf_cstr(&m), TPM "mx_failures_total") == 1);
+	/* one delivery per destination: _two, null, servfail, _a */
+	assert_true(metric(buf_cstr(&m),
+			   TPM "delivery_duration_seconds_count") == 4);
+	assert_true(metric(buf_cstr(&m), TPM "running") == 0);
+	assert_true(metric(buf_cstr(&m), TPM "queued") == 0);
+	assert_true(metric(buf_cstr(&m), TPM "waiting_sessions") == 0);
+	assert_true(metric(buf_cstr(&m), TPM "destinations") >= 1);
+	assert_null(strstr(buf_cstr(&m), "_two.test"));
+	assert_null(strstr(buf_cstr(&m), "@"));
+	close(l.fd);
+	buf_deinit(&m);
+	stop();
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_https),  cmocka_unit_test(test_smtp),
-		cmocka_unit_test(test_prefer), cmocka_unit_test(test_mx),
-		cmocka_unit_test(test_dns),    cmocka_unit_test(test_failures),
-		cmocka_unit_test(test_remote), cmocka_unit_test(test_busy),
+		cmocka_unit_test(test_https),	cmocka_unit_test(test_smtp),
+		cmocka_unit_test(test_prefer),	cmocka_unit_test(test_mx),
+		cmocka_unit_test(test_dns),	cmocka_unit_test(test_failures),
+		cmocka_unit_test(test_remote),	cmocka_unit_test(test_busy),
+		cmocka_unit_test(test_metrics),
 	};
 
 	log_init("test_transport", 0);
