@@ -111,8 +111,7 @@ synced(const struct controller *ctl)
 		return 0;
 	for (k = 0; k < OK_COUNT; k++)
 		if (k != OK_CERTIFICATE && k != OK_DNSENDPOINT &&
-		    k != OK_PODMONITOR &&
-		    !informer_synced(ctl->kids[k]))
+		    k != OK_PODMONITOR && !informer_synced(ctl->kids[k]))
 			return 0;
 	return 1;
 }

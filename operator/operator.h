@@ -70,7 +70,7 @@ enum op_kind {
 	OK_PVC,
 	OK_CERTIFICATE,
 	OK_DNSENDPOINT, /* dns.externalDNS: optional like Certificate */
-	OK_PODMONITOR, /* optional: the Prometheus Operator's CRD */
+	OK_PODMONITOR,	/* optional: the Prometheus Operator's CRD */
 	OK_COUNT
 };
 

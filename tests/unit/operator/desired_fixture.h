@@ -1,12 +1,14 @@
 /*
  * desired_fixture: the children of relay "chat" in namespace "mail"
  * (uid "0000-uid") for a spec JSON, for the unit tests of the desired
- * objects (test_desired, test_desired_pod). Included after <cmocka.h>,
+ * objects (test_desired, test_desired_pod, test_desired_run), and the
+ * lookups they share. Included after <cmocka.h>,
  * testutil.h, desired.h and operator.h by one test file per binary.
  */
 #ifndef DESIRED_FIXTURE_H
 #define DESIRED_FIXTURE_H
 
+#include <stdio.h>
 #include <string.h>
 
 struct fixture {
@@ -72,6 +74,54 @@ fixture_find(const cJSON *list, const char *kind, const char *name)
 			return o;
 	}
 	return NULL;
+}
+
+/* named: the element of array a whose "name" is name */
+static inline const cJSON *
+named(const cJSON *a, const char *name)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, a)
+	{
+		if (strcmp(util_get_str(e, "name"), name) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* joined: the strings of array a joined by "," into out */
+static inline const char *
+joined(const cJSON *a, char *out, size_t outsize)
+{
+	const cJSON *e;
+	size_t n = 0;
+
+	out[0] = '\0';
+	cJSON_ArrayForEach(e, a)
+	{
+		n += (size_t)snprintf(out + n, outsize - n, "%s%s",
+				      n ? "," : "", e->valuestring);
+		if (n >= outsize)
+			break;
+	}
+	return out;
+}
+
+/* mount_of: "ro" or "rw" for the mount of volume vol at path, or "" */
+static inline const char *
+mount_of(const cJSON *c, const char *vol, const char *path)
+{
+	const cJSON *m;
+
+	cJSON_ArrayForEach(m, util_get(c, "volumeMounts"))
+	{
+		if (strcmp(util_get_str(m, "name"), vol) == 0 &&
+		    strcmp(util_get_str(m, "mountPath"), path) == 0)
+			return cJSON_IsTrue(util_get(m, "readOnly")) ? "ro"
+								     : "rw";
+	}
+	return "";
 }
 
 #endif

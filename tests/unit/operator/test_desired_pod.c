@@ -33,38 +33,6 @@
 
 #include "desired_fixture.h"
 
-/* named: the element of array a whose "name" is name */
-static const cJSON *
-named(const cJSON *a, const char *name)
-{
-	const cJSON *e;
-
-	cJSON_ArrayForEach(e, a)
-	{
-		if (strcmp(util_get_str(e, "name"), name) == 0)
-			return e;
-	}
-	return NULL;
-}
-
-/* joined: the strings of array a joined by "," into out */
-static const char *
-joined(const cJSON *a, char *out, size_t outsize)
-{
-	const cJSON *e;
-	size_t n = 0;
-
-	out[0] = '\0';
-	cJSON_ArrayForEach(e, a)
-	{
-		n += (size_t)snprintf(out + n, outsize - n, "%s%s",
-				      n ? "," : "", e->valuestring);
-		if (n >= outsize)
-			break;
-	}
-	return out;
-}
-
 /* sc_int: a number of the container's securityContext, -1 if unset */
 static int
 sc_int(const cJSON *c, const char *key)
@@ -100,22 +68,6 @@ check_container(const cJSON *c, int uid, const char *caps)
 	} else {
 		assert_null(util_get(sc, "runAsNonRoot"));
 	}
-}
-
-/* mount_of: "ro" or "rw" for the mount of volume vol at path, or "" */
-static const char *
-mount_of(const cJSON *c, const char *vol, const char *path)
-{
-	const cJSON *m;
-
-	cJSON_ArrayForEach(m, util_get(c, "volumeMounts"))
-	{
-		if (strcmp(util_get_str(m, "name"), vol) == 0 &&
-		    strcmp(util_get_str(m, "mountPath"), path) == 0)
-			return cJSON_IsTrue(util_get(m, "readOnly")) ? "ro"
-								     : "rw";
-	}
-	return "";
 }
 
 static void
@@ -652,148 +604,6 @@ test_acme_options(void **state)
 	fixture_teardown(&f);
 }
 
-/* test_probes: liveness where a hung process would stay ready (TCP
- * on a port the kubelet reaches, else the --metrics check), generous;
- * startup probes before them; none for what has no way to be asked */
-static void
-test_probes(void **state)
-{
-	struct fixture f;
-	const cJSON *cs, *c;
-	char got[512];
-
-	(void)state;
-	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 1);
-	cs = util_get(fixture_find(f.list, "StatefulSet", "chat"),
-		      "spec.template.spec.containers");
-	c = named(cs, "dovecot");
-	assert_int((int)util_get_num(c, "livenessProbe.tcpSocket.port", 0),
-		   143);
-	/* 6 failures 30 s apart: a busy Dovecot is never killed */
-	assert_int((int)util_get_num(c, "livenessProbe.periodSeconds", 0), 30);
-	assert_int((int)util_get_num(c, "livenessProbe.failureThreshold", 0),
-		   6);
-	assert_int((int)util_get_num(c, "startupProbe.tcpSocket.port", 0), 143);
-	assert_int((int)util_get_num(c, "readinessProbe.tcpSocket.port", 0),
-		   143);
-	c = named(cs, "doveauth");
-	assert_str(joined(util_get(c, "livenessProbe.exec.command"), got,
-			  sizeof(got)),
-		   "chatmail-exporter,--check,"
-		   "unix:/run/chatmail/doveauth.metrics,--timeout=10000");
-	assert_non_null(util_get(c, "startupProbe.exec"));
-	assert_null(util_get(c, "readinessProbe"));
-	c = named(cs, "exporter");
-	assert_int((int)util_get_num(c, "livenessProbe.tcpSocket.port", 0),
-		   9464);
-	assert_null(util_get(c, "readinessProbe"));
-	/* filtermail transport's counters share its loop with LMTP */
-	assert_str(joined(util_get(named(cs, "filtermail-transport"),
-				   "livenessProbe.exec.command"),
-			  got, sizeof(got)),
-		   "chatmail-exporter,--check,"
-		   "unix:/run/chatmail/filtermail-transport.metrics,"
-		   "--timeout=10000");
-	/* no --metrics, no reachable port: no probe */
-	assert_null(util_get(named(cs, "cert"), "livenessProbe"));
-	fixture_teardown(&f);
-}
-
-/* test_resources: each container's from the spec, verbatim; else the
- * defaults: requests, a memory limit but for doveauth, no CPU limit */
-static void
-test_resources(void **state)
-{
-	struct fixture f;
-	const cJSON *cs, *c;
-
-	(void)state;
-	fixture_setup(&f,
-		      "{\"domain\":\"chat.example.org\",\"resources\":{"
-		      "\"dovecot\":{\"limits\":{\"memory\":\"3Gi\"}}}}",
-		      1);
-	cs = util_get(fixture_find(f.list, "StatefulSet", "chat"),
-		      "spec.template.spec.containers");
-	c = named(cs, "dovecot");
-	assert_str(util_get_str(c, "resources.limits.memory"), "3Gi");
-	assert_null(util_get(c, "resources.requests"));
-	c = named(cs, "postfix");
-	assert_str(util_get_str(c, "resources.limits.memory"), "1Gi");
-	assert_str(util_get_str(c, "resources.requests.cpu"), "50m");
-	assert_null(util_get(c, "resources.limits.cpu"));
-	c = named(cs, "doveauth");
-	assert_null(util_get(c, "resources.limits"));
-	assert_str(util_get_str(c, "resources.requests.memory"), "16Mi");
-	c = cJSON_GetArrayItem(
-		util_get(fixture_find(f.list, "CronJob", "chat-expire"),
-			 "spec.jobTemplate.spec.template.spec.containers"),
-		0);
-	assert_str(util_get_str(c, "resources.limits.memory"), "512Mi");
-	assert_null(util_get(c, "livenessProbe"));
-	fixture_teardown(&f);
-}
-
-/* test_user_configmaps: website.configMapName is nginx's root (the
- * built-in pages stay for a file it lacks) and www_folder;
- * appVersions.configMapName is metadata's appversions_file */
-static void
-test_user_configmaps(void **state)
-{
-	struct fixture f;
-	const cJSON *pod, *cs, *v;
-	const char *ngx, *ini;
-
-	(void)state;
-	fixture_setup(&f,
-		      "{\"domain\":\"chat.example.org\",\"website\":{"
-		      "\"configMapName\":\"pages\"},\"appVersions\":{"
-		      "\"configMapName\":\"versions\"}}",
-		      1);
-	pod = util_get(fixture_find(f.list, "StatefulSet", "chat"),
-		       "spec.template.spec");
-	cs = util_get(pod, "containers");
-	assert_str(mount_of(named(cs, "nginx"), "www-custom",
-			    "/etc/chatmail/www-custom"),
-		   "ro");
-	assert_str(mount_of(named(cs, "metadata"), "appversions",
-			    "/etc/chatmail/appversions"),
-		   "ro");
-	assert_str(mount_of(named(cs, "doveauth"), "appversions",
-			    "/etc/chatmail/appversions"),
-		   "");
-	cJSON_ArrayForEach(v, util_get(pod, "volumes"))
-	{
-		if (strcmp(util_get_str(v, "name"), "www-custom") == 0)
-			assert_str(util_get_str(v, "configMap.name"), "pages");
-		if (strcmp(util_get_str(v, "name"), "appversions") == 0)
-			assert_str(util_get_str(v, "configMap.name"),
-				   "versions");
-	}
-	ngx = render_set_find(&f.files, "nginx/nginx.conf")->data;
-	assert_non_null(strstr(ngx, "\t\troot /etc/chatmail/www-custom;\n"));
-	assert_non_null(strstr(ngx, "try_files $uri $uri/index.html @site;"));
-	assert_non_null(strstr(ngx, "location @site {\n"
-				    "\t\t\troot /etc/chatmail/www;\n"));
-	/* the built-in pages are still rendered: the fallback */
-	assert_non_null(render_set_find(&f.files, "www/index.html"));
-	ini = render_set_find(&f.files, "chatmail.ini")->data;
-	assert_non_null(strstr(ini, "www_folder = /etc/chatmail/www-custom\n"));
-	assert_non_null(strstr(ini, "appversions_file = "
-				    "/etc/chatmail/appversions/"
-				    "appversions.json\n"));
-	fixture_teardown(&f);
-	/* neither: no mounts, no volumes, the built-in site as root */
-	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 1);
-	cs = util_get(fixture_find(f.list, "StatefulSet", "chat"),
-		      "spec.template.spec.containers");
-	assert_str(mount_of(named(cs, "nginx"), "www-custom",
-			    "/etc/chatmail/www-custom"),
-		   "");
-	ini = render_set_find(&f.files, "chatmail.ini")->data;
-	assert_null(strstr(ini, "appversions_file"));
-	fixture_teardown(&f);
-}
-
 int
 main(void)
 {
@@ -807,9 +617,6 @@ main(void)
 		cmocka_unit_test(test_turn),
 		cmocka_unit_test(test_acme_pod),
 		cmocka_unit_test(test_acme_options),
-		cmocka_unit_test(test_probes),
-		cmocka_unit_test(test_resources),
-		cmocka_unit_test(test_user_configmaps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

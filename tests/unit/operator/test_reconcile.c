@@ -778,42 +778,6 @@ test_abort(void **state)
 	fake_teardown(&f);
 }
 
-/* test_pod_monitor: a PodMonitor only while the spec asks and the
- * cluster serves the CRD; dropped when the spec stops asking */
-static void
-test_pod_monitor(void **state)
-{
-	static const char asks[] =
-		"{\"domain\":\"chat.example.org\",\"tls\":{\"mode\":"
-		"\"SelfSigned\"},\"metrics\":{\"serviceMonitor\":{"
-		"\"enabled\":true}}}";
-	struct fake f;
-	size_t mark;
-
-	(void)state;
-	fake_setup(&f, asks);
-	create(&f); /* without the CRD: every other child, no failure */
-	assert_null(fake_obj(&f, &KUBE_PODMONITOR, FAKE_NAME));
-	assert_cond(&f, "Degraded", "False AsExpected");
-	f.monitoring = 1; /* the CRD is served now */
-	(void)fake_reconcile(&f);
-	assert_int(f.rc, 0);
-	assert_str(util_get_str(cJSON_GetArrayItem(
-					util_get(fake_obj(&f, &KUBE_PODMONITOR,
-							  FAKE_NAME),
-						 "spec.podMetricsEndpoints"),
-					0),
-				"port"),
-		   "metrics");
-	mark = fake_reconcile(&f);
-	assert_int(f.ncalls, mark); /* steady */
-	fake_set_spec(&f, SPEC);
-	(void)fake_reconcile(&f);
-	assert_int(f.rc, 0);
-	assert_null(fake_obj(&f, &KUBE_PODMONITOR, FAKE_NAME));
-	fake_teardown(&f);
-}
-
 int
 main(void)
 {
@@ -828,7 +792,6 @@ main(void)
 		cmocka_unit_test(test_user_secrets),
 		cmocka_unit_test(test_turn_secret_kept),
 		cmocka_unit_test(test_abort),
-		cmocka_unit_test(test_pod_monitor),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
