@@ -60,6 +60,16 @@
 # NODE_RELAY_DNS, serving every relay up on this node; CoreDNS forwards
 # to it, so relays federate by their domains.
 #
+# Trust: LOCAL_RELAY_PUSH_CA names the CA file of a test's notification
+# server (push.notificationUrl), which the relay's chatmail-metadata
+# must trust, as a cluster's CA distribution (trust-manager and the
+# like) would arrange: the system bundle plus that CA in the ConfigMap
+# NAME-test-ca, mounted over the metadata container's
+# /etc/ssl/certs/ca-certificates.crt (libcurl's default) by a
+# server-side apply of the harness's own field manager, which the
+# operator leaves alone; the Pod is made once more with it before
+# relay.env is written.
+#
 # Settings: NODE_STATE (the node, default build/node; it must be up:
 # hack/cluster.sh up), LOCAL_RELAY_BASE (relay.env and logs, default
 # build/k8s-relay), RELAY_K8S_NS (namespace; default
@@ -338,6 +348,38 @@ dns_early() {
 	dns_reload || true
 }
 
+# push_ca: $LOCAL_RELAY_PUSH_CA trusted by the Pod's chatmail-metadata
+# (see Trust above); waits for the Pod made with it
+push_ca() {
+	local uid gen
+	[ -n "${LOCAL_RELAY_PUSH_CA:-}" ] || return 0
+	cat /etc/ssl/certs/ca-certificates.crt "$LOCAL_RELAY_PUSH_CA" >"$ROOT/test-ca.crt"
+	# server-side: the bundle is larger than kubectl's last-applied
+	# annotation may be
+	k create configmap "$NAME-test-ca" --from-file=ca-certificates.crt="$ROOT/test-ca.crt" \
+		--dry-run=client -o json |
+		k apply --server-side --field-manager=relay-k8s -f - >/dev/null ||
+		die "ConfigMap $NAME-test-ca failed"
+	uid=$(k get pod "$POD" -o 'jsonpath={.metadata.uid}')
+	gen=$(k get sts "$NAME" -o 'jsonpath={.metadata.generation}')
+	k apply --server-side --field-manager=relay-k8s -f - >/dev/null <<EOF || die "mounting $NAME-test-ca failed"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: $NAME}
+spec:
+  template:
+    spec:
+      volumes:
+      - {name: test-ca, configMap: {name: $NAME-test-ca}}
+      containers:
+      - name: metadata
+        volumeMounts:
+        - {name: test-ca, mountPath: /etc/ssl/certs/ca-certificates.crt, subPath: ca-certificates.crt, readOnly: true}
+EOF
+	[ "$(k get sts "$NAME" -o 'jsonpath={.metadata.generation}')" = "$gen" ] && return 0
+	wait_ready "$uid" || exit 75
+}
+
 # fresh_state: a relay whose directory is new starts from nothing, as
 # its volumes lived in that directory: what an earlier relay of the same
 # name left in the namespace (claims, DKIM key) goes first
@@ -363,6 +405,7 @@ cmd_up() {
 	k apply -f "$ROOT/relay.yaml" >/dev/null || die "kubectl apply of $NAME failed"
 	dns_early
 	wait_ready || exit 75
+	push_ca
 	write_env
 	say "$NAME up: $NS/$POD for $(sed -n 's/^DOMAIN=//p' "$ROOT/relay.env") at $(sed -n 's/^ADDR=//p' "$ROOT/relay.env") in $((SECONDS - t0)) s, env in $ROOT/relay.env"
 }
@@ -376,6 +419,7 @@ cmd_down() {
 	k delete chatmailrelay "$NAME" --ignore-not-found --wait=true --timeout="${WAIT}s" >/dev/null 2>&1 || true
 	# the StatefulSet's Pod goes with its owner (bounded)
 	k wait pod "$POD" --for=delete --timeout="${WAIT}s" >/dev/null 2>&1 || true
+	k delete configmap "$NAME-test-ca" --ignore-not-found >/dev/null 2>&1 || true
 	say "$NAME down (its claims and DKIM key kept in $NS)"
 }
 

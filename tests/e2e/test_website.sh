@@ -1,20 +1,15 @@
 #!/usr/bin/env bash
 # test_website: spec.website.configMapName and spec.appVersions.
-# configMapName in the relay Pod as the operator renders it, on
-# whichever harness RELAY_HARNESS names. The admin's ConfigMaps exist
-# before the relay: "pages" (index.html) and "versions"
+# configMapName in the relay Pod the operator runs on the test node
+# (hack/relay-k8s.sh). The admin's ConfigMaps exist in the relay's
+# namespace (fixed here with RELAY_K8S_NS) before the relay: "pages"
+# (index.html) and "versions"
 # (appversions.json). nginx serves the custom index.html instead of the
 # built-in one, and the built-in pages for what the ConfigMap lacks
 # (info.html, the MTA-STS policy); IMAP GETMETADATA
 # /shared/vendor/deltachat/appversions answers the ConfigMap's index.
 # An edit of "pages" (info.html added) reaches the running Pod without a
 # restart, as kubelet syncs a ConfigMap volume.
-#
-# The ConfigMaps go where the harness takes them: with an API server
-# (the real node: NODE_KUBECTL) into the relay's namespace, fixed here
-# with RELAY_K8S_NS; else into the objects the harness runs
-# (RELAY_POD_OBJECTS: the operator's render plus the two ConfigMaps;
-# `sync` plays kubelet's volume sync).
 # shellcheck source=tests/integration/lib/common.sh
 . "$(dirname "$0")/../integration/lib/common.sh"
 # shellcheck source=tests/integration/relay/lib.sh
@@ -62,22 +57,12 @@ cm pages "index.html=$W/index.html" >"$W/pages.json"
 cm pages "index.html=$W/index.html" "info.html=$W/info.html" >"$W/pages2.json"
 cm versions "appversions.json=$W/appversions.json" >"$W/versions.json"
 
-if [ -n "${NODE_KUBECTL:-}" ]; then
-	API=1
-	export RELAY_K8S_NS=e2e-website
-	kctl() { "$NODE_KUBECTL" --request-timeout=30s -n "$RELAY_K8S_NS" "$@"; }
-	"$NODE_KUBECTL" get namespace "$RELAY_K8S_NS" >/dev/null 2>&1 ||
-		"$NODE_KUBECTL" create namespace "$RELAY_K8S_NS" >/dev/null
-	kctl apply -f "$W/pages.json" >/dev/null && kctl apply -f "$W/versions.json" >/dev/null
-	ok $? "the ConfigMaps pages and versions in namespace $RELAY_K8S_NS"
-else
-	API=0
-	"$BIN/chatmail-operator" render -f "$W/relay.yaml" --with-secrets -o json >"$W/render.json" &&
-		jq -s '.[0].items += .[1:] | .[0]' "$W/render.json" "$W/pages.json" "$W/versions.json" \
-			>"$W/objects.json"
-	ok $? "the operator's render plus the ConfigMaps pages and versions"
-	export RELAY_POD_OBJECTS=$W/objects.json
-fi
+export RELAY_K8S_NS=e2e-website
+kctl() { "$NODE_KUBECTL" --request-timeout=30s -n "$RELAY_K8S_NS" "$@"; }
+"$NODE_KUBECTL" get namespace "$RELAY_K8S_NS" >/dev/null 2>&1 ||
+	"$NODE_KUBECTL" create namespace "$RELAY_K8S_NS" >/dev/null
+kctl apply -f "$W/pages.json" >/dev/null && kctl apply -f "$W/versions.json" >/dev/null
+ok $? "the ConfigMaps pages and versions in namespace $RELAY_K8S_NS"
 t0=$SECONDS
 relays_up "$W" 1 "$W/relay.yaml" || { ok 1 "relay e2e1 up"; tap_done; }
 ok 0 "relay e2e1 up with website and appVersions ConfigMaps ($((SECONDS - t0)) s)"
@@ -102,29 +87,20 @@ got=$(rc getmetadata "$E" "$user" "$pw" /shared/vendor/deltachat/appversions 2>&
 jq -e --arg v "$ver" '.clients[0].sources[0].versionString == $v' <<<"$got" >/dev/null 2>&1
 ok $? "GETMETADATA appversions answers the ConfigMap's index ($(head -c 80 <<<"$got"))"
 
-# pod_id: the Pod's UID (API server), else its nginx container's ID
+# pod_id: the Pod's UID and its nginx container's restart count
 pod_id() {
-	if [ "$API" = 1 ]; then
-		kctl get pod "$(renv "$E" POD)" -o 'jsonpath={.metadata.uid}'
-	else
-		podman inspect --format '{{.Id}}' "$(renv "$E" POD)-nginx"
-	fi
+	kctl get pod "$(renv "$E" POD)" -o json |
+		jq -r '.metadata.uid + " " + ([.status.containerStatuses[] | select(.name == "nginx") | .restartCount] | tostring)'
 }
 # the edit: info.html added to pages, the Pod keeps running
 pod0=$(pod_id 2>/dev/null)
-if [ "$API" = 1 ]; then
-	kctl apply -f "$W/pages2.json" >/dev/null
-else
-	jq -s '.[1] as $new | .[0] | .items |= map(if .kind == "ConfigMap" and .metadata.name == "pages" then $new else . end)' \
-		"$W/objects.json" "$W/pages2.json" >"$W/objects2.json" && mv "$W/objects2.json" "$W/objects.json" &&
-		"$RELAY_HARNESS" sync e2e1 >"$W/sync.log" 2>&1
-fi
+kctl apply -f "$W/pages2.json" >/dev/null
 info_custom() { [ "$(get /info.html)" = 200 ] && grep -q "custom info $marker" "$W/body"; }
 # kubelet syncs a ConfigMap volume within its sync period (about a minute)
 wait_until 150 info_custom
 ok $? "an edit of the ConfigMap is served without a restart (info.html now the custom one)"
 pod1=$(pod_id 2>/dev/null)
 [ -n "$pod0" ] && [ "$pod0" = "$pod1" ]
-ok $? "the same Pod (and nginx container) served both"
+ok $? "the same Pod (and nginx container) served both ($pod1)"
 
 tap_done

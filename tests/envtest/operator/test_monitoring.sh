@@ -20,6 +20,8 @@ pm() { k -n "$NS" get "$PM_CRD" "$1" -o json 2>/dev/null; }
 pm_exists() { pm "$1" >/dev/null; }
 pm_gone() { ! pm_exists "$1"; }
 sts_exists() { k -n "$NS" get sts "$1" -o name >/dev/null 2>&1; }
+# the status is written after the children: wait for its conditions
+has_status() { [ -n "$(cond "$NS" "$1" Degraded 2>/dev/null)" ]; }
 
 t_without_crd() {
 	k delete crd "$PM_CRD" --ignore-not-found >/dev/null
@@ -31,6 +33,7 @@ t_without_crd() {
 	relay plain "$NS" plain.example.org | k apply -f - >/dev/null
 	poll 60 sts_exists mon || fail "no StatefulSet"
 	poll 60 sts_exists plain || fail "no StatefulSet for plain"
+	poll 60 has_status mon || fail "no status"
 	expect_eq "not Degraded" "$(cond "$NS" mon Degraded)" False
 	expect_eq "headless Service: port metrics" \
 		"$(k -n "$NS" get svc mon-headless -o json |
