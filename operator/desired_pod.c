@@ -89,9 +89,10 @@ static const struct ctr_def ctrs[] = {
 	    M_RUN | M_CONFIG | M_DKIM | M_TMP, RUN_VMAIL),
 	CTR(RENDER_PROC_FILTERMAIL_INCOMING, SPEC_C_FILTERMAIL, NULL, NULL,
 	    M_RUN | M_MAIL | M_CONFIG | M_TMP, RUN_VMAIL),
-	/* remote delivery (delivery mode Transport): only chatmail.ini */
+	/* remote delivery (delivery mode Transport): chatmail.ini, and
+	 * run for its --metrics socket */
 	CTR(RENDER_PROC_FILTERMAIL_TRANSPORT, SPEC_C_FILTERMAIL, NULL, NULL,
-	    M_CONFIG, RUN_VMAIL),
+	    M_RUN | M_CONFIG, RUN_VMAIL),
 	CTR(RENDER_PROC_DOVEAUTH, SPEC_C_DOVEAUTH, NULL, NULL,
 	    M_RUN | M_MAIL | M_CONFIG, RUN_VMAIL),
 	CTR(RENDER_PROC_METADATA, SPEC_C_METADATA, NULL, NULL,

@@ -233,7 +233,7 @@ test_iroh(void **state)
 }
 
 /* test_delivery: delivery mode Transport (the default) runs filtermail
- * transport with only chatmail.ini, its counters one of the exporter's
+ * transport with chatmail.ini and its metrics socket, one of the exporter's
  * sources; PostfixSMTP runs none, and the exporter does not wait for
  * it */
 static void
@@ -258,6 +258,7 @@ test_delivery(void **state)
 		       ",--source=filtermail-transport=unix:/run/chatmail/"
 		       "filtermail-transport.metrics,"));
 	assert_str(mount_of(c, "config", "/etc/chatmail/chatmail.ini"), "ro");
+	assert_str(mount_of(c, "run", "/run/chatmail"), "rw"); /* --metrics */
 	assert_str(mount_of(c, "mail", "/home/vmail"), "");
 	assert_str(mount_of(c, "dkim", "/etc/dkimkeys"), "");
 	assert_non_null(

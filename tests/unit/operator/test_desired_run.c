@@ -64,6 +64,13 @@ test_probes(void **state)
 		   "chatmail-exporter,--check,"
 		   "unix:/run/chatmail/filtermail-transport.metrics,"
 		   "--timeout=10000");
+	/* whatever serves --metrics on a socket has the socket directory */
+	cJSON_ArrayForEach(c, cs)
+	{
+		joined(util_get(c, "command"), got, sizeof(got));
+		if (strstr(got, ",--metrics,unix:/run/chatmail/") != NULL)
+			assert_str(mount_of(c, "run", "/run/chatmail"), "rw");
+	}
 	/* no --metrics, no reachable port: no probe */
 	assert_null(util_get(named(cs, "cert"), "livenessProbe"));
 	fixture_teardown(&f);
