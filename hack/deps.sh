@@ -14,6 +14,9 @@ pkgs=(
 	libcmocka-dev libyaml-dev libqrencode-dev libcrypt-dev
 	# doveauth's one-time import of a legacy SQLite password database
 	libsqlite3-dev
+	# backups (chatmail-backup runs restic: encrypted, deduplicated,
+	# S3 and local repositories; docs/DESIGN.md, Backup and restore)
+	restic
 	# lint
 	shellcheck
 	# integration tier: the real peers and real clients

@@ -484,6 +484,8 @@ desired_build(const struct desired_in *in, cJSON **list_r, struct buf *err)
 		cJSON_AddItemToArray(
 			list, desired_cronjob(in, t, RENDER_PROC_METRICS,
 					      in->spec->metrics.schedule));
+	if (in->spec->backup.enabled)
+		cJSON_AddItemToArray(list, desired_backup_cronjob(in, t));
 	render_target_free(&t);
 	*list_r = list;
 	return 0;

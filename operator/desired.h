@@ -16,7 +16,8 @@
  *   PodMonitor  <r> (metrics.serviceMonitor.enabled, when the cluster
  *               has the Prometheus Operator's CRDs)
  *   StatefulSet <r>: one Pod with every daemon, PVCs mail and queue
- *   CronJob     <r>-expire, <r>-metrics (same node as the Pod)
+ *   CronJob     <r>-expire, <r>-metrics, <r>-backup (same node as the
+ *               Pod)
  * and, created once outside server-side apply: the DKIM Secret
  * <r>-dkim and the SelfSigned TLS Secret <r>-tls-selfsigned.
  *
@@ -135,5 +136,31 @@ void desired_resources(cJSON *c, const struct relay_spec *s,
 cJSON *desired_cronjob(const struct desired_in *in,
 		       const struct render_target *t, enum render_proc_id job,
 		       const char *schedule);
+
+/* desired_cronjob_of: the CronJob <relay>-<which> running pod */
+cJSON *desired_cronjob_of(const struct desired_in *in, const char *which,
+			  const char *schedule, cJSON *pod);
+/* desired_job_affinity: pod runs on the node of the relay's Pod */
+void desired_job_affinity(cJSON *pod, const char *relay);
+cJSON *desired_str_array(const char *const *v);
+/* desired_mount: one volumeMount of vol at path (sub: subPath or NULL) */
+void desired_mount(cJSON *mounts, const char *vol, const char *path,
+		   const char *sub, int ro);
+/* desired_vol: a volume: kind "emptyDir", "secret" (ref, mode) or
+ * "pvc" (claim ref) */
+void desired_vol(cJSON *vols, const char *vol, const char *kind,
+		 const char *ref, int mode);
+
+/* desired_backup.c (docs/DESIGN.md, Backup and restore) */
+/* desired_backup_cronjob: the CronJob <relay>-backup (spec.backup) */
+cJSON *desired_backup_cronjob(const struct desired_in *in,
+			      const struct render_target *t);
+/* desired_restore_container: the relay Pod's restore init container */
+cJSON *desired_restore_container(const struct desired_in *in,
+				 const struct render_target *t);
+/* desired_backup_volumes: the volumes backup and restore add (the
+ * repository's password, the repository's claim); with job also the
+ * relay's claims, its DKIM Secret and /tmp */
+void desired_backup_volumes(cJSON *vols, const struct desired_in *in, int job);
 
 #endif

@@ -111,9 +111,9 @@ static const struct ctr_def ctrs[] = {
 	    M_RUN | M_MAIL_RO, RUN_VMAIL),
 };
 
-/* str_array: a JSON array of the NULL-terminated strings */
-static cJSON *
-str_array(const char *const *v)
+/* desired_str_array: a JSON array of the NULL-terminated strings */
+cJSON *
+desired_str_array(const char *const *v)
 {
 	cJSON *a = cJSON_CreateArray();
 
@@ -122,9 +122,10 @@ str_array(const char *const *v)
 	return a;
 }
 
-/* mount: one volumeMount */
-static void
-mount(cJSON *mounts, const char *vol, const char *path, const char *sub, int ro)
+/* desired_mount: one volumeMount */
+void
+desired_mount(cJSON *mounts, const char *vol, const char *path, const char *sub,
+	      int ro)
 {
 	cJSON *m = cJSON_CreateObject();
 
@@ -161,7 +162,7 @@ mount_group(cJSON *m, const struct render_target *t,
 		return;
 	(void)snprintf(vol, sizeof(vol), "config-%s", group);
 	(void)snprintf(path, sizeof(path), "%s/%s", t->root, group);
-	mount(m, vol, path, NULL, 1);
+	desired_mount(m, vol, path, NULL, 1);
 }
 
 /* add_user_mounts: the ConfigMaps the spec names, where the layout
@@ -175,14 +176,14 @@ add_user_mounts(cJSON *m, const struct ctr_def *d,
 
 	if ((d->mounts & M_WWW_CUSTOM) && s->website.enabled &&
 	    *s->website.config_map_name != '\0')
-		mount(m, "www-custom", t->www_custom_dir, NULL, 1);
+		desired_mount(m, "www-custom", t->www_custom_dir, NULL, 1);
 	if ((d->mounts & M_APPVERSIONS) &&
 	    *s->app_versions.config_map_name != '\0') {
 		slash = strrchr(t->appversions_file, '/');
 		(void)snprintf(path, sizeof(path), "%.*s",
 			       (int)(slash - t->appversions_file),
 			       t->appversions_file);
-		mount(m, "appversions", path, NULL, 1);
+		desired_mount(m, "appversions", path, NULL, 1);
 	}
 }
 
@@ -196,42 +197,44 @@ add_mounts(cJSON *c, const struct ctr_def *d, const struct render_target *t,
 	size_t i;
 
 	if (d->mounts & M_RUN)
-		mount(m, "run", t->run_dir, NULL, 0);
+		desired_mount(m, "run", t->run_dir, NULL, 0);
 	if (d->mounts & (M_MAIL | M_MAIL_RO))
-		mount(m, "mail", t->mail_home, NULL, !(d->mounts & M_MAIL));
+		desired_mount(m, "mail", t->mail_home, NULL,
+			      !(d->mounts & M_MAIL));
 	if (d->mounts & M_QUEUE)
-		mount(m, "queue", t->spool_dir, NULL, 0);
+		desired_mount(m, "queue", t->spool_dir, NULL, 0);
 	for (i = 0; (d->mounts & M_CONFIG) && i < files->n; i++) {
 		if (strchr(files->files[i].path, '/') != NULL)
 			continue;
 		(void)snprintf(path, sizeof(path), "%s/%s", t->root,
 			       files->files[i].path);
-		mount(m, "config", path, files->files[i].path, 1);
+		desired_mount(m, "config", path, files->files[i].path, 1);
 	}
 	mount_group(m, t, files, d->group1);
 	mount_group(m, t, files, d->group2);
 	if (d->mounts & M_TLS)
-		mount(m, "tls", t->tls_dir, NULL, 1);
+		desired_mount(m, "tls", t->tls_dir, NULL, 1);
 	if (d->mounts & M_DKIM)
-		mount(m, "dkim", t->dkim_dir, NULL, 1);
+		desired_mount(m, "dkim", t->dkim_dir, NULL, 1);
 	if (d->mounts & M_DOVECOT_RUN) {
-		mount(m, "dovecot-run", t->dovecot_base_dir, NULL, 0);
-		mount(m, "dovecot-state", t->dovecot_state_dir, NULL, 0);
+		desired_mount(m, "dovecot-run", t->dovecot_base_dir, NULL, 0);
+		desired_mount(m, "dovecot-state", t->dovecot_state_dir, NULL,
+			      0);
 	}
 	if (d->mounts & M_POSTFIX_DATA)
-		mount(m, "postfix-data", t->postfix_data_dir, NULL, 0);
+		desired_mount(m, "postfix-data", t->postfix_data_dir, NULL, 0);
 	if (d->mounts & M_POSTFIX_CONFIG)
-		mount(m, "postfix-config", POSTFIX_RUN_CONFIG, NULL, 0);
+		desired_mount(m, "postfix-config", POSTFIX_RUN_CONFIG, NULL, 0);
 	if (d->mounts & M_NGINX_RUN)
-		mount(m, "nginx-run", t->nginx_run_dir, NULL, 0);
+		desired_mount(m, "nginx-run", t->nginx_run_dir, NULL, 0);
 	if (d->mounts & M_TMP)
-		mount(m, "tmp", "/tmp", NULL, 0);
+		desired_mount(m, "tmp", "/tmp", NULL, 0);
 	if (d->mounts & M_TURN_SECRET) {
 		const char *slash = strrchr(t->turn_secret, '/');
 
 		(void)snprintf(path, sizeof(path), "%.*s",
 			       (int)(slash - t->turn_secret), t->turn_secret);
-		mount(m, "turn-secret", path, NULL, 1);
+		desired_mount(m, "turn-secret", path, NULL, 1);
 	}
 }
 
@@ -250,9 +253,10 @@ security(cJSON *c, const struct ctr_def *d)
 	cJSON_AddFalseToObject(sc, "allowPrivilegeEscalation");
 	caps = cJSON_AddObjectToObject(sc, "capabilities");
 	if (d->run == RUN_DAEMON || d->run == RUN_CERT)
-		cJSON_AddItemToObject(
-			caps, "add",
-			str_array(d->run == RUN_CERT ? kill_cap : daemon_caps));
+		cJSON_AddItemToObject(caps, "add",
+				      desired_str_array(d->run == RUN_CERT
+								? kill_cap
+								: daemon_caps));
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(caps, "drop"),
 			     cJSON_CreateString("ALL"));
 	cJSON_AddTrueToObject(sc, "readOnlyRootFilesystem");
@@ -350,7 +354,7 @@ container(const struct desired_in *in, const struct ctr_def *d,
 		cJSON_AddStringToObject(c, "imagePullPolicy",
 					s->image_pull_policy);
 	cJSON_AddItemToObject(c, "command",
-			      str_array((const char *const *)cmd));
+			      desired_str_array((const char *const *)cmd));
 	render_argv_free(&cmd);
 	if (d->proc == RENDER_PROC_TURN)
 		add_turn_ports(c, s);
@@ -413,10 +417,10 @@ vol_cm(cJSON *vols, const struct desired_in *in, const char *vol,
 	cJSON_AddItemToArray(vols, v);
 }
 
-/* vol_simple: an emptyDir, Secret or PVC volume */
-static void
-vol_simple(cJSON *vols, const char *vol, const char *kind, const char *ref,
-	   int mode)
+/* desired_vol: an emptyDir, Secret or PVC volume */
+void
+desired_vol(cJSON *vols, const char *vol, const char *kind, const char *ref,
+	    int mode)
 {
 	cJSON *v = cJSON_CreateObject(), *src;
 
@@ -475,7 +479,7 @@ pod_volumes(cJSON *pod, const struct desired_in *in)
 	char vol[80];
 	size_t i;
 
-	vol_simple(vols, "run", "emptyDir", NULL, 0);
+	desired_vol(vols, "run", "emptyDir", NULL, 0);
 	vol_cm(vols, in, "config", "config");
 	for (i = 0; groups[i] != NULL; i++) {
 		if (!has_group(in->files, groups[i]))
@@ -484,21 +488,23 @@ pod_volumes(cJSON *pod, const struct desired_in *in)
 		vol_cm(vols, in, vol, groups[i]);
 	}
 	/* 0440 with fsGroup: root and vmail can read the keys */
-	vol_simple(vols, "tls", "secret", in->tls_secret, 0440);
-	vol_simple(vols, "dkim", "secret", in->dkim_secret, 0440);
-	vol_simple(vols, "dovecot-run", "emptyDir", NULL, 0);
-	vol_simple(vols, "dovecot-state", "emptyDir", NULL, 0);
-	vol_simple(vols, "postfix-data", "emptyDir", NULL, 0);
-	vol_simple(vols, "postfix-config", "emptyDir", NULL, 0);
-	vol_simple(vols, "nginx-run", "emptyDir", NULL, 0);
-	vol_simple(vols, "tmp", "emptyDir", NULL, 0);
+	desired_vol(vols, "tls", "secret", in->tls_secret, 0440);
+	desired_vol(vols, "dkim", "secret", in->dkim_secret, 0440);
+	desired_vol(vols, "dovecot-run", "emptyDir", NULL, 0);
+	desired_vol(vols, "dovecot-state", "emptyDir", NULL, 0);
+	desired_vol(vols, "postfix-data", "emptyDir", NULL, 0);
+	desired_vol(vols, "postfix-config", "emptyDir", NULL, 0);
+	desired_vol(vols, "nginx-run", "emptyDir", NULL, 0);
+	desired_vol(vols, "tmp", "emptyDir", NULL, 0);
 	if (spec_turn_address(in->spec) != NULL) {
 		char name[128];
 
 		desired_turn_secret_name(in->name, name, sizeof(name));
-		vol_simple(vols, "turn-secret", "secret", name, 0440);
+		desired_vol(vols, "turn-secret", "secret", name, 0440);
 	}
 	user_volumes(vols, in->spec);
+	if (in->spec->restore.enabled)
+		desired_backup_volumes(vols, in, 0);
 }
 
 /* pod_spec: the Pod template's spec */
@@ -522,6 +528,10 @@ pod_spec(const struct desired_in *in, const struct render_target *t)
 		cJSON_AddItemToArray(cs, container(in, &ctrs[i], t));
 	}
 	cJSON_AddFalseToObject(pod, "enableServiceLinks");
+	if (in->spec->restore.enabled)
+		cJSON_AddItemToArray(
+			cJSON_AddArrayToObject(pod, "initContainers"),
+			desired_restore_container(in, t));
 	sc = cJSON_AddObjectToObject(pod, "securityContext");
 	cJSON_AddNumberToObject(sc, "fsGroup", VMAIL);
 	cJSON_AddStringToObject(sc, "fsGroupChangePolicy", "OnRootMismatch");
@@ -630,20 +640,14 @@ desired_statefulset(const struct desired_in *in, const struct render_target *t,
 	return sts;
 }
 
-/* job_pod: the Pod of a CronJob's Job, on the relay Pod's node */
-static cJSON *
-job_pod(const struct desired_in *in, const struct render_target *t,
-	enum render_proc_id job)
+void
+desired_job_affinity(cJSON *pod, const char *relay)
 {
-	const struct ctr_def def =
-		CTR(job, SPEC_C_JOBS, NULL, NULL, M_MAIL | M_CONFIG, RUN_VMAIL);
-	cJSON *pod = cJSON_CreateObject(), *term, *c, *vols, *sel, *sc;
-	char pvc[128];
+	cJSON *term = cJSON_CreateObject(), *sel;
 
 	/* the mail volume is ReadWriteOnce: run where the relay runs */
-	term = cJSON_CreateObject();
 	sel = cJSON_AddObjectToObject(term, "labelSelector");
-	cJSON_AddItemToObject(sel, "matchLabels", desired_selector(in->name));
+	cJSON_AddItemToObject(sel, "matchLabels", desired_selector(relay));
 	cJSON_AddStringToObject(term, "topologyKey", "kubernetes.io/hostname");
 	cJSON_AddItemToArray(
 		cJSON_AddArrayToObject(
@@ -652,6 +656,19 @@ job_pod(const struct desired_in *in, const struct render_target *t,
 				"podAffinity"),
 			"requiredDuringSchedulingIgnoredDuringExecution"),
 		term);
+}
+
+/* job_pod: the Pod of a CronJob's Job, on the relay Pod's node */
+static cJSON *
+job_pod(const struct desired_in *in, const struct render_target *t,
+	enum render_proc_id job)
+{
+	const struct ctr_def def =
+		CTR(job, SPEC_C_JOBS, NULL, NULL, M_MAIL | M_CONFIG, RUN_VMAIL);
+	cJSON *pod = cJSON_CreateObject(), *c, *vols, *sc;
+	char pvc[128];
+
+	desired_job_affinity(pod, in->name);
 	c = container(in, &def, t);
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(pod, "containers"), c);
 	cJSON_AddStringToObject(pod, "restartPolicy", "OnFailure");
@@ -662,7 +679,7 @@ job_pod(const struct desired_in *in, const struct render_target *t,
 				"type", "RuntimeDefault");
 	vols = cJSON_AddArrayToObject(pod, "volumes");
 	desired_pvc_name(in->name, "mail", pvc, sizeof(pvc));
-	vol_simple(vols, "mail", "pvc", pvc, 0);
+	desired_vol(vols, "mail", "pvc", pvc, 0);
 	vol_cm(vols, in, "config", "config");
 	return pod;
 }
@@ -671,7 +688,14 @@ cJSON *
 desired_cronjob(const struct desired_in *in, const struct render_target *t,
 		enum render_proc_id job, const char *schedule)
 {
-	const char *which = render_procs[job];
+	return desired_cronjob_of(in, render_procs[job], schedule,
+				  job_pod(in, t, job));
+}
+
+cJSON *
+desired_cronjob_of(const struct desired_in *in, const char *which,
+		   const char *schedule, cJSON *pod)
+{
 	cJSON *cj = cJSON_CreateObject(), *spec, *jt, *tmpl, *tmd, *l;
 	char name[128];
 
@@ -691,7 +715,7 @@ desired_cronjob(const struct desired_in *in, const struct render_target *t,
 	/* not the relay's selector: the Services must not pick jobs up */
 	cJSON_ReplaceItemInObjectCaseSensitive(
 		l, DESIRED_LABEL_NAME, cJSON_CreateString("chatmail-job"));
-	cJSON_AddItemToObject(tmpl, "spec", job_pod(in, t, job));
+	cJSON_AddItemToObject(tmpl, "spec", pod);
 	cJSON_AddStringToObject(spec, "schedule", schedule);
 	cJSON_AddNumberToObject(spec, "startingDeadlineSeconds", 3600);
 	cJSON_AddNumberToObject(spec, "successfulJobsHistoryLimit", 1);

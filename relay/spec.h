@@ -82,6 +82,12 @@ enum spec_delivery_mode {
 	SPEC_DELIVERY_POSTFIX,	 /* "PostfixSMTP": Postfix's smtp client */
 };
 
+/* spec.backup.target: where the restic repository lives */
+enum spec_backup_target {
+	SPEC_BACKUP_PVC, /* "PVC" (default): on a PersistentVolumeClaim */
+	SPEC_BACKUP_S3,	 /* "S3": in a bucket of an S3-compatible store */
+};
+
 /* the containers of a relay's Pod and its jobs, for images/resources;
  * JSON keys in spec_container_name() */
 enum spec_container {
@@ -211,6 +217,22 @@ struct relay_spec {
 		size_t n_allowed_namespaces;
 		int pod_monitor; /* serviceMonitor.enabled: a PodMonitor */
 	} metrics;
+	/* spec.backup, spec.restore: restic (docs/DESIGN.md, Backup and
+	 * restore); the repository is backup's for both */
+	struct {
+		int enabled;	/* false: no backup CronJob */
+		char *schedule; /* "30 1 * * *" */
+		enum spec_backup_target target;
+		char *claim_name; /* PVC target */
+		char *path;	  /* "" = the relay's name */
+		char *s3_endpoint, *s3_bucket, *s3_credentials_secret_name;
+		char *password_secret_name; /* key "password" */
+		unsigned keep_daily, keep_weekly, keep_monthly; /* 7, 4, 6 */
+	} backup;
+	struct {
+		int enabled;	/* false: no restore init container */
+		char *snapshot; /* "latest" */
+	} restore;
 	struct {
 		int rawlog;   /* false */
 		int compress; /* false (true disables hibernation) */

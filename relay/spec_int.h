@@ -96,6 +96,12 @@ extern const size_t spec_nfields;
 #define SPEC_G_DISTINCT 0x1u	 /* the fields below must differ (ports) */
 #define SPEC_G_ALL_DEFAULTS 0x2u /* default: every field below */
 #define SPEC_G_NRULES 4
+/* the rule between backup and restore (CEL in spec_groups, C in
+ * spec_check.c's check_cross) */
+#define SPEC_BACKUP_REPO_MSG                                               \
+	"backup and restore need backup.passwordSecretName and the "       \
+	"repository: backup.claimName (target PVC) or backup.s3.endpoint " \
+	"and backup.s3.bucket (target S3)"
 
 struct spec_group {
 	const char *path;
@@ -145,9 +151,10 @@ int spec_container_index(const char *key);
 /* value syntaxes (spec_check.c) */
 extern const struct spec_syntax spec_syn_domain, spec_syn_size_mb,
 	spec_syn_quantity, spec_syn_k8s_name, spec_syn_selector,
-	spec_syn_schedule, spec_syn_url, spec_syn_email, spec_syn_text,
-	spec_syn_abs_path, spec_syn_ip, spec_syn_image, spec_syn_pull_policy,
-	spec_syn_issuer_kind, spec_syn_port_range, spec_syn_pem;
+	spec_syn_schedule, spec_syn_snapshot, spec_syn_url, spec_syn_email,
+	spec_syn_text, spec_syn_abs_path, spec_syn_ip, spec_syn_image,
+	spec_syn_pull_policy, spec_syn_issuer_kind, spec_syn_port_range,
+	spec_syn_pem;
 
 /* value checkers (spec_check.c) */
 spec_check_fn spec_check_domain;
@@ -156,6 +163,7 @@ spec_check_fn spec_check_quantity;
 spec_check_fn spec_check_k8s_name;
 spec_check_fn spec_check_selector;
 spec_check_fn spec_check_schedule;
+spec_check_fn spec_check_snapshot;
 spec_check_fn spec_check_url;
 spec_check_fn spec_check_email;
 spec_check_fn spec_check_text;

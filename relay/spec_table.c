@@ -49,6 +49,7 @@ static const char *const svc_names[] = { "LoadBalancer", "NodePort",
 static const char *const etp_names[] = { "Local", "Cluster", NULL };
 static const char *const delivery_names[] = { "Transport", "PostfixSMTP",
 					      NULL };
+static const char *const backup_target_names[] = { "PVC", "S3", NULL };
 
 #define OFF(m) offsetof(struct relay_spec, m)
 /* fields that set a chatmail.ini option: default and range the option's */
@@ -326,6 +327,53 @@ const struct spec_field spec_fields[] = {
 	  "Private address for Dovecot's OpenMetrics endpoint on port 3904; "
 	  "unset turns it off. Never a public address." },
 
+	BOOL("backup.enabled", backup.enabled, "false",
+	     "Run the backup CronJob: restic takes a consistent snapshot of "
+	     "the mail volume (mailboxes, passwords, metadata), the Postfix "
+	     "queue and the DKIM key, encrypted and deduplicated, into the "
+	     "repository below, then applies the keep* retention."),
+	STR("backup.schedule", backup.schedule, "30 1 * * *", 1, 128,
+	    &spec_syn_schedule, "Cron schedule of the backup CronJob."),
+	ENUM("backup.target", backup.target, "PVC", backup_target_names,
+	     "Where the restic repository lives: PVC (claimName, in the "
+	     "relay's namespace, mounted on the relay's node) or S3 (s3.*)."),
+	STR("backup.claimName", backup.claim_name, "", 0, 253,
+	    &spec_syn_k8s_name,
+	    "The PersistentVolumeClaim holding the repository (target PVC)."),
+	STR("backup.path", backup.path, "", 0, 253, &spec_syn_k8s_name,
+	    "Directory of the repository on the claim, or its prefix in the "
+	    "bucket; empty for the relay's name."),
+	STR("backup.s3.endpoint", backup.s3_endpoint, "", 0, 512, &spec_syn_url,
+	    "URL of the S3-compatible service (target S3), e.g. "
+	    "https://s3.example.com."),
+	STR("backup.s3.bucket", backup.s3_bucket, "", 0, 63, &spec_syn_k8s_name,
+	    "The bucket (target S3); restic creates it if it is missing."),
+	STR("backup.s3.credentialsSecretName",
+	    backup.s3_credentials_secret_name, "", 0, 253, &spec_syn_k8s_name,
+	    "A Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and "
+	    "optionally AWS_DEFAULT_REGION), given to restic as environment."),
+	STR("backup.passwordSecretName", backup.password_secret_name, "", 0,
+	    253, &spec_syn_k8s_name,
+	    "A Secret whose key password encrypts the repository. Required "
+	    "with backup or restore; keep a copy outside the cluster, "
+	    "without it no backup can be read."),
+	UINT("backup.keepDaily", backup.keep_daily, "7", 0, 1000,
+	     "Daily snapshots kept (the newest snapshot is always kept)."),
+	UINT("backup.keepWeekly", backup.keep_weekly, "4", 0, 1000,
+	     "Weekly snapshots kept."),
+	UINT("backup.keepMonthly", backup.keep_monthly, "6", 0, 1000,
+	     "Monthly snapshots kept."),
+	BOOL("restore.enabled", restore.enabled, "false",
+	     "Before the relay's daemons start, an init container restores "
+	     "the snapshot from backup's repository into the mail and queue "
+	     "volumes if they hold no mail (a new relay); volumes with mail "
+	     "are left alone, and a volume is restored once. The DKIM key "
+	     "must be the backup's: create its Secret from the snapshot and "
+	     "name it in dkim.secretName, or the init container stops."),
+	STR("restore.snapshot", restore.snapshot, "latest", 1, 64,
+	    &spec_syn_snapshot,
+	    "The restic snapshot to restore: latest or a snapshot ID."),
+
 	OPT("imap.rawlog", imap.rawlog, SPEC_FT_BOOL, "imap_rawlog",
 	    "Log every IMAP session to .in/.out files in the user's mailbox "
 	    "(debugging only, never cleaned up)."),
@@ -409,7 +457,18 @@ const struct spec_group spec_groups[] = {
 	      "self.privacy.pdo.contains(w) || "
 	      "self.privacy.supervisor.contains(w))",
 	      "please set your own privacy contacts/addresses (upstream "
-	      "refuses testrun.org's on other relays)" } } },
+	      "refuses testrun.org's on other relays)" },
+	    { "!((has(self.backup) && has(self.backup.enabled) && "
+	      "self.backup.enabled) || (has(self.restore) && "
+	      "has(self.restore.enabled) && self.restore.enabled)) || "
+	      "(has(self.backup) && has(self.backup.passwordSecretName) && "
+	      "self.backup.passwordSecretName != '' && "
+	      "((has(self.backup.target) && self.backup.target == 'S3') ? "
+	      "(has(self.backup.s3) && has(self.backup.s3.endpoint) && "
+	      "self.backup.s3.endpoint != '' && has(self.backup.s3.bucket) && "
+	      "self.backup.s3.bucket != '') : (has(self.backup.claimName) && "
+	      "self.backup.claimName != '')))",
+	      SPEC_BACKUP_REPO_MSG } } },
 	{ "limits",
 	  "Per-user limits and connection limits.",
 	  "usernameMinLength usernameMaxLength",
@@ -525,6 +584,22 @@ const struct spec_group spec_groups[] = {
 	  "",
 	  0,
 	  { { NULL, NULL } } },
+	{ "backup",
+	  "Backups with restic (a CronJob); the repository is also the one "
+	  "restore reads.",
+	  "",
+	  0,
+	  { { NULL, NULL } } },
+	{ "backup.s3",
+	  "The S3-compatible bucket of target S3.",
+	  "",
+	  0,
+	  { { NULL, NULL } } },
+	{ "restore",
+	  "Restoring a backup into a new relay's empty volumes.",
+	  "",
+	  0,
+	  { { NULL, NULL } } },
 	{ "imap", "IMAP options.", "", 0, { { NULL, NULL } } },
 	{ "privacy",
 	  "Contacts for the privacy policy page; privacy mail is also "
@@ -587,7 +662,8 @@ static const struct {
 	{ "turn", "the turn container (chatmail-turn)" },
 	{ "exporter", "the exporter container (chatmail-exporter, the metrics "
 		      "port)" },
-	{ "jobs", "the expire and metrics CronJobs" },
+	{ "jobs", "the expire, metrics and backup CronJobs and the restore "
+		  "init container" },
 };
 
 const char *
