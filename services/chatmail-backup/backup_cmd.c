@@ -311,8 +311,12 @@ put_in_place(const struct backup_opts *o, const char *staging, struct buf *err)
 	int r = 0;
 
 	if (o->queue != NULL && exists(p)) {
+		/* queue_directory: root's, 0755 (Postfix's workers enter it) */
+		if (mkdir(o->queue, 0755) == 0 && chmod(o->queue, 0755) < 0)
+			r = -errno;
 		tree_clone_init(&c, TREE_COPY);
-		r = tree_clone_run(&c, p, o->queue, NULL, err);
+		if (r == 0)
+			r = tree_clone_run(&c, p, o->queue, NULL, err);
 		log_info("queue: %lu files restored", c.files);
 		tree_clone_deinit(&c);
 	}

@@ -320,14 +320,17 @@ tree_clone_run(struct tree_clone *c, const char *src, const char *dst,
 		(void)buf_printf(err, "%s: %s", src, strerror(errno));
 		goto out;
 	}
-	if (mkdir(dst, st.st_mode & 07777) < 0 && errno != EEXIST) {
+	/* a destination that exists keeps its owner and mode (a volume's
+	 * root, Postfix's queue_directory) */
+	if (mkdir(dst, st.st_mode & 07777) == 0) {
+		if (chown(dst, st.st_uid, st.st_gid) < 0 ||
+		    chmod(dst, st.st_mode & 07777) < 0)
+			log_debug("%s: owner or mode kept", dst);
+	} else if (errno != EEXIST) {
 		r = -errno;
 		(void)buf_printf(err, "mkdir %s: %s", dst, strerror(errno));
 		goto out;
 	}
-	if (chown(dst, st.st_uid, st.st_gid) < 0 ||
-	    chmod(dst, st.st_mode & 07777) < 0)
-		log_debug("%s: owner or mode kept", dst);
 	dfd = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0) {
 		r = -errno;

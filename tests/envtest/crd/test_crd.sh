@@ -157,6 +157,11 @@ configMapName is only allowed when enabled is true|  domain: a.example\n  websit
 the internal ports must differ|  domain: a.example\n  ports: {filtermailSmtp: 10025}
 spec.ports.filtermailSmtp|  domain: a.example\n  ports: {filtermailSmtp: 70000}
 spec.imagePullPolicy|  domain: a.example\n  imagePullPolicy: Sometimes
+backup and restore need backup.passwordSecretName|  domain: a.example\n  backup: {enabled: true, claimName: b}
+backup and restore need backup.passwordSecretName|  domain: a.example\n  backup: {enabled: true, passwordSecretName: p}
+backup and restore need backup.passwordSecretName|  domain: a.example\n  backup: {target: S3, passwordSecretName: p, s3: {bucket: b}}\n  restore: {enabled: true}
+spec.restore.snapshot|  domain: a.example\n  restore: {snapshot: yesterday}
+spec.backup.target|  domain: a.example\n  backup: {target: Tape}
 EOF
 
 # every numeric range of the CRD as `chatmail-operator crd` generates it

@@ -18,10 +18,11 @@
 . "$(dirname "$0")/../lib/common.sh"
 # shellcheck source=tests/integration/relay/lib.sh
 . "$(dirname "$0")/../relay/lib.sh"
+# shellcheck source=tests/integration/backup/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 relay_prereqs
-command -v restic >/dev/null || { echo "1..0 # SKIP restic missing (make deps)"; exit 0; }
-[ -x "$BIN/chatmail-backup" ] || { echo "1..0 # SKIP chatmail-backup not built"; exit 0; }
+backup_prereqs
 tap_init
 relay_workdir relay-backup
 relays_up "$W" 1 || { ok 1 "relay e2e1 up"; tap_done; }
@@ -32,7 +33,6 @@ LR=$TOP/hack/local-relay.sh
 OWNERS=2000:2000:$(id -u postfix):$(id -g postfix):$(getent group postdrop | cut -d: -f3)
 export RESTIC_PASSWORD_FILE=$W/restic.pw RESTIC_CACHE_DIR=$W/restic-cache
 head -c 18 /dev/urandom | base64 >"$RESTIC_PASSWORD_FILE"
-cb() { "$BIN/chatmail-backup" "$@"; }
 backup_to() { # backup_to REPO LOG [ARGS]: a backup of e2e1's volumes
 	local repo=$1 log=$2
 	shift 2
