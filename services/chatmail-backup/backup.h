@@ -77,7 +77,8 @@ int tree_move_into(const char *src, const char *dst, struct buf *err);
 int tree_chown(const char *path, uid_t uid, gid_t gid,
 	       const char *const *group_dirs, gid_t group_gid, int top,
 	       struct buf *err);
-/* file_copy: copy the regular file src to dst (mode, atomic). 0/-errno */
+/* file_copy: copy the regular file src to dst (mode, atomic, src's
+ * mtime). 0 or -errno */
 int file_copy(const char *src, const char *dst, mode_t mode, struct buf *err);
 /* file_same: 1 if both files hold the same bytes, 0 if not (or one is
  * missing: -ENOENT), -errno */

@@ -66,6 +66,11 @@ backup_snapshot(const struct backup_opts *o, const char *dir)
 	int rc;
 
 	args[n++] = "backup";
+	/* the copy is made anew each time: its hard links change a file's
+	 * ctime, the queue's copies have new inodes; size and mtime still
+	 * say whether a file changed, so unchanged mail is not read again */
+	args[n++] = "--ignore-ctime";
+	args[n++] = "--ignore-inode";
 	args[n++] = "--tag";
 	args[n++] = BACKUP_TAG;
 	if (o->restic.host != NULL) {

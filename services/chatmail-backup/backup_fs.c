@@ -280,10 +280,19 @@ int
 file_copy(const char *src, const char *dst, mode_t mode, struct buf *err)
 {
 	struct buf b = BUF_INIT(KEY_MAX);
+	struct stat st;
+	struct timespec ts[2];
 	int r = fs_read_file(src, &b);
 
 	if (r == 0)
 		r = fs_write_atomic(dst, b.data ? b.data : "", b.len, mode, 1);
+	/* the source's mtime: an unchanged key is unchanged to restic */
+	if (r == 0 && stat(src, &st) == 0) {
+		ts[0] = st.st_atim;
+		ts[1] = st.st_mtim;
+		if (utimensat(AT_FDCWD, dst, ts, 0) < 0)
+			r = -errno;
+	}
 	if (r < 0)
 		(void)buf_printf(err, "copy %s -> %s: %s", src, dst,
 				 strerror(-r));

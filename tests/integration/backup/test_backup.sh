@@ -115,9 +115,11 @@ mkdir -p "$R/vmail" "$R/spool/postfix" "$R/dkim"
 ok $? "relay down, its mail, queue and DKIM key deleted"
 
 REPO=${S3:-$DIRREPO}
+where="the directory"
+[ -n "$S3" ] && where="the S3 bucket"
 RESTIC_REPOSITORY=$REPO cb restore --vmail "$R/vmail" --queue "$R/spool/postfix" \
 	--dkim "$R/dkim/opendkim.private" --owners "$OWNERS" >"$W/restore.log" 2>&1
-ok $? "restore from ${S3:+the S3 bucket}${S3:-the directory} into empty volumes"
+ok $? "restore from $where into empty volumes"
 sed 's/^/# /' "$W/restore.log" | grep -v '^# $' | tail -n 4
 cmp -s "$W/dkim.orig" "$R/dkim/opendkim.private"
 ok $? "the DKIM key is the old one"
