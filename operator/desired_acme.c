@@ -190,6 +190,9 @@ desired_acme_pod(cJSON *pod, const struct desired_in *in)
 	if (cert == NULL)
 		return;
 	cert_container(cert, s);
-	cJSON_AddItemToArray(cJSON_AddArrayToObject(pod, "initContainers"),
-			     init_container(cert, s));
+	/* after the restore init container, if there is one */
+	v = cJSON_GetObjectItemCaseSensitive(pod, "initContainers");
+	if (v == NULL)
+		v = cJSON_AddArrayToObject(pod, "initContainers");
+	cJSON_AddItemToArray(v, init_container(cert, s));
 }

@@ -81,8 +81,9 @@ test_off_by_default(void **state)
 	(void)state;
 	fixture_setup(&f, "{\"domain\":\"chat.example.org\"}", 1);
 	assert_null(fixture_find(f.list, "CronJob", "chat-backup"));
-	assert_null(util_get(fixture_find(f.list, "StatefulSet", "chat"),
-			     "spec.template.spec.initContainers"));
+	assert_null(named(util_get(fixture_find(f.list, "StatefulSet", "chat"),
+				   "spec.template.spec.initContainers"),
+			  "restore"));
 	fixture_teardown(&f);
 }
 
@@ -126,8 +127,9 @@ test_backup_pvc(void **state)
 	v = named(util_get(pod, "volumes"), "dkim");
 	assert_str(util_get_str(v, "secret.secretName"), "chat-dkim");
 	/* no restore without the spec asking */
-	assert_null(util_get(fixture_find(f.list, "StatefulSet", "chat"),
-			     "spec.template.spec.initContainers"));
+	assert_null(named(util_get(fixture_find(f.list, "StatefulSet", "chat"),
+				   "spec.template.spec.initContainers"),
+			  "restore"));
 	fixture_teardown(&f);
 }
 
@@ -151,7 +153,12 @@ test_restore_s3(void **state)
 	assert_null(fixture_find(f.list, "CronJob", "chat-backup"));
 	pod = util_get(fixture_find(f.list, "StatefulSet", "chat"),
 		       "spec.template.spec");
-	assert_int(cJSON_GetArraySize(util_get(pod, "initContainers")), 1);
+	/* one initContainers list: restore first (then ACME's cert-init) */
+	assert_int(cJSON_GetArraySize(util_get(pod, "initContainers")), 2);
+	assert_str(util_get_str(cJSON_GetArrayItem(
+					util_get(pod, "initContainers"), 1),
+				"name"),
+		   "cert-init");
 	c = cJSON_GetArrayItem(util_get(pod, "initContainers"), 0);
 	assert_str(util_get_str(c, "name"), "restore");
 	check_tool(c);
