@@ -212,19 +212,6 @@ bad:
 	return -EINVAL;
 }
 
-/* spec_check_snapshot: a restic snapshot: latest or an ID (hex) */
-int
-spec_check_snapshot(const char *v, struct buf *why)
-{
-	size_t n = strspn(v, "0123456789abcdef");
-
-	if (strcmp(v, "latest") == 0 || (n >= 8 && n <= 64 && v[n] == '\0'))
-		return 0;
-	(void)buf_printf(why, "must be latest or a snapshot ID, got \"%.64s\"",
-			 v);
-	return -EINVAL;
-}
-
 /* printable: only printable ASCII and, if allow_space, spaces; none of
  * the characters that break config files */
 static int
@@ -477,9 +464,6 @@ const struct spec_syntax spec_syn_schedule = {
 	NULL,
 	0
 };
-const struct spec_syntax spec_syn_snapshot = {
-	spec_check_snapshot, "^(latest|[0-9a-f]{8,64})$", NULL, NULL, NULL, 0
-};
 const struct spec_syntax spec_syn_url = {
 	spec_check_url, "^https?://[^\\s\"'\\\\{}<>;`]+$", NULL, NULL, NULL, 0
 };
@@ -688,29 +672,6 @@ check_privacy(const struct relay_spec *s, struct buf *err)
 	return 0;
 }
 
-/* check_backup: backup and restore need the repository and password */
-static int
-check_backup(const struct relay_spec *s, struct buf *err)
-{
-	const char *miss;
-
-	if (!s->backup.enabled && !s->restore.enabled)
-		return 0;
-	if (s->backup.target == SPEC_BACKUP_S3)
-		miss = s->backup.s3_endpoint[0] == '\0' ||
-				       s->backup.s3_bucket[0] == '\0'
-			       ? "s3"
-			       : NULL;
-	else
-		miss = s->backup.claim_name[0] == '\0' ? "claimName" : NULL;
-	if (s->backup.password_secret_name[0] == '\0')
-		miss = "passwordSecretName";
-	if (miss == NULL)
-		return 0;
-	(void)buf_printf(err, "spec: %s\n", SPEC_BACKUP_REPO_MSG);
-	return -EINVAL;
-}
-
 /* check_tls: the rules between the tls fields */
 static int
 check_tls(const struct relay_spec *s, struct buf *err)
@@ -757,19 +718,8 @@ check_cross(const struct relay_spec *s, struct buf *err)
 	}
 	if (check_tls(s, err) < 0)
 		r = -EINVAL;
-	if (check_backup(s, err) < 0)
+	if (spec_check_rules(s, err) < 0)
 		r = -EINVAL;
-	if (s->iroh.enabled && *s->iroh.url != '\0') {
-		(void)buf_printf(err, "spec.iroh.url: only allowed when "
-				      "enabled is false\n");
-		r = -EINVAL;
-	}
-	if (s->website.config_map_name[0] != '\0' && !s->website.enabled) {
-		(void)buf_printf(err,
-				 "spec.website.configMapName: only allowed "
-				 "when enabled is true\n");
-		r = -EINVAL;
-	}
 	for (c = 0; c < SPEC_C_COUNT; c++) {
 		buf_reset(&why);
 		if (spec_check_image(s->images[c], &why) < 0) {

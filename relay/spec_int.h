@@ -164,6 +164,10 @@ spec_check_fn spec_check_k8s_name;
 spec_check_fn spec_check_selector;
 spec_check_fn spec_check_schedule;
 spec_check_fn spec_check_snapshot;
+/* spec_check_rules: the rules between the fields of iroh, website,
+ * backup and restore (spec_check_rules.c); 0 or -EINVAL with every
+ * problem in err */
+int spec_check_rules(const struct relay_spec *s, struct buf *err);
 spec_check_fn spec_check_url;
 spec_check_fn spec_check_email;
 spec_check_fn spec_check_text;
