@@ -160,8 +160,29 @@ spec.imagePullPolicy|  domain: a.example\n  imagePullPolicy: Sometimes
 backup and restore need backup.passwordSecretName|  domain: a.example\n  backup: {enabled: true, claimName: b}
 backup and restore need backup.passwordSecretName|  domain: a.example\n  backup: {enabled: true, passwordSecretName: p}
 backup and restore need backup.passwordSecretName|  domain: a.example\n  backup: {target: S3, passwordSecretName: p, s3: {bucket: b}}\n  restore: {enabled: true}
+backup and restore need backup.passwordSecretName|  domain: a.example\n  backup: {enabled: true, claimName: b, passwordSecretName: ""}
+backup and restore need backup.passwordSecretName|  domain: a.example\n  backup: {enabled: true, target: S3, passwordSecretName: p, s3: {endpoint: "https://s3.example.org"}}
+backup and restore need backup.passwordSecretName|  domain: a.example\n  restore: {enabled: true}
 spec.restore.snapshot|  domain: a.example\n  restore: {snapshot: yesterday}
 spec.backup.target|  domain: a.example\n  backup: {target: Tape}
+spec.backup.schedule|  domain: a.example\n  backup: {schedule: nightly}
+spec.backup.s3.endpoint|  domain: a.example\n  backup: {s3: {endpoint: "s3.example.org"}}
+spec.backup.keepDaily|  domain: a.example\n  backup: {keepDaily: 1001}
+EOF
+
+# valid relays the rules above must not refuse: "what|spec YAML lines",
+# accepted by the apiserver (dry run) and by spec.c
+while IFS='|' read -r what spec; do
+	[ -n "$what" ] || continue
+	printf 'apiVersion: chatmail.at/v1alpha1\nkind: ChatmailRelay\nmetadata: {name: good}\nspec:\n%b\n' \
+		"$spec" >"$W/good.yaml"
+	check "apiserver accepts: $what" k apply -n "$NS" --dry-run=server -f "$W/good.yaml"
+	check "spec.c accepts: $what" "$BIN/relay-render" -f "$W/good.yaml" --target pod --list
+done <<'EOF'
+backup to a PVC|  domain: a.example\n  backup: {enabled: true, claimName: b, passwordSecretName: p}
+backup to S3 and restore from it|  domain: a.example\n  backup: {enabled: true, target: S3, passwordSecretName: p, s3: {endpoint: "https://s3.example.org", bucket: b, credentialsSecretName: c}}\n  restore: {enabled: true, snapshot: 0123abcd}
+restore only, from a PVC|  domain: a.example\n  backup: {claimName: b, passwordSecretName: p}\n  restore: {enabled: true}
+backup turned off, half configured|  domain: a.example\n  backup: {enabled: false, target: S3}
 EOF
 
 # every numeric range of the CRD as `chatmail-operator crd` generates it
