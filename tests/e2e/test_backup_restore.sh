@@ -55,6 +55,7 @@ metadata:
   name: e2e1
 spec:
   domain: _e2e1.chat.test
+$(test_spec_lines)
   backup:
     enabled: true
     target: S3
@@ -160,7 +161,7 @@ relay_pod job e2e1 backup >"$W/job2.log" 2>&1
 ok $? "the backup Job into the claim ran to completion"
 pv=$(kube "$ENV1" get pvc backups -o 'jsonpath={.spec.volumeName}')
 dir=$("$NODE_KUBECTL" get pv "$pv" -o 'jsonpath={.spec.local.path}{.spec.hostPath.path}')
-[ -n "$NODE_ROOT" ] && dir=$NODE_ROOT$dir
+dir=${NODE_ROOT:-}$dir
 n=$(RESTIC_REPOSITORY=$dir/e2e1 restic snapshots --json 2>/dev/null | jq length)
 [ "${n:-0}" -ge 1 ]
 ok $? "the claim holds the repository with ${n:-0} snapshot"

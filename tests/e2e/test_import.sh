@@ -57,6 +57,7 @@ metadata:
   name: e2e1
 spec:
   domain: example.test
+$(test_spec_lines)
   dkim:
     secretName: e2e1-dkim-imported
   backup:

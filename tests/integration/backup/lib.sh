@@ -19,6 +19,9 @@
 #                             Postfix (sendmail -> postdrop) in
 #                             var/spool/postfix/maildrop; its Message-ID
 #                             in UPSTREAM_QID
+#   test_spec_lines           the spec lines hack/relay-k8s.sh gives its
+#                             own test relays (IPv4 only, send limits and
+#                             system limits for a loaded test machine)
 
 backup_prereqs() {
 	command -v restic >/dev/null || { echo "1..0 # SKIP restic missing (make deps)"; exit 0; }
@@ -26,6 +29,14 @@ backup_prereqs() {
 }
 
 cb() { "$BIN/chatmail-backup" "$@"; }
+
+test_spec_lines() {
+	cat <<'EOF'
+  network: {disableIPv6: true}
+  limits: {maxUserSendPerMinute: 600, maxUserSendBurstSize: 100}
+  systemLimits: {maxLoad1m: 1000, minAvailableMemory: 1M, minFreeDiskSpace: 1M}
+EOF
+}
 
 upstream_tree() {
 	local u=$1 mb now hash f
