@@ -264,7 +264,7 @@ claim_dir() {
 ini() { sed -n "s/^$1 = //p" "$ROOT/chatmail.ini" | head -n 1; }
 
 write_env() {
-	local domain q key dkim mail queue
+	local domain q key dks dkim mail queue
 	k get sts,cm,secret,cronjob,svc -l "chatmail.at/relay=$NAME" -o json >"$ROOT/objects.json"
 	jq -r '.items[] | select(.kind == "ConfigMap") | .data["chatmail.ini"] // empty' \
 		"$ROOT/objects.json" >"$ROOT/chatmail.ini"
@@ -288,6 +288,13 @@ write_env() {
 	[ -s "$ROOT/tls.crt" ] || die "no TLS Secret (nor ACME certificate) of $NAME"
 	mkdir -p "$ROOT/dkim"
 	key=$(jq -r '.items[] | select(.kind == "Secret") | .data["opendkim.private"] // empty' "$ROOT/objects.json" | head -n 1)
+	# a key the admin made (spec.dkim.secretName: a restored or imported
+	# one) carries no relay label: the Secret the Pod mounts as "dkim"
+	if [ -z "$key" ]; then
+		dks=$(jq -r '.items[] | select(.kind == "StatefulSet") | .spec.template.spec.volumes[] |
+			select(.name == "dkim") | .secret.secretName // empty' "$ROOT/objects.json" | head -n 1)
+		[ -z "$dks" ] || key=$(k get secret "$dks" -o 'jsonpath={.data.opendkim\.private}' 2>/dev/null || true)
+	fi
 	[ -n "$key" ] || die "no DKIM key Secret of $NAME"
 	(umask 077 && echo "$key" | base64 -d >"$ROOT/dkim/opendkim.private")
 	dkim=$(openssl rsa -in "$ROOT/dkim/opendkim.private" -pubout -outform DER 2>/dev/null | base64 -w 0)
