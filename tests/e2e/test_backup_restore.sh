@@ -7,12 +7,13 @@
 # A -> B. The backup CronJob's Job runs to completion and the bucket
 # holds a snapshot with B's mail and the DKIM key (read back with
 # restic on the host). The relay is purged (relay, claims, DKIM Secret
-# gone). The DKIM key is taken from the snapshot into a Secret
-# (README, Day two), a new relay e2e1 with restore: its restore init
+# gone). As README's "Restore" says: the DKIM key from the snapshot
+# into a Secret, the old manifest with restore, that Secret and the
+# repository's backup fields as a new relay e2e1; its restore init
 # container fills the new claims; A and B log in with their old
 # passwords, B reads both messages, the DKIM record is the old one. A
-# Pod restart does not restore again. Then the PVC target: a backup
-# Job into a claim, its repository read on the host.
+# Pod restart does not restore again. Then backups again, to the PVC
+# target: a backup Job into a claim, its repository read on the host.
 # shellcheck source=tests/integration/lib/common.sh
 . "$(dirname "$0")/../integration/lib/common.sh"
 # shellcheck source=tests/integration/relay/lib.sh
@@ -47,7 +48,7 @@ eval "$("$TOP/hack/s3-server.sh" env "$S3DIR" "$S3ADDR")"
 set +a
 export RESTIC_REPOSITORY=s3:http://$S3ADDR/chatmail-backups/e2e1
 
-spec() { # spec FILE [restore]: relay e2e1 with backup to the bucket
+spec() { # spec FILE: relay e2e1 with backup to the bucket
 	cat >"$1" <<EOF
 apiVersion: chatmail.at/v1alpha1
 kind: ChatmailRelay
@@ -65,9 +66,6 @@ $(test_spec_lines)
       credentialsSecretName: s3-creds
     passwordSecretName: restic-pw
 EOF
-	if [ "${2:-}" = restore ]; then
-		printf '  restore:\n    enabled: true\n  dkim:\n    secretName: e2e1-dkim-restored\n' >>"$1"
-	fi
 }
 secrets() { # the repository's password and the bucket's keys
 	kube "$ENV1" create secret generic restic-pw --from-file=password="$RESTIC_PASSWORD_FILE" &&
@@ -118,7 +116,14 @@ ok $? "relay e2e1 purged: relay, claims and DKIM Secret deleted"
 "$NODE_KUBECTL" -n "$NS" create secret generic e2e1-dkim-restored \
 	--from-file=opendkim.private="$W/dkim.key" >/dev/null
 ok $? "the DKIM key from the snapshot as Secret e2e1-dkim-restored (restic dump)"
-spec "$W/restore.yaml" restore
+# the new relay as README's "Restore" makes it: the old manifest, the
+# restored DKIM key, restore, and the repository's backup fields
+"$NODE_KUBECTL" -n "$NS" create -f "$W/backup.yaml" --dry-run=client -o json |
+	jq --arg ep "http://$S3ADDR" '.spec.dkim.secretName = "e2e1-dkim-restored" |
+		.spec.restore = {enabled: true, snapshot: "latest"} |
+		.spec.backup = {target: "S3", passwordSecretName: "restic-pw",
+			s3: {endpoint: $ep, bucket: "chatmail-backups",
+				credentialsSecretName: "s3-creds"}}' >"$W/restore.yaml"
 t0=$SECONDS
 relays_up "$W" 1 "$W/restore.yaml" || { ok 1 "a new relay e2e1 with restore up"; tap_done; }
 ok 0 "a new relay e2e1 with spec.restore Ready on new claims ($((SECONDS - t0)) s)"
@@ -141,6 +146,9 @@ kube "$ENV1" logs "$(pod_of "$ENV1")" -c restore >"$W/restore2.log" 2>&1
 grep -q 'nothing to do' "$W/restore2.log" && rc msgids "$ENV1" "$B" "$PB" | grep -qx "new-$M1"
 ok $? "a new Pod on the same claims restores nothing (the new message stays)"
 
+! kube "$ENV1" get cronjob e2e1-backup >/dev/null 2>&1
+ok $? "backup not enabled on the restored relay: no CronJob"
+
 # the PVC target: a claim for the repository, a backup Job into it
 kube "$ENV1" apply -f - >/dev/null <<'EOF'
 apiVersion: v1
@@ -154,7 +162,7 @@ spec:
       storage: 1Gi
 EOF
 kube "$ENV1" patch chatmailrelay e2e1 --type merge \
-	-p '{"spec":{"backup":{"target":"PVC","claimName":"backups"}}}' >/dev/null &&
+	-p '{"spec":{"backup":{"enabled":true,"target":"PVC","claimName":"backups"}}}' >/dev/null &&
 	wait_until 60 sh -c "'$NODE_KUBECTL' -n '$NS' get cronjob e2e1-backup -o json | grep -q '\"claimName\": \"backups\"'"
 ok $? "backup.target PVC: the CronJob mounts claim backups"
 relay_pod job e2e1 backup >"$W/job2.log" 2>&1
