@@ -58,6 +58,9 @@ metadata:
 spec:
   domain: example.test
 $(test_spec_lines)
+  # example.test has no ACME server in this test (upstream's default for
+  # a domain without "_" is ACME)
+  tls: {mode: SelfSigned}
   dkim:
     secretName: e2e1-dkim-imported
   backup:
@@ -76,7 +79,8 @@ k() { "$NODE_KUBECTL" --request-timeout=30s -n "$NS" "$@"; }
 { k get namespace "$NS" >/dev/null 2>&1 || k create namespace "$NS"; } >/dev/null 2>&1
 k create secret generic restic-pw --from-file=password="$RESTIC_PASSWORD_FILE" >/dev/null &&
 	k create secret generic s3-creds --from-literal=AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" \
-		--from-literal=AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" >/dev/null &&
+		--from-literal=AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
+		--from-literal=AWS_DEFAULT_REGION=us-east-1 >/dev/null &&
 	k create secret generic e2e1-dkim-imported \
 		--from-file=opendkim.private="$U/etc/dkimkeys/opendkim.private" >/dev/null
 ok $? "Secrets: the repository's password, the bucket's keys, the upstream DKIM key"
