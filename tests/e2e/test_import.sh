@@ -74,7 +74,7 @@ $(test_spec_lines)
     enabled: true
 EOF
 # the namespace the harness will use, and the Secrets the relay names
-NS=${RELAY_K8S_NS:-e2e-$(printf %s "$W/relays" | sha256sum | cut -c1-8)}
+NS=${RELAY_K8S_NS:-${RELAY_K8S_NS_PREFIX:-e2e}-$(printf %s "$W/relays" | sha256sum | cut -c1-8)}
 k() { "$NODE_KUBECTL" --request-timeout=30s -n "$NS" "$@"; }
 { k get namespace "$NS" >/dev/null 2>&1 || k create namespace "$NS"; } >/dev/null 2>&1
 k create secret generic restic-pw --from-file=password="$RESTIC_PASSWORD_FILE" >/dev/null &&
@@ -105,7 +105,7 @@ ok $? "the relay's DKIM record is the upstream key's"
 
 # and back out
 kube "$E" patch chatmailrelay e2e1 --type merge -p '{"spec":{"backup":{"enabled":true}}}' >/dev/null &&
-	wait_until 60 kube "$E" get cronjob e2e1-backup
+	wait_until 60 kube "$E" get cronjob e2e1-backup >/dev/null 2>&1
 ok $? "backup enabled: CronJob e2e1-backup"
 relay_pod job e2e1 backup >"$W/job.log" 2>&1
 ok $? "the backup Job ran to completion"
