@@ -55,7 +55,7 @@ check_tool(const cJSON *c)
 		   "localhost/chatmail-services:0.1.0");
 	assert_str(joined(util_get(c, "securityContext.capabilities.add"), buf,
 			  sizeof(buf)),
-		   "CHOWN DAC_OVERRIDE FOWNER");
+		   "CHOWN,DAC_OVERRIDE,FOWNER");
 	assert_str(joined(util_get(c, "securityContext.capabilities.drop"), buf,
 			  sizeof(buf)),
 		   "ALL");
@@ -109,10 +109,10 @@ test_backup_pvc(void **state)
 	c = cJSON_GetArrayItem(util_get(pod, "containers"), 0);
 	check_tool(c);
 	assert_str(joined(util_get(c, "command"), buf, sizeof(buf)),
-		   "chatmail-backup backup --vmail /home/vmail --queue "
-		   "/var/spool/postfix/queue --dkim "
-		   "/etc/dkimkeys/opendkim.private --host chat --keep-daily 7 "
-		   "--keep-weekly 2 --keep-monthly 6");
+		   "chatmail-backup,backup,--vmail,/home/vmail,--queue,"
+		   "/var/spool/postfix/queue,--dkim,"
+		   "/etc/dkimkeys/opendkim.private,--host,chat,--keep-daily,7,"
+		   "--keep-weekly,2,--keep-monthly,6");
 	assert_str(env_of(c, "RESTIC_REPOSITORY"), "/backup-repo/chat");
 	assert_str(mount_path(c, "backup-repo"), "/backup-repo");
 	assert_null(util_get(c, "envFrom"));
@@ -163,9 +163,9 @@ test_restore_s3(void **state)
 	assert_str(util_get_str(c, "name"), "restore");
 	check_tool(c);
 	assert_str(joined(util_get(c, "command"), buf, sizeof(buf)),
-		   "chatmail-backup restore --vmail /home/vmail --queue "
-		   "/var/spool/postfix/queue --dkim "
-		   "/etc/dkimkeys/opendkim.private --snapshot 0123abcd");
+		   "chatmail-backup,restore,--vmail,/home/vmail,--queue,"
+		   "/var/spool/postfix/queue,--dkim,"
+		   "/etc/dkimkeys/opendkim.private,--snapshot,0123abcd");
 	assert_str(env_of(c, "RESTIC_REPOSITORY"),
 		   "s3:https://s3.example.com/bkt/old-relay");
 	assert_str(util_get_str(cJSON_GetArrayItem(util_get(c, "envFrom"), 0),

@@ -52,6 +52,16 @@ static const struct {
 	"{\"tls\":{\"eabKeyId\":\"kid-1\",\"eabSecretRef\":{\"name\":" \
 	"\"eab\"}}}"
 
+/* backup and restore need a password and a repository (both targets
+ * here); their other fields act when backup or restore is on */
+#define BK_REPO                                                 \
+	"\"passwordSecretName\":\"pw\",\"claimName\":\"repo\"," \
+	"\"s3\":{\"endpoint\":\"https://s3.example.org\",\"bucket\":\"b\"}"
+#define BK_OFF "{\"backup\":{" BK_REPO "}}"
+#define BK_ON "{\"backup\":{\"enabled\":true," BK_REPO "}}"
+#define BK_S3 "{\"backup\":{\"enabled\":true,\"target\":\"S3\"," BK_REPO "}}"
+#define RS_ON "{\"backup\":{" BK_REPO "},\"restore\":{\"enabled\":true}}"
+
 /* what a field needs beside it to be valid (JSON merged into the
  * spec of both renders), and values where the rule by type would break
  * another rule */
@@ -89,6 +99,20 @@ static const struct {
 	{ "turn.enabled", "{\"turn\":{\"externalIP\":\"203.0.113.7\"}}", NULL },
 	{ "turn.portRange", "{\"turn\":{\"externalIP\":\"203.0.113.7\"}}",
 	  NULL },
+	{ "backup.enabled", BK_OFF, NULL },
+	{ "backup.target", BK_ON, NULL },
+	{ "backup.claimName", BK_ON, NULL },
+	{ "backup.passwordSecretName", BK_ON, NULL },
+	{ "backup.path", BK_ON, NULL },
+	{ "backup.schedule", BK_ON, NULL },
+	{ "backup.keepDaily", BK_ON, NULL },
+	{ "backup.keepWeekly", BK_ON, NULL },
+	{ "backup.keepMonthly", BK_ON, NULL },
+	{ "backup.s3.endpoint", BK_S3, NULL },
+	{ "backup.s3.bucket", BK_S3, NULL },
+	{ "backup.s3.credentialsSecretName", BK_S3, NULL },
+	{ "restore.enabled", BK_OFF, NULL },
+	{ "restore.snapshot", RS_ON, "0123abcd" },
 	{ "limits.usernameMinLength", NULL, "8" },
 	{ "limits.usernameMaxLength", NULL, "10" },
 };
