@@ -32,6 +32,7 @@ static const struct kube_kind *const kinds[OK_COUNT] = {
 	[OK_CERTIFICATE] = &KUBE_CERTIFICATE,
 	[OK_DNSENDPOINT] = &KUBE_DNSENDPOINT,
 	[OK_PODMONITOR] = &KUBE_PODMONITOR,
+	[OK_POD] = &KUBE_POD,
 };
 
 const struct kube_kind *
@@ -157,6 +158,18 @@ fill_cert(struct child *c, const cJSON *o)
 	}
 }
 
+/* fill_pod: a TURN Pod's node, the node's address and readiness */
+static void
+fill_pod(struct child *c, const cJSON *o)
+{
+	const char *ip = util_get_str(o, "status.hostIP");
+
+	c->node = dup_capped(util_get_str(o, "spec.nodeName"));
+	if (ip != NULL && *ip != '\0')
+		c->host_ip = dup_capped(ip);
+	fill_cert(c, o); /* the same Ready condition shape */
+}
+
 void *
 child_transform(void *arg, cJSON **obj_r)
 {
@@ -185,6 +198,9 @@ child_transform(void *arg, cJSON **obj_r)
 		break;
 	case OK_CERTIFICATE:
 		fill_cert(c, o);
+		break;
+	case OK_POD:
+		fill_pod(c, o);
 		break;
 	default:
 		break;
@@ -258,5 +274,7 @@ child_free(void *v)
 	free(c->vct_queue);
 	free(c->address);
 	free(c->dkim_txt);
+	free(c->node);
+	free(c->host_ip);
 	free(c);
 }

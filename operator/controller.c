@@ -326,7 +326,8 @@ start_informers(struct controller *ctl)
 		ctl->kid_args[k].kind = (enum op_kind)k;
 		o.kind = child_kind((enum op_kind)k);
 		o.namespace = ctl->opts->namespace;
-		o.label_selector = DESIRED_SELECTOR;
+		o.label_selector = k == OK_POD ? DESIRED_TURN_POD_SELECTOR
+					       : DESIRED_SELECTOR;
 		o.transform = child_transform;
 		o.free_value = child_free;
 		o.on_event = kid_event;

@@ -227,7 +227,7 @@ add_turn_ports(cJSON *spec, const struct relay_spec *s)
 	unsigned lo, hi, port;
 	char name[16];
 
-	if (spec_turn_address(s) == NULL)
+	if (!spec_turn_udp_in_pod(s))
 		return;
 	spec_port_range_of(s, &lo, &hi);
 	for (port = 0; port == 0 || (port >= lo && port <= hi);) {
@@ -377,7 +377,7 @@ build_netpol(const struct desired_in *in, const struct render_target *t,
 		cJSON_AddStringToObject(p, "protocol", "TCP");
 		cJSON_AddItemToArray(ports, p);
 	}
-	if (spec_turn_address(in->spec) != NULL) {
+	if (spec_turn_udp_in_pod(in->spec)) {
 		unsigned lo, hi;
 
 		p = cJSON_CreateObject();
@@ -478,6 +478,8 @@ desired_build(const struct desired_in *in, cJSON **list_r, struct buf *err)
 		build_pod_monitor(in, list);
 	desired_config_hash(in, hash);
 	cJSON_AddItemToArray(list, desired_statefulset(in, t, hash));
+	if (spec_turn_mode(in->spec) == SPEC_TURN_HOST)
+		cJSON_AddItemToArray(list, desired_turn_statefulset(in));
 	cJSON_AddItemToArray(list, desired_cronjob(in, t, RENDER_PROC_EXPIRE,
 						   in->spec->expire.schedule));
 	if (in->spec->metrics.schedule[0] != '\0')

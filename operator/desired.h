@@ -16,6 +16,8 @@
  *   PodMonitor  <r> (metrics.serviceMonitor.enabled, when the cluster
  *               has the Prometheus Operator's CRDs)
  *   StatefulSet <r>: one Pod with every daemon, PVCs mail and queue
+ *   StatefulSet <r>-turn: chatmail-turn on the node's network
+ *               (spec.turn.hostNetwork only)
  *   CronJob     <r>-expire, <r>-metrics, <r>-backup (same node as the
  *               Pod)
  * and, created once outside server-side apply: the DKIM Secret
@@ -41,6 +43,9 @@
 #define DESIRED_LABEL_COMPONENT "app.kubernetes.io/component"
 #define DESIRED_LABEL_RELAY "chatmail.at/relay"
 #define DESIRED_SELECTOR "app.kubernetes.io/managed-by=chatmail-operator"
+/* the only Pods the operator watches: the hostNetwork TURN Pods */
+#define DESIRED_TURN_POD_SELECTOR \
+	DESIRED_SELECTOR ",app.kubernetes.io/name=chatmail-turn"
 #define DESIRED_CONFIG_HASH "chatmail.at/config-hash"
 #define DESIRED_VCT_MAIL "chatmail.at/volume-mail"
 #define DESIRED_VCT_QUEUE "chatmail.at/volume-queue"
@@ -93,6 +98,12 @@ void desired_tls_secret_name(const struct relay_spec *s, const char *relay,
 /* desired_turn_secret_name: "<relay>-turn", chatmail-turn's shared
  * secret (created once by the operator, mounted by the turn container) */
 void desired_turn_secret_name(const char *relay, char *out, size_t outsize);
+/* desired_turn_name: "<relay>-turn", the StatefulSet of the TURN
+ * server on the node's network (its Pod: "<relay>-turn-0") */
+void desired_turn_name(const char *relay, char *out, size_t outsize);
+/* desired_turn_statefulset: that StatefulSet (spec.turn.hostNetwork;
+ * desired_turn.c) */
+cJSON *desired_turn_statefulset(const struct desired_in *in);
 /* desired_dkim_secret_name: spec.dkim.secretName or "<relay>-dkim" */
 void desired_dkim_secret_name(const struct relay_spec *s, const char *relay,
 			      char *out, size_t outsize);

@@ -356,9 +356,10 @@ container(const struct desired_in *in, const struct ctr_def *d,
 	cJSON_AddItemToObject(c, "command",
 			      desired_str_array((const char *const *)cmd));
 	render_argv_free(&cmd);
-	if (d->proc == RENDER_PROC_TURN)
-		add_turn_ports(c, s);
-	else
+	if (d->proc == RENDER_PROC_TURN) {
+		if (spec_turn_udp_in_pod(s))
+			add_turn_ports(c, s);
+	} else
 		add_ports(c, d, t);
 	desired_resources(c, s, d->img);
 	add_mounts(c, d, t, in->files);
@@ -497,6 +498,7 @@ pod_volumes(cJSON *pod, const struct desired_in *in)
 	desired_vol(vols, "nginx-run", "emptyDir", NULL, 0);
 	desired_vol(vols, "tmp", "emptyDir", NULL, 0);
 	if (spec_turn_address(in->spec) != NULL) {
+		/* also with hostNetwork: the credentials-only container */
 		char name[128];
 
 		desired_turn_secret_name(in->name, name, sizeof(name));

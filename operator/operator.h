@@ -71,6 +71,7 @@ enum op_kind {
 	OK_CERTIFICATE,
 	OK_DNSENDPOINT, /* dns.externalDNS: optional like Certificate */
 	OK_PODMONITOR,	/* optional: the Prometheus Operator's CRD */
+	OK_POD, /* read only: the hostNetwork TURN Pods (their node) */
 	OK_COUNT
 };
 
@@ -108,8 +109,10 @@ struct child {
 	char *address;
 	/* Secret: the DKIM record of an opendkim.private key */
 	char *dkim_txt;
-	/* Certificate: 1 Ready, 0 not (yet) */
+	/* Certificate: 1 Ready, 0 not (yet); Pod: its Ready condition */
 	int cert_ready;
+	/* Pod: spec.nodeName and status.hostIP (NULL until known) */
+	char *node, *host_ip;
 };
 
 /* the informer argument of an owned kind */

@@ -179,6 +179,28 @@ status_inputs(struct rec *r, struct status_in *in, struct child *sts,
 	}
 }
 
+/* turn_inputs: the hostNetwork TURN Pod as observed (tpod keeps the
+ * strings in holds until the caller clears it) */
+static void
+turn_inputs(struct rec *r, struct status_in *in, struct child *tpod)
+{
+	char name[128];
+
+	if (r->spec == NULL || spec_turn_mode(r->spec) != SPEC_TURN_HOST)
+		return;
+	desired_turn_name(r->name, name, sizeof(name));
+	(void)snprintf(r->turn_pod, sizeof(r->turn_pod), "%s-0", name);
+	in->turn_host_network = 1;
+	in->turn_pod = r->turn_pod;
+	in->turn_host = spec_turn_host(r->spec) ? spec_turn_host(r->spec)
+						: r->spec->domain;
+	if (rec_child(r, OK_POD, r->turn_pod, tpod)) {
+		in->turn_node = tpod->node;
+		in->turn_node_ip = tpod->host_ip;
+		in->turn_pod_ready = tpod->cert_ready;
+	}
+}
+
 /* status_written: the /status apply finished */
 static void
 status_written(struct rec *r, struct rec_call *call, struct kube_result *res)
@@ -263,15 +285,17 @@ static void
 phase_status(struct rec *r)
 {
 	struct status_in in;
-	struct child sts, svc, dkim, cert;
+	struct child sts, svc, dkim, cert, tpod;
 	struct buf p = BUF_INIT(1024);
 	char id[16], now[40];
 	cJSON *st, *body, *cmp, *kept = kept_on_delete(r);
 
 	memset(&cert, 0, sizeof(cert));
 	memset(&dkim, 0, sizeof(dkim));
+	memset(&tpod, 0, sizeof(tpod));
 	status_inputs(r, &in, &sts, &svc, &dkim, &cert, id, sizeof(id), now,
 		      sizeof(now));
+	turn_inputs(r, &in, &tpod);
 	in.kept = kept;
 	st = status_build(&in);
 	cert_event(r, st, in.old_status);
@@ -298,6 +322,7 @@ phase_status(struct rec *r)
 	rec_child_clear(&svc);
 	rec_child_clear(&dkim);
 	rec_child_clear(&cert);
+	rec_child_clear(&tpod);
 	buf_deinit(&p);
 	if (r->pending == 0)
 		phase_finish(r);

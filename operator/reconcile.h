@@ -146,6 +146,7 @@ struct rec {
 	struct render_set files;
 	char tls_secret[256], dkim_secret[256];
 	char pod_name[300];		   /* "<relay>-0", for status hints */
+	char turn_pod[300];		   /* "<relay>-turn-0" (hostNetwork) */
 	char dkim_txt[2048];		   /* of a Secret the user brought,
 					    * or of the key created now */
 	char dkim_new[2048];		   /* of the key being created */

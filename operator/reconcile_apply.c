@@ -84,6 +84,8 @@ rec_child(struct rec *r, enum op_kind k, const char *name, struct child *copy)
 	copy->vct_queue = dup_or_null(c->vct_queue);
 	copy->address = dup_or_null(c->address);
 	copy->dkim_txt = dup_or_null(c->dkim_txt);
+	copy->node = dup_or_null(c->node);
+	copy->host_ip = dup_or_null(c->host_ip);
 	return 1;
 }
 
@@ -97,6 +99,8 @@ rec_child_clear(struct child *c)
 	free(c->vct_queue);
 	free(c->address);
 	free(c->dkim_txt);
+	free(c->node);
+	free(c->host_ip);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -353,8 +357,8 @@ rec_prune(struct rec *r, const cJSON *list)
 	int k;
 
 	for (k = 0; k < OK_COUNT; k++) {
-		/* PVCs hold mail: never deleted here */
-		if (k == OK_PVC)
+		/* PVCs hold mail: never deleted here; Pods are only read */
+		if (k == OK_PVC || k == OK_POD)
 			continue;
 		memset(&s, 0, sizeof(s));
 		s.r = r;

@@ -111,6 +111,40 @@ rollout(const struct status_in *in, const char **reason, char *msg,
 	return 1;
 }
 
+/* turn_host_cond: TURNReady of a TURN server on the node's network:
+ * it needs a node with an address (the Pod is scheduled only where its
+ * host ports are free, next to the relay Pod) */
+static void
+turn_host_cond(cJSON *conds, const struct status_in *in)
+{
+	const char *relayed = *in->turn_address ? in->turn_address
+						: "the node's own addresses";
+	char msg[640];
+
+	if (in->turn_node_ip == NULL) {
+		(void)snprintf(msg, sizeof(msg),
+			       "the node address of the TURN Pod %.128s cannot "
+			       "be found: %s%.128s; it runs on the relay Pod's "
+			       "node and needs UDP 3478 and "
+			       "spec.turn.portRange free there",
+			       in->turn_pod,
+			       in->turn_node ? "its node reports none: "
+					     : "it is not scheduled",
+			       in->turn_node ? in->turn_node : "");
+		add_cond(conds, in, "TURNReady", 0, "NodeAddressUnknown", msg);
+		return;
+	}
+	(void)snprintf(msg, sizeof(msg),
+		       "chatmail-turn %s on node %.128s (%.64s, host network: "
+		       "UDP 3478 and spec.turn.portRange); clients are told "
+		       "%.128s:3478, relayed addresses %.64s",
+		       in->turn_pod_ready ? "listens" : "is not Ready yet",
+		       in->turn_node ? in->turn_node : "", in->turn_node_ip,
+		       in->turn_host, relayed);
+	add_cond(conds, in, "TURNReady", in->turn_pod_ready,
+		 in->turn_pod_ready ? "Running" : "Pending", msg);
+}
+
 /* turn_cond: TURNReady, and why not: a TURN server needs an address
  * clients can reach, which the operator cannot guess */
 static void
@@ -118,7 +152,9 @@ turn_cond(cJSON *conds, const struct status_in *in)
 {
 	char msg[256];
 
-	if (in->turn_state < 0) {
+	if (in->turn_state > 0 && in->turn_host_network) {
+		turn_host_cond(conds, in);
+	} else if (in->turn_state < 0) {
 		add_cond(conds, in, "TURNReady", 0, "Disabled",
 			 "spec.turn.enabled is false");
 	} else if (in->turn_state == 0) {

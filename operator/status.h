@@ -57,6 +57,12 @@ struct status_in {
 	 * (no TURN server runs), 1 running; turn_address the relayed one */
 	int turn_state;
 	const char *turn_address;
+	/* spec.turn.hostNetwork (turn_state 1): the <relay>-turn Pod as
+	 * observed: its name, node and node address (NULL unknown), Ready;
+	 * turn_host what clients are told (externalIP or the domain) */
+	int turn_host_network;
+	const char *turn_pod, *turn_node, *turn_node_ip, *turn_host;
+	int turn_pod_ready;
 
 	/* for the DNS records */
 	const char *domain;

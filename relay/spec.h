@@ -205,6 +205,7 @@ struct relay_spec {
 		int enabled;	   /* true: chatmail-turn runs in the Pod */
 		char *external_ip; /* "" = service.loadBalancerIP */
 		char *port_range;  /* relay ports "MIN-MAX" (49160-49199) */
+		int host_network;  /* true: its own Pod on the node's network */
 	} turn;
 	struct {
 		char *schedule; /* "2 0 * * *" (upstream 00:02 daily) */
@@ -308,11 +309,32 @@ int spec_to_ini(const struct relay_spec *s, const struct render_target *t,
 int spec_to_config(const struct relay_spec *s, const struct render_target *t,
 		   struct chatmail_config *cfg, struct buf *err);
 
+/* where the relay's TURN server runs (docs/DESIGN.md, TURN on the
+ * node's network) */
+enum spec_turn_mode {
+	SPEC_TURN_OFF,	      /* turn.enabled false */
+	SPEC_TURN_NO_ADDRESS, /* on, but no address clients can reach */
+	SPEC_TURN_POD,	      /* the relay Pod's turn container, behind the
+			       * Service */
+	SPEC_TURN_HOST,	      /* the <relay>-turn Pod on the node's network;
+			       * the relay Pod only answers credentials */
+};
+enum spec_turn_mode spec_turn_mode(const struct relay_spec *s);
+
 /* spec_turn_address: the relayed address chatmail-turn tells clients
- * (turn.externalIP, else service.loadBalancerIP), or NULL when the relay
- * runs no TURN server (turn.enabled false, or no address clients can
- * reach: the status says so) */
+ * (--external-ip): in SPEC_TURN_POD turn.externalIP, else
+ * service.loadBalancerIP; in SPEC_TURN_HOST turn.externalIP, or "" for
+ * the node's own addresses; NULL when the relay runs no TURN server
+ * (turn.enabled false, or no address clients can reach: the status
+ * says so) */
 const char *spec_turn_address(const struct relay_spec *s);
+/* spec_turn_udp_in_pod: chatmail-turn serves UDP in the relay Pod, so
+ * the Service, the NetworkPolicy and the container list its ports */
+int spec_turn_udp_in_pod(const struct relay_spec *s);
+/* spec_turn_host: the host told to clients in the turn METADATA answer
+ * when it is not the domain (turn.externalIP with hostNetwork), or
+ * NULL for the domain */
+const char *spec_turn_host(const struct relay_spec *s);
 
 /* spec_port_range_of: turn.portRange as MIN and MAX */
 void spec_port_range_of(const struct relay_spec *s, unsigned *min_r,

@@ -162,6 +162,17 @@ dns_server(const struct relay_spec *s, const struct render_target *t)
 	return xstrdup(t->dns_server);
 }
 
+/* turn_hostname: the host chatmail-metadata tells clients for TURN when
+ * it is not the domain (spec_turn_host) */
+static char *
+turn_hostname(const struct relay_spec *s, const struct render_target *t)
+{
+	const char *h = spec_turn_host(s);
+
+	(void)t;
+	return h != NULL ? xstrdup(h) : NULL;
+}
+
 static const struct {
 	const char *key;
 	ini_value_fn *value; /* NULL: never written */
@@ -182,6 +193,7 @@ static const struct {
 	/* DKIM signing and the bounce milter are on only when chatmail.ini
 	 * asks (docs/UPSTREAM.md, DKIM): the relay's asks for both */
 	{ "filtermail_milter_port", milter_port },
+	{ "turn_hostname", turn_hostname },
 };
 
 #define NSPECIALS (sizeof(specials) / sizeof(specials[0]))

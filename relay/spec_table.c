@@ -305,8 +305,19 @@ const struct spec_field spec_fields[] = {
 	    "service.loadBalancerIP."),
 	STR("turn.portRange", turn.port_range, "49160-49199", 9, 11,
 	    &spec_syn_port_range,
-	    "UDP relay ports MIN-MAX, at most 100 (one allocation each); "
-	    "every one is a Service port and a container port."),
+	    "UDP relay ports MIN-MAX, at most 100 (one allocation each), "
+	    "not including 3478; every one is a Service port and a "
+	    "container port (with hostNetwork: a port of the node, outside "
+	    "the NodePort range 30000-32767)."),
+	BOOL("turn.hostNetwork", turn.host_network, "false",
+	     "For bare-metal relays: run chatmail-turn in its own Pod "
+	     "(<relay>-turn, on the relay Pod's node) on the node's network, "
+	     "listening on the node's addresses (UDP 3478 and portRange) "
+	     "with no Service in between; the relay Pod keeps its own "
+	     "network and only answers credentials. The relayed address is "
+	     "externalIP (IPv4), else the node's own; clients are told "
+	     "externalIP, else the domain. The namespace must allow "
+	     "hostNetwork Pods (Pod Security level privileged)."),
 
 	STR("expire.schedule", expire.schedule, "2 0 * * *", 1, 128,
 	    &spec_syn_schedule,
@@ -565,7 +576,26 @@ const struct spec_group spec_groups[] = {
 	  "The TURN server for calls (chatmail-turn).",
 	  "",
 	  0,
-	  { { NULL, NULL } } },
+	  { { "!self.hostNetwork || self.enabled",
+	      "hostNetwork is only allowed when enabled is true" },
+	    { "!self.hostNetwork || !has(self.externalIP) || "
+	      "self.externalIP == '' || !isIP(self.externalIP) || "
+	      "(ip(self.externalIP).family() == 4 && "
+	      "ip(self.externalIP).isGlobalUnicast())",
+	      "externalIP must be an IPv4 unicast address clients can reach "
+	      "with hostNetwork (not loopback, link-local, multicast or "
+	      "unspecified; clients are told host:3478 in the turn METADATA "
+	      "answer)" },
+	    { "!self.portRange.matches('^[0-9]{4,5}-[0-9]{4,5}$') || "
+	      "int(self.portRange.split('-')[0]) > 3478 || "
+	      "int(self.portRange.split('-')[1]) < 3478",
+	      "portRange must not include 3478, the TURN port" },
+	    { "!self.hostNetwork || "
+	      "!self.portRange.matches('^[0-9]{4,5}-[0-9]{4,5}$') || "
+	      "int(self.portRange.split('-')[1]) < 30000 || "
+	      "int(self.portRange.split('-')[0]) > 32767",
+	      "portRange must not overlap 30000-32767 with hostNetwork: "
+	      "kube-proxy takes the NodePort range on every node" } } },
 	{ "expire",
 	  "The daily expiry job (chatmail-expire --remove).",
 	  "",
@@ -666,15 +696,46 @@ static const struct {
 		  "init container" },
 };
 
+enum spec_turn_mode
+spec_turn_mode(const struct relay_spec *s)
+{
+	if (!s->turn.enabled)
+		return SPEC_TURN_OFF;
+	if (s->turn.host_network)
+		return SPEC_TURN_HOST;
+	if (s->turn.external_ip[0] != '\0' ||
+	    s->service.load_balancer_ip[0] != '\0')
+		return SPEC_TURN_POD;
+	return SPEC_TURN_NO_ADDRESS;
+}
+
 const char *
 spec_turn_address(const struct relay_spec *s)
 {
-	if (!s->turn.enabled)
-		return NULL;
-	if (s->turn.external_ip[0] != '\0')
+	switch (spec_turn_mode(s)) {
+	case SPEC_TURN_HOST:
 		return s->turn.external_ip;
-	if (s->service.load_balancer_ip[0] != '\0')
+	case SPEC_TURN_POD:
+		if (s->turn.external_ip[0] != '\0')
+			return s->turn.external_ip;
 		return s->service.load_balancer_ip;
+	default:
+		return NULL;
+	}
+}
+
+int
+spec_turn_udp_in_pod(const struct relay_spec *s)
+{
+	return spec_turn_mode(s) == SPEC_TURN_POD;
+}
+
+const char *
+spec_turn_host(const struct relay_spec *s)
+{
+	if (spec_turn_mode(s) == SPEC_TURN_HOST &&
+	    s->turn.external_ip[0] != '\0')
+		return s->turn.external_ip;
 	return NULL;
 }
 

@@ -207,9 +207,23 @@ render_target_spec(struct render_target *t, const struct relay_spec *s)
 	const char *addr = spec_turn_address(s);
 
 	render_target_set(&t->turn_realm, s->domain);
+	t->transport = s->delivery.mode == SPEC_DELIVERY_TRANSPORT;
+	if (spec_turn_mode(s) == SPEC_TURN_HOST) {
+		/* the relay Pod only answers credentials */
+		render_target_set(&t->turn_address, "");
+		render_target_set(&t->turn_relay_ports, "");
+		return;
+	}
 	render_target_set(&t->turn_address, addr != NULL ? addr : "");
 	render_target_set(&t->turn_relay_ports, s->turn.port_range);
-	t->transport = s->delivery.mode == SPEC_DELIVERY_TRANSPORT;
+}
+
+void
+render_target_turn_host(struct render_target *t, const struct relay_spec *s)
+{
+	render_target_set(&t->turn_realm, s->domain);
+	render_target_set(&t->turn_address, s->turn.external_ip);
+	render_target_set(&t->turn_relay_ports, s->turn.port_range);
 }
 
 /* render_acme_ca: the CA bundle of a private ACME server (ACME mode) */

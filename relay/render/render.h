@@ -192,7 +192,8 @@ struct render_target {
 	 * "" until then */
 	char *turn_realm;
 	char *turn_address;	/* --external-ip, "" = none */
-	char *turn_relay_ports; /* --relay-ports MIN-MAX */
+	char *turn_relay_ports; /* --relay-ports MIN-MAX; "" = credentials
+				 * only (--credentials-only) */
 	/* delivery mode Transport: filtermail transport runs, and is one of
 	 * the exporter's sources (render_target_spec; 0 until then) */
 	int transport;
@@ -213,8 +214,14 @@ struct render_target *render_target_new_local(const char *root,
 					      const char *addr);
 /* render_target_spec: what the commands take from spec s: chatmail-turn's
  * realm (the domain), relayed address and relay ports
- * (spec_turn_address), and whether filtermail transport runs */
+ * (spec_turn_address; with turn.hostNetwork no address and no relay
+ * ports: the relay Pod's turn container serves credentials only), and
+ * whether filtermail transport runs */
 void render_target_spec(struct render_target *t, const struct relay_spec *s);
+/* render_target_turn_host: the same for the hostNetwork TURN Pod: the
+ * relay ports and turn.externalIP ("" = the node's own addresses) */
+void render_target_turn_host(struct render_target *t,
+			     const struct relay_spec *s);
 /* render_target_free: free t and its strings; NULLs *tp */
 void render_target_free(struct render_target **tp);
 /* render_target_check: every string field set and safe for a config

@@ -166,6 +166,10 @@ turn_command(const struct render_target *t)
 {
 	const char *sock = t->sock[RENDER_SOCK_TURN];
 
+	if (t->turn_relay_ports[0] == '\0')
+		return argv_of("chatmail-turn", "--realm", t->turn_realm,
+			       "--socket", sock, "--secret-file",
+			       t->turn_secret, "--credentials-only", NULL);
 	if (t->turn_address[0] == '\0')
 		return argv_of("chatmail-turn", "--realm", t->turn_realm,
 			       "--socket", sock, "--secret-file",

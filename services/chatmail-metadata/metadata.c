@@ -212,7 +212,9 @@ metadata_new(const struct chatmail_config *cfg, struct evloop *loop,
 		log_error("cannot create %s: %s", qdir, strerror(-r));
 	m->notifier = notifier_new(loop, qdir, cfg->notification_url, cafile,
 				   token_gone, m);
-	m->turn = turn_new(loop, cfg->turn_socket_path, cfg->mail_domain);
+	m->turn = turn_new(loop, cfg->turn_socket_path,
+			   cfg->turn_hostname[0] != '\0' ? cfg->turn_hostname
+							 : cfg->mail_domain);
 	free(qdir);
 	return m;
 }

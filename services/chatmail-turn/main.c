@@ -4,7 +4,8 @@
  * 3478 on every non-loopback, non-link-local address; one credential
  * line per connection on the socket). Additions: --secret-file (the
  * per-relay shared secret; upstream hard-codes one), --listen,
- * --external-ip, --relay-ports, allocation caps and --allow-peer (see
+ * --external-ip, --relay-ports, allocation caps, --allow-peer and
+ * --credentials-only (see
  * usage() and docs/UPSTREAM.md "TURN").
  *
  * Untrusted input: none here (command line, the secret file).
@@ -61,6 +62,9 @@ usage(FILE *f)
 		"  --max-allocations-per-ip N    (default 32)\n"
 		"  --max-allocations-per-user N  (default 256)\n"
 		"  --allow-peer CIDR      also relay to this private range\n"
+		"  --credentials-only     serve the socket only, no UDP (the\n"
+		"                         TURN server with the same secret\n"
+		"                         runs elsewhere)\n"
 		"  -v                     more logging\n");
 	return f == stderr ? EX_USAGE : 0;
 }
@@ -167,6 +171,7 @@ enum {
 	O_MAX_IP,
 	O_MAX_USER,
 	O_ALLOW,
+	O_CRED_ONLY,
 	O_HELP
 };
 
@@ -182,6 +187,7 @@ static const struct option longopts[] = {
 	{ "max-allocations-per-ip", required_argument, NULL, O_MAX_IP },
 	{ "max-allocations-per-user", required_argument, NULL, O_MAX_USER },
 	{ "allow-peer", required_argument, NULL, O_ALLOW },
+	{ "credentials-only", no_argument, NULL, O_CRED_ONLY },
 	{ "help", no_argument, NULL, O_HELP },
 	{ "fullhelp", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -251,6 +257,9 @@ parse_args(int argc, char **argv, struct turn_config *c, const char **sf_r,
 				      optarg,
 				      &c->allow_peer[c->n_allow_peer++]) < 0;
 			break;
+		case O_CRED_ONLY:
+			c->credentials_only = 1;
+			break;
 		case O_HELP:
 			return usage(stdout) == 0 ? -1 : EX_USAGE;
 		case 'v':
@@ -313,7 +322,7 @@ main(int argc, char **argv)
 		goto out;
 	c.secret = (const uint8_t *)secret.data;
 	c.secret_len = secret.len;
-	if (c.n_listen == 0 && add_interfaces(&c) < 0) {
+	if (c.n_listen == 0 && !c.credentials_only && add_interfaces(&c) < 0) {
 		log_error("cannot list interfaces: %s", strerror(errno));
 		rc = EX_OSERR;
 		goto out;

@@ -62,6 +62,9 @@ struct turn_config {
 	size_t n_allow_peer;
 	uid_t socket_uid;
 	gid_t socket_gid;
+	/* serve the credential socket only, no UDP: the TURN server with
+	 * the same secret runs elsewhere (a hostNetwork Pod) */
+	int credentials_only;
 };
 
 struct turn_server;

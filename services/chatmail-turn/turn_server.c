@@ -550,10 +550,10 @@ turn_server_init(struct turn_server *s, struct evloop *loop,
 		return -EINVAL;
 	s->hash_size = cfg->max_allocs < 64 ? 64 : cfg->max_allocs;
 	s->hash = xcalloc(s->hash_size, sizeof(struct turn_alloc *));
-	for (i = 0; r == 0 && i < cfg->n_listen; i++)
+	for (i = 0; r == 0 && !cfg->credentials_only && i < cfg->n_listen; i++)
 		r = listener_open(s, cfg->listen[i],
 				  cfg->external_ip ? &ext : NULL, err);
-	if (r == 0 && s->n_lis == 0) {
+	if (r == 0 && s->n_lis == 0 && !cfg->credentials_only) {
 		buf_puts(err, "no address to listen on");
 		r = -EINVAL;
 	}

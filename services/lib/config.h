@@ -103,6 +103,8 @@ struct chatmail_config {
 	 * bounces (non_smtpd_milters), on filtermail_smtp_host; 0 = unset:
 	 * no milter (the operator's chatmail.ini sets 10084) */
 	unsigned filtermail_milter_port;
+	/* "" = mail_domain: the host in chatmail-metadata's turn answer */
+	char *turn_hostname;
 
 	/* derived at load time (upstream's derived properties) */
 	char *mail_domain_bare; /* mail_domain without [ ] */

@@ -113,6 +113,9 @@ const struct config_opt config_opts[] = {
 	 * unset (0, the default: nothing of upstream's listens on 10084):
 	 * no milter */
 	PORT(filtermail_milter_port, NULL, OF_OURS),
+	/* empty: the turn METADATA answer names mail_domain, as upstream;
+	 * else this host (a TURN server on a node's own address) */
+	STR(turn_hostname, "", 0, 253, OF_OURS, config_check_domain),
 };
 
 const size_t config_nopts = sizeof(config_opts) / sizeof(config_opts[0]);
