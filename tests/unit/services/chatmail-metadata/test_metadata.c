@@ -701,8 +701,9 @@ turn_accept(struct evloop *loop, int fd, unsigned events, void *arg)
 	}
 }
 
+/* wire_setup: the service on a chatmail.ini with extra lines */
 static int
-wsetup(void **state)
+wire_setup(void **state, const char *extra)
 {
 	struct wire *w = xcalloc(1, sizeof(*w));
 	struct buf text = BUF_INIT(4096), err = BUF_INIT(4096);
@@ -718,8 +719,8 @@ wsetup(void **state)
 			 "[params]\nmail_domain = example.org\n"
 			 "mailboxes_dir = %s\nturn_socket_path = %s\n"
 			 "privacy_mail = privacy@example.org\n"
-			 "iroh_relay = https://example.org/\n",
-			 w->mbox, w->ini_turn);
+			 "iroh_relay = https://example.org/\n%s",
+			 w->mbox, w->ini_turn, extra);
 	if (config_load_string(&w->cfg, buf_cstr(&text), 0, &err) < 0)
 		fail_msg("config: %s", buf_cstr(&err));
 	w->loop = evloop_new();
@@ -736,6 +737,19 @@ wsetup(void **state)
 	buf_deinit(&err);
 	*state = w;
 	return 0;
+}
+
+static int
+wsetup(void **state)
+{
+	return wire_setup(state, "");
+}
+
+/* wsetup_host: TURN on a node's address (spec.turn.hostNetwork) */
+static int
+wsetup_host(void **state)
+{
+	return wire_setup(state, "turn_hostname = 203.0.113.9\n");
 }
 
 static int
@@ -852,6 +866,26 @@ test_wire_turn(void **state)
 	buf_deinit(&err);
 }
 
+/* test_wire_turn_host: turn_hostname is the host clients are told */
+static void
+test_wire_turn_host(void **state)
+{
+	struct wire *w = *state;
+	struct buf err = BUF_INIT(256);
+	char *out;
+
+	w->turn_lfd = net_listen_unix(w->ini_turn, 0600, (uid_t)-1, (gid_t)-1,
+				      1, &err);
+	assert_true(w->turn_lfd >= 0);
+	assert_int(
+		evloop_io_add(w->loop, w->turn_lfd, EV_READ, turn_accept, NULL),
+		0);
+	out = converse(w, H DC "turn\tu\n");
+	assert_str(out, "O203.0.113.9:3478:testuser:testpass\n");
+	free(out);
+	buf_deinit(&err);
+}
+
 int
 main(void)
 {
@@ -876,6 +910,8 @@ main(void)
 						wteardown),
 		cmocka_unit_test_setup_teardown(test_wire_turn, wsetup,
 						wteardown),
+		cmocka_unit_test_setup_teardown(test_wire_turn_host,
+						wsetup_host, wteardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -602,6 +602,50 @@ test_credentials(void **state)
 	free(dir);
 }
 
+/* test_credentials_only: --credentials-only opens no UDP socket (not
+ * even a --listen one) and answers the credential socket; without it
+ * no address is an error */
+static void
+test_credentials_only(void **state)
+{
+	char line[80], *dir, path[100];
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	struct buf err = BUF_INIT(256);
+	ssize_t n;
+	int fd, i;
+
+	(void)state;
+	dir = test_tmpdir();
+	(void)snprintf(path, sizeof(path), "%s/turn.socket", dir);
+	srv_start(8, 8, 1);
+	turn_server_deinit(&srv);
+	cfg.n_listen = 0;
+	srv.now_s = clock_s;
+	assert_int(turn_server_init(&srv, loop, &cfg, &err), -EINVAL);
+	assert_non_null(strstr(buf_cstr(&err), "no address to listen on"));
+	cfg.n_listen = 1;
+	cfg.credentials_only = 1;
+	cfg.socket_path = path;
+	srv.now_s = clock_s;
+	assert_int(turn_server_init(&srv, loop, &cfg, &err), 0);
+	assert_int(srv.n_lis, 0);
+	fake_s = T0 - TURN_CRED_S;
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	(void)snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
+	assert_int(connect(fd, (struct sockaddr *)&un, sizeof(un)), 0);
+	for (i = 0; i < 10; i++)
+		(void)evloop_run_once(loop, 5);
+	n = read(fd, line, sizeof(line) - 1);
+	assert_int(n, 40);
+	line[n] = '\0';
+	assert_str(line, "1700000000:CWyHi3zCeWqXBir9thl4m+iZPRY=\n");
+	close(fd);
+	srv_stop();
+	buf_deinit(&err);
+	test_rmtree(dir);
+	free(dir);
+}
+
 static void
 test_user_expiry(void **state)
 {
@@ -630,6 +674,7 @@ main(void)
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_refresh_expiry),
 		cmocka_unit_test(test_credentials),
+		cmocka_unit_test(test_credentials_only),
 		cmocka_unit_test(test_user_expiry),
 	};
 
