@@ -296,48 +296,6 @@ spec_check_ip(const char *v, struct buf *why)
 	return -EINVAL;
 }
 
-/* spec_port_range: MIN and MAX of "MIN-MAX" (0, 0 if malformed) */
-void
-spec_port_range(const char *v, unsigned *min_r, unsigned *max_r)
-{
-	unsigned n[2] = { 0, 0 };
-	size_t i = 0, digits = 0;
-
-	*min_r = *max_r = 0;
-	for (; *v != '\0'; v++) {
-		if (*v == '-' && i == 0 && digits > 0) {
-			i = 1;
-			digits = 0;
-		} else if (*v >= '0' && *v <= '9' && digits < 5) {
-			n[i] = n[i] * 10 + (unsigned)(*v - '0');
-			digits++;
-		} else {
-			return;
-		}
-	}
-	if (i == 1 && digits > 0) {
-		*min_r = n[0];
-		*max_r = n[1];
-	}
-}
-
-/* spec_check_port_range: "MIN-MAX", 1024 <= MIN <= MAX <= 65535, at
- * most 100 ports (each one a Service port) */
-int
-spec_check_port_range(const char *v, struct buf *why)
-{
-	unsigned lo, hi;
-
-	spec_port_range(v, &lo, &hi);
-	if (lo >= 1024 && lo <= hi && hi <= 65535 && hi - lo < 100)
-		return 0;
-	(void)buf_printf(why,
-			 "must be MIN-MAX with 1024 <= MIN <= MAX <= 65535 "
-			 "and at most 100 ports, got \"%.32s\"",
-			 v);
-	return -EINVAL;
-}
-
 /* spec_check_image: an image reference (no spaces or quotes); "" is
  * the operator's default */
 int
@@ -704,62 +662,6 @@ check_tls(const struct relay_spec *s, struct buf *err)
 	return r;
 }
 
-/* ipv4_unicast: an IPv4 address that is neither unspecified, loopback,
- * link-local, multicast nor the broadcast address (CEL's
- * isGlobalUnicast, which counts private ranges in) */
-static int
-ipv4_unicast(const char *v)
-{
-	struct in_addr a;
-	const uint8_t *b = (const uint8_t *)&a;
-
-	if (inet_pton(AF_INET, v, &a) != 1)
-		return 0;
-	if (a.s_addr == 0 || a.s_addr == 0xffffffffu || b[0] == 127 ||
-	    (b[0] == 169 && b[1] == 254) || (b[0] >= 224 && b[0] <= 239))
-		return 0;
-	return 1;
-}
-
-/* check_turn: the rules between the turn fields (the CRD's CEL rules
- * of spec_groups' "turn", in the same order) */
-static int
-check_turn(const struct relay_spec *s, struct buf *err)
-{
-	unsigned lo, hi;
-	int r = 0;
-
-	if (s->turn.host_network && !s->turn.enabled) {
-		(void)buf_printf(err, "spec.turn.hostNetwork: only allowed "
-				      "when enabled is true\n");
-		r = -EINVAL;
-	}
-	if (s->turn.host_network && s->turn.external_ip[0] != '\0' &&
-	    !ipv4_unicast(s->turn.external_ip)) {
-		(void)buf_printf(err,
-				 "spec.turn.externalIP: must be an IPv4 "
-				 "unicast address clients can reach with "
-				 "hostNetwork (not loopback, link-local, "
-				 "multicast or unspecified), got \"%.64s\"\n",
-				 s->turn.external_ip);
-		r = -EINVAL;
-	}
-	spec_port_range(s->turn.port_range, &lo, &hi);
-	if (lo != 0 && lo <= CM_TURN_PORT && hi >= CM_TURN_PORT) {
-		(void)buf_printf(err, "spec.turn.portRange: must not include "
-				      "3478, the TURN port\n");
-		r = -EINVAL;
-	}
-	if (s->turn.host_network && lo != 0 && lo <= 32767 && hi >= 30000) {
-		(void)buf_printf(err,
-				 "spec.turn.portRange: must not overlap "
-				 "30000-32767 with hostNetwork: kube-proxy "
-				 "takes the NodePort range on every node\n");
-		r = -EINVAL;
-	}
-	return r;
-}
-
 /* check_cross: rules that involve more than one field */
 static int
 check_cross(const struct relay_spec *s, struct buf *err)
@@ -776,7 +678,7 @@ check_cross(const struct relay_spec *s, struct buf *err)
 		r = -EINVAL;
 	if (spec_check_rules(s, err) < 0)
 		r = -EINVAL;
-	if (check_turn(s, err) < 0)
+	if (spec_check_turn(s, err) < 0)
 		r = -EINVAL;
 	for (c = 0; c < SPEC_C_COUNT; c++) {
 		buf_reset(&why);

@@ -175,6 +175,9 @@ spec_check_fn spec_check_abs_path;
 spec_check_fn spec_check_ip;
 spec_check_fn spec_check_port_range;
 spec_check_fn spec_check_image;
+/* spec_check_turn: the rules between the turn fields (spec_turn.c);
+ * 0 or -EINVAL with one line per problem in err */
+int spec_check_turn(const struct relay_spec *s, struct buf *err);
 /* spec_port_range: MIN and MAX of a checked "MIN-MAX" */
 void spec_port_range(const char *v, unsigned *min_r, unsigned *max_r);
 spec_check_fn spec_check_pull_policy;

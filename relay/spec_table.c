@@ -696,55 +696,6 @@ static const struct {
 		  "init container" },
 };
 
-enum spec_turn_mode
-spec_turn_mode(const struct relay_spec *s)
-{
-	if (!s->turn.enabled)
-		return SPEC_TURN_OFF;
-	if (s->turn.host_network)
-		return SPEC_TURN_HOST;
-	if (s->turn.external_ip[0] != '\0' ||
-	    s->service.load_balancer_ip[0] != '\0')
-		return SPEC_TURN_POD;
-	return SPEC_TURN_NO_ADDRESS;
-}
-
-const char *
-spec_turn_address(const struct relay_spec *s)
-{
-	switch (spec_turn_mode(s)) {
-	case SPEC_TURN_HOST:
-		return s->turn.external_ip;
-	case SPEC_TURN_POD:
-		if (s->turn.external_ip[0] != '\0')
-			return s->turn.external_ip;
-		return s->service.load_balancer_ip;
-	default:
-		return NULL;
-	}
-}
-
-int
-spec_turn_udp_in_pod(const struct relay_spec *s)
-{
-	return spec_turn_mode(s) == SPEC_TURN_POD;
-}
-
-const char *
-spec_turn_host(const struct relay_spec *s)
-{
-	if (spec_turn_mode(s) == SPEC_TURN_HOST &&
-	    s->turn.external_ip[0] != '\0')
-		return s->turn.external_ip;
-	return NULL;
-}
-
-void
-spec_port_range_of(const struct relay_spec *s, unsigned *min_r, unsigned *max_r)
-{
-	spec_port_range(s->turn.port_range, min_r, max_r);
-}
-
 /* spec_field_opt: the option an ini field sets */
 const struct config_opt *
 spec_field_opt(const struct spec_field *f)

@@ -398,82 +398,85 @@ test_turn_condition(void **state)
 	}
 }
 
+/* host_cases: the <relay>-turn Pod observed, TURNReady wanted */
+static const struct {
+	const char *node, *ip, *ext;
+	int ready;
+	const char *status, *reason, *parts[3];
+} host_cases[] = {
+	{ NULL,
+	  NULL,
+	  "",
+	  0,
+	  "False",
+	  "NodeAddressUnknown",
+	  { "chat-turn-0", "not scheduled", "3478" } },
+	{ "n1",
+	  NULL,
+	  "",
+	  0,
+	  "False",
+	  "NodeAddressUnknown",
+	  { "chat-turn-0", "reports none: n1", NULL } },
+	{ "n1",
+	  "192.0.2.5",
+	  "",
+	  0,
+	  "False",
+	  "Pending",
+	  { "not Ready", "n1 (192.0.2.5", NULL } },
+	{ "n1",
+	  "192.0.2.5",
+	  "",
+	  1,
+	  "True",
+	  "Running",
+	  { "told chat.example.org:3478", "relayed addresses the node's own",
+	    "192.0.2.5" } },
+	{ "n1",
+	  "192.0.2.5",
+	  "198.51.100.9",
+	  1,
+	  "True",
+	  "Running",
+	  { "told 198.51.100.9:3478", "relayed addresses 198.51.100.9",
+	    NULL } },
+};
+
 /* test_turn_host_condition: with turn.hostNetwork TURNReady follows the
  * <relay>-turn Pod: no node address (unscheduled, or a node without
  * one), not Ready yet, or listening on the node's address */
 static void
 test_turn_host_condition(void **state)
 {
-	static const struct {
-		const char *node, *ip, *ext;
-		int ready;
-		const char *status, *reason, *parts[3];
-	} cases[] = {
-		{ NULL,
-		  NULL,
-		  "",
-		  0,
-		  "False",
-		  "NodeAddressUnknown",
-		  { "chat-turn-0", "not scheduled", "3478" } },
-		{ "n1",
-		  NULL,
-		  "",
-		  0,
-		  "False",
-		  "NodeAddressUnknown",
-		  { "chat-turn-0", "reports none: n1", NULL } },
-		{ "n1",
-		  "192.0.2.5",
-		  "",
-		  0,
-		  "False",
-		  "Pending",
-		  { "not Ready", "n1 (192.0.2.5", NULL } },
-		{ "n1",
-		  "192.0.2.5",
-		  "",
-		  1,
-		  "True",
-		  "Running",
-		  { "told chat.example.org:3478",
-		    "relayed addresses the node's own", "192.0.2.5" } },
-		{ "n1",
-		  "192.0.2.5",
-		  "198.51.100.9",
-		  1,
-		  "True",
-		  "Running",
-		  { "told 198.51.100.9:3478", "relayed addresses 198.51.100.9",
-		    NULL } },
-	};
 	size_t i, k;
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < sizeof(host_cases) / sizeof(host_cases[0]); i++) {
 		struct status_in in = base();
 		cJSON *st;
 		const cJSON *c;
 		const char *msg;
 
 		in.turn_state = 1;
-		in.turn_address = cases[i].ext;
+		in.turn_address = host_cases[i].ext;
 		in.turn_host_network = 1;
 		in.turn_pod = "chat-turn-0";
-		in.turn_node = cases[i].node;
-		in.turn_node_ip = cases[i].ip;
-		in.turn_pod_ready = cases[i].ready;
-		in.turn_host = *cases[i].ext ? cases[i].ext : in.domain;
+		in.turn_node = host_cases[i].node;
+		in.turn_node_ip = host_cases[i].ip;
+		in.turn_pod_ready = host_cases[i].ready;
+		in.turn_host =
+			*host_cases[i].ext ? host_cases[i].ext : in.domain;
 		st = status_build(&in);
 		c = status_condition(st, "TURNReady");
 		assert_non_null(c);
-		assert_str(util_get_str(c, "status"), cases[i].status);
-		assert_str(util_get_str(c, "reason"), cases[i].reason);
+		assert_str(util_get_str(c, "status"), host_cases[i].status);
+		assert_str(util_get_str(c, "reason"), host_cases[i].reason);
 		msg = util_get_str(c, "message");
-		for (k = 0; k < 3 && cases[i].parts[k] != NULL; k++)
-			if (strstr(msg, cases[i].parts[k]) == NULL)
+		for (k = 0; k < 3 && host_cases[i].parts[k] != NULL; k++)
+			if (strstr(msg, host_cases[i].parts[k]) == NULL)
 				fail_msg("case %zu: no \"%s\" in \"%s\"", i,
-					 cases[i].parts[k], msg);
+					 host_cases[i].parts[k], msg);
 		assert_str(
 			util_get_str(status_condition(st, "Ready"), "status"),
 			"True");

@@ -341,27 +341,6 @@ static const struct bad_case invalid_cases[] = {
 	{ "{\"domain\": \"a.b\", \"turn\": {\"externalIP\": "
 	  "\"turn.example\"}}",
 	  "spec.turn.externalIP: must be an IP address" },
-	{ "{\"domain\": \"a.b\", \"turn\": {\"enabled\": false, "
-	  "\"hostNetwork\": true}}",
-	  "spec.turn.hostNetwork: only allowed when enabled is true" },
-	{ "{\"domain\": \"a.b\", \"turn\": {\"hostNetwork\": true, "
-	  "\"externalIP\": \"2001:db8::1\"}}",
-	  "spec.turn.externalIP: must be an IPv4 unicast address" },
-	{ "{\"domain\": \"a.b\", \"turn\": {\"hostNetwork\": true, "
-	  "\"externalIP\": \"127.0.0.1\"}}",
-	  "spec.turn.externalIP: must be an IPv4 unicast address" },
-	{ "{\"domain\": \"a.b\", \"turn\": {\"hostNetwork\": true, "
-	  "\"externalIP\": \"169.254.1.1\"}}",
-	  "spec.turn.externalIP: must be an IPv4 unicast address" },
-	{ "{\"domain\": \"a.b\", \"turn\": {\"hostNetwork\": true, "
-	  "\"externalIP\": \"0.0.0.0\"}}",
-	  "spec.turn.externalIP: must be an IPv4 unicast address" },
-	{ "{\"domain\": \"a.b\", \"turn\": {\"portRange\": "
-	  "\"3470-3490\"}}",
-	  "spec.turn.portRange: must not include 3478" },
-	{ "{\"domain\": \"a.b\", \"turn\": {\"hostNetwork\": true, "
-	  "\"portRange\": \"32760-32800\"}}",
-	  "spec.turn.portRange: must not overlap 30000-32767" },
 	{ "{\"domain\": \"a.b\", \"expire\": {\"schedule\": "
 	  "\"daily\"}}",
 	  "spec.expire.schedule: must be a cron schedule" },
@@ -438,15 +417,6 @@ test_edges(void **state)
 		"{\"domain\": \"a.b\", \"expire\": {\"schedule\": \"0 */2 * * "
 		"MON-FRI\"}}",
 		"{\"domain\": \"a.b\", \"iroh\": {\"enabled\": false}}",
-		"{\"domain\": \"a.b\", \"turn\": {\"hostNetwork\": true, "
-		"\"externalIP\": \"10.0.0.5\", \"portRange\": "
-		"\"32768-32867\"}}",
-		"{\"domain\": \"a.b\", \"turn\": {\"hostNetwork\": true, "
-		"\"portRange\": \"29901-29999\"}}",
-		"{\"domain\": \"a.b\", \"turn\": {\"portRange\": "
-		"\"32760-32800\", \"externalIP\": \"2001:db8::1\"}}",
-		"{\"domain\": \"a.b\", \"turn\": {\"portRange\": "
-		"\"3479-3500\"}}",
 		"{\"domain\": \"a.b\", \"privacy\": {\"mail\": "
 		"\"x@testrun.org\"}, "
 		"\"ignored\": null}",
