@@ -150,6 +150,11 @@ must not contain /..|  domain: a.example\n  storage: {mailboxesDir: /a/../b}
 must be an IP address|  domain: a.example\n  service: {loadBalancerIP: 1.2.3}
 must be an IP address|  domain: a.example\n  metrics: {mtailAddress: nope}
 url is only allowed when enabled is false|  domain: a.example\n  iroh: {url: https://x.example}
+hostNetwork is only allowed when enabled is true|  domain: a.example\n  turn: {enabled: false, hostNetwork: true}
+externalIP must be an IPv4 unicast address|  domain: a.example\n  turn: {hostNetwork: true, externalIP: "2001:db8::1"}
+externalIP must be an IPv4 unicast address|  domain: a.example\n  turn: {hostNetwork: true, externalIP: 127.0.0.1}
+portRange must not include 3478|  domain: a.example\n  turn: {portRange: 3470-3490}
+portRange must not overlap 30000-32767|  domain: a.example\n  turn: {hostNetwork: true, portRange: 32760-32800}
 spec.expire.schedule|  domain: a.example\n  expire: {schedule: daily}
 spec.privacy.mail|  domain: a.example\n  privacy: {mail: no-at}
 please set your own privacy contacts|  domain: a.example\n  privacy: {mail: x@testrun.org}
