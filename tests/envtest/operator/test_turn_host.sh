@@ -6,7 +6,7 @@
 # as host ports, on the relay Pod's node, with the relay's TURN Secret;
 # the relay Pod's turn container answers credentials only and the
 # Service carries no UDP. TURNReady names the node and the address the
-# node reports. A second relay whose TURN server needs the same host
+# node reports; resyncs write nothing. A second relay whose TURN server needs the same host
 # ports on that node cannot be scheduled: NodeAddressUnknown. Turning
 # hostNetwork off deletes the StatefulSet. TAP on stdout; bounded.
 # shellcheck source=tests/envtest/operator/lib.sh
@@ -64,6 +64,26 @@ t_running() {
 	expect_match "clients are told the domain" "$msg" 'told th\.example\.org:3478'
 }
 
+quiet() {
+	local a b
+	a=$(writes turnhost)
+	sleep 3
+	b=$(writes turnhost)
+	[ "$a" = "$b" ]
+}
+
+t_steady() {
+	poll 60 quiet || fail "the operator keeps writing"
+	local w0 r0 w1 r1
+	w0=$(writes turnhost)
+	r0=$(metric turnhost '^chatmail_operator_reconcile_total')
+	sleep 12 # two resync periods
+	w1=$(writes turnhost)
+	r1=$(metric turnhost '^chatmail_operator_reconcile_total')
+	[ "$r1" -ge $((r0 + 2)) ] || fail "no resync reconciles ($r0 -> $r1)"
+	expect_eq "write requests during $((r1 - r0)) reconciles (the hostNetwork StatefulSet as stored)" "$((w1 - w0))" 0
+}
+
 t_conflict() {
 	bind_pvs "$NS" tc
 	relay tc "$NS" tc.example.org '  tls: {mode: SelfSigned}
@@ -93,9 +113,10 @@ main() {
 	lib_init
 	install_crd
 	NS=$(new_ns turnhost)
-	op_start turnhost --namespace "$NS" --resync-period 600
+	op_start turnhost --namespace "$NS" --resync-period 5
 	check "hostNetwork: the <relay>-turn StatefulSet on the node's network; the relay Pod answers credentials only" t_objects
 	check "TURNReady Running names the TURN Pod's node (the relay Pod's) and its address" t_running
+	check "steady state: resyncs write nothing (host ports as the apiserver stores them)" t_steady
 	check "a second relay needing the same host ports on that node: NodeAddressUnknown" t_conflict
 	check "hostNetwork off: the StatefulSet is deleted, TURN behind the Service again" t_off
 	tap_done
