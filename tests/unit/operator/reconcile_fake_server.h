@@ -342,7 +342,7 @@ fake_failing(struct fake *f, const struct fake_call *c, struct kube_result *res)
 
 /* fake_fail: the next times calls of verb v whose path contains part
  * answer code/reason (the failure returned: set its retry_after) */
-static struct fake_failure *
+static inline struct fake_failure *
 fake_fail(struct fake *f, enum kube_verb v, const char *part, long code,
 	  const char *reason, unsigned times)
 {
