@@ -22,6 +22,8 @@ turn_sts() { k -n "$NS" get sts "$1-turn" -o name >/dev/null 2>&1; }
 turn_sts_gone() { ! turn_sts "$1"; }
 conds_of() { k -n "$NS" get chatmailrelay "$1" -o json | jq -c '[.status.conditions[] | {type, reason, message}]'; }
 
+pods_exist() { k -n "$NS" get pod th-0 th-turn-0 -o name >/dev/null 2>&1; }
+
 t_objects() {
 	bind_pvs "$NS" th
 	relay th "$NS" th.example.org '  tls: {mode: SelfSigned}
@@ -46,7 +48,8 @@ t_objects() {
 	expect_match "relay Pod: credentials only" "$(jq -r '.command | join(" ")' <<<"$c")" '--credentials-only$'
 	expect_eq "relay Pod: no UDP port" "$(jq -r '.ports // [] | length' <<<"$c")" 0
 	expect_eq "Service: no UDP" "$(k -n "$NS" get svc th -o json | jq '[.spec.ports[] | select(.protocol == "UDP")] | length')" 0
-	expect_eq "Service endpoints exclude the TURN Pod" \
+	poll 60 pods_exist || fail "no Pods th-0 and th-turn-0"
+	expect_eq "the Service selects the relay Pod, not the TURN Pod" \
 		"$(k -n "$NS" get pods -l "$(k -n "$NS" get svc th -o json | jq -r '.spec.selector | to_entries | map("\(.key)=\(.value)") | join(",")')" -o name | sort | tr '\n' ' ')" \
 		"pod/th-0 "
 }
