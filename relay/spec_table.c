@@ -576,9 +576,11 @@ const struct spec_group spec_groups[] = {
 	  "The TURN server for calls (chatmail-turn).",
 	  "",
 	  0,
-	  { { "!self.hostNetwork || self.enabled",
+	  { { "!has(self.hostNetwork) || !self.hostNetwork || "
+	      "!has(self.enabled) || self.enabled",
 	      "hostNetwork is only allowed when enabled is true" },
-	    { "!self.hostNetwork || !has(self.externalIP) || "
+	    { "!has(self.hostNetwork) || !self.hostNetwork || "
+	      "!has(self.externalIP) || "
 	      "self.externalIP == '' || !isIP(self.externalIP) || "
 	      "(ip(self.externalIP).family() == 4 && "
 	      "ip(self.externalIP).isGlobalUnicast())",
@@ -586,11 +588,13 @@ const struct spec_group spec_groups[] = {
 	      "with hostNetwork (not loopback, link-local, multicast or "
 	      "unspecified; clients are told host:3478 in the turn METADATA "
 	      "answer)" },
-	    { "!self.portRange.matches('^[0-9]{4,5}-[0-9]{4,5}$') || "
+	    { "!has(self.portRange) || "
+	      "!self.portRange.matches('^[0-9]{4,5}-[0-9]{4,5}$') || "
 	      "int(self.portRange.split('-')[0]) > 3478 || "
 	      "int(self.portRange.split('-')[1]) < 3478",
 	      "portRange must not include 3478, the TURN port" },
-	    { "!self.hostNetwork || "
+	    { "!has(self.hostNetwork) || !self.hostNetwork || "
+	      "!has(self.portRange) || "
 	      "!self.portRange.matches('^[0-9]{4,5}-[0-9]{4,5}$') || "
 	      "int(self.portRange.split('-')[1]) < 30000 || "
 	      "int(self.portRange.split('-')[0]) > 32767",
