@@ -63,7 +63,7 @@ t_running() {
 	expect_eq "on the relay Pod's node" "$node" "$relay_node"
 	[ -n "$ip" ] || fail "the TURN Pod has no hostIP"
 	msg=$(k -n "$NS" get chatmailrelay th -o "jsonpath={.status.conditions[?(@.type==\"TURNReady\")].message}")
-	expect_match "TURNReady names node and address" "$msg" "on node $node ($ip, host network"
+	expect_match "TURNReady names node and address" "$msg" "on node $node \\($ip, host network"
 	expect_match "clients are told the domain" "$msg" 'told th\.example\.org:3478'
 }
 
