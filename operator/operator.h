@@ -71,7 +71,7 @@ enum op_kind {
 	OK_CERTIFICATE,
 	OK_DNSENDPOINT, /* dns.externalDNS: optional like Certificate */
 	OK_PODMONITOR,	/* optional: the Prometheus Operator's CRD */
-	OK_POD, /* read only: the hostNetwork TURN Pods (their node) */
+	OK_POD,		/* read only: the hostNetwork TURN Pods (their node) */
 	OK_COUNT
 };
 
