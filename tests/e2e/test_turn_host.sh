@@ -8,14 +8,13 @@
 # address, a client on this host reads the METADATA turn credential
 # (the node's address is the host it is told) and turnutils_uclient
 # allocates through the node's address and relays data client to
-# client; a wrong password is answered 401. TURNReady names the node and
-# its address. Skips without the node harness (hack/relay-k8s.sh).
+# client, the relayed address being the node's and a port of
+# turn.portRange; a wrong password is answered 401. TURNReady names the
+# node and its address. Then without turn.externalIP (the bare-metal
+# example): the TURN Pod is made again, clients are told the domain and
+# an allocation at the node's address is relayed on that address.
 # shellcheck source=tests/integration/lib/common.sh
 . "$(dirname "$0")/../integration/lib/common.sh"
-if [ ! -x "$TOP/hack/relay-k8s.sh" ]; then
-	echo "1..0 # SKIP needs the test node's relay harness (hack/relay-k8s.sh)"
-	exit 0
-fi
 # shellcheck source=tests/integration/relay/lib.sh
 . "$(dirname "$0")/../integration/relay/lib.sh"
 # shellcheck source=tests/e2e/lib.sh
@@ -92,7 +91,52 @@ echo "$out" | grep -q 'Total lost packets 0 (0.000000%)' &&
 rc=$?
 ok $rc "turnutils_uclient through the node's address: 40 messages relayed over channels, none lost"
 [ $rc -eq 0 ] || echo "$out" | tail -n 5 | sed 's/^/# /'
+got=$($PY "$TURN_DIR/turn_probe.py" "$thost" 3478 "$U" "$P" allocate)
+rport=${got##*:}
+[[ $got == "0 $NODE_IP:"* ]] && [ "$rport" -ge 49180 ] 2>/dev/null && [ "$rport" -le 49199 ]
+ok $? "an allocation's relayed address: the node address, a port of turn.portRange (got '$got')"
 got=$($PY "$TURN_DIR/turn_probe.py" "$thost" 3478 "$U" "x$P" allocate)
 [ "$got" = "401 " ]
 ok $? "a wrong password: 401 from the hostNetwork server (got '$got')"
+
+# without turn.externalIP (crds/examples/bare-metal-turn.yaml): the
+# server relays on the node address a request came in on, clients are
+# told the domain (whose A record an admin points at the node)
+DOMAIN=$(renv "$ENV1" DOMAIN)
+kube "$ENV1" patch chatmailrelay e2e1 --type=json \
+	-p '[{"op": "remove", "path": "/spec/turn/externalIP"}]' >/dev/null
+ok $? "turn.externalIP removed from the spec"
+turn_plain() {
+	kube "$ENV1" get pod e2e1-turn-0 -o json 2>/dev/null | jq -e '
+		([.spec.containers[] | select(.name == "turn") | .command[] |
+		  select(. == "--external-ip")] | length == 0) and
+		any(.status.containerStatuses[]?; .name == "turn" and .ready)' >/dev/null
+}
+wait_until 180 turn_plain
+ok $? "the TURN Pod made again without --external-ip, Ready"
+told_domain() {
+	[ "$(turn_reason)" = Running ] &&
+		[[ $(kube "$ENV1" get chatmailrelay e2e1 -o 'jsonpath={.status.conditions[?(@.type=="TURNReady")].message}') == *"clients are told $DOMAIN:3478, relayed addresses the node's own addresses" ]]
+}
+wait_until 60 told_domain
+ok $? "TURNReady Running: clients are told the domain, relayed on the node's own addresses"
+meta_domain() {
+	got=$(rc getmetadata "$ENV1" "$user" "$pw" /shared/vendor/deltachat/turn 2>/dev/null)
+	[[ $got == "$DOMAIN:3478:"* ]]
+}
+wait_until 240 meta_domain
+IFS=: read -r thost tport U P <<<"$got"
+want=$(printf %s "$U" | openssl dgst -sha1 -hmac "$secret" -binary | base64)
+[ "$thost:$tport" = "$DOMAIN:3478" ] && [ "$P" = "$want" ]
+ok $? "GETMETADATA turn after the change: <domain>:3478, the same secret (got '${got:0:40}...')"
+got=$($PY "$TURN_DIR/turn_probe.py" "$NODE_IP" 3478 "$U" "$P" allocate)
+rport=${got##*:}
+[[ $got == "0 $NODE_IP:"* ]] && [ "$rport" -ge 49180 ] 2>/dev/null && [ "$rport" -le 49199 ]
+ok $? "an allocation at the node address is relayed on it (got '$got')"
+out=$(timeout 60 turnutils_uclient -c -y -n 20 -m 2 -l 200 -u "$U" -w "$P" "$NODE_IP" 2>&1)
+echo "$out" | grep -q 'Total lost packets 0 (0.000000%)' &&
+	echo "$out" | grep -q 'start_mclient: tot_send_msgs=40, tot_recv_msgs=40$'
+rc=$?
+ok $rc "turnutils_uclient through the node's address without externalIP: 40 messages relayed"
+[ $rc -eq 0 ] || echo "$out" | tail -n 5 | sed 's/^/# /'
 tap_done
