@@ -24,38 +24,6 @@
 
 #include "desired_fixture.h"
 
-/* named: the element of array a whose "name" is name */
-static const cJSON *
-named(const cJSON *a, const char *name)
-{
-	const cJSON *e;
-
-	cJSON_ArrayForEach(e, a)
-	{
-		if (strcmp(util_get_str(e, "name"), name) == 0)
-			return e;
-	}
-	return NULL;
-}
-
-/* joined: the strings of array a joined by "," into out */
-static const char *
-joined(const cJSON *a, char *out, size_t outsize)
-{
-	const cJSON *e;
-	size_t n = 0;
-
-	out[0] = '\0';
-	cJSON_ArrayForEach(e, a)
-	{
-		n += (size_t)snprintf(out + n, outsize - n, "%s%s",
-				      n ? "," : "", e->valuestring);
-		if (n >= outsize)
-			break;
-	}
-	return out;
-}
-
 /* port_list: "key:protocol" of every port of a, joined by "," */
 static const char *
 port_list(const cJSON *a, const char *key, char *out, size_t outsize)
