@@ -6,11 +6,10 @@
  * (spec_ini.c) and the CRD (spec_crd.c, `chatmail-operator crd`) all
  * walk these tables, so each fact about a field is written once here.
  *
- * A field that sets a chatmail.ini option names the option (its ini key)
- * and takes the option's default and range from the option table
- * (services/lib/config_opts.c); its description gets "chatmail.ini:
- * <key>" appended in the CRD. Fields with SPEC_F_OWN_DEFAULT set an
- * option only when not empty ("" = the target's layout) and are written
+ * A field that sets a chatmail.ini option names it (its ini key) and
+ * takes its default and range from services/lib/config_opts.c; the CRD
+ * appends "chatmail.ini: <key>" to its description. SPEC_F_OWN_DEFAULT
+ * fields set an option only when not empty ("" = the target's layout),
  * by an explicit case in spec_ini.c.
  *
  * Adding a field:
@@ -23,10 +22,9 @@
  *     `kubectl explain` shows;
  *  3. a new object on its path needs an entry in spec_groups[]
  *     (description, default, CEL rules between its fields);
- *  4. `make crd` regenerates crds/ and the chart's copy; the unit tests
- *     (tests/unit/relay/test_spec_crd.c, test_spec_ini.c) fail until the
- *     committed CRD is the generated one, every option is written, and
- *     test_spec_ini's all_set sets a new option-backed field.
+ *  4. `make crd` (crds/ and the chart's copy); tests/unit/relay/
+ *     test_spec_crd.c and test_spec_ini.c fail until the committed CRD is
+ *     the generated one, every option is written and all_set sets it.
  * Rules between fields are C in spec_check.c (check_cross) and CEL in
  * spec_groups[]; the envtest tier checks that the two agree.
  *
@@ -625,7 +623,7 @@ const struct spec_group spec_groups[] = {
 	  0,
 	  { { NULL, NULL } } },
 	{ "backup.s3",
-	  "The S3-compatible bucket of target S3.",
+	  "The S3 bucket of target S3.",
 	  "",
 	  0,
 	  { { NULL, NULL } } },
