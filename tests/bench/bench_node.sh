@@ -29,6 +29,7 @@
 # shellcheck source=tests/integration/relay/lib.sh
 . "$(dirname "$0")/../integration/relay/lib.sh"
 export NODE_STATE=$TOP/build/bench/node NODE_NET=10.253
+export RELAY_HARNESS=$TOP/hack/relay-k8s.sh RELAY_K8S_NS_PREFIX=bench
 export CP_ETCD_PORT=26379 CP_ETCD_PEER_PORT=26380 CP_APISERVER_PORT=26443
 export CP_KCM_PORT=26257 CP_SCHEDULER_PORT=26259 CP_KWOK_PORT=26247
 # shellcheck source=tests/e2e/lib.sh
