@@ -1,7 +1,7 @@
 /*
  * spec_turn: where a relay's TURN server runs and what its clients are
  * told (spec.turn: enabled, externalIP, portRange, hostNetwork; docs/
- * DESIGN.md, TURN on the node's network), the portRange syntax, and
+ * docs/DESIGN.md, TURN on the node's network), the portRange syntax, and
  * the rules between the turn fields, which the CRD states in CEL
  * (spec_groups' "turn" in spec_table.c, in the same order).
  *
