@@ -89,13 +89,16 @@ on_exit "'$RELAY_HARNESS' purge bench1 >/dev/null 2>&1"
 row "kubectl apply -> relay and Pod Ready (node)" "$(secs "$t") s"
 E=$LOCAL_RELAY_BASE/bench1/relay.env
 t=$(date +%s.%N)
-if LOCAL_RELAY_BASE=$W/local LOCAL_RELAY_SPEC=$W/relay.yaml LOCAL_RELAY_NET=10.$((150 + $$ % 100)).0 \
+LNET=10.$((150 + $$ % 100)).0
+if LOCAL_RELAY_BASE=$W/local LOCAL_RELAY_SPEC=$W/relay.yaml LOCAL_RELAY_NET=$LNET \
 	"$TOP/hack/local-relay.sh" up bench1 >"$W/local.log" 2>&1; then
 	row "hack/local-relay.sh up, same spec (baseline)" "$(secs "$t") s"
 else
 	row "hack/local-relay.sh up, same spec (baseline)" "could not run: $(tail -n 1 "$W/local.log")"
 fi
-LOCAL_RELAY_BASE=$W/local "$TOP/hack/local-relay.sh" purge bench1 >/dev/null 2>&1
+# (local-relay.sh has no purge: down stops the daemons and removes the
+# relay's network namespace)
+LOCAL_RELAY_BASE=$W/local LOCAL_RELAY_NET=$LNET "$TOP/hack/local-relay.sh" down bench1 >/dev/null 2>&1
 
 echo "bench_node: Pod deleted -> new Pod Ready"
 t=$(date +%s.%N)
