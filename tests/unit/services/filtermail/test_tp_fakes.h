@@ -519,6 +519,23 @@ fk_start(const struct fk_rr *rrs, size_t nrrs)
 		abort();
 }
 
+/* fk_wake_dns: an empty datagram to the DNS thread's socket */
+static void
+fk_wake_dns(void)
+{
+	struct sockaddr_in sin;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)fk.dns_port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	(void)sendto(fd, "", 0, 0, (struct sockaddr *)&sin, sizeof(sin));
+	close(fd);
+}
+
 /* fk_stop: stop accepting, wait (bounded) for the connections to end */
 static void
 fk_stop(void)
@@ -530,11 +547,14 @@ fk_stop(void)
 	(void)shutdown(fk.https_lfd, SHUT_RDWR);
 	(void)pthread_join(fk.th_smtp, NULL);
 	(void)pthread_join(fk.th_https, NULL);
-	/* a recvfrom on UDP does not return on shutdown everywhere: a
-	 * datagram wakes it */
-	(void)close(fk.dns_fd);
-	(void)pthread_cancel(fk.th_dns);
+	/* a recvfrom on UDP does not return on shutdown everywhere: an
+	 * empty datagram wakes it (n == 0 ends the thread). No
+	 * pthread_cancel: unwinding skips the epilogues that clear
+	 * AddressSanitizer's stack redzones, and the thread's exit then
+	 * trips over them. */
+	fk_wake_dns();
 	(void)pthread_join(fk.th_dns, NULL);
+	(void)close(fk.dns_fd);
 	for (i = 0; i < 500 && left; i++) {
 		pthread_mutex_lock(&fk.mu);
 		left = fk.conns;
