@@ -216,12 +216,15 @@ spec_dump_json(const struct relay_spec *s)
 		cJSON_AddStringToObject(m, s->service.annotations[i].key,
 					s->service.annotations[i].value);
 	json_put(o, SPEC_PATH_ANNOTATIONS, m);
-	m = cJSON_CreateArray();
-	for (i = 0; i < s->metrics.n_allowed_namespaces; i++)
-		cJSON_AddItemToArray(
-			m,
-			cJSON_CreateString(s->metrics.allowed_namespaces[i]));
-	json_put(o, SPEC_PATH_NAMESPACES, m);
+	/* absent when empty, as the CRD (no default) stores it */
+	if (s->metrics.n_allowed_namespaces > 0) {
+		m = cJSON_CreateArray();
+		for (i = 0; i < s->metrics.n_allowed_namespaces; i++)
+			cJSON_AddItemToArray(
+				m, cJSON_CreateString(
+					   s->metrics.allowed_namespaces[i]));
+		json_put(o, SPEC_PATH_NAMESPACES, m);
+	}
 	m = cJSON_AddObjectToObject(o, SPEC_PATH_IMAGES);
 	for (c = 0; c < SPEC_C_COUNT; c++)
 		if (*s->images[c] != '\0')
