@@ -4,7 +4,8 @@
  * Replay-Nonce or fetch one (HEAD newNonce); badNonce is retried with the
  * nonce of the error answer; every other error answer or a network
  * failure ends the attempt with a capped, jittered exponential backoff
- * (Retry-After when the server asks for longer). Between attempts the
+ * (Retry-After when the server asks for longer), for a renewal at most a
+ * quarter of the served certificate's remaining life. Between attempts the
  * flow plans from the certificate being served: due at two thirds of its
  * lifetime or at a random point of the server's renewal window (RFC
  * 9773, re-read every ari_check_s or when Retry-After says).
@@ -141,6 +142,7 @@ static uint64_t
 backoff_s(struct acme_flow *f, const struct acme_resp *r)
 {
 	uint64_t d = f->o.backoff_min_s ? f->o.backoff_min_s : 1, half;
+	time_t now = f->env.now(f->env.ctx);
 	unsigned i;
 	long ra;
 
@@ -151,10 +153,15 @@ backoff_s(struct acme_flow *f, const struct acme_resp *r)
 	/* equal jitter: half fixed, half random */
 	half = d / 2;
 	d = half + (uint64_t)(f->env.random(f->env.ctx) * (double)(d - half));
+	/* a renewal that fails tries again within a quarter of the served
+	 * certificate's remaining life: several attempts before it
+	 * expires, however short-lived it is */
+	if (f->have_cur && f->cur.not_after > now &&
+	    d > (uint64_t)(f->cur.not_after - now) / 4)
+		d = (uint64_t)(f->cur.not_after - now) / 4;
 	if (d == 0)
 		d = 1;
-	ra = r ? acme_parse_retry_after(r->retry_after, f->env.now(f->env.ctx))
-	       : -1;
+	ra = r ? acme_parse_retry_after(r->retry_after, now) : -1;
 	if (ra > 0 && (uint64_t)ra > d)
 		d = (uint64_t)ra;
 	return d;

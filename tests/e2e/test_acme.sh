@@ -136,7 +136,11 @@ m.login(sys.argv[2], sys.argv[3]); m.logout()' "$ADDR" "$U" "$PW" "$PEBBLE_ROOT"
 	sleep 2
 done
 [ -n "$renewed" ] && [ "$fails" -eq 0 ]
-ok $? "renewed before expiry: a new certificate on 993 after $renewed s; $logins verified logins, $fails failed"
+rc=$?
+ok $rc "renewed before expiry: a new certificate on 993 after $renewed s; $logins verified logins, $fails failed"
+# on failure the ACME client's own account of the renewal
+[ $rc -eq 0 ] || k logs e2e1-0 -c cert --tail 400 2>&1 |
+	grep -E 'ordering|installed|not issued|badNonce|renewal|reload' | tail -n 15 | sed 's/^/# /'
 verified 465 "$DOMAIN" && verified 443 "$DOMAIN" && [ "$(fp 443)" = "$(fp 993)" ]
 ok $? "the renewed certificate is on 443 and 465 too"
 diag "ACME requests of the renewal (30% nonces rejected): $(($(reqs) - r0))"

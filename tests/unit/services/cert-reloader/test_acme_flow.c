@@ -685,6 +685,52 @@ test_unreachable(void **state)
 	teardown(&t);
 }
 
+/* test_renew_backoff: a failed renewal waits at most a quarter of the
+ * served certificate's remaining life, so a backoff longer than that
+ * life still renews in time; a first issuance keeps the whole backoff */
+static void
+test_renew_backoff(void **state)
+{
+	struct t t;
+	struct acme_cert_info ci;
+	int i;
+
+	(void)state;
+	setup(&t);
+	/* uncapped, the first failure alone (60 days) outlives the
+	 * certificate */
+	t.o.backoff_min_s = t.o.backoff_max_s = 80 * 86400;
+	start(&t);
+	assert_int(t.installed, 1);
+	assert_true(served(&t, &ci));
+	/* due at the window (45 days less 30 s); three answers lost; the
+	 * renewal information is read every 6 h meanwhile */
+	t.now = ci.not_before + 45 * 86400;
+	t.s.neterr = 3;
+	acme_flow_wake(t.f);
+	pump(&t);
+	assert_int(acme_flow_status(t.f)->failures, 1);
+	for (i = 0; i < 300 && t.installed < 2; i++) {
+		assert_true(t.wake_ms <=
+			    (uint64_t)(ci.not_after - t.now) / 4 * 1000);
+		t.now += (time_t)(t.wake_ms / 1000);
+		acme_flow_wake(t.f);
+		pump(&t);
+	}
+	assert_int(t.installed, 2);
+	assert_true(t.now < ci.not_after);
+	teardown(&t);
+
+	/* no certificate yet: the backoff as configured (half fixed) */
+	setup(&t);
+	t.o.backoff_min_s = t.o.backoff_max_s = 80 * 86400;
+	t.s.neterr = 1;
+	start(&t);
+	assert_int(t.installed, 0);
+	assert_int(t.wake_ms, (uint64_t)60 * 86400 * 1000);
+	teardown(&t);
+}
+
 /* test_invalid_challenge: the validation fails: the reason, backoff,
  * the placeholder keeps serving */
 static void
@@ -764,6 +810,7 @@ main(void)
 		cmocka_unit_test(test_badnonce),
 		cmocka_unit_test(test_rate_limited),
 		cmocka_unit_test(test_unreachable),
+		cmocka_unit_test(test_renew_backoff),
 		cmocka_unit_test(test_invalid_challenge),
 		cmocka_unit_test(test_terms),
 		cmocka_unit_test(test_account_gone),
