@@ -4,7 +4,7 @@
  * the ES256 signature of a flattened JWS verified with
  * EVP_DigestVerify (the raw r || s turned back into DER), independent
  * of the client's signing code. Included by test_acme.c and
- * test_acme_flow.c.
+ * acme_fake.h.
  */
 #ifndef TEST_JWS_CHECK_H
 #define TEST_JWS_CHECK_H
