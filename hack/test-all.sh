@@ -28,7 +28,9 @@ tier() {
 		echo "not ok 0 - tier $name: '$*' exited $rc" >>"$RESULTS/$name.tap"
 	fi
 	echo "== $name: done in $(($(date +%s) - start)) s (exit $rc)"
+	TIMES="$TIMES $name $(($(date +%s) - start)) s,"
 }
+TIMES=""
 
 build() {
 	if "$MAKE" -j"$JOBS" all; then
@@ -60,4 +62,7 @@ for f in "$RESULTS"/*.tap; do
 		b[nb++] = $0; next }
 	{ d = 0; nb = 0 }' "$f"
 done
+# the tiers' times (the cost of a CI run, cold or warm) just above the
+# summary, which stays the last line
+echo "tiers:${TIMES%,}"
 tests/run.sh --summary
