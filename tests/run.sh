@@ -72,7 +72,7 @@ net_clean() {
 }
 
 run_tier() {
-	local tier=$1 out prog name log rc p f s n=0 left
+	local tier=$1 out prog name log rc p f s n=0 left t0
 	shift
 	mkdir -p "$RESULTS"
 	out="$RESULTS/$tier.tap"
@@ -80,6 +80,7 @@ run_tier() {
 	for prog in "$@"; do
 		name=${prog#build/}
 		log=$(mktemp)
+		t0=$SECONDS
 		CMOCKA_MESSAGE_OUTPUT=TAP timeout --kill-after=10 "$TEST_TIMEOUT" \
 			"$prog" >"$log" 2>&1
 		rc=$?
@@ -107,10 +108,10 @@ run_tier() {
 			echo "not ok 0 - $name exited $rc after its tests" >>"$out"
 		fi
 		if [ $rc -ne 0 ]; then
-			echo "FAIL $name (exit $rc):"
+			echo "FAIL $name (exit $rc, $((SECONDS - t0)) s):"
 			grep -v '^ok ' "$log" | tail -n 40 | sed 's/^/    /'
 		else
-			echo "ok   $name ($((p + s)) tests)"
+			echo "ok   $name ($((p + s)) tests, $((SECONDS - t0)) s)"
 		fi
 		rm -f "$log"
 		n=$((n + 1))
