@@ -151,8 +151,9 @@ cJSON *desired_cronjob(const struct desired_in *in,
 /* desired_cronjob_of: the CronJob <relay>-<which> running pod */
 cJSON *desired_cronjob_of(const struct desired_in *in, const char *which,
 			  const char *schedule, cJSON *pod);
-/* desired_job_affinity: pod runs on the node of the relay's Pod */
-void desired_job_affinity(cJSON *pod, const char *relay);
+/* desired_relay_affinity: pod runs on the node of the relay's Pod (the
+ * CronJobs' Jobs: the mail volume is ReadWriteOnce; TURN: its address) */
+void desired_relay_affinity(cJSON *pod, const char *relay);
 cJSON *desired_str_array(const char *const *v);
 /* desired_mount: one volumeMount of vol at path (sub: subPath or NULL) */
 void desired_mount(cJSON *mounts, const char *vol, const char *path,

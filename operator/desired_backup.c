@@ -172,7 +172,7 @@ desired_backup_cronjob(const struct desired_in *in,
 	(void)snprintf(d, sizeof(d), "%u", s->backup.keep_daily);
 	(void)snprintf(w, sizeof(w), "%u", s->backup.keep_weekly);
 	(void)snprintf(m, sizeof(m), "%u", s->backup.keep_monthly);
-	desired_job_affinity(pod, in->name);
+	desired_relay_affinity(pod, in->name);
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(pod, "containers"),
 			     tool_container(in, t, "backup", extra));
 	cJSON_AddStringToObject(pod, "restartPolicy", "OnFailure");

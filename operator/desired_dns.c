@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "desired.h"
+#include "dns.h"
 
 #define DNSENDPOINT_TTL 3600
 
@@ -27,34 +28,12 @@ strip_dot(const char *s, char *out, size_t outsize)
 	(void)snprintf(out, outsize, "%.*s", (int)n, s);
 }
 
-/* txt_text: a TXT value in zone-file form ("..." "...") as the text
- * it stands for */
-static void
-txt_text(const char *v, char *out, size_t outsize)
-{
-	size_t o = 0;
-	int inq = 0;
-
-	for (; *v != '\0' && o + 1 < outsize; v++) {
-		if (*v == '"') {
-			inq = !inq;
-			continue;
-		}
-		if (!inq)
-			continue;
-		if (*v == '\\' && v[1] != '\0')
-			v++;
-		out[o++] = *v;
-	}
-	out[o] = '\0';
-}
-
 /* target_of: one record's value as an external-dns target */
 static void
 target_of(const char *type, const char *value, char *out, size_t outsize)
 {
 	if (strcmp(type, "TXT") == 0)
-		txt_text(value, out, outsize);
+		dns_txt_unquote(value, out, outsize);
 	else if (strcmp(type, "MX") == 0 || strcmp(type, "CNAME") == 0 ||
 		 strcmp(type, "SRV") == 0)
 		strip_dot(value, out, outsize);

@@ -643,7 +643,7 @@ desired_statefulset(const struct desired_in *in, const struct render_target *t,
 }
 
 void
-desired_job_affinity(cJSON *pod, const char *relay)
+desired_relay_affinity(cJSON *pod, const char *relay)
 {
 	cJSON *term = cJSON_CreateObject(), *sel;
 
@@ -670,7 +670,7 @@ job_pod(const struct desired_in *in, const struct render_target *t,
 	cJSON *pod = cJSON_CreateObject(), *c, *vols, *sc;
 	char pvc[128];
 
-	desired_job_affinity(pod, in->name);
+	desired_relay_affinity(pod, in->name);
 	c = container(in, &def, t);
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(pod, "containers"), c);
 	cJSON_AddStringToObject(pod, "restartPolicy", "OnFailure");

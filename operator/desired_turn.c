@@ -110,24 +110,6 @@ turn_container(const struct desired_in *in, const struct render_target *t)
 	return c;
 }
 
-/* turn_affinity: on the relay Pod's node */
-static void
-turn_affinity(cJSON *pod, const struct desired_in *in)
-{
-	cJSON *term = cJSON_CreateObject();
-
-	cJSON_AddItemToObject(cJSON_AddObjectToObject(term, "labelSelector"),
-			      "matchLabels", desired_selector(in->name));
-	cJSON_AddStringToObject(term, "topologyKey", "kubernetes.io/hostname");
-	cJSON_AddItemToArray(
-		cJSON_AddArrayToObject(
-			cJSON_AddObjectToObject(
-				cJSON_AddObjectToObject(pod, "affinity"),
-				"podAffinity"),
-			"requiredDuringSchedulingIgnoredDuringExecution"),
-		term);
-}
-
 /* turn_pod: the Pod template's spec */
 static cJSON *
 turn_pod(const struct desired_in *in, const struct render_target *t)
@@ -135,7 +117,8 @@ turn_pod(const struct desired_in *in, const struct render_target *t)
 	cJSON *pod = cJSON_CreateObject(), *sc, *v, *vols;
 	char secret[128];
 
-	turn_affinity(pod, in);
+	/* on the relay Pod's node */
+	desired_relay_affinity(pod, in->name);
 	cJSON_AddFalseToObject(pod, "automountServiceAccountToken");
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(pod, "containers"),
 			     turn_container(in, t));

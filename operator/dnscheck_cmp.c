@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dns.h"
 #include "dnscheck.h"
 #include "util.h"
 
@@ -82,32 +83,27 @@ same_addr(const char *type, const char *a, const char *b)
 	       memcmp(x, y, af == AF_INET ? 4 : 16) == 0;
 }
 
-/* txt_norm: a TXT value in presentation form ("..." "...") joined and
- * normalised: quotes gone, blanks around ';' and at the ends dropped,
- * runs of blanks one, a trailing ';' dropped */
+/* txt_norm: a TXT value in presentation form ("..." "...") joined
+ * (dns_txt_unquote) and normalised: blanks around ';' and at the ends
+ * dropped, runs of blanks one, a trailing ';' dropped */
 static void
 txt_norm(const char *v, char *out, size_t outsize)
 {
+	char text[4096];
+	const char *t;
 	size_t o = 0;
-	int inq = 0, blank = 0;
+	int blank = 0;
 
-	for (; *v != '\0' && o + 2 < outsize; v++) {
-		if (*v == '"') {
-			inq = !inq;
-			continue;
-		}
-		if (!inq)
-			continue;
-		if (*v == '\\' && v[1] != '\0')
-			v++;
-		if (*v == ' ' || *v == '\t') {
+	dns_txt_unquote(v, text, sizeof(text));
+	for (t = text; *t != '\0' && o + 2 < outsize; t++) {
+		if (*t == ' ' || *t == '\t') {
 			blank = 1;
 			continue;
 		}
-		if (blank && o > 0 && out[o - 1] != ';' && *v != ';')
+		if (blank && o > 0 && out[o - 1] != ';' && *t != ';')
 			out[o++] = ' ';
 		blank = 0;
-		out[o++] = *v;
+		out[o++] = *t;
 	}
 	if (o > 0 && out[o - 1] == ';')
 		o--;

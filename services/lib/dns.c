@@ -583,3 +583,25 @@ dns_free(struct dns **dp)
 	free(dns);
 	*dp = NULL;
 }
+
+void
+dns_txt_unquote(const char *v, char *out, size_t outsize)
+{
+	size_t o = 0;
+	int inq = 0;
+
+	if (outsize == 0)
+		return;
+	for (; *v != '\0' && o + 1 < outsize; v++) {
+		if (*v == '"') {
+			inq = !inq;
+			continue;
+		}
+		if (!inq)
+			continue;
+		if (*v == '\\' && v[1] != '\0')
+			v++;
+		out[o++] = *v;
+	}
+	out[o] = '\0';
+}

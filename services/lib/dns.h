@@ -103,6 +103,12 @@ size_t dns_cache_count(const struct dns *dns);
 /* dns_set_clock: seconds clock for cache expiry (tests) */
 void dns_set_clock(struct dns *dns, uint64_t (*now_s)(void));
 
+/* dns_txt_unquote: a TXT value in presentation (zone-file) form,
+ * "..." "...", as the text it stands for: the quoted strings joined,
+ * backslash escapes taken literally, anything outside quotes dropped;
+ * truncated to outsize - 1 bytes */
+void dns_txt_unquote(const char *v, char *out, size_t outsize);
+
 /* the wire format, exposed for tests and the fuzzer */
 
 /* dns_build_query: a recursive query for name (type qtype, class IN,

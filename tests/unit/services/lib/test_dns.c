@@ -1,6 +1,7 @@
 /* test_dns: the DNS codec's record types the operator's check reads
  * (NS, CNAME, SRV, CAA), the zone from an SOA in the authority section,
- * the AA bit, and a query without recursion. (TXT, MX, A and AAAA are
+ * the AA bit, a query without recursion, and a TXT value's
+ * presentation form read back as its text. (TXT, MX, A and AAAA are
  * tested with filtermail: tests/unit/services/filtermail/.) */
 #include <errno.h>
 #include <setjmp.h>
@@ -146,6 +147,24 @@ test_caa_bad(void **state)
 		   -EINVAL);
 }
 
+/* dns_txt_unquote: strings joined, escapes literal, the rest dropped,
+ * truncated to the buffer */
+static void
+test_txt_unquote(void **state)
+{
+	char out[64];
+
+	(void)state;
+	dns_txt_unquote("\"v=DKIM1; k=rsa; \" \"p=AB\"", out, sizeof(out));
+	assert_str(out, "v=DKIM1; k=rsa; p=AB");
+	dns_txt_unquote("\"a\\\"b\" x \"c;\"", out, sizeof(out));
+	assert_str(out, "a\"bc;");
+	dns_txt_unquote("no quotes", out, sizeof(out));
+	assert_str(out, "");
+	dns_txt_unquote("\"unterminated", out, 4);
+	assert_str(out, "unt");
+}
+
 int
 main(void)
 {
@@ -153,6 +172,7 @@ main(void)
 		cmocka_unit_test(test_types),
 		cmocka_unit_test(test_zone),
 		cmocka_unit_test(test_caa_bad),
+		cmocka_unit_test(test_txt_unquote),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
