@@ -32,21 +32,8 @@ relay_prereqs
 backup_prereqs
 tap_init
 relay_workdir e2e-backup
-export RESTIC_PASSWORD_FILE=$W/restic.pw RESTIC_CACHE_DIR=$W/restic-cache
-head -c 18 /dev/urandom | base64 | tr -d '\n' >"$RESTIC_PASSWORD_FILE"
-
 # the S3 server on the host's end of the node's link (Pods route there)
-S3DIR=$W/s3
-port=$(free_port)
-S3ADDR=$NODE_NET.255.1:$port
-t0=$SECONDS
-"$TOP/hack/s3-server.sh" start "$S3DIR" "$S3ADDR" >"$W/s3.log" 2>&1
-ok $? "versitygw serves S3 on $S3ADDR (build or cache + start $((SECONDS - t0)) s)"
-on_exit "'$TOP/hack/s3-server.sh' stop '$S3DIR'"
-set -a
-eval "$("$TOP/hack/s3-server.sh" env "$S3DIR" "$S3ADDR")"
-set +a
-export RESTIC_REPOSITORY=s3:http://$S3ADDR/chatmail-backups/e2e1
+backup_s3 "$NODE_NET.255.1"
 
 spec() { # spec FILE: relay e2e1 with backup to the bucket
 	cat >"$1" <<EOF

@@ -31,18 +31,8 @@ relay_prereqs
 backup_prereqs
 tap_init
 relay_workdir e2e-import
-export RESTIC_PASSWORD_FILE=$W/restic.pw RESTIC_CACHE_DIR=$W/restic-cache
-head -c 18 /dev/urandom | base64 | tr -d '\n' >"$RESTIC_PASSWORD_FILE"
-S3DIR=$W/s3
-port=$(free_port)
-S3ADDR=$NODE_NET.255.1:$port
-"$TOP/hack/s3-server.sh" start "$S3DIR" "$S3ADDR" >"$W/s3.log" 2>&1
-ok $? "versitygw serves S3 on $S3ADDR"
-on_exit "'$TOP/hack/s3-server.sh' stop '$S3DIR'"
-set -a
-eval "$("$TOP/hack/s3-server.sh" env "$S3DIR" "$S3ADDR")"
-set +a
-export RESTIC_REPOSITORY=s3:http://$S3ADDR/chatmail-backups/e2e1
+# the S3 server on the host's end of the node's link (Pods route there)
+backup_s3 "$NODE_NET.255.1"
 
 U=$W/upstream
 upstream_tree "$U"

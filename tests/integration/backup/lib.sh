@@ -6,6 +6,7 @@
 #   backup_prereqs            skip the file (TAP plan 0) without restic or
 #                             chatmail-backup
 #   cb ARGS...                build/bin/chatmail-backup
+#   backup_s3 HOST            versitygw on HOST, restic's settings exported
 #   upstream_tree DIR         an upstream relay's state at upstream's
 #                             paths under DIR, for example.test: the
 #                             Dovecot tests' fixture store
@@ -29,6 +30,26 @@ backup_prereqs() {
 }
 
 cb() { "$BIN/chatmail-backup" "$@"; }
+
+# backup_s3 HOST: restic's password in $W, versitygw (hack/s3-server.sh)
+# on a free port of HOST (the node's tests: the host's end of the
+# node's link, where Pods route), its credentials and RESTIC_REPOSITORY
+# (bucket chatmail-backups, path e2e1) exported, S3ADDR and S3DIR set;
+# one TAP line; stopped on exit
+backup_s3() {
+	local t0=$SECONDS
+	export RESTIC_PASSWORD_FILE=$W/restic.pw RESTIC_CACHE_DIR=$W/restic-cache
+	head -c 18 /dev/urandom | base64 | tr -d '\n' >"$RESTIC_PASSWORD_FILE"
+	S3DIR=$W/s3
+	S3ADDR=$1:$(free_port)
+	"$TOP/hack/s3-server.sh" start "$S3DIR" "$S3ADDR" >"$W/s3.log" 2>&1
+	ok $? "versitygw serves S3 on $S3ADDR (build or cache + start $((SECONDS - t0)) s)"
+	on_exit "'$TOP/hack/s3-server.sh' stop '$S3DIR'"
+	set -a
+	eval "$("$TOP/hack/s3-server.sh" env "$S3DIR" "$S3ADDR")"
+	set +a
+	export RESTIC_REPOSITORY=s3:http://$S3ADDR/chatmail-backups/e2e1
+}
 
 test_spec_lines() {
 	cat <<'EOF'
