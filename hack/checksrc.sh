@@ -26,8 +26,7 @@ ALLOW_LONG=(
 	tests/unit/services/lib/test_config.c:test_defaults
 	tests/unit/services/lib/test_config.c:test_every_option
 	tests/unit/relay/test_spec.c:test_full
-	# tests: the notifier's cases and the appversions schema walk
-	tests/unit/services/chatmail-metadata/test_metadata.c
+	# tests: the appversions schema walk
 	tests/unit/services/chatmail-metadata/test_metadata.c:test_appversions
 	# flag parsers: one case per flag
 	operator/main.c:parse
