@@ -159,10 +159,12 @@ done
 out=$(probe oversize "$ENV1" --via 587 --what line --size 5000 \
 	--user "$A" --pw "$PA" --from "$A")
 show "$out"
-echo "$out" | grep -E '^(MAIL FROM:<xxx|RCPT TO:<xxxxx)' | grep -c -- '-> 50[01] 5\.' |
-	grep -qx 2
+# the long commands by their length (a random account name may start
+# with x too)
+echo "$out" | grep -E '^(MAIL FROM|RCPT TO):<.*\([0-9]{4,} bytes\)' |
+	grep -c -- '-> 50[01] 5\.' | grep -qx 2
 ok $? "587: MAIL and RCPT with a 5000-byte path are refused with 500/501 5.x.x"
-echo "$out" | grep -E '^MAIL FROM:<[^x]' | grep -q -- '-> 250 ' &&
+echo "$out" | grep -E '^MAIL FROM:<.*\([0-9]{1,3} bytes\) -> 250 ' >/dev/null &&
 	echo "$out" | grep -qE '^NOOP.* -> 250 '
 ok $? "587: the session goes on after them"
 MAX=$(sed -n 's/^max_message_size *= *//p' "$INI1")
