@@ -41,7 +41,28 @@ build() {
 	fi
 }
 
+# prefetch: what later tiers build from the registries (each script
+# caches under ~/.cache/chatmail-operator and takes its cache's lock, so
+# a tier's own call waits for it or finds it done). Started after the
+# build at the lowest priority: on a cold machine the long Go and cargo
+# builds use the CPU the unit, lint and integration tiers leave idle;
+# on a warm one every call returns at once. A failure here is only
+# logged: the tier that needs the piece builds it again and fails there.
+prefetch() {
+	local step
+	for step in "hack/k8s-bin.sh" "hack/node-bin.sh" "hack/pebble-bin.sh build" \
+		"hack/s3-server.sh build" "hack/iroh-relay-bin.sh build" \
+		"hack/iroh-probe.sh build" "hack/external-dns-crd.sh" "hack/prom-crds.sh" \
+		"hack/tools.sh actionlint" "hack/base-image.sh"; do
+		echo "== prefetch: $step"
+		# shellcheck disable=SC2086 # the step's words
+		nice -n 19 $step || echo "== prefetch: $step failed (its tier builds it)"
+	done
+}
+
 tier build build
+prefetch >"$RESULTS/prefetch.log" 2>&1 &
+PREFETCH=$!
 tier unit "$MAKE" -j"$JOBS" unit
 tier unit-san "$MAKE" -j"$JOBS" SAN=address,undefined unit
 tier lint "$MAKE" lint
@@ -51,6 +72,7 @@ tier lint "$MAKE" lint
 # every fuzz target built with clang and run briefly (make fuzz runs 60 s)
 tier fuzz "$MAKE" fuzz FUZZ_SECONDS="${TEST_FUZZ_SECONDS:-5}"
 
+wait "$PREFETCH" 2>/dev/null
 echo
 # every failure with the diagnostics around it (up to 12 "#" lines just
 # before it and 12 after), so the tail of a CI log alone says why
