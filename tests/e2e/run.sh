@@ -36,10 +36,9 @@ LOG=$(dirname "$NODE_STATE")/cluster.log
 
 progs=("$@")
 if [ ${#progs[@]} -eq 0 ]; then
-	for t in onboarding submission federation idle; do
-		progs+=("tests/integration/relay/test_$t.sh")
-	done
-	for p in tests/interop/test_*.sh tests/e2e/test_*.sh; do
+	# the relay checks of the integration tier first (tests/e2e/shared.list)
+	mapfile -t progs < <(grep -v -e '^#' -e '^$' tests/e2e/shared.list)
+	for p in tests/e2e/test_*.sh; do
 		progs+=("$p")
 	done
 fi
