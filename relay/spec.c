@@ -2,7 +2,8 @@
  * spec: creating and freeing ChatmailRelay specs with every default of
  * the field table (spec_table.c), setting a field from text, and
  * dumping a spec back to JSON (what the apiserver stores after
- * defaulting). Parsing is in spec_parse.c, the rules in spec_check.c,
+ * defaulting); a field's default and range (its chatmail.ini option's
+ * or its own). Parsing is in spec_parse.c, the rules in spec_check.c,
  * chatmail.ini in spec_ini.c, the CRD in spec_crd.c.
  *
  * Untrusted input: the JSON tree (any user who may create a CR, or a
@@ -19,10 +20,56 @@
 
 #include <cjson/cJSON.h>
 
+#include "config_opts.h"
 #include "num.h"
 #include "spec.h"
 #include "spec_int.h"
 #include "xmalloc.h"
+
+/* spec_field_opt: the option an ini field sets */
+const struct config_opt *
+spec_field_opt(const struct spec_field *f)
+{
+	const struct config_opt *o;
+
+	if (f->ini == NULL)
+		return NULL;
+	o = config_opt_find(f->ini);
+	if (o == NULL)
+		abort(); /* the table names an option that does not exist */
+	return o;
+}
+
+/* spec_field_def: the option's default, or the field's own */
+const char *
+spec_field_def(const struct spec_field *f)
+{
+	const struct config_opt *o = spec_field_opt(f);
+
+	if (o == NULL || (f->flags & SPEC_F_OWN_DEFAULT))
+		return f->def;
+	return o->def;
+}
+
+/* spec_field_range: the option's range, or the field's own; an empty
+ * string means the target's value (OWN_DEFAULT) or is spelled by
+ * leaving the field out (NULLABLE) */
+void
+spec_field_range(const struct spec_field *f, double *min_r, double *max_r)
+{
+	const struct config_opt *o = spec_field_opt(f);
+
+	*min_r = f->min;
+	*max_r = f->max;
+	if (o == NULL)
+		return;
+	*min_r = (double)o->min;
+	*max_r = (double)o->max;
+	if (f->flags & SPEC_F_OWN_DEFAULT)
+		*min_r = 0;
+	if ((f->flags & SPEC_F_NULLABLE) && *min_r < 1)
+		*min_r = 1;
+}
 
 /* spec_field_ptr: the address of field f inside s */
 void *
