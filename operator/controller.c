@@ -10,6 +10,11 @@
  *               leads (or leader election is off) and the caches are
  *               synced; failures are retried with backoff; every relay
  *               is re-queued each resync period
+ *   probes      core/v1 Events of the cert containers' readiness
+ *               probes (field-selected: reason Unhealthy, fieldPath
+ *               spec.containers{cert}; certprobe.h), reduced to the
+ *               probe's status line; an event queues the relay whose
+ *               Pod "<relay>-0" it is about
  *   keygen      DKIM keys made in child processes (keygen.h); a relay
  *               waiting for one is re-queued when it is ready
  *   HTTP        /healthz, /readyz (caches synced), /metrics
@@ -44,6 +49,7 @@
 
 #include <curl/curl.h>
 
+#include "certprobe.h"
 #include "events.h"
 #include "http.h"
 #include "keygen.h"
@@ -76,6 +82,7 @@ struct controller {
 	struct http_server *http;
 	struct informer *relays;
 	struct informer *kids[OK_COUNT];
+	struct informer *probes; /* cert probe events (certprobe.h) */
 	struct kid_arg kid_args[OK_COUNT];
 	struct workqueue queue;
 	struct keygen *keygen;
@@ -171,6 +178,25 @@ kid_event(void *arg, enum informer_event ev, const char *key, const void *old_v,
 	(void)snprintf(rk, sizeof(rk), "%.*s/%s", (int)(slash - key), key,
 		       c->relay);
 	workqueue_add(&ka->ctl->queue, rk);
+}
+
+/* probe_event: a cert container's probe event changed: queue the
+ * relay of its Pod, when there is one */
+static void
+probe_event(void *arg, enum informer_event ev, const char *key,
+	    const void *old_v, const void *new_v)
+{
+	struct controller *ctl = arg;
+	const struct cert_probe *p = new_v ? new_v : old_v;
+	char rk[512];
+
+	(void)ev;
+	(void)key;
+	if (p == NULL || p->pod[0] == '\0' ||
+	    cert_probe_relay(p, rk, sizeof(rk)) < 0 ||
+	    informer_get(ctl->relays, rk) == NULL)
+		return;
+	workqueue_add(&ctl->queue, rk);
 }
 
 /* enqueue_one: resync helper */
@@ -348,6 +374,16 @@ start_informers(struct controller *ctl)
 			informer_new(ctl->loop, ctl->client, &o, ctl->metrics);
 		informer_start(ctl->kids[k]);
 	}
+	memset(&o, 0, sizeof(o));
+	o.kind = &KUBE_CORE_EVENT;
+	o.namespace = ctl->opts->namespace;
+	o.field_selector = CERT_PROBE_SELECTOR;
+	o.transform = cert_probe_transform;
+	o.free_value = cert_probe_free;
+	o.on_event = probe_event;
+	o.arg = ctl;
+	ctl->probes = informer_new(ctl->loop, ctl->client, &o, ctl->metrics);
+	informer_start(ctl->probes);
 }
 
 /* env_finished: a reconcile of key ended (the env's finished hook) */
@@ -496,6 +532,40 @@ env_dns_want(void *arg, const char *key, const char *domain,
 		dnscheck_want(ctl->dns, key, domain, records);
 }
 
+/* the newest probe event of one Pod, while walking the cache */
+struct probe_find {
+	const char *ns, *pod;
+	const struct cert_probe *best;
+};
+
+static void
+probe_each(void *arg, const char *key, const void *value)
+{
+	struct probe_find *pf = arg;
+	const struct cert_probe *p = value;
+
+	(void)key;
+	if (strcmp(p->pod, pf->pod) == 0 && strcmp(p->ns, pf->ns) == 0 &&
+	    cert_probe_newer(p, pf->best))
+		pf->best = p;
+}
+
+static int
+env_cert_probe(void *arg, const char *ns, const char *pod,
+	       struct cert_probe *out)
+{
+	struct controller *ctl = arg;
+	struct probe_find pf = { ns, pod, NULL };
+
+	if (ctl->probes == NULL || *pod == '\0')
+		return 0;
+	informer_each(ctl->probes, probe_each, &pf);
+	if (pf.best == NULL)
+		return 0;
+	*out = *pf.best;
+	return 1;
+}
+
 static const struct rec_ops env_ops = {
 	.call = env_call,
 	.cancel = env_cancel,
@@ -511,6 +581,7 @@ static const struct rec_ops env_ops = {
 	.now_rfc3339 = env_now_rfc3339,
 	.dns_result = env_dns_result,
 	.dns_want = env_dns_want,
+	.cert_probe = env_cert_probe,
 	.finished = env_finished,
 };
 
@@ -721,6 +792,7 @@ teardown(struct controller *ctl)
 	informer_free(&ctl->relays);
 	for (k = 0; k < OK_COUNT; k++)
 		informer_free(&ctl->kids[k]);
+	informer_free(&ctl->probes);
 	http_server_free(&ctl->http);
 	events_free(&ctl->events);
 	kube_client_free(&ctl->client);

@@ -128,6 +128,22 @@ dns_inputs(struct rec *r, struct status_in *in, struct child *svc,
 	in->sts_id = id;
 }
 
+/* acme_inputs: ACME mode: the spec's settings and the cert container's
+ * newest probe line (the kubelet's events; certprobe.h) */
+static void
+acme_inputs(struct rec *r, struct status_in *in)
+{
+	const struct rec_ops *ops = r->env->ops;
+
+	in->acme_directory = r->spec->tls.acme_directory;
+	in->acme_tos_agreed = r->spec->tls.acme_tos_agreed;
+	(void)snprintf(r->pod_name, sizeof(r->pod_name), "%s-0", r->name);
+	in->pod_name = r->pod_name;
+	if (ops->cert_probe != NULL &&
+	    ops->cert_probe(r->env->arg, r->ns, r->pod_name, &r->probe) == 1)
+		in->acme_probe = &r->probe;
+}
+
 /* status_inputs: observed state of the children into in */
 static void
 status_inputs(struct rec *r, struct status_in *in, struct child *sts,
@@ -155,13 +171,8 @@ status_inputs(struct rec *r, struct status_in *in, struct child *sts,
 	in->current_revision = sts->current_revision;
 	in->update_revision = sts->update_revision;
 	in->cert_ready = -1;
-	if (r->spec && r->spec->tls.mode == SPEC_TLS_ACME) {
-		in->acme_directory = r->spec->tls.acme_directory;
-		in->acme_tos_agreed = r->spec->tls.acme_tos_agreed;
-		(void)snprintf(r->pod_name, sizeof(r->pod_name), "%s-0",
-			       r->name);
-		in->pod_name = r->pod_name;
-	}
+	if (r->spec && r->spec->tls.mode == SPEC_TLS_ACME)
+		acme_inputs(r, in);
 	if (r->spec && r->spec->tls.mode == SPEC_TLS_CERT_MANAGER)
 		in->cert_ready = rec_child(r, OK_CERTIFICATE, r->name, cert) &&
 				 cert->cert_ready;

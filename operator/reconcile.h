@@ -31,6 +31,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "certprobe.h"
 #include "desired.h"
 #include "dnscheck.h"
 #include "llist.h"
@@ -81,6 +82,10 @@ struct rec_ops {
 	const struct dnscheck_result *(*dns_result)(void *arg, const char *key);
 	void (*dns_want)(void *arg, const char *key, const char *domain,
 			 const cJSON *records);
+	/* the newest cert-container probe event of Pod ns/pod into p
+	 * (certprobe.h): 1 found, 0 none (may be NULL: none) */
+	int (*cert_probe)(void *arg, const char *ns, const char *pod,
+			  struct cert_probe *p);
 	/* a reconcile of key ended: rc 0 done, -EAGAIN (or another
 	 * -errno) to retry with backoff, not before retry_after seconds
 	 * (a 429/503 Retry-After); took_ms long */
@@ -147,6 +152,8 @@ struct rec {
 	char tls_secret[256], dkim_secret[256];
 	char pod_name[300];		   /* "<relay>-0", for status hints */
 	char turn_pod[300];		   /* "<relay>-turn-0" (hostNetwork) */
+	struct cert_probe probe;	   /* its cert container's last
+					    * probe line (ACME mode) */
 	char dkim_txt[2048];		   /* of a Secret the user brought,
 					    * or of the key created now */
 	char dkim_new[2048];		   /* of the key being created */

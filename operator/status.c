@@ -172,18 +172,53 @@ turn_cond(cJSON *conds, const struct status_in *in)
 	}
 }
 
+/* acme_pending: the Pending message: the cert container's own words
+ * when a probe event of it was seen, else where to look */
+static void
+acme_pending(const struct status_in *in, char *msg, size_t msize)
+{
+	const struct cert_probe *p = in->acme_probe;
+
+	if (p == NULL) {
+		(void)snprintf(msg, msize,
+			       "no certificate from %.300s is served yet (or "
+			       "the Pod is not Ready); the cert container's "
+			       "status: kubectl exec %.100s -c cert -- "
+			       "cert-reloader --acme-status "
+			       "/var/lib/chatmail-acme/status.json",
+			       in->acme_directory,
+			       in->pod_name ? in->pod_name : "");
+		return;
+	}
+	if (!p->parsed) {
+		(void)snprintf(msg, msize,
+			       "no certificate from %.300s is served yet; the "
+			       "cert container's probe since %s: %.400s",
+			       in->acme_directory, p->first, p->last_error);
+		return;
+	}
+	(void)snprintf(msg, msize,
+		       "no certificate from %.300s is served yet; the cert "
+		       "container's probe since %s: lastError \"%.400s\", "
+		       "failures %u, nextAttempt %s, names %.200s, "
+		       "notAfter %s",
+		       in->acme_directory, p->first, p->last_error, p->failures,
+		       p->next_attempt, *p->names ? p->names : "-",
+		       p->not_after);
+}
+
 /* acme_cond: CertificateReady in ACME mode. The operator has no API
  * access into the Pod and the Pod none to the API: what it observes is
- * the spec and the Pod's readiness, which includes the cert container's
+ * the spec, the Pod's readiness, which includes the cert container's
  * probe (`cert-reloader --acme-status`, ready only while a certificate
  * from the ACME server is served; docs/DESIGN.md, Certificates in ACME
- * mode). The probe's line (names, notAfter, last error, next attempt)
- * is what `kubectl exec` shows and what the kubelet puts into the Pod's
- * Unhealthy events. */
+ * mode), and the kubelet's Unhealthy events of that probe, whose
+ * message is the probe's line (names, notAfter, last error, next
+ * attempt, failures). */
 static void
 acme_cond(cJSON *conds, const struct status_in *in)
 {
-	char msg[1024];
+	char msg[2048];
 
 	if (in->acme_directory == NULL)
 		return;
@@ -207,13 +242,7 @@ acme_cond(cJSON *conds, const struct status_in *in)
 		add_cond(conds, in, "CertificateReady", 1, "Issued", msg);
 		return;
 	}
-	(void)snprintf(msg, sizeof(msg),
-		       "no certificate from %.300s is served yet (or the Pod "
-		       "is not Ready); the cert container's status (names, "
-		       "notAfter, last error, next attempt): kubectl exec "
-		       "%.100s -c cert -- cert-reloader --acme-status "
-		       "/var/lib/chatmail-acme/status.json",
-		       in->acme_directory, in->pod_name ? in->pod_name : "");
+	acme_pending(in, msg, sizeof(msg));
 	add_cond(conds, in, "CertificateReady", 0, "Pending", msg);
 }
 

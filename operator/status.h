@@ -28,6 +28,7 @@
 #include <cjson/cJSON.h>
 
 #include "buf.h"
+#include "certprobe.h"
 #include "dnscheck.h"
 
 struct status_in {
@@ -52,6 +53,9 @@ struct status_in {
 	const char *acme_directory;
 	int acme_tos_agreed;
 	const char *pod_name;
+	/* ACME mode: the cert container's newest probe line (the
+	 * kubelet's Unhealthy event; certprobe.h), NULL none seen */
+	const struct cert_probe *acme_probe;
 
 	/* TURN: -1 turned off, 0 on without an address clients can reach
 	 * (no TURN server runs), 1 running; turn_address the relayed one */

@@ -40,7 +40,7 @@ struct informer {
 	struct kube_client *c;
 	struct metrics *m;
 	struct informer_opts o;
-	char *ns, *selector;
+	char *ns, *selector, *fields;
 	enum inf_state state;
 	struct hmap cache, fresh; /* fresh: being filled by a LIST */
 	char rv[64];
@@ -134,6 +134,8 @@ informer_new(struct evloop *loop, struct kube_client *c,
 	inf->selector = o->label_selector ? xstrdup(o->label_selector) : NULL;
 	inf->o.namespace = inf->ns;
 	inf->o.label_selector = inf->selector;
+	inf->fields = o->field_selector ? xstrdup(o->field_selector) : NULL;
+	inf->o.field_selector = inf->fields;
 	hmap_init(&inf->cache);
 	hmap_init(&inf->fresh);
 	kube_watch_split_init(&inf->split, KUBE_WATCH_EVENT_MAX);
@@ -180,6 +182,7 @@ informer_free(struct informer **infp)
 	kube_watch_split_deinit(&inf->split);
 	free(inf->ns);
 	free(inf->selector);
+	free(inf->fields);
 	free(inf);
 	*infp = NULL;
 }
@@ -331,13 +334,17 @@ list_done(void *arg, struct kube_result *res)
 	}
 }
 
-/* add_selectors: namespace-independent query parts */
+/* add_selector: namespace-independent query parts */
 static int
 add_selector(struct informer *inf, struct buf *path)
 {
+	int r = 0;
+
 	if (inf->selector != NULL && *inf->selector != '\0')
-		return kube_query(path, "labelSelector", inf->selector);
-	return 0;
+		r = kube_query(path, "labelSelector", inf->selector);
+	if (r == 0 && inf->fields != NULL && *inf->fields != '\0')
+		r = kube_query(path, "fieldSelector", inf->fields);
+	return r;
 }
 
 static void

@@ -48,6 +48,7 @@ struct informer_opts {
 	const struct kube_kind *kind;
 	const char *namespace;		  /* NULL or "" = every namespace */
 	const char *label_selector;	  /* NULL = every object */
+	const char *field_selector;	  /* NULL = every object */
 	informer_transform_fn *transform; /* NULL = the object itself */
 	informer_free_fn *free_value;	  /* NULL = cJSON_Delete */
 	informer_event_fn *on_event;	  /* may be NULL */

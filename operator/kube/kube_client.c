@@ -57,6 +57,7 @@ const struct kube_kind KUBE_LEASE = { "coordination.k8s.io/v1", "Lease",
 				      "leases", 1 };
 const struct kube_kind KUBE_EVENT = { "events.k8s.io/v1", "Event", "events",
 				      1 };
+const struct kube_kind KUBE_CORE_EVENT = { "v1", "Event", "events", 1 };
 
 struct kube_call {
 	LLIST_LINK(kube_call) link; /* in the client's calls */

@@ -57,6 +57,9 @@ extern const struct kube_kind KUBE_RELAY, KUBE_STATEFULSET, KUBE_SERVICE,
 	KUBE_CONFIGMAP, KUBE_SECRET, KUBE_CRONJOB, KUBE_NETPOL, KUBE_PVC,
 	KUBE_POD, KUBE_CERTIFICATE, KUBE_DNSENDPOINT, KUBE_PODMONITOR,
 	KUBE_LEASE, KUBE_EVENT;
+/* core/v1 Events: what the kubelet writes, field-selectable by
+ * involvedObject.* (events.k8s.io/v1 names those regarding.*) */
+extern const struct kube_kind KUBE_CORE_EVENT;
 
 struct kube_result {
 	long code;	      /* HTTP status; 0 = no response */

@@ -7,7 +7,11 @@
 # turns Ready. Secret mode and a DKIM Secret of the user's: missing
 # Secrets are reported, present ones used (the DKIM record comes from
 # the user's key, no key is generated). Switching to SelfSigned deletes
-# the Certificate the spec no longer wants. TAP on stdout; bounded.
+# the Certificate the spec no longer wants. ACME: CertificateReady
+# Pending carries the cert container's probe line from a kubelet-shaped
+# Unhealthy event of the relay's Pod (the operator's field-selected
+# events informer; this test plays the kubelet), the newest one when a
+# second arrives, and not another container's. TAP on stdout; bounded.
 # shellcheck source=tests/envtest/operator/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -97,6 +101,41 @@ t_byo_present() {
 	expect_eq "no generated DKIM key" "$(k -n "$NS" get secret -l chatmail.at/relay=byo -o name)" ""
 }
 
+# probe_event NAME POD CONTAINER TIME ERROR: a core/v1 Event as the
+# kubelet writes one for a failed readiness probe
+probe_event() {
+	k -n "$NS" create -f - >/dev/null <<EOF
+{"apiVersion": "v1", "kind": "Event",
+ "metadata": {"name": "$1", "namespace": "$NS"},
+ "involvedObject": {"kind": "Pod", "apiVersion": "v1", "namespace": "$NS",
+   "name": "$2", "fieldPath": "spec.containers{$3}"},
+ "reason": "Unhealthy", "type": "Warning", "count": 1,
+ "source": {"component": "kubelet", "host": "node"},
+ "firstTimestamp": "$4", "lastTimestamp": "$4",
+ "message": "Readiness probe failed: ready=false names= notAfter=- nextAttempt=2026-12-07T09:00:00Z failures=2 lastError=\"$5\"\n"}
+EOF
+}
+
+cert_msg() { k -n "$NS" get chatmailrelay acme -o 'jsonpath={.status.conditions[?(@.type=="CertificateReady")].message}'; }
+cert_msg_has() { [[ "$(cert_msg)" == *"$1"* ]]; }
+
+t_acme_probe() {
+	bind_pvs "$NS" acme
+	relay acme "$NS" acme.example.org \
+		'  tls: {mode: ACME, acmeDirectory: "https://acme.test/dir", acmeTermsOfServiceAgreed: true}' |
+		k apply -f - >/dev/null
+	poll 60 reason_is acme CertificateReady Pending ||
+		fail "not Pending: $(k -n "$NS" get chatmailrelay acme -o json | jq -c .status.conditions)"
+	probe_event acme-0.a acme-0 cert 2026-12-07T08:01:00Z "cannot reach the ACME server at https://acme.test/dir"
+	probe_event acme-0.b acme-0 nginx 2026-12-07T08:02:00Z "not the cert container"
+	poll 60 cert_msg_has 'lastError "cannot reach the ACME server at https://acme.test/dir", failures 2' ||
+		fail "the probe line is not in the condition: $(cert_msg)"
+	probe_event acme-0.c acme-0 cert 2026-12-07T08:03:00Z "urn:ietf:params:acme:error:rateLimited"
+	poll 60 cert_msg_has 'since 2026-12-07T08:03:00Z: lastError "urn:ietf:params:acme:error:rateLimited"' ||
+		fail "the newest probe line is not in the condition: $(cert_msg)"
+	! cert_msg_has 'not the cert container' || fail "another container's event used: $(cert_msg)"
+}
+
 main() {
 	lib_init
 	install_crd
@@ -108,6 +147,7 @@ main() {
 	check "switching to SelfSigned deletes the Certificate" t_cm_to_selfsigned
 	check "Secret mode and the user's DKIM Secret: missing Secrets are reported" t_byo_missing
 	check "present Secrets are used: DKIM record from the user's key, nothing generated" t_byo_present
+	check "ACME: CertificateReady Pending gives the cert container's newest probe line (kubelet events)" t_acme_probe
 	k delete crd certificates.cert-manager.io --ignore-not-found --wait=false >/dev/null 2>&1 || true
 	tap_done
 }

@@ -22,6 +22,9 @@
  *   events    one line each, "Type Reason: note"
  *   clock     milliseconds advance 5 per answered call; the wall clock
  *             one second per reading
+ *   probes    the cert containers' probe events the events informer
+ *             would hold (test_reconcile_acme.c adds them);
+ *             the hook hands out the newest of a Pod's
  *
  * Included after <cmocka.h>, testutil.h and reconcile.h by one test
  * file per binary.
@@ -82,6 +85,8 @@ struct fake {
 	unsigned clock, rv, uids;
 	int lifo;	/* answer the newest call first */
 	int monitoring; /* the PodMonitor CRD is served */
+	struct cert_probe probes[4];
+	size_t nprobes;
 };
 
 #include "reconcile_fake_server.h"
@@ -211,6 +216,25 @@ fake_now_rfc3339(void *arg, char *out, size_t outsize)
 		       f->clock / 3600 % 24, f->clock / 60 % 60, f->clock % 60);
 }
 
+static int
+fake_cert_probe(void *arg, const char *ns, const char *pod,
+		struct cert_probe *out)
+{
+	struct fake *f = arg;
+	const struct cert_probe *best = NULL;
+	size_t i;
+
+	for (i = 0; i < f->nprobes; i++)
+		if (strcmp(f->probes[i].ns, ns) == 0 &&
+		    strcmp(f->probes[i].pod, pod) == 0 &&
+		    cert_probe_newer(&f->probes[i], best))
+			best = &f->probes[i];
+	if (best == NULL)
+		return 0;
+	*out = *best;
+	return 1;
+}
+
 static void
 fake_finished(void *arg, const char *key, int rc, unsigned retry_after,
 	      uint64_t took_ms)
@@ -237,6 +261,7 @@ static const struct rec_ops fake_ops = {
 	.key_error = fake_key_error,
 	.now_ms = fake_now_ms,
 	.now_rfc3339 = fake_now_rfc3339,
+	.cert_probe = fake_cert_probe,
 	.finished = fake_finished,
 };
 

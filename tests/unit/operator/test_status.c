@@ -4,6 +4,7 @@
  * upstream's `cmdeploy dns` order and syntax, keptOnDelete, and the
  * TURNReady condition.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -531,6 +532,48 @@ test_acme_condition(void **state)
 	}
 }
 
+/* test_acme_probe_message: CertificateReady Pending gives the cert
+ * container's probe line, from the kubelet's event */
+static void
+test_acme_probe_message(void **state)
+{
+	struct status_in in = base();
+	struct cert_probe p;
+	cJSON *st;
+	const char *m;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	(void)snprintf(p.first, sizeof(p.first), "2026-12-07T08:00:00Z");
+	assert_int(
+		cert_probe_parse("Readiness probe failed: ready=false names= "
+				 "notAfter=- nextAttempt=2026-12-07T09:00:00Z "
+				 "failures=3 lastError=\"cannot reach the ACME "
+				 "server at x\"",
+				 &p),
+		0);
+	in.acme_directory = "https://acme.test/dir";
+	in.acme_tos_agreed = 1;
+	in.pod_name = "chat-0";
+	in.ready_replicas = 0;
+	in.acme_probe = &p;
+	st = status_build(&in);
+	m = util_get_str(status_condition(st, "CertificateReady"), "message");
+	assert_str(m, "no certificate from https://acme.test/dir is "
+		      "served yet; the cert container's probe since "
+		      "2026-12-07T08:00:00Z: lastError \"cannot reach "
+		      "the ACME server at x\", failures 3, nextAttempt "
+		      "2026-12-07T09:00:00Z, names -, notAfter -");
+	cJSON_Delete(st);
+	/* a probe output without the line: shown as it is */
+	assert_int(cert_probe_parse("no ACME status yet: gone", &p), -EINVAL);
+	st = status_build(&in);
+	m = util_get_str(status_condition(st, "CertificateReady"), "message");
+	assert_non_null(strstr(m, "since 2026-12-07T08:00:00Z: no "
+				  "ACME status yet: gone"));
+	cJSON_Delete(st);
+}
+
 int
 main(void)
 {
@@ -544,6 +587,7 @@ main(void)
 		cmocka_unit_test(test_turn_condition),
 		cmocka_unit_test(test_turn_host_condition),
 		cmocka_unit_test(test_acme_condition),
+		cmocka_unit_test(test_acme_probe_message),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
