@@ -15,6 +15,10 @@
  *               spec.containers{cert}; certprobe.h), reduced to the
  *               probe's status line; an event queues the relay whose
  *               Pod "<relay>-0" it is about
+ *   served      the certificate each Ready ACME relay serves on 443,
+ *               read over TLS from its Service (servedcert.h), at
+ *               most every SERVED_MAX_AGE_MS; a read's end queues the
+ *               relay
  *   keygen      DKIM keys made in child processes (keygen.h); a relay
  *               waiting for one is re-queued when it is ready
  *   HTTP        /healthz, /readyz (caches synced), /metrics
@@ -62,11 +66,14 @@
 #include "desired.h"
 #include "dnscheck.h"
 #include "reconcile.h"
+#include "servedcert.h"
 #include "xmalloc.h"
 
 /* how long SIGTERM waits for reconciles in flight (a Pod's default
  * grace period is 30 s) */
 #define DRAIN_MS 20000u
+/* how often the certificate a relay serves is read again */
+#define SERVED_MAX_AGE_MS 600000u
 /* malloc_trim when idle, at most this often */
 #define TRIM_MS 5000u
 
@@ -83,6 +90,7 @@ struct controller {
 	struct informer *relays;
 	struct informer *kids[OK_COUNT];
 	struct informer *probes; /* cert probe events (certprobe.h) */
+	struct served_certs *served;
 	struct kid_arg kid_args[OK_COUNT];
 	struct workqueue queue;
 	struct keygen *keygen;
@@ -156,6 +164,7 @@ relay_event(void *arg, enum informer_event ev, const char *key,
 			((const struct relay_entry *)old_v)->json);
 		if (ctl->dns != NULL)
 			dnscheck_forget(ctl->dns, key);
+		served_certs_forget(ctl->served, key);
 	} else if (ev == INF_UPDATED && !meta_changed(old_v, new_v))
 		return;
 	workqueue_add(&ctl->queue, key);
@@ -566,6 +575,24 @@ env_cert_probe(void *arg, const char *ns, const char *pod,
 	return 1;
 }
 
+static int
+env_served_cert(void *arg, const char *key, const char *domain,
+		struct served_cert *out)
+{
+	struct controller *ctl = arg;
+
+	return served_certs_get(ctl->served, key, domain, out);
+}
+
+/* served_done: a read of what a relay serves ended: reconcile it */
+static void
+served_done(void *arg, const char *key)
+{
+	struct controller *ctl = arg;
+
+	workqueue_add(&ctl->queue, key);
+}
+
 static const struct rec_ops env_ops = {
 	.call = env_call,
 	.cancel = env_cancel,
@@ -582,6 +609,7 @@ static const struct rec_ops env_ops = {
 	.dns_result = env_dns_result,
 	.dns_want = env_dns_want,
 	.cert_probe = env_cert_probe,
+	.served_cert = env_served_cert,
 	.finished = env_finished,
 };
 
@@ -757,6 +785,8 @@ setup(struct controller *ctl)
 	ctl->events = events_new(ctl->loop, ctl->client, ctl->identity);
 	ctl->keygen = keygen_new(ctl->loop, 2048, ctl->opts->keygen_workers,
 				 keygen_ready, ctl);
+	ctl->served = served_certs_new(ctl->loop, SERVED_MAX_AGE_MS,
+				       served_done, ctl);
 	metrics_set(ctl->metrics, MG_MAX_WORKERS,
 		    (double)ctl->opts->concurrency);
 	http_server_opts_default(&ho);
@@ -793,6 +823,7 @@ teardown(struct controller *ctl)
 	for (k = 0; k < OK_COUNT; k++)
 		informer_free(&ctl->kids[k]);
 	informer_free(&ctl->probes);
+	served_certs_free(&ctl->served);
 	http_server_free(&ctl->http);
 	events_free(&ctl->events);
 	kube_client_free(&ctl->client);

@@ -129,7 +129,9 @@ dns_inputs(struct rec *r, struct status_in *in, struct child *svc,
 }
 
 /* acme_inputs: ACME mode: the spec's settings and the cert container's
- * newest probe line (the kubelet's events; certprobe.h) */
+ * newest probe line (the kubelet's events; certprobe.h), and once the
+ * Pod is Ready what it serves (servedcert.h); after the StatefulSet's
+ * fields are in */
 static void
 acme_inputs(struct rec *r, struct status_in *in)
 {
@@ -142,6 +144,11 @@ acme_inputs(struct rec *r, struct status_in *in)
 	if (ops->cert_probe != NULL &&
 	    ops->cert_probe(r->env->arg, r->ns, r->pod_name, &r->probe) == 1)
 		in->acme_probe = &r->probe;
+	if (in->sts_found && in->replicas > 0 &&
+	    in->ready_replicas >= in->replicas && ops->served_cert != NULL &&
+	    ops->served_cert(r->env->arg, r->key, r->spec->domain,
+			     &r->served) == 1)
+		in->acme_served = &r->served;
 }
 
 /* status_inputs: observed state of the children into in */

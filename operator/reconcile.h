@@ -32,6 +32,7 @@
 #include <cjson/cJSON.h>
 
 #include "certprobe.h"
+#include "servedcert.h"
 #include "desired.h"
 #include "dnscheck.h"
 #include "llist.h"
@@ -86,6 +87,11 @@ struct rec_ops {
 	 * (certprobe.h): 1 found, 0 none (may be NULL: none) */
 	int (*cert_probe)(void *arg, const char *ns, const char *pod,
 			  struct cert_probe *p);
+	/* what relay key ("namespace/name") serves on 443 for domain,
+	 * read over TLS (servedcert.h: a read is started when stale; its
+	 * end queues the relay): 1 known, 0 not yet (may be NULL) */
+	int (*served_cert)(void *arg, const char *key, const char *domain,
+			   struct served_cert *out);
 	/* a reconcile of key ended: rc 0 done, -EAGAIN (or another
 	 * -errno) to retry with backoff, not before retry_after seconds
 	 * (a 429/503 Retry-After); took_ms long */
@@ -154,6 +160,7 @@ struct rec {
 	char turn_pod[300];		   /* "<relay>-turn-0" (hostNetwork) */
 	struct cert_probe probe;	   /* its cert container's last
 					    * probe line (ACME mode) */
+	struct served_cert served;	   /* what it serves (ACME, Ready) */
 	char dkim_txt[2048];		   /* of a Secret the user brought,
 					    * or of the key created now */
 	char dkim_new[2048];		   /* of the key being created */

@@ -207,6 +207,34 @@ acme_pending(const struct status_in *in, char *msg, size_t msize)
 		       p->not_after);
 }
 
+/* acme_issued: the Issued message: the served certificate's names and
+ * notAfter as read over TLS, once they are */
+static void
+acme_issued(const struct status_in *in, char *msg, size_t msize)
+{
+	const struct served_cert *c = in->acme_served;
+
+	if (c != NULL && c->error[0] == '\0') {
+		(void)snprintf(msg, msize,
+			       "a certificate from %.300s for %.500s, notAfter "
+			       "%s, is served on 443 (read over TLS from the "
+			       "Service); renewed at two thirds of its "
+			       "lifetime",
+			       in->acme_directory, c->names, c->not_after);
+		return;
+	}
+	(void)snprintf(
+		msg, msize,
+		"a certificate from %.300s for %.200s, www. and "
+		"mta-sts. is served (the cert container's probe); "
+		"renewed at two thirds of its lifetime; %s%.250s",
+		in->acme_directory, in->domain,
+		c == NULL ? "its names and notAfter are being read "
+			    "over TLS from the Service"
+			  : "reading it over TLS from the Service failed: ",
+		c == NULL ? "" : c->error);
+}
+
 /* acme_cond: CertificateReady in ACME mode. The operator has no API
  * access into the Pod and the Pod none to the API: what it observes is
  * the spec, the Pod's readiness, which includes the cert container's
@@ -214,7 +242,8 @@ acme_pending(const struct status_in *in, char *msg, size_t msize)
  * from the ACME server is served; docs/DESIGN.md, Certificates in ACME
  * mode), and the kubelet's Unhealthy events of that probe, whose
  * message is the probe's line (names, notAfter, last error, next
- * attempt, failures). */
+ * attempt, failures); once Ready, the certificate served on 443, read
+ * over TLS (servedcert.h). */
 static void
 acme_cond(cJSON *conds, const struct status_in *in)
 {
@@ -234,11 +263,7 @@ acme_cond(cJSON *conds, const struct status_in *in)
 	}
 	if (in->sts_found && in->replicas > 0 &&
 	    in->ready_replicas >= in->replicas) {
-		(void)snprintf(msg, sizeof(msg),
-			       "a certificate from %.300s for %.200s, www. and "
-			       "mta-sts. is served; renewed at two thirds of "
-			       "its lifetime",
-			       in->acme_directory, in->domain);
+		acme_issued(in, msg, sizeof(msg));
 		add_cond(conds, in, "CertificateReady", 1, "Issued", msg);
 		return;
 	}

@@ -30,6 +30,7 @@
 #include "buf.h"
 #include "certprobe.h"
 #include "dnscheck.h"
+#include "servedcert.h"
 
 struct status_in {
 	int64_t generation;
@@ -56,6 +57,9 @@ struct status_in {
 	/* ACME mode: the cert container's newest probe line (the
 	 * kubelet's Unhealthy event; certprobe.h), NULL none seen */
 	const struct cert_probe *acme_probe;
+	/* ACME mode, Pod Ready: what the relay serves on 443, read over
+	 * TLS (servedcert.h); NULL not read yet */
+	const struct served_cert *acme_served;
 
 	/* TURN: -1 turned off, 0 on without an address clients can reach
 	 * (no TURN server runs), 1 running; turn_address the relayed one */
