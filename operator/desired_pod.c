@@ -138,6 +138,20 @@ desired_mount(cJSON *mounts, const char *vol, const char *path, const char *sub,
 	cJSON_AddItemToArray(mounts, m);
 }
 
+/* add_env: one environment variable of a container */
+static void
+add_env(cJSON *c, const char *name, const char *value)
+{
+	cJSON *env = cJSON_GetObjectItemCaseSensitive(c, "env"), *e;
+
+	if (env == NULL)
+		env = cJSON_AddArrayToObject(c, "env");
+	e = cJSON_CreateObject();
+	cJSON_AddStringToObject(e, "name", name);
+	cJSON_AddStringToObject(e, "value", value);
+	cJSON_AddItemToArray(env, e);
+}
+
 /* has_group: a rendered file lives under group/ */
 static int
 has_group(const struct render_set *files, const char *group)
@@ -365,6 +379,11 @@ container(const struct desired_in *in, const struct ctr_def *d,
 	add_mounts(c, d, t, in->files);
 	add_user_mounts(cJSON_GetObjectItemCaseSensitive(c, "volumeMounts"), d,
 			t, s);
+	/* tls.peerCABundle: the transport trusts it besides the system's
+	 * store (rendered beside chatmail.ini, mounted with it) */
+	if (d->proc == RENDER_PROC_FILTERMAIL_TRANSPORT &&
+	    *s->tls.peer_ca_bundle != '\0')
+		add_env(c, "FILTERMAIL_PEER_CA_FILE", t->peer_ca_file);
 	if (d->img != SPEC_C_JOBS)
 		desired_probes(c, d->proc, t);
 	security(c, d);

@@ -164,6 +164,8 @@ struct relay_spec {
 		char *acme_directory; /* Let's Encrypt production */
 		int acme_tos_agreed;  /* termsOfServiceAgreed, false */
 		char *acme_ca_bundle; /* PEM, "" = system trust */
+		char *peer_ca_bundle; /* PEM trusted besides the system
+				       * store for outgoing delivery */
 		char *eab_key_id;     /* "" = no external account binding */
 		char *eab_secret_name, *eab_secret_key; /* "", "secret" */
 	} tls;

@@ -207,6 +207,12 @@ const struct spec_field spec_fields[] = {
 	    "PEM CA certificates trusted for the ACME server's HTTPS (a "
 	    "private "
 	    "ACME server); empty: the system's trust store."),
+	STR("tls.peerCABundle", tls.peer_ca_bundle, "", 0, 65536, &spec_syn_pem,
+	    "PEM CA certificates trusted, besides the system's trust store, "
+	    "for the TLS of outgoing delivery to other relays (Postfix's "
+	    "smtp_tls_CAfile, filtermail transport's SMTP and HTTPS): a "
+	    "private federation, or a test CA. Empty: the system's trust "
+	    "store only."),
 	STR("tls.eabKeyId", tls.eab_key_id, "", 0, 256, &spec_syn_text,
 	    "External account binding key ID, for an ACME server that "
 	    "requires one (with eabSecretRef)."),

@@ -233,6 +233,14 @@ render_acme_ca(const struct render_ctx *c, struct buf *out)
 	return buf_puts(out, c->spec->tls.acme_ca_bundle);
 }
 
+/* render_peer_ca: the CAs trusted for outgoing delivery besides the
+ * system's store (tls.peerCABundle) */
+static int
+render_peer_ca(const struct render_ctx *c, struct buf *out)
+{
+	return buf_puts(out, c->spec->tls.peer_ca_bundle);
+}
+
 static int
 render_empty(const struct render_ctx *c, struct buf *out)
 {
@@ -345,6 +353,9 @@ render_all(const struct relay_spec *s, const struct render_target *t,
 		r = add_at(set, &c, t->nocreate_file, render_empty, err);
 	if (r == 0 && s->tls.mode == SPEC_TLS_ACME && *s->tls.acme_ca_bundle)
 		r = add_rendered(set, &c, NULL, "acme-ca.pem", render_acme_ca,
+				 0644, err);
+	if (r == 0 && *s->tls.peer_ca_bundle)
+		r = add_rendered(set, &c, NULL, "peer-ca.pem", render_peer_ca,
 				 0644, err);
 	render_ctx_deinit(&c);
 	if (r < 0)

@@ -168,7 +168,8 @@ struct render_target {
 	char *log_dir;		/* "" = stdout/stderr */
 	char *tls_dir;		/* holds tls_cert and tls_key */
 	char *tls_cert, *tls_key;
-	char *dkim_dir; /* holds dkim_key */
+	char *peer_ca_file; /* tls.peerCABundle as a file, beside ini_path */
+	char *dkim_dir;	    /* holds dkim_key */
 	char *dkim_key;
 	char *nocreate_file;
 	char *quota_expire_bin;	   /* chatmail-quota-expire */

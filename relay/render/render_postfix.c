@@ -51,8 +51,9 @@ static int
 main_tls(const struct render_ctx *c, struct buf *out)
 {
 	const struct render_target *t = c->t;
+	int r;
 
-	return buf_printf(
+	r = buf_printf(
 		out,
 		"# TLS parameters\n"
 		"smtpd_tls_cert_file = %s\n"
@@ -83,6 +84,14 @@ main_tls(const struct render_ctx *c, struct buf *out)
 		"tls_preempt_cipherlist = yes\n"
 		"\n",
 		t->tls_cert, t->tls_key, t->postfix_config_dir);
+	/* tls.peerCABundle: trusted besides CApath's system store */
+	if (r < 0 || *c->spec->tls.peer_ca_bundle == '\0')
+		return r;
+	return buf_printf(out,
+			  "# CAs trusted for outgoing TLS besides the "
+			  "system's\n# (tls.peerCABundle)\n"
+			  "smtp_tls_CAfile = %s\n\n",
+			  t->peer_ca_file);
 }
 
 /* main_instance: where this instance's files and logs are */

@@ -118,6 +118,7 @@ set_common(struct render_target *t, const char *cert, const char *key)
 	t->turn_address = xstrdup("");
 	t->turn_relay_ports = xstrdup("");
 	t->nocreate_file = path_in(t->root, "chatmail-nocreate");
+	t->peer_ca_file = path_in(t->root, "peer-ca.pem");
 	t->tls_cert = path_in(t->tls_dir, cert);
 	t->tls_key = path_in(t->tls_dir, key);
 	t->dkim_key = path_in(t->dkim_dir, "opendkim.private");
@@ -264,6 +265,7 @@ static const struct {
 	TF(dkim_dir),
 	TF(dkim_key),
 	TF(nocreate_file),
+	TF(peer_ca_file),
 	TF(quota_expire_bin),
 	TF(mail_home),
 	TF(metrics_file),

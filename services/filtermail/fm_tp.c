@@ -175,7 +175,7 @@ fm_tp_new(struct evloop *loop, struct dns *dns, const struct fm_tp_opts *o,
 	tp->dns = dns;
 	tp->o = *o;
 	LLIST_INIT(&tp->dests);
-	tp->tls = fm_tls_ctx_new(o->ca_file, err);
+	tp->tls = fm_tls_ctx_new(o->ca_file, o->peer_ca_file, err);
 	if (tp->tls == NULL)
 		goto fail;
 	tp->curl = fm_https_loop_new(tp);

@@ -63,6 +63,9 @@ struct fm_tp_opts {
 	uint64_t idle_ms;	 /* an idle destination lives: 60 s */
 	uint64_t conn_idle_ms;	 /* an idle SMTP connection is kept: 100 s */
 	char ca_file[512];	 /* "" = the system's trust store */
+	/* FILTERMAIL_PEER_CA_FILE: CAs trusted besides the system's store
+	 * for SMTP and HTTPS (the relay's tls.peerCABundle); "" none */
+	char peer_ca_file[512];
 };
 
 /* fm_tp_opts_default: upstream's limits and timeouts */
@@ -343,6 +346,7 @@ long fm_conn_write(struct fm_conn *c, const void *p, size_t n,
 		   unsigned *want_r);
 /* fm_tls_ctx_new: the client context (TLS 1.2+, the system's trust
  * store, plus ca_file if not "") or NULL + err */
-SSL_CTX *fm_tls_ctx_new(const char *ca_file, struct buf *err);
+SSL_CTX *fm_tls_ctx_new(const char *ca_file, const char *peer_ca_file,
+			struct buf *err);
 
 #endif

@@ -349,7 +349,7 @@ fm_conn_write(struct fm_conn *c, const void *p, size_t n, unsigned *want_r)
 
 /* fm_tls_ctx_new: see fm_tp.h */
 SSL_CTX *
-fm_tls_ctx_new(const char *ca_file, struct buf *err)
+fm_tls_ctx_new(const char *ca_file, const char *peer_ca_file, struct buf *err)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	int paths, bundle;
@@ -375,6 +375,14 @@ fm_tls_ctx_new(const char *ca_file, struct buf *err)
 	if (ca_file[0] != '\0' &&
 	    SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
 		(void)buf_printf(err, "cannot load CA file %s", ca_file);
+		SSL_CTX_free(ctx);
+		ERR_clear_error();
+		return NULL;
+	}
+	if (peer_ca_file[0] != '\0' &&
+	    SSL_CTX_load_verify_locations(ctx, peer_ca_file, NULL) != 1) {
+		(void)buf_printf(err, "cannot load the peer CA file %s",
+				 peer_ca_file);
 		SSL_CTX_free(ctx);
 		ERR_clear_error();
 		return NULL;

@@ -9,8 +9,10 @@
  * server offers it (ALPN), connections shared by every delivery through
  * the one multi handle. Addresses come from our resolver (CURLOPT_RESOLVE),
  * so HTTPS and SMTP use the same DNS. Certificates are verified except
- * where upstream relaxes it (`_` domains, address literals). Redirects
- * are never followed.
+ * where upstream relaxes it (`_` domains, address literals), against
+ * the system's store plus FILTERMAIL_PEER_CA_FILE when set (added to
+ * the store curl built, through its SSL_CTX callback). Redirects are
+ * never followed.
  *
  * The answer (fm_https_classify; docs/UPSTREAM.md, Remote delivery):
  * HTTP 200 whose body is an SMTP 2xx reply is the one success; a 2xx
@@ -30,6 +32,9 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include "curlloop.h"
 #include "fm_tp.h"
@@ -222,6 +227,25 @@ add_headers(struct fm_https *h, const struct fm_tp_msg *msg,
 	h->hdrs = curl_slist_append(h->hdrs, "Expect:");
 }
 
+/* add_peer_cas: curl's SSL_CTX callback: the peer CA file (the relay's
+ * tls.peerCABundle) joins the system store curl loaded (its default
+ * CA bundle stays: CAINFO would replace it) */
+static CURLcode
+add_peer_cas(CURL *curl, void *sslctx, void *arg)
+{
+	const struct fm_tp_opts *o = arg;
+	X509_STORE *st = SSL_CTX_get_cert_store(sslctx);
+
+	(void)curl;
+	if (st == NULL || X509_STORE_load_file(st, o->peer_ca_file) != 1) {
+		ERR_clear_error();
+		log_warn("cannot load the peer CA file %s", o->peer_ca_file);
+		return CURLE_SSL_CACERT_BADFILE;
+	}
+	ERR_clear_error();
+	return CURLE_OK;
+}
+
 /* set_options: the request */
 static int
 set_options(struct fm_https *h, const char *url, int relaxed,
@@ -253,6 +277,11 @@ set_options(struct fm_https *h, const char *url, int relaxed,
 	if (o->ca_file[0] != '\0')
 		bad |= curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file) !=
 		       CURLE_OK;
+	if (o->peer_ca_file[0] != '\0' && !relaxed) {
+		bad |= curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION,
+					add_peer_cas) != CURLE_OK;
+		bad |= curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, o) != CURLE_OK;
+	}
 	if (relaxed) {
 		bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) !=
 		       CURLE_OK;

@@ -52,6 +52,7 @@ fm_tp_opts_from_config(struct fm_tp_opts *o, const struct chatmail_config *cfg,
 		       struct buf *err)
 {
 	const char *ca = getenv("SSL_CERT_FILE");
+	const char *peer = getenv("FILTERMAIL_PEER_CA_FILE");
 	uint64_t v;
 
 	fm_tp_opts_default(o);
@@ -61,6 +62,13 @@ fm_tp_opts_from_config(struct fm_tp_opts *o, const struct chatmail_config *cfg,
 	o->ipv6 = !cfg->disable_ipv6;
 	if (ca != NULL)
 		(void)snprintf(o->ca_file, sizeof(o->ca_file), "%s", ca);
+	if (peer != NULL && strlen(peer) >= sizeof(o->peer_ca_file)) {
+		(void)buf_printf(err, "FILTERMAIL_PEER_CA_FILE: too long");
+		return -1;
+	}
+	if (peer != NULL)
+		(void)snprintf(o->peer_ca_file, sizeof(o->peer_ca_file), "%s",
+			       peer);
 	if (env_u64("FILTERMAIL_SMTP_PREFER_SECONDS", 0, 7 * 86400, 1800, &v,
 		    err) < 0)
 		return -1;

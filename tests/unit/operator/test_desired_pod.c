@@ -261,6 +261,7 @@ test_delivery(void **state)
 	assert_str(mount_of(c, "run", "/run/chatmail"), "rw"); /* --metrics */
 	assert_str(mount_of(c, "mail", "/home/vmail"), "");
 	assert_str(mount_of(c, "dkim", "/etc/dkimkeys"), "");
+	assert_null(util_get(c, "env")); /* no peer CAs */
 	assert_non_null(
 		strstr(render_set_find(&f.files, "postfix/main.cf")->data,
 		       "\ndefault_transport = lmtp-filtermail:"));
@@ -279,6 +280,43 @@ test_delivery(void **state)
 	assert_non_null(strstr(got, "--source=filtermail-outgoing="));
 	assert_null(strstr(render_set_find(&f.files, "postfix/main.cf")->data,
 			   "default_transport"));
+	fixture_teardown(&f);
+}
+
+/* test_peer_cas: tls.peerCABundle reaches the transport (file and
+ * FILTERMAIL_PEER_CA_FILE) and Postfix (file and smtp_tls_CAfile) */
+static void
+test_peer_cas(void **state)
+{
+	struct fixture f;
+	const cJSON *cs, *c;
+	char got[256];
+
+	(void)state;
+	fixture_setup(&f,
+		      "{\"domain\":\"chat.example.org\",\"tls\":{"
+		      "\"peerCABundle\":\"-----BEGIN CERTIFICATE-----\\nMIIB"
+		      "\\n-----END CERTIFICATE-----\\n\"}}",
+		      1);
+	cs = util_get(fixture_find(f.list, "StatefulSet", "chat"),
+		      "spec.template.spec.containers");
+	c = named(cs, "filtermail-transport");
+	assert_str(mount_of(c, "config", "/etc/chatmail/peer-ca.pem"), "ro");
+	assert_str(
+		util_get_str(cJSON_GetArrayItem(util_get(c, "env"), 0), "name"),
+		"FILTERMAIL_PEER_CA_FILE");
+	assert_str(util_get_str(cJSON_GetArrayItem(util_get(c, "env"), 0),
+				"value"),
+		   "/etc/chatmail/peer-ca.pem");
+	c = named(cs, "postfix");
+	assert_str(mount_of(c, "config", "/etc/chatmail/peer-ca.pem"), "ro");
+	assert_non_null(
+		strstr(render_set_find(&f.files, "postfix/main.cf")->data,
+		       "\nsmtp_tls_CAfile = /etc/chatmail/peer-ca.pem\n"));
+	(void)snprintf(got, sizeof(got), "%s",
+		       render_set_find(&f.files, "peer-ca.pem")->data);
+	assert_str(got, "-----BEGIN CERTIFICATE-----\nMIIB\n"
+			"-----END CERTIFICATE-----\n");
 	fixture_teardown(&f);
 }
 
@@ -614,6 +652,7 @@ main(void)
 		cmocka_unit_test(test_cronjobs),
 		cmocka_unit_test(test_iroh),
 		cmocka_unit_test(test_delivery),
+		cmocka_unit_test(test_peer_cas),
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_turn),
 		cmocka_unit_test(test_acme_pod),

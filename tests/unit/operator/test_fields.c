@@ -76,6 +76,8 @@ static const struct {
 	  NULL },
 	{ "tls.acmeCABundle", NULL,
 	  "-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n" },
+	{ "tls.peerCABundle", NULL,
+	  "-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n" },
 	{ "tls.eabKeyId", EAB, "kid-2" },
 	{ "tls.eabSecretRef.name", EAB, "eab2" },
 	{ "tls.eabSecretRef.key", EAB, "hmac" },
