@@ -10,7 +10,8 @@
  * 1800 as upstream's 30 minutes), FILTERMAIL_TRANSPORT_TIMEOUT (seconds
  * for an HTTPS request and each SMTP step, default 60 as upstream),
  * SSL_CERT_FILE (OpenSSL's variable: more trust anchors, for libcurl
- * too). Untrusted input: none here (the config is validated by
+ * too), FILTERMAIL_PEER_CA_FILE (CAs added to the system's store for
+ * SMTP and HTTPS: the relay's tls.peerCABundle). Untrusted input: none here (the config is validated by
  * config_load; the variables by num.h).
  */
 #include <signal.h>
