@@ -6,7 +6,8 @@
  *   - a DNS server answering from a table (MX, A, null MX, NXDOMAIN,
  *     SERVFAIL), the wire format written here independently of dns;
  *   - an SMTP server with STARTTLS (a self-signed P-256 certificate made
- *     at start), PIPELINING as told, a recipient containing "refuse"
+ *     at start, naming verify.test; its PEM in fk.cert_pem, for a test
+ *     that trusts it), PIPELINING as told, a recipient containing "refuse"
  *     refused with 550, the final dot answered as told; it records the
  *     command lines and the messages;
  *   - an HTTPS server (HTTP/1.1, keep-alive) answering every request
@@ -28,7 +29,9 @@
 
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #define FK_LOG 65536
 
@@ -46,7 +49,8 @@ static struct fake {
 	unsigned dns_port, smtp_port, https_port;
 	pthread_t th_dns, th_smtp, th_https;
 	SSL_CTX *ssl;
-	int conns; /* connection threads alive */
+	char cert_pem[4096]; /* the servers' certificate */
+	int conns;	     /* connection threads alive */
 	/* behaviour, set by the test */
 	const struct fk_rr *rrs;
 	size_t nrrs;
@@ -477,9 +481,15 @@ fk_tls(void)
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	EVP_PKEY *k = EVP_EC_gen("P-256");
 	X509 *x = X509_new();
+	X509_EXTENSION *san;
+	X509V3_CTX v3;
+	BIO *b = BIO_new(BIO_s_mem());
+	char *pem;
+	long n;
 
-	if (ctx == NULL || k == NULL || x == NULL)
+	if (ctx == NULL || k == NULL || x == NULL || b == NULL)
 		abort();
+	(void)X509_set_version(x, 2);
 	(void)ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
 	(void)X509_gmtime_adj(X509_getm_notBefore(x), -60);
 	(void)X509_gmtime_adj(X509_getm_notAfter(x), 3600);
@@ -488,10 +498,23 @@ fk_tls(void)
 		X509_get_subject_name(x), "CN", MBSTRING_ASC,
 		(const unsigned char *)"fake.test", -1, -1, 0);
 	(void)X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	san = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name,
+				  "DNS:verify.test");
+	if (san == NULL || X509_add_ext(x, san, -1) != 1)
+		abort();
+	X509_EXTENSION_free(san);
 	if (X509_sign(x, k, EVP_sha256()) == 0 ||
 	    SSL_CTX_use_certificate(ctx, x) != 1 ||
-	    SSL_CTX_use_PrivateKey(ctx, k) != 1)
+	    SSL_CTX_use_PrivateKey(ctx, k) != 1 ||
+	    PEM_write_bio_X509(b, x) != 1)
 		abort();
+	n = BIO_get_mem_data(b, &pem);
+	if (n <= 0 || (size_t)n >= sizeof(fk.cert_pem))
+		abort();
+	memcpy(fk.cert_pem, pem, (size_t)n);
+	fk.cert_pem[n] = '\0';
+	BIO_free(b);
 	X509_free(x);
 	EVP_PKEY_free(k);
 	return ctx;

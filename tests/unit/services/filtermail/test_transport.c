@@ -73,9 +73,28 @@ now_ms(void)
 	       clock_skew;
 }
 
-/* start: the fakes, then the transport with the fakes' ports */
+/* the peer CA file of start_peer */
+static char peer_path[64];
+
+/* write_peer_ca: the fakes' certificate into a new temporary file */
 static void
-start(size_t queue_size)
+write_peer_ca(char *path, size_t pathsize)
+{
+	int fd;
+
+	(void)snprintf(path, pathsize, "/tmp/test_transport_ca.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int(write(fd, fk.cert_pem, strlen(fk.cert_pem)),
+		   (long)strlen(fk.cert_pem));
+	assert_int(close(fd), 0);
+}
+
+/* start_peer: the fakes, then the transport with the fakes' ports;
+ * peer_ca: write the fakes' certificate to a file the transport trusts
+ * as FILTERMAIL_PEER_CA_FILE (tls.peerCABundle) */
+static void
+start_peer(size_t queue_size, int peer_ca)
 {
 	struct buf err = BUF_INIT(512);
 	struct fm_tp_opts o;
@@ -96,6 +115,11 @@ start(size_t queue_size)
 	o.https_port = fk.https_port;
 	o.timeout_ms = 5000;
 	o.queue_size = queue_size;
+	if (peer_ca) {
+		write_peer_ca(peer_path, sizeof(peer_path));
+		(void)snprintf(o.peer_ca_file, sizeof(o.peer_ca_file), "%s",
+			       peer_path);
+	}
 	tp = fm_tp_new(loop, dns, &o, &err);
 	assert_non_null(tp);
 	fm_lmtpd_opts_default(&lo);
@@ -104,6 +128,13 @@ start(size_t queue_size)
 			   net_listen_tcp("127.0.0.1", 0, 8, &err));
 	assert_non_null(srv);
 	buf_deinit(&err);
+}
+
+/* start: the transport trusting the system's store only */
+static void
+start(size_t queue_size)
+{
+	start_peer(queue_size, 0);
 }
 
 static void
@@ -383,6 +414,40 @@ test_failures(void **state)
 	stop();
 }
 
+/* test_peer_ca: with the fake's certificate as the peer CA file,
+ * verify.test is verified over HTTPS, then (HTTPS refused) over SMTP
+ * with STARTTLS; an unreadable peer CA file stops the transport */
+static void
+test_peer_ca(void **state)
+{
+	char res[1][FM_TP_TEXT_MAX];
+	struct lmtp l;
+	struct buf err = BUF_INIT(512);
+	struct fm_tp_opts o;
+	(void)state;
+	start_peer(30, 1);
+	lmtp_open(&l);
+	deliver(&l, "b@verify.test", res, 1);
+	assert_str(res[0], "250 OK (HTTPS)");
+	assert_int(fk.https_reqs, 1);
+	fk.status = 404;
+	deliver(&l, "c@verify.test", res, 1);
+	assert_str(res[0], "250 OK (SMTP)");
+	assert_int(fk.smtp_tls, 1);
+	assert_int(fk.smtp_msgs, 1);
+	close(l.fd);
+	assert_int(unlink(peer_path), 0);
+	/* the file gone: a clear error at start */
+	fm_tp_opts_default(&o);
+	(void)snprintf(o.peer_ca_file, sizeof(o.peer_ca_file),
+		       "/nonexistent/peer-ca.pem");
+	assert_null(fm_tp_new(loop, dns, &o, &err));
+	assert_str(buf_cstr(&err),
+		   "cannot load the peer CA file /nonexistent/peer-ca.pem");
+	buf_deinit(&err);
+	stop();
+}
+
 /* test_remote: the remote's 4xx and 5xx: over HTTPS (400 with an SMTP
  * reply), over SMTP (the final dot) */
 static void
@@ -547,7 +612,7 @@ main(void)
 		cmocka_unit_test(test_prefer),	cmocka_unit_test(test_mx),
 		cmocka_unit_test(test_dns),	cmocka_unit_test(test_failures),
 		cmocka_unit_test(test_remote),	cmocka_unit_test(test_busy),
-		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_metrics), cmocka_unit_test(test_peer_ca),
 	};
 
 	log_init("test_transport", 0);
