@@ -67,6 +67,9 @@ t_rbac_reconcile() {
 	if grep -q 'forbidden' "$WORK/op-a.log"; then
 		fail "RBAC denials: $(grep forbidden "$WORK/op-a.log" | head -n 3)"
 	fi
+	# the cert probe events informer (core/v1 events: list, watch)
+	grep -q 'msg="events cache synced' "$WORK/op-a.log" ||
+		fail "the events cache did not sync: $(grep -i event "$WORK/op-a.log" | tail -n 3)"
 }
 
 postfix_restored() {
