@@ -7,11 +7,15 @@
 # turns Ready. Secret mode and a DKIM Secret of the user's: missing
 # Secrets are reported, present ones used (the DKIM record comes from
 # the user's key, no key is generated). Switching to SelfSigned deletes
-# the Certificate the spec no longer wants. ACME: CertificateReady
-# Pending carries the cert container's probe line from a kubelet-shaped
-# Unhealthy event of the relay's Pod (the operator's field-selected
-# events informer; this test plays the kubelet), the newest one when a
-# second arrives, and not another container's. TAP on stdout; bounded.
+# the Certificate the spec no longer wants. ACME: while the relay's Pod
+# cannot start (a ResourceQuota of no Pods; kwok would make it Ready),
+# CertificateReady Pending carries the cert container's probe line from
+# a kubelet-shaped Unhealthy event of the relay's Pod (the operator's
+# field-selected events informer; this test plays the kubelet), the
+# newest one when a second arrives, and not another container's; once
+# the Pod is Ready, Issued says what reading the served certificate over
+# TLS gave (here, outside any cluster network, that it failed). TAP on
+# stdout; bounded.
 # shellcheck source=tests/envtest/operator/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -120,6 +124,7 @@ cert_msg() { k -n "$NS" get chatmailrelay acme -o 'jsonpath={.status.conditions[
 cert_msg_has() { [[ "$(cert_msg)" == *"$1"* ]]; }
 
 t_acme_probe() {
+	k -n "$NS" create quota no-pods --hard=pods=0 >/dev/null
 	bind_pvs "$NS" acme
 	relay acme "$NS" acme.example.org \
 		'  tls: {mode: ACME, acmeDirectory: "https://acme.test/dir", acmeTermsOfServiceAgreed: true}' |
@@ -134,6 +139,14 @@ t_acme_probe() {
 	poll 60 cert_msg_has 'since 2026-12-07T08:03:00Z: lastError "urn:ietf:params:acme:error:rateLimited"' ||
 		fail "the newest probe line is not in the condition: $(cert_msg)"
 	! cert_msg_has 'not the cert container' || fail "another container's event used: $(cert_msg)"
+	k -n "$NS" delete quota no-pods >/dev/null
+	# the StatefulSet controller backs off after the refused creates: an
+	# update of the StatefulSet makes it try again now
+	k -n "$NS" annotate sts acme envtest/poke=1 >/dev/null
+	poll 90 reason_is acme CertificateReady Issued ||
+		fail "not Issued once the Pod is Ready: $(cert_msg)"
+	poll 30 cert_msg_has 'reading it over TLS from the Service failed: ' ||
+		fail "no word of the TLS read: $(cert_msg)"
 }
 
 main() {
@@ -147,7 +160,8 @@ main() {
 	check "switching to SelfSigned deletes the Certificate" t_cm_to_selfsigned
 	check "Secret mode and the user's DKIM Secret: missing Secrets are reported" t_byo_missing
 	check "present Secrets are used: DKIM record from the user's key, nothing generated" t_byo_present
-	check "ACME: CertificateReady Pending gives the cert container's newest probe line (kubelet events)" t_acme_probe
+	check "ACME: CertificateReady Pending gives the cert container's newest probe line (kubelet events); Issued the TLS read" t_acme_probe
+	k -n "$NS" delete quota no-pods --ignore-not-found >/dev/null 2>&1 || true
 	k delete crd certificates.cert-manager.io --ignore-not-found --wait=false >/dev/null 2>&1 || true
 	tap_done
 }
