@@ -430,6 +430,10 @@ test_peer_ca(void **state)
 	deliver(&l, "b@verify.test", res, 1);
 	assert_str(res[0], "250 OK (HTTPS)");
 	assert_int(fk.https_reqs, 1);
+	/* again: curl's cached store already holds the peer CA */
+	deliver(&l, "d@verify.test", res, 1);
+	assert_str(res[0], "250 OK (HTTPS)");
+	assert_int(fk.https_reqs, 2);
 	fk.status = 404;
 	deliver(&l, "c@verify.test", res, 1);
 	assert_str(res[0], "250 OK (SMTP)");
