@@ -202,3 +202,56 @@ cert_probe_relay(const struct cert_probe *p, char *out, size_t outsize)
 	r = snprintf(out, outsize, "%s/%.*s", p->ns, (int)(n - 2), p->pod);
 	return r < 0 || (size_t)r >= outsize ? -EINVAL : 0;
 }
+
+struct informer *
+cert_probes_start(struct evloop *loop, struct kube_client *c, const char *ns,
+		  struct metrics *m, informer_event_fn *on_event, void *arg)
+{
+	struct informer_opts o;
+	struct informer *inf;
+
+	memset(&o, 0, sizeof(o));
+	o.kind = &KUBE_CORE_EVENT;
+	o.namespace = ns;
+	o.field_selector = CERT_PROBE_SELECTOR;
+	o.transform = cert_probe_transform;
+	o.free_value = cert_probe_free;
+	o.on_event = on_event;
+	o.arg = arg;
+	inf = informer_new(loop, c, &o, m);
+	informer_start(inf);
+	return inf;
+}
+
+/* the newest probe event of one Pod, while walking the cache */
+struct probe_find {
+	const char *ns, *pod;
+	const struct cert_probe *best;
+};
+
+static void
+probe_each(void *arg, const char *key, const void *value)
+{
+	struct probe_find *pf = arg;
+	const struct cert_probe *p = value;
+
+	(void)key;
+	if (strcmp(p->pod, pf->pod) == 0 && strcmp(p->ns, pf->ns) == 0 &&
+	    cert_probe_newer(p, pf->best))
+		pf->best = p;
+}
+
+int
+cert_probes_newest(const struct informer *inf, const char *ns, const char *pod,
+		   struct cert_probe *out)
+{
+	struct probe_find pf = { ns, pod, NULL };
+
+	if (inf == NULL || *pod == '\0')
+		return 0;
+	informer_each(inf, probe_each, &pf);
+	if (pf.best == NULL)
+		return 0;
+	*out = *pf.best;
+	return 1;
+}

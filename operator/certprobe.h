@@ -21,6 +21,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "informer.h"
+
 /* the field selector of the events informer */
 #define CERT_PROBE_SELECTOR                         \
 	"reason=Unhealthy,involvedObject.kind=Pod," \
@@ -60,5 +62,16 @@ int cert_probe_newer(const struct cert_probe *a, const struct cert_probe *b);
 /* cert_probe_relay: "namespace/relay" of the relay whose Pod p is about
  * ("<relay>-0", the StatefulSet's one replica); 0, or -EINVAL */
 int cert_probe_relay(const struct cert_probe *p, char *out, size_t outsize);
+
+/* cert_probes_start: the started informer of the cert containers'
+ * probe events in namespace ns (NULL or "" every one), values struct
+ * cert_probe, on_event(arg, ...) on each change */
+struct informer *cert_probes_start(struct evloop *loop, struct kube_client *c,
+				   const char *ns, struct metrics *m,
+				   informer_event_fn *on_event, void *arg);
+/* cert_probes_newest: the newest probe event of Pod ns/pod in the
+ * informer's cache into out: 1, or 0 when none (or inf NULL) */
+int cert_probes_newest(const struct informer *inf, const char *ns,
+		       const char *pod, struct cert_probe *out);
 
 #endif

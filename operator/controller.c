@@ -10,15 +10,11 @@
  *               leads (or leader election is off) and the caches are
  *               synced; failures are retried with backoff; every relay
  *               is re-queued each resync period
- *   probes      core/v1 Events of the cert containers' readiness
- *               probes (field-selected: reason Unhealthy, fieldPath
- *               spec.containers{cert}; certprobe.h), reduced to the
- *               probe's status line; an event queues the relay whose
- *               Pod "<relay>-0" it is about
- *   served      the certificate each Ready ACME relay serves on 443,
- *               read over TLS from its Service (servedcert.h), at
- *               most every SERVED_MAX_AGE_MS; a read's end queues the
- *               relay
+ *   probes      the cert containers' readiness-probe events
+ *               (certprobe.h); one queues the relay of Pod "<relay>-0"
+ *   served      the certificate a Ready ACME relay serves on 443, read
+ *               over TLS at most every SERVED_MAX_AGE_MS (servedcert.h);
+ *               a read's end queues the relay
  *   keygen      DKIM keys made in child processes (keygen.h); a relay
  *               waiting for one is re-queued when it is ready
  *   HTTP        /healthz, /readyz (caches synced), /metrics
@@ -61,7 +57,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "net.h"
-#include "num.h"
 #include "operator.h"
 #include "desired.h"
 #include "dnscheck.h"
@@ -274,24 +269,11 @@ static int
 listen_on(struct controller *ctl, const char *addr)
 {
 	struct buf err = BUF_INIT(512);
-	const char *colon;
-	char host[256];
-	unsigned port;
 	int fd, r = -EINVAL;
 
 	if (addr == NULL || *addr == '\0' || strcmp(addr, "0") == 0)
 		return 0;
-	colon = strrchr(addr, ':');
-	if (colon == NULL || num_parse_uint(colon + 1, 1, 65535, &port) < 0) {
-		log_error("bad listen address %s (want host:port)", addr);
-		goto out;
-	}
-	(void)snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	fd = net_listen_tcp(host, port, 64, &err);
+	fd = net_listen_spec(addr, 0600, &err);
 	if (fd < 0) {
 		log_error("cannot listen on %s: %s", addr, buf_cstr(&err));
 		goto out;
@@ -383,16 +365,9 @@ start_informers(struct controller *ctl)
 			informer_new(ctl->loop, ctl->client, &o, ctl->metrics);
 		informer_start(ctl->kids[k]);
 	}
-	memset(&o, 0, sizeof(o));
-	o.kind = &KUBE_CORE_EVENT;
-	o.namespace = ctl->opts->namespace;
-	o.field_selector = CERT_PROBE_SELECTOR;
-	o.transform = cert_probe_transform;
-	o.free_value = cert_probe_free;
-	o.on_event = probe_event;
-	o.arg = ctl;
-	ctl->probes = informer_new(ctl->loop, ctl->client, &o, ctl->metrics);
-	informer_start(ctl->probes);
+	ctl->probes =
+		cert_probes_start(ctl->loop, ctl->client, ctl->opts->namespace,
+				  ctl->metrics, probe_event, ctl);
 }
 
 /* env_finished: a reconcile of key ended (the env's finished hook) */
@@ -541,38 +516,13 @@ env_dns_want(void *arg, const char *key, const char *domain,
 		dnscheck_want(ctl->dns, key, domain, records);
 }
 
-/* the newest probe event of one Pod, while walking the cache */
-struct probe_find {
-	const char *ns, *pod;
-	const struct cert_probe *best;
-};
-
-static void
-probe_each(void *arg, const char *key, const void *value)
-{
-	struct probe_find *pf = arg;
-	const struct cert_probe *p = value;
-
-	(void)key;
-	if (strcmp(p->pod, pf->pod) == 0 && strcmp(p->ns, pf->ns) == 0 &&
-	    cert_probe_newer(p, pf->best))
-		pf->best = p;
-}
-
 static int
 env_cert_probe(void *arg, const char *ns, const char *pod,
 	       struct cert_probe *out)
 {
 	struct controller *ctl = arg;
-	struct probe_find pf = { ns, pod, NULL };
 
-	if (ctl->probes == NULL || *pod == '\0')
-		return 0;
-	informer_each(ctl->probes, probe_each, &pf);
-	if (pf.best == NULL)
-		return 0;
-	*out = *pf.best;
-	return 1;
+	return cert_probes_newest(ctl->probes, ns, pod, out);
 }
 
 static int
