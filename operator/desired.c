@@ -416,7 +416,10 @@ build_pod_monitor(const struct desired_in *in, cJSON *list)
 	cJSON_AddItemToArray(list, pm);
 }
 
-/* build_certificate: cert-manager issues <r>-tls for the relay's names */
+/* build_certificate: cert-manager issues <r>-tls for the relay's names;
+ * the Secret carries the relay's selector labels (secretTemplate), so
+ * `-l chatmail.at/relay=<r>` finds it with the relay's other objects,
+ * but not the managed-by label: it is cert-manager's, not a child */
 static void
 build_certificate(const struct desired_in *in, cJSON *list)
 {
@@ -428,6 +431,8 @@ build_certificate(const struct desired_in *in, cJSON *list)
 	desired_meta(c, in, in->name, "tls");
 	spec = cJSON_AddObjectToObject(c, "spec");
 	cJSON_AddStringToObject(spec, "secretName", in->tls_secret);
+	cJSON_AddItemToObject(cJSON_AddObjectToObject(spec, "secretTemplate"),
+			      "labels", desired_selector(in->name));
 	dns = cJSON_AddArrayToObject(spec, "dnsNames");
 	cJSON_AddItemToArray(dns, cJSON_CreateString(s->domain));
 	(void)snprintf(buf, sizeof(buf), "www.%s", s->domain);

@@ -84,6 +84,15 @@ rollout(const struct status_in *in, const char **reason, char *msg,
 		(void)snprintf(msg, msize, "StatefulSet not created yet");
 		return 0;
 	}
+	/* before the Pod: on a real cluster a Pod cannot start without the
+	 * Secret it mounts, so the certificate is the cause to report */
+	if (in->cert_ready == 0) {
+		*reason = "CertificateNotReady";
+		(void)snprintf(msg, msize,
+			       "waiting for cert-manager to issue the "
+			       "certificate");
+		return 0;
+	}
 	if (in->sts_observed_generation < in->sts_generation ||
 	    in->updated_replicas < in->replicas ||
 	    (in->current_revision && in->update_revision &&
@@ -99,13 +108,6 @@ rollout(const struct status_in *in, const char **reason, char *msg,
 		*reason = "PodNotReady";
 		(void)snprintf(msg, msize, "%d of %d Pods ready",
 			       in->ready_replicas, in->replicas);
-		return 0;
-	}
-	if (in->cert_ready == 0) {
-		*reason = "CertificateNotReady";
-		(void)snprintf(msg, msize,
-			       "waiting for cert-manager to issue the "
-			       "certificate");
 		return 0;
 	}
 	return 1;

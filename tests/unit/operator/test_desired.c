@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -196,6 +197,43 @@ hash_of(const char *spec, const char *vct, char *out, char *vct_out)
 	cJSON_Delete(list);
 	fixture_teardown(&f);
 	buf_deinit(&err);
+}
+
+/* test_certificate: CertManager mode's Certificate: the Secret, the
+ * three names, upstream's key type, the issuer, and the relay's
+ * selector labels (not managed-by) on the Secret cert-manager writes */
+static void
+test_certificate(void **state)
+{
+	struct fixture f;
+	const cJSON *c, *l;
+	char *names;
+
+	(void)state;
+	fixture_setup(&f,
+		      "{\"domain\":\"chat.example.org\",\"tls\":{\"mode\":"
+		      "\"CertManager\",\"issuerRef\":{\"name\":\"ca\"}}}",
+		      1);
+	c = fixture_find(f.list, "Certificate", "chat");
+	assert_non_null(c);
+	check_meta(c);
+	assert_str(util_get_str(c, "apiVersion"), "cert-manager.io/v1");
+	assert_str(util_get_str(c, "spec.secretName"), "chat-tls");
+	names = cJSON_PrintUnformatted(util_get(c, "spec.dnsNames"));
+	assert_str(names, "[\"chat.example.org\",\"www.chat.example.org\","
+			  "\"mta-sts.chat.example.org\"]");
+	free(names);
+	assert_str(util_get_str(c, "spec.privateKey.algorithm"), "ECDSA");
+	assert_int(util_get(c, "spec.privateKey.size")->valueint, 256);
+	assert_str(util_get_str(c, "spec.issuerRef.name"), "ca");
+	assert_str(util_get_str(c, "spec.issuerRef.kind"), "Issuer");
+	assert_str(util_get_str(c, "spec.issuerRef.group"), "cert-manager.io");
+	l = util_get(c, "spec.secretTemplate.labels");
+	assert_str(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+			   l, DESIRED_LABEL_RELAY)),
+		   "chat");
+	assert_null(cJSON_GetObjectItemCaseSensitive(l, DESIRED_LABEL_MANAGED));
+	fixture_teardown(&f);
 }
 
 static void
@@ -421,6 +459,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_objects),
+		cmocka_unit_test(test_certificate),
 		cmocka_unit_test(test_config_hash_and_vct),
 		cmocka_unit_test(test_dnsendpoint),
 		cmocka_unit_test(test_pvc_and_secret),

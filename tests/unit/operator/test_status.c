@@ -82,6 +82,10 @@ static const struct {
 	  "Ready=False/CertificateNotReady "
 	  "Progressing=True/CertificateNotReady "
 	  "Degraded=False/AsExpected" },
+	{ "cert pending, so the Pod cannot start", 8, 0,
+	  "Ready=False/CertificateNotReady "
+	  "Progressing=True/CertificateNotReady "
+	  "Degraded=False/AsExpected" },
 	{ "failed", 5, 0,
 	  "Ready=False/ReconcileFailed Progressing=False/Stable "
 	  "Degraded=True/ApplyFailed" },
@@ -128,6 +132,10 @@ test_conditions_table(void **state)
 			break;
 		case 7:
 			in.dkim_pending = 1;
+			break;
+		case 8:
+			in.cert_ready = 0;
+			in.ready_replicas = 0;
 			break;
 		}
 		st = status_build(&in);
