@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # test_tls_modes.sh: the TLS and DKIM modes against the real control
 # plane. CertManager: without cert-manager's CRD the relay is Degraded
-# (CertManagerMissing); with it (tests/envtest/operator/data: a stand-in
-# CRD) the operator creates the Certificate for the relay's names and
-# waits for it (this test plays cert-manager: Secret plus Ready), then
-# turns Ready. Secret mode and a DKIM Secret of the user's: missing
-# Secrets are reported, present ones used (the DKIM record comes from
+# (CertManagerMissing); with cert-manager's own CRDs (v1.21 from the Go
+# module proxy, hack/cert-manager-bin.sh crds: the real schema, so the
+# Certificate the operator writes is validated as on a real cluster) the
+# operator creates the Certificate for the relay's names and waits for it
+# (this test plays cert-manager's controller: Secret plus Ready; the real
+# controller issues in tests/e2e/test_cert_manager.sh), then turns Ready.
+# Secret mode and a DKIM Secret of the user's: missing Secrets are
+# reported, present ones used (the DKIM record comes from
 # the user's key, no key is generated). Switching to SelfSigned deletes
 # the Certificate the spec no longer wants. ACME: while the relay's Pod
 # cannot start (a ResourceQuota of no Pods; kwok would make it Ready),
@@ -20,6 +23,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 NS=""
+CM_CRDS=""
 DATA=$ROOT/tests/data/cert-reloader
 
 reason_is() { # relay type reason
@@ -39,7 +43,7 @@ t_cm_missing() {
 cert_exists() { k -n "$NS" get certificates.cert-manager.io cm -o name >/dev/null 2>&1; }
 
 t_cm_certificate() {
-	k apply -f "$ROOT/tests/envtest/operator/data/certificates-crd.yaml" >/dev/null
+	k apply --server-side --force-conflicts -f "$CM_CRDS" >/dev/null
 	k wait --for=condition=Established --timeout=30s crd/certificates.cert-manager.io >/dev/null
 	poll 120 cert_exists || fail "no Certificate"
 	local c
@@ -151,6 +155,8 @@ t_acme_probe() {
 
 main() {
 	lib_init
+	CM_CRDS=$("$ROOT/hack/cert-manager-bin.sh" crds 2>"$WORK/cert-manager-bin.log") ||
+		{ echo "Bail out! cert-manager's CRDs: $(tail -n 3 "$WORK/cert-manager-bin.log")"; exit 1; }
 	install_crd
 	NS=$(new_ns tls)
 	op_start tls --namespace "$NS" --resync-period 600
@@ -162,7 +168,7 @@ main() {
 	check "present Secrets are used: DKIM record from the user's key, nothing generated" t_byo_present
 	check "ACME: CertificateReady Pending gives the cert container's newest probe line (kubelet events); Issued the TLS read" t_acme_probe
 	k -n "$NS" delete quota no-pods --ignore-not-found >/dev/null 2>&1 || true
-	k delete crd certificates.cert-manager.io --ignore-not-found --wait=false >/dev/null 2>&1 || true
+	k delete -f "$CM_CRDS" --ignore-not-found --wait=false >/dev/null 2>&1 || true
 	tap_done
 }
 
