@@ -1,28 +1,25 @@
 #!/usr/bin/env bash
 # test_cert_manager: the CertManager TLS mode against the real cert-manager
 # (hack/cert-manager-bin.sh: v1.21's control loops built from the Go
-# module proxy, run outside the cluster with a kubeconfig; its own CRDs;
-# no webhook).
-#
-# The cluster: with RELAY_HARNESS=hack/relay-pod.sh (podman), a control
-# plane of this test's own (hack/control-plane.sh, own state and ports)
-# and the operator from build/bin as a process; with hack/relay-k8s.sh,
-# the node's cluster and the operator its chart runs there (restarted
-# after cert-manager's CRDs are installed, as an admin would).
+# module proxy, run on this host with the node's kubeconfig; its own
+# CRDs; no webhook, no cainjector) on the real node, with the operator
+# its chart runs there (restarted after cert-manager's CRDs are
+# installed, as an admin would).
 #
 # There: cert-manager's CRDs, a CA Issuer with a test CA made here, and a
-# relay with tls.mode CertManager. The operator's Certificate is accepted
-# by cert-manager's real schema; the relay waits (Ready False,
-# CertificateNotReady) until cert-manager, started only then, has issued
-# the Secret (with the relay's label, from the Certificate's
-# secretTemplate); the relay turns Ready, its Pod mounts the Secret and
-# serves the certificate on 443, 993 and 465 (openssl s_client
-# -verify_return_error against the test CA, host name checked; another CA
-# fails). Two forced renewals: what `cmctl renew` does (the
-# Certificate's Issuing condition, reason ManuallyTriggered; cmctl itself
-# is not on the module proxy) and deleting the Secret; after each the
-# Secret volume is updated in the running Pod (kubelet's sync; in podman,
-# `relay-pod.sh sync`) and 443, 993 and 465 present the new certificate.
+# relay with tls.mode CertManager (hack/relay-k8s.sh up, in the
+# background). The operator's Certificate is accepted by cert-manager's
+# real schema; the relay waits (Ready False, CertificateNotReady) until
+# cert-manager, started only then, has issued the Secret (with the
+# relay's label, from the Certificate's secretTemplate); the relay turns
+# Ready, its Pod mounts the Secret and serves the certificate on 443, 993
+# and 465 (openssl s_client -verify_return_error against the test CA,
+# host name checked; another CA fails). Two forced renewals: what `cmctl
+# renew` does (the Certificate's Issuing condition, reason
+# ManuallyTriggered; cmctl itself is not on the module proxy) and
+# deleting the Secret; after each, kubelet updates the Secret volume in
+# the running Pod, the cert container reloads nginx, Dovecot and Postfix,
+# and 443, 993 and 465 present the new certificate without a restart.
 # Times (apply -> issued, trigger -> served) are in the test names.
 # shellcheck source=tests/integration/lib/common.sh
 . "$(dirname "$0")/../integration/lib/common.sh"
@@ -33,10 +30,6 @@
 
 PORTS="443 993 465"
 R=e2e1 # the relay's name: the harness's relay 1
-case ${RELAY_HARNESS##*/} in
-relay-k8s.sh) ON_NODE=1 ;;
-*) ON_NODE=0 ;;
-esac
 
 e2e_prereqs
 relay_prereqs
@@ -46,50 +39,30 @@ DOMAIN=e2e1.certmgr.test
 
 # --- the binaries ---------------------------------------------------------------
 t0=$SECONDS
-KBIN=$("$TOP/hack/k8s-bin.sh" 2>"$W/k8s-bin.log") &&
-	CMBIN=$("$TOP/hack/cert-manager-bin.sh" 2>"$W/cert-manager-bin.log") &&
+CMBIN=$("$TOP/hack/cert-manager-bin.sh" 2>"$W/cert-manager-bin.log") &&
 	CMCRDS=$("$TOP/hack/cert-manager-bin.sh" crds 2>>"$W/cert-manager-bin.log")
 rc=$?
-ok $rc "Kubernetes and cert-manager binaries from the Go module proxy ($((SECONDS - t0)) s)"
-[ $rc -eq 0 ] || { tail -n 20 "$W/k8s-bin.log" "$W/cert-manager-bin.log" | sed 's/^/# /'; tap_done; }
+ok $rc "cert-manager's controller and CRDs from the Go module proxy ($((SECONDS - t0)) s)"
+[ $rc -eq 0 ] || { tail -n 20 "$W/cert-manager-bin.log" | sed 's/^/# /'; tap_done; }
 diag "$("$CMBIN/cert-manager-controller" --version)"
 
-# --- the cluster ----------------------------------------------------------------
-if [ "$ON_NODE" = 1 ]; then
-	# the node's cluster (e2e_prereqs sourced its env: KUBECONFIG)
-	KC=$KUBECONFIG
-	NS=certmgr-$$
-	export RELAY_K8S_NS=$NS
-else
-	CP=$TOP/hack/control-plane.sh
-	CPD=$TOP/build/e2e-certmgr-control-plane
-	export CP_STATE_DIR=$CPD CP_BIN_DIR=$KBIN
-	export CP_ETCD_PORT=25379 CP_ETCD_PEER_PORT=25380 CP_APISERVER_PORT=29443
-	export CP_KCM_PORT=22357 CP_SCHEDULER_PORT=22359 CP_KWOK_PORT=22347
-	t0=$SECONDS
-	"$CP" up >"$W/cp.log" 2>&1
-	rc=$?
-	on_exit "CP_STATE_DIR='$CPD' '$CP' down >/dev/null 2>&1"
-	ok $rc "a test control plane of its own up on 127.0.0.1:$CP_APISERVER_PORT ($((SECONDS - t0)) s)"
-	[ $rc -eq 0 ] || { tail -n 20 "$W/cp.log" | sed 's/^/# /'; tap_done; }
-	# shellcheck disable=SC1091
-	. "$CPD/env"
-	KC=$KUBECONFIG
-	NS=mail
-fi
-k() { "$KBIN/kubectl" --kubeconfig "$KC" --request-timeout=20s "$@"; }
+# --- the cluster: the node's (e2e_prereqs sourced its env: KUBECONFIG) ---------
+KC=$KUBECONFIG
+NS=certmgr-$$
+export RELAY_K8S_NS=$NS LOCAL_RELAY_BASE=$W/relays
+k() { "$NODE_KUBECTL" --kubeconfig "$KC" --request-timeout=20s "$@"; }
 
-k apply --server-side -f "$TOP/crds/chatmail.at_chatmailrelays.yaml" >"$W/crd.log" 2>&1 &&
-	k apply --server-side -f "$CMCRDS" >>"$W/crd.log" 2>&1 &&
-	k wait --for=condition=Established --timeout=30s crd/chatmailrelays.chatmail.at \
+# (the ChatmailRelay CRD is the chart's)
+k apply --server-side -f "$CMCRDS" >"$W/crd.log" 2>&1 &&
+	k wait --for=condition=Established --timeout=30s \
 		crd/certificates.cert-manager.io crd/issuers.cert-manager.io \
 		crd/certificaterequests.cert-manager.io >>"$W/crd.log" 2>&1
 rc=$?
-ok $rc "the ChatmailRelay CRD and cert-manager's six CRDs are established"
+ok $rc "cert-manager's six CRDs are established"
 [ $rc -eq 0 ] || { sed 's/^/# /' "$W/crd.log"; tap_done; }
-[ "$ON_NODE" = 1 ] && on_exit "'$KBIN/kubectl' --kubeconfig '$KC' delete -f '$CMCRDS' --wait=false >/dev/null 2>&1"
+on_exit "'$NODE_KUBECTL' --kubeconfig '$KC' delete -f '$CMCRDS' --wait=false >/dev/null 2>&1"
 k create namespace "$NS" >/dev/null
-[ "$ON_NODE" = 1 ] && on_exit "'$KBIN/kubectl' --kubeconfig '$KC' delete namespace '$NS' --wait=false >/dev/null 2>&1"
+on_exit "'$NODE_KUBECTL' --kubeconfig '$KC' delete namespace '$NS' --wait=false >/dev/null 2>&1"
 
 # --- the test CA and its Issuer ---------------------------------------------------
 CA=$W/ca.crt
@@ -108,34 +81,13 @@ EOF
 ok $? "a test CA (EC P-256), its Secret and a CA Issuer"
 
 # --- the operator and the relay ---------------------------------------------------
-if [ "$ON_NODE" = 1 ]; then
-	# the chart's operator looks for cert-manager's CRDs rarely once it
-	# found them missing: restarted, it finds them at once
-	read -r opns opdep < <(k get deploy -A -l app.kubernetes.io/name=chatmail-operator \
-		-o 'jsonpath={.items[0].metadata.namespace} {.items[0].metadata.name}')
-	k -n "$opns" rollout restart "deploy/$opdep" >/dev/null &&
-		k -n "$opns" rollout status "deploy/$opdep" --timeout=120s >/dev/null
-	ok $? "the chart's operator ($opns/$opdep) restarted after cert-manager's CRDs came"
-else
-	for w in mail queue; do
-		k apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: PersistentVolume
-metadata: {name: certmgr-$w-$R}
-spec:
-  capacity: {storage: 1Gi}
-  accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Retain
-  hostPath: {path: /nonexistent/certmgr/$w}
-  claimRef: {namespace: $NS, name: $w-$R-0}
-EOF
-	done
-	"$BIN/chatmail-operator" --kubeconfig "$KC" --namespace "$NS" \
-		--metrics-bind-address "127.0.0.1:$(free_port)" \
-		--health-probe-bind-address "127.0.0.1:$(free_port)" >"$W/operator.log" 2>&1 &
-	OPPID=$!
-	on_exit "stop_pid $OPPID 20"
-fi
+# the chart's operator looks for cert-manager's CRDs rarely once it found
+# them missing: restarted, it finds them at once
+read -r opns opdep < <(k get deploy -A -l app.kubernetes.io/name=chatmail-operator \
+	-o 'jsonpath={.items[0].metadata.namespace} {.items[0].metadata.name}')
+k -n "$opns" rollout restart "deploy/$opdep" >/dev/null &&
+	k -n "$opns" rollout status "deploy/$opdep" --timeout=120s >/dev/null
+ok $? "the chart's operator ($opns/$opdep) restarted after cert-manager's CRDs came"
 
 SPEC=$W/relay.yaml
 cat >"$SPEC" <<EOF
@@ -153,8 +105,15 @@ spec:
   limits: {maxUserSendPerMinute: 600, maxUserSendBurstSize: 100}
   systemLimits: {maxLoad1m: 1000, minAvailableMemory: 1M, minFreeDiskSpace: 1M}
 EOF
+# the harness applies it and waits (in the background) for it and its
+# Pod to be Ready, which needs the Secret cert-manager writes
 t_apply=$SECONDS
-k -n "$NS" apply -f "$SPEC" >"$W/apply.log" 2>&1
+on_exit "'$RELAY_HARNESS' down $R >/dev/null 2>&1"
+LOCAL_RELAY_SPEC=$SPEC RELAY_K8S_WAIT=600 "$RELAY_HARNESS" up "$R" >"$W/up1.log" 2>&1 &
+UP=$!
+on_exit "kill $UP 2>/dev/null"
+applied() { k -n "$NS" get chatmailrelay "$R" -o name >/dev/null 2>&1; }
+wait_until 60 applied
 ok $? "a ChatmailRelay with tls.mode CertManager and issuerRef test-ca applied"
 
 cond() { # cond TYPE FIELD: a field of the relay's condition TYPE
@@ -218,24 +177,11 @@ wait_until 120 relay_is_ready
 ok $? "the relay turns Ready once cert-manager issued ($(cond Ready reason))"
 
 # --- the relay's Pod ---------------------------------------------------------------
-OBJ=$W/objects.json
-# objects (podman): what the operator applied, with the Secret
-# cert-manager wrote, for relay-pod.sh to play kubelet's part
-objects() {
-	k -n "$NS" get statefulset,configmap,secret,cronjob -l "chatmail.at/relay=$R" \
-		-o json >"$OBJ.tmp" &&
-		jq -e '[.items[] | .kind + "/" + .metadata.name] | index("StatefulSet/'"$R"'") != null
-			and index("Secret/'"$R"'-tls") != null' "$OBJ.tmp" >/dev/null &&
-		mv "$OBJ.tmp" "$OBJ"
-}
-if [ "$ON_NODE" = 0 ]; then
-	objects
-	ok $? "the objects of the relay's Pod, $R-tls among them: $(jq -r '[.items[].kind] | group_by(.) | map("\(length) \(.[0])") | join(", ")' "$OBJ" 2>/dev/null)"
-	export RELAY_POD_OBJECTS=$OBJ
-fi
-t0=$SECONDS
-relays_up "$W" 1 "$SPEC" || { ok 1 "relay $R up"; tap_done; }
-ok 0 "relay $R up, its Pod mounting $R-tls ($((SECONDS - t0)) s)"
+wait "$UP"
+rc=$?
+ok $rc "relay $R up, its Pod mounting $R-tls ($((SECONDS - t_apply)) s after the apply)"
+[ $rc -eq 0 ] || { tail -n 20 "$W/up1.log" | sed 's/^/# /'; tap_done; }
+ENV1=$LOCAL_RELAY_BASE/$R/relay.env
 ADDR=$(renv "$ENV1" ADDR)
 
 # served PORT CAFILE: the fingerprint of the certificate on PORT, only when
@@ -272,17 +218,11 @@ new_leaf() { # new_leaf OLD_FP FILE: the Secret holds another certificate
 }
 # renewed HOW OLD_FP N: the new Secret reaches 443, 993 and 465
 renewed() {
-	local how=$1 old=$2 n=$3 t=$SECONDS fp secs=60
+	# kubelet's sync period (60 s) plus its Secret cache bound the update
+	local how=$1 old=$2 n=$3 t=$SECONDS fp secs=180
 	wait_until 90 new_leaf "$old" "$W/leaf$n.pem"
 	ok $? "$how: cert-manager wrote a new certificate to $R-tls (revision $(revision), $((SECONDS - t)) s)"
 	fp=$(fp_of "$W/leaf$n.pem" 2>/dev/null)
-	if [ "$ON_NODE" = 0 ]; then
-		objects && relay_pod sync "$R" >"$W/sync$n.log" 2>&1 &&
-			grep -q 'volume updated: tls' "$W/sync$n.log"
-		ok $? "$how: the Secret volume updated in the running Pod (relay-pod.sh sync)"
-	else
-		secs=180 # kubelet's sync period (60 s) plus its Secret cache
-	fi
 	wait_until "$secs" all_serve "$fp"
 	ok $? "$how: 443, 993 and 465 serve the new certificate, verified ($((SECONDS - t)) s after the trigger)"
 	show_ports "$fp"
@@ -306,11 +246,7 @@ renewed "Secret deleted" "$LAST_FP" 2
 restarts() { # nginx's, Dovecot's and Postfix's restarts, one line each
 	local c
 	for c in nginx dovecot postfix; do
-		if [ "$ON_NODE" = 1 ]; then
-			ctr_restarts "$ENV1" "$c"
-		else
-			podman inspect --format '{{.RestartCount}}' "$(pod_of "$ENV1")-$c"
-		fi
+		ctr_restarts "$ENV1" "$c"
 	done
 }
 [ "$(restarts | sort -u)" = 0 ]
