@@ -48,8 +48,9 @@ diag "$("$CMBIN/cert-manager-controller" --version)"
 
 # --- the cluster: the node's (e2e_prereqs sourced its env: KUBECONFIG) ---------
 KC=$KUBECONFIG
-NS=certmgr-$$
-export RELAY_K8S_NS=$NS LOCAL_RELAY_BASE=$W/relays
+# the harness's namespace for this test's relays (hack/relay-k8s.sh)
+export LOCAL_RELAY_BASE=$W/relays
+NS=${RELAY_K8S_NS_PREFIX:-e2e}-$(printf %s "$LOCAL_RELAY_BASE" | sha256sum | cut -c1-8)
 k() { "$NODE_KUBECTL" --kubeconfig "$KC" --request-timeout=20s "$@"; }
 
 # (the ChatmailRelay CRD is the chart's)
