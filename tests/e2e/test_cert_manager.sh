@@ -89,6 +89,17 @@ read -r opns opdep < <(k get deploy -A -l app.kubernetes.io/name=chatmail-operat
 k -n "$opns" rollout restart "deploy/$opdep" >/dev/null &&
 	k -n "$opns" rollout status "deploy/$opdep" --timeout=120s >/dev/null
 ok $? "the chart's operator ($opns/$opdep) restarted after cert-manager's CRDs came"
+# why_not: what the operator did with the relay, for a failed step
+why_not() {
+	diag "the relay's conditions: $(k -n "$NS" get chatmailrelay "$R" -o json 2>/dev/null |
+		jq -c '[.status.conditions[]? | {type, status, reason, message}]')"
+	diag "Certificates: $(k -n "$NS" get certificates.cert-manager.io -o json 2>/dev/null |
+		jq -c '[.items[] | {name: .metadata.name, spec, ready: .status.conditions}]')"
+	k -n "$opns" logs "deploy/$opdep" --tail=400 2>/dev/null |
+		grep -E "$NS|[Cc]ertificate|warn|error" | tail -n 15 | sed 's/^/# operator: /'
+	diag "the operator's image: $(k -n "$opns" get pods -l app.kubernetes.io/name=chatmail-operator \
+		-o 'jsonpath={.items[*].status.containerStatuses[0].imageID}')"
+}
 
 SPEC=$W/relay.yaml
 cat >"$SPEC" <<EOF
@@ -123,7 +134,9 @@ cond() { # cond TYPE FIELD: a field of the relay's condition TYPE
 }
 waiting() { [ "$(cond Ready reason)" = CertificateNotReady ]; }
 wait_until 180 waiting
-ok $? "without cert-manager running the relay waits: Ready False, CertificateNotReady ($(cond Ready message))"
+rc=$?
+ok $rc "without cert-manager running the relay waits: Ready False, CertificateNotReady ($(cond Ready message))"
+[ $rc -eq 0 ] || why_not
 
 CRT=$W/certificate.json
 k -n "$NS" get certificates.cert-manager.io "$R" -o json >"$CRT" 2>/dev/null
@@ -133,7 +146,10 @@ jq -e --arg d "$DOMAIN" --arg r "$R" '.spec.secretName == "\($r)-tls"
 	and .spec.privateKey.algorithm == "ECDSA" and .spec.privateKey.size == 256
 	and .spec.secretTemplate.labels["chatmail.at/relay"] == $r
 	and .metadata.ownerReferences[0].kind == "ChatmailRelay"' "$CRT" >/dev/null
-ok $? "the operator's Certificate, accepted by cert-manager's CRD: $R-tls for the three names, ECDSA P-256, owned by the relay"
+rc=$?
+ok $rc "the operator's Certificate, accepted by cert-manager's CRD: $R-tls for the three names, ECDSA P-256, owned by the relay"
+[ $rc -eq 0 ] ||
+	diag "the Certificate: $(jq -c '{metadata: {ownerReferences: .metadata.ownerReferences}, spec}' "$CRT" 2>/dev/null)"
 
 # --- the real cert-manager ------------------------------------------------------
 CMLOG=$W/cert-manager.log
