@@ -30,8 +30,9 @@
  * so watches, Lease renewals and probes are served meanwhile, and a
  * slow request of one relay does not hold up the others. They reach
  * the client, the caches, events, the keygen, the loop's clock and the
- * queue only through the struct rec_env wired here (the env_* hooks),
- * which tests/unit/operator/test_reconcile.c replaces by a fake.
+ * queue only through the struct rec_env wired here (its hooks are in
+ * controller_env.c), which tests/unit/operator/test_reconcile.c
+ * replaces by a fake. The state is struct controller (controller.h).
  *
  * Untrusted input: HTTP requests to the probe/metrics ports (handled by
  * services/lib/http with its limits; only the path is looked at).
@@ -49,7 +50,7 @@
 
 #include <curl/curl.h>
 
-#include "certprobe.h"
+#include "controller.h"
 #include "events.h"
 #include "http.h"
 #include "keygen.h"
@@ -72,38 +73,9 @@
 /* malloc_trim when idle, at most this often */
 #define TRIM_MS 5000u
 
-/* the controller: everything controller_run owns */
-struct controller {
-	struct op_opts *opts;
-	struct evloop *loop;
-	struct kube_config kc;
-	struct kube_client *client;
-	struct metrics *metrics;
-	struct events *events;
-	struct leader *leader;
-	struct http_server *http;
-	struct informer *relays;
-	struct informer *kids[OK_COUNT];
-	struct informer *probes; /* cert probe events (certprobe.h) */
-	struct served_certs *served;
-	struct kid_arg kid_args[OK_COUNT];
-	struct workqueue queue;
-	struct keygen *keygen;
-	struct dnscheck *dns; /* NULL: --dns-check-interval 0 */
-	struct rec_env env;   /* reconcile's world, wired here */
-	unsigned inflight, peak;
-	uint64_t drain_until; /* SIGTERM: loop time to give up waiting */
-	struct evloop_timer resync;
-	char identity[128];
-	int leading, draining, lost;
-	int busy;	  /* reconciles ran since the last malloc_trim */
-	uint64_t trimmed; /* loop time of the last malloc_trim */
-	uint64_t reconciles;
-};
-
-/* mono_ms: a monotonic clock for the work queue */
-static uint64_t
-mono_ms(void)
+/* controller_mono_ms: a monotonic clock for the work queue */
+uint64_t
+controller_mono_ms(void)
 {
 	struct timespec ts;
 
@@ -370,170 +342,6 @@ start_informers(struct controller *ctl)
 				  ctl->metrics, probe_event, ctl);
 }
 
-/* env_finished: a reconcile of key ended (the env's finished hook) */
-static void
-env_finished(void *arg, const char *key, int rc, unsigned retry_after,
-	     uint64_t took_ms)
-{
-	struct controller *ctl = arg;
-	double secs = (double)took_ms / 1000.0;
-	uint64_t d;
-
-	ctl->reconciles++;
-	ctl->inflight--;
-	metrics_set(ctl->metrics, MG_ACTIVE_WORKERS, (double)ctl->inflight);
-	if (rc == 0) {
-		workqueue_forget(&ctl->queue, key);
-		metrics_reconcile(ctl->metrics, "success", secs);
-	} else {
-		/* a 429/503 Retry-After is a floor for the backoff */
-		d = workqueue_add_rate_limited(&ctl->queue, key, mono_ms(),
-					       retry_after * 1000ull);
-		metrics_reconcile(ctl->metrics, "error", secs);
-		log_info("reconcile of %s failed; retry in %llu ms", key,
-			 (unsigned long long)d);
-	}
-	workqueue_done(&ctl->queue, key);
-}
-
-/* the env's hooks (struct rec_ops): reconcile's world, the real one */
-static void *
-env_call(void *arg, enum kube_verb v, const char *path, const cJSON *body,
-	 kube_done_fn *done, void *done_arg)
-{
-	struct controller *ctl = arg;
-
-	return kube_call_start(ctl->client, v, path, body, done, done_arg);
-}
-
-static void
-env_cancel(void *arg, void *handle)
-{
-	struct controller *ctl = arg;
-	struct kube_call *kc = handle;
-
-	kube_call_cancel(ctl->client, &kc);
-}
-
-static const struct relay_entry *
-env_relay(void *arg, const char *key)
-{
-	struct controller *ctl = arg;
-
-	return informer_get(ctl->relays, key);
-}
-
-static const struct child *
-env_child(void *arg, enum op_kind k, const char *key)
-{
-	struct controller *ctl = arg;
-
-	return ctl->kids[k] ? informer_get(ctl->kids[k], key) : NULL;
-}
-
-static void
-env_children(void *arg, enum op_kind k, rec_each_fn *fn, void *fn_arg)
-{
-	struct controller *ctl = arg;
-
-	if (ctl->kids[k] != NULL)
-		informer_each(ctl->kids[k], fn, fn_arg);
-}
-
-static int
-env_served(void *arg, enum op_kind k)
-{
-	struct controller *ctl = arg;
-
-	return ctl->kids[k] != NULL && informer_synced(ctl->kids[k]);
-}
-
-static void
-env_event(void *arg, const cJSON *relay, const char *type, const char *reason,
-	  const char *action, const char *note)
-{
-	struct controller *ctl = arg;
-
-	events_emit(ctl->events, relay, type, reason, action, "%s", note);
-}
-
-static int
-env_key_take(void *arg, const char *waiter, struct buf *pem)
-{
-	struct controller *ctl = arg;
-
-	return keygen_take(ctl->keygen, waiter, pem);
-}
-
-static void
-env_key_forget(void *arg, const char *waiter)
-{
-	struct controller *ctl = arg;
-
-	keygen_forget(ctl->keygen, waiter);
-}
-
-static const char *
-env_key_error(void *arg)
-{
-	struct controller *ctl = arg;
-
-	return keygen_error(ctl->keygen);
-}
-
-static uint64_t
-env_now_ms(void *arg)
-{
-	struct controller *ctl = arg;
-
-	return evloop_now(ctl->loop);
-}
-
-static void
-env_now_rfc3339(void *arg, char *out, size_t outsize)
-{
-	(void)arg;
-	util_now_rfc3339(out, outsize, 0);
-}
-
-static const struct dnscheck_result *
-env_dns_result(void *arg, const char *key)
-{
-	struct controller *ctl = arg;
-
-	return ctl->dns ? dnscheck_get(ctl->dns, key) : NULL;
-}
-
-static void
-env_dns_want(void *arg, const char *key, const char *domain,
-	     const cJSON *records)
-{
-	struct controller *ctl = arg;
-
-	/* a reconcile that ran while its relay was deleted must not bring
-	 * back the check relay_event forgot */
-	if (ctl->dns != NULL && informer_get(ctl->relays, key) != NULL)
-		dnscheck_want(ctl->dns, key, domain, records);
-}
-
-static int
-env_cert_probe(void *arg, const char *ns, const char *pod,
-	       struct cert_probe *out)
-{
-	struct controller *ctl = arg;
-
-	return cert_probes_newest(ctl->probes, ns, pod, out);
-}
-
-static int
-env_served_cert(void *arg, const char *key, const char *domain,
-		struct served_cert *out)
-{
-	struct controller *ctl = arg;
-
-	return served_certs_get(ctl->served, key, domain, out);
-}
-
 /* served_done: a read of what a relay serves ended: reconcile it */
 static void
 served_done(void *arg, const char *key)
@@ -543,26 +351,6 @@ served_done(void *arg, const char *key)
 	workqueue_add(&ctl->queue, key);
 }
 
-static const struct rec_ops env_ops = {
-	.call = env_call,
-	.cancel = env_cancel,
-	.relay = env_relay,
-	.child = env_child,
-	.children = env_children,
-	.served = env_served,
-	.event = env_event,
-	.key_take = env_key_take,
-	.key_forget = env_key_forget,
-	.key_error = env_key_error,
-	.now_ms = env_now_ms,
-	.now_rfc3339 = env_now_rfc3339,
-	.dns_result = env_dns_result,
-	.dns_want = env_dns_want,
-	.cert_probe = env_cert_probe,
-	.served_cert = env_served_cert,
-	.finished = env_finished,
-};
-
 /* start_keys: start reconciles of ready keys, up to the limit */
 static void
 start_keys(struct controller *ctl)
@@ -570,7 +358,7 @@ start_keys(struct controller *ctl)
 	const char *key;
 	char *k;
 
-	workqueue_tick(&ctl->queue, mono_ms());
+	workqueue_tick(&ctl->queue, controller_mono_ms());
 	while (ctl->inflight < ctl->opts->concurrency &&
 	       (key = workqueue_get(&ctl->queue)) != NULL) {
 		/* the queue's copy lives until workqueue_done, which the
@@ -653,7 +441,8 @@ main_loop(struct controller *ctl)
 		if (can_work(ctl))
 			start_keys(ctl);
 		wait = can_work(ctl) && ctl->inflight < ctl->opts->concurrency
-			       ? workqueue_next_delay(&ctl->queue, mono_ms())
+			       ? workqueue_next_delay(&ctl->queue,
+						      controller_mono_ms())
 			       : -1;
 		/* wake up now and then to re-check leadership and syncs */
 		if (wait < 0 || wait > 500)
@@ -796,7 +585,7 @@ controller_run(struct op_opts *o)
 	ctl.loop = evloop_new();
 	kube_config_init(&ctl.kc);
 	workqueue_init(&ctl.queue);
-	rec_env_init(&ctl.env, &env_ops, &ctl, &o->images);
+	rec_env_init(&ctl.env, &controller_env_ops, &ctl, &o->images);
 	(void)signal(SIGPIPE, SIG_IGN);
 	if (evloop_signal_add(ctl.loop, SIGTERM, on_signal, &ctl) < 0 ||
 	    evloop_signal_add(ctl.loop, SIGINT, on_signal, &ctl) < 0) {
