@@ -27,7 +27,7 @@
 
 struct anchor {
 	char *name;
-	cJSON *node; /* owned by the document tree */
+	cJSON *node; /* owned by the document tree or by shadowed */
 };
 
 struct yparse {
@@ -36,6 +36,9 @@ struct yparse {
 	struct anchor *anchors;
 	size_t nanchors;
 	size_t nodes;
+	/* values a repeated key replaced: an anchor in one stays valid for
+	 * the aliases after it, until the document ends */
+	cJSON *shadowed;
 };
 
 static int parse_node(struct yparse *p, yaml_event_t *ev, int depth,
@@ -192,6 +195,15 @@ remember_anchor(struct yparse *p, const yaml_char_t *anchor, cJSON *node)
 	p->nanchors++;
 }
 
+/* shadow: keep a replaced value until the document's anchors go */
+static void
+shadow(struct yparse *p, cJSON *old)
+{
+	if (p->shadowed == NULL)
+		p->shadowed = cJSON_CreateArray();
+	cJSON_AddItemToArray(p->shadowed, old);
+}
+
 /* count_nodes: nodes in a tree, to charge aliases against the cap */
 static size_t
 count_nodes(const cJSON *n)
@@ -254,9 +266,11 @@ parse_mapping(struct yparse *p, int depth, cJSON **node_r)
 		yaml_event_delete(&vev);
 		if (r < 0)
 			goto out;
-		/* a repeated key: the last one wins, as in kubectl */
+		/* a repeated key: the last one wins, as in kubectl; the
+		 * value it replaces may hold an anchor, so it is kept */
 		if (cJSON_GetObjectItemCaseSensitive(obj, key) != NULL)
-			cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+			shadow(p, cJSON_DetachItemFromObjectCaseSensitive(obj,
+									  key));
 		cJSON_AddItemToObject(obj, key, val);
 		val = NULL; /* transferred */
 		free(key);
@@ -375,6 +389,8 @@ free_anchors(struct yparse *p)
 	free(p->anchors);
 	p->anchors = NULL;
 	p->nanchors = 0;
+	cJSON_Delete(p->shadowed);
+	p->shadowed = NULL;
 }
 
 int

@@ -93,6 +93,11 @@ test_anchors_and_limits(void **state)
 	(void)state;
 	assert_str(got, "{\"x\":{\"k\":\"v\"},\"y\":{\"k\":\"v\"}}");
 	cJSON_free(got);
+	/* an anchor in a value a repeated key replaced (found by
+	 * fuzz_kubeconfig: the alias read the freed value) */
+	got = json_of("x: [&a {k: v}]\nx: 1\ny: *a\n");
+	assert_str(got, "{\"x\":1,\"y\":{\"k\":\"v\"}}");
+	cJSON_free(got);
 	/* a billion laughs stops at the node cap */
 	assert_int(buf_puts(&big, "a: &a [x,x,x,x,x,x,x,x,x,x]\n"), 0);
 	for (i = 0; i < 8; i++)
