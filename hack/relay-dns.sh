@@ -153,7 +153,7 @@ dns_reload() {
 	net_bridge_up
 	net_dns_up
 	$DNS_EXEC dnsmasq -C "$conf" --pid-file="$PIDFILE" --user=root \
-		</dev/null >>"$DNSDIR/start.log" 2>&1
+		</dev/null >>"$DNSDIR/start.log" 2>&1 9>&-
 	local i
 	for ((i = 0; i < 100; i++)); do
 		[ -s "$PIDFILE" ] && break
@@ -173,6 +173,16 @@ dns_status() {
 	fi
 }
 
+# one at a time: two reloads at once (relays coming up, the soak's DNS
+# outage) would start two dnsmasq on one address; the daemon does not
+# keep the lock (9>&- above)
+case ${1:-} in
+reload | stop | outage | restore)
+	mkdir -p "$BASE"
+	exec 9>>"$BASE/.relay-dns.lock"
+	flock -w 120 9 || { echo "relay-dns: $BASE/.relay-dns.lock busy" >&2; exit 75; }
+	;;
+esac
 case ${1:-} in
 reload) dns_reload ;;
 status) dns_status ;;
