@@ -233,8 +233,10 @@ integration: all
 	tests/integration/run.sh
 
 # soak: two relays, 2,000 messages under a seeded fault plan, no
-# accepted message lost (tests/soak/soak.sh; SOAK_SEED replays a run)
-soak: all
+# accepted message lost (tests/soak/soak.sh; SOAK_SEED replays a run);
+# on the test node (the images first) unless RELAY_HARNESS names the
+# local relays (hack/local-relay.sh)
+soak: all $(if $(filter %local-relay.sh,$(RELAY_HARNESS)),,images)
 	tests/soak/soak.sh
 
 clean:

@@ -25,6 +25,10 @@
 #                         when anything does
 #   hack/node.sh crictl|ctr ARGS...
 #                         the node's crictl or ctr
+#   hack/node.sh control-plane up|stop|status
+#                         hack/control-plane.sh on the node's control
+#                         plane (up after a crash: the soak restarts
+#                         kube-apiserver and etcd)
 #
 # Isolation. The node has a network namespace and a mount namespace of
 # its own, kept as files in STATE/ns (like kind's node container):
@@ -549,6 +553,10 @@ main() {
 		"$ROOT/hack/node-images.sh" import "$SOCK" "${@:-all}"
 		;;
 	leftovers) leftovers ;;
+	control-plane)
+		shift
+		"$ROOT/hack/control-plane.sh" "$@"
+		;;
 	crictl)
 		shift
 		NODE_BIN=$("$ROOT/hack/node-bin.sh" path)

@@ -23,17 +23,48 @@
 #                    plan keeps it down longer than a retry interval
 #   dns-outage       hack/relay-dns.sh outage DOMAIN (SERVFAIL for every
 #                    name under the relay's domain); off: restore
-# Another harness (hack/relay-k8s.sh on the node) plays peer-down and
-# dns-outage through the same stop/start and relay-dns.sh; its own kinds
-# (the relay Pod deleted, kube-apiserver and etcd restarted during a
-# spec change) go here as more fault_on/fault_off cases and in
-# soak_kinds, and soak.py's KINDS with their resources and durations.
+# On the real node (hack/relay-k8s.sh) peer-down and dns-outage are
+# played through the same stop/start (iptables in the Pod's network
+# namespace) and relay-dns.sh (the node's relay DNS server, which
+# CoreDNS forwards to); the kill-* kinds, volume-full, pod-delete and
+# apiserver-restart as tests/soak/faults-k8s.sh says.
+#
+# Faults on one relay: one that makes the Pod again (pod-delete,
+# apiserver-restart) waits for the others on that relay to end and
+# they wait for it (a lock per relay), whatever the plan's times say:
+# a Pod takes longer to come back than the plan can know. Likewise
+# apiserver-restart and the faults that need the API (pod-delete,
+# peer-down, kill-postfix's new retry interval) never overlap.
 
 # shellcheck disable=SC2034 # for soak.sh
 SOAK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SOAK_SERVICES="filtermail-outgoing filtermail-incoming filtermail-transport doveauth metadata"
 
 harness_is_local() { [ "$(basename "$RELAY_HARNESS")" = local-relay.sh ]; }
+if ! harness_is_local; then
+	# shellcheck source=tests/soak/faults-k8s.sh
+	. "$SOAK_DIR/faults-k8s.sh"
+fi
+
+# soak_backoff ENV: the soak's retry interval (SOAK_BACKOFF) in the
+# relay's Postfix, reloaded
+soak_backoff() {
+	local b=${SOAK_BACKOFF:-10}
+	relay_postfix "$1" postconf -e "minimal_backoff_time = ${b}s" \
+		"maximal_backoff_time = $((3 * b))s" \
+		"queue_run_delay = $(((b + 1) / 2))s" &&
+		relay_postfix "$1" postfix reload >/dev/null 2>&1
+}
+
+# relay_dns CMD DOMAIN: hack/relay-dns.sh of the relays' DNS server
+relay_dns() {
+	if harness_is_local; then
+		"$TOP/hack/relay-dns.sh" "$@"
+	else
+		LOCAL_RELAY_BASE=$NODE_STATE/relay-dns LOCAL_RELAY_DNS_NETNS=$NODE_NETNS \
+			LOCAL_RELAY_DNS_ADDR=$NODE_RELAY_DNS "$TOP/hack/relay-dns.sh" "$@"
+	fi
+}
 
 # kill_pidfile ROOT COMPONENT: where the harness keeps its PID
 kill_pidfile() {
@@ -52,6 +83,8 @@ soak_kinds() { # soak_kinds ENV: the kinds this relay and harness play
 			[ -s "$(kill_pidfile "$root" "$c")" ] && echo "kill-$c"
 		done
 		mountpoint -q "$root/vmail" && echo volume-full
+	else
+		k8s_kinds "$1"
 	fi
 	echo peer-down
 	echo dns-outage
@@ -75,9 +108,15 @@ fill_volume() { # fill_volume DIR: write until the file system is full
 	[ "$(df --output=avail -B1 "$1" | tail -n 1)" -lt 65536 ]
 }
 
-fault_on() { # fault_on KIND NAME ENV
+fault_on() { # fault_on KIND NAME ENV STATE
 	local kind=$1 name=$2 env=$3 f pid i
 	case $kind in
+	kill-* | volume-full | pod-delete | apiserver-restart)
+		harness_is_local || {
+			k8s_fault_on "$@"
+			return
+		}
+		;;&
 	kill-*)
 		# the process may be starting still (the end of the fault
 		# before it on this resource, up to 10 s of retries)
@@ -96,7 +135,7 @@ fault_on() { # fault_on KIND NAME ENV
 		"$RELAY_HARNESS" stop "$name" postfix &&
 			"$RELAY_HARNESS" stop "$name" nginx
 		;;
-	dns-outage) "$TOP/hack/relay-dns.sh" outage "$(renv "$env" DOMAIN)" ;;
+	dns-outage) relay_dns outage "$(renv "$env" DOMAIN)" ;;
 	*)
 		echo "no fault $kind"
 		return 1
@@ -104,31 +143,49 @@ fault_on() { # fault_on KIND NAME ENV
 	esac
 }
 
-fault_off() { # fault_off KIND NAME ENV
+fault_off() { # fault_off KIND NAME ENV STATE
 	local kind=$1 name=$2 env=$3
 	case $kind in
+	kill-* | volume-full | pod-delete | apiserver-restart)
+		harness_is_local || {
+			k8s_fault_off "$@"
+			return
+		}
+		;;&
 	kill-*) retry 10 "$RELAY_HARNESS" start "$name" "${kind#kill-}" ;;
 	volume-full) rm -f "$(renv "$env" ROOT)/vmail/.soak-fill" ;;
 	peer-down)
 		retry 10 "$RELAY_HARNESS" start "$name" postfix &&
 			retry 10 "$RELAY_HARNESS" start "$name" nginx
 		;;
-	dns-outage) "$TOP/hack/relay-dns.sh" restore "$(renv "$env" DOMAIN)" ;;
+	dns-outage) relay_dns restore "$(renv "$env" DOMAIN)" ;;
 	esac
 }
 
 # run_fault T0 START KIND NAME DURATION ENV LOG: at T0+START (epoch
 # seconds) start the fault, end it DURATION later; one line each to LOG
 run_fault() {
-	local t0=$1 start=$2 kind=$3 name=$4 dur=$5 env=$6 log=$7 out rc
+	local t0=$1 start=$2 kind=$3 name=$4 dur=$5 env=$6 log=$7 out rc st lk=-s
+	st=$log.$start.$kind.$name
 	sleep "$(awk "BEGIN { d = $t0 + $start - $(date +%s.%N); print (d > 0 ? d : 0) }")"
-	out=$(fault_on "$kind" "$name" "$env" 2>&1)
+	case $kind in pod-delete | apiserver-restart) lk=-x ;; esac
+	exec {lfd}>>"$log.lock.$name" {afd}>>"$log.lock.apiserver"
+	flock "$lk" "$lfd"
+	# kube-apiserver down: only faults that need no API call. The fault
+	# runs with the locks' descriptors closed: a daemon it starts
+	# (kube-apiserver, dnsmasq) must not hold them on
+	case $kind in
+	apiserver-restart) flock -x "$afd" ;;
+	pod-delete | peer-down | kill-postfix) flock -s "$afd" ;;
+	esac
+	out=$(fault_on "$kind" "$name" "$env" "$st" 2>&1 {lfd}>&- {afd}>&-)
 	rc=$?
 	echo "T+$(since "$t0") on $kind $name rc=$rc $(echo "$out" | tail -n 1)" >>"$log"
 	sleep "$dur"
-	out=$(fault_off "$kind" "$name" "$env" 2>&1)
+	out=$(fault_off "$kind" "$name" "$env" "$st" 2>&1 {lfd}>&- {afd}>&-)
 	rc=$?
 	echo "T+$(since "$t0") off $kind $name rc=$rc $(echo "$out" | tail -n 1)" >>"$log"
+	exec {lfd}>&- {afd}>&-
 }
 
 since() { awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $1 }"; }

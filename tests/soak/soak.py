@@ -123,7 +123,14 @@ KINDS = {
     "volume-full": (["vmail"], 6, 15),
     "peer-down": (["postfix", "nginx"], "1.5B", "2.5B"),
     "dns-outage": (["=dns"], 8, 20),
+    # the node (tests/soak/faults-k8s.sh): the Pod made again holds every
+    # resource of its relay; the control plane is shared
+    "pod-delete": (["=apiserver", "@pod"], 5, 15),
+    "apiserver-restart": (["=apiserver", "@pod"], 3, 10),
 }
+# what "@pod" stands for: every resource of the relay
+POD = ["filtermail-outgoing", "filtermail-incoming", "filtermail-transport",
+       "postfix", "dovecot", "doveauth", "metadata", "nginx", "vmail"]
 
 
 def duration(rng, kind, backoff):
@@ -134,8 +141,10 @@ def duration(rng, kind, backoff):
 
 
 def resources(kind, relay):
-    return {r[1:] if r.startswith("=") else f"{relay}:{r}"
-            for r in KINDS[kind][0]}
+    names = []
+    for r in KINDS[kind][0]:
+        names += POD if r == "@pod" else [r]
+    return {r[1:] if r.startswith("=") else f"{relay}:{r}" for r in names}
 
 
 def cmd_plan(a):

@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # soak.sh: no accepted message lost under load and faults (make soak;
-# the short run is tests/integration/soak/test_soak.sh). TAP output.
+# the short run is tests/e2e/test_soak.sh). TAP output.
 #
-# Two relays (RELAY_HARNESS, default hack/local-relay.sh, through
-# tests/integration/relay/lib.sh), SOAK_ACCOUNTS accounts on each, and
-# tests/soak/soak.py sending SOAK_MESSAGES PGP/MIME messages (real gpg)
-# at a steady rate, local and federated, each with a unique Message-ID,
-# while the fault plan runs: every kind of tests/soak/faults.sh once, one
-# at a time, then in rounds where they overlap, until the load ends (at
-# least SOAK_ROUNDS rounds: every fault at least that often). The plan
-# comes from SOAK_SEED (printed; the same seed gives the same plan and
-# the same messages). Then the relays recover on their own (Postfix
-# retries what it deferred; the soak lowers the retry interval to
-# SOAK_BACKOFF seconds, below), the queues are flushed if mail is still
-# waiting, and every mailbox is read over IMAP. The result line:
+# Two relays (RELAY_HARNESS through tests/integration/relay/lib.sh:
+# default hack/relay-k8s.sh, relays the operator runs on the real test
+# node; hack/local-relay.sh for the local relays), SOAK_ACCOUNTS
+# accounts on each, and tests/soak/soak.py sending SOAK_MESSAGES
+# PGP/MIME messages (real gpg) at a steady rate, local and federated,
+# each with a unique Message-ID, while the fault plan runs: every kind
+# of tests/soak/faults.sh once, one at a time, then in rounds where they
+# overlap, until the load ends (at least SOAK_ROUNDS rounds: every fault
+# at least that often). The plan comes from SOAK_SEED (printed; the
+# same seed gives the same plan and the same messages). Then the relays
+# recover on their own (Postfix retries what it deferred; the soak
+# lowers the retry interval to SOAK_BACKOFF seconds, below), the queues
+# are flushed if mail is still waiting, and every mailbox is read over
+# IMAP. The result line:
 #
 #   sent N, accepted N, delivered N, duplicated N, lost N, longest delay S s
 #
+# The node: the one NODE_STATE names if it is up (the e2e tier's, a
+# lane's); else the soak brings up its own (hack/cluster.sh up: node,
+# images, operator) in build/soak/node on NODE_NET 10.253 with control
+# plane ports 24xxx (apart from make e2e's and the demo's) and removes
+# it at the end (hack/node.sh purge). The images: make images first
+# (make soak does).
 # It fails on any accepted message not in its recipient's INBOX, on a
 # queue left non-empty, or on a relay component not running at the end.
 #
@@ -29,9 +37,18 @@
 # maximal_backoff_time (4000 s) are set on both relays to SOAK_BACKOFF
 # and 3 x SOAK_BACKOFF, queue_run_delay to SOAK_BACKOFF / 2, with
 # postconf -e and postfix reload in the relay's Postfix (relay_postfix),
-# so a fault longer than a retry interval is retried during the soak.
+# so a fault longer than a retry interval is retried during the soak;
+# on the node again after every fault that starts a new Postfix (its
+# container copies the rendered config afresh).
 # shellcheck source=tests/integration/lib/common.sh
 . "$(dirname "$0")/../integration/lib/common.sh"
+export RELAY_HARNESS=${RELAY_HARNESS:-$TOP/hack/relay-k8s.sh}
+if [ -z "${NODE_STATE:-}" ]; then
+	export NODE_STATE=$TOP/build/soak/node NODE_NET=${NODE_NET:-10.253}
+	export CP_ETCD_PORT=${CP_ETCD_PORT:-24379} CP_ETCD_PEER_PORT=${CP_ETCD_PEER_PORT:-24380}
+	export CP_APISERVER_PORT=${CP_APISERVER_PORT:-24443} CP_KCM_PORT=${CP_KCM_PORT:-24257}
+	export CP_SCHEDULER_PORT=${CP_SCHEDULER_PORT:-24259} CP_KWOK_PORT=${CP_KWOK_PORT:-24247}
+fi
 # shellcheck source=tests/integration/relay/lib.sh
 . "$TOP/tests/integration/relay/lib.sh"
 # shellcheck source=tests/soak/faults.sh
@@ -52,6 +69,23 @@ relay_workdir "${SOAK_WORKDIR:-soak}"
 diag "SOAK_SEED=$SEED SOAK_MESSAGES=$N (replay: SOAK_SEED=$SEED SOAK_MESSAGES=$N make soak)"
 T_ALL=$(date +%s.%N)
 
+# the node, unless one is up
+if ! harness_is_local && [ ! -f "$NODE_STATE/env" ]; then
+	mkdir -p "$(dirname "$NODE_STATE")"
+	NODE_LOG=$(dirname "$NODE_STATE")/cluster.log
+	"$TOP/hack/node.sh" purge >"$NODE_LOG" 2>&1
+	on_exit "'$TOP/hack/node.sh' purge >>'$NODE_LOG' 2>&1"
+	t=$(date +%s)
+	"$TOP/hack/cluster.sh" up >>"$NODE_LOG" 2>&1
+	rc=$?
+	ok $rc "the test node up with the operator in $(($(date +%s) - t)) s ($NODE_STATE, log $NODE_LOG)"
+	if [ $rc -ne 0 ]; then
+		tail -n 20 "$NODE_LOG" | sed 's/^/# /'
+		tap_done
+	fi
+	k8s_env
+fi
+
 # the small mail volumes (volume-full): mounted before the relays start,
 # unmounted after they stopped (on_exit runs last in, first out)
 if harness_is_local; then
@@ -69,13 +103,16 @@ if [ -z "$(renv "$ENV1" NETNS)" ]; then
 	tap_done
 fi
 
-backoff() { # backoff ENV: the soak's retry interval in its Postfix
-	relay_postfix "$1" postconf -e "minimal_backoff_time = ${BACKOFF}s" \
-		"maximal_backoff_time = $((3 * BACKOFF))s" \
-		"queue_run_delay = $(((BACKOFF + 1) / 2))s" &&
-		relay_postfix "$1" postfix reload >/dev/null 2>&1
-}
-backoff "$ENV1" && backoff "$ENV2"
+# the small mail volumes on the node: each claim's directory a tmpfs in
+# the node's mount namespace, the Pod made again on it (faults-k8s.sh)
+if ! harness_is_local; then
+	for e in "$ENV1" "$ENV2"; do
+		on_exit "k8s_small_volume_off '$e'"
+		k8s_small_volume "$e" "${SOAK_VMAIL_SIZE:-64m}" ||
+			diag "no tmpfs for $(renv "$e" NAME): no volume-full"
+	done
+fi
+soak_backoff "$ENV1" && soak_backoff "$ENV2"
 ok $? "Postfix retry interval ${BACKOFF} s on both relays"
 
 K=$W/gnupg
