@@ -492,7 +492,8 @@ cmd_container() { # stop|start|restart NAME CONTAINER
 		done
 		;;
 	start)
-		ip netns exec "$NETNS" iptables -S INPUT | grep -F -- "\"$tag\"" | sed 's/^-A //' |
+		# (none if the container listened on nothing at stop: restarting)
+		ip netns exec "$NETNS" iptables -S INPUT | { grep -F -- "\"$tag\"" || true; } | sed 's/^-A //' |
 			while read -r rule; do
 				eval "ip netns exec '$NETNS' iptables -D $rule"
 			done

@@ -29,12 +29,10 @@
 # CoreDNS forwards to); the kill-* kinds, volume-full, pod-delete and
 # apiserver-restart as tests/soak/faults-k8s.sh says.
 #
-# Faults on one relay: one that makes the Pod again (pod-delete,
-# apiserver-restart) waits for the others on that relay to end and
-# they wait for it (a lock per relay), whatever the plan's times say:
-# a Pod takes longer to come back than the plan can know. Likewise
-# apiserver-restart and the faults that need the API (pod-delete,
-# peer-down, kill-postfix's new retry interval) never overlap.
+# Faults hold what soak.py's plan says they hold (a relay's daemons,
+# its volume, the whole Pod, the DNS, the API) for real: run_fault
+# locks it, so a fault the plan keeps apart from another never
+# overlaps it even when the other ends late.
 
 # shellcheck disable=SC2034 # for soak.sh
 SOAK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -144,7 +142,7 @@ fault_on() { # fault_on KIND NAME ENV STATE
 }
 
 fault_off() { # fault_off KIND NAME ENV STATE
-	local kind=$1 name=$2 env=$3
+	local kind=$1 name=$2 env=$3 r
 	case $kind in
 	kill-* | volume-full | pod-delete | apiserver-restart)
 		harness_is_local || {
@@ -155,8 +153,12 @@ fault_off() { # fault_off KIND NAME ENV STATE
 	kill-*) retry 10 "$RELAY_HARNESS" start "$name" "${kind#kill-}" ;;
 	volume-full) rm -f "$(renv "$env" ROOT)/vmail/.soak-fill" ;;
 	peer-down)
-		retry 10 "$RELAY_HARNESS" start "$name" postfix &&
-			retry 10 "$RELAY_HARNESS" start "$name" nginx
+		# both, even if the first fails: a port left closed would
+		# keep the relay down (on the node: its Pod not Ready)
+		r=0
+		retry 10 "$RELAY_HARNESS" start "$name" postfix || r=1
+		retry 10 "$RELAY_HARNESS" start "$name" nginx || r=1
+		return $r
 		;;
 	dns-outage) relay_dns restore "$(renv "$env" DOMAIN)" ;;
 	esac
@@ -165,27 +167,35 @@ fault_off() { # fault_off KIND NAME ENV STATE
 # run_fault T0 START KIND NAME DURATION ENV LOG: at T0+START (epoch
 # seconds) start the fault, end it DURATION later; one line each to LOG
 run_fault() {
-	local t0=$1 start=$2 kind=$3 name=$4 dur=$5 env=$6 log=$7 out rc st lk=-s
+	local t0=$1 start=$2 kind=$3 name=$4 dur=$5 env=$6 log=$7 out rc st
+	local fds=() fd r
 	st=$log.$start.$kind.$name
 	sleep "$(awk "BEGIN { d = $t0 + $start - $(date +%s.%N); print (d > 0 ? d : 0) }")"
-	case $kind in pod-delete | apiserver-restart) lk=-x ;; esac
-	exec {lfd}>>"$log.lock.$name" {afd}>>"$log.lock.apiserver"
-	flock "$lk" "$lfd"
-	# kube-apiserver down: only faults that need no API call. The fault
-	# runs with the locks' descriptors closed: a daemon it starts
+	# what the fault holds, locked in one order (no deadlock): a fault
+	# delayed by another (a Pod takes longer to come back than the
+	# plan can know) never overlaps one the plan keeps apart from it;
+	# the faults that call the API share it, so no API outage meets them
+	{
+		case $kind in peer-down | kill-postfix) echo apiserver-user ;; esac
+		$PY "$SOAK_DIR/soak.py" resources "$kind" "$name"
+	} >"$st.locks"
+	while read -r r; do
+		exec {fd}>>"$log.lock.${r/apiserver-user/apiserver}"
+		if [ "$r" = apiserver-user ]; then flock -s "$fd"; else flock -x "$fd"; fi
+		fds+=("$fd")
+	done <"$st.locks"
+	# the fault runs without the locks' descriptors: a daemon it starts
 	# (kube-apiserver, dnsmasq) must not hold them on
-	case $kind in
-	apiserver-restart) flock -x "$afd" ;;
-	pod-delete | peer-down | kill-postfix) flock -s "$afd" ;;
-	esac
-	out=$(fault_on "$kind" "$name" "$env" "$st" 2>&1 {lfd}>&- {afd}>&-)
+	out=$(for fd in "${fds[@]}"; do exec {fd}>&-; done
+		fault_on "$kind" "$name" "$env" "$st" 2>&1)
 	rc=$?
 	echo "T+$(since "$t0") on $kind $name rc=$rc $(echo "$out" | tail -n 1)" >>"$log"
 	sleep "$dur"
-	out=$(fault_off "$kind" "$name" "$env" "$st" 2>&1 {lfd}>&- {afd}>&-)
+	out=$(for fd in "${fds[@]}"; do exec {fd}>&-; done
+		fault_off "$kind" "$name" "$env" "$st" 2>&1)
 	rc=$?
 	echo "T+$(since "$t0") off $kind $name rc=$rc $(echo "$out" | tail -n 1)" >>"$log"
-	exec {lfd}>&- {afd}>&-
+	for fd in "${fds[@]}"; do exec {fd}>&-; done
 }
 
 since() { awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $1 }"; }

@@ -12,6 +12,8 @@ through tests/integration/relay/relay_client.py; nothing mocked.
                                 "START KIND RELAY DURATION" (seconds from
                                 the start of the load); round 1 one fault at
                                 a time, every later round overlapping
+  soak.py resources KIND RELAY  what a fault holds (as the plan counts it),
+                                one a line, sorted
   soak.py send --accounts F --keydir K --count N --rate R --seed S ENV...
                                 N messages at R per second, each with a
                                 unique Message-ID, from a random account
@@ -145,6 +147,14 @@ def resources(kind, relay):
     for r in KINDS[kind][0]:
         names += POD if r == "@pod" else [r]
     return {r[1:] if r.startswith("=") else f"{relay}:{r}" for r in names}
+
+
+def cmd_resources(a):
+    """the resources a fault holds, sorted (the order locks are taken)"""
+    if a.kind not in KINDS:
+        raise SystemExit(f"soak.py: no fault kind {a.kind}")
+    print("\n".join(sorted(resources(a.kind, a.relay))))
+    return 0
 
 
 def cmd_plan(a):
@@ -420,6 +430,8 @@ def main():
     s.add_argument("--min-rounds", type=int, default=2)
     s.add_argument("--until", type=float, default=0)
     s.add_argument("--backoff", type=float, default=10)
+    s = sub.add_parser("resources")
+    s.add_argument("kind"), s.add_argument("relay")
     s = sub.add_parser("send")
     s.add_argument("--accounts", required=True)
     s.add_argument("--keydir", required=True)

@@ -199,11 +199,12 @@ while :; do
 done
 diag "recovered in $(($(date +%s) - T1)) s after the load ($flushed queue flushes; queued now $(queued))"
 
-$SP check --accounts "$W/accounts" --sent "$W/sent" "$ENV1" "$ENV2" >"$W/result" 2>&1
+$SP check --accounts "$W/accounts" --sent "$W/sent" "$ENV1" "$ENV2" >"$W/result" 2>"$W/check.err"
 rc=$?
 RESULT=$(head -n 1 "$W/result")
 echo "$RESULT"
 tail -n +2 "$W/result"
+sed 's/^/# check: /' "$W/check.err"
 ok $rc "no accepted message lost: $RESULT"
 q=$(queued)
 [ "$q" -eq 0 ]
