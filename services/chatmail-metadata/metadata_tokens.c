@@ -44,6 +44,22 @@ tokens_valid_ts(int64_t ts, int64_t now)
 	return ts > now - META_TOKEN_TTL && ts < now + 60;
 }
 
+/* valid_entry: a token's value is a timestamp tokens_valid_ts accepts;
+ * a number outside int64_t's range (or NaN) is none (its cast would be
+ * undefined; upstream's float comparison rejects it too) */
+static int
+valid_entry(const cJSON *c, int64_t now)
+{
+	double d;
+
+	if (!cJSON_IsNumber(c))
+		return 0;
+	d = c->valuedouble;
+	if (!(d > -9.2e18 && d < 9.2e18))
+		return 0;
+	return tokens_valid_ts((int64_t)d, now);
+}
+
 /* print_number: integers as integers, others as Python's repr would */
 static int
 print_number(double d, struct buf *out)
@@ -158,8 +174,7 @@ normalize(cJSON *doc, int64_t now)
 	}
 	for (c = t->child; c != NULL; c = next) {
 		next = c->next;
-		if (!cJSON_IsNumber(c) ||
-		    !tokens_valid_ts((int64_t)c->valuedouble, now))
+		if (!valid_entry(c, now))
 			cJSON_Delete(cJSON_DetachItemViaPointer(t, c));
 	}
 	return t;
@@ -253,8 +268,7 @@ tokens_list(const char *userdir, int64_t now, char ***list_r)
 	cJSON_ArrayForEach(c, obj)
 	{
 		total++;
-		if (cJSON_IsNumber(c) &&
-		    tokens_valid_ts((int64_t)c->valuedouble, now))
+		if (valid_entry(c, now))
 			n++;
 	}
 	/* expired tokens (or the legacy form) are rewritten on disk */
@@ -270,8 +284,7 @@ tokens_list(const char *userdir, int64_t now, char ***list_r)
 	n = 0;
 	cJSON_ArrayForEach(c, t)
 	{
-		if (cJSON_IsNumber(c) &&
-		    tokens_valid_ts((int64_t)c->valuedouble, now))
+		if (valid_entry(c, now))
 			(*list_r)[n++] = xstrdup(c->string);
 	}
 	cJSON_Delete(doc);

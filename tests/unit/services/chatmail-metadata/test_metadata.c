@@ -72,11 +72,13 @@ test_tokens_expiry_and_legacy(void **state)
 	(void)snprintf(u, sizeof(u), "%s/a@example.org", dir);
 	assert_int(mkdir(u, 0700), 0);
 	(void)snprintf(path, sizeof(path), "%s/metadata.json", u);
-	/* 90 days old, fresh, a minute ahead, far ahead, not a number;
+	/* 90 days old, fresh, a minute ahead, far ahead, not a number,
+	 * beyond int64_t (found by fuzz_metadata_json: an undefined cast);
 	 * other keys stay */
 	spit(path, "{\"other\": [1, 2.5, \"x\"], \"devicetoken\": {"
 		   "\"old\": 1792224000, \"ok\": 1799999000, \"soon\": "
-		   "1800000059, \"future\": 1800000060, \"bad\": \"x\"}}");
+		   "1800000059, \"future\": 1800000060, \"bad\": \"x\", "
+		   "\"huge\": 1.8e44, \"tiny\": -1e300}}");
 	assert_int(tokens_valid_ts(NOW - 90 * 86400, NOW), 0);
 	assert_int(tokens_valid_ts(NOW - 90 * 86400 + 1, NOW), 1);
 	assert_int(tokens_get(u, NOW, &b), 0);
