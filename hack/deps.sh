@@ -46,6 +46,19 @@ pkgs=(
 	containernetworking-plugins iptables util-linux python3-yaml
 	# chart checks: the Argo CD health check (Lua) run on a real status
 	lua5.4
+	# releases (hack/release.sh, tests/e2e/test_release.sh): arm64 C
+	# programs by Debian's cross toolchain against the :arm64 -dev
+	# packages; arm64 programs and the arm64 Debian images' RUN steps
+	# under qemu-user-static (hack/binfmt.sh; arch-test lets mmdebstrap
+	# build the arm64 base with it); iroh-relay for arm64 by Debian's
+	# Rust (rustc-web, cargo-web: their libstd-rust-web-dev:arm64 is the
+	# aarch64 standard library); the test registry (docker-registry)
+	gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user-static arch-test
+	libc6-dev:arm64 libcurl4-openssl-dev:arm64 libcjson-dev:arm64 libssl-dev:arm64
+	libcmocka-dev:arm64 libyaml-dev:arm64 libqrencode-dev:arm64 libcrypt-dev:arm64
+	libsqlite3-dev:arm64
+	rustc-web cargo-web libstd-rust-web-dev:arm64
+	docker-registry file
 )
 
 missing=()
@@ -123,6 +136,10 @@ echo "postfix postfix/main_mailer_type select No configuration" |
 if [ ! -e /usr/sbin/policy-rc.d ]; then
 	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 	chmod 755 /usr/sbin/policy-rc.d
+fi
+# the :arm64 packages need the architecture known to dpkg and apt
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	dpkg --add-architecture arm64
 fi
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"

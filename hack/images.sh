@@ -17,6 +17,21 @@
 #                              a clean clone would build
 #   IMAGES_CI=true|false       warnings are errors in the builder (default
 #                              true, as `make test`)
+#   IMAGES_ARCH=amd64|arm64    the target architecture (default amd64).
+#                              arm64: tags get a -arm64 suffix; the C
+#                              programs are cross-compiled in an amd64
+#                              builder (localhost/chatmail-builder:<v>-arm64,
+#                              Debian's aarch64 toolchain); the Debian images
+#                              start from the arm64 base (hack/base-image.sh)
+#                              and their RUN steps run under qemu-user-static
+#                              (hack/binfmt.sh); iroh-relay is cross-compiled
+#                              by hack/iroh-relay-bin.sh
+#   IMAGES_TAG=TAG             the tag of every image instead of images.env's
+#                              (make release: VERSION); also the version label
+#   SOURCE_DATE_EPOCH=N        reproducible images: every created time and
+#                              file time in new layers is N (podman build
+#                              --timestamp), the SBOMs' time too
+#   IMAGES_NO_CACHE=1          build every layer again (podman --no-cache)
 # The last lines are a table: image, size, build seconds.
 #
 # iroh-relay is not built from this repository: hack/iroh-relay-bin.sh
@@ -28,12 +43,21 @@ cd "$(dirname "$0")/.."
 
 say() { echo "images: $*" >&2; }
 
-# image_ref KEY: the name:tag for KEY in images/images.env
+ARCH=${IMAGES_ARCH:-amd64}
+case $ARCH in
+amd64) SUFFIX= ;;
+arm64) SUFFIX=-arm64 ;;
+*) say "IMAGES_ARCH must be amd64 or arm64"; exit 64 ;;
+esac
+
+# image_ref KEY: the name:tag for KEY in images/images.env (the tag
+# replaced by IMAGES_TAG, -arm64 appended for arm64)
 image_ref() {
 	local v
 	v=$(sed -n "s/^$1=//p" images/images.env)
 	[ -n "$v" ] || { say "images.env has no $1"; exit 1; }
-	echo "$v"
+	[ -z "${IMAGES_TAG:-}" ] || v=${v%:*}:$IMAGES_TAG
+	echo "$v$SUFFIX"
 }
 
 key_of() { # key_of NAME: the images.env key of an image directory
@@ -57,11 +81,18 @@ done
 
 command -v podman >/dev/null || { say "podman missing (make deps)"; exit 69; }
 t0=$SECONDS
-hack/base-image.sh
+BASE_ARCH=$ARCH hack/base-image.sh
+base=$(BASE_ARCH=$ARCH hack/base-image.sh --tag)
 
 version=$(image_ref SERVICES)
 version=${version##*:}
-builder=localhost/chatmail-builder:$version
+version=${version%"$SUFFIX"}
+builder=localhost/chatmail-builder:$version$SUFFIX
+opts=()
+if [ -n "${SOURCE_DATE_EPOCH:-}" ]; then
+	opts+=(--timestamp "$SOURCE_DATE_EPOCH" --build-arg "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH")
+fi
+[ "${IMAGES_NO_CACHE:-0}" = 1 ] && opts+=(--no-cache)
 revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
 ctx=.
@@ -85,27 +116,36 @@ esac
 report=()
 # iroh_context: build/images/iroh-relay/ with the iroh-relay binary
 iroh_context() {
-	local bin dir=build/images/iroh-relay
-	bin=$(hack/iroh-relay-bin.sh build) || { say "iroh-relay build failed"; exit 1; }
+	local bin dir=build/images/iroh-relay$SUFFIX
+	bin=$(IROH_RELAY_ARCH=$ARCH hack/iroh-relay-bin.sh build) ||
+		{ say "iroh-relay build failed"; exit 1; }
 	mkdir -p "$dir"
 	cmp -s "$bin" "$dir/iroh-relay" || cp -f "$bin" "$dir/iroh-relay"
 	echo "$dir"
 }
 
 build() { # build NAME TAG
-	local name=$1 tag=$2 start size c=$ctx extra=()
+	local name=$1 tag=$2 start size c=$ctx extra=() log=build/images/$1$SUFFIX.log
 	start=$SECONDS
 	if [ "$name" = iroh-relay ]; then
 		c=$(iroh_context)
 		extra=(--build-arg "IROH_RELAY_VERSION=$(hack/iroh-relay-bin.sh version)")
 	fi
+	# the builder runs on this machine's architecture (it cross-compiles);
+	# every other image is of the target's
+	if [ "$name" = builder ]; then
+		extra+=(--build-arg "ARCH=$ARCH")
+	else
+		extra+=(--platform "linux/$ARCH")
+	fi
 	say "building $tag from images/$name/Containerfile"
-	if ! podman build --pull=never --layers -q "${extra[@]}" \
+	if ! podman build --pull=never --layers -q "${extra[@]}" "${opts[@]}" \
 		--build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
-		--build-arg "BUILDER=$builder" --build-arg "CI=${IMAGES_CI:-true}" \
-		-f "images/$name/Containerfile" -t "$tag" "$c" >build/images/"$name".log 2>&1; then
-		tail -n 30 build/images/"$name".log >&2
-		say "FAILED: $tag (log: build/images/$name.log)"
+		--build-arg "BUILDER=$builder_ref" --build-arg "BASE=$base" \
+		--build-arg "CI=${IMAGES_CI:-true}" \
+		-f "images/$name/Containerfile" -t "$tag" "$c" >"$log" 2>&1; then
+		tail -n 30 "$log" >&2
+		say "FAILED: $tag (log: $log)"
 		exit 1
 	fi
 	size=$(podman image inspect --format '{{.Size}}' "$tag")
@@ -113,7 +153,12 @@ build() { # build NAME TAG
 }
 
 mkdir -p build/images
+builder_ref=$builder
 build builder "$builder"
+# the runtime images name the builder by its ID: by name, podman building
+# for arm64 would look for an arm64 image of that name (the builder is
+# amd64 whatever it compiles for) and find none
+builder_ref=$(podman image inspect --format '{{.Id}}' "$builder")
 for n in "${names[@]}"; do
 	build "$n" "$(image_ref "$(key_of "$n")")"
 done

@@ -40,6 +40,10 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
     [plugins.'io.containerd.cri.v1.images'.pinned_images]
       # our pause image (images/pause), imported, never pulled
       sandbox = '$PAUSE_IMAGE'
+    # registries: certs.d/<host:port>/hosts.toml (conf_registry)
+    [plugins.'io.containerd.cri.v1.images'.registry]
+      config_path = '$d/certs.d'
+$(conf_registry "$d")
   [plugins.'io.containerd.cri.v1.runtime']
     # this machine forbids lowering oom_score_adj (no CAP_SYS_RESOURCE in
     # the bounding set): without this, runc init fails writing -998 for
@@ -71,6 +75,32 @@ disabled_plugins = ['io.containerd.nri.v1.nri']
     # kubectl exec/attach/port-forward streams, inside the node's network
     stream_server_address = '127.0.0.1'
     stream_server_port = '0'
+EOF
+}
+
+# conf_registry DIR: a registry the node pulls from, when NODE_REGISTRY
+# (host:port) is set: tests/e2e/test_release.sh's local registry, TLS from
+# its test CA (NODE_REGISTRY_CA) in hosts.toml, and basic-auth
+# credentials (NODE_REGISTRY_AUTH=user:password) as the CRI registry's
+# auth, printed for the containerd config: relay Pods name no
+# imagePullSecrets, so the node holds them, as a node's registry
+# credentials do.
+conf_registry() {
+	[ -n "${NODE_REGISTRY:-}" ] || return 0
+	local h=$1/certs.d/$NODE_REGISTRY
+	mkdir -p "$h"
+	cp "${NODE_REGISTRY_CA:?NODE_REGISTRY_CA with NODE_REGISTRY}" "$h/ca.crt"
+	cat >"$h/hosts.toml" <<EOF
+server = 'https://$NODE_REGISTRY'
+[host.'https://$NODE_REGISTRY']
+  capabilities = ['pull', 'resolve']
+  ca = '$h/ca.crt'
+EOF
+	[ -n "${NODE_REGISTRY_AUTH:-}" ] || return 0
+	cat <<EOF
+    [plugins.'io.containerd.cri.v1.images'.registry.configs.'$NODE_REGISTRY'.auth]
+      username = '${NODE_REGISTRY_AUTH%%:*}'
+      password = '${NODE_REGISTRY_AUTH#*:}'
 EOF
 }
 

@@ -17,6 +17,8 @@
 # namespace the kernel has not freed yet), which would make a later
 # relay on the same address fail with "File exists". Two runs at once on one machine are not
 # supported for the tiers that make such networks.
+# TEST_WRAPPER runs each program through it (make ARCH=arm64 unit:
+# qemu-aarch64-static).
 set -uo pipefail
 
 RESULTS=${RESULTS:-build/results}
@@ -81,8 +83,9 @@ run_tier() {
 		name=${prog#build/}
 		log=$(mktemp)
 		t0=$SECONDS
+		# shellcheck disable=SC2086 # TEST_WRAPPER: a command and its words
 		CMOCKA_MESSAGE_OUTPUT=TAP timeout --kill-after=10 "$TEST_TIMEOUT" \
-			"$prog" >"$log" 2>&1
+			${TEST_WRAPPER:-} "$prog" >"$log" 2>&1
 		rc=$?
 		left=$(owned_nets)
 		if [ -n "$left" ]; then

@@ -1,7 +1,7 @@
 #!/bin/sh
 # rootfs.sh: collect a minimal root file system for a distroless image
 # (FROM scratch) inside the builder: the given binaries, every shared
-# library they load (their ldd closure, from Debian's own packages), the
+# library they load (their closure, from Debian's own packages), the
 # CA bundle, passwd/group with the fixed IDs every image shares, /tmp,
 # and for each Debian package a file came from: its copyright file and
 # its dpkg status under /var/lib/dpkg/status.d/ (so image scanners see
@@ -10,8 +10,49 @@
 #   rootfs.sh OUT BIN...     BIN: absolute paths; copied to OUT/usr/local/bin
 #
 # Runs in the builder stage only (Debian bookworm, merged /usr); never
-# shipped. POSIX sh: the builder's /bin/sh is dash.
+# shipped. POSIX sh: the builder's /bin/sh is dash. The closure is read
+# with readelf (the interpreter and NEEDED entries, resolved in the
+# binary's multiarch directories), not ldd, so the cross builder lays out
+# arm64 roots from the :arm64 packages without running them.
 set -eu
+
+# triplet FILE: the multiarch directory name of an ELF file's machine
+triplet() {
+	case $(readelf -hW "$1" | sed -n 's/^ *Machine: *//p') in
+	*AArch64*) echo aarch64-linux-gnu ;;
+	*X86-64*) echo x86_64-linux-gnu ;;
+	*) echo "rootfs.sh: $1: unknown machine" >&2; exit 1 ;;
+	esac
+}
+
+# closure BIN...: the interpreter and every shared library the binaries
+# load, recursively, as absolute paths (one per line, repeats possible)
+closure() {
+	todo=$(mktemp)
+	seen=$(mktemp)
+	printf '%s\n' "$@" >"$todo"
+	while [ -s "$todo" ]; do
+		f=$(head -n 1 "$todo")
+		sed -i 1d "$todo"
+		grep -qxF "$f" "$seen" && continue
+		echo "$f" >>"$seen"
+		t=$(triplet "$f")
+		readelf -lW "$f" | sed -n 's/.*program interpreter: \(.*\)]$/\1/p'
+		for n in $(readelf -dW "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
+			found=
+			for d in "/usr/lib/$t" "/lib/$t" /usr/lib /lib; do
+				if [ -e "$d/$n" ]; then
+					found=$d/$n
+					break
+				fi
+			done
+			[ -n "$found" ] || { echo "rootfs.sh: $f needs $n: not found" >&2; exit 1; }
+			echo "$found"
+			echo "$found" >>"$todo"
+		done
+	done
+	rm -f "$todo" "$seen"
+}
 
 out=$1
 shift
@@ -25,9 +66,8 @@ ln -sfn usr/lib "$out/lib"
 files=$(mktemp)
 for b in "$@"; do
 	cp -p "$b" "$out/usr/local/bin/"
-	# "libx.so => /usr/lib/.../libx.so (0x...)" and the loader line
-	ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' >>"$files"
 done
+closure "$@" | grep -vxF -e "$(printf '%s\n' "$@")" >>"$files" || true
 printf '%s\n' /etc/ssl/certs/ca-certificates.crt /etc/os-release \
 	/usr/lib/os-release >>"$files"
 
@@ -43,15 +83,17 @@ sort -u "$files" | while read -r f; do
 	[ -e "$out$real" ] || cp -p "$real" "$out$real"
 	[ "$dest" = "$real" ] || [ -e "$out$dest" ] || ln -s "$real" "$out$dest"
 	# the package a file belongs to (dpkg knows the /usr or the / name)
+	# (libc6:arm64 in the cross builder: the qualifier is kept)
 	dpkg -S "$real" 2>/dev/null || dpkg -S "$f" 2>/dev/null ||
 		dpkg -S "${f#/usr}" 2>/dev/null || true
-done | cut -d: -f1 | sort -u >"$files.pkgs"
+done | sed 's/: .*//' | sort -u >"$files.pkgs"
 
 while read -r p; do
-	dpkg-query -s "$p" >"$out/var/lib/dpkg/status.d/$p"
-	if [ -e "/usr/share/doc/$p/copyright" ]; then
-		mkdir -p "$out/usr/share/doc/$p"
-		cp -p "/usr/share/doc/$p/copyright" "$out/usr/share/doc/$p/"
+	n=${p%%:*}
+	dpkg-query -s "$p" >"$out/var/lib/dpkg/status.d/$n"
+	if [ -e "/usr/share/doc/$n/copyright" ]; then
+		mkdir -p "$out/usr/share/doc/$n"
+		cp -p "/usr/share/doc/$n/copyright" "$out/usr/share/doc/$n/"
 	fi
 done <"$files.pkgs"
 rm -f "$files" "$files.pkgs"

@@ -49,13 +49,14 @@ images/images.env, kept in step by hack/chart.sh). */}}
 {{- trimPrefix (printf "%s=" .key) $line | trim }}
 {{- end }}
 
-{{/* The operator's image: values, else images.env. */}}
+{{/* The operator's image: values, else images.env; @digest when pinned. */}}
 {{- define "chatmail-operator.image" -}}
 {{- $default := include "chatmail-operator.imagesEnv" (dict "ctx" . "key" "OPERATOR") }}
 {{- $repo := regexReplaceAll ":[^:/]+$" $default "" }}
 {{- if eq $repo $default }}{{ fail "files/images.env: OPERATOR has no tag" }}{{ end }}
 {{- $tag := trimPrefix (printf "%s:" $repo) $default }}
 {{- printf "%s:%s" (default $repo .Values.image.repository) (default $tag .Values.image.tag) }}
+{{- with .Values.image.digest }}@{{ . }}{{ end }}
 {{- end }}
 
 {{/* rbacDoc N: the Nth YAML document of files/rbac/role.yaml (a copy
