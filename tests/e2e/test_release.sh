@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# test_release: what a user installs, from a registry. A node of its own
+# (hack/node.sh, own state, network and ports) whose containerd trusts a
+# local registry (hack/registry.sh: Debian's docker-registry, TLS from a
+# test CA, basic auth) on the host side of the node's veth; `make release`
+# into that registry (amd64 and arm64); every image an OCI index of both
+# architectures with the OCI labels and an SBOM; `helm install
+# oci://...` on the node; the operator's Pod and then a relay's Pod
+# (crds/examples/minimal.yaml) running from images the node pulled by
+# digest; the arm64 programs started under qemu-user-static, the arm64
+# unit tests under qemu-aarch64-static; one image built twice from
+# scratch with SOURCE_DATE_EPOCH has one digest.
+#
+# Figures (diag lines): release seconds cold (as the caches were) and
+# warm (the same commit again), image sizes per architecture.
+# RELEASE_NODE_NET (default 10.254) and RELEASE_REGISTRY_PORT (25000)
+# move it; KEEP=1 keeps the node, the registry and the work directory.
+# shellcheck source=tests/integration/lib/common.sh
+. "$(dirname "$0")/../integration/lib/common.sh"
+
+why=""
+[ "$(id -u)" -eq 0 ] || why="needs root"
+for c in podman docker-registry qemu-aarch64-static aarch64-linux-gnu-gcc jq curl; do
+	command -v "$c" >/dev/null || why="${why:+$why, }$c missing (make deps)"
+done
+if [ -n "$why" ]; then
+	echo "1..0 # SKIP $why"
+	exit 0
+fi
+tap_init
+W=$(workdir e2e-release)
+NET=${RELEASE_NODE_NET:-10.254}
+PORT=${RELEASE_REGISTRY_PORT:-25000}
+HOSTPORT=$NET.255.1:$PORT
+VERSION=0.1.0-e2e
+REG=$HOSTPORT/chatmail
+NAMES=(services operator postfix dovecot nginx iroh-relay)
+export NODE_STATE=$W/node NODE_NET=$NET NODE_NAME=release-node
+export CP_ETCD_PORT=24379 CP_ETCD_PEER_PORT=24380 CP_APISERVER_PORT=28443
+export CP_KCM_PORT=22257 CP_SCHEDULER_PORT=22259 CP_KWOK_PORT=22247
+
+# 1. arm64: binfmt for the Debian images' RUN steps; the unit tests of
+# the cross-compiled programs under qemu-aarch64-static
+"$TOP/hack/binfmt.sh" >"$W/binfmt.log" 2>&1
+ok $? "qemu-aarch64 registered in binfmt_misc (hack/binfmt.sh)"
+t0=$SECONDS
+RESULTS=$W/results nice -n 10 make -C "$TOP" -j2 ARCH=arm64 unit >"$W/unit-arm64.log" 2>&1
+line=$(grep -E '^unit-arm64: [0-9]+ passed, [0-9]+ failed' "$W/unit-arm64.log" | tail -n 1)
+passed=$(echo "$line" | awk '{print $2}')
+# a test that failed is run once more, alone: under emulation on a loaded
+# machine a few tests' own timeouts (2 s scrapes, reinjection) can pass;
+# a real failure fails twice
+again=() still=()
+while read -r prog; do
+	[ -n "$prog" ] || continue
+	again+=("${prog#build/arm64/}")
+	(cd "$TOP" && CMOCKA_MESSAGE_OUTPUT=TAP timeout 600 qemu-aarch64-static "$prog") \
+		>"$W/again.log" 2>&1 || still+=("$prog")
+done < <(sed -n 's/^not ok [0-9]* - \(arm64\/[^:]*\):.*/build\/\1/p' "$W/results/unit-arm64.tap" 2>/dev/null | sort -u)
+[ -n "$line" ] && [ "${passed:-0}" -gt 100 ] && [ ${#still[@]} -eq 0 ]
+ok $? "make ARCH=arm64 unit under qemu-aarch64-static: ${line:-no summary} ($((SECONDS - t0)) s)${again[*]:+; run again: ${again[*]}}${still[*]:+; failed again: ${still[*]}}"
+file "$TOP/build/arm64/bin/chatmail-operator" | grep -q 'ARM aarch64'
+ok $? "build/arm64/bin/chatmail-operator is an aarch64 program"
+
+# 2. the registry's CA and password, then a node whose containerd holds them
+"$TOP/hack/registry.sh" init "$W/registry" "$HOSTPORT" 2>"$W/registry-init.log"
+# shellcheck disable=SC1091
+. "$W/registry/env"
+export NODE_REGISTRY=$HOSTPORT NODE_REGISTRY_CA=$REGISTRY_CA
+export NODE_REGISTRY_AUTH=$REGISTRY_USER:$REGISTRY_PASSWORD
+if [ "${KEEP:-0}" != 1 ]; then
+	on_exit "'$TOP/hack/node.sh' purge >/dev/null 2>&1"
+	on_exit "'$TOP/hack/registry.sh' down '$W/registry'"
+fi
+t0=$SECONDS
+"$TOP/hack/node.sh" up >"$W/node-up.log" 2>&1
+ok $? "a node of its own up ($((SECONDS - t0)) s; log $W/node-up.log)" ||
+	{ tail -n 20 "$W/node-up.log" | sed 's/^/# /'; tap_done; }
+# shellcheck disable=SC1091
+. "$NODE_STATE/env"
+k() { "$NODE_KUBECTL" --request-timeout=30s "$@"; }
+"$TOP/hack/registry.sh" up "$W/registry" "$HOSTPORT" 2>"$W/registry-up.log"
+ok $? "docker-registry up at https://$HOSTPORT (TLS, basic auth)" ||
+	{ sed 's/^/# /' "$W/registry-up.log"; tap_done; }
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$REGISTRY_CA" "https://$HOSTPORT/v2/_catalog")
+[ "$code" = 401 ]
+ok $? "the registry refuses a client without credentials (got $code)"
+
+# 3. make release, twice: cold (as the caches are) and warm
+release() {
+	REGISTRY_CA=$REGISTRY_CA REGISTRY_USER=$REGISTRY_USER REGISTRY_PASSWORD=$REGISTRY_PASSWORD \
+		RELEASE_OUT=$W/out make -C "$TOP" release REGISTRY="$REG" VERSION="$VERSION"
+}
+t0=$SECONDS
+release >"$W/release1.log" 2>&1
+ok $? "make release REGISTRY=$REG VERSION=$VERSION ($((SECONDS - t0)) s)" ||
+	{ tail -n 30 "$W/release1.log" | sed 's/^/# /'; tap_done; }
+cold=$((SECONDS - t0))
+cp "$W/out/release.env" "$W/release1.env"
+sed -n '/released/,$p' "$W/release1.log" | sed 's/^/# /'
+t0=$SECONDS
+release >"$W/release2.log" 2>&1
+rc=$?
+warm=$((SECONDS - t0))
+[ $rc -eq 0 ] && diff -u "$W/release1.env" "$W/out/release.env" >"$W/release.diff"
+ok $? "the same commit released again gives the same digests (cold $cold s, warm $warm s)"
+diag "release time: cold $cold s, warm $warm s"
+
+# 4. each image: an OCI index with linux/amd64 and linux/arm64, labels, SBOM
+api() { # api PATH [ACCEPT]: GET from the registry with the test's credentials
+	curl -sf --cacert "$REGISTRY_CA" -u "$REGISTRY_USER:$REGISTRY_PASSWORD" \
+		-H "Accept: ${2:-application/vnd.oci.image.index.v1+json}" "https://$HOSTPORT/v2/$1"
+}
+rev=$(git -C "$TOP" rev-parse --short=12 HEAD)
+for n in "${NAMES[@]}"; do
+	repo=chatmail/chatmail-$n
+	api "$repo/manifests/$VERSION" >"$W/$n.index.json"
+	plats=$(jq -r '[.manifests[].platform | "\(.os)/\(.architecture)"] | sort | join(" ")' "$W/$n.index.json" 2>/dev/null)
+	mt=$(jq -r .mediaType "$W/$n.index.json" 2>/dev/null)
+	[ "$mt" = application/vnd.oci.image.index.v1+json ] && [ "$plats" = "linux/amd64 linux/arm64" ]
+	ok $? "chatmail-$n:$VERSION is an OCI index of $plats"
+	m=$(jq -r '.manifests[] | select(.platform.architecture == "arm64") | .digest' "$W/$n.index.json")
+	cfg=$(api "$repo/manifests/$m" application/vnd.oci.image.manifest.v1+json | jq -r .config.digest)
+	api "$repo/blobs/$cfg" '*/*' >"$W/$n.arm64.config.json"
+	jq -e --arg v "$VERSION" --arg r "$rev" '.architecture == "arm64" and
+		.config.Labels["org.opencontainers.image.version"] == $v and
+		.config.Labels["org.opencontainers.image.revision"] == $r and
+		(.config.Labels["org.opencontainers.image.source"] | startswith("https://")) and
+		(.config.Labels["org.opencontainers.image.licenses"] | length > 0)' \
+		"$W/$n.arm64.config.json" >/dev/null
+	ok $? "chatmail-$n arm64: OCI labels version $VERSION, revision $rev, source, licenses"
+	for arch in amd64 arm64; do
+		f=$W/out/sbom/chatmail-$n-$arch.spdx.json
+		jq -e --arg a "$arch" '.spdxVersion == "SPDX-2.3" and
+			([.packages[] | select(.externalRefs[0].referenceLocator | test("^pkg:deb/debian/libc6@.*arch=" + $a))] | length == 1)' \
+			"$f" >/dev/null 2>&1 || echo "chatmail-$n $arch: $f" >>"$W/sbom.bad"
+	done
+done
+[ ! -e "$W/sbom.bad" ]
+ok $? "every image has an SPDX SBOM from dpkg's database, libc6 of its own architecture ($(cat "$W/sbom.bad" 2>/dev/null))"
+jq -e '[.packages[].name] | index("postfix") != null' "$W/out/sbom/chatmail-postfix-arm64.spdx.json" >/dev/null
+ok $? "the postfix image's SBOM lists postfix"
+for arch in amd64 arm64; do
+	sz=""
+	for n in "${NAMES[@]}"; do
+		ref=localhost/chatmail-$n:$VERSION
+		[ "$arch" = amd64 ] || ref=$ref-$arch
+		sz+="$n $(podman image inspect --format '{{.Size}}' "$ref" | awk '{printf "%.1f", $1 / 1e6}') MB, "
+	done
+	diag "image sizes $arch: ${sz%, }"
+done
+
+# 5. the arm64 programs start: in their images (podman, binfmt) and one
+# straight under qemu-aarch64-static from the image's own root
+run64() { podman run --rm --pull=never --platform linux/arm64 --entrypoint "$2" "localhost/chatmail-$1:$VERSION-arm64" "${@:3}"; }
+run64 operator chatmail-operator crd >"$W/crd-arm64.yaml" 2>&1 &&
+	cmp -s "$W/crd-arm64.yaml" "$TOP/crds/chatmail.at_chatmailrelays.yaml"
+ok $? "arm64 chatmail-operator crd prints crds/chatmail.at_chatmailrelays.yaml"
+out=$(run64 postfix /usr/sbin/postconf -d mail_version 2>&1)
+[[ $out == "mail_version = 3."* ]]
+ok $? "arm64 postconf starts: $out"
+out=$(run64 dovecot /usr/sbin/dovecot --version 2>&1)
+[[ $out == 2.3.* ]]
+ok $? "arm64 dovecot starts: $out"
+out=$(run64 nginx /usr/sbin/nginx -v 2>&1)
+[[ $out == "nginx version: nginx/"* ]]
+ok $? "arm64 nginx starts: $out"
+out=$(run64 iroh-relay /usr/local/bin/iroh-relay --version 2>&1)
+[[ $out == "iroh-relay 0.35"* ]]
+ok $? "arm64 iroh-relay starts: $out"
+mnt=$(podman image mount "localhost/chatmail-services:$VERSION-arm64")
+out=$(qemu-aarch64-static -L "$mnt" "$mnt/usr/local/bin/chatmail-turn" --help 2>&1)
+rc=$?
+podman image unmount "localhost/chatmail-services:$VERSION-arm64" >/dev/null
+[ $rc -eq 0 ] && [[ $out == *usage* || $out == *Usage* ]]
+ok $? "qemu-aarch64-static runs the services image's arm64 chatmail-turn from its own root"
+
+# 6. the chart from oci:// on the node; the operator from pulled images
+HELM=$("$TOP/hack/chart.sh" helm)
+t0=$SECONDS
+"$HELM" install chatmail-operator "oci://$REG/chatmail-operator" --version "$VERSION" \
+	--ca-file "$REGISTRY_CA" --username "$REGISTRY_USER" --password "$REGISTRY_PASSWORD" \
+	--kubeconfig "$KUBECONFIG" -n chatmail-system --create-namespace --wait --timeout 300s \
+	>"$W/helm.log" 2>&1
+ok $? "helm install oci://$REG/chatmail-operator --version $VERSION: Available ($((SECONDS - t0)) s)" ||
+	{ tail -n 20 "$W/helm.log" | sed 's/^/# /'; k -n chatmail-system describe pods 2>&1 | tail -n 30 | sed 's/^/# /'; }
+opdigest=$(sed -n 's/^OPERATOR=.*@//p' "$W/out/release.env")
+k -n chatmail-system get pods -l app.kubernetes.io/name=chatmail-operator -o json >"$W/op-pod.json"
+jq -e --arg img "$REG/chatmail-operator:$VERSION@$opdigest" --arg node "$NODE_NAME" '.items[0] |
+	.spec.nodeName == $node and .spec.containers[0].image == $img and
+	.status.containerStatuses[0].ready and
+	(.status.containerStatuses[0].imageID | contains("@sha256:"))' "$W/op-pod.json" >/dev/null
+ok $? "the operator's Pod runs on $NODE_NAME from $REG/chatmail-operator by digest, pulled by the node"
+args=$(jq -r '.items[0].spec.containers[0].args | join(" ")' "$W/op-pod.json")
+pinned=1
+for key in POSTFIX DOVECOT NGINX SERVICES IROH_RELAY; do
+	ref=$(sed -n "s/^$key=//p" "$W/out/release.env")
+	[[ $args == *"=$ref"* ]] || pinned=0
+done
+[ $pinned = 1 ]
+ok $? "the operator is given every relay image by digest (--images-*)"
+
+# 7. a relay from the example: its Pod runs from pulled images
+k create namespace mail >/dev/null 2>&1
+k apply -f "$TOP/crds/examples/minimal.yaml" >"$W/relay-apply.log" 2>&1
+ok $? "crds/examples/minimal.yaml applied"
+t0=$SECONDS
+for _ in $(seq 1 100); do
+	k -n mail get pods -o json >"$W/relay-pods.json" 2>/dev/null
+	jq -e '.items | length == 1 and (.[0].status.containerStatuses // [] |
+		length > 0 and all(.ready))' "$W/relay-pods.json" >/dev/null && break
+	sleep 3
+done
+jq -e '.items[0].status.containerStatuses | length > 0 and all(.ready)' "$W/relay-pods.json" >/dev/null
+ok $? "the relay's Pod: every container ready ($((SECONDS - t0)) s)" ||
+	k -n mail describe pods 2>&1 | tail -n 40 | sed 's/^/# /'
+jq -r '.items[0].spec.containers[].image' "$W/relay-pods.json" | sort -u >"$W/relay-images"
+bad=$(grep -v -c "^$REG/chatmail-[a-z-]*:$VERSION@sha256:[0-9a-f]\{64\}$" "$W/relay-images")
+[ -s "$W/relay-images" ] && [ "$bad" = 0 ]
+ok $? "the relay's containers name only released images by digest ($(wc -l <"$W/relay-images") images)"
+k delete namespace mail --wait=false >/dev/null 2>&1
+
+# 8. reproducible: one image built twice from nothing gives one digest
+repro() {
+	IMAGES_TAG=0.1.0-repro IMAGES_NO_CACHE=1 IMAGES_FROM=head \
+		SOURCE_DATE_EPOCH=$(git -C "$TOP" log -1 --format=%ct) \
+		nice -n 10 "$TOP/hack/images.sh" services >"$W/repro$1.log" 2>&1 &&
+		podman image inspect --format '{{.Id}}' localhost/chatmail-services:0.1.0-repro
+}
+t0=$SECONDS
+id1=$(repro 1) && id2=$(repro 2)
+[ -n "$id1" ] && [ "$id1" = "$id2" ]
+ok $? "chatmail-services built twice without cache, SOURCE_DATE_EPOCH: same image ($id1, $id2; $((SECONDS - t0)) s)"
+diag "reproducibility: chatmail-services $id1 vs $id2"
+tap_done
