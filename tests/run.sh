@@ -10,7 +10,9 @@
 # "ok N - name # SKIP reason". cmocka binaries are run with
 # CMOCKA_MESSAGE_OUTPUT=TAP. A program that prints no TAP line counts as
 # one test by its exit status; one that exits non-zero without a failing
-# line (a crash) adds one failure. Each program gets TEST_TIMEOUT seconds.
+# line (a crash) adds one failure. Each program gets TEST_TIMEOUT seconds,
+# or what a script asks for in a "# test-timeout: SECS" line (the release
+# test builds every image for two architectures).
 # As root, a program that leaves a network namespace named cm* behind
 # (the local relays' and test nodes' prefix) gets one failure naming
 # it; the runner removes it, and any cm* interface left (a veth whose
@@ -74,7 +76,7 @@ net_clean() {
 }
 
 run_tier() {
-	local tier=$1 out prog name log rc p f s n=0 left t0
+	local tier=$1 out prog name log rc p f s n=0 left t0 limit
 	shift
 	mkdir -p "$RESULTS"
 	out="$RESULTS/$tier.tap"
@@ -83,8 +85,13 @@ run_tier() {
 		name=${prog#build/}
 		log=$(mktemp)
 		t0=$SECONDS
+		limit=$TEST_TIMEOUT
+		if [[ $prog == *.sh ]]; then
+			limit=$(sed -n 's/^# test-timeout: \([0-9][0-9]*\)$/\1/p' "$prog" | head -n 1)
+			limit=${limit:-$TEST_TIMEOUT}
+		fi
 		# shellcheck disable=SC2086 # TEST_WRAPPER: a command and its words
-		CMOCKA_MESSAGE_OUTPUT=TAP timeout --kill-after=10 "$TEST_TIMEOUT" \
+		CMOCKA_MESSAGE_OUTPUT=TAP timeout --kill-after=10 "$limit" \
 			${TEST_WRAPPER:-} "$prog" >"$log" 2>&1
 		rc=$?
 		left=$(owned_nets)

@@ -15,6 +15,9 @@
 # warm (the same commit again), image sizes per architecture.
 # RELEASE_NODE_NET (default 10.254) and RELEASE_REGISTRY_PORT (25000)
 # move it; KEEP=1 keeps the node, the registry and the work directory.
+# A cold run on 2 shared cores builds both architectures' images (the
+# arm64 Debian ones under emulation):
+# test-timeout: 5400
 # shellcheck source=tests/integration/lib/common.sh
 . "$(dirname "$0")/../integration/lib/common.sh"
 
