@@ -13,6 +13,9 @@
 #   REGISTRY, VERSION    required (VERSION: semver without build metadata,
 #                        it is also every image's tag)
 #   RELEASE_ARCHES       default "amd64 arm64"
+#   RELEASE_IMAGES       default every image (services operator postfix
+#                        dovecot nginx iroh-relay); the chart keeps its
+#                        defaults for images left out
 #   REGISTRY_USER, REGISTRY_PASSWORD
 #                        log podman and helm in first (else their stored
 #                        logins are used)
@@ -42,7 +45,7 @@ REGISTRY=${REGISTRY%/}
 	die "REGISTRY $REGISTRY is not host[:port][/path] (lower case)" 64
 ARCHES=${RELEASE_ARCHES:-amd64 arm64}
 OUT=${RELEASE_OUT:-build/release}
-NAMES=(services operator postfix dovecot nginx iroh-relay)
+read -r -a NAMES <<<"${RELEASE_IMAGES:-services operator postfix dovecot nginx iroh-relay}"
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
 export IMAGES_FROM=${IMAGES_FROM:-head} IMAGES_TAG=$VERSION
 
@@ -112,7 +115,10 @@ rm -f "$OUT/digest" "$OUT/push.log"
 chart=$OUT/chart/chatmail-operator
 mkdir -p "$OUT/chart"
 cp -r charts/chatmail-operator "$chart"
-cp "$OUT/release.env" "$chart/files/images.env"
+# files/images.env: the released images pinned, the others as they were
+while IFS='=' read -r key ref; do
+	sed -i "s|^$key=.*|$key=$ref|" "$chart/files/images.env"
+done <"$OUT/release.env"
 /usr/bin/python3 - "$chart" "$VERSION" "$OUT/release.env" <<'PYEOF'
 import re, sys
 chart, version, envfile = sys.argv[1:4]
@@ -124,9 +130,7 @@ s = re.sub(r"(?m)^appVersion: .*$", 'appVersion: "%s"' % version, s)
 open(p, "w").write(s)
 p = chart + "/values.yaml"
 s = open(p).read()
-op = refs["OPERATOR"]
-name, digest = op.split("@")
-repo, tag = name.rsplit(":", 1)
+op = refs.get("OPERATOR")
 def setval(s, path, value):
     # path: "image.repository" -> the line "  repository: ..." under "image:"
     top, key = path.split(".")
@@ -135,12 +139,16 @@ def setval(s, path, value):
     if n != 1:
         sys.exit("release: values.yaml has no %s" % path)
     return s2
-s = setval(s, "image.repository", repo)
-s = setval(s, "image.tag", tag)
-s = setval(s, "image.digest", digest)
+if op:
+    name, digest = op.split("@")
+    repo, tag = name.rsplit(":", 1)
+    s = setval(s, "image.repository", repo)
+    s = setval(s, "image.tag", tag)
+    s = setval(s, "image.digest", digest)
 for key, val in (("postfix", "POSTFIX"), ("dovecot", "DOVECOT"), ("nginx", "NGINX"),
                  ("services", "SERVICES"), ("irohRelay", "IROH_RELAY")):
-    s = setval(s, "relayImages." + key, refs[val])
+    if val in refs:
+        s = setval(s, "relayImages." + key, refs[val])
 open(p, "w").write(s)
 PYEOF
 "$HELM" lint --strict "$chart" >"$OUT/lint.log" 2>&1 || { cat "$OUT/lint.log" >&2; die "helm lint of the release chart failed"; }
