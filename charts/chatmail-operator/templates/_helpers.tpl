@@ -51,7 +51,7 @@ images/images.env, kept in step by hack/chart.sh). */}}
 
 {{/* The operator's image: values, else images.env; @digest when pinned. */}}
 {{- define "chatmail-operator.image" -}}
-{{- $default := include "chatmail-operator.imagesEnv" (dict "ctx" . "key" "OPERATOR") }}
+{{- $default := regexReplaceAll "@.*$" (include "chatmail-operator.imagesEnv" (dict "ctx" . "key" "OPERATOR")) "" }}
 {{- $repo := regexReplaceAll ":[^:/]+$" $default "" }}
 {{- if eq $repo $default }}{{ fail "files/images.env: OPERATOR has no tag" }}{{ end }}
 {{- $tag := trimPrefix (printf "%s:" $repo) $default }}
