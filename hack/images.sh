@@ -81,8 +81,15 @@ done
 
 command -v podman >/dev/null || { say "podman missing (make deps)"; exit 69; }
 t0=$SECONDS
-BASE_ARCH=$ARCH hack/base-image.sh
+# the builder always runs on the amd64 base; the Debian images of arm64
+# need the arm64 base (its first build runs dpkg under emulation), the
+# images FROM scratch do not
+hack/base-image.sh
 base=$(BASE_ARCH=$ARCH hack/base-image.sh --tag)
+if [ "$ARCH" != amd64 ] && [[ " ${names[*]} " =~ \ (postfix|dovecot|nginx)\  ]]; then
+	BASE_ARCH=$ARCH hack/base-image.sh
+	hack/binfmt.sh # their RUN steps run arm64 programs
+fi
 
 version=$(image_ref SERVICES)
 version=${version##*:}

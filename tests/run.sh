@@ -11,8 +11,8 @@
 # CMOCKA_MESSAGE_OUTPUT=TAP. A program that prints no TAP line counts as
 # one test by its exit status; one that exits non-zero without a failing
 # line (a crash) adds one failure. Each program gets TEST_TIMEOUT seconds,
-# or what a script asks for in a "# test-timeout: SECS" line (the release
-# test builds every image for two architectures).
+# or more if a script asks for it in a "# test-timeout: SECS" line (the
+# release test builds images for two architectures).
 # As root, a program that leaves a network namespace named cm* behind
 # (the local relays' and test nodes' prefix) gets one failure naming
 # it; the runner removes it, and any cm* interface left (a veth whose
@@ -88,7 +88,7 @@ run_tier() {
 		limit=$TEST_TIMEOUT
 		if [[ $prog == *.sh ]]; then
 			limit=$(sed -n 's/^# test-timeout: \([0-9][0-9]*\)$/\1/p' "$prog" | head -n 1)
-			limit=${limit:-$TEST_TIMEOUT}
+			[ "${limit:-0}" -gt "$TEST_TIMEOUT" ] || limit=$TEST_TIMEOUT
 		fi
 		# shellcheck disable=SC2086 # TEST_WRAPPER: a command and its words
 		CMOCKA_MESSAGE_OUTPUT=TAP timeout --kill-after=10 "$limit" \
