@@ -32,6 +32,11 @@
 #                              file time in new layers is N (podman build
 #                              --timestamp), the SBOMs' time too
 #   IMAGES_NO_CACHE=1          build every layer again (podman --no-cache)
+#   IMAGES_NO_CACHE=sources    the same, except that the builder's Debian
+#                              packages (its apt-get layer) may come from
+#                              the cache: its compile step and every
+#                              image's own steps run again (the release
+#                              test's reproducibility check)
 # The last lines are a table: image, size, build seconds.
 #
 # iroh-relay is not built from this repository: hack/iroh-relay-bin.sh
@@ -99,7 +104,13 @@ opts=()
 if [ -n "${SOURCE_DATE_EPOCH:-}" ]; then
 	opts+=(--timestamp "$SOURCE_DATE_EPOCH" --build-arg "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH")
 fi
-[ "${IMAGES_NO_CACHE:-0}" = 1 ] && opts+=(--no-cache)
+rebuild=
+case ${IMAGES_NO_CACHE:-0} in
+0) ;;
+1) opts+=(--no-cache) ;;
+sources) rebuild=$(date +%s.%N) ;;
+*) say "IMAGES_NO_CACHE must be 0, 1 or sources"; exit 64 ;;
+esac
 revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
 ctx=.
@@ -142,8 +153,12 @@ build() { # build NAME TAG
 	# every other image is of the target's
 	if [ "$name" = builder ]; then
 		extra+=(--build-arg "ARCH=$ARCH")
+		# a new value runs the compile step again (REBUILD is in its
+		# cache key), not the apt-get layer above it
+		[ -z "$rebuild" ] || extra+=(--build-arg "REBUILD=$rebuild")
 	else
 		extra+=(--platform "linux/$ARCH")
+		[ -z "$rebuild" ] || extra+=(--no-cache)
 	fi
 	say "building $tag from images/$name/Containerfile"
 	if ! podman build --pull=never --layers -q "${extra[@]}" "${opts[@]}" \
