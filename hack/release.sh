@@ -6,7 +6,8 @@
 # REGISTRY/chatmail-<name>:VERSION, then packages the chart with
 # VERSION and every image pinned by the index digest the push returned
 # (values.yaml and files/images.env) and pushes it with `helm push` to
-# oci://REGISTRY/chatmail-operator:VERSION. The operator therefore puts
+# oci://REGISTRY/charts/chatmail-operator:VERSION (its own repository:
+# REGISTRY/chatmail-operator is the operator's image). The operator puts
 # relay images into Pods by digest, never by a tag that can move.
 #
 # Environment:
@@ -155,11 +156,11 @@ PYEOF
 "$HELM" package "$chart" -d "$OUT" >/dev/null
 tgz=$OUT/chatmail-operator-$VERSION.tgz
 [ -s "$tgz" ] || die "helm package wrote no $tgz"
-say "push $tgz to oci://$REGISTRY"
-"$HELM" push "${helm_tls[@]}" "$tgz" "oci://$REGISTRY" >"$OUT/helm-push.log" 2>&1 ||
+say "push $tgz to oci://$REGISTRY/charts"
+"$HELM" push "${helm_tls[@]}" "$tgz" "oci://$REGISTRY/charts" >"$OUT/helm-push.log" 2>&1 ||
 	{ cat "$OUT/helm-push.log" >&2; die "helm push failed"; }
 chart_digest=$(sed -n 's/^Digest: //p' "$OUT/helm-push.log")
-echo "CHART=oci://$REGISTRY/chatmail-operator:$VERSION@$chart_digest" >>"$OUT/release.env"
+echo "CHART=oci://$REGISTRY/charts/chatmail-operator:$VERSION@$chart_digest" >>"$OUT/release.env"
 
 say "released $VERSION to $REGISTRY in $((SECONDS - t0)) s:"
 printf '  %s\n' "${table[@]}" >&2
