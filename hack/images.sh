@@ -143,7 +143,7 @@ iroh_context() {
 }
 
 build() { # build NAME TAG
-	local name=$1 tag=$2 start size c=$ctx extra=() log=build/images/$1$SUFFIX.log
+	local name=$1 tag=$2 start size c=$ctx extra=() log=build/images/$1$SUFFIX.log attempt
 	start=$SECONDS
 	if [ "$name" = iroh-relay ]; then
 		c=$(iroh_context)
@@ -161,16 +161,26 @@ build() { # build NAME TAG
 		[ -z "$rebuild" ] || extra+=(--no-cache)
 	fi
 	say "building $tag from images/$name/Containerfile"
-	if ! podman build --pull=never --layers -q "${extra[@]}" "${opts[@]}" \
-		--build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
-		--build-arg "BUILDER=$builder_ref" --build-arg "BASE=$base" \
-		--build-arg "CI=${IMAGES_CI:-true}" \
-		-f "images/$name/Containerfile" -t "$tag" "$c" >"$log" 2>&1; then
+	# twice at most: another build's `podman image prune` on this machine
+	# can remove a cached layer or the new image under this build ("layer
+	# not known", "image not known"); the second attempt rebuilds them
+	for attempt in 1 2; do
+		if podman build --pull=never --layers -q "${extra[@]}" "${opts[@]}" \
+			--build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
+			--build-arg "BUILDER=$builder_ref" --build-arg "BASE=$base" \
+			--build-arg "CI=${IMAGES_CI:-true}" \
+			-f "images/$name/Containerfile" -t "$tag" "$c" >"$log" 2>&1 &&
+			size=$(podman image inspect --format '{{.Size}}' "$tag" 2>>"$log"); then
+			break
+		fi
+		if [ $attempt = 1 ] && grep -qE '(layer|image) not known' "$log"; then
+			say "$tag: a layer went away under the build (a concurrent prune); again"
+			continue
+		fi
 		tail -n 30 "$log" >&2
 		say "FAILED: $tag (log: $log)"
 		exit 1
-	fi
-	size=$(podman image inspect --format '{{.Size}}' "$tag")
+	done
 	report+=("$(printf '%-42s %6.1f MB %4d s' "$tag" "$(awk "BEGIN{print $size / 1000000}")" $((SECONDS - start)))")
 }
 

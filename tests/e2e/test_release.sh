@@ -24,6 +24,7 @@
 # were) and warm (the same commit again), image sizes per architecture.
 # RELEASE_NODE_NET (default 10.254) and RELEASE_REGISTRY_PORT (25000)
 # move it; KEEP=1 keeps the node, the registry and the work directory.
+# SOURCE_DATE_EPOCH, as for make release, defaults to the commit's time.
 # test-timeout: 1800
 # shellcheck source=tests/integration/lib/common.sh
 . "$(dirname "$0")/../integration/lib/common.sh"
@@ -276,7 +277,7 @@ rn=services
 released "$rn" || rn=${NAMES[0]}
 t0=$SECONDS
 IMAGES_TAG=$VERSION IMAGES_NO_CACHE=sources IMAGES_FROM=head \
-	SOURCE_DATE_EPOCH=$(git -C "$TOP" log -1 --format=%ct) \
+	SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$TOP" log -1 --format=%ct)} \
 	nice -n 10 "$TOP/hack/images.sh" "$rn" >"$W/repro.log" 2>&1
 id2=$(podman image inspect --format '{{.Id}}' "localhost/chatmail-$rn:$VERSION" 2>/dev/null)
 id1=${id_release[$rn]}
