@@ -159,6 +159,12 @@ build() { # build NAME TAG
 	else
 		extra+=(--platform "linux/$ARCH")
 		[ -z "$rebuild" ] || extra+=(--no-cache)
+		# the labels that change per build, given here: podman takes a
+		# cached LABEL step whatever its ARG values are, so the
+		# Containerfiles' version and revision would be those of the
+		# build that made the cached layer
+		extra+=(--label "org.opencontainers.image.version=$version"
+			--label "org.opencontainers.image.revision=$revision")
 	fi
 	say "building $tag from images/$name/Containerfile"
 	# twice at most: another build's `podman image prune` on this machine
