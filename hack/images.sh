@@ -165,6 +165,16 @@ build() { # build NAME TAG
 		# build that made the cached layer
 		extra+=(--label "org.opencontainers.image.version=$version"
 			--label "org.opencontainers.image.revision=$revision")
+		# and podman stamps those labels on every intermediate image,
+		# whose IDs the history names: a release (SOURCE_DATE_EPOCH)
+		# builds the images FROM scratch (a few COPY steps) without the
+		# cache, so none names an intermediate of another commit's
+		# build (the Debian images' layers are keyed by the epoch)
+		case $name in
+		services | operator | iroh-relay)
+			[ -z "${SOURCE_DATE_EPOCH:-}" ] || extra+=(--no-cache)
+			;;
+		esac
 	fi
 	say "building $tag from images/$name/Containerfile"
 	# twice at most: another build's `podman image prune` on this machine
