@@ -86,7 +86,13 @@ sort -u "$files" | while read -r f; do
 	# (libc6:arm64 in the cross builder: the qualifier is kept)
 	dpkg -S "$real" 2>/dev/null || dpkg -S "$f" 2>/dev/null ||
 		dpkg -S "${f#/usr}" 2>/dev/null || true
-done | sed 's/: .*//' | sort -u >"$files.pkgs"
+done >"$files.owners"
+# and the packages of the binaries themselves (Debian's restic; ours
+# belong to none)
+for b in "$@"; do
+	dpkg -S "$b" 2>/dev/null || true
+done >>"$files.owners"
+sed 's/: .*//' "$files.owners" | sort -u >"$files.pkgs"
 
 while read -r p; do
 	n=${p%%:*}
@@ -96,7 +102,7 @@ while read -r p; do
 		cp -p "/usr/share/doc/$n/copyright" "$out/usr/share/doc/$n/"
 	fi
 done <"$files.pkgs"
-rm -f "$files" "$files.pkgs"
+rm -f "$files" "$files.owners" "$files.pkgs"
 
 # the fixed IDs shared by every image: vmail 2000 owns the mail store,
 # postfix 2001 the queue, nonroot 65532 runs the operator
