@@ -22,8 +22,15 @@
 # the chart's defaults (images/images.env), which the node imports.
 # Figures (diag lines): seconds per phase, release cold (as the caches
 # were) and warm (the same commit again), image sizes per architecture.
-# RELEASE_NODE_NET (default 10.254) and RELEASE_REGISTRY_PORT (25000)
-# move it; KEEP=1 keeps the node, the registry and the work directory.
+# Its node sits beside the e2e tier's (NODE_NET 10.X, CP_*_PORT of the
+# run, a lane's): RELEASE_NODE_NET (default 10.(X-190) for X 250-255,
+# else 10.(75-X)), the control plane's ports 600 above the run's, the
+# registry on RELEASE_REGISTRY_PORT (25000) of its host side, and
+# VERSION 0.1.0-e2e-<X'> (podman's local tags of two runs differ);
+# KEEP=1 keeps the node, the registry and the work directory.
+# Time: the arm64 unit tests (cross-compiled without -g, run under qemu)
+# go on in the background while the node comes up and the release
+# builds, and the reproducibility rebuild while the chart installs.
 # SOURCE_DATE_EPOCH, as for make release, defaults to the commit's time.
 # test-timeout: 1800
 # shellcheck source=tests/integration/lib/common.sh
@@ -40,42 +47,36 @@ if [ -n "$why" ]; then
 	exit 0
 fi
 tap_init
+t_start=$SECONDS
 W=$(workdir e2e-release)
-NET=${RELEASE_NODE_NET:-10.254}
+x=${NODE_NET:-10.251}
+x=${x#10.}
+if [ "$x" -ge 250 ]; then x=$((x - 190)); else x=$((75 - x)); fi
+NET=${RELEASE_NODE_NET:-10.$x}
 PORT=${RELEASE_REGISTRY_PORT:-25000}
 HOSTPORT=$NET.255.1:$PORT
-VERSION=0.1.0-e2e
+VERSION=0.1.0-e2e-${NET#10.}
 REG=$HOSTPORT/chatmail
 ALL=(services operator postfix dovecot nginx iroh-relay)
 read -r -a NAMES <<<"${RELEASE_TEST_IMAGES:-services operator}"
 [ "${NAMES[*]}" != all ] || NAMES=("${ALL[@]}")
 released() { [[ " ${NAMES[*]} " == *" $1 "* ]]; }
 export NODE_STATE=$W/node NODE_NET=$NET NODE_NAME=release-node
-export CP_ETCD_PORT=24379 CP_ETCD_PEER_PORT=24380 CP_APISERVER_PORT=28443
-export CP_KCM_PORT=22257 CP_SCHEDULER_PORT=22259 CP_KWOK_PORT=22247
+export CP_ETCD_PORT=$((${CP_ETCD_PORT:-23779} + 600)) CP_ETCD_PEER_PORT=$((${CP_ETCD_PEER_PORT:-23780} + 600))
+export CP_APISERVER_PORT=$((${CP_APISERVER_PORT:-27843} + 600)) CP_KCM_PORT=$((${CP_KCM_PORT:-21657} + 600))
+export CP_SCHEDULER_PORT=$((${CP_SCHEDULER_PORT:-21659} + 600)) CP_KWOK_PORT=$((${CP_KWOK_PORT:-21647} + 600))
 
 # 1. arm64: binfmt for the Debian images' RUN steps; the unit tests of
 # the cross-compiled programs under qemu-aarch64-static
 "$TOP/hack/binfmt.sh" >"$W/binfmt.log" 2>&1
 ok $? "qemu-aarch64 registered in binfmt_misc (hack/binfmt.sh)"
-t0=$SECONDS
-RESULTS=$W/results nice -n 10 make -C "$TOP" -j2 ARCH=arm64 unit >"$W/unit-arm64.log" 2>&1
-line=$(grep -E '^unit-arm64: [0-9]+ passed, [0-9]+ failed' "$W/unit-arm64.log" | tail -n 1)
-passed=$(echo "$line" | awk '{print $2}')
-# a test that failed is run once more, alone: under emulation on a loaded
-# machine a few tests' own timeouts (2 s scrapes, reinjection) can pass;
-# a real failure fails twice
-again=() still=()
-while read -r prog; do
-	[ -n "$prog" ] || continue
-	again+=("${prog#build/arm64/}")
-	(cd "$TOP" && CMOCKA_MESSAGE_OUTPUT=TAP timeout 600 qemu-aarch64-static "$prog") \
-		>"$W/again.log" 2>&1 || still+=("$prog")
-done < <(sed -n 's/^not ok [0-9]* - \(arm64\/[^:]*\):.*/build\/\1/p' "$W/results/unit-arm64.tap" 2>/dev/null | sort -u)
-[ -n "$line" ] && [ "${passed:-0}" -gt 100 ] && [ ${#still[@]} -eq 0 ]
-ok $? "make ARCH=arm64 unit under qemu-aarch64-static: ${line:-no summary} ($((SECONDS - t0)) s)${again[*]:+; run again: ${again[*]}}${still[*]:+; failed again: ${still[*]}}"
-file "$TOP/build/arm64/bin/chatmail-operator" | grep -q 'ARM aarch64'
-ok $? "build/arm64/bin/chatmail-operator is an aarch64 program"
+# in the background: the cross build and the qemu run, checked at the end
+# (its own process group, so that an early exit stops all of it)
+# shellcheck disable=SC2016 # expanded by the inner shell
+setsid bash -c 'RESULTS=$2/results nice -n 10 make -C "$1" -j2 ARCH=arm64 CFLAGS=-O2 unit \
+	>"$2/unit-arm64.log" 2>&1; echo "$SECONDS" >"$2/unit-arm64.secs"' _ "$TOP" "$W" &
+unit_pid=$!
+on_exit "kill -- -$unit_pid 2>/dev/null"
 
 # 2. the registry's CA and password, then a node whose containerd holds them
 "$TOP/hack/registry.sh" init "$W/registry" "$HOSTPORT" 2>"$W/registry-init.log"
@@ -206,6 +207,24 @@ podman image unmount "localhost/chatmail-services:$VERSION-arm64" >/dev/null
 [ $rc -eq 0 ] && [[ $out == *usage* || $out == *Usage* ]]
 ok $? "qemu-aarch64-static runs the services image's arm64 chatmail-turn from its own root"
 
+# 8. (started here, checked after step 7) reproducible: the release's
+# amd64 image (built with whatever layer cache there was) and the same
+# image built again without the cache (IMAGES_NO_CACHE=sources: the
+# builder compiles again and every step of the image runs again; only
+# the builder's Debian packages may come from the cache) with the
+# release's SOURCE_DATE_EPOCH are one image (the same config digest, so
+# the same layers). It builds while the node pulls and starts Pods.
+rn=services
+released "$rn" || rn=${NAMES[0]}
+t_repro=$SECONDS
+# shellcheck disable=SC2016 # expanded by the inner shell
+IMAGES_TAG=$VERSION IMAGES_NO_CACHE=sources IMAGES_FROM=head \
+	SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$TOP" log -1 --format=%ct)} \
+	setsid bash -c 'nice -n 10 "$1/hack/images.sh" "$2" >"$3/repro.log" 2>&1
+		echo "$SECONDS" >"$3/repro.secs"' _ "$TOP" "$rn" "$W" &
+repro_pid=$!
+on_exit "kill -- -$repro_pid 2>/dev/null"
+
 # 6. the chart from oci:// on the node; the operator from pulled images
 HELM=$("$TOP/hack/chart.sh" helm)
 t0=$SECONDS
@@ -267,21 +286,32 @@ pulled=$(grep -c "^$REG/chatmail-[a-z-]*:$VERSION@sha256:[0-9a-f]\{64\}$" "$W/re
 ok $? "the relay's containers: $pulled released image(s) by digest, pulled; the rest the chart's defaults ($(wc -l <"$W/relay-images") images)"
 k delete namespace mail --wait=false >/dev/null 2>&1
 
-# 8. reproducible: the release's amd64 image (built with whatever layer
-# cache there was) and the same image built again without the cache
-# (IMAGES_NO_CACHE=sources: the builder compiles again and every step of
-# the image runs again; only the builder's Debian packages may come from
-# the cache) with the release's SOURCE_DATE_EPOCH are one image (the
-# same config digest, so the same layers)
-rn=services
-released "$rn" || rn=${NAMES[0]}
-t0=$SECONDS
-IMAGES_TAG=$VERSION IMAGES_NO_CACHE=sources IMAGES_FROM=head \
-	SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$TOP" log -1 --format=%ct)} \
-	nice -n 10 "$TOP/hack/images.sh" "$rn" >"$W/repro.log" 2>&1
+# 8. the rebuild started before step 6
+wait "$repro_pid"
 id2=$(podman image inspect --format '{{.Id}}' "localhost/chatmail-$rn:$VERSION" 2>/dev/null)
 id1=${id_release[$rn]}
 [ -n "$id1" ] && [ "$id1" = "$id2" ]
-ok $? "chatmail-$rn rebuilt without the cache, the release's SOURCE_DATE_EPOCH: the released image (${id1:0:12}, ${id2:0:12}; $((SECONDS - t0)) s)"
+ok $? "chatmail-$rn rebuilt without the cache, the release's SOURCE_DATE_EPOCH: the released image (${id1:0:12}, ${id2:0:12}; $(cat "$W/repro.secs" 2>/dev/null) s, started $((t_repro - t_start)) s in)"
 diag "reproducibility: chatmail-$rn $id1 released, $id2 rebuilt"
+
+# 9. the arm64 unit tests (started in step 1)
+wait "$unit_pid"
+line=$(grep -E '^unit-arm64: [0-9]+ passed, [0-9]+ failed' "$W/unit-arm64.log" | tail -n 1)
+passed=$(echo "$line" | awk '{print $2}')
+# a test that failed is run once more, alone: under emulation on a loaded
+# machine a few tests' own timeouts (2 s scrapes, reinjection) can pass;
+# a real failure fails twice
+again=() still=()
+while read -r prog; do
+	[ -n "$prog" ] || continue
+	again+=("${prog#build/arm64/}")
+	(cd "$TOP" && CMOCKA_MESSAGE_OUTPUT=TAP timeout 600 qemu-aarch64-static "$prog") \
+		>"$W/again.log" 2>&1 || still+=("$prog")
+done < <(sed -n 's/^not ok [0-9]* - \(arm64\/[^:]*\):.*/build\/\1/p' "$W/results/unit-arm64.tap" 2>/dev/null | sort -u)
+[ -n "$line" ] && [ "${passed:-0}" -gt 100 ] && [ ${#still[@]} -eq 0 ]
+ok $? "make ARCH=arm64 unit under qemu-aarch64-static: ${line:-no summary} ($(cat "$W/unit-arm64.secs" 2>/dev/null) s beside the rest)${again[*]:+; run again: ${again[*]}}${still[*]:+; failed again: ${still[*]}}"
+file "$TOP/build/arm64/tests/unit/operator/test_reconcile" | grep -q 'ARM aarch64'
+ok $? "the unit tests run were aarch64 programs (build/arm64/tests/unit/operator/test_reconcile)"
+
+diag "test_release: $((SECONDS - t_start)) s in all"
 tap_done
