@@ -203,9 +203,13 @@ starts iroh-relay "iroh-relay 0.35*" /usr/local/bin/iroh-relay --version
 mnt=$(podman image mount "localhost/chatmail-services:$VERSION-arm64")
 out=$(qemu-aarch64-static -L "$mnt" "$mnt/usr/local/bin/chatmail-turn" --help 2>&1)
 rc=$?
+# and Debian's restic of arm64 (chatmail-backup runs it)
+rout=$(qemu-aarch64-static -L "$mnt" "$mnt/usr/local/bin/restic" version 2>&1)
 podman image unmount "localhost/chatmail-services:$VERSION-arm64" >/dev/null
 [ $rc -eq 0 ] && [[ $out == *usage* || $out == *Usage* ]]
 ok $? "qemu-aarch64-static runs the services image's arm64 chatmail-turn from its own root"
+[[ $rout == "restic "*linux/arm64* ]]
+ok $? "the services image's restic is arm64's: $rout"
 
 # 8. (started here, checked after step 7) reproducible: the release's
 # amd64 image (built with whatever layer cache there was) and the same
