@@ -159,10 +159,14 @@ for n in "${NAMES[@]}"; do
 		jq -e --arg a "$arch" '.spdxVersion == "SPDX-2.3" and
 			([.packages[] | select(.externalRefs[0].referenceLocator | test("^pkg:deb/debian/libc6@.*arch=" + $a))] | length == 1)' \
 			"$f" >/dev/null 2>&1 || echo "chatmail-$n $arch: $f" >>"$W/sbom.bad"
+		# a binary's own package too: the services image's restic
+		[ "$n" != services ] || jq -e --arg a "$arch" '[.packages[].externalRefs[0].referenceLocator |
+			select(test("^pkg:deb/debian/restic@.*arch=" + $a))] | length == 1' "$f" >/dev/null 2>&1 ||
+			echo "chatmail-$n $arch: no restic in $f" >>"$W/sbom.bad"
 	done
 done
 [ ! -e "$W/sbom.bad" ]
-ok $? "every image has an SPDX SBOM from dpkg's database, libc6 of its own architecture ($(cat "$W/sbom.bad" 2>/dev/null))"
+ok $? "every image has an SPDX SBOM from dpkg's database, libc6 (and the services' restic) of its own architecture ($(cat "$W/sbom.bad" 2>/dev/null))"
 if released postfix; then
 	jq -e '[.packages[].name] | index("postfix") != null' "$W/out/sbom/chatmail-postfix-arm64.spdx.json" >/dev/null
 	ok $? "the postfix image's SBOM lists postfix"
