@@ -125,7 +125,9 @@ head)
 	ctx=build/images/context
 	rm -rf "$ctx"
 	mkdir -p "$ctx"
-	git archive HEAD Makefile hack services operator relay dovecot images .containerignore |
+	# tar.umask 0022: the modes of a checkout (git archive defaults to
+	# 0002), so that the builder's COPY steps hit make images' cache
+	git -c tar.umask=0022 archive HEAD Makefile hack services operator relay dovecot images .containerignore |
 		tar -x -C "$ctx"
 	;;
 *) say "IMAGES_FROM must be worktree or head"; exit 64 ;;
