@@ -124,9 +124,10 @@ coverage() {
 		echo "-"
 		return
 	}
-	# -runs=0: each input once; a crash here was already reported
+	# -runs=0: each input once; a crash here was already reported (its
+	# artifact goes to the profile directory, not the working directory)
 	LLVM_PROFILE_FILE="$prof/%p.profraw" timeout --kill-after=10 1800 \
-		nice -n 15 "$bin" -runs=0 -timeout="$INPUT_TIMEOUT" \
+		nice -n 15 "$bin" -runs=0 -timeout="$INPUT_TIMEOUT" -artifact_prefix="$prof/" \
 		-rss_limit_mb="$RSS_MB" "${dirs[@]}" >"$C/logs/$name.cov.log" 2>&1
 	llvm-profdata merge -sparse -o "$prof/merged.profdata" \
 		"$prof"/*.profraw 2>>"$C/logs/$name.cov.log" || {
