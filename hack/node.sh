@@ -71,6 +71,12 @@ case $NET in
 	exit 64
 	;;
 esac
+# the node routes NET.0.0/16 to itself: a resolver of this machine inside
+# it would be cut off (image builds and Go downloads then fail on DNS)
+if grep -qE "^nameserver[[:space:]]+${NET//./\\.}\\." /etc/resolv.conf 2>/dev/null; then
+	echo "node: NODE_NET $NET holds this machine's DNS server (/etc/resolv.conf); take another" >&2
+	exit 64
+fi
 TAG=${NET#10.}
 HOST_IP=$NET.255.1
 NODE_IP=$NET.255.2
