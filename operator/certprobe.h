@@ -1,7 +1,7 @@
 /*
  * certprobe: what the relay Pod's cert container last said about its
- * ACME certificate, read from the kubelet's Unhealthy events (docs/
- * DESIGN.md, Certificates in ACME mode).
+ * ACME certificate, read from the kubelet's Unhealthy events
+ * (docs/DESIGN.md, Certificates in ACME mode).
  *
  * The cert container's readiness probe (`cert-reloader --acme-status`)
  * prints one line, `ready=false names=... notAfter=... nextAttempt=...
