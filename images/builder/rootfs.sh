@@ -28,12 +28,12 @@ triplet() {
 # closure BIN...: the interpreter and every shared library the binaries
 # load, recursively, as absolute paths (one per line, repeats possible)
 closure() {
-	todo=$(mktemp)
+	pending=$(mktemp)
 	seen=$(mktemp)
-	printf '%s\n' "$@" >"$todo"
-	while [ -s "$todo" ]; do
-		f=$(head -n 1 "$todo")
-		sed -i 1d "$todo"
+	printf '%s\n' "$@" >"$pending"
+	while [ -s "$pending" ]; do
+		f=$(head -n 1 "$pending")
+		sed -i 1d "$pending"
 		grep -qxF "$f" "$seen" && continue
 		echo "$f" >>"$seen"
 		t=$(triplet "$f")
@@ -48,10 +48,10 @@ closure() {
 			done
 			[ -n "$found" ] || { echo "rootfs.sh: $f needs $n: not found" >&2; exit 1; }
 			echo "$found"
-			echo "$found" >>"$todo"
+			echo "$found" >>"$pending"
 		done
 	done
-	rm -f "$todo" "$seen"
+	rm -f "$pending" "$seen"
 }
 
 out=$1
