@@ -18,10 +18,13 @@
 #
 # C is build/fuzz/campaign. Prints a table (also $C/report.md): target,
 # engine, executions, seconds, corpus size, line coverage, crashes; exits
-# 1 if any target crashed or could not run. CAMPAIGN_TARGETS="fuzz_a
-# fuzz_b" limits the run to those names; CAMPAIGN_MINIMISE=1 adds to
-# each seed directory the campaign's inputs that reach code the seeds
-# do not (libFuzzer -merge=1), to commit. Every run is bounded
+# 1 if any target crashed or could not run. CAMPAIGN_JOBS (1) targets run
+# at once, each on one core; a target's row is printed when it ends and
+# the table, in name order, at the end. CAMPAIGN_TARGETS="fuzz_a
+# fuzz_b" limits the run to those names and starts them in that order
+# (longest first packs the jobs best); CAMPAIGN_MINIMISE=1 minimises
+# each seed directory over the seeds and the campaign's inputs
+# (minimise below), to commit. Every run is bounded
 # (timeout, -rss_limit_mb, per-input timeout) and niced.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -29,25 +32,22 @@ cd "$(dirname "$0")/.." || exit 1
 RUNS=${CAMPAIGN_RUNS:-10000000}
 SECS=${CAMPAIGN_SECONDS:-1800}
 AFL_SECS=${AFL_SECONDS:-$SECS}
+JOBS=${CAMPAIGN_JOBS:-1}
 RSS_MB=${FUZZ_RSS_MB:-2048}
 INPUT_TIMEOUT=${FUZZ_INPUT_TIMEOUT:-10}
 MAX_LEN=${FUZZ_MAX_LEN:-65536}
 C=build/fuzz/campaign
-for n in "$RUNS" "$SECS" "$AFL_SECS"; do
+for n in "$RUNS" "$SECS" "$AFL_SECS" "$JOBS"; do
 	if ! [[ $n =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ]; then
-		echo "fuzz-campaign: CAMPAIGN_RUNS, CAMPAIGN_SECONDS and" \
-			"AFL_SECONDS are positive integers" >&2
+		echo "fuzz-campaign: CAMPAIGN_RUNS, CAMPAIGN_SECONDS," \
+			"AFL_SECONDS and CAMPAIGN_JOBS are positive integers" >&2
 		exit 64
 	fi
 done
-mkdir -p "$C/logs" "$C/prof"
+rm -rf "$C/rows"
+mkdir -p "$C/logs" "$C/prof" "$C/rows"
 report=$C/report.md
 failed=0
-
-wanted() { # wanted NAME: in CAMPAIGN_TARGETS (or all)
-	[ -z "${CAMPAIGN_TARGETS:-}" ] && return 0
-	[[ " $CAMPAIGN_TARGETS " == *" $1 "* ]]
-}
 
 # run_libfuzzer BIN NAME: sets EXECS, TOOK, CRASHES
 run_libfuzzer() {
@@ -139,64 +139,110 @@ coverage() {
 		awk '$1 == "TOTAL" { printf "%d/%d (%s)\n", $8 - $9, $8, $10 }'
 }
 
-# minimise NAME BIN: add to the seeds the inputs of the corpus and the
-# AFL++ queue that cover something the seeds do not (libFuzzer -merge=1
-# into the seed directory: the seeds stay, new files are named by hash)
+# minimise NAME BIN: make tests/fuzz/corpus/NAME a minimised corpus.
+# Files named by hand and regress-* (a fixed finding) stay; the
+# hash-named files (earlier campaigns' inputs) are taken out and merged
+# back (libFuzzer -merge=1) with this campaign's corpus and AFL++ queue,
+# so only inputs that reach code the kept files do not come back.
 minimise() {
-	local name=$1 bin=$2 dirs=()
-	mkdir -p "tests/fuzz/corpus/$name"
+	local name=$1 bin=$2 seeds pool=$C/pool/$1 dirs=()
+	seeds=tests/fuzz/corpus/$name
+	rm -rf "$pool" && mkdir -p "$pool" "$seeds"
+	find "$seeds" -maxdepth 1 -type f -regextype posix-extended \
+		-regex '.*/[0-9a-f]{40}' -exec mv -t "$pool" {} +
+	dirs=("$pool")
 	[ -d "$C/corpus/$name" ] && dirs+=("$C/corpus/$name")
 	[ -d "$C/afl/$name/default/queue" ] && dirs+=("$C/afl/$name/default/queue")
-	[ ${#dirs[@]} -gt 0 ] || return 0
 	nice -n 15 "$bin" -merge=1 -timeout="$INPUT_TIMEOUT" \
 		-rss_limit_mb="$RSS_MB" -max_len="$MAX_LEN" \
-		"tests/fuzz/corpus/$name" "${dirs[@]}" \
-		>"$C/logs/$name.merge.log" 2>&1
+		"$seeds" "${dirs[@]}" >"$C/logs/$name.merge.log" 2>&1 || {
+		# a failed merge puts the earlier files back
+		mv -n "$pool"/* "$seeds"/ 2>/dev/null
+		return 1
+	}
 }
 
-row() { # row CELLS...: print and record one table row
-	local line
+row() { # row FILE CELLS...: one table row, printed and kept in FILE
+	local f=$1 line
+	shift
 	line="| $(printf '%s | ' "$@")"
-	echo "${line% }" | tee -a "$report"
+	echo "${line% }" | tee -a "$f"
 }
 
-mapfile -t bins < <(find build/fuzz/tests/fuzz -type f -name 'fuzz_*' \
-	-perm -u+x 2>/dev/null | sort)
-if [ ${#bins[@]} -eq 0 ]; then
-	echo "fuzz-campaign: no targets under build/fuzz (make fuzz-bins)" >&2
-	exit 1
-fi
-{
-	echo "fuzz campaign $(date -u +%FT%TZ), $(nproc) cores:" \
-		"libFuzzer ${RUNS} runs or ${SECS} s, AFL++ ${AFL_SECS} s"
-	echo
-} | tee "$report"
-row target engine executions seconds corpus "line coverage" crashes
-row --- --- --- --- --- --- ---
-for bin in "${bins[@]}"; do
+# campaign_one BIN: both engines, coverage and minimising for one target;
+# its rows go to $C/rows/NAME; exits 1 if an engine failed
+campaign_one() {
+	local bin=$1 name rows afl cov size rc=0 lf aflrow
 	name=$(basename "$bin")
-	wanted "$name" || continue
-	run_libfuzzer "$bin" "$name" || failed=1
+	rows=$C/rows/$name
+	run_libfuzzer "$bin" "$name" || rc=1
 	size=$(find "$C/corpus/$name" -type f | wc -l)
 	lf=("$EXECS" "$TOOK" "$size" "$CRASHES")
 	afl=$(find build/afl/tests/fuzz -type f -name "$name" 2>/dev/null | head -n 1)
+	aflrow=()
 	if [ -n "$afl" ] && command -v afl-fuzz >/dev/null; then
-		run_afl "$afl" "$name" || failed=1
+		run_afl "$afl" "$name" || rc=1
 		aflrow=("${EXECS:-?}" "$TOOK" \
 			"$(find "$C/afl/$name/default/queue" -type f 2>/dev/null | wc -l)" \
 			"$CRASHES")
-	else
-		aflrow=()
 	fi
 	cov=$(coverage "$name")
-	row "$name" libFuzzer "${lf[0]:-?}" "${lf[1]}" "${lf[2]}" "$cov" "${lf[3]}"
+	row "$rows" "$name" libFuzzer "${lf[0]:-?}" "${lf[1]}" "${lf[2]}" "$cov" "${lf[3]}"
 	[ ${#aflrow[@]} -eq 0 ] ||
-		row "$name" AFL++ "${aflrow[0]}" "${aflrow[1]}" "${aflrow[2]}" \
+		row "$rows" "$name" AFL++ "${aflrow[0]}" "${aflrow[1]}" "${aflrow[2]}" \
 			"(above)" "${aflrow[3]}"
 	if [ "${CAMPAIGN_MINIMISE:-0}" = 1 ]; then
 		minimise "$name" "$bin" ||
 			echo "# $name: minimising failed ($C/logs/$name.merge.log)"
 	fi
+	return $rc
+}
+
+declare -A bin_of=()
+while IFS= read -r b; do
+	bin_of[$(basename "$b")]=$b
+done < <(find build/fuzz/tests/fuzz -type f -name 'fuzz_*' -perm -u+x 2>/dev/null)
+if [ ${#bin_of[@]} -eq 0 ]; then
+	echo "fuzz-campaign: no targets under build/fuzz (make fuzz-bins)" >&2
+	exit 1
+fi
+if [ -n "${CAMPAIGN_TARGETS:-}" ]; then
+	read -ra names <<<"$CAMPAIGN_TARGETS"
+else
+	mapfile -t names < <(printf '%s\n' "${!bin_of[@]}" | sort)
+fi
+for name in "${names[@]}"; do
+	[ -n "${bin_of[$name]:-}" ] || {
+		echo "fuzz-campaign: no target $name under build/fuzz" >&2
+		exit 64
+	}
 done
+header="fuzz campaign $(date -u +%FT%TZ), $(nproc) cores, $JOBS at once:"
+header+=" libFuzzer ${RUNS} runs or ${SECS} s, AFL++ ${AFL_SECS} s"
+echo "$header"
+running=0
+for name in "${names[@]}"; do
+	if [ "$running" -ge "$JOBS" ]; then
+		wait -n || failed=1
+		running=$((running - 1))
+	fi
+	campaign_one "${bin_of[$name]}" &
+	running=$((running + 1))
+done
+while [ "$running" -gt 0 ]; do
+	wait -n || failed=1
+	running=$((running - 1))
+done
+{
+	echo "$header"
+	echo
+	echo "| target | engine | executions | seconds | corpus | line coverage | crashes |"
+	echo "| --- | --- | --- | --- | --- | --- | --- |"
+	for name in $(printf '%s\n' "${names[@]}" | sort); do
+		cat "$C/rows/$name" 2>/dev/null
+	done
+} >"$report"
+echo
+cat "$report"
 echo "fuzz-campaign: report in $report"
 exit $failed
