@@ -22,13 +22,17 @@ through tests/integration/relay/relay_client.py; nothing mocked.
                                 stdout (below); a refused submission is
                                 tried again (3 attempts, as a client
                                 would), with the same Message-ID
-  soak.py check --accounts F --sent LOG [--quiet] ENV...
+  soak.py check --accounts F --sent LOG [--quiet] [--faults LOG --t0 T]
+          ENV...
                                 read every mailbox over IMAP and account
                                 for every id; prints the result line
                                 "sent N, accepted N, delivered N,
                                 duplicated N, lost N, longest delay S s";
                                 exit 1 when an accepted message is not in
-                                its recipient's INBOX (or is in another)
+                                its recipient's INBOX (or is in another);
+                                with soak.sh's fault log, each duplicate
+                                is tied to its attempts and the faults on
+                                around it, and counted by cause
 
 send's lines: "accepted ID FROM TO local|federated EPOCH ATTEMPTS" (EPOCH:
 the 250 after DATA) or "refused ID FROM TO local|federated ERROR".
@@ -357,6 +361,58 @@ def read_sent(path):
     return sent
 
 
+def read_faults(path, t0):
+    """[(on, off, kind, relay)] in epoch seconds from soak.sh's fault log
+    ("T+S on|off KIND RELAY rc=..."); a fault never switched off lasts to
+    the end"""
+    on, out = {}, []
+    with open(path) as f:
+        for line in f:
+            w = line.split()
+            if len(w) < 4 or not w[0].startswith("T+"):
+                continue
+            t, key = t0 + float(w[0][2:]), (w[2], w[3])
+            if w[1] == "on":
+                on.setdefault(key, []).append(t)
+            elif w[1] == "off" and on.get(key):
+                out.append((on[key].pop(0), t, w[2], w[3]))
+    for (kind, relay), ts in on.items():
+        out += [(t, float("inf"), kind, relay) for t in ts]
+    return sorted(out)
+
+
+def explain_dups(ids, sent, found, faults, t0):
+    """lines that tie each duplicate to what happened around it: the
+    submission's attempts (a client that retries after a lost 250 makes
+    a second message), when each copy reached the mailbox, and the
+    faults that were on between the first attempt and the first copy
+    (the window in which a hop can hand a message on twice)"""
+    lines, why = [], {}
+    for mid in ids:
+        w = sent[mid]
+        acc = float(w[5])
+        copies = sorted(g[1] for g in found[mid] if g[0] == w[3])
+        # a submission retried: the window opens a minute before the 250
+        lo, hi = acc - 60, copies[0] + 1
+        near = [f for f in faults if f[0] <= hi and f[1] >= lo]
+        rel = (lambda t: f"T+{t - t0:.0f}") if t0 else (lambda t: f"{t:.0f}")
+        kinds = sorted({f"{f[2]} {f[3]}" for f in near})
+        if w[6] != "1":
+            cause = "client retry after a lost reply"
+        elif kinds:
+            cause = "hop retried during " + ", ".join(kinds)
+        else:
+            cause = "no fault near it"
+        why[cause] = why.get(cause, 0) + 1
+        lines.append(f"duplicate {mid}: 250 at {rel(acc)} after {w[6]} "
+                     f"attempt(s), copies at "
+                     f"{', '.join(rel(c) for c in copies)}; faults on: "
+                     f"{'; '.join(f'{f[2]} {f[3]} {rel(f[0])}' for f in near) or 'none'}")
+    for cause, n in sorted(why.items(), key=lambda x: -x[1]):
+        lines.append(f"duplicates: {n} x {cause}")
+    return lines
+
+
 def cmd_check(a):
     envs = [rc.load_env(p) for p in a.env]
     sent = read_sent(a.sent)
@@ -403,10 +459,14 @@ def cmd_check(a):
         if worst:
             print(f"# longest delay: {worst} ({sent[worst][4]}), "
                   f"INTERNALDATE (1 s) minus the 250")
+        faults = read_faults(a.faults, a.t0) if a.faults else []
         for what, ids in (("lost", lost), ("duplicated", dup),
                           ("in a wrong mailbox", wrong)):
             for mid in ids[:20]:
                 print(f"# {what}: {' '.join(sent[mid][1:6])}")
+            if what == "duplicated" and ids:
+                for line in explain_dups(ids, sent, found, faults, a.t0):
+                    print(f"# {line}")
         if unread:
             print(f"# {len(unread)} mailboxes unreadable (their messages "
                   f"count as lost): {' '.join(unread[:5])}")
@@ -444,6 +504,10 @@ def main():
     s.add_argument("--accounts", required=True)
     s.add_argument("--sent", required=True)
     s.add_argument("--quiet", action="store_true")
+    s.add_argument("--faults", help="soak.sh's fault log: duplicates "
+                   "are tied to the faults around them")
+    s.add_argument("--t0", type=float, default=0,
+                   help="the epoch the fault log's T+ counts from")
     s.add_argument("env", nargs="+")
     a = p.parse_args()
     if a.cmd == "send":

@@ -199,7 +199,8 @@ while :; do
 done
 diag "recovered in $(($(date +%s) - T1)) s after the load ($flushed queue flushes; queued now $(queued))"
 
-$SP check --accounts "$W/accounts" --sent "$W/sent" "$ENV1" "$ENV2" >"$W/result" 2>"$W/check.err"
+$SP check --accounts "$W/accounts" --sent "$W/sent" --faults "$W/faults.log" \
+	--t0 "$T0" "$ENV1" "$ENV2" >"$W/result" 2>"$W/check.err"
 rc=$?
 RESULT=$(head -n 1 "$W/result")
 echo "$RESULT"
