@@ -321,15 +321,14 @@ start_informers(struct controller *ctl)
 		o.free_value = child_free;
 		o.on_event = kid_event;
 		o.arg = &ctl->kid_args[k];
-		/* cert-manager, external-dns may not be installed: look
-		 * rarely */
-		if (k == OK_CERTIFICATE || k == OK_DNSENDPOINT) {
-			o.optional = 1;
-			o.backoff_max = 300000;
-		}
-		/* nor the Prometheus Operator: once its CRD is served,
-		 * relays that ask get their PodMonitor (kid_synced) */
-		if (k == OK_PODMONITOR) {
+		/* cert-manager, external-dns, the Prometheus Operator may
+		 * not be installed, or installed after the operator: a
+		 * kind not served is listed again within the informer's
+		 * backoff cap (30 s; a 404 costs the apiserver little),
+		 * and once it is, every relay is reconciled with it
+		 * (kid_synced): no restart of the operator */
+		if (k == OK_CERTIFICATE || k == OK_DNSENDPOINT ||
+		    k == OK_PODMONITOR) {
 			o.optional = 1;
 			o.on_synced = kid_synced;
 		}
