@@ -498,7 +498,9 @@ literal_ok(const char *s)
 {
 	const char *q;
 
-	if (strchr(s, '\n') == NULL)
+	/* only line breaks: a literal of empty lines reads back as ""
+	 * (clip drops trailing empty lines), so quote it */
+	if (strchr(s, '\n') == NULL || s[strspn(s, "\n")] == '\0')
 		return 0;
 	for (q = s; *q != '\0'; q++) {
 		if (((unsigned char)*q < 0x20 && *q != '\n') || *q == 0x7f)

@@ -179,6 +179,10 @@ test_emit(void **state)
 		  "k: |2\n\n    x\nl:\n- |2-\n\n\n   y\n  z\n");
 	roundtrip("\"\\n ]\\n\"", "|2\n\n   ]\n");
 	roundtrip("\"a\\nb\\n\"", "|\n  a\n  b\n");
+	/* only line breaks: a literal of empty lines reads back as "", so
+	 * they are quoted (found by the fuzz campaign) */
+	roundtrip("{\"n\":\"\\n\",\"m\":[\"\\n\\n\"]}",
+		  "\"n\": \"\\n\"\nm:\n- \"\\n\\n\"\n");
 }
 
 int
