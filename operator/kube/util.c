@@ -310,12 +310,16 @@ project_list(const cJSON *live, const cJSON *fields)
 	return out;
 }
 
-/* has_children: fields names sub-fields (not just "." or nothing) */
+/* has_children: fields names sub-fields (not just "." or nothing); a
+ * fieldsV1 node that is not an object (never sent by an apiserver, but
+ * the object is not ours) has none: the value is kept whole */
 static int
 has_children(const cJSON *fields)
 {
 	const cJSON *f;
 
+	if (!cJSON_IsObject(fields))
+		return 0;
 	cJSON_ArrayForEach(f, fields)
 	{
 		if (strcmp(f->string, ".") != 0)
