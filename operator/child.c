@@ -10,6 +10,7 @@
  * Untrusted input: objects from the API server. Strings kept are
  * length-capped; a DKIM key that does not parse yields no record.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,12 +98,16 @@ owner_is_relay(const cJSON *obj)
 static void
 fill_sts(struct child *c, const cJSON *o)
 {
-	c->generation = (int64_t)util_get_num(o, "metadata.generation", 0);
-	c->observed_generation =
-		(int64_t)util_get_num(o, "status.observedGeneration", 0);
-	c->replicas = (int)util_get_num(o, "spec.replicas", 1);
-	c->ready_replicas = (int)util_get_num(o, "status.readyReplicas", 0);
-	c->updated_replicas = (int)util_get_num(o, "status.updatedReplicas", 0);
+	c->generation =
+		util_get_int(o, "metadata.generation", 0, INT64_MIN, INT64_MAX);
+	c->observed_generation = util_get_int(o, "status.observedGeneration", 0,
+					      INT64_MIN, INT64_MAX);
+	c->replicas =
+		(int)util_get_int(o, "spec.replicas", 1, INT_MIN, INT_MAX);
+	c->ready_replicas = (int)util_get_int(o, "status.readyReplicas", 0,
+					      INT_MIN, INT_MAX);
+	c->updated_replicas = (int)util_get_int(o, "status.updatedReplicas", 0,
+						INT_MIN, INT_MAX);
 	c->current_revision =
 		dup_capped(util_get_str(o, "status.currentRevision"));
 	c->update_revision =

@@ -158,8 +158,8 @@ status_inputs(struct rec *r, struct status_in *in, struct child *sts,
 	      char *id, size_t idsize, char *now, size_t nowsize)
 {
 	memset(in, 0, sizeof(*in));
-	in->generation =
-		(int64_t)util_get_num(r->relay, "metadata.generation", 0);
+	in->generation = util_get_int(r->relay, "metadata.generation", 0,
+				      INT64_MIN, INT64_MAX);
 	in->old_status = util_get(r->relay, "status");
 	r->env->ops->now_rfc3339(r->env->arg, now, nowsize);
 	in->now = now;

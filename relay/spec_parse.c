@@ -494,8 +494,12 @@ spec_from_cr(const cJSON *cr, unsigned flags, struct relay_spec **spec_r,
 	free(s->namespace);
 	s->namespace = xstrdup(cr_string(meta, "namespace"));
 	gen = cJSON_GetObjectItemCaseSensitive(meta, "generation");
+	/* clamped: a cast of a double beyond int64_t is undefined */
 	if (cJSON_IsNumber(gen))
-		s->generation = (int64_t)gen->valuedouble;
+		s->generation = gen->valuedouble >= 0x1p63 ? INT64_MAX
+				: gen->valuedouble <= -0x1p63
+					? INT64_MIN
+					: (int64_t)gen->valuedouble;
 	*spec_r = s;
 out:
 	buf_deinit(&why);

@@ -380,7 +380,7 @@ apply_event(void *arg, enum kube_watch_type t, cJSON *obj)
 
 	metrics_watch(inf->m, inf->o.kind->kind, 0);
 	if (t == KW_ERROR) {
-		long code = (long)util_get_num(obj, "code", 0);
+		long code = (long)util_get_int(obj, "code", 0, 0, 999);
 
 		const char *msg = util_get_str(obj, "message");
 

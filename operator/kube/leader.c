@@ -209,9 +209,8 @@ get_done(void *arg, struct kube_result *res)
 	res->body = NULL; /* kept */
 	holder = util_get_str(l->lease, "spec.holderIdentity");
 	renew = util_get_str(l->lease, "spec.renewTime");
-	dur = (uint64_t)util_get_num(l->lease, "spec.leaseDurationSeconds", 15);
-	if (dur > 3600)
-		dur = 3600;
+	dur = (uint64_t)util_get_int(l->lease, "spec.leaseDurationSeconds", 15,
+				     0, 3600);
 	(void)snprintf(obs, sizeof(obs), "%s|%s", holder ? holder : "",
 		       renew ? renew : "");
 	if (strcmp(obs, l->observed) != 0) {

@@ -222,6 +222,22 @@ util_get_num(const cJSON *v, const char *path, double dflt)
 	return cJSON_IsNumber(n) ? n->valuedouble : dflt;
 }
 
+int64_t
+util_get_int(const cJSON *v, const char *path, int64_t dflt, int64_t min,
+	     int64_t max)
+{
+	double d = util_get_num(v, path, (double)dflt);
+
+	/* NaN and out-of-range values would be undefined as a cast */
+	if (d != d)
+		return dflt;
+	if (d <= (double)min)
+		return min;
+	if (d >= (double)max)
+		return max;
+	return (int64_t)d;
+}
+
 cJSON *
 util_obj(cJSON *parent, const char *key)
 {

@@ -37,6 +37,11 @@ const cJSON *util_get(const cJSON *v, const char *path);
 const char *util_get_str(const cJSON *v, const char *path);
 /* util_get_num: the number at path, or dflt */
 double util_get_num(const cJSON *v, const char *path, double dflt);
+/* util_get_int: the number at path as an integer in [min, max] (clamped;
+ * a fraction is cut), or dflt when absent: the object is not ours, and
+ * a cast of an out-of-range double is undefined */
+int64_t util_get_int(const cJSON *v, const char *path, int64_t dflt,
+		     int64_t min, int64_t max);
 /* util_obj: the object child key of parent, added when missing */
 cJSON *util_obj(cJSON *parent, const char *key);
 /* util_label: object[key] of metadata.labels (or annotations) */

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -128,6 +129,30 @@ test_projection(void **state)
 	buf_deinit(&out);
 }
 
+/* util_get_int: numbers beyond the target type are clamped, not cast
+ * (a cast is undefined; found by the fuzz campaign, fuzz_object) */
+static void
+test_get_int(void **state)
+{
+	cJSON *o = cJSON_Parse("{\"s\":{\"big\":3.3e97,\"neg\":-1e300,"
+			       "\"f\":2.9,\"n\":7,\"str\":\"9\"}}");
+
+	(void)state;
+	assert_non_null(o);
+	assert_int(util_get_int(o, "s.big", 0, INT32_MIN, INT32_MAX),
+		   INT32_MAX);
+	assert_true(util_get_int(o, "s.big", 0, INT64_MIN, INT64_MAX) ==
+		    INT64_MAX);
+	assert_true(util_get_int(o, "s.neg", 0, INT64_MIN, INT64_MAX) ==
+		    INT64_MIN);
+	assert_int(util_get_int(o, "s.neg", 5, 0, 3600), 0);
+	assert_int(util_get_int(o, "s.f", 0, 0, 10), 2);
+	assert_int(util_get_int(o, "s.n", 0, 0, 5), 5);
+	assert_int(util_get_int(o, "s.str", 4, 0, 10), 4);
+	assert_int(util_get_int(o, "s.none", 15, 0, 3600), 15);
+	cJSON_Delete(o);
+}
+
 /* a fieldsV1 node that is an array, not an object (no apiserver sends
  * it, but a child's managedFields are not ours): its value is kept
  * whole, no crash (found by the fuzz campaign, fuzz_object) */
@@ -191,6 +216,7 @@ main(void)
 		cmocka_unit_test(test_canonical),
 		cmocka_unit_test(test_projection),
 		cmocka_unit_test(test_projection_malformed),
+		cmocka_unit_test(test_get_int),
 		cmocka_unit_test(test_hmap),
 	};
 
