@@ -115,6 +115,34 @@ fi
 soak_backoff "$ENV1" && soak_backoff "$ENV2"
 ok $? "Postfix retry interval ${BACKOFF} s on both relays"
 
+# the relays' logs, kept for the trace of a duplicate or a loss: on the
+# node, kubelet's files of every container copied every 2 s (a deleted
+# Pod's directory goes with it, a restarted container's after the next
+# restart); the local relays' log files at the end
+KEEP=${RESULTS:-$TOP/build/results}/soak-logs
+rm -rf "$KEEP" && mkdir -p "$KEEP"
+keep_logs() { # keep_logs: one copy of what is new
+	local d
+	if harness_is_local; then
+		for d in "$ENV1" "$ENV2"; do
+			mkdir -p "$KEEP/$(renv "$d" NAME)"
+			cp -a "$(renv "$d" LOG)"/. "$KEEP/$(renv "$d" NAME)/" 2>/dev/null
+		done
+	else
+		cp -a --update "${NODE_POD_LOGS:-$NODE_STATE/kubelet/pod-logs}"/. \
+			"$KEEP"/ 2>/dev/null
+	fi
+	return 0
+}
+if ! harness_is_local; then
+	(while :; do
+		keep_logs
+		sleep 2
+	done) &
+	KEEPER=$!
+	on_exit "kill $KEEPER 2>/dev/null"
+fi
+
 K=$W/gnupg
 on_exit "gpgconf --homedir '$K' --kill gpg-agent 2>/dev/null"
 $SP accounts "$NACC" "$ENV1" "$ENV2" >"$W/accounts" 2>"$W/accounts.err" &&
@@ -205,6 +233,29 @@ rc=$?
 RESULT=$(head -n 1 "$W/result")
 echo "$RESULT"
 tail -n +2 "$W/result"
+# the Postfix log lines of every queue file of a duplicated or lost
+# message (its message-id at cleanup names the queue IDs), both relays
+[ -n "${KEEPER:-}" ] && kill "$KEEPER" 2>/dev/null
+keep_logs
+trace() { # trace ID: up to 40 lines
+	local qids
+	qids=$(grep -rhoE "[0-9A-Za-z]+: message-id=<$1>" "$KEEP" |
+		cut -d: -f1 | sort -u)
+	[ -n "$qids" ] || {
+		echo "no queue file of $1 in the kept logs"
+		return
+	}
+	# a line starts with its file: RELAY/FILE (local) or, on the node,
+	# NAMESPACE_POD_UID/CONTAINER/N.log, shortened to NAMESPACE/CONTAINER
+	grep -rE "($(echo "$qids" | paste -sd'|')): " "$KEEP" |
+		sed -E "s|^$KEEP/||" |
+		if harness_is_local; then cat; else
+			sed -E 's|^([^_/]+)_[^/]*/([^/]+)/[^:]*:|\1/\2 |'
+		fi | sort -k2 | head -n 40
+}
+for id in $(sed -nE 's/^# (duplicated|lost): ([^ ]+) .*/\2/p' "$W/result" | head -n 10); do
+	trace "$id" | sed "s/^/# trace $id: /"
+done
 sed 's/^/# check: /' "$W/check.err"
 ok $rc "no accepted message lost: $RESULT"
 q=$(queued)
