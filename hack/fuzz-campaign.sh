@@ -16,7 +16,8 @@
 #   crashes    kept under $C/crashes/<target>/ (libFuzzer) and
 #              $C/afl/<target>/default/crashes/ (AFL++)
 #
-# C is build/fuzz/campaign. Prints a table (also $C/report.md): target,
+# C is CAMPAIGN_DIR (build/fuzz/campaign; another one lets a second run,
+# say of the targets a fix changed, go beside a first). Prints a table (also $C/report.md): target,
 # engine, executions, seconds, corpus size, line coverage, crashes; exits
 # 1 if any target crashed or could not run. CAMPAIGN_JOBS (1) targets run
 # at once, each on one core; a target's row is printed when it ends and
@@ -36,7 +37,7 @@ JOBS=${CAMPAIGN_JOBS:-1}
 RSS_MB=${FUZZ_RSS_MB:-2048}
 INPUT_TIMEOUT=${FUZZ_INPUT_TIMEOUT:-10}
 MAX_LEN=${FUZZ_MAX_LEN:-65536}
-C=build/fuzz/campaign
+C=${CAMPAIGN_DIR:-build/fuzz/campaign}
 for n in "$RUNS" "$SECS" "$AFL_SECS" "$JOBS"; do
 	if ! [[ $n =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ]; then
 		echo "fuzz-campaign: CAMPAIGN_RUNS, CAMPAIGN_SECONDS," \
