@@ -535,6 +535,27 @@ setup(void **state)
 	return crd == NULL;
 }
 
+/* metadata.generation beyond int64_t is clamped, not cast (a cast is
+ * undefined) */
+static void
+test_cr_generation(void **state)
+{
+	struct buf err = BUF_INIT(4096);
+	struct relay_spec *s = NULL;
+	cJSON *j = cJSON_Parse(
+		"{\"apiVersion\": \"chatmail.at/v1alpha1\", \"kind\": "
+		"\"ChatmailRelay\", \"metadata\": {\"name\": \"chat\", "
+		"\"generation\": 1e300}, \"spec\": "
+		"{\"domain\": \"chat.example.org\"}}");
+
+	(void)state;
+	assert_int(spec_from_cr(j, SPEC_STRICT, &s, &err, NULL), 0);
+	assert_true(s->generation == INT64_MAX);
+	cJSON_Delete(j);
+	spec_free(&s);
+	buf_deinit(&err);
+}
+
 static int
 teardown(void **state)
 {
@@ -554,6 +575,7 @@ main(void)
 		cmocka_unit_test(test_crd_in_fields),
 		cmocka_unit_test(test_crd_status),
 		cmocka_unit_test(test_examples),
+		cmocka_unit_test(test_cr_generation),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
