@@ -413,6 +413,24 @@ fm_tp_job_cancel(struct fm_tp_job **jp)
 	maybe_idle(d);
 }
 
+/* fm_tp_drain: see fm_tp.h; the queued jobs follow from kick, each
+ * ending at its start */
+void
+fm_tp_drain(struct fm_tp *tp)
+{
+	struct fm_tp_dest *d;
+	size_t n = 0;
+
+	tp->draining = 1;
+	LLIST_FOREACH(d, &tp->dests, link)
+		if (d->active != NULL && d->active->run != NULL)
+			n += (size_t)fm_tp_run_drain(d->active->run);
+	if (n > 0 || fm_tp_queued(tp) > 0)
+		log_info("shutting down: %zu deliveries not started and %zu "
+			 "queued deferred (%s)",
+			 n, fm_tp_queued(tp), FM_TP_DRAINING);
+}
+
 /* fm_tp_job_finished: see fm_tp.h */
 void
 fm_tp_job_finished(struct fm_tp_job *job)

@@ -47,6 +47,7 @@
 #define FM_TP_OK_SMTP "250 OK (SMTP)"
 #define FM_TP_BUSY "421 Transport busy"
 #define FM_TP_LOCAL_ERROR "451 Local error"
+#define FM_TP_DRAINING "421 4.3.2 Transport shutting down; nothing sent yet"
 
 struct fm_tp_opts {
 	char helo[256];		 /* EHLO name: mail_domain, as upstream */
@@ -117,6 +118,13 @@ struct fm_tp *fm_tp_new(struct evloop *loop, struct dns *dns,
 			const struct fm_tp_opts *o, struct buf *err);
 /* fm_tp_free: cancels every job (no callbacks), closes connections */
 void fm_tp_free(struct fm_tp **tpp);
+/* fm_tp_drain: the transport is stopping: every job that has sent
+ * nothing to a remote yet (its DNS lookups, or queued), and every later
+ * one, ends at once with FM_TP_DRAINING, so Postfix keeps the message
+ * for the next transport. Delivering it during the drain instead would
+ * be a duplicate when Postfix has already gone (a Pod's containers all
+ * get SIGTERM at once). A transfer under way finishes. */
+void fm_tp_drain(struct fm_tp *tp);
 /* fm_tp_dest_count: destinations alive; fm_tp_running: deliveries now */
 size_t fm_tp_dest_count(const struct fm_tp *tp);
 size_t fm_tp_running(const struct fm_tp *tp);
@@ -176,6 +184,7 @@ struct fm_tp {
 	struct fm_tp_opts o;
 	LLIST_HEAD(, fm_tp_dest) dests;
 	size_t running;
+	int draining; /* fm_tp_drain was called */
 	struct fm_tp_prefer {
 		char *host;
 		uint64_t until; /* loop ms */
@@ -217,6 +226,9 @@ const char *fm_tp_dest_name(const struct fm_tp_dest *d);
 void fm_tp_run_start(struct fm_tp *tp, struct fm_tp_job *job);
 /* fm_tp_run_cancel: stop (transport shutting down); no report */
 void fm_tp_run_cancel(struct fm_tp_run **rp);
+/* fm_tp_run_drain: end the run with FM_TP_DRAINING (reported from the
+ * loop) unless it has started a transfer; 1 when it did end it */
+int fm_tp_run_drain(struct fm_tp_run *r);
 
 /* ---- fm_tp_https.c: POST https://<mx>/mxdeliv ---- */
 

@@ -80,11 +80,13 @@ fm_tp_opts_from_config(struct fm_tp_opts *o, const struct chatmail_config *cfg,
 	return 0;
 }
 
-/* a graceful stop: no new connections; sessions waiting for their
- * deliveries get DRAIN_MS, then the process goes (Postfix sees the
- * connection close and keeps the mail: nothing is lost) */
+/* a graceful stop: no new connections; deliveries that have sent
+ * nothing yet end with 421 at once (fm_tp_drain); transfers under way
+ * get DRAIN_MS, then the process goes (Postfix sees the connection
+ * close and keeps the mail: nothing is lost) */
 struct drain {
 	struct fm_lmtpd *srv;
+	struct fm_tp *tp;
 	struct evloop_timer timer;
 	uint64_t until;
 	int stopping;
@@ -117,6 +119,7 @@ on_signal(struct evloop *loop, int signo, void *arg)
 	d->stopping = 1;
 	d->until = evloop_now(loop) + DRAIN_MS;
 	fm_lmtpd_close_listener(d->srv);
+	fm_tp_drain(d->tp);
 	drain_check(loop, d);
 }
 
@@ -174,6 +177,7 @@ serve(struct evloop *loop, struct fm_tp *tp, const struct chatmail_config *cfg,
 		  cfg->filtermail_lmtp_port_transport);
 	memset(&d, 0, sizeof(d));
 	d.srv = srv;
+	d.tp = tp;
 	evloop_timer_init(&d.timer, drain_check, &d);
 	(void)evloop_signal_add(loop, SIGTERM, on_signal, &d);
 	(void)evloop_signal_add(loop, SIGINT, on_signal, &d);

@@ -56,6 +56,7 @@ struct fm_tp_run {
 	struct evloop_timer step;
 	struct dns_query *q_mx, *q_a, *q_aaaa;
 	int pending;	    /* address lookups outstanding */
+	int sending;	    /* a transfer (HTTPS or SMTP) has started */
 	struct mx_host *mx; /* nmx of them, allocated when known */
 	size_t nmx, cur;
 	char addr_txt[FM_TP_MAX_ADDRS][64];
@@ -329,6 +330,7 @@ channel_smtp(struct fm_tp_run *r)
 	struct fm_conn *c = fm_tp_take_conn(job->dest, host);
 
 	memset(job->res, 0, job->nrcpts * sizeof(*job->res));
+	r->sending = 1;
 	r->smtp =
 		fm_smtp_start(r->tp, job->dest, c, host, r->addrs, r->naddrs,
 			      r->tls, job->msg, (const char *const *)job->rcpts,
@@ -358,6 +360,7 @@ channel_https(struct fm_tp_run *r)
 		channel_smtp(r);
 		return;
 	}
+	r->sending = 1;
 	r->https = fm_https_start(
 		r->tp, host, r->addr_ptr, r->naddrs, r->relaxed, job->msg,
 		(const char *const *)job->rcpts, job->nrcpts, on_https, r);
@@ -419,6 +422,10 @@ fm_tp_run_start(struct fm_tp *tp, struct fm_tp_job *job)
 	job->run = r;
 	evloop_timer_init(&r->step, on_step, r);
 	(void)snprintf(r->last_err, sizeof(r->last_err), "?");
+	if (tp->draining) {
+		end_all(r, 421, "%s", FM_TP_DRAINING);
+		return;
+	}
 	if (d[0] == '[') {
 		/* no DNS: the address is the destination; relays on bare
 		 * addresses have self-signed certificates (as upstream) */
@@ -438,6 +445,21 @@ fm_tp_run_start(struct fm_tp *tp, struct fm_tp_job *job)
 						: FM_SMTP_VERIFY;
 	r->relaxed = r->tls != FM_SMTP_VERIFY;
 	r->q_mx = dns_lookup(tp->dns, d, DNS_MX, on_mx, r);
+}
+
+/* fm_tp_run_drain: see fm_tp.h */
+int
+fm_tp_run_drain(struct fm_tp_run *r)
+{
+	if (r->sending || r->phase == PH_END)
+		return 0;
+	/* no lookup may call back into a run that is ending */
+	dns_cancel(&r->q_mx);
+	dns_cancel(&r->q_a);
+	dns_cancel(&r->q_aaaa);
+	r->pending = 0;
+	end_all(r, 421, "%s", FM_TP_DRAINING);
+	return 1;
 }
 
 /* fm_tp_run_cancel: see fm_tp.h */

@@ -38,7 +38,7 @@
 struct fk_rr {
 	const char *name;
 	unsigned qtype;	  /* 1 A, 15 MX */
-	int rcode;	  /* 0, 2 SERVFAIL, 3 NXDOMAIN */
+	int rcode;	  /* 0, 2 SERVFAIL, 3 NXDOMAIN, -1 no answer */
 	unsigned pref;	  /* MX */
 	const char *data; /* MX target ("" = null MX) or IPv4 */
 };
@@ -135,6 +135,8 @@ fk_answer(const unsigned char *q, size_t n, unsigned char *r)
 	for (i = 0; i < fk.nrrs; i++) {
 		if (strcasecmp(fk.rrs[i].name, name) != 0)
 			continue;
+		if (fk.rrs[i].rcode < 0)
+			return 0;
 		if (fk.rrs[i].rcode != 0) {
 			rcode = fk.rrs[i].rcode;
 			break;

@@ -54,6 +54,8 @@ static const struct fk_rr rrs[] = {
 	/* verified: the fake's self-signed certificate fails */
 	{ "verify.test", 1, 0, 0, "127.0.0.1" },
 	{ "_b.test", 1, 0, 0, "127.0.0.1" },
+	/* a DNS outage: the server never answers */
+	{ "_mute.test", 15, -1, 0, "" },
 };
 
 static struct evloop *loop;
@@ -176,6 +178,17 @@ lines(const struct lmtp *l)
 	for (i = 0; i < l->len; i++)
 		n += l->in[i] == '\n';
 	return n;
+}
+
+/* lmtp_pump: what l has been sent so far, without waiting */
+static void
+lmtp_pump(struct lmtp *l)
+{
+	ssize_t n = recv(l->fd, l->in + l->len, sizeof(l->in) - 1 - l->len, 0);
+
+	if (n > 0)
+		l->len += (size_t)n;
+	l->in[l->len] = '\0';
 }
 
 /* lmtp_until: run the loop until l has want lines (15 s at most) */
@@ -360,6 +373,63 @@ test_mx(void **state)
 	assert_str(res[2], "250 OK (HTTPS)");
 	assert_int(fk.https_reqs, 3);
 	close(l.fd);
+	stop();
+}
+
+/* submit: one transaction to rcpt up to the message's final dot,
+ * without waiting for its reply (8 lines before it on a fresh client) */
+static void
+submit(struct lmtp *l, const char *rcpt)
+{
+	char cmd[512];
+
+	lmtp_say(l, "LHLO postfix\r\n", 5);
+	(void)snprintf(cmd, sizeof(cmd),
+		       "MAIL FROM:<s@relay.test>\r\nRCPT TO:<%s>\r\nDATA\r\n",
+		       rcpt);
+	lmtp_say(l, cmd, 8);
+	assert_int(send(l->fd, MSG_WIRE, strlen(MSG_WIRE), 0),
+		   (long)strlen(MSG_WIRE));
+}
+
+/* test_drain: a delivery waiting on DNS, one queued behind it and one
+ * submitted after fm_tp_drain end with 421 at once and nothing is sent;
+ * before the drain they wait */
+static void
+test_drain(void **state)
+{
+	char got[FM_TP_TEXT_MAX];
+	struct lmtp a, b, c;
+	int i;
+
+	(void)state;
+	start(30);
+	lmtp_open(&a);
+	lmtp_open(&b);
+	submit(&a, "x@_mute.test");
+	submit(&b, "y@_mute.test");
+	for (i = 0; i < 30; i++) {
+		(void)evloop_run_once(loop, 10);
+		lmtp_pump(&a);
+		lmtp_pump(&b);
+	}
+	assert_int(lines(&a), 8);
+	assert_int(lines(&b), 8);
+	assert_int(fm_tp_queued(tp), 1);
+	fm_tp_drain(tp);
+	lmtp_until(&a, 9);
+	lmtp_until(&b, 9);
+	assert_str(line(&a, 8, got, sizeof(got)), FM_TP_DRAINING);
+	assert_str(line(&b, 8, got, sizeof(got)), FM_TP_DRAINING);
+	lmtp_open(&c);
+	submit(&c, "z@_a.test");
+	lmtp_until(&c, 9);
+	assert_str(line(&c, 8, got, sizeof(got)), FM_TP_DRAINING);
+	assert_int(fk.https_reqs, 0);
+	assert_int(fk.smtp_msgs, 0);
+	close(a.fd);
+	close(b.fd);
+	close(c.fd);
 	stop();
 }
 
@@ -617,6 +687,7 @@ main(void)
 		cmocka_unit_test(test_dns),	cmocka_unit_test(test_failures),
 		cmocka_unit_test(test_remote),	cmocka_unit_test(test_busy),
 		cmocka_unit_test(test_metrics), cmocka_unit_test(test_peer_ca),
+		cmocka_unit_test(test_drain),
 	};
 
 	log_init("test_transport", 0);
