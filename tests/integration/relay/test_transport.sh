@@ -14,7 +14,9 @@
 # upstream's texts, SERVFAIL defers; a remote 5xx over HTTPS (e2e2
 # cannot verify e2e1's DKIM key) bounces to the sender, a remote 4xx
 # (e2e2's Postfix down behind /mxdeliv) defers and is delivered on the
-# retry; the transport killed while it holds a message loses nothing.
+# retry; the transport killed while it holds a message loses nothing;
+# SIGTERM while a message waits for its MX lookup: 421 4.3.2 at once,
+# then sent once by the next transport.
 # Bad answers (mx_fake.py in a namespace of its own, trusted through
 # SSL_CERT_FILE): HTTP 200 with garbage, a redirect (not followed), a
 # huge answer, no answer, a certificate for another name: each a 4xx
@@ -280,6 +282,32 @@ flush1
 wait_status "$id" 'status=sent \(250 OK' &&
 	rc fetch "$ENV2" "$B" "$PB" "$id" >/dev/null 2>&1
 ok $? "restarted and flushed: B has it (nothing lost)"
+
+# 7b. SIGTERM while a message waits for its MX lookup (the transport's
+# DNS queries dropped; a fresh transport has no cache): the drain
+# answers 421 at once instead of delivering it later, when a Pod's
+# Postfix may be gone (a duplicate); Postfix keeps it, the next
+# transport sends it once
+start_transport restart
+ip netns exec "$NS1" iptables -A OUTPUT -p udp --dport 53 -m owner --uid-owner vmail -j DROP
+id="term-$RANDOM@e2e.test"
+send_to "$B" "$id"
+sleep 1
+pid=$(cat "$(renv "$ENV1" ROOT)/pids/filtermail-transport.pid")
+kill -TERM "$pid"
+wait_status "$id" 'status=deferred \(.*421 4.3.2 Transport shutting down; nothing sent yet'
+ok $? "SIGTERM during the MX lookup: 421 4.3.2 at once, Postfix defers"
+for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$pid" 2>/dev/null && grep -q 'shutting down: 1 deliveries not started' "$TP1"
+ok $? "the transport logged it and exited without waiting for DNS"
+unblock
+start_transport
+flush1
+wait_status "$id" 'status=sent \(250 OK' &&
+	rc fetch "$ENV2" "$B" "$PB" "$id" >/dev/null 2>&1
+ok $? "restarted and flushed: B has it"
+[ "$(grep -c "message-id=<$id>" "$L2/postfix.log")" -eq 1 ]
+ok $? "e2e2 got it once"
 
 # 8. bad answers: each a 4xx with its reason, and a log line
 bad() { # bad DOMAIN REGEX NAME
