@@ -265,22 +265,34 @@ ok $? "retried after e2e2's Postfix is back: sent"
 rc fetch "$ENV2" "$B" "$PB" "$id" >/dev/null 2>&1
 ok $? "B has it"
 
-# 7. the transport killed while it holds a message: Postfix keeps it
-ip netns exec "$NS1" iptables -A OUTPUT -d "$A2" -p tcp -j DROP
-id="kill-$RANDOM@e2e.test"
-send_to "$B" "$id"
-# the dead MX is refused at once; e2e2's HTTPS then waits for its
-# timeout (4 s): the transport holds the message now
-sleep 2
-pid=$(cat "$(renv "$ENV1" ROOT)/pids/filtermail-transport.pid")
-kill -KILL "$pid"
+# hold_and_signal SIG SECS PREFIX RULE...: with RULE in e2e1's OUTPUT
+# chain, A submits a message to B (id PREFIX-N) that the transport then
+# holds; SECS later the transport gets SIG (sets id and pid)
+hold_and_signal() {
+	local sig=$1 secs=$2
+	ip netns exec "$NS1" iptables -A OUTPUT "${@:4}"
+	id="$3-$RANDOM@e2e.test"
+	send_to "$B" "$id"
+	sleep "$secs"
+	pid=$(cat "$(renv "$ENV1" ROOT)/pids/filtermail-transport.pid")
+	kill "-$sig" "$pid"
+}
+# sent_again: the rule gone, a new transport and a flush deliver id to B
+sent_again() {
+	unblock
+	start_transport
+	flush1
+	wait_status "$id" 'status=sent \(250 OK' &&
+		rc fetch "$ENV2" "$B" "$PB" "$id" >/dev/null 2>&1
+}
+
+# 7. the transport killed while it holds a message: Postfix keeps it;
+# the dead MX is refused at once, e2e2's HTTPS then waits for its
+# timeout (4 s): after 2 s the transport holds the message
+hold_and_signal KILL 2 kill -d "$A2" -p tcp -j DROP
 wait_status "$id" 'status=deferred .*(lost connection|Connection reset|connect to)'
 ok $? "SIGKILL mid-delivery: Postfix defers the message"
-unblock
-start_transport
-flush1
-wait_status "$id" 'status=sent \(250 OK' &&
-	rc fetch "$ENV2" "$B" "$PB" "$id" >/dev/null 2>&1
+sent_again
 ok $? "restarted and flushed: B has it (nothing lost)"
 
 # 7b. SIGTERM while a message waits for its MX lookup (the transport's
@@ -289,22 +301,13 @@ ok $? "restarted and flushed: B has it (nothing lost)"
 # Postfix may be gone (a duplicate); Postfix keeps it, the next
 # transport sends it once
 start_transport restart
-ip netns exec "$NS1" iptables -A OUTPUT -p udp --dport 53 -m owner --uid-owner vmail -j DROP
-id="term-$RANDOM@e2e.test"
-send_to "$B" "$id"
-sleep 1
-pid=$(cat "$(renv "$ENV1" ROOT)/pids/filtermail-transport.pid")
-kill -TERM "$pid"
+hold_and_signal TERM 1 term -p udp --dport 53 -m owner --uid-owner vmail -j DROP
 wait_status "$id" 'status=deferred \(.*421 4.3.2 Transport shutting down; nothing sent yet'
 ok $? "SIGTERM during the MX lookup: 421 4.3.2 at once, Postfix defers"
 for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 ! kill -0 "$pid" 2>/dev/null && grep -q 'shutting down: 1 deliveries not started' "$TP1"
 ok $? "the transport logged it and exited without waiting for DNS"
-unblock
-start_transport
-flush1
-wait_status "$id" 'status=sent \(250 OK' &&
-	rc fetch "$ENV2" "$B" "$PB" "$id" >/dev/null 2>&1
+sent_again
 ok $? "restarted and flushed: B has it"
 [ "$(grep -c "message-id=<$id>" "$L2/postfix.log")" -eq 1 ]
 ok $? "e2e2 got it once"
